@@ -1,0 +1,91 @@
+"""Config safety: allow-listed `_target_` instantiation and value checks that run before training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from fmnist.errors import ConfigError
+
+#: Import paths a config's `_target_` may resolve to. Anything else (e.g. `os.system`) is refused.
+ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("fmnist.", "torch.nn.", "torch.optim.")
+
+
+def check_targets(node: Any, path: str = "") -> None:
+    """Raise ConfigError if any `_target_` below `node` lies outside ALLOWED_TARGET_PREFIXES."""
+    if isinstance(node, DictConfig):
+        target = node.get("_target_") if "_target_" in node else None
+        if target is not None:
+            name = str(target)
+            if not name.startswith(ALLOWED_TARGET_PREFIXES):
+                where = f"{path}._target_" if path else "_target_"
+                raise ConfigError(
+                    f"{where}={name!r} is not allowed: targets must start with one of "
+                    f"{', '.join(ALLOWED_TARGET_PREFIXES)}"
+                )
+        for key in node.keys():
+            if key == "_target_":
+                continue
+            check_targets(node._get_node(key), f"{path}.{key}" if path else str(key))
+    elif isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            check_targets(item, f"{path}[{i}]")
+
+
+def safe_instantiate(node: DictConfig, name: str, **kwargs: Any) -> Any:
+    """Instantiate the config group `name` after checking its targets; errors name the group."""
+    check_targets(node, name)
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as exc:  # Hydra wraps constructor errors; surface one clear line
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot build {name!r} from its config: {msg}") from exc
+
+
+def _require(cond: bool, key: str, value: Any, rule: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}={value!r} is invalid: {rule}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the values a run depends on before anything is loaded or trained."""
+    missing = OmegaConf.missing_keys(cfg)
+    if missing:
+        raise ConfigError(f"missing required value(s): {', '.join(sorted(missing))}")
+    t, d = cfg.trainer, cfg.data
+    _require(_is_int(t.epochs) and t.epochs > 0, "trainer.epochs", t.epochs, "must be an integer >= 1")
+    _require(_is_int(t.batch_size) and t.batch_size > 0, "trainer.batch_size", t.batch_size, "must be an integer >= 1")
+    _require(
+        _is_int(t.eval_batch_size) and t.eval_batch_size > 0,
+        "trainer.eval_batch_size", t.eval_batch_size, "must be an integer >= 1",
+    )
+    _require(
+        t.precision in ("auto", "fp32", "bf16", "fp16"),
+        "trainer.precision", t.precision, "choose auto, fp32, bf16 or fp16",
+    )
+    _require(
+        isinstance(t.label_smoothing, (int, float)) and 0.0 <= t.label_smoothing < 1.0,
+        "trainer.label_smoothing", t.label_smoothing, "must be in [0, 1)",
+    )
+    _require(t.test_on in ("best", "last"), "trainer.test_on", t.test_on, "choose best or last")
+    _require(
+        t.early_stop_patience is None or (_is_int(t.early_stop_patience) and t.early_stop_patience > 0),
+        "trainer.early_stop_patience", t.early_stop_patience, "must be null or an integer >= 1",
+    )
+    _require(
+        isinstance(d.val_fraction, (int, float)) and 0.0 <= d.val_fraction < 1.0,
+        "data.val_fraction", d.val_fraction, "must be in [0, 1)",
+    )
+    _require(
+        d.subset is None or (_is_int(d.subset) and d.subset > 0),
+        "data.subset", d.subset, "must be null or an integer >= 1",
+    )
+    _require(_is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
+    for group in ("model", "norm", "activation", "optimizer", "scheduler", "augment"):
+        check_targets(cfg[group], group)

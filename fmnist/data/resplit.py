@@ -1,0 +1,540 @@
+"""Reader for the FashionMNIST-Resplit folder: validation, PNG decoding and a decoded-array cache.
+
+Folder layout (see shared/notes/data.md)::
+
+    data.parquet  id int64, image struct<bytes: binary PNG 28x28 "L", path: string>, split "train"/"test",
+                  label int64 0..9 (optional; null for hidden test rows)
+    train.csv     id,label
+    test.csv      id[,label]  (labels missing or empty: hidden test set)
+
+Every problem with the input raises one :class:`~fmnist.errors.DataError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shlex
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from PIL import PngImagePlugin
+
+from fmnist.errors import DataError
+
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+IMAGE_SIZE = 28
+
+PARQUET_NAME = "data.parquet"
+TRAIN_CSV = "train.csv"
+TEST_CSV = "test.csv"
+SOURCE_FILES = (PARQUET_NAME, TRAIN_CSV, TEST_CSV)
+REQUIRED_PARQUET_COLUMNS = ("id", "image", "split")
+
+CACHE_FORMAT_VERSION = 1
+LOCAL_CACHE_DIRNAME = ".fmnist_cache"
+PREPARE_HINT = "python -m fmnist.data.prepare --out {dir}"
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """One split: images sorted by id."""
+
+    ids: np.ndarray  # int64 [N]
+    images: np.ndarray  # uint8 [N, 28, 28]
+    labels: np.ndarray | None  # int64 [N]; None when labels are hidden (test only)
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Resplit:
+    """The train and test splits of a FashionMNIST-Resplit folder."""
+
+    train: ImageSet
+    test: ImageSet
+
+
+# --------------------------------------------------------------------------------------------- public
+
+
+def load_resplit(data_dir: str | Path, cache_dir: str | Path | None = None) -> Resplit:
+    """Read, validate and decode a FashionMNIST-Resplit folder; arrays are sorted by id within each split.
+
+    Decoded arrays are cached (uncompressed ``.npz``) in ``cache_dir``, else ``<data_dir>/.fmnist_cache/``,
+    falling back to ``$XDG_CACHE_HOME/fmnist`` (``~/.cache/fmnist``) when that is not writable. The cache is
+    keyed on the (name, size, mtime_ns) of the source files and a format version.
+    Raises DataError for any missing or malformed input.
+    """
+    data_dir = Path(data_dir).expanduser()
+    files = _check_folder(data_dir)
+    stats = _source_stats(files)
+    locations = _cache_locations(data_dir, cache_dir)
+    key = _cache_key(stats)
+    for folder, tag in locations:
+        cached = _read_cache(folder / _cache_filename(tag, key), key)
+        if cached is not None:
+            return cached
+    resplit = _load_uncached(data_dir, files)
+    if _source_stats(files) == stats:  # don't cache data read from files that changed meanwhile
+        _write_cache(locations, key, resplit)
+    return resplit
+
+
+# ------------------------------------------------------------------------------------------- folder
+
+
+def _check_folder(data_dir: Path) -> dict[str, Path]:
+    hint = PREPARE_HINT.format(dir=shlex.quote(str(data_dir)))
+    if not data_dir.exists():
+        raise DataError(f"dataset folder {data_dir} does not exist; build it with: {hint}")
+    if not data_dir.is_dir():
+        raise DataError(f"dataset folder {data_dir} is not a folder; build one with: {hint}")
+    files = {name: data_dir / name for name in SOURCE_FILES}
+    for name, path in files.items():
+        if not path.is_file():
+            raise DataError(
+                f"{path}: file not found; a dataset folder needs {', '.join(SOURCE_FILES)} "
+                f"(build one with: {hint})"
+            )
+    return files
+
+
+# -------------------------------------------------------------------------------------------- cache
+
+
+def _user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/fmnist``, else ``~/.cache/fmnist``."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "fmnist"
+
+
+def _source_stats(files: dict[str, Path]) -> list[tuple[str, int, int]]:
+    stats = []
+    for name, path in files.items():
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        stats.append((name, st.st_size, st.st_mtime_ns))
+    return stats
+
+
+def _cache_key(stats: list[tuple[str, int, int]]) -> str:
+    return json.dumps({"format": CACHE_FORMAT_VERSION, "files": stats}, sort_keys=True)
+
+
+def _cache_locations(data_dir: Path, cache_dir: str | Path | None) -> list[tuple[Path, str]]:
+    """(folder, file tag) pairs to read from / write to, in order of preference.
+
+    The tag is ``local`` inside the dataset folder (so the cache survives moving the folder) and a hash of
+    the folder's absolute path in shared cache folders.
+    """
+    path_tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    if cache_dir is not None:
+        return [(Path(cache_dir).expanduser(), path_tag)]
+    return [(data_dir / LOCAL_CACHE_DIRNAME, "local"), (_user_cache_dir(), path_tag)]
+
+
+def _cache_filename(tag: str, key: str) -> str:
+    return f"resplit-{tag}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _read_cache(path: Path, key: str) -> Resplit | None:
+    """The cached Resplit, or None if the file is absent, stale, corrupt or inconsistent (never trusted)."""
+    if not path.is_file():
+        return None
+    try:
+        # zipfile checks each member's CRC-32 when it is read in full, so corruption raises here
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            names = set(z.files)
+            sets = []
+            for split in ("train", "test"):
+                labels = z[f"{split}_labels"] if f"{split}_labels" in names else None
+                sets.append(_checked_set(z[f"{split}_ids"], z[f"{split}_images"], labels))
+        if sets[0].labels is None:
+            return None
+        return Resplit(train=sets[0], test=sets[1])
+    except Exception:  # noqa: BLE001 - any unreadable cache is simply rebuilt
+        return None
+
+
+def _checked_set(ids: np.ndarray, images: np.ndarray, labels: np.ndarray | None) -> ImageSet:
+    n = ids.shape[0] if ids.ndim == 1 else -1
+    ok = (
+        ids.dtype == np.int64
+        and n >= 0
+        and images.dtype == np.uint8
+        and images.shape == (n, IMAGE_SIZE, IMAGE_SIZE)
+        and bool(np.all(ids[1:] > ids[:-1]))
+    )
+    if labels is not None:
+        ok = ok and labels.dtype == np.int64 and labels.shape == (n,)
+        ok = ok and bool(np.all((labels >= 0) & (labels < NUM_CLASSES)))
+    if not ok:
+        raise ValueError("inconsistent cache contents")
+    return ImageSet(ids=ids, images=images, labels=labels)
+
+
+def _write_cache(locations: list[tuple[Path, str]], key: str, resplit: Resplit) -> Path | None:
+    """Write the cache atomically to the first writable location; warn (don't fail) if none is."""
+    arrays: dict[str, np.ndarray] = {"key": np.array(key)}
+    for split, s in (("train", resplit.train), ("test", resplit.test)):
+        arrays[f"{split}_ids"] = s.ids
+        arrays[f"{split}_images"] = s.images
+        if s.labels is not None:
+            arrays[f"{split}_labels"] = s.labels
+    problems = []
+    for folder, tag in locations:
+        final = folder / _cache_filename(tag, key)
+        tmp = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".resplit-", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, final)
+        except OSError as exc:
+            problems.append(f"{folder}: {exc.strerror or exc}")
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+            continue
+        for stale in folder.glob(f"resplit-{tag}-*.npz"):  # older versions of the same folder's data
+            if stale != final:
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
+        return final
+    warnings.warn(
+        "could not write the decoded-dataset cache (" + "; ".join(problems) + "); images will be decoded again "
+        "on the next load",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return None
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _load_uncached(data_dir: Path, files: dict[str, Path]) -> Resplit:
+    pq_path = files[PARQUET_NAME]
+    table = _read_parquet(pq_path)
+    ids = _parquet_ids(table.column("id"), pq_path)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    _check_unique(sorted_ids, pq_path)
+    is_train = _parquet_split(table.column("split"), ids, order, pq_path)
+    pq_labels = _parquet_labels(table.column("label"), ids, pq_path) if "label" in table.column_names else None
+    blobs = _parquet_image_bytes(table.column("image"), pq_path)
+    del table
+
+    train_csv = _read_csv(files[TRAIN_CSV])
+    test_csv = _read_csv(files[TEST_CSV])
+    overlap = np.intersect1d(train_csv.ids, test_csv.ids, assume_unique=True)
+    if overlap.size:
+        raise DataError(
+            f"{files[TRAIN_CSV]} and {files[TEST_CSV]}: id {overlap[0]} is in both train and test "
+            f"({overlap.size} shared id{'s' if overlap.size > 1 else ''})"
+        )
+    train_rows = _locate(train_csv, sorted_ids, order, pq_path)
+    test_rows = _locate(test_csv, sorted_ids, order, pq_path)
+    _check_membership(is_train, train_rows, test_rows, ids, order, files)
+
+    train_labels = _resolve_labels("train", train_rows, pq_labels, train_csv, ids, files)
+    test_labels = _resolve_labels("test", test_rows, pq_labels, test_csv, ids, files)
+    if train_labels is None:
+        raise DataError(
+            f"{data_dir}: the train split has no labels ({PARQUET_NAME} has no label values for train rows "
+            f"and {TRAIN_CSV} has no label column or it is empty)"
+        )
+    train = ImageSet(train_csv.ids, _decode_images(blobs, train_rows, train_csv.ids, pq_path), train_labels)
+    test = ImageSet(test_csv.ids, _decode_images(blobs, test_rows, test_csv.ids, pq_path), test_labels)
+    return Resplit(train=train, test=test)
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for corrupt files
+        raise DataError(f"{path}: cannot read parquet file ({exc})") from None
+    missing = [c for c in REQUIRED_PARQUET_COLUMNS if c not in schema.names]
+    if missing:
+        raise DataError(
+            f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"(found: {', '.join(schema.names) or 'none'}; expected id, image, split and optionally label)"
+        )
+    columns = list(REQUIRED_PARQUET_COLUMNS) + (["label"] if "label" in schema.names else [])
+    try:
+        return pq.read_table(path, columns=columns)
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: cannot read parquet file ({exc})") from None
+
+
+def _parquet_ids(column: pa.ChunkedArray, path: Path) -> np.ndarray:
+    if not pa.types.is_integer(column.type):
+        raise DataError(f"{path}: column id has type {column.type}; expected integers")
+    if column.null_count:
+        raise DataError(f"{path}: column id has {column.null_count} missing value(s)")
+    return column.to_numpy().astype(np.int64, copy=False)
+
+
+def _check_unique(sorted_ids: np.ndarray, path: Path) -> None:
+    dup = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]]
+    if dup.size:
+        n = np.unique(dup).size
+        more = f" ({n} ids occur more than once)" if n > 1 else ""
+        raise DataError(f"{path}: duplicate id {dup[0]}{more}")
+
+
+def _parquet_split(column: pa.ChunkedArray, ids: np.ndarray, order: np.ndarray, path: Path) -> np.ndarray:
+    """Boolean 'is train' per parquet row; every value must be 'train' or 'test'."""
+    values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    is_train = values == "train"
+    bad = ~(is_train | (values == "test"))
+    if bad.any():
+        row = order[np.flatnonzero(bad[order])[0]]
+        raise DataError(
+            f"{path}: column split has value {values[row]!r} for id {ids[row]}; expected 'train' or 'test'"
+        )
+    return is_train
+
+
+@dataclass(frozen=True, eq=False)
+class _Labels:
+    """Labels from one source with a presence mask (missing entries are 0 in `values`)."""
+
+    values: np.ndarray  # int64
+    present: np.ndarray  # bool
+
+
+def _check_label_values(
+    values: np.ndarray, present: np.ndarray, ids: np.ndarray, where: str, originals: np.ndarray | None = None
+) -> np.ndarray:
+    """Check float/int label values (presence-masked) are integers 0..9; return them as int64 (0 where absent)."""
+    values = np.asarray(values, dtype=np.float64)
+    nonint = present & ~(np.isfinite(values) & (values == np.round(values)))
+    if nonint.any():
+        i = np.flatnonzero(nonint)[0]
+        shown = originals[i] if originals is not None else values[i]
+        shown = shown.item() if isinstance(shown, np.generic) else shown
+        raise DataError(f"{where}: label {shown!r} for id {ids[i]} is not an integer (expected 0..9)")
+    out_of_range = present & ((values < 0) | (values >= NUM_CLASSES))
+    if out_of_range.any():
+        i = np.flatnonzero(out_of_range)[0]
+        raise DataError(f"{where}: label {int(values[i])} for id {ids[i]} is outside 0..{NUM_CLASSES - 1}")
+    return np.where(present, values, 0).astype(np.int64)
+
+
+def _parquet_labels(column: pa.ChunkedArray, ids: np.ndarray, path: Path) -> _Labels:
+    t = column.type
+    if pa.types.is_null(t):
+        return _Labels(np.zeros(len(ids), np.int64), np.zeros(len(ids), bool))
+    if pa.types.is_integer(t):
+        present = ~pc.is_null(column).to_numpy()
+        raw = pc.fill_null(column, 0).to_numpy().astype(np.int64, copy=False)
+        bad = present & ((raw < 0) | (raw >= NUM_CLASSES))
+        if bad.any():
+            i = np.flatnonzero(bad)[0]
+            raise DataError(f"{path}: label {raw[i]} for id {ids[i]} is outside 0..{NUM_CLASSES - 1}")
+        return _Labels(np.where(present, raw, 0).astype(np.int64, copy=False), present)
+    if pa.types.is_floating(t):
+        raw = pc.fill_null(column, float("nan")).to_numpy().astype(np.float64, copy=False)
+        present = ~np.isnan(raw)
+        return _Labels(_check_label_values(raw, present, ids, str(path)), present)
+    raise DataError(f"{path}: column label has type {t}; expected integer labels 0..{NUM_CLASSES - 1}")
+
+
+def _parquet_image_bytes(column: pa.ChunkedArray, path: Path) -> list[bytes | None]:
+    t = column.type
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_struct(t) and t.get_field_index("bytes") >= 0:
+        array = array.flatten()[t.get_field_index("bytes")]  # flatten() applies the struct's own nulls
+    elif not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+        raise DataError(
+            f"{path}: column image has type {t}; expected struct<bytes: binary, path: string> holding PNG bytes"
+        )
+    if not (pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)):
+        raise DataError(f"{path}: column image has field bytes of type {array.type}; expected binary (PNG)")
+    return array.to_pylist()
+
+
+@dataclass(frozen=True, eq=False)
+class _Csv:
+    path: Path
+    ids: np.ndarray  # int64, sorted
+    labels: _Labels | None  # aligned with ids; None when the label column is absent
+
+
+def _read_csv(path: Path) -> _Csv:
+    try:
+        df = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty; expected a header line 'id,label' and one row per image") from None
+    except Exception as exc:  # noqa: BLE001 - parser, encoding and OS errors
+        raise DataError(f"{path}: cannot read CSV ({exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if "id" not in df.columns:
+        raise DataError(f"{path}: missing column id (found: {', '.join(df.columns) or 'none'})")
+    raw_ids = df["id"]
+    if pd.api.types.is_integer_dtype(raw_ids.dtype):
+        ids = raw_ids.to_numpy(np.int64)
+    else:
+        num = pd.to_numeric(raw_ids, errors="coerce").to_numpy(np.float64)
+        bad = ~(np.isfinite(num) & (num == np.round(num)))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: line {i + 2}: id {raw_ids.iloc[i]!r} is missing or not an integer")
+        ids = num.astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    _check_unique(ids, path)
+    labels = None
+    if "label" in df.columns:
+        raw = df["label"].iloc[order]
+        present = raw.notna().to_numpy()
+        if pd.api.types.is_integer_dtype(raw.dtype):
+            values = _check_label_values(raw.to_numpy(np.float64), present, ids, str(path))
+        else:
+            num = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+            num = np.where(present & np.isnan(num), np.inf, num)  # unparsable text -> not an integer
+            values = _check_label_values(num, present, ids, str(path), raw.to_numpy(object))
+        labels = _Labels(values, present)
+    return _Csv(path=path, ids=ids, labels=labels)
+
+
+def _locate(csv: _Csv, sorted_ids: np.ndarray, order: np.ndarray, pq_path: Path) -> np.ndarray:
+    """Parquet row index of every CSV id."""
+    pos = np.searchsorted(sorted_ids, csv.ids)
+    found = pos < sorted_ids.size
+    found[found] = sorted_ids[pos[found]] == csv.ids[found]
+    if not found.all():
+        missing = csv.ids[~found]
+        raise DataError(
+            f"{csv.path}: id {missing[0]} is not in {pq_path}"
+            + (f" ({missing.size} ids are missing)" if missing.size > 1 else "")
+        )
+    return order[pos]
+
+
+def _check_membership(
+    is_train: np.ndarray,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    ids: np.ndarray,
+    order: np.ndarray,
+    files: dict[str, Path],
+) -> None:
+    """The parquet split column must agree with the CSVs, and every parquet row must be in one CSV."""
+    member = np.zeros(ids.size, np.int8)  # 0 neither, 1 train.csv, 2 test.csv
+    member[train_rows] = 1
+    member[test_rows] = 2
+    mismatch = member != np.where(is_train, 1, 2)
+    if not mismatch.any():
+        return
+    row = order[np.flatnonzero(mismatch[order])[0]]
+    split = "train" if is_train[row] else "test"
+    n = int(mismatch.sum())
+    more = f" ({n} rows disagree)" if n > 1 else ""
+    if member[row] == 0:
+        raise DataError(
+            f"{files[PARQUET_NAME]}: id {ids[row]} (split {split!r}) is in neither {TRAIN_CSV} nor {TEST_CSV}{more}"
+        )
+    csv_name = TRAIN_CSV if member[row] == 1 else TEST_CSV
+    raise DataError(
+        f"{files[PARQUET_NAME]}: split column says {split!r} for id {ids[row]}, but {csv_name} lists it{more}"
+    )
+
+
+def _label_source(split: str, where: Path, labels: _Labels | None, ids: np.ndarray) -> np.ndarray | None:
+    """All labels of this source, or None when it has none; partially missing labels are an error."""
+    if labels is None or not labels.present.any():
+        return None
+    if not labels.present.all():
+        missing = ~labels.present
+        raise DataError(
+            f"{where}: {int(missing.sum())} of {missing.size} {split} rows have no label (first: id "
+            f"{ids[np.flatnonzero(missing)[0]]}); give labels for all {split} rows or for none"
+        )
+    return labels.values
+
+
+def _resolve_labels(
+    split: str,
+    rows: np.ndarray,
+    pq_labels: _Labels | None,
+    csv: _Csv,
+    ids: np.ndarray,
+    files: dict[str, Path],
+) -> np.ndarray | None:
+    """Labels for one split (aligned with csv.ids) from the parquet and/or the CSV; they must agree."""
+    from_pq = None
+    if pq_labels is not None:
+        sub = _Labels(pq_labels.values[rows], pq_labels.present[rows])
+        from_pq = _label_source(split, files[PARQUET_NAME], sub, csv.ids)
+    from_csv = _label_source(split, csv.path, csv.labels, csv.ids)
+    if from_pq is not None and from_csv is not None:
+        differ = from_pq != from_csv
+        if differ.any():
+            i = np.flatnonzero(differ)[0]
+            raise DataError(
+                f"{files[PARQUET_NAME]} and {csv.path}: labels disagree for id {csv.ids[i]} "
+                f"({from_pq[i]} in {PARQUET_NAME}, {from_csv[i]} in {csv.path.name}"
+                + (f"; {int(differ.sum())} ids disagree)" if differ.sum() > 1 else ")")
+            )
+    return from_pq if from_pq is not None else from_csv
+
+
+def _decode_images(blobs: list[bytes | None], rows: np.ndarray, ids: np.ndarray, path: Path) -> np.ndarray:
+    """Decode the PNGs of the given parquet rows into uint8 [N, 28, 28]."""
+    out = np.empty((rows.size, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    expected_size = (IMAGE_SIZE, IMAGE_SIZE)
+    for i, row in enumerate(rows.tolist()):
+        blob = blobs[row]
+        problem = None
+        if blob is None:
+            problem = "it has no PNG bytes"
+        else:
+            try:
+                im = PngImagePlugin.PngImageFile(io.BytesIO(blob))
+                if im.size != expected_size or im.mode != "L":
+                    problem = f"it is {im.size[0]}x{im.size[1]} mode {im.mode!r}"
+                else:
+                    out[i] = np.asarray(im)
+            except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad data
+                problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
+            raise DataError(
+                f"{path}: image for id {ids[i]} is not a decodable {IMAGE_SIZE}x{IMAGE_SIZE} grayscale "
+                f"(mode 'L') PNG ({problem})"
+            )
+    return out

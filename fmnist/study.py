@@ -1,0 +1,78 @@
+"""The whole study: every stage preset (conf/experiment/stage*.yaml) as one multirun each.
+
+    python -m fmnist.study --list                       # the presets and their jobs, runs nothing
+    python -m fmnist.study                              # run all presets one after another
+    python -m fmnist.study --presets stage2_skip stage2_norm -- trainer.epochs=10 hydra/launcher=...
+
+Everything after `--` is passed to `train.py -m` for every preset."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+TRAIN_SCRIPT = ROOT / "train.py"
+
+
+def stage_presets() -> list[str]:
+    """Every study preset, in stage order (the files conf/experiment/stage*.yaml)."""
+    return sorted(p.stem for p in (CONF_DIR / "experiment").glob("stage*.yaml"))
+
+
+def preset_jobs(name: str, overrides: list[str] | tuple[str, ...] = ()) -> list[list[str]]:
+    """The override lists of the jobs `train.py -m +experiment=NAME *overrides` would launch."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params or {}
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
+    return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(prog="python -m fmnist.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=None, help="presets to run (default: all stages)")
+    parser.add_argument("--list", action="store_true", help="print the presets and their jobs, run nothing")
+    args = parser.parse_args(argv)
+    known = stage_presets()
+    presets = args.presets or known
+    unknown = [p for p in presets if p not in known]
+    if unknown:
+        print(f"error: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(known)}", file=sys.stderr)
+        return 2
+    if args.list:
+        total = 0
+        for name in presets:
+            jobs = preset_jobs(name, extra)
+            total += len(jobs)
+            print(f"{name}: {len(jobs)} jobs")
+            for job in jobs:
+                print("   ", " ".join(job))
+        print(f"total: {total} jobs")
+        return 0
+    failed = []
+    for name in presets:
+        cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", f"+experiment={name}", *extra]
+        print("+", " ".join(cmd), flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            failed.append(name)
+    print(f"study: {len(presets) - len(failed)} presets completed, {len(failed)} with failures"
+          + (f" ({', '.join(failed)})" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

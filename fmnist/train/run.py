@@ -1,0 +1,245 @@
+"""One training run, start to finish: config -> data -> model -> epochs -> test -> run-dir files.
+
+Resumes from `checkpoints/last.pt` when the run dir holds one of the same config, and skips a run
+whose summary says completed (unless `trainer.force=true`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from fmnist.config import safe_instantiate, validate
+from fmnist.data.loader import DataSplits, load_splits, steps_per_epoch, train_batches
+from fmnist.data.prepare import ensure_resplit
+from fmnist.data.resplit import CLASS_NAMES
+from fmnist.errors import ConfigError, FmnistError
+from fmnist.models.summary import model_summary
+from fmnist.train import checkpoint as ckpt
+from fmnist.train.device import autocast, device_name, resolve_device, resolve_precision
+from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
+from fmnist.train.loop import EvalResult, evaluate, train_one_epoch
+from fmnist.train.optim import build_optimizer
+from fmnist.train.provenance import provenance
+from fmnist.train.run_dir import PREDICTIONS_FILE, read_summary, write_metrics, write_rows_csv, write_summary
+from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
+
+log = logging.getLogger("fmnist")
+
+#: Keys that may change between a run and its resumption without invalidating the checkpoint.
+RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "logger", "device", "data.dir", "data.cache_dir")
+
+
+class TrainingDiverged(FmnistError):
+    """The training loss became NaN or infinite."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
+    cfg = OmegaConf.create(config)
+    for dotted in RESUME_IGNORED_KEYS:
+        parent, _, leaf = dotted.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if node is not None and leaf in node:
+            node.pop(leaf)
+    return OmegaConf.to_container(cfg)  # type: ignore[return-value]
+
+
+def _write_predictions(path: Path, ids: np.ndarray, labels: torch.Tensor | None, probs: torch.Tensor) -> None:
+    pred = probs.argmax(1).numpy()
+    p = probs.numpy()
+    columns = ["id"] + (["label"] if labels is not None else []) + ["pred"] + [f"p{c}" for c in range(p.shape[1])]
+    true = None if labels is None else labels.cpu().numpy()
+    rows = []
+    for i in range(len(ids)):
+        row: dict[str, Any] = {"id": int(ids[i]), "pred": int(pred[i])}
+        if true is not None:
+            row["label"] = int(true[i])
+        row.update({f"p{c}": f"{p[i, c]:.6g}" for c in range(p.shape[1])})
+        rows.append(row)
+    write_rows_csv(path, columns, rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train one configuration into `run_dir` and return its summary (also written as summary.json).
+    Failures are recorded in summary.json (status failed, error) and re-raised."""
+    run_dir = Path(run_dir)
+    validate(cfg)
+    config = to_container(cfg)
+    previous = read_summary(run_dir)
+    if previous and previous.get("status") == "completed" and not cfg.trainer.force:
+        log.info("run %s already completed (test_acc %s); skipping — set trainer.force=true to rerun",
+                 run_dir, previous.get("test_acc"))
+        return previous
+
+    summary: dict[str, Any] = {
+        "status": "running", "error": None, "started_at": _now(), "finished_at": None,
+        "run_dir": str(run_dir), "seed": cfg.seed, "choices": choices or {}, **provenance(),
+    }
+    opened: list[MetricSinks] = []
+    try:
+        return _train(cfg, run_dir, config, summary, opened)
+    except BaseException as exc:
+        summary.update(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(limit=20),
+            finished_at=_now(),
+        )
+        try:
+            write_summary(run_dir, summary)
+        except FmnistError:
+            log.error("could not record the failure in %s", run_dir / "summary.json")
+        raise
+    finally:
+        for sinks in opened:
+            sinks.close()
+
+
+def _train(
+    cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict[str, Any], opened: list[MetricSinks]
+) -> dict[str, Any]:
+    t = cfg.trainer
+    seed_everything(cfg.seed, deterministic=t.deterministic)
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(t.precision, device)
+    channels_last = bool(t.channels_last) if t.channels_last != "auto" else device.type == "cuda"
+    summary.update(device=str(device), device_name=device_name(device), precision=precision,
+                   config=config)
+
+    data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
+    splits: DataSplits = load_splits(data_dir, device, cfg.data.val_fraction, cfg.data.subset,
+                                     cfg.data.split_seed, cfg.data.cache_dir)
+    summary.update(n_train=len(splits.train), n_val=len(splits.val) if splits.val else 0,
+                   n_test=len(splits.test))
+
+    norm = safe_instantiate(cfg.norm, "norm")
+    activation = safe_instantiate(cfg.activation, "activation")
+    model = safe_instantiate(cfg.model, "model", norm=norm, activation=activation)
+    summary.update(model_summary(model))
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    augment = safe_instantiate(cfg.augment, "augment")
+    fused = (device.type == "cuda") if t.fused == "auto" else bool(t.fused)
+    optimizer = build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), model,
+                                exempt_norm_and_bias=t.no_decay_norm_bias, fused=fused)
+    steps = steps_per_epoch(len(splits.train), t.batch_size, t.drop_last)
+    scheduler = safe_instantiate(cfg.scheduler, "scheduler")(optimizer, epochs=t.epochs, steps_per_epoch=steps)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def amp():
+        return autocast(device, precision)
+
+    rows: list[dict[str, Any]] = []
+    best = {"val_acc": -1.0, "epoch": None}
+    start_epoch = 0
+    last_path = ckpt.checkpoint_path(run_dir, ckpt.LAST)
+    best_path = ckpt.checkpoint_path(run_dir, ckpt.BEST)
+    if last_path.exists() and not t.force:
+        state = ckpt.load_checkpoint(last_path)
+        if state.get("resume_key") != _resume_key(config):
+            raise ConfigError(
+                f"{last_path} belongs to a different configuration; use a new run dir, or "
+                f"trainer.force=true to discard it and start again"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        rows, best, start_epoch = list(state["metrics"]), dict(state["best"]), int(state["epoch"])
+        summary["resumed_from_epoch"] = start_epoch
+        log.info("resuming %s from epoch %d", run_dir, start_epoch)
+
+    sinks = MetricSinks(cfg.logger, run_dir, config)
+    opened.append(sinks)
+    write_summary(run_dir, summary)
+    show_progress = progress_enabled(t.progress)
+    bad_epochs = 0
+    for epoch in range(start_epoch + 1, t.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        tic = time.perf_counter()
+        batches = train_batches(splits.train, t.batch_size, augment, t.drop_last, channels_last)
+        if show_progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, total=steps, desc=f"epoch {epoch}/{t.epochs}", leave=False)
+        stats = train_one_epoch(model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip)
+        train_s = time.perf_counter() - tic
+        if not stats.finite:
+            raise TrainingDiverged(
+                f"training loss became NaN/inf in epoch {epoch} (lr {lr:.4g}); lower optimizer.lr or "
+                f"set trainer.grad_clip"
+            )
+        val = evaluate(model, splits.val, t.eval_batch_size, amp, channels_last) if splits.val else None
+        row = {
+            "epoch": epoch, "lr": lr, "train_loss": stats.loss, "train_acc": stats.acc,
+            "val_loss": val.loss if val else None, "val_acc": val.acc if val else None,
+            "epoch_time_s": time.perf_counter() - tic, "images_per_s": stats.n / max(train_s, 1e-9),
+        }
+        rows.append(row)
+        log.info(format_epoch(row, t.epochs))
+        write_metrics(run_dir, rows)
+        sinks.log_epoch(row)
+        improved = val is not None and val.acc > best["val_acc"]
+        if improved:
+            best = {"val_acc": val.acc, "epoch": epoch}
+            ckpt.save_checkpoint(best_path, {"model": _state_dict(model), "epoch": epoch, "val_acc": val.acc})
+        bad_epochs = 0 if improved else bad_epochs + 1
+        ckpt.save_checkpoint(last_path, {
+            "model": _state_dict(model), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+            "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
+            "resume_key": _resume_key(config),
+        })
+        if t.early_stop_patience and val is not None and bad_epochs >= t.early_stop_patience:
+            log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)
+            break
+
+    if t.test_on == "best" and best["epoch"] is not None and best_path.exists():
+        model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
+        tested = f"best (epoch {best['epoch']})"
+    else:
+        tested = "last"
+    test: EvalResult = evaluate(model, splits.test, t.eval_batch_size, amp, channels_last, t.tta_flip)
+    _write_predictions(run_dir / PREDICTIONS_FILE, splits.test.ids, splits.test.labels, test.probs)
+
+    train_time = sum(r["epoch_time_s"] for r in rows)
+    summary.update(
+        status="completed", finished_at=_now(), epochs_completed=len(rows),
+        best_val_acc=best["val_acc"] if best["epoch"] is not None else None, best_epoch=best["epoch"],
+        final_val_acc=rows[-1]["val_acc"], final_train_loss=rows[-1]["train_loss"],
+        test_acc=test.acc, test_loss=test.loss, tested_checkpoint=tested,
+        train_time_s=train_time,
+        images_per_s=sum(r["images_per_s"] for r in rows) / len(rows),
+        class_names=list(CLASS_NAMES),
+    )
+    if summary["test_acc"] is not None and not math.isfinite(summary["test_acc"]):
+        summary["test_acc"] = None
+    write_summary(run_dir, summary)
+    sinks.log_final({k: summary[k] for k in ("best_val_acc", "test_acc", "test_loss", "train_time_s")
+                     if summary.get(k) is not None})
+    log.info("done: best val_acc %s (epoch %s), test_acc %s [%s weights], %.1fs training",
+             _fmt(summary["best_val_acc"]), summary["best_epoch"], _fmt(summary["test_acc"]), tested, train_time)
+    return summary

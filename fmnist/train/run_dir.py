@@ -1,0 +1,128 @@
+"""The run-directory contract: the only interface between training and analysis.
+
+A run directory holds (all written atomically: temp file in the same folder, then rename):
+    .hydra/                 Hydra's config.yaml, hydra.yaml, overrides.yaml
+    metrics.csv             one row per finished epoch (METRIC_COLUMNS)
+    summary.json            status running/completed/failed and the run's results (see write_summary)
+    checkpoints/last.pt     state after the latest epoch (resume)
+    checkpoints/best.pt     model weights at the best validation accuracy
+    predictions_test.csv    id, label (when known), pred, p0..p9
+    train.log               the log (Hydra's file handler)
+    tensorboard/            TensorBoard scalars (logger=tensorboard)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from fmnist.errors import FmnistError
+
+METRICS_FILE = "metrics.csv"
+SUMMARY_FILE = "summary.json"
+PREDICTIONS_FILE = "predictions_test.csv"
+CHECKPOINT_DIR = "checkpoints"
+
+#: metrics.csv columns, in order. Wall-clock columns (epoch_time_s, images_per_s) are the only
+#: ones that differ between two runs with the same seed on CPU.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s", "images_per_s",
+)
+TIMING_COLUMNS: tuple[str, ...] = ("epoch_time_s", "images_per_s")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old or the new file, never a partial one."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise FmnistError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise FmnistError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, obj: Mapping[str, Any]) -> None:
+    """Atomic JSON (NaN/inf become null so every JSON reader accepts the file)."""
+    atomic_write_text(path, json.dumps(_json_safe(obj), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_rows_csv(path: Path, columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Atomic CSV of dict rows (missing keys become empty cells)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_metrics(run_dir: Path, rows: list[Mapping[str, Any]]) -> None:
+    """Rewrite metrics.csv with every epoch row so far (small; atomic rewrite beats append)."""
+    write_rows_csv(Path(run_dir) / METRICS_FILE, METRIC_COLUMNS, rows)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary.json, or None when absent or unreadable."""
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
+    write_json(Path(run_dir) / SUMMARY_FILE, summary)

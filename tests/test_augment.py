@@ -1,0 +1,367 @@
+"""Tests for fmnist.data.augment (batched on-device augmentation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fmnist.data.augment import Augment
+from fmnist.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "augment"
+MODES = ["none", "standard", "strong", "mixup", "cutmix"]
+ALL_ARGS = {"crop_padding", "flip", "erasing", "erasing_area", "mixup_alpha", "cutmix_alpha", "num_classes"}
+
+
+def load(name: str) -> Augment:
+    return instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
+
+
+def batch(b: int = 64, c: int = 1, h: int = 28, w: int = 28, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, c, h, w, generator=g)
+    y = torch.randint(0, 10, (b,), generator=g)
+    return x, y
+
+
+def devices() -> list[str]:
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+# ----------------------------------------------------------------------------- configs
+def test_every_conf_instantiates_with_every_argument():
+    assert sorted(p.stem for p in CONF.glob("*.yaml")) == sorted(MODES)
+    for name in MODES:
+        cfg = OmegaConf.load(CONF / f"{name}.yaml")
+        assert cfg._target_ == "fmnist.data.augment.Augment"
+        assert set(cfg.keys()) - {"_target_"} == ALL_ARGS, name
+        aug = instantiate(cfg)
+        assert isinstance(aug, Augment)
+        assert aug.erasing_area == (0.02, 0.25)
+    assert load("none").is_identity
+    std = load("standard")
+    assert (std.crop_padding, std.flip, std.erasing, std.soft_targets) == (4, True, 0.0, False)
+    strong = load("strong")
+    assert (strong.crop_padding, strong.flip, strong.erasing) == (4, True, 0.5)
+    assert load("mixup").mixup_alpha == 0.2 and load("mixup").soft_targets
+    assert load("cutmix").cutmix_alpha == 1.0 and load("cutmix").soft_targets
+
+
+def test_cli_style_override():
+    cfg = OmegaConf.load(CONF / "standard.yaml")
+    cfg.merge_with_dotlist(["erasing=0.25", "erasing_area=[0.1,0.2]"])
+    aug = instantiate(cfg)
+    assert aug.erasing == 0.25 and aug.erasing_area == (0.1, 0.2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"crop_padding": -1}, "crop_padding"),
+        ({"crop_padding": 1.5}, "crop_padding"),
+        ({"erasing": 1.5}, "erasing"),
+        ({"erasing_area": (0.3, 0.2)}, "erasing_area"),
+        ({"erasing_area": (0.0, 0.2)}, "erasing_area"),
+        ({"erasing_area": (0.1,)}, "erasing_area"),
+        ({"mixup_alpha": -0.1}, "mixup_alpha"),
+        ({"cutmix_alpha": -1}, "cutmix_alpha"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"flip": "yes"}, "flip"),
+    ],
+)
+def test_bad_arguments_raise_config_error(kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        Augment(**kwargs)
+
+
+# ----------------------------------------------------------------------------- general contract
+@pytest.mark.parametrize("name", MODES)
+@pytest.mark.parametrize("device", devices())
+def test_shape_dtype_device_range(name, device):
+    aug = load(name)
+    x, y = batch(32)
+    x, y = x.to(device), y.to(device)
+    x_before = x.clone()
+    out, t = aug(x, y)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert torch.equal(x, x_before), "input must not be modified in place"
+    assert t.device == x.device
+    if aug.soft_targets:
+        assert t.shape == (32, 10) and t.dtype == torch.float32
+        torch.testing.assert_close(t.sum(1), torch.ones(32, device=device))
+    else:
+        assert t.dtype == torch.int64 and torch.equal(t, y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_float_dtypes(dtype):
+    aug = Augment(crop_padding=2, flip=True, erasing=1.0, cutmix_alpha=1.0)
+    x, y = batch(8)
+    out, t = aug(x.to(dtype), y)
+    assert out.dtype == dtype and t.dtype == torch.float32
+
+
+def test_none_is_identity():
+    aug = load("none")
+    x, y = batch(16)
+    out, t = aug(x, y)
+    assert torch.equal(out, x) and torch.equal(t, y)
+
+
+@pytest.mark.parametrize("name", MODES)
+def test_deterministic_under_manual_seed(name):
+    aug = load(name)
+    x, y = batch(32)
+    torch.manual_seed(123)
+    a, ta = aug(x, y)
+    torch.manual_seed(123)
+    b, tb = aug(x, y)
+    assert torch.equal(a, b) and torch.equal(ta, tb)
+    if name != "none":
+        c, _ = aug(x, y)  # the RNG advanced: a different draw
+        assert not torch.equal(a, c)
+
+
+def test_rng_state_restore_is_exact():
+    aug = load("strong")
+    x, y = batch(32)
+    torch.manual_seed(5)
+    aug(x, y)
+    state = torch.get_rng_state()
+    a, _ = aug(x, y)
+    torch.set_rng_state(state)
+    b, _ = aug(x, y)
+    assert torch.equal(a, b)
+
+
+def test_rejects_bad_inputs():
+    aug = load("standard")
+    x, y = batch(4)
+    with pytest.raises(ValueError):
+        aug(x[0], y)
+    with pytest.raises(TypeError):
+        aug((x * 255).to(torch.uint8), y)
+    with pytest.raises(ValueError):
+        aug(x, y[:3])
+
+
+def test_empty_batch():
+    for name in MODES:
+        aug = load(name)
+        out, t = aug(torch.rand(0, 1, 28, 28), torch.zeros(0, dtype=torch.int64))
+        assert out.shape == (0, 1, 28, 28)
+        assert t.shape == ((0, 10) if aug.soft_targets else (0,))
+
+
+# ----------------------------------------------------------------------------- crop / flip
+def test_standard_changes_images_with_per_sample_offsets():
+    aug = load("standard")
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 10:18, 6:14] = 1.0  # asymmetric bright square: both shift and flip are visible
+    out, _ = aug(x, torch.zeros(64, dtype=torch.int64))
+    assert not torch.equal(out, x)
+    boxes = set()
+    for img in out[:, 0]:
+        rows = img.sum(1).nonzero().flatten()
+        cols = img.sum(0).nonzero().flatten()
+        boxes.add((int(rows[0]), int(cols[0])))
+    assert len(boxes) > 10, "every image must get its own random offset"
+
+
+@pytest.mark.parametrize("pad", [1, 2, 4])
+def test_crop_moves_single_pixel_by_at_most_padding(pad):
+    aug = Augment(crop_padding=pad)
+    torch.manual_seed(1)
+    n = 2048
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, :, 13, 14] = 1.0
+    out, _ = aug(x, torch.zeros(n, dtype=torch.int64))
+    flat = out.flatten(1)
+    assert torch.equal(flat.sum(1), torch.ones(n)), "a pixel this central never leaves the frame"
+    assert torch.equal((flat != 0).sum(1), torch.ones(n, dtype=torch.int64))
+    pos = flat.argmax(1)
+    dy, dx = pos // 28 - 13, pos % 28 - 14
+    assert int(dy.abs().max()) <= pad and int(dx.abs().max()) <= pad
+    shifts = set(zip(dy.tolist(), dx.tolist()))
+    assert len(shifts) == (2 * pad + 1) ** 2, "all shifts in [-p, p]^2 occur"
+
+
+def test_crop_fills_with_zero_and_keeps_content():
+    aug = Augment(crop_padding=4)
+    torch.manual_seed(2)
+    x = torch.ones(32, 1, 28, 28)
+    out, _ = aug(x, torch.zeros(32, dtype=torch.int64))
+    vals = out.unique()
+    assert set(vals.tolist()) <= {0.0, 1.0}
+    ones = out.sum(dim=(1, 2, 3))
+    assert bool((ones >= 24 * 24).all())  # a shift of at most 4 px keeps >= 24x24 of the content
+
+
+def test_crop_multichannel_moves_channels_together():
+    aug = Augment(crop_padding=3)
+    torch.manual_seed(3)
+    x = torch.rand(16, 3, 20, 24)
+    out, _ = aug(x, torch.zeros(16, dtype=torch.int64))
+    assert out.shape == x.shape
+    for i in range(16):
+        # find the shift that reproduces channel 0 and check it reproduces all channels
+        found = False
+        for dy in range(-3, 4):
+            for dx in range(-3, 4):
+                shifted = torch.zeros_like(x[i])
+                ys, yd = (slice(0, 20 - dy), slice(dy, 20)) if dy >= 0 else (slice(-dy, 20), slice(0, 20 + dy))
+                xs, xd = (slice(0, 24 - dx), slice(dx, 24)) if dx >= 0 else (slice(-dx, 24), slice(0, 24 + dx))
+                shifted[:, yd, xd] = x[i][:, ys, xs]
+                if torch.equal(shifted, out[i]):
+                    found = True
+        assert found, f"sample {i} is not a pure translation of its input"
+
+
+def test_flip_is_exact_mirror():
+    aug = Augment(flip=True)
+    torch.manual_seed(4)
+    x, y = batch(128)
+    out, t = aug(x, y)
+    assert torch.equal(t, y)
+    flipped = kept = 0
+    for i in range(128):
+        if torch.equal(out[i], x[i]):
+            kept += 1
+        else:
+            assert torch.equal(out[i], x[i].flip(-1))
+            flipped += 1
+    assert 30 < flipped < 98 and flipped + kept == 128  # p = 0.5
+
+
+# ----------------------------------------------------------------------------- erasing
+@pytest.mark.parametrize("area", [(0.02, 0.25), (0.1, 0.1), (0.3, 0.6)])
+def test_erasing_rectangle_within_area_bounds(area):
+    h = w = 28
+    aug = Augment(erasing=1.0, erasing_area=area)
+    torch.manual_seed(6)
+    n = 256
+    x = torch.zeros(n, 1, h, w)
+    out, _ = aug(x, torch.zeros(n, dtype=torch.int64))
+    filled = out[:, 0] != 0  # noise is > 0 almost surely
+    rows, cols = filled.any(2), filled.any(1)  # [n, H], [n, W]
+    eh, ew = rows.sum(1), cols.sum(1)
+    assert bool((eh > 0).all()), "erasing=1.0 erases every image"
+    # exactly one filled rectangle: the filled pixels are the product of its row and column spans
+    assert torch.equal(filled, rows[:, :, None] & cols[:, None, :])
+    assert bool((rows.int().diff(dim=1).abs().sum(1) <= 2).all()), "contiguous rows"
+    assert bool((cols.int().diff(dim=1).abs().sum(1) <= 2).all()), "contiguous cols"
+    got = (eh * ew).float()
+    # rounding each side to a whole pixel moves the area by at most ~0.5 * (eh + ew) + 0.25
+    slack = 0.5 * (eh + ew).float() + 0.25
+    assert bool((got >= area[0] * h * w - slack).all()) and bool((got <= area[1] * h * w + slack).all())
+    ratio = eh.float() / ew.float()
+    assert float(ratio.min()) >= 0.3 / 2 and float(ratio.max()) <= 3.3 * 2  # log-uniform in [0.3, 3.3] +- rounding
+    if area[1] > area[0]:  # the areas spread over the range
+        frac = got / (h * w)
+        assert float(frac.min()) < area[0] + 0.25 * (area[1] - area[0])
+        assert float(frac.max()) > area[1] - 0.25 * (area[1] - area[0])
+    assert float(out.max()) <= 1.0
+
+
+def test_erasing_probability_and_noise_fill():
+    aug = Augment(erasing=0.5)
+    torch.manual_seed(7)
+    n = 400
+    x = torch.full((n, 1, 28, 28), 2.0)  # out-of-range marker so erased pixels are identifiable
+    out, _ = aug(x, torch.zeros(n, dtype=torch.int64))
+    erased = (out != 2.0).flatten(1).any(1)
+    assert 150 < int(erased.sum()) < 250
+    noise = out[out != 2.0]
+    assert float(noise.min()) >= 0.0 and float(noise.max()) < 1.0
+    assert float(noise.std()) > 0.2  # uniform noise, not a constant fill (std of U(0,1) = 0.289)
+
+
+# ----------------------------------------------------------------------------- mixup / cutmix
+def test_mixup_matches_lambda():
+    n = 16
+    aug = Augment(mixup_alpha=0.4, num_classes=n)
+    y = torch.arange(n)  # unique labels: the partner can be read off the targets
+    x = (torch.arange(n, dtype=torch.float32) / n).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+    seen_mixed = False
+    for seed in range(5):
+        torch.manual_seed(seed)
+        out, t = aug(x, y)
+        torch.testing.assert_close(t.sum(1), torch.ones(n))
+        # λ is one number per batch: every row has λ at its own label (or 1 if paired with itself)
+        own = t[torch.arange(n), y]
+        paired = own < 1 - 1e-6
+        if not paired.any():
+            continue
+        lams = own[paired]
+        lam = float(lams[0])
+        torch.testing.assert_close(lams, torch.full_like(lams, lam))
+        for j in range(n):
+            nz = (t[j] > 0).nonzero().flatten().tolist()
+            k = next((c for c in nz if c != j), j)  # partner index == partner label
+            if k != j:
+                assert float(t[j, k]) == pytest.approx(1 - lam, abs=1e-6)
+                seen_mixed = True
+            expected = lam * x[j] + (1 - lam) * x[k] if k != j else x[j]
+            torch.testing.assert_close(out[j], expected, atol=1e-6, rtol=0)
+        ks = [next((c for c in (t[j] > 0).nonzero().flatten().tolist() if c != j), j) for j in range(n)]
+        assert sorted(ks) == list(range(n)), "partners form a permutation"
+    assert seen_mixed
+
+
+def test_cutmix_matches_box_area():
+    aug = Augment(cutmix_alpha=1.0)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        n = 32
+        x = (torch.arange(n, dtype=torch.float32) / n).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+        y = torch.arange(n) % 10
+        out, t = aug(x, y)
+        torch.testing.assert_close(t.sum(1), torch.ones(n))
+        # with constant images, the pasted box is where out differs from x (identical to x where perm[i] == i)
+        diff = (out != x)[:, 0]
+        changed = diff.flatten(1).any(1)
+        if not changed.any():
+            # empty box (λ = 1) or identity perm: targets are then one-hot of y
+            continue
+        i = int(changed.nonzero()[0])
+        box = diff[i]
+        nz = box.nonzero()
+        y0, x0 = nz.min(0).values.tolist()
+        y1, x1 = nz.max(0).values.tolist()
+        assert int(box.sum()) == (y1 - y0 + 1) * (x1 - x0 + 1), "one rectangle"
+        lam = 1 - (y1 - y0 + 1) * (x1 - x0 + 1) / (28 * 28)
+        # same box for every changed sample (one box per batch)
+        for j in changed.nonzero().flatten().tolist():
+            assert torch.equal(diff[j], box)
+            k = int(round(float(out[j, 0, y0, x0]) * n))  # the partner index
+            if int(y[k]) != int(y[j]):
+                assert float(t[j, y[j]]) == pytest.approx(lam, abs=1e-6)
+                assert float(t[j, y[k]]) == pytest.approx(1 - lam, abs=1e-6)
+
+
+def test_mixup_or_cutmix_when_both_on():
+    aug = Augment(mixup_alpha=1.0, cutmix_alpha=1.0)
+    torch.manual_seed(9)
+    x = torch.rand(16, 1, 28, 28)
+    y = torch.arange(16) % 10
+    kinds = set()
+    for _ in range(40):
+        out, t = aug(x, y)
+        torch.testing.assert_close(t.sum(1), torch.ones(16))
+        if torch.equal(out, x):
+            continue
+        # cutmix leaves some pixels of every image untouched; mixup (λ < 1) changes almost all
+        frac_same = float((out == x).float().mean())
+        kinds.add("cutmix" if frac_same > 0.05 else "mixup")
+    assert kinds == {"cutmix", "mixup"}

@@ -1,0 +1,634 @@
+"""Tests for fmnist.data: the Resplit reader and cache, the builder/CLI, and the split helpers."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fmnist.data import prepare, resplit
+from fmnist.data.prepare import build_resplit, find_raw_dir, read_idx
+from fmnist.data.resplit import CLASS_NAMES, ImageSet, Resplit, load_resplit
+from fmnist.data.split import stratified_split, subset_indices
+from fmnist.errors import DataError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_set_equal(got: ImageSet, ids, images, labels) -> None:
+    assert got.ids.dtype == np.int64 and got.images.dtype == np.uint8
+    assert got.images.shape == (len(ids), 28, 28)
+    np.testing.assert_array_equal(got.ids, ids)
+    np.testing.assert_array_equal(got.images, images)
+    if labels is None:
+        assert got.labels is None
+    else:
+        assert got.labels is not None and got.labels.dtype == np.int64
+        np.testing.assert_array_equal(got.labels, labels)
+
+
+def assert_matches(got: Resplit, synthetic) -> None:
+    s = synthetic
+    assert_set_equal(got.train, s.train_ids, s.train_images, s.train_labels)
+    assert_set_equal(got.test, s.test_ids, s.test_images, s.test_labels)
+
+
+@pytest.fixture
+def decode_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts PNG decoding passes (one per split per uncached load)."""
+    calls: list[int] = []
+    real = resplit._decode_images
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(resplit, "_decode_images", spy)
+    return calls
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the fallback cache (and any raw download) out of the real home folder."""
+    xdg = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    return xdg
+
+
+# ----------------------------------------------------------------------------------------- reader
+
+
+def test_class_names() -> None:
+    assert CLASS_NAMES[0] == "T-shirt/top" and CLASS_NAMES[9] == "Ankle boot" and len(CLASS_NAMES) == 10
+
+
+def test_load_synthetic(make_resplit) -> None:
+    s = make_resplit()
+    got = load_resplit(s.path)
+    assert_matches(got, s)
+    assert len(got.train) == 200 and len(got.test) == 50
+    assert np.all(np.diff(got.train.ids) > 0) and np.all(np.diff(got.test.ids) > 0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"labels_in_parquet": False}, {"labels_in_csv": False}],
+    ids=["labels_only_in_csv", "labels_only_in_parquet"],
+)
+def test_label_sources(make_resplit, options) -> None:
+    s = make_resplit(**options)
+    assert_matches(load_resplit(s.path), s)
+
+
+@pytest.mark.parametrize("labels_in_parquet", [True, False], ids=["parquet_nulls", "no_parquet_label_column"])
+def test_hidden_test_labels(make_resplit, labels_in_parquet) -> None:
+    s = make_resplit(hide_test_labels=True, labels_in_parquet=labels_in_parquet)
+    got = load_resplit(s.path)
+    assert got.test.labels is None
+    assert_matches(got, s)
+
+
+def test_hidden_test_labels_empty_csv_column(make_resplit) -> None:
+    s = make_resplit(labels_in_parquet=False)
+    lines = s.test_csv.read_text().splitlines()
+    s.test_csv.write_text("\n".join([lines[0]] + [ln.split(",")[0] + "," for ln in lines[1:]]) + "\n")
+    got = load_resplit(s.path)
+    assert got.test.labels is None
+    np.testing.assert_array_equal(got.train.labels, s.train_labels)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "FashionMNIST-Resplit"
+    with pytest.raises(DataError) as info:
+        load_resplit(missing)
+    msg = str(info.value)
+    assert str(missing) in msg and "does not exist" in msg
+    assert f"python -m fmnist.data.prepare --out {missing}" in msg
+
+
+def _label(s, i):
+    return int(s.train_labels[i])
+
+
+BAD_INPUTS = {
+    "missing_parquet": lambda s: ["data.parquet", "file not found", "python -m fmnist.data.prepare --out"],
+    "missing_train_csv": lambda s: ["train.csv", "file not found"],
+    "missing_test_csv": lambda s: ["test.csv", "file not found"],
+    "garbage_parquet": lambda s: ["data.parquet", "cannot read parquet file"],
+    "truncated_parquet": lambda s: ["data.parquet", "cannot read parquet file"],
+    "no_image_column": lambda s: ["data.parquet", "missing column image"],
+    "no_id_split_columns": lambda s: ["data.parquet", "missing columns id, split"],
+    "csv_no_id_column": lambda s: ["train.csv", "missing column id"],
+    "empty_csv": lambda s: ["test.csv", "empty"],
+    "csv_bad_id": lambda s: ["train.csv", "'abc'", "not an integer"],
+    "duplicate_parquet_id": lambda s: ["data.parquet", f"duplicate id {s.train_ids[0]}"],
+    "duplicate_csv_id": lambda s: ["train.csv", "duplicate id"],
+    "csv_id_not_in_parquet": lambda s: ["test.csv", "id 999999 is not in", "data.parquet"],
+    "parquet_id_not_in_csv": lambda s: ["data.parquet", f"id {s.test_ids[0]}", "neither train.csv nor test.csv"],
+    "train_test_overlap": lambda s: ["train.csv", "test.csv", f"id {s.train_ids[0]} is in both"],
+    "parquet_label_10": lambda s: ["data.parquet", f"label 10 for id {s.train_ids[7]}", "outside 0..9"],
+    "parquet_label_float": lambda s: ["data.parquet", f"2.5 for id {s.train_ids[7]}", "not an integer"],
+    "parquet_label_string": lambda s: ["data.parquet", "column label has type string"],
+    "csv_label_negative": lambda s: ["train.csv", f"label -1 for id {s.train_ids[9]}", "outside 0..9"],
+    "csv_label_text": lambda s: ["test.csv", f"'shoe' for id {s.test_ids[2]}", "not an integer"],
+    "csv_label_fraction": lambda s: ["train.csv", "3.5", "not an integer"],
+    "label_disagreement": lambda s: [
+        "data.parquet",
+        "train.csv",
+        f"labels disagree for id {s.train_ids[5]}",
+        f"{_label(s, 5)} in data.parquet",
+        f"{(_label(s, 5) + 1) % 10} in train.csv",
+    ],
+    "split_disagreement": lambda s: ["data.parquet", f"'test' for id {s.train_ids[4]}", "train.csv lists it"],
+    "bad_split_value": lambda s: ["data.parquet", "'validation'", f"id {s.test_ids[1]}"],
+    "partial_train_labels": lambda s: ["data.parquet", "1 of 200 train rows have no label", f"id {s.train_ids[3]}"],
+    "garbage_png": lambda s: ["data.parquet", f"image for id {s.train_ids[11]}", "28x28 grayscale", "PNG"],
+    "truncated_png": lambda s: ["data.parquet", f"image for id {s.train_ids[11]}", "PNG"],
+    "jpeg_image": lambda s: ["data.parquet", f"image for id {s.train_ids[11]}", "PNG"],
+    "wrong_size_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "27x28"],
+    "rgb_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "'RGB'"],
+    "null_image": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "no PNG bytes"],
+}
+
+
+def test_every_corruption_is_tested(resplit_corruptions) -> None:
+    assert set(BAD_INPUTS) == set(resplit_corruptions)
+
+
+@pytest.mark.parametrize("corruption", sorted(BAD_INPUTS))
+def test_bad_input(make_resplit, corruption: str, tmp_path: Path) -> None:
+    s = make_resplit(corrupt=corruption)
+    with pytest.raises(DataError) as info:
+        load_resplit(s.path, cache_dir=tmp_path / "cache")
+    msg = str(info.value)
+    for fragment in BAD_INPUTS[corruption](s):
+        assert fragment in msg, f"{fragment!r} not in {msg!r}"
+    assert "\n" not in msg
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None or info.value.__suppress_context__
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").glob("*.npz"))
+
+
+# ------------------------------------------------------------------------------------------ cache
+
+
+def _cache_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("resplit-*.npz"))
+
+
+def test_cache_second_load_is_fast_and_equal(make_resplit, decode_calls) -> None:
+    s = make_resplit()
+    first = load_resplit(s.path)
+    assert len(decode_calls) == 2
+    [cache_file] = _cache_files(s.path / ".fmnist_cache")
+    start = time.perf_counter()
+    second = load_resplit(s.path)
+    assert time.perf_counter() - start < 0.5
+    assert len(decode_calls) == 2  # no decoding: served from the cache
+    assert_matches(second, s)
+    assert_set_equal(second.train, first.train.ids, first.train.images, first.train.labels)
+    assert not list((s.path / ".fmnist_cache").glob("*.tmp"))
+
+
+def test_cache_hidden_test_labels(make_resplit, decode_calls) -> None:
+    s = make_resplit(hide_test_labels=True)
+    load_resplit(s.path)
+    got = load_resplit(s.path)
+    assert len(decode_calls) == 2 and got.test.labels is None
+
+
+@pytest.mark.parametrize("change", ["touch", "rewrite"])
+@pytest.mark.parametrize("name", ["data.parquet", "train.csv", "test.csv"])
+def test_cache_invalidated_by_source_change(make_resplit, decode_calls, name: str, change: str) -> None:
+    s = make_resplit()
+    load_resplit(s.path)
+    path = s.path / name
+    st = path.stat()
+    if change == "touch":
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    else:  # rewritten in place with the same size; mtime advanced explicitly because the kernel's
+        # coarse file clock could give the same mtime_ns to two writes a few milliseconds apart
+        path.write_bytes(path.read_bytes())
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000))
+    load_resplit(s.path)
+    assert len(decode_calls) == 4
+    assert len(_cache_files(s.path / ".fmnist_cache")) == 1  # the stale cache file was replaced
+
+
+def test_cache_sees_modified_content(make_resplit) -> None:
+    s = make_resplit()
+    assert load_resplit(s.path).test.labels is not None
+    lines = s.test_csv.read_text().splitlines()
+    s.test_csv.write_text("id\n" + "\n".join(ln.split(",")[0] for ln in lines[1:]) + "\n")
+    table = s.read_table()
+    labels = table.column("label").to_numpy()
+    is_test = table.column("split").to_numpy(zero_copy_only=False) == "test"
+    s.set_column("label", pa.array(labels, pa.int64(), mask=is_test))
+    assert load_resplit(s.path).test.labels is None
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped_byte", "empty"])
+def test_corrupt_cache_is_rebuilt(make_resplit, decode_calls, damage: str) -> None:
+    s = make_resplit()
+    load_resplit(s.path)
+    [cache_file] = _cache_files(s.path / ".fmnist_cache")
+    data = bytearray(cache_file.read_bytes())
+    if damage == "garbage":
+        data = bytearray(b"not a zip file" * 100)
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "flipped_byte":
+        data[len(data) // 2] ^= 0xFF  # inside the image arrays: caught by the zip CRC check
+    else:
+        data = bytearray()
+    cache_file.write_bytes(bytes(data))
+    assert_matches(load_resplit(s.path), s)
+    assert len(decode_calls) == 4
+    assert_matches(load_resplit(s.path), s)  # rebuilt cache is valid again
+    assert len(decode_calls) == 4
+
+
+def test_explicit_cache_dir(make_resplit, tmp_path: Path, decode_calls) -> None:
+    s = make_resplit()
+    cache = tmp_path / "my-cache"
+    load_resplit(s.path, cache_dir=cache)
+    assert len(_cache_files(cache)) == 1 and not (s.path / ".fmnist_cache").exists()
+    assert_matches(load_resplit(s.path, cache_dir=cache), s)
+    assert len(decode_calls) == 2
+
+
+def test_cache_falls_back_when_blocked(make_resplit, decode_calls, _isolated_user_cache: Path) -> None:
+    s = make_resplit()
+    (s.path / ".fmnist_cache").write_text("a file where the cache folder should be")
+    load_resplit(s.path)
+    assert len(_cache_files(_isolated_user_cache / "fmnist")) == 1
+    assert_matches(load_resplit(s.path), s)
+    assert len(decode_calls) == 2
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
+def test_cache_falls_back_when_read_only(make_resplit, decode_calls, _isolated_user_cache: Path) -> None:
+    s = make_resplit()
+    s.path.chmod(0o555)
+    try:
+        load_resplit(s.path)
+        assert_matches(load_resplit(s.path), s)
+    finally:
+        s.path.chmod(0o755)
+    assert len(_cache_files(_isolated_user_cache / "fmnist")) == 1
+    assert len(decode_calls) == 2
+
+
+def test_no_writable_cache_warns_but_loads(make_resplit, monkeypatch, tmp_path: Path) -> None:
+    s = make_resplit()
+    (s.path / ".fmnist_cache").write_text("blocked")
+    blocker = tmp_path / "xdg-file"
+    blocker.write_text("blocked")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.warns(RuntimeWarning, match="could not write the decoded-dataset cache"):
+        got = load_resplit(s.path)
+    assert_matches(got, s)
+
+
+# ------------------------------------------------------------------------------------ real data
+
+
+@pytest.mark.slow
+def test_real_official(real_resplit_dir: Path, real_raw_dir: Path, tmp_path: Path) -> None:
+    start = time.perf_counter()
+    got = load_resplit(real_resplit_dir, cache_dir=tmp_path / "cache")
+    uncached = time.perf_counter() - start
+    start = time.perf_counter()
+    cached = load_resplit(real_resplit_dir, cache_dir=tmp_path / "cache")
+    cached_s = time.perf_counter() - start
+    print(f"\nreal Resplit load: uncached {uncached:.2f} s, cached {cached_s:.3f} s")
+    assert cached_s < 1.0
+
+    raw = {k: read_idx(prepare._raw_file(real_raw_dir, stem)) for k, stem in prepare.RAW_STEMS.items()}
+    assert len(got.train) == 60_000 and len(got.test) == 10_000
+    assert_set_equal(got.train, np.arange(60_000), raw["train_images"], raw["train_labels"])
+    assert_set_equal(got.test, np.arange(60_000, 70_000), raw["test_images"], raw["test_labels"])
+    assert_set_equal(cached.train, got.train.ids, got.train.images, got.train.labels)
+    assert_set_equal(cached.test, got.test.ids, got.test.images, got.test.labels)
+    np.testing.assert_array_equal(np.bincount(got.train.labels), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(got.test.labels), [1000] * 10)
+
+
+@pytest.mark.slow
+def test_real_random(real_raw_dir: Path, tmp_path: Path) -> None:
+    out = build_resplit(tmp_path / "random", mode="random", seed=0, raw_dir=real_raw_dir)
+    train = pd.read_csv(out / "train.csv")
+    test = pd.read_csv(out / "test.csv")
+    assert len(train) == 60_000 and len(test) == 10_000
+    assert not set(train.id) & set(test.id)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train.id, test.id])), np.arange(70_000))
+    assert train.id.is_monotonic_increasing and test.id.is_monotonic_increasing
+    np.testing.assert_array_equal(test.id, np.flatnonzero(prepare._random_test_mask(70_000, 10_000, 0)))
+
+    raw_labels = np.concatenate([read_idx(prepare._raw_file(real_raw_dir, prepare.RAW_STEMS[k]))
+                                 for k in ("train_labels", "test_labels")])
+    np.testing.assert_array_equal(train.label, raw_labels[train.id])
+    np.testing.assert_array_equal(test.label, raw_labels[test.id])
+    counts = np.bincount(train.label, minlength=10)
+    assert counts.sum() == 60_000 and counts.min() != counts.max()  # not stratified
+
+    table = pq.read_table(out / "data.parquet")
+    np.testing.assert_array_equal(table.column("id").to_numpy(), np.arange(70_000))
+    split = np.asarray(table.column("split").to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(np.flatnonzero(split == "test"), test.id)
+    raw_images = np.concatenate([read_idx(prepare._raw_file(real_raw_dir, prepare.RAW_STEMS[k]))
+                                 for k in ("train_images", "test_images")])
+    blobs = table.column("image").combine_chunks().field("bytes")
+    for i in np.random.default_rng(0).choice(70_000, 300, replace=False):
+        assert blobs[int(i)].as_py() == prepare._encode_chunk(raw_images[i : i + 1])[0]
+
+
+def test_random_split_determinism() -> None:
+    a = prepare._random_test_mask(70_000, 10_000, seed=0)
+    b = prepare._random_test_mask(70_000, 10_000, seed=0)
+    c = prepare._random_test_mask(70_000, 10_000, seed=1)
+    assert a.sum() == 10_000
+    np.testing.assert_array_equal(a, b)
+    assert (a != c).any()
+
+
+# ---------------------------------------------------------------------------------------- builder
+
+
+def test_build_official_from_fake_raw(fake_raw_dir, tmp_path: Path) -> None:
+    raw = fake_raw_dir
+    out = build_resplit(tmp_path / "ds", raw_dir=raw.path)
+    assert out == (tmp_path / "ds").absolute()
+    assert sorted(p.name for p in out.iterdir()) == ["data.parquet", "test.csv", "train.csv"]
+    schema = pq.read_schema(out / "data.parquet")
+    assert schema.field("id").type == pa.int64()
+    assert schema.field("image").type == pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    assert schema.field("split").type == pa.string()
+    assert schema.field("label").type == pa.int64()
+    table = pq.read_table(out / "data.parquet")
+    assert table.column_names == ["id", "image", "split", "label"]
+    assert table.column("image").combine_chunks().field("path").null_count == 150
+    assert list(pd.read_csv(out / "train.csv").columns) == ["id", "label"]
+    assert list(pd.read_csv(out / "test.csv").columns) == ["id", "label"]
+
+    got = load_resplit(out)
+    assert_set_equal(got.train, np.arange(120), raw.train_images, raw.train_labels)
+    assert_set_equal(got.test, np.arange(120, 150), raw.test_images, raw.test_labels)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds")]  # no temp folders left
+
+
+def test_build_random_and_hidden(fake_raw_dir, tmp_path: Path) -> None:
+    raw = fake_raw_dir
+    images = np.concatenate([raw.train_images, raw.test_images])
+    labels = np.concatenate([raw.train_labels, raw.test_labels])
+    a = build_resplit(tmp_path / "a", mode="random", seed=5, raw_dir=raw.path)
+    b = build_resplit(tmp_path / "b", mode="random", seed=5, raw_dir=raw.path)
+    c = build_resplit(tmp_path / "c", mode="random", seed=6, raw_dir=raw.path, hide_test_labels=True)
+    for name in ("train.csv", "test.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    assert pq.read_table(a / "data.parquet").equals(pq.read_table(b / "data.parquet"))
+    ra, rc = load_resplit(a), load_resplit(c)
+    assert len(ra.train) == 120 and len(ra.test) == 30
+    np.testing.assert_array_equal(np.sort(np.concatenate([ra.train.ids, ra.test.ids])), np.arange(150))
+    assert not np.array_equal(ra.test.ids, rc.test.ids)
+    for got in (ra.train, ra.test, rc.train):
+        np.testing.assert_array_equal(got.images, images[got.ids])
+        np.testing.assert_array_equal(got.labels, labels[got.ids])
+    assert rc.test.labels is None
+    assert list(pd.read_csv(c / "test.csv").columns) == ["id"]
+    assert pq.read_table(c / "data.parquet").column("label").null_count == 30
+
+
+def test_build_refuses_non_empty_out(fake_raw_dir, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    out.mkdir()
+    build_resplit(out, raw_dir=fake_raw_dir.path)  # an empty folder is fine
+    before = (out / "train.csv").read_bytes()
+    with pytest.raises(DataError, match="not empty.*--force"):
+        build_resplit(out, mode="random", seed=1, raw_dir=fake_raw_dir.path)
+    assert (out / "train.csv").read_bytes() == before
+    build_resplit(out, mode="random", seed=1, raw_dir=fake_raw_dir.path, force=True)
+    assert (out / "train.csv").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no temp/old folders left
+
+
+def test_build_crash_leaves_nothing(fake_raw_dir, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "ds"
+    build_resplit(out, raw_dir=fake_raw_dir.path)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(prepare.pd.DataFrame, "to_csv", crash)
+    with pytest.raises(DataError, match="cannot write"):
+        build_resplit(out, mode="random", raw_dir=fake_raw_dir.path, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old folder untouched
+    with pytest.raises(DataError):
+        build_resplit(tmp_path / "new", raw_dir=fake_raw_dir.path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_build_bad_mode(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="unknown mode 'stratified'"):
+        build_resplit(tmp_path / "x", mode="stratified")
+
+
+def test_parallel_encoding_matches_serial() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (prepare._PARALLEL_MIN_IMAGES, 28, 28), dtype=np.uint8)
+    assert prepare._encode_pngs(images, workers=2) == prepare._encode_chunk(images)
+
+
+# ------------------------------------------------------------------------------------------- raw
+
+
+def test_read_idx_plain_and_gz(tmp_path: Path, write_idx) -> None:
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "a.gz", a)
+    write_idx(tmp_path / "a", a, compress=False)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), a)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a"), a)
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"\x01\x02\x03\x04rest", "bad magic"),
+        (b"", "bad magic"),
+        (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "truncated or corrupt"),
+        (gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x03abc")[:-6], "corrupt gzip"),
+        (None, "file not found"),
+    ],
+    ids=["magic", "empty", "header", "data", "gzip", "missing"],
+)
+def test_read_idx_errors(tmp_path: Path, content: bytes | None, fragment: str) -> None:
+    path = tmp_path / "x-idx1-ubyte"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        read_idx(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+
+
+def test_find_raw_dir_env(fake_raw_dir, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(prepare.RAW_ENV, str(fake_raw_dir.path))
+    assert find_raw_dir() == fake_raw_dir.path
+    monkeypatch.setenv(prepare.RAW_ENV, str(tmp_path))
+    with pytest.raises(DataError, match=f"{prepare.RAW_ENV}=.*lacks train-images-idx3-ubyte"):
+        find_raw_dir()
+
+
+def test_find_raw_dir_fallbacks(fake_raw_dir, monkeypatch, tmp_path: Path, _isolated_user_cache: Path) -> None:
+    monkeypatch.delenv(prepare.RAW_ENV, raising=False)
+    monkeypatch.setattr(prepare, "DEBIAN_RAW_DIR", tmp_path / "no-debian")
+
+    def no_network(root: Path) -> Path:
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(prepare, "_download_with_torchvision", no_network)
+    with pytest.raises(DataError) as info:
+        find_raw_dir()
+    msg = str(info.value)
+    assert "apt-get install dataset-fashion-mnist" in msg and prepare.RAW_ENV in msg
+    assert "Error downloading" in msg and str(_isolated_user_cache / "fmnist" / "raw") in msg
+
+    def fake_download(root: Path) -> Path:
+        folder = root / "FashionMNIST" / "raw"
+        folder.mkdir(parents=True)
+        for f in fake_raw_dir.path.iterdir():
+            (folder / f.name).write_bytes(f.read_bytes())
+        return folder
+
+    monkeypatch.setattr(prepare, "_download_with_torchvision", fake_download)
+    assert find_raw_dir() == _isolated_user_cache / "fmnist" / "raw" / "FashionMNIST" / "raw"
+
+
+def test_ensure_resplit(fake_raw_dir, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(prepare.RAW_ENV, str(fake_raw_dir.path))
+    out = tmp_path / "sub" / "auto"
+    with pytest.raises(DataError, match="does not exist.*python -m fmnist.data.prepare --out"):
+        prepare.ensure_resplit(out, auto_prepare=False)
+    assert not out.exists()
+    with ThreadPoolExecutor(3) as pool:  # concurrent sweep jobs: one builds, the others wait and reuse it
+        results = list(pool.map(lambda _: prepare.ensure_resplit(out, mode="random", seed=2), range(3)))
+    assert all(r == out for r in results)
+    assert len(load_resplit(out).test) == 30
+    mtime = (out / "data.parquet").stat().st_mtime_ns
+    assert prepare.ensure_resplit(out, auto_prepare=False) == out  # existing: returned as is, not rebuilt
+    assert (out / "data.parquet").stat().st_mtime_ns == mtime
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist.data.prepare", *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_cli(fake_raw_dir, tmp_path: Path) -> None:
+    out = tmp_path / "cli-ds"
+    first = _cli("--out", str(out), "--raw", str(fake_raw_dir.path))
+    assert first.returncode == 0, first.stderr
+    assert f"wrote {out}" in first.stdout and "120 train + 30 test" in first.stdout
+    assert load_resplit(out).test.labels is not None
+
+    again = _cli("--out", str(out), "--raw", str(fake_raw_dir.path), "--mode", "random")
+    assert again.returncode == 1
+    assert "not empty" in again.stderr and "--force" in again.stderr and "Traceback" not in again.stderr
+
+    forced = _cli("--out", str(out), "--raw", str(fake_raw_dir.path), "--mode", "random", "--seed", "3",
+                  "--hide-test-labels", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert load_resplit(out).test.labels is None
+
+
+def test_main_in_process(fake_raw_dir, tmp_path: Path, capsys) -> None:
+    assert prepare.main(["--out", str(tmp_path / "d"), "--raw", str(tmp_path / "empty-raw")]) == 1
+    assert "missing raw file" in capsys.readouterr().err
+    assert prepare.main(["--out", str(tmp_path / "d"), "--raw", str(fake_raw_dir.path)]) == 0
+    assert "data.parquet" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------- split
+
+
+def _uneven_labels(n: int = 1003, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.choice(10, size=n, p=np.linspace(1, 3, 10) / np.linspace(1, 3, 10).sum()).astype(np.int64)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.9])
+def test_stratified_split(fraction: float) -> None:
+    labels = _uneven_labels()
+    train, val = stratified_split(labels, fraction, seed=0)
+    assert train.dtype == np.int64 and val.dtype == np.int64
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+    assert not np.intersect1d(train, val).size
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(labels.size))
+    for c in range(10):
+        n_c = int((labels == c).sum())
+        assert abs(int((labels[val] == c).sum()) - n_c * fraction) <= 1
+
+
+def test_stratified_split_deterministic() -> None:
+    labels = _uneven_labels()
+    a = stratified_split(labels, 0.2, seed=1)
+    b = stratified_split(labels, 0.2, seed=1)
+    c = stratified_split(labels, 0.2, seed=2)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_stratified_split_zero() -> None:
+    labels = _uneven_labels()
+    train, val = stratified_split(labels, 0.0, seed=0)
+    assert val.size == 0 and val.dtype == np.int64
+    np.testing.assert_array_equal(train, np.arange(labels.size))
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, 1.5, float("nan"), "0.1", True, None])
+def test_stratified_split_invalid(fraction) -> None:
+    with pytest.raises(DataError, match="val_fraction"):
+        stratified_split(_uneven_labels(), fraction, seed=0)
+
+
+@pytest.mark.parametrize("n", [1, 10, 137, 500])
+def test_subset_indices(n: int) -> None:
+    labels = _uneven_labels()
+    pool, _ = stratified_split(labels, 0.2, seed=0)
+    sub = subset_indices(labels, pool, n, seed=0)
+    assert sub.dtype == np.int64 and sub.size == n and np.all(np.diff(sub) > 0)
+    assert np.isin(sub, pool).all()
+    np.testing.assert_array_equal(sub, subset_indices(labels, pool, n, seed=0))
+    pool_counts = np.bincount(labels[pool], minlength=10)
+    sub_counts = np.bincount(labels[sub], minlength=10)
+    assert np.all(np.abs(sub_counts - pool_counts * n / pool.size) < 1)
+    if n > 10:
+        assert not np.array_equal(sub, subset_indices(labels, pool, n, seed=1))
+
+
+def test_subset_all_and_errors() -> None:
+    labels = _uneven_labels()
+    pool = np.random.default_rng(0).permutation(labels.size)[:300]
+    np.testing.assert_array_equal(subset_indices(labels, pool, None, seed=0), np.sort(pool))
+    np.testing.assert_array_equal(subset_indices(labels, pool, 300, seed=0), np.sort(pool))
+    with pytest.raises(DataError, match="301.*300"):
+        subset_indices(labels, pool, 301, seed=0)
+    for bad in (0, -5):
+        with pytest.raises(DataError, match="positive"):
+            subset_indices(labels, pool, bad, seed=0)

@@ -1,0 +1,320 @@
+"""Model zoo tests: every conf/model yaml × norms × activations, composed through Hydra."""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
+
+from fmnist.errors import ConfigError
+from fmnist.models import (
+    VGG,
+    BasicBlock,
+    Bottleneck,
+    PreActBasicBlock,
+    PreActBottleneck,
+    ResNet,
+    ResNet9,
+    ZeroPadShortcut,
+    count_flops,
+    count_parameters,
+    model_summary,
+)
+from fmnist.models.layers import groupnorm
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+NORMS = sorted(p.stem for p in (CONF / "norm").glob("*.yaml"))
+ACTIVATIONS = sorted(p.stem for p in (CONF / "activation").glob("*.yaml"))
+TINY = 8  # width used for forward/backward tests
+COMBOS = [("batchnorm", "relu"), ("groupnorm", "gelu"), ("none", "leaky_relu")]
+
+ACT_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
+# nonlinearities per model (stem/prep + per block / per conv)
+EXPECTED_ACTS = {
+    "resnet18": 1 + 8 * 2,
+    "plain18": 1 + 8 * 2,
+    "preact_resnet18": 8 * 2 + 1,
+    "resnet34": 1 + 16 * 2,
+    "resnet50": 1 + 16 * 3,
+    "resnet9": 8,
+    "vgg11": 8,
+}
+
+
+def test_expected_options_exist():
+    assert set(MODELS) == set(EXPECTED_ACTS)
+    assert set(NORMS) == {"batchnorm", "groupnorm", "layernorm", "none"}
+    assert set(ACTIVATIONS) == {"relu", "leaky_relu", "elu", "gelu", "silu"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def primary_dir(tmp_path_factory) -> Path:
+    """A tiny primary config whose defaults pick model/norm/activation from the repo's conf/."""
+    d = tmp_path_factory.mktemp("primary")
+    (d / "config.yaml").write_text(
+        "defaults:\n  - model: resnet18\n  - norm: batchnorm\n  - activation: relu\n  - _self_\n"
+        f"hydra:\n  searchpath:\n    - file://{CONF}\n"
+    )
+    return d
+
+
+@pytest.fixture
+def build(primary_dir):
+    def _build(model: str, norm: str = "batchnorm", activation: str = "relu", overrides=(), meta=False):
+        with initialize_config_dir(config_dir=str(primary_dir), version_base=None):
+            cfg = compose("config", overrides=[f"model={model}", f"norm={norm}", f"activation={activation}", *overrides])
+        norm_f = instantiate(cfg.norm)
+        act_f = instantiate(cfg.activation)
+        if meta:
+            with torch.device("meta"):
+                return instantiate(cfg.model, norm=norm_f, activation=act_f)
+        return instantiate(cfg.model, norm=norm_f, activation=act_f)
+
+    return _build
+
+
+def activation_modules(model: nn.Module) -> list[nn.Module]:
+    return [m for _, m in model.named_modules(remove_duplicate=False) if isinstance(m, ACT_TYPES)]
+
+
+def check_forward_backward(model: nn.Module, batch: int = 4) -> None:
+    torch.manual_seed(0)
+    model.train()
+    acts = activation_modules(model)
+    assert acts, "model has no activation modules"
+    assert len({id(m) for m in acts}) == len(acts), "an activation module is reused"
+    calls = {id(m): 0 for m in acts}
+    handles = [m.register_forward_hook(lambda mod, i, o: calls.__setitem__(id(mod), calls[id(mod)] + 1)) for m in acts]
+    x = torch.randn(batch, 1, 28, 28)
+    y = torch.arange(batch) % 10
+    out = model(x)
+    for h in handles:
+        h.remove()
+    assert out.shape == (batch, 10)
+    assert torch.isfinite(out).all()
+    assert all(c == 1 for c in calls.values()), "every activation module must run exactly once"
+    F.cross_entropy(out, y).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name}: no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient"
+        assert p.grad.abs().sum() > 0, f"{name}: zero gradient"
+
+
+def count_adds(model: nn.Module) -> int:
+    gm = torch.fx.symbolic_trace(model)
+    return sum(
+        1
+        for n in gm.graph.nodes
+        if (n.op == "call_function" and n.target in (operator.add, operator.iadd, torch.add))
+        or (n.op == "call_method" and n.target in ("add", "add_"))
+    )
+
+
+def shortcut_params(model: nn.Module) -> int:
+    return sum(
+        p.numel() for name, m in model.named_modules() if name.endswith("shortcut") for p in m.parameters()
+    )
+
+
+# --------------------------------------------------------------------------- every yaml
+
+
+@pytest.mark.parametrize("norm,activation", COMBOS)
+@pytest.mark.parametrize("model_name", MODELS)
+def test_forward_backward(build, model_name, norm, activation):
+    model = build(model_name, norm, activation, overrides=[f"model.width={TINY}"])
+    check_forward_backward(model)
+    assert len(activation_modules(model)) == EXPECTED_ACTS[model_name]
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_every_norm(build, norm):
+    model = build("preact_resnet18", norm, "relu", overrides=[f"model.width={TINY}"])
+    check_forward_backward(model)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    bn = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    gn = [m for m in model.modules() if isinstance(m, nn.GroupNorm)]
+    if norm == "batchnorm":
+        assert bn and not gn
+    elif norm == "groupnorm":
+        assert gn and not bn
+        assert all(m.num_groups == torch.gcd(torch.tensor(32), torch.tensor(m.num_channels)).item() for m in gn)
+    elif norm == "layernorm":
+        assert gn and not bn and all(m.num_groups == 1 for m in gn)
+    else:
+        assert not bn and not gn
+    # convs carry a bias exactly when there is no norm
+    assert all((c.bias is not None) == (norm == "none") for c in convs)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation(build, activation):
+    model = build("resnet9", "batchnorm", activation, overrides=[f"model.width={TINY}"])
+    check_forward_backward(model)
+    cls = get_class(OmegaConf.load(CONF / "activation" / f"{activation}.yaml")._target_)
+    acts = activation_modules(model)
+    assert all(type(m) is cls for m in acts)
+    if activation == "leaky_relu":
+        assert all(m.negative_slope == 0.01 for m in acts)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_yaml_lists_every_knob(model_name):
+    node = OmegaConf.load(CONF / "model" / f"{model_name}.yaml")
+    cls = get_class(node._target_)
+    knobs = set(inspect.signature(cls.__init__).parameters) - {"self", "norm", "activation"}
+    assert set(node.keys()) - {"_target_"} == knobs
+
+
+# --------------------------------------------------------------------------- parameter counts
+
+
+def test_exact_parameter_counts(build):
+    assert count_parameters(build("resnet18", meta=True)) == 11_172_810
+    assert count_parameters(build("resnet50", meta=True)) == 23_519_690
+    assert count_parameters(build("resnet34", meta=True)) == 21_280_970
+
+
+def test_plain_vs_residual_twins(build):
+    res, plain = build("resnet18", meta=True), build("plain18", meta=True)
+    proj = shortcut_params(res)
+    # 1x1 conv + BatchNorm (weight, bias) at the three stage transitions 64->128->256->512
+    assert proj == sum(c * 2 * c + 2 * (2 * c) for c in (64, 128, 256)) == 173_824
+    assert count_parameters(res) - count_parameters(plain) == proj > 0
+    assert shortcut_params(plain) == 0
+    assert not any(n.endswith("shortcut") for n, _ in plain.named_modules())
+    # every plain parameter exists, with the same shape, in the residual twin
+    rp = dict(res.named_parameters())
+    assert all(n in rp and rp[n].shape == p.shape for n, p in plain.named_parameters())
+    # model.skip=false from the command line gives the same plain net
+    assert count_parameters(build("resnet18", overrides=["model.skip=false"], meta=True)) == count_parameters(plain)
+
+    r9, p9 = build("resnet9", meta=True), build("resnet9", overrides=["model.skip=false"], meta=True)
+    assert count_parameters(r9) - count_parameters(p9) == shortcut_params(r9) == 0
+
+
+def test_skip_false_removes_additions(build):
+    res = build("resnet18", overrides=[f"model.width={TINY}"])
+    plain = build("plain18", overrides=[f"model.width={TINY}"])
+    assert count_adds(res) == 8 and count_adds(plain) == 0
+    r9 = build("resnet9", overrides=[f"model.width={TINY}"])
+    p9 = build("resnet9", overrides=[f"model.width={TINY}", "model.skip=false"])
+    assert count_adds(r9) == 2 and count_adds(p9) == 0
+    # same weights, different function
+    p9.load_state_dict(r9.state_dict())
+    plain.load_state_dict(res.state_dict(), strict=False)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert not torch.allclose(r9.eval()(x), p9.eval()(x))
+        assert not torch.allclose(res.eval()(x), plain.eval()(x))
+
+
+@pytest.mark.parametrize("block_cls", [BasicBlock, Bottleneck])
+def test_zero_init_block_is_shortcut(block_cls):
+    """With the last norm zeroed the branch vanishes: skip -> act(x), plain -> act(0) = 0."""
+    ch = 16
+    x = torch.randn(2, ch, 7, 7).abs()
+    for skip in (True, False):
+        b = block_cls(ch, ch // block_cls.expansion, 1, skip=skip)
+        b.zero_init_last_norm()
+        b.eval()
+        with torch.no_grad():
+            expected = x if skip else torch.zeros_like(x)
+            assert torch.allclose(b(x), expected)
+
+
+def test_zero_init_residual_option(build):
+    model = build("resnet50", overrides=[f"model.width={TINY}", "model.zero_init_residual=true"])
+    blocks = [m for m in model.modules() if isinstance(m, Bottleneck)]
+    assert blocks and all(torch.count_nonzero(b.bn3.weight) == 0 for b in blocks)
+    pre = build("preact_resnet18", overrides=[f"model.width={TINY}", "model.zero_init_residual=true"])
+    blocks = [m for m in pre.modules() if isinstance(m, PreActBasicBlock)]
+    assert blocks and all(torch.count_nonzero(b.bn2.weight) == 0 for b in blocks)
+
+
+def test_zeropad_shortcut(build):
+    res = build("resnet18", overrides=["model.shortcut=zeropad"], meta=True)
+    plain = build("plain18", meta=True)
+    assert shortcut_params(res) == 0
+    assert count_parameters(res) == count_parameters(plain)
+    assert sum(isinstance(m, ZeroPadShortcut) for m in res.modules()) == 3
+    for name, extra in [("resnet50", []), ("preact_resnet18", []), ("resnet50", ["model.preact=true"])]:
+        model = build(name, overrides=[f"model.width={TINY}", "model.shortcut=zeropad", *extra])
+        assert shortcut_params(model) == 0
+        check_forward_backward(model)
+
+
+def test_preact(build):
+    model = build("preact_resnet18", overrides=[f"model.width={TINY}"])
+    blocks = [b for stage in model.stages for b in stage]
+    assert len(blocks) == 8 and all(isinstance(b, PreActBasicBlock) for b in blocks)
+    assert isinstance(model.final[0], nn.BatchNorm2d) and isinstance(model.final[1], nn.ReLU)
+    assert count_adds(model) == 8
+    bottleneck = build("resnet50", overrides=[f"model.width={TINY}", "model.preact=true"])
+    assert any(isinstance(m, PreActBottleneck) for m in bottleneck.modules())
+    check_forward_backward(bottleneck)
+
+
+def test_dropout_and_shapes(build):
+    model = build("vgg11", overrides=[f"model.width={TINY}", "model.dropout=0.5"])
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in model.modules())
+    assert isinstance(model, VGG) and isinstance(build("resnet9", overrides=[f"model.width={TINY}"]), ResNet9)
+    r = build("resnet18", overrides=[f"model.width={TINY}"])
+    sizes = []
+    hooks = [s.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1])) for s in r.stages]
+    r(torch.randn(1, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    assert sizes == [28, 14, 7, 4]
+
+
+def test_defaults_without_hydra():
+    model = ResNet([1, 1], width=4)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert ResNet9(width=4)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert VGG(width=4)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_invalid_knobs_raise():
+    with pytest.raises(ConfigError):
+        ResNet([2, 2], block="wide")
+    with pytest.raises(ConfigError):
+        ResNet([2, 2], shortcut="option_c")
+    with pytest.raises(ConfigError):
+        VGG([8, "X"])
+    assert groupnorm(48, groups=32).num_groups == 16
+    assert groupnorm(8, groups=32).num_groups == 8
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def test_count_flops_is_pure(build):
+    model = build("resnet18", overrides=[f"model.width={TINY}"])
+    model.train()
+    model(torch.randn(4, 1, 28, 28))  # make running stats non-trivial
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fired = []
+    handle = model.stem.register_forward_hook(lambda *a: fired.append(1))
+    flops = count_flops(model)
+    summary = model_summary(model)
+    handle.remove()
+    assert flops > 0 and summary == {"params": count_parameters(model), "flops": flops}
+    assert count_flops(model, (4, 1, 28, 28)) == flops  # per image
+    assert model.training and not fired
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert len(model.stem._forward_hooks) == 0

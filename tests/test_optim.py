@@ -1,0 +1,327 @@
+"""Tests for fmnist.train.optim (parameter groups, optimiser construction) and fmnist.train.schedulers."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+from fmnist.errors import ConfigError
+from fmnist.train import schedulers
+from fmnist.train.optim import build_optimizer, param_groups
+
+ROOT = Path(__file__).resolve().parents[1] / "conf"
+OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop"]
+SCHEDULERS = ["constant", "multistep", "cosine", "onecycle", "warmup_cosine"]
+E, S = 4, 5  # tiny run: 4 epochs x 5 steps
+T = E * S
+
+
+def tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.GroupNorm(2, 4),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.LayerNorm(4),
+        nn.Linear(4, 10),
+    )
+    return model
+
+
+def load_opt(name: str):
+    return instantiate(OmegaConf.load(ROOT / "optimizer" / f"{name}.yaml"))
+
+
+def load_sched(name: str):
+    return instantiate(OmegaConf.load(ROOT / "scheduler" / f"{name}.yaml"))
+
+
+def ids(params) -> list[int]:
+    return [id(p) for p in params]
+
+
+# ----------------------------------------------------------------------------- param_groups
+def test_param_groups_single_group():
+    model = tiny_model()
+    groups = param_groups(model, 5e-4, exempt_norm_and_bias=False)
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 5e-4
+    assert ids(groups[0]["params"]) == ids(model.parameters())
+
+
+def test_param_groups_exempt_norm_and_bias():
+    model = tiny_model()
+    groups = param_groups(model, 5e-4, exempt_norm_and_bias=True)
+    assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
+    decay, no_decay = (set(ids(g["params"])) for g in groups)
+    every = ids(model.parameters())
+    assert sorted(ids(groups[0]["params"]) + ids(groups[1]["params"])) == sorted(every), "each param exactly once"
+    assert not decay & no_decay
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            assert id(m.weight) in no_decay and id(m.bias) in no_decay
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            assert id(m.weight) in decay
+            if m.bias is not None:
+                assert id(m.bias) in no_decay
+
+
+def test_param_groups_skips_frozen_shared_and_empty():
+    model = tiny_model()
+    model[0].weight.requires_grad_(False)
+    groups = param_groups(model, 1e-4, exempt_norm_and_bias=True)
+    assert id(model[0].weight) not in {id(p) for g in groups for p in g["params"]}
+    # shared parameter appears once
+    lin = nn.Linear(3, 3)
+    shared = nn.Sequential(lin, nn.ReLU(), lin)
+    groups = param_groups(shared, 1e-4, exempt_norm_and_bias=False)
+    assert len(groups[0]["params"]) == 2
+    # only 1-D params: the decay group is dropped
+    only_norm = nn.Sequential(nn.LayerNorm(4))
+    groups = param_groups(only_norm, 1e-4, exempt_norm_and_bias=True)
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.0
+
+
+# ----------------------------------------------------------------------------- build_optimizer
+def test_optimizer_confs():
+    assert sorted(p.stem for p in (ROOT / "optimizer").glob("*.yaml")) == sorted(OPTIMIZERS)
+    expected = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+                "rmsprop": torch.optim.RMSprop}
+    for name in OPTIMIZERS:
+        cfg = OmegaConf.load(ROOT / "optimizer" / f"{name}.yaml")
+        assert cfg._partial_ is True and "weight_decay" in cfg and "lr" in cfg
+        assert isinstance(cfg.weight_decay, float) and isinstance(cfg.lr, float), "1e-4 must parse as a float"
+        factory = instantiate(cfg)
+        for exempt in (False, True):
+            model = tiny_model()
+            opt = build_optimizer(factory, model, exempt_norm_and_bias=exempt)
+            assert type(opt) is expected[name]
+            assert all(g["lr"] == cfg.lr for g in opt.param_groups)
+            wds = [g["weight_decay"] for g in opt.param_groups]
+            assert wds == ([cfg.weight_decay, 0.0] if exempt else [cfg.weight_decay])
+            n = sum(len(g["params"]) for g in opt.param_groups)
+            assert n == len(list(model.parameters()))
+            # one real step works and the state dict round-trips through a weights-only load
+            model(torch.rand(2, 1, 8, 8)).sum().backward()
+            opt.step()
+            buf = io.BytesIO()
+            torch.save(opt.state_dict(), buf)
+            buf.seek(0)
+            torch.load(buf, weights_only=True)
+    sgd = OmegaConf.load(ROOT / "optimizer" / "sgd.yaml")
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay, sgd.nesterov) == (0.1, 0.9, 1e-4, False)
+
+
+def test_weight_decay_defaults_to_zero_and_cli_override():
+    import functools
+
+    opt = build_optimizer(functools.partial(torch.optim.SGD, lr=0.1), tiny_model())
+    assert opt.param_groups[0]["weight_decay"] == 0.0
+    cfg = OmegaConf.load(ROOT / "optimizer" / "adamw.yaml")
+    cfg.merge_with_dotlist(["weight_decay=0.1", "lr=0.003"])
+    opt = build_optimizer(instantiate(cfg), tiny_model(), exempt_norm_and_bias=True)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
+    assert opt.param_groups[0]["lr"] == 0.003
+
+
+def test_fused_only_on_cuda_when_supported():
+    for name in OPTIMIZERS:
+        opt = build_optimizer(load_opt(name), tiny_model(), fused=True)  # CPU params: never fused
+        assert not opt.defaults.get("fused")
+    if torch.cuda.is_available():
+        model = tiny_model().cuda()
+        assert build_optimizer(load_opt("adamw"), model, fused=True).defaults.get("fused") is True
+        assert not build_optimizer(load_opt("adamw"), model, fused=None).defaults.get("fused")
+        assert not build_optimizer(load_opt("rmsprop"), model, fused=True).defaults.get("fused")
+
+
+def test_no_trainable_params_is_config_error():
+    model = nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ConfigError):
+        build_optimizer(load_opt("sgd"), model)
+
+
+# ----------------------------------------------------------------------------- schedulers
+def make_opt(lrs=(0.1,)) -> torch.optim.Optimizer:
+    params = [{"params": [nn.Parameter(torch.zeros(1))], "lr": lr} for lr in lrs]
+    return torch.optim.SGD(params, lr=lrs[0], momentum=0.9)
+
+
+def curve(sched_factory, epochs=E, steps_per_epoch=S, lrs=(0.1,), **kw) -> list[list[float]]:
+    """lr of every group at t = 0..T (t = number of scheduler.step() calls, as the trainer does)."""
+    opt = make_opt(lrs)
+    sched = sched_factory(opt, epochs=epochs, steps_per_epoch=steps_per_epoch, **kw)
+    out = [[g["lr"] for g in opt.param_groups]]
+    for _ in range(epochs * steps_per_epoch):
+        opt.step()
+        sched.step()
+        out.append([g["lr"] for g in opt.param_groups])
+    return out
+
+
+def lr0(c):
+    return [row[0] for row in c]
+
+
+def test_scheduler_confs_instantiate():
+    assert sorted(p.stem for p in (ROOT / "scheduler").glob("*.yaml")) == sorted(SCHEDULERS)
+    for name in SCHEDULERS:
+        cfg = OmegaConf.load(ROOT / "scheduler" / f"{name}.yaml")
+        assert cfg._target_ == f"fmnist.train.schedulers.{name}" and cfg._partial_ is True
+        sched = instantiate(cfg)(make_opt(), epochs=E, steps_per_epoch=S)
+        assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+
+
+def test_constant_curve():
+    assert lr0(curve(load_sched("constant"))) == [0.1] * (T + 1)
+    c = lr0(curve(schedulers.constant, warmup_epochs=1.0))  # 5 warmup steps
+    assert c[:6] == pytest.approx([0.1 * k / 6 for k in range(1, 6)] + [0.1])
+    assert c[5:] == pytest.approx([0.1] * (T - 4))
+
+
+def test_multistep_curve():
+    c = lr0(curve(load_sched("multistep")))  # milestones 0.5, 0.75 of 4 epochs -> steps 10, 15
+    assert c[:10] == pytest.approx([0.1] * 10)
+    assert c[10:15] == pytest.approx([0.01] * 5)
+    assert c[15:] == pytest.approx([0.001] * 6)
+    # milestones follow the run length: 8 epochs -> steps 20 and 30
+    c8 = lr0(curve(load_sched("multistep"), epochs=8))
+    assert c8[19] == pytest.approx(0.1) and c8[20] == pytest.approx(0.01)
+    assert c8[29] == pytest.approx(0.01) and c8[30] == pytest.approx(0.001)
+    # with warmup
+    cw = lr0(curve(schedulers.multistep, milestones=[0.5], gamma=0.5, warmup_epochs=1.0))
+    assert cw[0] == pytest.approx(0.1 / 6) and cw[5] == pytest.approx(0.1) and cw[10] == pytest.approx(0.05)
+    # a scalar milestone (CLI: scheduler.milestones=0.5) is accepted
+    assert lr0(curve(schedulers.multistep, milestones=0.5))[-1] == pytest.approx(0.01)
+
+
+def test_cosine_curve():
+    c = lr0(curve(load_sched("cosine")))
+    assert c[0] == pytest.approx(0.1)
+    assert c[T // 2] == pytest.approx(0.05)
+    assert c[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(c, c[1:])), "monotone decreasing"
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * t / T)) for t in range(T + 1)]
+    assert c == pytest.approx(expected)
+    cm = lr0(curve(schedulers.cosine, min_lr_ratio=0.1))
+    assert cm[-1] == pytest.approx(0.01) and cm[0] == pytest.approx(0.1)
+
+
+def test_warmup_cosine_curve():
+    c = lr0(curve(schedulers.warmup_cosine, epochs=8, warmup_epochs=2.0))  # T = 40, W = 10
+    t_total, w = 40, 10
+    assert c[0] == pytest.approx(0.1 / 11) and c[0] > 0
+    assert c[:w] == pytest.approx([0.1 * (t + 1) / (w + 1) for t in range(w)])
+    assert max(c) == pytest.approx(0.1) and c.index(max(c)) == w
+    assert c[w + (t_total - w) // 2] == pytest.approx(0.05)
+    assert c[-1] == pytest.approx(0.0, abs=1e-12)
+    # default yaml on the tiny run: warmup 2 epochs = 10 steps = T/2 (no clamp needed)
+    d = lr0(curve(load_sched("warmup_cosine")))
+    assert d.index(max(d)) == 10 and d[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("epochs, spe", [(1, 5), (1, 1), (2, 3)])
+def test_warmup_clamped_for_short_runs(epochs, spe):
+    total = epochs * spe
+    c = lr0(curve(load_sched("warmup_cosine"), epochs=epochs, steps_per_epoch=spe))  # warmup 2 >= epochs
+    assert c[-1] == pytest.approx(0.0, abs=1e-12)
+    assert max(c) == pytest.approx(0.1) and c.index(max(c)) <= total // 2
+    k = lr0(curve(schedulers.constant, epochs=epochs, steps_per_epoch=spe, warmup_epochs=5.0))
+    assert k[-1] == pytest.approx(0.1)
+    m = lr0(curve(schedulers.multistep, epochs=epochs, steps_per_epoch=spe, warmup_epochs=5.0))
+    assert m[-1] == pytest.approx(0.001)
+
+
+def test_onecycle_curve():
+    c = lr0(curve(load_sched("onecycle")))  # peak at round(0.25 * 20) = step 5
+    assert c[0] == pytest.approx(0.1 / 25)
+    assert max(c) == pytest.approx(0.1) and c.index(max(c)) == 5
+    assert all(a <= b for a, b in zip(c[:6], c[1:6])) and all(a >= b for a, b in zip(c[5:], c[6:]))
+    assert c[-1] == pytest.approx(0.1 / 25 / 1e4)
+    lin = lr0(curve(schedulers.onecycle, anneal_strategy="linear"))
+    assert lin[0] == pytest.approx(0.004) and lin[5] == pytest.approx(0.1)
+    mid = 0.004 + (0.1 - 0.004) * 2 / 5
+    assert lin[2] == pytest.approx(mid) and lin[-1] == pytest.approx(0.1 / 25 / 1e4)
+    # works with optimizers without momentum (no momentum cycling)
+    opt = torch.optim.Adagrad([nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = schedulers.onecycle(opt, epochs=1, steps_per_epoch=1)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 / 25 / 1e4)
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_every_group_scaled_from_its_own_lr(name):
+    c = curve(load_sched(name), lrs=(0.1, 0.02))
+    for a, b in c:
+        assert b == pytest.approx(a * 0.2)
+
+
+@pytest.mark.parametrize("opt_first", [True, False])
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
+    full = lr0(curve(load_sched(name)))
+    opt = make_opt()
+    sched = load_sched(name)(opt, epochs=E, steps_per_epoch=S)
+    for _ in range(7):
+        opt.step()
+        sched.step()
+    buf = io.BytesIO()
+    torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+
+    opt2 = make_opt()
+    if opt_first:  # optimizer state loaded before the scheduler is built
+        opt2.load_state_dict(state["opt"])
+        sched2 = load_sched(name)(opt2, epochs=E, steps_per_epoch=S)
+    else:  # build both, then load both (the usual torch order)
+        sched2 = load_sched(name)(opt2, epochs=E, steps_per_epoch=S)
+        opt2.load_state_dict(state["opt"])
+    sched2.load_state_dict(state["sched"])
+    assert sched2.get_last_lr() == pytest.approx([full[7]])
+    resumed = [opt2.param_groups[0]["lr"]]
+    for _ in range(T - 7):
+        opt2.step()
+        sched2.step()
+        resumed.append(opt2.param_groups[0]["lr"])
+    assert resumed == pytest.approx(full[7:])
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs, name",
+    [
+        (schedulers.constant, {"epochs": 0}, "epochs"),
+        (schedulers.constant, {"epochs": 2.5}, "epochs"),
+        (schedulers.cosine, {"steps_per_epoch": 0}, "steps_per_epoch"),
+        (schedulers.constant, {"warmup_epochs": -1.0}, "warmup_epochs"),
+        (schedulers.multistep, {"milestones": [0.75, 0.5]}, "milestones"),
+        (schedulers.multistep, {"milestones": [0.5, 1.5]}, "milestones"),
+        (schedulers.multistep, {"milestones": [0.0]}, "milestones"),
+        (schedulers.multistep, {"milestones": "0.5"}, "milestones"),
+        (schedulers.multistep, {"gamma": 0.0}, "gamma"),
+        (schedulers.multistep, {"gamma": 2.0}, "gamma"),
+        (schedulers.cosine, {"min_lr_ratio": 1.5}, "min_lr_ratio"),
+        (schedulers.warmup_cosine, {"min_lr_ratio": -0.1}, "min_lr_ratio"),
+        (schedulers.warmup_cosine, {"warmup_epochs": float("inf")}, "warmup_epochs"),
+        (schedulers.onecycle, {"pct_start": 1.0}, "pct_start"),
+        (schedulers.onecycle, {"pct_start": 0.0}, "pct_start"),
+        (schedulers.onecycle, {"div_factor": 0.5}, "div_factor"),
+        (schedulers.onecycle, {"final_div_factor": 0.0}, "final_div_factor"),
+        (schedulers.onecycle, {"anneal_strategy": "exp"}, "anneal_strategy"),
+    ],
+)
+def test_bad_scheduler_args_raise_config_error(factory, kwargs, name):
+    args = {"epochs": E, "steps_per_epoch": S, **kwargs}
+    with pytest.raises(ConfigError, match=name):
+        factory(make_opt(), **args)

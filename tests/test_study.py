@@ -1,0 +1,98 @@
+"""Study presets: what each expands to, and that each one really runs (tiny, CPU)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fmnist.study import main as study_main
+from fmnist.study import preset_jobs, stage_presets
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ["seed=0", "seed=1", "seed=2"]
+
+EXPECTED_CELLS = {
+    "stage1_models": [f"model={m}" for m in
+                      ("resnet9", "resnet18", "resnet50", "preact_resnet18", "plain18", "vgg11")],
+    "stage2_skip": ["model.skip=true", "model.skip=false"],
+    "stage2_norm": [f"norm={n}" for n in ("batchnorm", "groupnorm", "layernorm", "none")],
+    "stage2_optimizer": [f"optimizer={o}" for o in ("sgd", "adam", "adamw", "rmsprop")],
+    "stage2_activation": [f"activation={a}" for a in ("relu", "leaky_relu", "elu", "gelu", "silu")],
+    "stage3_augment": [f"augment={a}" for a in ("none", "standard", "strong", "mixup", "cutmix")],
+}
+
+
+def test_every_stage_has_a_preset() -> None:
+    assert stage_presets() == sorted([
+        "stage1_models", "stage2_skip", "stage2_norm", "stage2_optimizer", "stage2_lr",
+        "stage2_activation", "stage3_augment", "stage3_regularization",
+    ])
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CELLS))
+def test_single_axis_presets_expand_to_cells_times_seeds(name: str) -> None:
+    jobs = preset_jobs(name)
+    assert jobs == [[cell, seed] for cell in EXPECTED_CELLS[name] for seed in SEEDS]
+
+
+def test_grid_presets_expand_to_the_full_product() -> None:
+    lr = preset_jobs("stage2_lr")
+    assert len(lr) == 4 * 5 * 3
+    assert {j[0] for j in lr} == {f"optimizer.lr={v}" for v in ("0.01", "0.03", "0.1", "0.3")}
+    assert {j[1] for j in lr} == {f"scheduler={s}" for s in
+                                  ("constant", "multistep", "cosine", "warmup_cosine", "onecycle")}
+    reg = preset_jobs("stage3_regularization")
+    assert len(reg) == 3 * 2 * 2 * 3 and len({tuple(j) for j in reg}) == len(reg)
+
+
+def test_command_line_narrows_a_preset() -> None:
+    assert preset_jobs("stage2_skip", ["seed=0"]) == [["model.skip=true", "seed=0"], ["model.skip=false", "seed=0"]]
+
+
+def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
+    assert study_main(["--list", "--presets", "stage2_skip"]) == 0
+    assert "stage2_skip: 6 jobs" in capsys.readouterr().out
+    assert study_main(["--presets", "stage9_nothing"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", stage_presets())
+def test_each_preset_runs_tiny_on_cpu(name: str, real_resplit_dir: Path, tmp_path: Path) -> None:
+    """One seed of every cell, 1 epoch, width 4, 256 images: every job completes and the preset's
+    controlled variables (everything but the swept keys and the seed) are identical across jobs."""
+    sweep = tmp_path / name
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "-m", f"+experiment={name}", "seed=0", "trainer.epochs=1",
+         "model.width=4", "data.subset=256", "data.val_fraction=0.02", "logger=none",
+         f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"],
+        capture_output=True, text=True, timeout=900,
+    )
+    summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/summary.json"))]
+    n_cells = len(preset_jobs(name, ["seed=0"]))
+    assert len(summaries) == n_cells, proc.stdout[-3000:] + proc.stderr[-3000:]
+    statuses = {s["run_dir"]: s["status"] for s in summaries}
+    # Without normalisation ResNet9 at lr 0.1 may legitimately diverge; everything else must complete.
+    assert all(v == "completed" for k, v in statuses.items() if "norm=none" not in k), statuses
+    assert all(s["config"]["name"] == name for s in summaries)
+
+    swept = {o.split("=", 1)[0] for o in preset_jobs(name)[0]}
+    flat = [flatten(s["config"]) for s in summaries]
+    differing = {k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1}
+    uncontrolled = {k for k in differing if not any(k == s or k.startswith(s + ".") for s in swept)}
+    assert not uncontrolled, f"{name}: cells differ in keys that are not swept: {sorted(uncontrolled)}"
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

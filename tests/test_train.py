@@ -1,0 +1,189 @@
+"""The trainer and the run-directory contract, end to end on real data (CPU, tiny nets)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from fmnist.errors import ConfigError
+from fmnist.train import run as run_mod
+from fmnist.train.run import TrainingDiverged, train
+from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.width=8", "data.subset=1024", "trainer.batch_size=128", "logger=none"]
+
+
+def compose_cfg(data_dir: Path, *overrides: str):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=[f"data.dir={data_dir}", *TINY, *overrides])
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cli_run_writes_the_whole_contract(real_resplit_dir: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = run_cli("trainer.epochs=2", "data.subset=2048", "model.width=8", f"data.dir={real_resplit_dir}",
+                   f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.csv", "summary.json",
+                 "checkpoints/last.pt", "checkpoints/best.pt", "predictions_test.csv", "train.log"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+    rows = read_metrics(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert tuple(rows[0].keys()) == METRIC_COLUMNS
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["error"] is None
+    assert summary["best_val_acc"] == max(float(r["val_acc"]) for r in rows)
+    assert summary["best_val_acc"] > 0.5  # chance is 0.1
+    assert 0.5 < summary["test_acc"] <= 1.0 and summary["test_loss"] > 0
+    assert summary["n_train"] == 2048 and summary["n_val"] == 6000 and summary["n_test"] == 10000
+    assert summary["params"] > 0 and summary["flops"] > 0
+    assert summary["choices"]["model"] == "resnet9"
+    assert summary["config"]["trainer"]["epochs"] == 2
+    for key in ("device_name", "torch_version", "git_commit", "seed", "train_time_s", "images_per_s", "command"):
+        assert key in summary, key
+
+    with open(run_dir / "predictions_test.csv") as f:
+        preds = list(csv.DictReader(f))
+    assert len(preds) == 10000
+    assert list(preds[0].keys()) == ["id", "label", "pred"] + [f"p{c}" for c in range(10)]
+    acc = sum(p["label"] == p["pred"] for p in preds) / len(preds)
+    assert acc == pytest.approx(summary["test_acc"])
+    assert sum(float(preds[0][f"p{c}"]) for c in range(10)) == pytest.approx(1.0, abs=1e-4)
+    log = (run_dir / "train.log").read_text()
+    assert "epoch 1/2" in log and "epoch 2/2" in log
+
+
+@pytest.mark.slow
+def test_multirun_sweep_makes_one_dir_per_job(real_resplit_dir: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "model.skip=true,false", "trainer.epochs=1", "data.subset=512", "model.width=8",
+                   "logger=none", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = sorted(p.parent for p in sweep.glob("*/summary.json"))
+    assert [r.name for r in runs] == ["0_model.skip=true", "1_model.skip=false"]
+    configs = [json.loads((r / "summary.json").read_text())["config"]["model"]["skip"] for r in runs]
+    assert configs == [True, False]
+    assert all(json.loads((r / "summary.json").read_text())["status"] == "completed" for r in runs)
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics(real_resplit_dir: Path, tmp_path: Path) -> None:
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=2", "augment=strong")
+    a, b = train(cfg, tmp_path / "a"), train(cfg, tmp_path / "b")
+    assert without_timing(read_metrics(tmp_path / "a")) == without_timing(read_metrics(tmp_path / "b"))
+    assert a["test_acc"] == b["test_acc"]
+    other = train(compose_cfg(real_resplit_dir, "trainer.epochs=2", "augment=strong", "seed=7"), tmp_path / "c")
+    assert without_timing(read_metrics(tmp_path / "c")) != without_timing(read_metrics(tmp_path / "a"))
+    assert other["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_identical_metrics(real_resplit_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "scheduler=warmup_cosine")
+    train(cfg, tmp_path / "whole")
+
+    real_write = run_mod.write_metrics
+
+    def crash_in_epoch_2(run_dir, rows):
+        if len(rows) == 2:
+            raise KeyboardInterrupt("simulated preemption")
+        real_write(run_dir, rows)
+
+    monkeypatch.setattr(run_mod, "write_metrics", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut")
+    assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "failed"
+    monkeypatch.setattr(run_mod, "write_metrics", real_write)
+    resumed = train(cfg, tmp_path / "cut")
+    assert resumed["resumed_from_epoch"] == 1
+    assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
+
+
+@pytest.mark.slow
+def test_completed_run_is_skipped_unless_forced(real_resplit_dir: Path, tmp_path: Path) -> None:
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=1")
+    first = train(cfg, tmp_path / "r")
+    again = train(cfg, tmp_path / "r")
+    assert again["started_at"] == first["started_at"]  # nothing reran
+    forced = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "trainer.force=true"), tmp_path / "r")
+    assert forced["status"] == "completed" and "resumed_from_epoch" not in forced
+
+
+@pytest.mark.slow
+def test_checkpoint_of_another_config_is_refused(real_resplit_dir: Path, tmp_path: Path) -> None:
+    train(compose_cfg(real_resplit_dir, "trainer.epochs=1"), tmp_path / "r")
+    (tmp_path / "r" / "summary.json").unlink()  # as if it had been interrupted
+    with pytest.raises(ConfigError, match="different configuration"):
+        train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "optimizer.lr=0.05"), tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_divergence_fails_with_a_clear_reason(real_resplit_dir: Path, tmp_path: Path) -> None:
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=2", "optimizer.lr=1e30", "norm=none")
+    with pytest.raises(TrainingDiverged, match="NaN/inf"):
+        train(cfg, tmp_path / "r")
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "NaN/inf" in summary["error"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.epochs=0", "trainer.epochs"),
+        ("trainer.batch_size=0", "trainer.batch_size"),
+        ("data.val_fraction=1.0", "data.val_fraction"),
+        ("trainer.precision=fp8", "trainer.precision"),
+        ("model._target_=os.system", "not allowed"),
+    ],
+)
+def test_bad_config_is_refused_before_training(tmp_path: Path, override: str, message: str) -> None:
+    cfg = compose_cfg(tmp_path / "no-data-needed", override)
+    with pytest.raises(ConfigError, match=message):
+        train(cfg, tmp_path / "r")
+
+
+def test_cli_error_is_one_clear_line(tmp_path: Path) -> None:
+    proc = run_cli("trainer.epochs=0", f"hydra.run.dir={tmp_path / 'r'}", "logger=none")
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert "trainer.epochs=0 is invalid" in out
+    assert "Traceback" not in out
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    proc = run_cli("trainer.epoch=3", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode != 0
+    assert "epoch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_device_is_refused(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = compose_cfg(tmp_path / "nodata", "device=cuda:3")
+    with pytest.raises(ConfigError, match="cuda"):
+        train(cfg, tmp_path / "r")

@@ -1,0 +1,15 @@
+"""Train one configuration (or a sweep with -m). All logic lives in fmnist/; see README."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fmnist.train.entry import hydra_main
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return hydra_main(cfg)
+
+
+if __name__ == "__main__":
+    main()
