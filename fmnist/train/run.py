@@ -22,6 +22,7 @@ from fmnist.data.loader import DataSplits, load_splits, steps_per_epoch, train_b
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
 from fmnist.errors import ConfigError, FmnistError
+from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 from fmnist.train import checkpoint as ckpt
 from fmnist.train.device import autocast, device_name, resolve_device, resolve_precision
@@ -129,12 +130,10 @@ def _train(
     data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
     splits: DataSplits = load_splits(data_dir, device, cfg.data.val_fraction, cfg.data.subset,
                                      cfg.data.split_seed, cfg.data.cache_dir)
-    summary.update(n_train=len(splits.train), n_val=len(splits.val) if splits.val else 0,
-                   n_test=len(splits.test))
+    summary.update(data_dir=str(Path(data_dir).resolve()), n_train=len(splits.train),
+                   n_val=len(splits.val) if splits.val else 0, n_test=len(splits.test))
 
-    norm = safe_instantiate(cfg.norm, "norm")
-    activation = safe_instantiate(cfg.activation, "activation")
-    model = safe_instantiate(cfg.model, "model", norm=norm, activation=activation)
+    model = build_model(cfg)
     summary.update(model_summary(model))
     model.to(device)
     if channels_last:
