@@ -190,3 +190,40 @@ def test_missing_device_is_refused(tmp_path: Path) -> None:
     cfg = compose_cfg(tmp_path / "nodata", "device=cuda:3")
     with pytest.raises(ConfigError, match="cuda"):
         train(cfg, tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_hidden_test_labels_give_predictions_only(make_resplit, tmp_path: Path) -> None:
+    data = make_resplit(n_train=300, n_test=40, hide_test_labels=True)
+    summary = train(compose_cfg(data.path, "trainer.epochs=1", "data.subset=null", "trainer.batch_size=64"),
+                    tmp_path / "r")
+    assert summary["status"] == "completed"
+    assert summary["test_acc"] is None and summary["test_loss"] is None
+    with open(tmp_path / "r" / "predictions_test.csv") as f:
+        preds = list(csv.DictReader(f))
+    assert [int(p["id"]) for p in preds] == data.test_ids.tolist()
+    assert "label" not in preds[0] and {"pred", "p0", "p9"} <= set(preds[0])
+
+
+@pytest.mark.slow
+def test_missing_data_dir_is_built_or_explained(real_raw_dir: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.errors import DataError
+
+    missing = tmp_path / "not-there"
+    with pytest.raises(DataError, match="fmnist.data.prepare"):
+        train(compose_cfg(missing, "trainer.epochs=1", "data.auto_prepare=false"), tmp_path / "r0")
+    monkeypatch.setenv("FASHION_MNIST_RAW", str(real_raw_dir))
+    summary = train(compose_cfg(missing, "trainer.epochs=1", "data.subset=256"), tmp_path / "r1")
+    assert summary["status"] == "completed" and (missing / "data.parquet").is_file()
+
+
+@pytest.mark.slow
+def test_wandb_logger_works_offline(real_resplit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "")  # no login: offline must not need one
+    summary = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "data.subset=256", "logger=wandb"),
+                    tmp_path / "r")
+    assert summary["status"] == "completed"
+    assert list((tmp_path / "r" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert list((tmp_path / "r" / "tensorboard").glob("events.out.tfevents.*"))

@@ -1,0 +1,79 @@
+"""Every option of every config group composes through conf/train.yaml and instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from fmnist.config import check_targets, safe_instantiate, validate
+from fmnist.errors import ConfigError
+from fmnist.models.factory import build_model
+from fmnist.train.optim import build_optimizer
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("model", "norm", "activation", "optimizer", "scheduler", "augment", "data", "logger")
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def test_every_group_has_options() -> None:
+    for group in GROUPS:
+        assert list((CONF / group).glob("*.yaml")), group
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_option_composes_and_instantiates(group: str, option: str) -> None:
+    cfg = compose_train(f"{group}={option}", "model.width=4")
+    validate(cfg)
+    model = build_model(cfg)
+    out = model(torch.randn(2, 1, 28, 28))
+    assert out.shape == (2, 10)
+    optimizer = build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), model)
+    scheduler = safe_instantiate(cfg.scheduler, "scheduler")(optimizer, epochs=2, steps_per_epoch=3)
+    for _ in range(6):
+        optimizer.step()
+        scheduler.step()
+    augment = safe_instantiate(cfg.augment, "augment")
+    x, _ = augment(torch.rand(4, 1, 28, 28), torch.arange(4))
+    assert x.shape == (4, 1, 28, 28)
+
+
+def test_defaults_are_the_users_base_config() -> None:
+    cfg = compose_train()
+    assert cfg.trainer.epochs == 50 and cfg.trainer.batch_size == 128 and cfg.seed == 42
+    assert cfg.optimizer.lr == 0.1 and cfg.optimizer.momentum == 0.9 and cfg.optimizer.weight_decay == 1e-4
+    assert OmegaConf.select(cfg, "model._target_").endswith("ResNet9")
+
+
+@pytest.mark.parametrize(
+    "target", ["os.system", "subprocess.run", "builtins.eval", "torch.load", "fmnistx.evil"]
+)
+def test_foreign_targets_are_refused(target: str) -> None:
+    cfg = compose_train(f"model._target_={target}")
+    with pytest.raises(ConfigError, match="not allowed"):
+        check_targets(cfg.model, "model")
+    with pytest.raises(ConfigError, match="not allowed"):
+        validate(cfg)
+
+
+def test_nested_foreign_target_is_refused() -> None:
+    node = OmegaConf.create({"_target_": "torch.nn.Sequential", "inner": {"_target_": "os.system"}})
+    with pytest.raises(ConfigError, match=r"x\.inner\._target_"):
+        check_targets(node, "x")
+
+
+def test_wrong_type_is_named() -> None:
+    cfg = compose_train("trainer.epochs=ten")
+    with pytest.raises(ConfigError, match="trainer.epochs"):
+        validate(cfg)
+    cfg = compose_train("model.width=wide")
+    with pytest.raises(ConfigError, match="model"):
+        build_model(cfg)
