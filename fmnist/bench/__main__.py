@@ -1,0 +1,131 @@
+"""python -m fmnist.bench — seconds per epoch of the naive vs our pipeline, and time-to-accuracy.
+
+    python -m fmnist.bench --out bench.json                          # GPU: full epochs, 4 models, 2 batch sizes
+    python -m fmnist.bench --tiny                                    # CPU smoke test (seconds)
+    python -m fmnist.bench --models resnet18 --batch-sizes 128 512 --tta quick
+
+Every figure is measured in this run on this device; the ratio column is naive / ours."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import torch
+from hydra import compose, initialize_config_dir
+
+from fmnist.bench.pipelines import time_naive, time_ours
+from fmnist.bench.tta import CONF_DIR, time_to_accuracy
+from fmnist.data.loader import DeviceSplit
+from fmnist.data.prepare import ensure_resplit
+from fmnist.data.resplit import load_resplit
+from fmnist.errors import FmnistError
+from fmnist.models.factory import build_model
+from fmnist.train.device import device_name, resolve_device, resolve_precision
+from fmnist.train.run_dir import write_json
+from fmnist.train.seeding import seed_everything
+
+
+def _model(name: str, width: int | None) -> torch.nn.Module:
+    overrides = [f"model={name}"] + ([f"model.width={width}"] if width else [])
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return build_model(compose("train", overrides=overrides))
+
+
+def _train_pngs(data_dir: Path) -> list[bytes]:
+    table = pq.read_table(data_dir / "data.parquet", columns=["id", "image", "split"]).sort_by("id")
+    is_train = table.column("split").to_numpy(zero_copy_only=False) == "train"
+    images = table.column("image").combine_chunks().field("bytes").to_pylist()
+    return [b for b, keep in zip(images, is_train) if keep]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m fmnist.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="data/FashionMNIST-Resplit")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--models", nargs="+", default=["resnet18", "resnet9", "resnet50", "vgg11"])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 512])
+    p.add_argument("--width", type=int, default=None, help="model.width for every model (default: the model's)")
+    p.add_argument("--steps", type=int, default=0, help="timed steps per measurement; 0 = one full epoch")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps before timing")
+    p.add_argument("--workers", type=int, default=4, help="DataLoader workers of the naive pipeline")
+    p.add_argument("--skip-naive", action="store_true", help="time only our pipeline")
+    p.add_argument("--tta", nargs="*", default=[], metavar="PRESET", help="time-to-accuracy presets to run")
+    p.add_argument("--tta-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--tiny", action="store_true",
+                   help="CPU smoke settings: resnet9 width 8, batch 64, 3 steps, warm-up 1, 0 workers, tta quick")
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.models, args.batch_sizes, args.width = ["resnet9"], [64], 8
+        args.steps, args.warmup, args.workers = 3, 1, 0
+        args.tta = args.tta or ["quick"]
+        args.tta_overrides = args.tta_overrides or ["trainer.epochs=1", "data.subset=512", "model.width=8"]
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    seed_everything(0)
+    device = resolve_device(args.device)
+    precision = resolve_precision("auto", device)
+    data_dir = ensure_resplit(args.data_dir)
+    data = load_resplit(data_dir)
+    import numpy as np
+
+    split = DeviceSplit.from_imageset("train", data.train, np.arange(len(data.train)), device)
+    pngs = None if args.skip_naive else _train_pngs(Path(data_dir))
+    results: dict[str, Any] = {
+        "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
+        "python": platform.python_version(), "precision": precision,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "settings": vars(args).copy(),
+        "throughput": [], "time_to_accuracy": [],
+    }
+    print(f"device {results['device_name']} | torch {torch.__version__} | precision {precision}")
+    print(f"{'model':<16}{'batch':>6}{'naive s/ep':>12}{'ours s/ep':>11}{'ours img/s':>12}{'ratio':>8}")
+    for name in args.models:
+        for bs in args.batch_sizes:
+            steps = args.steps or len(split) // bs
+            row: dict[str, Any] = {"model": name, "batch_size": bs, "steps": steps}
+            torch.manual_seed(0)
+            ours = time_ours(_model(name, args.width).to(device), split, bs, steps, args.warmup, device,
+                             precision, channels_last=device.type == "cuda")
+            row.update(ours_s_per_epoch=ours.s_per_epoch, ours_images_per_s=ours.images_per_s)
+            if pngs is not None:
+                torch.manual_seed(0)
+                naive = time_naive(_model(name, args.width).to(device), pngs, data.train.labels, bs, steps,
+                                   args.warmup, args.workers, device)
+                row.update(naive_s_per_epoch=naive.s_per_epoch, naive_images_per_s=naive.images_per_s,
+                           speedup=naive.s_per_epoch / ours.s_per_epoch)
+            results["throughput"].append(row)
+            naive_s = f"{row['naive_s_per_epoch']:.2f}" if "naive_s_per_epoch" in row else "-"
+            ratio = f"{row['speedup']:.1f}x" if "speedup" in row else "-"
+            print(f"{name:<16}{bs:>6}{naive_s:>12}{ours.s_per_epoch:>11.2f}{ours.images_per_s:>12.0f}{ratio:>8}")
+    for preset in args.tta:
+        res = time_to_accuracy(preset, list(args.tta_overrides))
+        results["time_to_accuracy"].append(res)
+        print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        results = run(args)
+    except FmnistError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.out:
+        write_json(Path(args.out), results)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Time-to-accuracy: run a preset through the normal trainer and report test accuracy and time."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+
+from fmnist.train.run import train
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
+    """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"+experiment={preset}", "logger=none", *overrides])
+    root = Path(run_root) if run_root else Path(tempfile.mkdtemp(prefix="fmnist-tta-"))
+    summary = train(cfg, root / preset)
+    return {
+        "preset": preset, "overrides": overrides, "status": summary["status"],
+        "test_acc": summary.get("test_acc"), "best_val_acc": summary.get("best_val_acc"),
+        "train_time_s": summary.get("train_time_s"), "epochs": summary.get("epochs_completed"),
+        "device_name": summary.get("device_name"), "run_dir": str(root / preset),
+    }

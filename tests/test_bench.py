@@ -1,0 +1,35 @@
+"""The benchmark's CPU smoke run: it measures both pipelines and a time-to-accuracy run, and writes JSON.
+No time is asserted (timings are reported, never tested)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fmnist.bench.__main__ import main
+
+
+@pytest.mark.slow
+def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["torch_version"] and results["device"] == "cpu"
+    [row] = results["throughput"]
+    assert row["model"] == "resnet9" and row["batch_size"] == 64 and row["steps"] == 3
+    for key in ("ours_s_per_epoch", "naive_s_per_epoch", "ours_images_per_s", "naive_images_per_s"):
+        assert row[key] > 0, key
+    assert row["speedup"] == pytest.approx(row["naive_s_per_epoch"] / row["ours_s_per_epoch"])
+    [tta] = results["time_to_accuracy"]
+    assert tta["status"] == "completed" and 0.0 <= tta["test_acc"] <= 1.0 and tta["train_time_s"] > 0
+    assert "resnet9" in capsys.readouterr().out
+
+
+def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASHION_MNIST_RAW", str(tmp_path / "no-raw"))
+    rc = main(["--tiny", "--data-dir", str(tmp_path / "none"), "--skip-naive"])
+    assert rc == 1
+    assert "error:" in capsys.readouterr().err
