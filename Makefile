@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= data/FashionMNIST-Resplit
 ARGS   ?=
 
-.PHONY: setup data train train-full test test-fast clean-venv
+.PHONY: setup data train train-full test test-fast clean-venv report
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,13 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+# The analysis of one or more sweeps and the LaTeX report (report/main.pdf; needs TeX, see README):
+#   make report SWEEPS="multirun/<date>/<time>_stage1_models multirun/<date>/<time>_stage2_skip"
+SWEEPS ?=
+comma  := ,
+empty  :=
+space  := $(empty) $(empty)
+report: setup
+	@test -n "$(strip $(SWEEPS))" || { echo 'usage: make report SWEEPS="multirun/<date>/<time>_<name> ..."' >&2; exit 2; }
+	$(PY) analyze.py 'sweep_dir=[$(subst $(space),$(comma),$(strip $(SWEEPS)))]' report=true $(ARGS)

@@ -328,3 +328,86 @@ def real_resplit_dir(real_raw_dir: Path, tmp_path_factory: pytest.TempPathFactor
     from fmnist.data.prepare import build_resplit
 
     return build_resplit(tmp_path_factory.mktemp("real") / "FashionMNIST-Resplit", raw_dir=real_raw_dir)
+
+
+# ------------------------------------------------------------------------------ analysis: a tiny real sweep
+# Used by tests/test_analysis.py, tests/test_dead_neurons.py and tests/test_report.py.
+
+TINY_SWEEP_ARGS = ("trainer.epochs=2", "data.subset=512", "model.width=4", "trainer.batch_size=32",
+                   "data.val_fraction=0.05", "logger=none", "name=tiny")
+
+
+@dataclass
+class TinySweep:
+    """A real sweep made once per session: `model.skip=true,false` × `seed=0,1` (4 completed runs, analysed
+    by the opt-in hydra/callbacks=analyze into root/analysis when the sweep ends), then one diverging run
+    added to the sweep dir (root/failed_lr)."""
+
+    root: Path
+    data_dir: Path
+    failed_run: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(real_resplit_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TinySweep:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("tiny") / "sweep"
+    common = [*TINY_SWEEP_ARGS, f"data.dir={real_resplit_dir}"]
+    train = [sys.executable, str(repo / "train.py")]
+    failed = root / "failed_lr"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*train, *args], capture_output=True, text=True, timeout=600)
+
+    sweep = run("-m", "model.skip=true,false", "seed=0,1", *common, f"hydra.sweep.dir={root}",
+                "hydra/callbacks=analyze", "hydra.callbacks.analyze.overrides=['figures=false','dead_neurons=false']")
+    assert sweep.returncode == 0, (sweep.stdout + sweep.stderr)[-3000:]
+    # then a run beside the sweep's jobs that diverges in epoch 1 (optimizer.lr=1e30): status "failed"
+    diverged = run("model.skip=false", "seed=0", "optimizer.lr=1e30", *common, f"hydra.run.dir={failed}")
+    assert diverged.returncode == 1, (diverged.stdout + diverged.stderr)[-3000:]
+    return TinySweep(root, real_resplit_dir, failed)
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every file in the run dirs below `root` (not the sweep's analysis/ folder)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "analysis"}
+
+
+@dataclass
+class TinyAnalysis:
+    """`fmnist.analysis.pipeline.analyze` of the tiny sweep (reference cell model.skip=true)."""
+
+    sweep: TinySweep
+    cfg: object             # the composed conf/analyze.yaml
+    result: object          # fmnist.analysis.pipeline.AnalysisResult
+    before: dict[str, tuple[int, int]]
+    after: dict[str, tuple[int, int]]
+
+
+def compose_analyze(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        return compose("analyze", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def tiny_analysis(tiny_sweep: TinySweep, tmp_path_factory: pytest.TempPathFactory) -> TinyAnalysis:
+    from fmnist.analysis.pipeline import analyze
+
+    out = tmp_path_factory.mktemp("analysis") / "out"
+    cfg = compose_analyze(f"sweep_dir={tiny_sweep.root}", f"out_dir={out}", "+reference.tiny={model.skip:true}")
+    before = _snapshot(tiny_sweep.root)
+    result = analyze(cfg)
+    return TinyAnalysis(tiny_sweep, cfg, result, before, _snapshot(tiny_sweep.root))
+
+
+@pytest.fixture(scope="session")
+def analyze_config():
+    """``analyze_config(*overrides)``: conf/analyze.yaml composed with the given overrides."""
+    return compose_analyze

@@ -1,33 +1,75 @@
-"""The glue between Hydra and the trainer: where the run dir is, and how errors reach the user."""
+"""The glue between Hydra and the trainer: where the run dir is, and how errors reach the user.
+
+Importing this module (train.py does, before Hydra composes anything) registers the OmegaConf resolver
+`${fmnist.unique:}` that conf/train.yaml uses in the output folders: a short random id, drawn once per
+process, so that two runs or sweeps started in the same second, or on different nodes, never share a
+folder. It is registered with `use_cache=True`: Hydra copies the resolver cache of the sweep's config
+into every job's config (`load_sweep_config`), and launchers that run jobs elsewhere (submitit, Slurm,
+our `gpu_pool`) pickle that config together with its cache, so every job of a sweep, a Slurm job
+requeued after preemption included, resolves the same sweep folder."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fmnist.errors import FmnistError
 from fmnist.train.run import train
 
 log = logging.getLogger("fmnist")
 
+_PROCESS_ID: str | None = None
+
+
+def process_unique_id() -> str:
+    """Six random hex digits, the same for the whole life of this process."""
+    global _PROCESS_ID
+    if _PROCESS_ID is None:
+        _PROCESS_ID = secrets.token_hex(3)
+    return _PROCESS_ID
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("fmnist.unique"):
+        OmegaConf.register_new_resolver("fmnist.unique", process_unique_id, use_cache=True)
+
+
+register_resolvers()
+
+
+def _job_label(hc: Any) -> str:
+    return f"job #{hc.job.num}" if hc.mode == RunMode.MULTIRUN else "the run"
+
 
 def hydra_main(cfg: DictConfig) -> float | None:
     """Run `train` in Hydra's output dir. Returns the best validation accuracy (for sweepers).
 
-    A user-facing error (FmnistError) is logged as one line; a single run then exits with status 1,
-    while in a sweep the error is re-raised so Hydra records the job as failed and goes on."""
+    A single run that fails exits with status 1: a user-facing error (FmnistError) as one line, anything
+    else with its traceback. In a sweep (-m) a failed job never raises: its summary.json records the
+    failure (status failed, error, traceback), one line is logged, and the sweep goes on with the next
+    job; `SweepReport` counts the outcomes at the end and sets the exit status."""
     hc = HydraConfig.get()
     choices = {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/")}
+    sweep = hc.mode == RunMode.MULTIRUN
     try:
         summary = train(cfg, hc.runtime.output_dir, choices)
     except FmnistError as exc:
-        log.error("error: %s", exc)
-        if hc.mode == RunMode.RUN:
+        if not sweep:
+            log.error("error: %s", exc)
             sys.exit(1)
-        raise
+        log.error("error: %s — %s failed, the sweep goes on", exc, _job_label(hc))
+        return None
+    except Exception as exc:  # a bug or an unexpected library error: fatal for a run, recorded in a sweep
+        if not sweep:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        log.error("error: %s: %s — %s failed, the sweep goes on (traceback in %s/summary.json)",
+                  type(exc).__name__, first, _job_label(hc), hc.runtime.output_dir)
+        return None
     return summary.get("best_val_acc")
-

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 from datetime import datetime, timezone
@@ -30,17 +31,27 @@ from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to
 from fmnist.train.loop import EvalResult, evaluate, train_one_epoch
 from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
-from fmnist.train.run_dir import PREDICTIONS_FILE, read_summary, write_metrics, write_rows_csv, write_summary
+from fmnist.train.run_dir import (
+    METRICS_FILE, PREDICTIONS_FILE, read_summary, write_metrics, write_rows_csv, write_summary,
+)
 from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger("fmnist")
 
 #: Keys that may change between a run and its resumption without invalidating the checkpoint.
+#: Set (fmnist.train.callbacks) to the command that launched the run or sweep, and inherited by the jobs: a
+#: job running elsewhere (a Slurm node, a pool worker) records it instead of its worker's own command line.
+LAUNCH_COMMAND_ENV = "FMNIST_COMMAND"
+
 RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "logger", "device", "data.dir", "data.cache_dir")
 
 
 class TrainingDiverged(FmnistError):
     """The training loss became NaN or infinite."""
+
+
+class OutOfMemory(FmnistError):
+    """The device (or host) ran out of memory."""
 
 
 def _now() -> str:
@@ -82,23 +93,34 @@ def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
     """Train one configuration into `run_dir` and return its summary (also written as summary.json).
-    Failures are recorded in summary.json (status failed, error) and re-raised."""
+
+    A completed run (its summary says so) is returned as it is unless `trainer.force=true`. Every
+    failure, invalid configuration and out-of-memory included, is recorded in summary.json (status
+    failed, error) and re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError."""
     run_dir = Path(run_dir)
-    validate(cfg)
-    config = to_container(cfg)
     previous = read_summary(run_dir)
-    if previous and previous.get("status") == "completed" and not cfg.trainer.force:
+    if (previous and previous.get("status") == "completed"
+            and not OmegaConf.select(cfg, "trainer.force", default=False)):
         log.info("run %s already completed (test_acc %s); skipping — set trainer.force=true to rerun",
                  run_dir, previous.get("test_acc"))
         return previous
 
     summary: dict[str, Any] = {
         "status": "running", "error": None, "started_at": _now(), "finished_at": None,
-        "run_dir": str(run_dir), "seed": cfg.seed, "choices": choices or {}, **provenance(),
+        "run_dir": str(run_dir), "seed": OmegaConf.select(cfg, "seed", default=None),
+        "choices": choices or {}, **provenance(),
     }
+    launched_by = os.environ.get(LAUNCH_COMMAND_ENV)
+    if launched_by and launched_by != summary["command"]:
+        summary.update(command=launched_by, process_command=summary["command"])
     opened: list[MetricSinks] = []
     try:
-        return _train(cfg, run_dir, config, summary, opened)
+        validate(cfg)
+        config = to_container(cfg)
+        try:
+            return _train(cfg, run_dir, config, summary, opened)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
         summary.update(
             status="failed",
@@ -114,6 +136,17 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     finally:
         for sinks in opened:
             sinks.close()
+
+
+def _out_of_memory(exc: BaseException, device: str | None) -> OutOfMemory:
+    """A one-line OutOfMemory error with what to do; frees what the allocator caches."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return OutOfMemory(
+        f"out of memory on {device or 'the device'} ({first}); lower trainer.batch_size or "
+        f"trainer.eval_batch_size, use a smaller model, or run fewer jobs per GPU (hydra.launcher.jobs_per_gpu)"
+    )
 
 
 def _train(
@@ -154,11 +187,13 @@ def _train(
     start_epoch = 0
     last_path = ckpt.checkpoint_path(run_dir, ckpt.LAST)
     best_path = ckpt.checkpoint_path(run_dir, ckpt.BEST)
-    if last_path.exists() and not t.force:
-        state = ckpt.load_checkpoint(last_path)
+    if t.force:
+        ckpt.discard_resume_state(run_dir)
+    state = ckpt.load_resume_state(run_dir)
+    if state is not None:
         if state.get("resume_key") != _resume_key(config):
             raise ConfigError(
-                f"{last_path} belongs to a different configuration; use a new run dir, or "
+                f"{state['path']} belongs to a different configuration; use a new run dir, or "
                 f"trainer.force=true to discard it and start again"
             )
         model.load_state_dict(state["model"])
@@ -169,7 +204,11 @@ def _train(
         set_rng_state(state["rng"])
         rows, best, start_epoch = list(state["metrics"]), dict(state["best"]), int(state["epoch"])
         summary["resumed_from_epoch"] = start_epoch
-        log.info("resuming %s from epoch %d", run_dir, start_epoch)
+        log.info("resuming %s from epoch %d (%s)", run_dir, start_epoch, Path(state["path"]).name)
+        del state
+    elif (run_dir / METRICS_FILE).exists():
+        log.warning("%s holds %s but no checkpoint: training starts again from epoch 1",
+                    run_dir, METRICS_FILE)
 
     sinks = MetricSinks(cfg.logger, run_dir, config)
     opened.append(sinks)
@@ -211,7 +250,7 @@ def _train(
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
             "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
             "resume_key": _resume_key(config),
-        })
+        }, keep_previous=True)
         if t.early_stop_patience and val is not None and bad_epochs >= t.early_stop_patience:
             log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)
             break

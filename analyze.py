@@ -1,0 +1,19 @@
+"""Analyse sweeps into tables, figures and dead-neuron statistics (report=true: also the LaTeX report).
+
+    python analyze.py sweep_dir=multirun/<date>/<time>_<name> [report=true]
+
+All logic lives in fmnist/analysis/; see README ("Analysis and report") and conf/analyze.yaml."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fmnist.analysis.entry import hydra_main
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
+def main(cfg: DictConfig) -> None:
+    hydra_main(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""From sweep directories to tables, figures, dead-neuron statistics and the LaTeX report.
+
+    collect.py       run dirs -> one tidy table (one row per run) + the per-epoch table
+    stats.py         seeds -> mean ± std per cell, Welch's t-test against the reference cell
+    predictions.py   predictions_test.csv -> confusion matrices, per-class accuracy
+    dead_neurons.py  hooks on every activation: never-positive units and sparsity
+    style.py         the one figure style (sizes, fonts, palette, PDF + PNG saving)
+    figures.py       every plot
+    report.py        LaTeX tables, macros.tex and the latexmk build
+    pipeline.py      the whole analysis, as `python analyze.py` runs it
+    callbacks.py     the opt-in Hydra callback that analyses a sweep when it ends
+"""

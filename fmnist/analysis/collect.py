@@ -1,0 +1,294 @@
+"""Run dirs below one or more sweep dirs -> one tidy table (one row per run) and the per-epoch table.
+
+A run dir is any folder holding ``summary.json`` or ``.hydra/config.yaml`` (a run that crashed before
+its summary was written), whatever the launcher or nesting. Nothing here writes to a run dir.
+
+Run status: ``completed`` / ``failed`` / ``running`` (as summary.json says), ``not_started`` (no
+summary.json) or ``unreadable`` (a summary.json that is not JSON). Only completed runs count in the
+statistics; every other run is listed by :func:`problems`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from fmnist.analysis.errors import AnalysisError
+from fmnist.train.run_dir import METRICS_FILE, SUMMARY_FILE, read_summary
+
+log = logging.getLogger(__name__)
+
+HYDRA_DIR = ".hydra"
+#: Folders inside a sweep that never hold run dirs (not descended into).
+_SKIP_DIRS = frozenset({HYDRA_DIR, "checkpoints", "tensorboard", ".submitit", "wandb", "__pycache__"})
+#: summary.json fields copied into the run table.
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "best_val_acc", "best_epoch", "test_acc", "test_loss", "params", "flops", "train_time_s", "images_per_s",
+    "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "device_name", "torch_version",
+    "git_commit", "data_dir", "error",
+)
+#: Resolved config values every row carries (the swept ones among them are also parameters).
+CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size")
+COMPLETED = "completed"
+UNFINISHED = ("running", "not_started")
+NOT_SWEPT = frozenset({"seed", "name", "device", "data.dir", "data.cache_dir", "trainer.force", "trainer.progress",
+                       "hydra.run.dir", "hydra.sweep.dir"})
+
+
+@dataclass
+class Collection:
+    """Everything read from the sweep dirs."""
+
+    runs: pd.DataFrame                 # one row per run dir
+    epochs: pd.DataFrame               # one row per (run, epoch): metrics.csv with a run_dir column
+    swept: dict[str, list[str]]        # preset -> its swept parameter columns (seed excluded)
+    sweep_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def completed(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == COMPLETED]
+
+    def problems(self) -> pd.DataFrame:
+        """Failed, unfinished and unreadable runs (never silently dropped)."""
+        cols = ["preset", "run", "status", "error", "run_dir"]
+        return self.runs.loc[self.runs["status"] != COMPLETED, cols].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ finding runs
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    """Every run dir at or below `sweep_dir` (a run dir's own subfolders are not searched)."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(sweep_dir):
+        here = Path(dirpath)
+        if SUMMARY_FILE in filenames or (here / HYDRA_DIR / "config.yaml").is_file():
+            found.append(here)
+            dirnames.clear()
+            continue
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+    return sorted(found, key=_run_order)
+
+
+def _run_order(path: Path) -> tuple:
+    """Hydra job number first (``12_...`` after ``2_...``), then the name."""
+    match = re.match(r"(\d+)(?:_|$)", path.name)
+    return (str(path.parent), 0 if match else 1, int(match.group(1)) if match else 0, path.name)
+
+
+def _as_sweep_dirs(sweep_dirs: str | Path | Iterable[str | Path]) -> list[Path]:
+    items = [sweep_dirs] if isinstance(sweep_dirs, (str, Path)) else list(sweep_dirs or [])
+    if not items:
+        raise AnalysisError("no sweep_dir given: python analyze.py sweep_dir=multirun/<date>/<time>_<name>")
+    paths = [Path(str(p)).expanduser() for p in items]
+    for p in paths:
+        if not p.exists():
+            raise AnalysisError(f"sweep_dir {p} does not exist")
+        if not p.is_dir():
+            raise AnalysisError(f"sweep_dir {p} is not a directory")
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ reading one run
+def _parse_overrides(lines: Sequence[str]) -> dict[str, Any]:
+    parser = OverridesParser.create()
+    out: dict[str, Any] = {}
+    for line in lines:
+        try:
+            ov = parser.parse_override(str(line))
+        except Exception:  # an override Hydra accepted but we cannot re-parse: keep it as text
+            key, _, value = str(line).lstrip("+~").partition("=")
+            out[key] = value
+            continue
+        if ov.is_delete() or ov.is_sweep_override():
+            continue
+        out[ov.key_or_group] = ov.value()
+    return out
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception:  # a damaged .hydra file is reported through the missing values, not fatal
+        return None
+
+
+def _config_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, Any]:
+    if summary and isinstance(summary.get("config"), dict):
+        return summary["config"]
+    cfg = _load_yaml(run_dir / HYDRA_DIR / "config.yaml")
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def run_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config: summary.json's resolved copy, else .hydra/config.yaml ({} when neither is readable)."""
+    return _config_of(Path(run_dir), read_summary(run_dir))
+
+
+def _choices_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, str]:
+    if summary and summary.get("choices"):
+        return {str(k): str(v) for k, v in summary["choices"].items()}
+    hydra_cfg = _load_yaml(run_dir / HYDRA_DIR / "hydra.yaml") or {}
+    choices = (hydra_cfg.get("hydra", {}).get("runtime", {}) or {}).get("choices", {}) or {}
+    return {str(k): str(v) for k, v in choices.items() if not str(k).startswith("hydra/") and v is not None}
+
+
+def select(config: dict[str, Any], dotted: str) -> Any:
+    """`config["a"]["b"]` for "a.b", or None."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _status(run_dir: Path, summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "unreadable" if (run_dir / SUMMARY_FILE).exists() else "not_started"
+    return str(summary.get("status") or "unreadable")
+
+
+def _read_metrics(run_dir: Path) -> pd.DataFrame | None:
+    path = run_dir / METRICS_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        return pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+
+
+@dataclass
+class _Run:
+    row: dict[str, Any]
+    overrides: dict[str, Any]
+    config: dict[str, Any]
+    choices: dict[str, str]
+    metrics: pd.DataFrame | None
+
+
+def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
+    summary = read_summary(run_dir)
+    config = _config_of(run_dir, summary)
+    choices = _choices_of(run_dir, summary)
+    overrides_list = _load_yaml(run_dir / HYDRA_DIR / "overrides.yaml")
+    overrides = _parse_overrides(overrides_list if isinstance(overrides_list, list) else [])
+    rel = run_dir.relative_to(sweep_dir).as_posix()
+    status = _status(run_dir, summary)
+    row: dict[str, Any] = {
+        "preset": str(config.get("name") or "unnamed"),
+        "run": run_dir.name if rel == "." else rel,
+        "status": status,
+        "seed": (summary or {}).get("seed", config.get("seed")),
+        "sweep_dir": str(sweep_dir),
+        "run_dir": str(run_dir.resolve()),
+        "overrides": " ".join(str(x) for x in overrides_list) if isinstance(overrides_list, list) else "",
+    }
+    row.update(choices)
+    row.update({key: select(config, key) for key in CONFIG_FIELDS})
+    row.update({key: (summary or {}).get(key) for key in SUMMARY_FIELDS})
+    if status == "not_started":
+        row["error"] = "no summary.json: the run never started or crashed before its first epoch"
+    elif status == "running" and not row["error"]:
+        row["error"] = "summary.json says running: unfinished, or killed without a chance to record it"
+    elif status == "unreadable":
+        row["error"] = "summary.json is unreadable"
+    return _Run(row, overrides, config, choices, _read_metrics(run_dir))
+
+
+# ------------------------------------------------------------------------------------------ swept parameters
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or (isinstance(a, bool) and isinstance(b, bool) and a == b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return a == b
+
+
+def swept_keys(overrides: Sequence[dict[str, Any]]) -> list[str]:
+    """Keys whose value differs between runs (or that only some runs set), seed and paths excluded."""
+    keys: list[str] = []
+    for ov in overrides:
+        keys += [k for k in ov if k not in keys]
+    swept = []
+    for key in keys:
+        if key in NOT_SWEPT or key.startswith("hydra"):
+            continue
+        present = [ov[key] for ov in overrides if key in ov]
+        if len(present) < len(overrides) or any(not same_value(present[0], v) for v in present[1:]):
+            swept.append(key)
+    return swept
+
+
+def _param_value(run: _Run, key: str) -> Any:
+    if key in run.overrides:
+        return run.overrides[key]
+    value = select(run.config, key)
+    if value is not None and not isinstance(value, (dict, list)):
+        return value
+    return run.choices.get(key)
+
+
+def cell_label(values: dict[str, Any]) -> str:
+    """``key=value, key=value`` (``all runs`` for a preset that sweeps only seeds)."""
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in values.items()) or "all runs"
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _tidy(values: pd.Series) -> pd.Series:
+    """One dtype per column (parquet needs it): bool, number or text."""
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if present and all(isinstance(v, bool) for v in present):
+        return values.astype("boolean")
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return values.astype("Int64")
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return values.astype("float64")
+    return values.map(lambda v: None if v is None else str(v)).astype("string")
+
+
+# ------------------------------------------------------------------------------------------ the table
+def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
+    """Read every run dir below `sweep_dirs` into one tidy table (see the module docstring)."""
+    sweeps = _as_sweep_dirs(sweep_dirs)
+    runs: list[_Run] = []
+    seen: set[Path] = set()
+    for sweep in sweeps:
+        dirs = find_run_dirs(sweep)
+        if not dirs:
+            raise AnalysisError(
+                f"sweep_dir {sweep} holds no run directories (folders with summary.json or .hydra/config.yaml)"
+            )
+        for run_dir in dirs:
+            if run_dir.resolve() not in seen:
+                seen.add(run_dir.resolve())
+                runs.append(_read_run(run_dir, sweep))
+
+    swept: dict[str, list[str]] = {}
+    for preset in dict.fromkeys(r.row["preset"] for r in runs):
+        swept[preset] = swept_keys([r.overrides for r in runs if r.row["preset"] == preset])
+    params = list(dict.fromkeys(k for keys in swept.values() for k in keys))
+    for r in runs:
+        r.row.update({key: _param_value(r, key) for key in params})
+        r.row["cell"] = cell_label({key: r.row[key] for key in swept[r.row["preset"]]})
+
+    table = pd.DataFrame([r.row for r in runs])
+    for column in table.columns:
+        table[column] = _tidy(table[column].astype(object).where(table[column].notna(), None))
+    frames = [r.metrics.assign(run_dir=r.row["run_dir"]) for r in runs if r.metrics is not None]
+    epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_dir", "epoch"])
+    return Collection(table, epochs, swept, sweeps)

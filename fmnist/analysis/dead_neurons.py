@@ -1,0 +1,150 @@
+"""Dead units and sparsity, measured with forward hooks on every activation module.
+
+A *unit* is one channel of one activation module's output. It is **dead** when its output is never > 0
+at any position of any image fed through the network. For ReLU that means it only ever outputs 0. For
+activations that can go negative (LeakyReLU, ELU, GELU, SiLU) the same *never-positive* statistic is
+reported (``negative_capable`` says so): such a unit still passes a gradient, so "dead" there means
+"never positive", not "silent".
+
+**Sparsity** (``zero_fraction``) is a different quantity: the fraction of all post-activation values
+that are exactly 0 (over every unit, position and image). A net can be sparse without any dead unit.
+
+``dead_unit_stats`` is what the trainer calls each epoch (``trainer.track_dead``) on a fixed probe batch;
+``run_dead_stats`` does the same for a trained run dir on its whole validation split.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from fmnist.data.loader import load_splits, normalize, to_unit_float
+from fmnist.models.factory import build_model
+from fmnist.train.checkpoint import BEST, checkpoint_path, load_checkpoint
+
+#: The activation modules hooked (every activation in the models is its own instance of one of these).
+ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
+#: Those whose output can be negative: "dead" is then "never positive".
+NEGATIVE_CAPABLE: tuple[type[nn.Module], ...] = (nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
+
+
+@dataclass
+class DeadStats:
+    """Dead units (never > 0) and sparsity (exact zeros) of one network on one set of images."""
+
+    dead_fraction: float           # dead units / units, whole network (units = channels of every activation)
+    zero_fraction: float           # exactly-zero post-activation values / all post-activation values
+    per_layer: list[dict[str, Any]] = field(default_factory=list)  # layer, activation, units, dead_units,
+    #                                                                 dead_fraction, zero_fraction
+    negative_capable: bool = False  # some hooked activation can output negative values
+    n_images: int = 0
+
+    @property
+    def units(self) -> int:
+        return sum(layer["units"] for layer in self.per_layer)
+
+    @property
+    def dead_units(self) -> int:
+        return sum(layer["dead_units"] for layer in self.per_layer)
+
+
+class _Recorder:
+    """Per activation module: running channel maximum, count of exact zeros and of values (on the device,
+    so recording needs no host synchronisation)."""
+
+    def __init__(self) -> None:
+        self.max: torch.Tensor | None = None
+        self.zeros: torch.Tensor | int = 0
+        self.values = 0
+
+    def __call__(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        out = output.detach()
+        channel_max = out.amax(dim=[d for d in range(out.dim()) if d != 1]).float()  # dim 1 = channels
+        self.max = channel_max if self.max is None else torch.maximum(self.max, channel_max)
+        self.zeros = self.zeros + (out == 0).sum()
+        self.values += out.numel()
+
+
+def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(qualified name, module) of every activation module, in registration order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, ACTIVATIONS)]
+
+
+@torch.no_grad()
+def dead_unit_stats(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> DeadStats:
+    """Dead-unit fraction and sparsity of `model` on `images` (normalised float [N,1,28,28] on the model's
+    device), in eval mode; the model's train/eval mode is restored and the hooks removed afterwards."""
+    layers = activation_modules(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no activation module of type "
+                         f"{', '.join(t.__name__ for t in ACTIVATIONS)}")
+    modes = {m: m.training for m in model.modules()}
+    recorders = [_Recorder() for _ in layers]
+    handles = [m.register_forward_hook(r) for (_, m), r in zip(layers, recorders)]
+    try:
+        model.eval()
+        for start in range(0, images.shape[0], batch_size):
+            model(images[start:start + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        for m, training in modes.items():
+            m.training = training
+    return _summarise(layers, recorders, int(images.shape[0]))
+
+
+def _summarise(layers: list[tuple[str, nn.Module]], recorders: list[_Recorder], n_images: int) -> DeadStats:
+    per_layer = []
+    for (name, module), rec in zip(layers, recorders):
+        if rec.max is None:  # the module never ran (an unused branch): nothing to count
+            continue
+        dead = int((rec.max <= 0).sum())
+        per_layer.append({
+            "layer": name, "activation": type(module).__name__, "units": int(rec.max.numel()),
+            "dead_units": dead, "dead_fraction": dead / rec.max.numel(),
+            "zero_fraction": int(rec.zeros) / max(rec.values, 1),
+        })
+    used = [r for r in recorders if r.max is not None]
+    units = sum(layer["units"] for layer in per_layer)
+    return DeadStats(
+        dead_fraction=sum(layer["dead_units"] for layer in per_layer) / max(units, 1),
+        zero_fraction=sum(int(r.zeros) for r in used) / max(sum(r.values for r in used), 1),
+        per_layer=per_layer,
+        negative_capable=any(isinstance(m, NEGATIVE_CAPABLE) for _, m in layers),
+        n_images=n_images,
+    )
+
+
+# ------------------------------------------------------------------------------------------ trained runs
+@functools.lru_cache(maxsize=4)
+def _validation_images(data_dir: str, device: str, val_fraction: float, subset: int | None,
+                       split_seed: int) -> torch.Tensor | None:
+    splits = load_splits(data_dir, torch.device(device), val_fraction, subset, split_seed)
+    if splits.val is None:
+        return None
+    return normalize(to_unit_float(splits.val.images))
+
+
+def run_dead_stats(config: dict[str, Any], run_dir: Path, data_dir: str | Path, device: str = "cpu",
+                   checkpoint: str = BEST) -> DeadStats | None:
+    """Dead-unit statistics of a trained run (its `checkpoint` weights) on its own validation split;
+    None when the run has no such checkpoint or no validation split. Reads only."""
+    path = checkpoint_path(run_dir, checkpoint)
+    if not path.is_file():
+        return None
+    cfg = OmegaConf.create(config)
+    model = build_model(cfg)
+    model.load_state_dict(load_checkpoint(path)["model"])
+    model.to(device)
+    data = cfg.data
+    images = _validation_images(str(data_dir), device, float(data.val_fraction),
+                                None if data.subset is None else int(data.subset), int(data.split_seed))
+    if images is None:
+        return None
+    return dead_unit_stats(model, images, int(cfg.trainer.get("eval_batch_size", 1024)))

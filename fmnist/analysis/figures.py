@@ -1,0 +1,271 @@
+"""Result plots: training curves, final accuracy per ablation, accuracy vs capacity and time, learning-rate
+schedules, and the dead-neuron plots. Every function returns the files it wrote ([] when it had nothing
+to plot); the style comes from :mod:`fmnist.analysis.style` (call them inside ``style.context()``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.lines import Line2D
+from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+from omegaconf import OmegaConf
+
+from fmnist.analysis import style
+from fmnist.analysis.collect import COMPLETED
+from fmnist.config import safe_instantiate
+from fmnist.data.loader import steps_per_epoch
+
+PERCENT = 100.0
+
+
+def _band(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, **kw) -> None:
+    ax.plot(x, mean, **kw)
+    ok = ~np.isnan(std)
+    if ok.any():
+        ax.fill_between(x[ok], (mean - std)[ok], (mean + std)[ok], color=kw.get("color"), alpha=0.18, lw=0)
+
+
+def _legend_below(fig: plt.Figure, handles: list, ncol: int) -> None:
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=max(1, ncol))
+
+
+def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x") -> None:
+    """Log scale when the values span more than a factor 5, plain numbers on the ticks either way."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    v = v[v > 0]
+    if len(v) and v.max() / v.min() > 5:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_minor_formatter(NullFormatter())
+
+
+def _cell_handles(cells: Sequence[str]) -> list[Line2D]:
+    return [Line2D([], [], color=style.color(i), ls=style.linestyle(i), label=c) for i, c in enumerate(cells)]
+
+
+# ------------------------------------------------------------------------------------------ training curves
+def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells: Sequence[str],
+                    out_dir: Path, columns: Sequence[str] = ("loss", "acc"), name: str = "curves") -> list[Path]:
+    """Train (dashed) and validation (solid) loss and accuracy per epoch for each cell of `preset`:
+    the mean over its completed seeds with a ±1 std band."""
+    done = runs[(runs["preset"] == preset) & (runs["status"] == COMPLETED)]
+    data = epochs.merge(done[["run_dir", "cell"]], on="run_dir")
+    if data.empty:
+        return []
+    cells = [c for c in cells if c in set(data["cell"])]
+    fig, axes = plt.subplots(1, len(columns), figsize=(style.TWO_COLUMN, 2.3), squeeze=False)
+    labels = {"loss": "cross-entropy loss", "acc": "accuracy (%)"}
+    for ax, metric in zip(axes[0], columns):
+        scale = PERCENT if metric == "acc" else 1.0
+        for i, cell in enumerate(cells):
+            g = data[data["cell"] == cell]
+            for split, ls in (("train", "--"), ("val", "-")):
+                column = f"{split}_{metric}"
+                if g.empty or column not in g or g[column].isna().all():
+                    continue
+                s = g.groupby("epoch")[column].agg(["mean", "std"])
+                _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * scale, s["std"].to_numpy() * scale,
+                      color=style.color(i), ls=ls)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(labels[metric])
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles = _cell_handles(cells) + [Line2D([], [], color="0.3", ls="--", label="train"),
+                                      Line2D([], [], color="0.3", ls="-", label="validation")]
+    fig.suptitle(f"{preset}: mean over seeds, band = ±1 std", y=1.02)
+    _legend_below(fig, handles, min(4, len(handles)))
+    return style.save(fig, out_dir, f"{name}_{style.slug(preset)}")
+
+
+def tracked_dead_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells: Sequence[str],
+                        out_dir: Path) -> list[Path]:
+    """Dead-unit fraction and sparsity per epoch (the trainer's ``trainer.track_dead`` columns)."""
+    if "dead_fraction" not in epochs or epochs["dead_fraction"].isna().all():
+        return []
+    done = runs[(runs["preset"] == preset) & (runs["status"] == COMPLETED)]
+    data = epochs.merge(done[["run_dir", "cell"]], on="run_dir")
+    if data.empty:
+        return []
+    cells = [c for c in cells if c in set(data["cell"])]
+    fig, axes = plt.subplots(1, 2, figsize=(style.TWO_COLUMN, 2.2))
+    for ax, column, label in ((axes[0], "dead_fraction", "dead units (%)"),
+                              (axes[1], "zero_fraction", "zero activations (%)")):
+        for i, cell in enumerate(cells):
+            g = data[data["cell"] == cell]
+            if column not in g or g[column].isna().all():
+                continue
+            s = g.groupby("epoch")[column].agg(["mean", "std"])
+            _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * PERCENT, s["std"].to_numpy() * PERCENT,
+                  color=style.color(i), ls=style.linestyle(i), marker=style.marker(i), markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+    fig.suptitle(f"{preset}: dead units and sparsity during training (fixed probe batch)", y=1.02)
+    _legend_below(fig, _cell_handles(cells), min(4, len(cells)))
+    return style.save(fig, out_dir, f"dead_training_{style.slug(preset)}")
+
+
+# ------------------------------------------------------------------------------------------ final accuracy
+def final_accuracy(cells: pd.DataFrame, runs: pd.DataFrame, preset: str, out_dir: Path) -> list[Path]:
+    """Best validation and test accuracy per cell: mean ± std over seeds (bars), each seed (dots), the
+    reference's mean (dotted line); * marks a significant difference from the reference."""
+    table = cells[cells["preset"] == preset].reset_index(drop=True)
+    if not (table["n"] > 0).any():
+        return []
+    done = runs[(runs["preset"] == preset) & (runs["status"] == COMPLETED)]
+    metrics = [("best_val_acc", "validation (best)"), ("test_acc", "test")]
+    metrics = [(m, lbl) for m, lbl in metrics if table[f"{m}_mean"].notna().any()]
+    fig, ax = plt.subplots(figsize=(style.ONE_COLUMN, 0.8 + 0.32 * len(table)))
+    y = np.arange(len(table), dtype=float)
+    for j, (metric, label) in enumerate(metrics):
+        offset = (j - (len(metrics) - 1) / 2) * 0.25
+        ax.errorbar(table[f"{metric}_mean"] * PERCENT, y + offset, xerr=table[f"{metric}_std"] * PERCENT,
+                    fmt=style.marker(j), color=style.color(j), label=f"{label}, mean ± std")
+        for i, cell in enumerate(table["cell"]):
+            seeds = done.loc[done["cell"] == cell, metric].dropna() * PERCENT
+            ax.scatter(seeds, np.full(len(seeds), y[i] + offset), s=9, facecolors="none",
+                       edgecolors=style.color(j), linewidths=0.6, alpha=0.8, zorder=3)
+    ref = table[table["is_reference"]]
+    metric = str(table["metric"].iloc[0])
+    if not ref.empty and pd.notna(ref[f"{metric}_mean"].iloc[0]):
+        ax.axvline(ref[f"{metric}_mean"].iloc[0] * PERCENT, color="0.4", ls=":", lw=0.8)
+    labels = [f"{c}{' (ref)' if r else ''}{' *' if s is True else ''}"
+              for c, r, s in zip(table["cell"], table["is_reference"], table["significant"].astype(object))]
+    for i, row in table.iterrows():
+        if row["n"] == 0:
+            ax.annotate(f"no completed run ({row['n_failed']} failed, {row['n_unfinished']} unfinished)",
+                        (0.02, y[i]), xycoords=("axes fraction", "data"), va="center", fontsize=6, color="0.35")
+    ax.set_yticks(y, labels)
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlabel("accuracy (%)")
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
+    return style.save(fig, out_dir, f"accuracy_{style.slug(preset)}")
+
+
+# ------------------------------------------------------------------------------------------ capacity / time
+def capacity(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Test (or validation) accuracy against parameters, FLOPs per image and training time; one point
+    per cell (mean ± std), one colour per preset."""
+    table = cells[cells["n"] > 0]
+    if table.empty:
+        return []
+    metric = str(table["metric"].iloc[0])
+    axes_spec = (("params", "parameters"), ("flops", "FLOPs per image"), ("train_time_s", "training time (s)"))
+    fig, axes = plt.subplots(1, 3, figsize=(style.TWO_COLUMN, 2.3), sharey=True)
+    annotate = len(table) <= 12
+    for ax, (x, xlabel) in zip(axes, axes_spec):
+        for j, (preset, g) in enumerate(table.groupby("preset", sort=False)):
+            ax.errorbar(g[f"{x}_mean"], g[f"{metric}_mean"] * PERCENT, yerr=g[f"{metric}_std"] * PERCENT,
+                        xerr=g[f"{x}_std"] if x == "train_time_s" else None, fmt=style.marker(j),
+                        color=style.color(j), ls="none", label=preset)
+            if annotate:
+                for _, row in g.iterrows():
+                    short = ", ".join(part.split("=", 1)[-1] for part in str(row["cell"]).split(", "))
+                    ax.annotate(short, (row[f"{x}_mean"], row[f"{metric}_mean"] * PERCENT), fontsize=5.5,
+                                xytext=(3, 2), textcoords="offset points", color="0.25")
+        _axis_scale(ax, table[f"{x}_mean"])
+        if x != "train_time_s":
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+            if ax.get_xscale() == "linear":
+                ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel(f"{'test' if metric == 'test_acc' else 'best validation'} accuracy (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    _legend_below(fig, handles, min(4, len(handles)))
+    return style.save(fig, out_dir, "capacity")
+
+
+# ------------------------------------------------------------------------------------------ lr schedules
+def _multipliers(scheduler_cfg, epochs: int, steps: int) -> np.ndarray:
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = safe_instantiate(scheduler_cfg, "scheduler")(optimizer, epochs=epochs, steps_per_epoch=steps)
+    values = []
+    for _ in range(epochs * steps + 1):
+        values.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return np.asarray(values)
+
+
+def lr_schedules(runs: pd.DataFrame, epochs: pd.DataFrame, conf_dir: Path, out_dir: Path) -> list[Path]:
+    """Every scheduler of conf/scheduler/ at the analysed runs' length (lr / peak lr per step), with the
+    per-epoch lr the runs recorded (markers) on top as a check."""
+    done = runs[runs["status"] == COMPLETED]
+    if done.empty or not (conf_dir / "scheduler").is_dir():
+        return []
+    n_epochs = int(done["trainer.epochs"].mode().iloc[0])
+    batch = int(done["trainer.batch_size"].mode().iloc[0])
+    n_train = int(done["n_train"].dropna().mode().iloc[0]) if done["n_train"].notna().any() else 50_000
+    steps = steps_per_epoch(n_train, batch, True)
+    fig, ax = plt.subplots(figsize=(style.ONE_COLUMN, 2.3))
+    for i, path in enumerate(sorted((conf_dir / "scheduler").glob("*.yaml"))):
+        f = _multipliers(OmegaConf.load(path), n_epochs, steps)
+        ax.plot(np.arange(len(f)) / steps, f, color=style.color(i), ls=style.LINESTYLES[i % 4], label=path.stem)
+        used = done[done.get("scheduler", pd.Series(dtype=str)) == path.stem]
+        if not used.empty:
+            run = used.iloc[0]
+            rec = epochs[epochs["run_dir"] == run["run_dir"]]
+            ax.plot(rec["epoch"] - 1, rec["lr"] / float(run["optimizer.lr"]), ls="none", marker=style.marker(i),
+                    color=style.color(i), markersize=3.5, markerfacecolor="none")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("lr / peak lr")
+    ax.set_title(f"{n_epochs} epochs × {steps} steps/epoch; markers: recorded by the runs", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
+    return style.save(fig, out_dir, "lr_schedules")
+
+
+# ------------------------------------------------------------------------------------------ dead neurons
+def dead_by_layer(layers: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per layer, for each activation function (and model): dead-unit fraction (top) and the fraction of
+    exactly-zero activations (bottom), mean ± std over runs."""
+    if layers.empty:
+        return []
+    models = list(dict.fromkeys(layers["model"]))
+    fig, axes = plt.subplots(2, len(models), figsize=(style.TWO_COLUMN, 3.8), squeeze=False, sharex="col")
+    for col, model in enumerate(models):
+        data = layers[layers["model"] == model]
+        order = list(dict.fromkeys(data.sort_values("layer_index")["layer"]))
+        for i, act in enumerate(dict.fromkeys(data["activation"])):
+            g = data[data["activation"] == act].groupby("layer_index")
+            for row, column in enumerate(("dead_fraction", "zero_fraction")):
+                s = g[column].agg(["mean", "std"])
+                _band(axes[row, col], s.index.to_numpy(float), s["mean"].to_numpy() * PERCENT,
+                      s["std"].to_numpy() * PERCENT, color=style.color(i), marker=style.marker(i),
+                      markersize=3, label=act)
+        axes[0, col].set_title(model)
+        for row in range(2):
+            axes[row, col].set_ylim(bottom=0, top=max(1.0, axes[row, col].get_ylim()[1]))
+        axes[1, col].set_xticks(range(len(order)), order, rotation=60, ha="right", fontsize=5.5)
+        axes[1, col].set_xlabel("activation layer")
+    axes[0, 0].set_ylabel("dead units (%)\n(never > 0)")
+    axes[1, 0].set_ylabel("zero activations (%)\n(sparsity)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.tight_layout()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles))
+    return style.save(fig, out_dir, "dead_by_layer")
+
+
+def dead_vs_lr(dead_runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Whole-network dead-unit fraction against the peak learning rate, one colour per activation:
+    every run (hollow) and the mean per learning rate (line)."""
+    data = dead_runs.dropna(subset=["optimizer.lr"])
+    if data.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(style.ONE_COLUMN, 2.3))
+    for i, (act, g) in enumerate(data.groupby("activation", sort=False)):
+        ax.scatter(g["optimizer.lr"], g["dead_fraction"] * PERCENT, s=12, facecolors="none",
+                   edgecolors=style.color(i), marker=style.marker(i))
+        mean = g.groupby("optimizer.lr")["dead_fraction"].mean() * PERCENT
+        ax.plot(mean.index, mean.to_numpy(), color=style.color(i), marker=style.marker(i), label=act)
+    _axis_scale(ax, data["optimizer.lr"])
+    ax.set_ylim(bottom=0, top=max(1.0, ax.get_ylim()[1]))
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("dead units (%)")
+    ax.legend()
+    return style.save(fig, out_dir, "dead_vs_lr")

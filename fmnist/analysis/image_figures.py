@@ -1,0 +1,102 @@
+"""Figures made of test predictions and images: confusion matrix with per-class accuracy, a grid of
+misclassified test images, and the augmentation check (training images per class, raw and augmented)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from fmnist.analysis import style
+from fmnist.analysis.predictions import ClassResults
+from fmnist.data.augment import Augment
+from fmnist.data.resplit import ImageSet
+
+PERCENT = 100.0
+
+
+def confusion(results: ClassResults, out_dir: Path) -> list[Path]:
+    """Row-normalised confusion matrix (pooled over the cell's seeds) and per-class test accuracy."""
+    names = results.class_names
+    matrix = results.confusion / np.maximum(results.confusion.sum(1, keepdims=True), 1) * PERCENT
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(style.TWO_COLUMN, 3.2), width_ratios=[1.35, 1])
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=100)
+    for t in range(len(names)):
+        for p in range(len(names)):
+            if matrix[t, p] >= 0.5:
+                ax.text(p, t, f"{matrix[t, p]:.0f}", ha="center", va="center", fontsize=5.5,
+                        color="white" if matrix[t, p] > 60 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.grid(False)
+    ax.set_title(f"% of each true class ({results.n_runs} run{'s' if results.n_runs != 1 else ''} pooled)")
+    acc = results.class_accuracy()
+    y = np.arange(len(acc))
+    bar.barh(y, acc["mean"] * PERCENT, xerr=acc["std"].fillna(0) * PERCENT, color=style.color(0), height=0.6)
+    bar.set_yticks(y, acc["class"])
+    bar.invert_yaxis()
+    bar.set_xlabel("test accuracy (%), mean ± std over seeds")
+    bar.set_xlim(0, 100)
+    bar.grid(axis="y", visible=False)
+    fig.suptitle(f"{results.preset}: {results.cell}", y=1.0)
+    return style.save(fig, out_dir, "confusion")
+
+
+def misclassified(results: ClassResults, test: ImageSet, out_dir: Path, count: int = 24) -> list[Path]:
+    """The `count` most confidently misclassified test images of the cell's first run, with true and
+    predicted class and the predicted probability."""
+    pred = results.predictions
+    wrong = pred[pred["label"] != pred["pred"]].copy()
+    if wrong.empty or count <= 0:
+        return []
+    wrong["p"] = wrong.apply(lambda r: r[f"p{int(r['pred'])}"], axis=1)
+    wrong = wrong.sort_values("p", ascending=False).head(count)
+    index = {int(i): k for k, i in enumerate(test.ids)}
+    cols = 8
+    rows = int(np.ceil(len(wrong) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(style.TWO_COLUMN, 1.05 * rows), squeeze=False)
+    names = results.class_names
+    for ax, (_, r) in zip(axes.flat, wrong.iterrows()):
+        ax.imshow(test.images[index[int(r["id"])]], cmap="Greys_r", vmin=0, vmax=255)
+        ax.set_title(f"{names[int(r['label'])]}\n→ {names[int(r['pred'])]} {r['p']:.2f}", fontsize=5.5, pad=2)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(f"Most confident test errors (true class → predicted, probability); {results.cell}, one seed",
+                 y=1.0)
+    fig.subplots_adjust(wspace=0.08, hspace=0.45)
+    return style.save(fig, out_dir, "misclassified")
+
+
+def augmentations(train: ImageSet, augments: Sequence[tuple[str, Augment]], out_dir: Path,
+                  class_names: Sequence[str], seed: int = 0) -> list[Path]:
+    """One training image per class (columns): raw, then after each augmentation (rows), exactly as the
+    trainer applies it to a batch of [0, 1] images (mixup/cutmix mix with another image of the batch)."""
+    if train.labels is None:
+        return []
+    picks = [int(np.flatnonzero(train.labels == c)[0]) for c in range(len(class_names))
+             if (train.labels == c).any()]
+    raw = torch.from_numpy(train.images[picks]).float().div(255.0).unsqueeze(1)
+    labels = torch.from_numpy(train.labels[picks])
+    rows = [("raw", raw)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rows += [(name, aug(raw.clone(), labels)[0]) for name, aug in augments]
+    fig, axes = plt.subplots(len(rows), len(picks), figsize=(style.TWO_COLUMN, 0.78 * len(rows)), squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c in range(len(picks)):
+            ax = axes[r, c]
+            ax.imshow(images[c, 0].numpy(), cmap="Greys_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if r == 0:
+                ax.set_title(class_names[int(labels[c])], fontsize=6)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=6.5)
+    fig.suptitle("Training images as the network sees them (before normalisation)", y=1.0)
+    return style.save(fig, out_dir, "augmentations")

@@ -1,0 +1,99 @@
+"""LaTeX text helpers shared by the generated tables and macros: escaping, number formats, macro names,
+and the booktabs table writer. One format per quantity, so a number reads the same in a table and in
+the prose that quotes it."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+NA = r"\NA{}"
+_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
+def escape(text: Any) -> str:
+    """Plain text -> LaTeX-safe text."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "nan")
+
+
+def pct(value: Any, digits: int = 2) -> str:
+    """A fraction as a percentage number (0.9412 -> 94.12); n/a when missing."""
+    return NA if missing(value) else f"{100.0 * float(value):.{digits}f}"
+
+
+def pct_pm(mean: Any, std: Any, digits: int = 2) -> str:
+    """mean ± std in percent; the std is left out when undefined (n < 2)."""
+    if missing(mean):
+        return NA
+    return pct(mean, digits) + ("" if missing(std) else rf"\,$\pm$\,{pct(std, digits)}")
+
+
+def pp(delta: Any, digits: int = 2) -> str:
+    """A difference of fractions in percentage points, signed."""
+    return NA if missing(delta) else f"{100.0 * float(delta):+.{digits}f}".replace("-", "$-$")
+
+
+def count(value: Any) -> str:
+    """Parameters / FLOPs: 26.3k, 6.57M, 1.2G."""
+    if missing(value):
+        return NA
+    v = float(value)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}\\,{unit}"
+    return f"{v:.0f}"
+
+
+def seconds(mean: Any, std: Any = None) -> str:
+    if missing(mean):
+        return NA
+    fmt = (lambda v: f"{float(v):.1f}") if float(mean) < 100 else (lambda v: f"{float(v):.0f}")
+    return fmt(mean) + ("" if missing(std) else rf"\,$\pm$\,{fmt(std)}")
+
+
+def pvalue(p: Any) -> str:
+    if missing(p):
+        return NA
+    return "$<$0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+def number(value: Any, digits: int = 3) -> str:
+    """An integer as is, any other number with `digits` significant digits; bools as True/False."""
+    if missing(value):
+        return NA
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral) or (float(value).is_integer() and abs(float(value)) < 1e9):
+        return str(int(value))
+    return f"{float(value):.{digits}g}"
+
+
+def macro_name(*parts: str) -> str:
+    """A letters-only LaTeX command name: ("stage2_skip", "best") -> stageTwoSkipBest."""
+    words: list[str] = []
+    for part in parts:
+        for token in re.findall(r"[A-Za-z]+|\d", str(part)):
+            words.append(_DIGITS[int(token)] if token.isdigit() else token)
+    name = "".join(w[:1].upper() + w[1:] for w in words)
+    return (name[:1].lower() + name[1:]) or "unnamed"
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]], align: str, caption: str, label: str,
+          size: str = r"\footnotesize", placement: str = "htbp") -> str:
+    """A booktabs table float (cells already LaTeX)."""
+    lines = [rf"\begin{{table}}[{placement}]", r"\centering", size, rf"\caption{{{caption}}}\label{{{label}}}",
+             r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",  # shrink only if too wide
+             rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(row) + r" \\" for row in rows]
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    return "\n".join(lines)

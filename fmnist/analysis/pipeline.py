@@ -1,0 +1,242 @@
+"""The whole analysis as `python analyze.py` runs it: collect -> aggregate -> tables -> confusion and dead
+neurons -> figures [-> report]. Reads the run dirs, writes only below `out_dir` (and `report_dir`)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from fmnist.analysis import figures as figs
+from fmnist.analysis import image_figures, style
+from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
+from fmnist.analysis.dead_neurons import run_dead_stats
+from fmnist.analysis.errors import AnalysisError
+from fmnist.analysis.predictions import ClassResults, class_results
+from fmnist.analysis.stats import TEST_NAME, aggregate
+from fmnist.config import safe_instantiate
+from fmnist.data.resplit import CLASS_NAMES, Resplit, load_resplit
+from fmnist.errors import FmnistError
+from fmnist.study import CONF_DIR
+from fmnist.train.device import resolve_device
+from fmnist.train.run_dir import atomic_write_bytes, atomic_write_text, write_json
+
+log = logging.getLogger("fmnist.analysis")
+
+#: Augmentations shown in the augmentation check, in this order (others in conf/augment/ follow).
+AUGMENT_ORDER = ("standard", "strong", "mixup", "cutmix")
+
+
+@dataclass
+class AnalysisResult:
+    """What one analysis produced (all of it also written under `out_dir`)."""
+
+    out_dir: Path
+    collection: Collection
+    cells: pd.DataFrame                        # stats.aggregate
+    alpha: float
+    classes: ClassResults | None = None        # confusion / per-class results of the chosen cell
+    dead_runs: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per analysed run
+    dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
+    figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
+
+
+# ------------------------------------------------------------------------------------------ writing tables
+def write_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
+    """`name`.csv and `name`.parquet, each written atomically."""
+    atomic_write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(out_dir / f"{name}.parquet", buffer.getvalue())
+
+
+def _out_dir(cfg: DictConfig, collection: Collection) -> Path:
+    out = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else collection.sweep_dirs[0] / "analysis"
+    resolved = out.resolve()
+    for run_dir in collection.runs["run_dir"]:
+        if resolved == Path(run_dir) or Path(run_dir) in resolved.parents:
+            raise AnalysisError(f"out_dir {out} lies inside the run dir {run_dir}; the analysis never writes "
+                                f"into run dirs: choose another out_dir")
+    return out
+
+
+def _log_problems(collection: Collection) -> None:
+    problems = collection.problems()
+    done = len(collection.runs) - len(problems)
+    log.info("%d run dirs: %d completed, %d not", len(collection.runs), done, len(problems))
+    for _, p in problems.iterrows():
+        log.warning("%s run %s (%s): %s", p["status"], p["run"], p["preset"], p["error"] or "no error recorded")
+
+
+# ------------------------------------------------------------------------------------------ confusion cell
+def _plain_spec(spec: Any) -> dict[str, Any]:
+    return OmegaConf.to_container(spec) if isinstance(spec, DictConfig) else dict(spec or {})
+
+
+def choose_cell(cells: pd.DataFrame, spec: Mapping[str, Any] | None) -> pd.Series | None:
+    """The cell `spec` ({preset: ..., <param>: <value>}) names, else the cell with the best mean primary
+    metric; None when no cell has a completed run."""
+    candidates = cells[cells["n"] > 0]
+    if candidates.empty:
+        return None
+    if spec:
+        spec = dict(spec)
+        preset = spec.pop("preset", None)
+        pool = candidates if preset is None else candidates[candidates["preset"] == str(preset)]
+        hits = [i for i, row in pool.iterrows()
+                if all(k in row and pd.notna(row[k]) and same_value(_py(row[k]), v) for k, v in spec.items())]
+        if not hits:
+            raise AnalysisError(f"confusion_cell {dict(spec, **({'preset': preset} if preset else {}))} matches "
+                                f"no cell with completed runs; cells: {'; '.join(candidates['cell'])}")
+        return candidates.loc[hits[0]]
+    metric = str(candidates["metric"].iloc[0])
+    return candidates.loc[candidates[f"{metric}_mean"].idxmax()]
+
+
+def _py(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _cell_runs(collection: Collection, cell: pd.Series) -> pd.DataFrame:
+    runs = collection.completed
+    return runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
+
+
+# ------------------------------------------------------------------------------------------ dead neurons
+def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
+    candidate = cfg.get("data_dir") or run.get("data_dir")
+    if candidate is None or pd.isna(candidate) or not Path(str(candidate)).is_dir():
+        return None
+    return Path(str(candidate))
+
+
+def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dead units / sparsity of every completed run with a best.pt, on its validation split."""
+    device = str(resolve_device(cfg.get("device", "cpu")))
+    run_rows, layer_rows = [], []
+    for _, run in collection.completed.iterrows():
+        data_dir = _data_dir(cfg, run)
+        if data_dir is None:
+            log.warning("dead neurons: data folder of %s not found (set data_dir=...); skipped", run["run"])
+            continue
+        config = run_config(Path(run["run_dir"]))
+        stats = run_dead_stats(config, Path(run["run_dir"]), data_dir, device)
+        if stats is None:
+            log.info("dead neurons: %s has no best.pt or no validation split; skipped", run["run"])
+            continue
+        ident = {"run_dir": run["run_dir"], "preset": run["preset"], "cell": run["cell"], "seed": run["seed"],
+                 "model": run.get("model"), "activation": run.get("activation"),
+                 "optimizer.lr": run.get("optimizer.lr")}
+        run_rows.append({**ident, "dead_fraction": stats.dead_fraction, "zero_fraction": stats.zero_fraction,
+                         "units": stats.units, "dead_units": stats.dead_units,
+                         "negative_capable": stats.negative_capable, "n_images": stats.n_images})
+        for i, layer in enumerate(stats.per_layer):  # the module class goes to "module": "activation" is the choice
+            layer_rows.append({**ident, "layer_index": i, "module": layer["activation"],
+                               **{k: v for k, v in layer.items() if k != "activation"}})
+    if collection.completed.shape[0] and not run_rows:
+        log.warning("dead neurons: no run could be analysed")
+    return pd.DataFrame(run_rows), pd.DataFrame(layer_rows)
+
+
+# ------------------------------------------------------------------------------------------ figures
+def _augments() -> list[tuple[str, Any]]:
+    paths = {p.stem: p for p in (CONF_DIR / "augment").glob("*.yaml") if p.stem != "none"}
+    order = [n for n in AUGMENT_ORDER if n in paths] + sorted(set(paths) - set(AUGMENT_ORDER))
+    return [(name, safe_instantiate(OmegaConf.load(paths[name]), "augment")) for name in order]
+
+
+def _dataset(cfg: DictConfig, runs: pd.DataFrame) -> Resplit | None:
+    for _, run in runs.iterrows():
+        data_dir = _data_dir(cfg, run)
+        if data_dir is not None:
+            try:
+                return load_resplit(data_dir)
+            except FmnistError as exc:
+                log.warning("cannot read the data folder %s: %s", data_dir, exc)
+                return None
+    log.warning("no data folder found (set data_dir=...): no image figures")
+    return None
+
+
+def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path) -> dict[str, Path]:
+    """Every figure the data allows, as PDF + PNG in `fig_dir`; returns name -> PDF path."""
+    c, cells = result.collection, result.cells
+    written: list[Path] = []
+    with style.context():
+        for preset in c.swept:
+            order = list(cells.loc[cells["preset"] == preset, "cell"])
+            written += figs.training_curves(c.runs, c.epochs, preset, order, fig_dir)
+            written += figs.final_accuracy(cells, c.runs, preset, fig_dir)
+            written += figs.tracked_dead_curves(c.runs, c.epochs, preset, order, fig_dir)
+        written += figs.capacity(cells, fig_dir)
+        written += figs.lr_schedules(c.runs, c.epochs, CONF_DIR, fig_dir)
+        dataset = _dataset(cfg, c.completed)
+        if result.classes is not None:
+            written += image_figures.confusion(result.classes, fig_dir)
+            if dataset is not None:
+                written += image_figures.misclassified(result.classes, dataset.test, fig_dir,
+                                                       int(cfg.get("misclassified", 24)))
+        if dataset is not None:
+            written += image_figures.augmentations(dataset.train, _augments(), fig_dir, CLASS_NAMES)
+        if not result.dead_layers.empty:
+            written += figs.dead_by_layer(result.dead_layers, fig_dir)
+            written += figs.dead_vs_lr(result.dead_runs, fig_dir)
+    return {p.stem: p for p in written if p.suffix == ".pdf"}
+
+
+# ------------------------------------------------------------------------------------------ the analysis
+def analyze(cfg: DictConfig) -> AnalysisResult:
+    """Run the analysis `cfg` (conf/analyze.yaml) describes; see the module docstring."""
+    collection = collect(list(cfg.sweep_dir) if OmegaConf.is_list(cfg.sweep_dir) else cfg.sweep_dir)
+    out_dir = _out_dir(cfg, collection)
+    _log_problems(collection)
+    alpha = float(cfg.get("alpha", 0.05))
+    reference = {k: _plain_spec(v) for k, v in (cfg.get("reference") or {}).items()}
+    cells = aggregate(collection, reference, alpha)
+    result = AnalysisResult(out_dir, collection, cells, alpha)
+
+    chosen = choose_cell(cells, _plain_spec(cfg.get("confusion_cell")))
+    if chosen is not None:
+        runs = _cell_runs(collection, chosen)
+        result.classes = class_results(list(runs["run_dir"]), str(chosen["cell"]), str(chosen["preset"]))
+    if cfg.get("dead_neurons", True):
+        result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
+
+    write_table(collection.runs, out_dir, "runs")
+    write_table(collection.epochs, out_dir, "epochs")
+    write_table(cells, out_dir, "cells")
+    write_table(collection.problems(), out_dir, "problems")
+    if not result.dead_runs.empty:
+        write_table(result.dead_runs, out_dir, "dead_neurons")
+        write_table(result.dead_layers, out_dir, "dead_neurons_by_layer")
+    if cfg.get("figures", True):
+        result.figures = make_figures(cfg, result, out_dir / "figures")
+    write_json(out_dir / "analysis.json", {
+        "sweep_dirs": [str(p) for p in collection.sweep_dirs], "swept": collection.swept,
+        "reference": {p: str(r) for p, r in cells.loc[cells["is_reference"], ["preset", "cell"]].values},
+        "test": TEST_NAME, "alpha": alpha, "metric": str(cells["metric"].iloc[0]),
+        "runs": len(collection.runs), "completed": int((collection.runs["status"] == COMPLETED).sum()),
+        "problems": collection.problems().to_dict(orient="records"),
+        "confusion_cell": None if result.classes is None else f"{result.classes.preset}: {result.classes.cell}",
+        "figures": sorted(result.figures),
+    })
+    log.info("analysis of %d runs written to %s", len(collection.runs), out_dir)
+    return result
+
+
+def main(cfg: DictConfig) -> AnalysisResult:
+    """analyze.py: the analysis, then (report=true) the LaTeX report."""
+    if cfg.get("report", False):
+        from fmnist.analysis.report import build_report, latexmk
+
+        latexmk()  # fail before the analysis when TeX is missing
+    result = analyze(cfg)
+    if cfg.get("report", False):
+        build_report(result, Path(cfg.report_dir))
+    return result
+

@@ -1,0 +1,84 @@
+"""The LaTeX report: regenerate report/{tables,figures,macros.tex} from an analysis, then build main.pdf
+with latexmk. report/main.tex (written by hand) only quotes numbers through the generated macros."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from fmnist.analysis import report_tables
+from fmnist.analysis.errors import ReportError
+from fmnist.analysis.macros import macros_tex, preset_prefixes
+from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.style import slug
+from fmnist.study import CONF_DIR
+from fmnist.train.run_dir import atomic_write_text
+
+log = logging.getLogger("fmnist.analysis")
+
+TEX_PACKAGES = "texlive-latex-recommended texlive-science latexmk"
+GENERATED_DIRS = ("tables", "figures")
+LATEXMK_TIMEOUT_S = 600
+
+
+def write_sources(result: AnalysisResult, report_dir: Path) -> None:
+    """Replace the generated part of `report_dir` (tables/, figures/, macros.tex) with this analysis's."""
+    if not (report_dir / "main.tex").is_file():
+        raise ReportError(f"report_dir {report_dir} has no main.tex")
+    for name in GENERATED_DIRS:  # stale files of an earlier analysis must not leak into this report
+        shutil.rmtree(report_dir / name, ignore_errors=True)
+        (report_dir / name).mkdir(parents=True)
+    for name, pdf in result.figures.items():
+        shutil.copyfile(pdf, report_dir / "figures" / f"{name}.pdf")
+    tables = report_dir / "tables"
+    prefixes = preset_prefixes(result)
+    for preset in result.collection.swept:
+        atomic_write_text(tables / f"preset_{slug(preset)}.tex", report_tables.preset_table(result, preset))
+    atomic_write_text(tables / "presets.tex", report_tables.presets_section(result, prefixes))
+    atomic_write_text(tables / "problems.tex", report_tables.problems_table(result))
+    atomic_write_text(tables / "per_class.tex", report_tables.per_class_table(result))
+    atomic_write_text(tables / "dead.tex", report_tables.dead_table(result))
+    atomic_write_text(tables / "models.tex", report_tables.models_table(CONF_DIR))
+    atomic_write_text(report_dir / "macros.tex", macros_tex(result))
+
+
+def latexmk() -> str:
+    """Path of latexmk, or a ReportError saying how to install TeX."""
+    path = shutil.which("latexmk")
+    if path is None or shutil.which("pdflatex") is None:
+        raise ReportError(f"latexmk/pdflatex not found: install TeX (Debian/Ubuntu: apt-get install "
+                          f"--no-install-recommends {TEX_PACKAGES})")
+    return path
+
+
+def build_pdf(report_dir: Path) -> Path:
+    """latexmk -pdf main.tex in `report_dir`; a LaTeX error raises ReportError with its first message."""
+    cmd = [latexmk(), "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "main.tex"]
+    try:
+        proc = subprocess.run(cmd, cwd=report_dir, capture_output=True, text=True, timeout=LATEXMK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ReportError(f"latexmk did not finish within {LATEXMK_TIMEOUT_S} s in {report_dir}") from None
+    pdf = report_dir / "main.pdf"
+    if proc.returncode != 0 or not pdf.is_file():
+        raise ReportError(f"latexmk failed in {report_dir}: {_first_error(proc.stdout + proc.stderr)} "
+                          f"(full log: {report_dir / 'main.log'})")
+    return pdf
+
+
+def _first_error(output: str) -> str:
+    for line in output.splitlines():
+        if re.match(r"^(\S+\.tex:\d+:|! )", line):
+            return line.strip()
+    tail = [ln for ln in output.splitlines() if ln.strip()][-1:]
+    return tail[0] if tail else "no output"
+
+
+def build_report(result: AnalysisResult, report_dir: Path) -> Path:
+    """Regenerate the report's tables, figures and macros from `result` and build the PDF."""
+    write_sources(result, report_dir)
+    pdf = build_pdf(report_dir)
+    log.info("report built: %s", pdf)
+    return pdf

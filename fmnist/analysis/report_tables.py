@@ -1,0 +1,143 @@
+"""The generated LaTeX tables of the report (report/tables/*.tex), all from the analysis tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from fmnist.analysis import latex
+from fmnist.analysis.latex import escape
+from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.stats import TEST_NAME
+from fmnist.analysis.style import slug
+from fmnist.models.factory import build_model
+from fmnist.models.summary import model_summary
+
+
+def _param(value: object) -> str:
+    if latex.missing(value):
+        return latex.NA
+    return escape(value) if isinstance(value, str) else latex.number(value)
+
+
+def preset_table(result: AnalysisResult, preset: str) -> str:
+    """Cells of one preset: mean ± std, n, capacity, time, and the comparison with the reference."""
+    cells = result.cells[result.cells["preset"] == preset]
+    keys = result.collection.swept[preset]
+    metric = str(cells["metric"].iloc[0])
+    columns = [rf"\texttt{{{escape(k)}}}" for k in keys] + [
+        "$n$", r"val.\ acc.\ (\%)", r"test acc.\ (\%)", "params", "FLOPs", "time (s)",
+        rf"$\Delta$ {'test' if metric == 'test_acc' else 'val.'} (pp)", r"$p_\mathrm{Holm}$", "vs.\\ reference"]
+    rows = []
+    for _, c in cells.iterrows():
+        n = str(int(c["n"])) + (f" (+{int(c['n_failed'])} failed)" if c["n_failed"] else "") + (
+            f" (+{int(c['n_unfinished'])} unfinished)" if c["n_unfinished"] else "")
+        verdict = "reference" if c["is_reference"] else escape(c["verdict"])
+        rows.append([_param(c[k]) for k in keys] + [
+            n, latex.pct_pm(c["best_val_acc_mean"], c["best_val_acc_std"]),
+            latex.pct_pm(c["test_acc_mean"], c["test_acc_std"]), latex.count(c["params_mean"]),
+            latex.count(c["flops_mean"]), latex.seconds(c["train_time_s_mean"], c["train_time_s_std"]),
+            "" if c["is_reference"] else latex.pp(c["delta"]), "" if c["is_reference"] else latex.pvalue(c["p_holm"]),
+            verdict])
+    caption = (rf"Preset \texttt{{{escape(preset)}}}: mean\,$\pm$\,std over the completed seeds ($n$). "
+               rf"$\Delta$ is the difference from the reference cell; $p$ from {escape(TEST_NAME)}; "
+               rf"a cell differs from the reference when $p_\mathrm{{Holm}} < \alpha = {result.alpha:g}$, "
+               r"otherwise it is within seed noise. Time is training time per run; FLOPs per image (forward).")
+    align = "l" * len(keys) + "rrrrrrrrl"
+    return latex.table(columns, rows, align, caption, f"tab:preset-{slug(preset)}")
+
+
+def presets_section(result: AnalysisResult, prefixes: dict[str, str]) -> str:
+    """One subsection per analysed preset: a sentence from its macros, its table and its figures."""
+    out = []
+    for preset in result.collection.swept:
+        s, p = slug(preset), prefixes[preset]
+        title = rf"\texorpdfstring{{\texttt{{{escape(preset)}}}}}{{{escape(preset)}}}"
+        out += [rf"\subsection{{Preset {title}}}\label{{sec:preset-{s}}}",
+                rf"This preset has \{p}Cells{{}} cells and \{p}Runs{{}} runs, of which \{p}Completed{{}} completed. "
+                rf"The best cell is \{p}Best{{}} with \{p}BestAcc\,\% \primaryMetric; the reference cell "
+                rf"\{p}Ref{{}} reaches \{p}RefAcc\,\%. \{p}NSig{{}} of the \{p}NCompared{{}} comparisons with the "
+                rf"reference are significant at $\alpha=\sigAlpha$ (Table~\ref{{tab:preset-{s}}}).", "",
+                rf"\input{{tables/preset_{s}}}"]
+        for name, caption, width in (
+                (f"curves_{s}", rf"Training (dashed) and validation (solid) curves of \texttt{{{escape(preset)}}}, "
+                                r"mean over seeds with a $\pm1$ std band.", r"\linewidth"),
+                (f"accuracy_{s}", rf"Final accuracy per cell of \texttt{{{escape(preset)}}}: mean\,$\pm$\,std "
+                                  r"(filled), each seed (hollow); dotted: the reference; *: significant.",
+                 r"0.7\linewidth"),
+                (f"dead_training_{s}", rf"Dead units and sparsity during training, \texttt{{{escape(preset)}}}.",
+                 r"\linewidth")):
+            if name in result.figures:
+                out.append(rf"\reportfigure{{{name}}}{{{width}}}{{{caption}}}")
+        out.append("")
+    return "\n".join(out)
+
+
+def problems_table(result: AnalysisResult) -> str:
+    problems = result.collection.problems()
+    if problems.empty:
+        return rf"All {len(result.collection.runs)} runs completed." + "\n"
+    rows = [[rf"\texttt{{{escape(p['run'])}}}", escape(p["preset"]), escape(p["status"]),
+             escape(str(p["error"] or "")[:110])] for _, p in problems.iterrows()]
+    return latex.table(["run", "preset", "status", "error"], rows, "p{0.26\\linewidth}llp{0.42\\linewidth}",
+                       "Runs that did not complete (failed, unfinished or unreadable); they are not in the "
+                       "statistics.", "tab:problems", size=r"\scriptsize")
+
+
+def per_class_table(result: AnalysisResult) -> str:
+    if result.classes is None:
+        return ""
+    acc = result.classes.class_accuracy()
+    rows = [[escape(r["class"]), latex.pct_pm(r["mean"], r["std"])] for _, r in acc.iterrows()]
+    return latex.table(["class", r"test acc.\ (\%)"], rows, "lr",
+                       rf"Per-class test accuracy of \confCell{{}} (\confPreset), mean\,$\pm$\,std over "
+                       r"\confRuns{} seeds.", "tab:per-class")
+
+
+def dead_table(result: AnalysisResult) -> str:
+    runs, layers = result.dead_runs, result.dead_layers
+    if runs.empty:
+        return ""
+    rows = []
+    for act, g in runs.groupby("activation", sort=False):
+        by_layer = layers[layers["activation"] == act].groupby("layer")["dead_fraction"].mean()
+        rows.append([escape(act), str(len(g)), latex.pct_pm(g["dead_fraction"].mean(), g["dead_fraction"].std()),
+                     latex.pct_pm(g["zero_fraction"].mean(), g["zero_fraction"].std()),
+                     rf"\texttt{{{escape(by_layer.idxmax())}}} ({latex.pct(by_layer.max(), 1)}\,\%)",
+                     "never $>0$" if bool(g["negative_capable"].any()) else "always 0"])
+    return latex.table(["activation", "runs", r"dead units (\%)", r"zero activations (\%)", "most dead layer",
+                        "dead means"], rows, "lrrrll",
+                       r"Dead units (channels whose output is never $>0$ on the whole validation split) and "
+                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over runs, best "
+                       r"checkpoints. For activations that can be negative, ``dead'' is the same never-positive "
+                       r"statistic; such a unit still passes gradient.", "tab:dead")
+
+
+def _describe(path: Path) -> str:
+    first = path.read_text().splitlines()[0] if path.stat().st_size else ""
+    return first.lstrip("# ").strip() if first.startswith("#") else ""
+
+
+def models_table(conf_dir: Path) -> str:
+    """Every model of conf/model/ at its default width, with BatchNorm and ReLU: convolutions, parameters,
+    FLOPs (built on the meta device: no memory, no compute)."""
+    norm = OmegaConf.load(conf_dir / "norm" / "batchnorm.yaml")
+    act = OmegaConf.load(conf_dir / "activation" / "relu.yaml")
+    rows = []
+    for path in sorted((conf_dir / "model").glob("*.yaml")):
+        cfg = OmegaConf.create({"model": OmegaConf.load(path), "norm": norm, "activation": act})
+        with torch.device("meta"):
+            model = build_model(cfg)
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        wide = sum(1 for m in convs if m.kernel_size != (1, 1))
+        info = model_summary(model)
+        rows.append([rf"\texttt{{{escape(path.stem)}}}", escape(_describe(path)),
+                     f"{wide} + {len(convs) - wide}", latex.count(info["params"]), latex.count(info["flops"])])
+    return latex.table(["model", "description", r"convs ($3{\times}3$ + $1{\times}1$)", "params", "FLOPs"], rows,
+                       r"lp{0.5\linewidth}rrr",
+                       r"The models at their default width with BatchNorm and ReLU (counted from the code): "
+                       r"convolution layers, trainable parameters and forward FLOPs per $28{\times}28$ image.",
+                       "tab:models", size=r"\scriptsize")

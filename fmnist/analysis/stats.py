@@ -1,0 +1,146 @@
+"""Seeds -> cells: mean ± std and n per cell, and each cell compared with its preset's reference cell.
+
+A cell is one combination of a preset's swept parameters (everything but the seed). Only completed runs
+count; failed and unfinished ones are counted per cell (``n_failed``, ``n_unfinished``) so they stay
+visible. The comparison is Welch's two-sided t-test (unequal variances) on the primary metric (test
+accuracy, or best validation accuracy when the test labels are hidden), with Holm's correction over the
+cells of a preset; a difference whose corrected p-value is >= alpha is "within seed noise".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from fmnist.analysis.collect import COMPLETED, UNFINISHED, Collection, cell_label, same_value
+
+log = logging.getLogger(__name__)
+
+METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "train_time_s")
+TEST_NAME = "Welch's two-sided t-test, Holm-corrected within each preset"
+REFERENCE, NOISE, TOO_FEW = "reference", "within seed noise", "n < 2"
+
+
+def primary_metric(runs: pd.DataFrame) -> str:
+    """test_acc when any completed run has one, else best_val_acc (hidden test labels)."""
+    done = runs[runs["status"] == COMPLETED]
+    return "test_acc" if "test_acc" in done and done["test_acc"].notna().any() else "best_val_acc"
+
+
+def _matches(cell: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    keys = [k for k in spec if k in cell]
+    return bool(keys) and all(same_value(_plain(cell[k]), _plain(spec[k])) for k in keys)
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pandas scalars -> Python ones (so bools stay bools for the comparison)."""
+    if value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def welch(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value of Welch's t-test, NaN when either sample has fewer than 2 values or both
+    have zero variance."""
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    if np.var(a) == 0 and np.var(b) == 0:
+        return 1.0 if a.mean() == b.mean() else 0.0
+    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (NaNs stay NaN and do not count as tests)."""
+    order = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m, adjusted, running = len(order), [math.nan] * len(pvalues), 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def _cells_of(runs: pd.DataFrame, keys: list[str]) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """(parameter values, runs) per cell (the runs' ``cell`` label), in order of first appearance (= job
+    order)."""
+    out = []
+    for label in dict.fromkeys(runs["cell"]):
+        cell_runs = runs[runs["cell"] == label]
+        out.append(({k: _plain(cell_runs.iloc[0][k]) for k in keys}, cell_runs))
+    return out
+
+
+def _summarise(values: dict[str, Any], cell_runs: pd.DataFrame) -> dict[str, Any]:
+    done = cell_runs[cell_runs["status"] == COMPLETED]
+    row: dict[str, Any] = {**values, "cell": cell_runs["cell"].iloc[0], "n": len(done),
+                           "n_failed": int((cell_runs["status"] == "failed").sum()),
+                           "n_unfinished": int(cell_runs["status"].isin([*UNFINISHED, "unreadable"]).sum())}
+    for metric in METRICS:
+        column = pd.to_numeric(done[metric], errors="coerce") if metric in done else pd.Series(dtype=float)
+        row[f"{metric}_mean"] = column.mean() if column.notna().any() else math.nan
+        row[f"{metric}_std"] = column.std(ddof=1) if column.notna().sum() >= 2 else math.nan
+    return row
+
+
+def _reference_index(cells: list[dict[str, Any]], spec: Mapping[str, Any] | None, preset: str) -> int:
+    if spec:
+        hits = [i for i, c in enumerate(cells) if _matches(c["params"], spec)]
+        if hits:
+            return hits[0]
+        log.warning("reference %s of preset %s matches no cell; using the first cell (%s)",
+                    cell_label(spec), preset, cells[0]["row"]["cell"])
+    return 0
+
+
+def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]] | None = None,
+              alpha: float = 0.05) -> pd.DataFrame:
+    """One row per (preset, cell): parameters, n, n_failed, n_unfinished, <metric>_mean/_std, and the
+    comparison with the reference cell on the primary metric (delta, p_value, p_holm, significant,
+    verdict)."""
+    reference = reference or {}
+    runs = collection.runs
+    metric = primary_metric(runs)
+    rows: list[dict[str, Any]] = []
+    for preset, keys in collection.swept.items():
+        preset_runs = runs[runs["preset"] == preset]
+        cells = [{"params": v, "runs": r, "row": _summarise(v, r)} for v, r in _cells_of(preset_runs, keys)]
+        ref = _reference_index(cells, reference.get(preset), preset)
+        ref_values = _metric_values(cells[ref]["runs"], metric)
+        raw = [math.nan if i == ref else welch(_metric_values(c["runs"], metric), ref_values)
+               for i, c in enumerate(cells)]
+        adjusted = holm(raw)
+        for i, cell in enumerate(cells):
+            row = {"preset": preset, **cell["row"], "is_reference": i == ref, "metric": metric,
+                   "delta": cell["row"][f"{metric}_mean"] - cells[ref]["row"][f"{metric}_mean"],
+                   "p_value": raw[i], "p_holm": adjusted[i]}
+            row["significant"] = None if math.isnan(adjusted[i]) else bool(adjusted[i] < alpha)
+            row["verdict"] = _verdict(i == ref, row["significant"], row["delta"])
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    table["significant"] = table["significant"].astype("boolean")
+    lead = ["preset", "cell"]
+    return table[lead + [c for c in table.columns if c not in lead]]
+
+
+def _metric_values(cell_runs: pd.DataFrame, metric: str) -> np.ndarray:
+    done = cell_runs[cell_runs["status"] == COMPLETED]
+    return pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float)
+
+
+def _verdict(is_ref: bool, significant: bool | None, delta: float) -> str:
+    if is_ref:
+        return REFERENCE
+    if significant is None:
+        return TOO_FEW
+    if not significant:
+        return NOISE
+    return "higher" if delta > 0 else "lower"

@@ -1,0 +1,135 @@
+"""Hydra callbacks (enabled in conf/train.yaml, `hydra.callbacks`).
+
+`SweepReport` ends every `-m` sweep, whatever the launcher, with one line
+
+    sweep: 5 completed, 1 failed, 2 skipped (multirun/2026-11-27/10-00-00_stage2_skip_3fa9c1)
+
+followed by one line per failed job, and makes the process exit with status 1 when any job failed. It
+reads the run dirs' summary.json files, so it also counts jobs that ran elsewhere (Slurm nodes, pool
+workers) and jobs that died without a word (killed, out of host memory): a run dir of this sweep whose
+summary is missing or still says `running` counts as failed.
+
+It also puts the command line that launched the run or sweep into the environment (FMNIST_COMMAND), which
+every job inherits, wherever it runs (sbatch passes the environment on), so each run's summary.json
+records the command the user typed rather than a worker's own command line."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from fmnist.train.entry import register_resolvers
+from fmnist.train.run import LAUNCH_COMMAND_ENV
+from fmnist.train.run_dir import SUMMARY_FILE, read_summary
+
+register_resolvers()  # ${fmnist.unique:} in hydra.sweep.dir, whoever imports this module first
+
+#: Seconds of slack when deciding from file times whether a run dir belongs to this sweep (file systems
+#: round times; a shared file system's clock may differ slightly from this machine's).
+CLOCK_SLACK_S = 2.0
+
+#: Folders of a sweep dir that are launcher bookkeeping, not run dirs.
+BOOKKEEPING_DIRS = (".submitit", ".pool")
+
+
+@dataclass
+class SweepOutcome:
+    sweep_dir: Path
+    completed: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"sweep: {len(self.completed)} completed, {len(self.failed)} failed, "
+                f"{len(self.skipped)} skipped ({self.sweep_dir})")
+
+
+def _run_dirs(sweep_dir: Path) -> list[Path]:
+    """Every run dir under `sweep_dir` (a folder holding Hydra's .hydra/), in job order."""
+    found = []
+    for hydra_dir in sweep_dir.rglob(".hydra"):
+        rel = hydra_dir.relative_to(sweep_dir).parts
+        if any(part in BOOKKEEPING_DIRS for part in rel):
+            continue
+        found.append(hydra_dir.parent)
+
+    def job_number(p: Path) -> tuple[int, str]:
+        head = p.name.split("_", 1)[0]
+        return (int(head) if head.isdigit() else 1 << 30, str(p))
+
+    return sorted(found, key=job_number)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOutcome:
+    """Count the outcomes of the jobs under `sweep_dir` launched at or after `since` (epoch seconds; None
+    = all run dirs there). A job counts as launched when Hydra wrote its .hydra/overrides.yaml, which it
+    does for every job, a skipped one included."""
+    sweep_dir = Path(sweep_dir)
+    outcome = SweepOutcome(sweep_dir)
+    if not sweep_dir.is_dir():
+        return outcome
+    start = None if since is None else since - CLOCK_SLACK_S
+    for run_dir in _run_dirs(sweep_dir):
+        launched = _mtime(run_dir / ".hydra" / "overrides.yaml")
+        if start is not None and (launched is None or launched < start):
+            continue  # a run dir left by an earlier sweep into the same folder
+        summary = read_summary(run_dir)
+        status = (summary or {}).get("status")
+        if status == "completed":
+            written = _mtime(run_dir / SUMMARY_FILE)
+            if start is not None and written is not None and written < start:
+                outcome.skipped.append(run_dir)
+            else:
+                outcome.completed.append(run_dir)
+        elif status == "failed":
+            outcome.failed.append((run_dir, str(summary.get("error") or "failed (no error recorded)")))
+        elif summary is None:
+            outcome.failed.append((run_dir, "no summary.json: the job died before training started"))
+        else:
+            outcome.failed.append((run_dir, f"the job ended with status {status!r}: it was killed or lost"))
+    return outcome
+
+
+def _export_command() -> None:
+    os.environ[LAUNCH_COMMAND_ENV] = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
+
+
+class SweepReport(Callback):
+    """Prints the sweep's outcome line and exits with status 1 when any job failed (see module doc)."""
+
+    def __init__(self, exit_on_failure: bool = True) -> None:
+        self.exit_on_failure = exit_on_failure
+        self.started: float | None = None
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _export_command()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+        _export_command()
+        # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config
+        # to every job (and to requeued Slurm jobs), so they all agree on it.
+        OmegaConf.select(config, "hydra.sweep.dir", default=None)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        outcome = sweep_outcome(Path(str(config.hydra.sweep.dir)), since=self.started)
+        print(outcome.line(), flush=True)
+        for run_dir, error in outcome.failed:
+            print(f"  failed: {run_dir.name}: {error}", flush=True)
+        if outcome.failed and self.exit_on_failure:
+            sys.exit(1)

@@ -1,0 +1,53 @@
+"""Recording a job that died without recording itself (killed, out of host memory, lost node)."""
+
+
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+
+def job_run_dir(hydra_context: Any, master_config: DictConfig, overrides: Sequence[str],
+                job_num: int) -> Path | None:
+    """The run dir a sweep job writes to (hydra.sweep.dir / hydra.sweep.subdir), computed as the job does."""
+    try:
+        cfg = hydra_context.config_loader.load_sweep_config(master_config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.num = job_num
+            cfg.hydra.job.id = str(job_num)
+        return Path(os.path.abspath(os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))))
+    except Exception as exc:  # never let bookkeeping break the sweep
+        log.warning("cannot work out the run dir of job #%d: %s", job_num, exc)
+        return None
+
+
+def record_job_failure(run_dir: Path | None, error: str) -> None:
+    """Mark the run's summary.json failed with `error`, unless the run recorded its own ending."""
+    if run_dir is None:
+        return
+    try:
+        from fmnist.train.run_dir import read_summary, write_summary
+
+        summary = read_summary(run_dir) or {"run_dir": str(run_dir)}
+        if summary.get("status") in ("completed", "failed"):
+            return
+        summary.update(status="failed", error=error,
+                       finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        write_summary(run_dir, summary)
+    except Exception as exc:
+        log.warning("cannot record the failure of %s: %s", run_dir, exc)
+
+
+def failed_return(overrides: Sequence[str]) -> JobReturn:
+    """A JobReturn that the sweeper accepts (status COMPLETED, value None) for a job that failed: the
+    failure lives in the run's summary.json, and SweepReport counts it and sets the exit status. (A FAILED
+    JobReturn would make Hydra's sweeper raise and stop before the report.)"""
+    ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
+    ret.return_value = None
+    return ret

@@ -1,0 +1,236 @@
+"""`hydra/launcher=gpu_pool`: run a sweep K jobs at a time on every visible GPU.
+
+Small nets leave most of a GPU idle (shared/notes/performance.md: 4 ResNet9 jobs on one H100 give 3x the
+throughput of one), so the pool keeps `jobs_per_gpu` jobs running on each GPU. Every job is a separate
+Python process (`python -m hydra_plugins.fmnist_launchers._worker`) that sees exactly one GPU through
+`CUDA_VISIBLE_DEVICES` (so `device=auto` picks it); a job that crashes, even with SIGKILL or out of host
+memory, takes no other job with it and is recorded as failed in its summary.json. On a machine without a
+GPU the pool runs `cpu_jobs` (default: `jobs_per_gpu`) CPU jobs at a time.
+
+Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
+`<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends."""
+
+
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
+
+log = logging.getLogger(__name__)
+
+#: The folder holding hydra_plugins/ (the repository root): workers need it on their import path.
+PLUGIN_ROOT = Path(__file__).resolve().parents[2]
+POOL_DIR = ".pool"
+POLL_S = 0.1
+
+
+@dataclass
+class Slot:
+    """One place a job can run: a label for the logs and the environment the worker gets."""
+
+    label: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES when set, else 0..N-1."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # no torch, no driver
+        return []
+
+
+def plan_slots(jobs_per_gpu: int, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None) -> list[Slot]:
+    """`jobs_per_gpu` slots on every GPU (interleaved, so that a short sweep still spreads over all
+    GPUs), or `cpu_jobs` (default `jobs_per_gpu`) CPU slots when there is no GPU."""
+    if int(jobs_per_gpu) < 1:
+        raise ValueError(f"hydra.launcher.jobs_per_gpu={jobs_per_gpu!r} is invalid: must be an integer >= 1")
+    gpu_ids = [str(g) for g in (visible_gpus() if gpus is None else gpus)]
+    if gpu_ids:
+        return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g})
+                for k in range(int(jobs_per_gpu)) for g in gpu_ids]
+    n = int(cpu_jobs) if cpu_jobs is not None else int(jobs_per_gpu)
+    if n < 1:
+        raise ValueError(f"hydra.launcher.cpu_jobs={cpu_jobs!r} is invalid: must be null or an integer >= 1")
+    return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(n)]
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (killed from outside, or out of host memory)" if -code == signal.SIGKILL else ""
+        return f"worker process killed by {name}{hint}"
+    return f"worker process exited with status {code}"
+
+
+@dataclass
+class _Job:
+    num: int
+    overrides: list[str]
+    payload: Path
+    result: Path
+    log: Path
+    proc: subprocess.Popen | None = None
+    slot: Slot | None = None
+    started: float = 0.0
+
+
+class GpuPoolLauncher(Launcher):
+    def __init__(self, jobs_per_gpu: int = 4, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None,
+                 threads_per_job: int | None = None) -> None:
+        self.jobs_per_gpu = jobs_per_gpu
+        self.gpus = list(gpus) if gpus is not None else None
+        self.cpu_jobs = cpu_jobs
+        self.threads_per_job = threads_per_job
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    # ---------------------------------------------------------------------------------------------- launch
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import cloudpickle  # a dependency of submitit; pickles train.py's task function by value
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        pool_dir = sweep_dir / POOL_DIR
+        pool_dir.mkdir(parents=True, exist_ok=True)
+        slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
+        threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // len(slots))
+        log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time "
+                 f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
+
+        singletons = Singleton.get_state()
+        jobs: list[_Job] = []
+        for i, overrides in enumerate(job_overrides):
+            num = initial_job_idx + i
+            job = _Job(num, list(overrides), pool_dir / f"{num}.pkl", pool_dir / f"{num}.result.pkl",
+                       pool_dir / f"{num}.log")
+            job.result.unlink(missing_ok=True)
+            with open(job.payload, "wb") as f:
+                cloudpickle.dump({
+                    "hydra_context": self.hydra_context, "task_function": self.task_function,
+                    "config": self.config, "overrides": job.overrides, "job_num": num,
+                    "job_id": f"pool_{os.getpid()}_{num}", "singletons": singletons,
+                }, f)
+            jobs.append(job)
+
+        returns: dict[int, JobReturn] = {}
+        pending: deque[_Job] = deque(jobs)
+        running: list[_Job] = []
+        free: deque[Slot] = deque(slots)
+        try:
+            while pending or running:
+                while pending and free:
+                    running.append(self._start(pending.popleft(), free.popleft(), threads))
+                time.sleep(POLL_S)
+                for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
+                    running.remove(job)
+                    assert job.slot is not None
+                    free.append(job.slot)
+                    returns[job.num] = self._finish(job)
+        except BaseException:
+            for job in running:
+                if job.proc is not None and job.proc.poll() is None:
+                    log.error(f"gpu_pool: stopping job #{job.num} (pid {job.proc.pid})")
+                    job.proc.terminate()
+            for job in running:
+                if job.proc is not None:
+                    try:
+                        job.proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        job.proc.kill()
+            raise
+        return [returns[j.num] for j in jobs]
+
+    def _start(self, job: _Job, slot: Slot, threads: int) -> _Job:
+        env = dict(os.environ)
+        env.update(slot.env)
+        paths = [str(PLUGIN_ROOT)] + ([sys.path[0]] if sys.path and sys.path[0] else [])
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        if "OMP_NUM_THREADS" not in os.environ:
+            env["OMP_NUM_THREADS"] = str(threads)
+        env["FMNIST_POOL_SLOT"] = slot.label
+        with open(job.log, "ab") as out:
+            job.proc = subprocess.Popen(
+                [sys.executable, "-m", "hydra_plugins.fmnist_launchers._worker", str(job.payload), str(job.result)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        job.slot, job.started = slot, time.monotonic()
+        (job.payload.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
+        log.info(f"gpu_pool: #{job.num} started on {slot.label}, pid {job.proc.pid}: "
+                 f"{' '.join(filter_overrides(job.overrides))}")
+        return job
+
+    def _finish(self, job: _Job) -> JobReturn:
+        assert job.proc is not None
+        code = job.proc.returncode
+        took = time.monotonic() - job.started
+        ret: JobReturn | None = None
+        if code == 0 and job.result.exists():
+            try:
+                with open(job.result, "rb") as f:
+                    ret = pickle.load(f)
+            except Exception as exc:
+                log.warning(f"gpu_pool: cannot read the result of job #{job.num}: {exc}")
+        run_dir = None
+        if ret is not None and ret.hydra_cfg is not None:
+            run_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
+        else:
+            run_dir = job_run_dir(self.hydra_context, self.config, job.overrides, job.num)
+        if ret is None or ret.status != JobStatus.COMPLETED:
+            error = _describe_exit(code) if code != 0 else "the job raised (see its log)"
+            if ret is not None and ret.status == JobStatus.FAILED:
+                error = f"{type(ret._return_value).__name__}: {ret._return_value}"
+            record_job_failure(run_dir, error)
+            log.error(f"gpu_pool: #{job.num} failed after {took:.1f}s: {error} (log: {job.log})")
+            return failed_return(job.overrides)
+        status = _summary_status(run_dir)
+        log.info(f"gpu_pool: #{job.num} finished in {took:.1f}s on {job.slot.label if job.slot else '?'}: {status}")
+        return ret
+
+
+def _summary_status(run_dir: Path | None) -> str:
+    try:
+        from fmnist.train.run_dir import read_summary
+
+        summary = read_summary(run_dir) if run_dir is not None else None
+    except Exception:
+        summary = None
+    if not summary:
+        return "no summary.json"
+    if summary.get("status") == "failed":
+        return f"failed: {summary.get('error')}"
+    return str(summary.get("status"))

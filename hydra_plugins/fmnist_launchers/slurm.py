@@ -1,0 +1,97 @@
+"""`hydra/launcher=slurm`: hydra-submitit-launcher's Slurm launcher, made safe for long sweeps.
+
+Differences from `submitit_slurm`:
+- A job that dies without an answer (killed, cancelled, out of host memory, node failure) is recorded
+  as failed in its summary.json and the launcher goes on collecting the other jobs; the plain launcher
+  raises at the first such job, and Hydra then stops with a traceback before the sweep's report.
+- The repository root is put on the jobs' PYTHONPATH (sbatch passes the environment on), so the jobs
+  find `fmnist` and this plugin wherever the sweep was launched from.
+
+Preemption and timeouts: submitit requeues the job (`checkpoint()` resubmits the same call), the job
+resolves the same run dir (Hydra's resolver cache travels with the pickled config) and the trainer
+resumes from `checkpoints/last.pt` there."""
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, List, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+from omegaconf import OmegaConf
+
+from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
+
+log = logging.getLogger(__name__)
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[2]
+
+
+class _TolerantSubmititMixin:
+    """`launch` of BaseSubmititLauncher, collecting every job even when some die."""
+
+    _EXECUTOR: str
+    params: dict
+    config: Any
+    hydra_context: Any
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import submitit
+
+        assert self.config is not None
+        paths = [str(PLUGIN_ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+
+        params = self.params
+        init_params = {"folder": params["submitit_folder"]}
+        specific_init_keys = {"max_num_timeout"}
+        init_params.update(**{f"{self._EXECUTOR}_{x}": y for x, y in params.items() if x in specific_init_keys})
+        init_keys = specific_init_keys | {"submitit_folder"}
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init_params)
+        baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(**{
+            x if x in baseparams else f"{self._EXECUTOR}_{x}": y for x, y in params.items() if x not in init_keys
+        })
+
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+
+        job_params: List[Any] = []
+        for idx, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + idx
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+
+        jobs = executor.map_array(self, *zip(*job_params))
+        log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
+        returns: List[JobReturn] = []
+        for (overrides, _, idx, _, _), job in zip(job_params, jobs):
+            try:
+                ret = job.results()[0]
+            except Exception as exc:  # the job died: UncompletedJobError, FailedJobError, ...
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                error = f"{self._EXECUTOR} job {job.job_id} ended without a result ({type(exc).__name__}: {first})"
+                log.error(f"#{idx}: {error}")
+                record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
+                returns.append(failed_return(overrides))
+                continue
+            if ret.status != JobStatus.COMPLETED:
+                error = f"{type(ret._return_value).__name__}: {ret._return_value}"
+                log.error(f"#{idx}: {error}")
+                record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
+                ret = failed_return(overrides)
+            returns.append(ret)
+        return returns
+
+
+class FmnistSlurmLauncher(_TolerantSubmititMixin, SlurmLauncher):
+    pass
+
+
+class FmnistSubmititLocalLauncher(_TolerantSubmititMixin, LocalLauncher):
+    pass

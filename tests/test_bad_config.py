@@ -1,0 +1,73 @@
+"""Bad configuration: every case stops before training with a clear one-line message naming the key.
+
+Cases already covered in tests/test_train.py (not repeated here): trainer.epochs=0, trainer.batch_size=0,
+data.val_fraction=1.0, trainer.precision=fp8, a `_target_` outside the allow-list, the CLI's one-line
+error for trainer.epochs=0, an unknown key (trainer.epoch=3) on the command line, device=cuda:3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from fmnist.errors import ConfigError, DataError
+from fmnist.train.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.width=4", "trainer.epochs=1", "logger=none", "data.val_fraction=0.1"]
+
+
+def compose_cfg(data_dir: Path, *overrides: str):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=[f"data.dir={data_dir}", *TINY, *overrides])
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("trainer.epochs=???", "missing required value(s): trainer.epochs"),
+    ("data.dir=???", "missing required value(s): data.dir"),
+    ("trainer.epochs=-2", "trainer.epochs=-2 is invalid: must be an integer >= 1"),
+    ("trainer.epochs=2.5", "trainer.epochs=2.5 is invalid"),
+    ("trainer.batch_size=-8", "trainer.batch_size=-8 is invalid"),
+    ("trainer.eval_batch_size=0", "trainer.eval_batch_size=0 is invalid"),
+    ("data.val_fraction=1.5", "data.val_fraction=1.5 is invalid: must be in [0, 1)"),
+    ("data.val_fraction=-0.1", "data.val_fraction=-0.1 is invalid"),
+    ("data.subset=0", "data.subset=0 is invalid"),
+    ("device=tpu", "device='tpu'"),
+    ("device=mps", "device='mps' requested but MPS is not available"),
+])
+def test_bad_value_is_refused_and_recorded(tmp_path: Path, override: str, message: str) -> None:
+    cfg = compose_cfg(tmp_path / "no-data-needed", override)
+    with pytest.raises(ConfigError) as info:
+        train(cfg, tmp_path / "r")
+    assert message in str(info.value) and "\n" not in str(info.value)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "failed" and message in summary["error"]  # a sweep's report shows why
+
+
+def test_subset_larger_than_the_dataset(make_resplit, tmp_path: Path) -> None:
+    data = make_resplit(n_train=200, n_test=50)
+    with pytest.raises(DataError, match=r"subset size 500 is larger than the \d+ available training examples"):
+        train(compose_cfg(data.path, "data.subset=500"), tmp_path / "r")
+
+
+def test_unknown_config_group_option_names_the_choices(tmp_path: Path) -> None:
+    proc = run_cli("model=resnet1000", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 1
+    assert "Could not find 'model/resnet1000'" in proc.stderr and "resnet18" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_value_on_the_command_line_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli("trainer.epochs=???", f"hydra.run.dir={tmp_path / 'r'}", "logger=none")
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert "error: missing required value(s): trainer.epochs" in out and "Traceback" not in out

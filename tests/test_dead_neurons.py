@@ -1,0 +1,120 @@
+"""Dead units (never > 0) and sparsity (exact zeros), measured with hooks on every activation module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from fmnist.analysis.collect import run_config
+from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats, run_dead_stats
+from fmnist.models.factory import build_model
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+#: (norm module index in its Sequential, channels to kill): prep conv_norm_act, layer1's conv, layer3's res2.
+PLANTS = {"prep.1": [0, 2], "layer1.1": [5], "layer3.4.res2.1": [1, 7, 30]}
+
+
+def tiny_resnet9(activation: str, width: int = 4) -> nn.Module:
+    cfg = OmegaConf.create({"model": OmegaConf.load(CONF / "model" / "resnet9.yaml"),
+                            "norm": OmegaConf.load(CONF / "norm" / "batchnorm.yaml"),
+                            "activation": OmegaConf.load(CONF / "activation" / f"{activation}.yaml")})
+    cfg.model.width = width
+    return build_model(cfg)
+
+
+def plant_dead_channels(model: nn.Module, images: torch.Tensor) -> None:
+    """Calibrate BatchNorm on `images`, then make every channel alive (small gain, bias +3: the norm output
+    stays > 0 unless an input lies 60 std below its mean) except the planted ones (gain 0, large negative
+    bias -10: the norm outputs exactly -10 for every input)."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for chunk in images.split(100):
+            model(chunk)
+    norms = dict(model.named_modules())
+    with torch.no_grad():
+        for name, m in norms.items():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(0.05)
+                m.bias.fill_(3.0)
+        for name, channels in PLANTS.items():
+            norms[name].weight[channels] = 0.0
+            norms[name].bias[channels] = -10.0
+    model.eval()
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "gelu", "silu"])
+def test_planted_dead_channels_are_counted_exactly(activation: str) -> None:
+    torch.manual_seed(0)
+    model = tiny_resnet9(activation)
+    images = torch.randn(300, 1, 28, 28)
+    plant_dead_channels(model, images)
+    stats = dead_unit_stats(model, images, batch_size=128)  # 300 = 128 + 128 + 44: batches are combined
+
+    layers = {layer["layer"]: layer for layer in stats.per_layer}
+    assert len(layers) == 8  # every activation module of ResNet9, nested ones included
+    planted_by_act = {name[: -len(".1")] + ".2": len(ch) for name, ch in PLANTS.items()}  # norm i -> act i+1
+    for name, layer in layers.items():
+        assert layer["dead_units"] == planted_by_act.get(name, 0), name
+        assert layer["dead_fraction"] == layer["dead_units"] / layer["units"]
+    assert [layer["units"] for layer in stats.per_layer] == [4, 8, 8, 8, 16, 32, 32, 32]
+    assert stats.dead_units == 6 and stats.units == 140
+    assert stats.dead_fraction == 6 / 140
+    assert stats.negative_capable == (activation != "relu")
+    assert stats.n_images == 300
+
+    # sparsity: only planted channels can be exactly 0, and they are iff act(-10) == 0 in float32
+    act = activation_modules(model)[0][1]
+    planted_zero = bool(act(torch.tensor([-10.0])) == 0)
+    positions = dict(zip(layers, (784, 784, 196, 196, 196, 49, 9, 9)))  # H*W at each activation
+    total = sum(layer["units"] * positions[name] * 300 for name, layer in layers.items())
+    zeros = sum(n * positions[name] * 300 for name, n in planted_by_act.items()) if planted_zero else 0
+    assert layers["layer3.4.res2.2"]["zero_fraction"] == (3 / 32 if planted_zero else 0.0)
+    assert stats.zero_fraction == zeros / total
+
+
+def test_one_positive_value_anywhere_keeps_a_unit_alive() -> None:
+    conv = nn.Conv2d(1, 3, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, -1.0, 0.0]).view(3, 1, 1, 1))
+        conv.bias.zero_()
+    model = nn.Sequential(conv, nn.ReLU())
+    images = torch.zeros(50, 1, 28, 28)
+    images[37, 0, 27, 3] = 1.0  # one positive pixel in one image, in the last batch
+    stats = dead_unit_stats(model, images, batch_size=16)
+    assert [stats.per_layer[0]["dead_units"], stats.dead_fraction] == [2, 2 / 3]  # channel 0 lives
+    total = 3 * 50 * 28 * 28
+    assert stats.zero_fraction == (total - 1) / total  # dead (2 channels) and sparse (almost all zeros) differ
+
+
+def test_model_mode_is_restored_and_hooks_removed() -> None:
+    model = tiny_resnet9("relu")
+    model.train()
+    model.layer2.eval()  # a mixed state is restored module by module
+    dead_unit_stats(model, torch.randn(8, 1, 28, 28))
+    assert model.training and not model.layer2.training and model.layer3.training
+    assert all(not m._forward_hooks for m in model.modules())
+    with pytest.raises(ValueError, match="no activation module"):
+        dead_unit_stats(nn.Linear(784, 10), torch.randn(2, 784))
+
+
+@pytest.mark.slow
+def test_trained_run_on_its_validation_split(tiny_analysis) -> None:
+    runs = tiny_analysis.result.dead_runs
+    assert len(runs) == 4 and set(runs["activation"]) == {"relu"}  # the completed runs; the failed one has none
+    run_dir = Path(runs["run_dir"].iloc[0])
+    stats = run_dead_stats(run_config(run_dir), run_dir, tiny_analysis.sweep.data_dir)
+    assert stats.n_images == 3000  # data.val_fraction=0.05 of 60,000
+    assert runs["dead_fraction"].iloc[0] == stats.dead_fraction
+    assert runs["zero_fraction"].iloc[0] == stats.zero_fraction
+    assert 0.2 < stats.zero_fraction < 0.9  # a trained ReLU net is about half sparse
+    layers = tiny_analysis.result.dead_layers
+    assert len(layers) == 4 * 8 and set(layers["module"]) == {"ReLU"}
+    assert run_dead_stats(run_config(run_dir), run_dir / "missing", tiny_analysis.sweep.data_dir) is None

@@ -1,0 +1,219 @@
+"""Faults: kill -9 mid-epoch, damaged checkpoints, a full disk, a read-only run dir, out of memory.
+Resumed runs must end with the same metrics as uninterrupted ones (bit-identical on CPU)."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from fmnist.errors import FmnistError
+from fmnist.train import checkpoint as ckpt
+from fmnist.train import run as run_mod
+from fmnist.train.checkpoint import CheckpointError
+from fmnist.train.run import OutOfMemory, train
+from fmnist.train.run_dir import TIMING_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["model.width=8", "data.subset=1024", "trainer.epochs=3", "logger=none", "data.val_fraction=0.02"]
+
+
+def compose_cfg(data_dir: Path, *overrides: str):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=[f"data.dir={data_dir}", *SMALL, *overrides])
+
+
+def metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in csv.DictReader(f)]
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def results(run_dir: Path) -> tuple:
+    s = summary(run_dir)
+    return s["best_val_acc"], s["best_epoch"], s["test_acc"], s["test_loss"]
+
+
+def crash_when(monkeypatch: pytest.MonkeyPatch, n_rows: int) -> None:
+    """Make the next run die (KeyboardInterrupt, like a preemption) when epoch `n_rows` ends."""
+    real = run_mod.write_metrics
+
+    def write(run_dir, rows):
+        if len(rows) == n_rows:
+            raise KeyboardInterrupt("simulated preemption")
+        real(run_dir, rows)
+
+    monkeypatch.setattr(run_mod, "write_metrics", write)
+
+
+# ----------------------------------------------------------------------------------------------- kill -9
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_same_command_resumes_bit_identically(real_resplit_dir: Path, tmp_path: Path) -> None:
+    def command(run_dir: Path) -> list[str]:
+        return [sys.executable, str(ROOT / "train.py"), *SMALL, f"data.dir={real_resplit_dir}",
+                f"hydra.run.dir={run_dir}"]
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    twin = subprocess.Popen(command(whole), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(command(cut), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (cut / "checkpoints" / "last.pt").exists():  # epoch 1 done: epoch 2 is under way
+        assert victim.poll() is None and time.monotonic() < deadline, "the run never wrote a checkpoint"
+        time.sleep(0.01)
+    os.kill(victim.pid, signal.SIGKILL)
+    assert victim.wait(timeout=60) == -signal.SIGKILL
+    assert len(metrics(cut)) == 1  # killed inside epoch 2
+    assert summary(cut)["status"] == "running"  # nobody recorded anything: a hard kill
+
+    rerun = subprocess.run(command(cut), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "resuming" in (cut / "train.log").read_text()
+    assert twin.wait(timeout=600) == 0, (whole / "train.log").read_text()[-2000:]
+    assert summary(cut)["resumed_from_epoch"] == 1 and summary(cut)["status"] == "completed"
+    assert metrics(cut) == metrics(whole)
+    assert results(cut) == results(whole)
+    assert (cut / "predictions_test.csv").read_bytes() == (whole / "predictions_test.csv").read_bytes()
+
+
+# -------------------------------------------------------------------------------------- damaged checkpoints
+
+
+@pytest.mark.slow
+def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(real_resplit_dir: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    cfg = compose_cfg(real_resplit_dir)
+    train(cfg, tmp_path / "whole")
+    cut = tmp_path / "cut"
+    crash_when(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, cut)
+    monkeypatch.undo()
+    last = ckpt.checkpoint_path(cut, ckpt.LAST)
+    assert ckpt.load_checkpoint(last)["epoch"] == 2
+    assert ckpt.load_checkpoint(ckpt.checkpoint_path(cut, ckpt.PREVIOUS))["epoch"] == 1
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a copy cut short
+
+    with caplog.at_level("WARNING"):
+        resumed = train(cfg, cut)
+    assert "corrupt" in caplog.text and "previous good checkpoint" in caplog.text
+    assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] == 1
+    assert metrics(cut) == metrics(tmp_path / "whole") and results(cut) == results(tmp_path / "whole")
+    assert last.with_name("last.pt.corrupt").exists()  # kept for inspection, out of the rotation
+
+
+@pytest.mark.slow
+def test_corrupt_checkpoint_without_a_good_one_is_a_clear_error(real_resplit_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_cfg(real_resplit_dir)
+    run = tmp_path / "r"
+    crash_when(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run)
+    monkeypatch.undo()
+    last = ckpt.checkpoint_path(run, ckpt.LAST)
+    assert not ckpt.checkpoint_path(run, ckpt.PREVIOUS).exists()  # only epoch 1 was checkpointed
+    last.write_bytes(b"\x00garbage" * 100)
+    before = {p.name: p.read_bytes() for p in (run / "metrics.csv", last)}
+
+    with pytest.raises(CheckpointError, match=r"corrupt.*No good checkpoint is left.*trainer.force=true"):
+        train(cfg, run)
+    # never a silent restart: nothing was overwritten, and the failure is recorded
+    assert {p.name: p.read_bytes() for p in (run / "metrics.csv", last)} == before
+    s = summary(run)
+    assert s["status"] == "failed" and "CheckpointError" in s["error"]
+
+
+# ------------------------------------------------------------------------------- full disk, read-only dir
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 16 MiB tmpfs (root only): fills up for real, and can be remounted read-only."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(folder: Path) -> None:
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 20))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+@pytest.mark.slow
+def test_full_disk_while_checkpointing_then_read_only_run_dir(real_resplit_dir: Path, small_disk: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_cfg(real_resplit_dir)
+    run = small_disk / "run"
+    real_save = ckpt.save_checkpoint
+
+    def save(path, state, keep_previous=False):
+        if Path(path).name == ckpt.LAST and state["epoch"] == 2:
+            _fill(small_disk)  # the disk fills up just as epoch 2 is checkpointed
+        real_save(path, state, keep_previous)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save)
+    with pytest.raises(FmnistError, match=r"cannot write .*last\.pt: No space left on device"):
+        train(cfg, run)
+    monkeypatch.undo()
+    # earlier files intact: the epoch-1 checkpoint loads, metrics.csv is whole, no temp file is left
+    assert ckpt.load_checkpoint(ckpt.checkpoint_path(run, ckpt.LAST))["epoch"] == 1
+    assert [r["epoch"] for r in metrics(run)] == ["1", "2"]
+    assert not [p for p in run.rglob("*.tmp")]
+    assert summary(run)["status"] in ("running", "failed")  # the failure record itself may not fit
+
+    (small_disk / "filler").unlink()
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(FmnistError, match=r"cannot write .*: Read-only file system"):
+        train(cfg, run)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    resumed = train(cfg, run)  # space again: the same run resumes and completes
+    assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] == 1
+
+
+# ----------------------------------------------------------------------------------------- out of memory
+
+
+@pytest.mark.slow
+def test_out_of_memory_fails_the_run_with_a_clear_reason(real_resplit_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)")
+
+    monkeypatch.setattr(run_mod, "train_one_epoch", oom)
+    with pytest.raises(OutOfMemory, match=r"out of memory on cpu .*lower trainer.batch_size"):
+        train(compose_cfg(real_resplit_dir), tmp_path / "r")
+    s = summary(tmp_path / "r")
+    assert s["status"] == "failed" and s["error"].startswith("OutOfMemory: out of memory")

@@ -1,0 +1,218 @@
+"""Launching: launcher presets, K jobs per device (gpu_pool), unique output folders, failure isolation
+and the sweep's closing report (CPU, tiny nets)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from fmnist.train.callbacks import SweepReport, sweep_outcome
+from hydra_plugins.fmnist_launchers.gpu_pool import plan_slots, visible_gpus
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.width=4", "data.subset=256", "data.val_fraction=0.02", "trainer.epochs=1", "logger=none"]
+
+
+def train_cmd(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), *args]
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(train_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def summaries(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name.split("_", 1)[0]: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
+
+
+def hydra_cfg(*overrides: str):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+# ------------------------------------------------------------------------------------------------ presets
+
+
+def test_slurm_preset_exposes_the_cluster_knobs() -> None:
+    launcher = hydra_cfg("hydra/launcher=slurm").hydra.launcher
+    assert launcher._target_ == "hydra_plugins.fmnist_launchers.slurm.FmnistSlurmLauncher"
+    for key in ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "array_parallelism",
+                "max_num_timeout", "setup", "qos", "account", "additional_parameters"):
+        assert key in launcher, key
+    assert launcher.max_num_timeout > 0  # timeouts requeue and resume
+    tuned = hydra_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=2",
+                      "hydra.launcher.setup=[module load cuda]").hydra.launcher
+    assert (tuned.partition, tuned.gpus_per_node, list(tuned.setup)) == ("gpu", 2, ["module load cuda"])
+
+
+@pytest.mark.parametrize(("preset", "target"), [
+    ("local", "hydra._internal.core_plugins.basic_launcher.BasicLauncher"),
+    ("basic", "hydra._internal.core_plugins.basic_launcher.BasicLauncher"),
+    ("submitit_local", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"),
+    ("submitit_procs", "hydra_plugins.fmnist_launchers.slurm.FmnistSubmititLocalLauncher"),
+    ("gpu_pool", "hydra_plugins.fmnist_launchers.gpu_pool.GpuPoolLauncher"),
+])
+def test_launcher_presets_compose(preset: str, target: str) -> None:
+    assert hydra_cfg(f"hydra/launcher={preset}").hydra.launcher._target_ == target
+
+
+def test_sweep_report_is_on_by_default() -> None:
+    callbacks = hydra_cfg().hydra.callbacks
+    assert any(c._target_ == "fmnist.train.callbacks.SweepReport" for c in callbacks.values())
+
+
+# ------------------------------------------------------------------------------------- device assignment
+
+
+def test_pool_puts_k_jobs_on_every_gpu_interleaved() -> None:
+    slots = plan_slots(3, gpus=["0", "1"])
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "1", "0", "1", "0", "1"]
+    assert len({s.label for s in slots}) == 6
+
+
+def test_pool_without_gpu_runs_k_cpu_workers() -> None:
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(2, gpus=[])] == ["", ""]
+    assert len(plan_slots(2, gpus=[], cpu_jobs=3)) == 3
+    with pytest.raises(ValueError, match="jobs_per_gpu"):
+        plan_slots(0, gpus=[])
+
+
+def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == ["2", "3"]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(1)] == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+
+
+# -------------------------------------------------------------------------------------------- the report
+
+
+def _fake_run(sweep: Path, name: str, status: str | None, launched: float, written: float | None = None) -> None:
+    run = sweep / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("[]\n")
+    os.utime(run / ".hydra" / "overrides.yaml", (launched, launched))
+    if status is not None:
+        (run / "summary.json").write_text(json.dumps({"status": status, "error": "Boom: bad" if status == "failed"
+                                                      else None}))
+        os.utime(run / "summary.json", (written or launched, written or launched))
+
+
+def test_sweep_outcome_counts_completed_failed_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    now = time.time()
+    sweep = tmp_path / "sweep"
+    _fake_run(sweep, "0_a", "completed", now + 5)
+    _fake_run(sweep, "1_b", "completed", now + 5, written=now - 3600)  # finished by an earlier sweep: skipped
+    _fake_run(sweep, "2_c", "failed", now + 5)
+    _fake_run(sweep, "3_d", "running", now + 5)  # killed without a word
+    _fake_run(sweep, "4_e", None, now + 5)  # died before training started
+    _fake_run(sweep, "5_old", "failed", now - 3600)  # an earlier sweep's job into the same folder: not counted
+    _fake_run(sweep, ".submitit/7/x", "failed", now + 5)  # launcher bookkeeping: not a run dir
+    outcome = sweep_outcome(sweep, since=now)
+    assert outcome.line() == f"sweep: 1 completed, 3 failed, 1 skipped ({sweep})"
+    assert [p.name for p, _ in outcome.failed] == ["2_c", "3_d", "4_e"]
+    assert "Boom: bad" in outcome.failed[0][1] and "killed" in outcome.failed[1][1]
+
+    report = SweepReport()
+    report.started = now
+    cfg = hydra_cfg(f"hydra.sweep.dir={sweep}")
+    with pytest.raises(SystemExit) as exit_info:
+        report.on_multirun_end(cfg)
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert out.startswith("sweep: 1 completed, 3 failed, 1 skipped") and "failed: 2_c: Boom: bad" in out
+
+
+# ------------------------------------------------------------------------------------------- output dirs
+
+
+@pytest.mark.slow
+def test_runs_and_sweeps_started_together_never_share_a_folder(tmp_path: Path) -> None:
+    """Two sweeps whose folder names agree up to the unique suffix (as if started in the same second),
+    and two single runs with the default folder: all land in their own folders, and all the jobs of a
+    sweep (in this process, or in pool worker processes) in their sweep's folder. (trainer.epochs=0 is
+    refused before training: nothing trains, but every folder and summary.json is written.)"""
+    fixed = "hydra.sweep.dir=multirun/same-second_${name}_${fmnist.unique:}"
+    pool = ["hydra/launcher=gpu_pool", "hydra.launcher.gpus=[]", "hydra.launcher.jobs_per_gpu=2"]
+    procs = [subprocess.Popen(train_cmd(*args), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+             for args in (["-m", fixed, "seed=0,1", "trainer.epochs=0"],
+                          ["-m", *pool, fixed, "seed=0,1", "trainer.epochs=0"],
+                          ["trainer.epochs=0"], ["trainer.epochs=0"])]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [1, 1, 1, 1], errors
+    sweeps = sorted((tmp_path / "multirun").iterdir())
+    assert len(sweeps) == 2 and all(re.fullmatch(r"same-second_run_[0-9a-f]{6}", s.name) for s in sweeps)
+    assert all(sorted(p.name.split("_")[0] for p in s.glob("*_seed=*")) == ["0", "1"] for s in sweeps)
+    runs = sorted((tmp_path / "outputs").glob("*/*"))
+    assert len(runs) == 2 and all(re.fullmatch(r"\d\d-\d\d-\d\d_run_[0-9a-f]{6}", r.name) for r in runs)
+    for folder in [*(f for s in sweeps for f in s.glob("*_seed=*")), *runs]:
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["status"] == "failed" and "trainer.epochs=0 is invalid" in summary["error"]
+
+
+# ------------------------------------------------------------------------------------- failure isolation
+
+
+@pytest.mark.slow
+def test_basic_launcher_sweep_survives_a_failed_job(real_resplit_dir: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "hydra/launcher=local", "data.subset=256,99999", *TINY[:1], *TINY[2:],
+                   f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"sweep: 1 completed, 1 failed, 0 skipped ({sweep})" in proc.stdout
+    assert "Traceback" not in out
+    assert "subset size 99999 is larger than" in out  # the failed job's reason, one line
+    runs = summaries(sweep)
+    assert runs["0"]["status"] == "completed"
+    assert runs["1"]["status"] == "failed" and "DataError: subset size 99999" in runs["1"]["error"]
+    # every run dir records the exact command line and the git commit
+    assert "data.subset=256,99999" in runs["0"]["command"] and "-m" in runs["0"]["command"].split()
+    assert "git_commit" in runs["0"] and (sweep / next(iter(sweep.glob("0_*"))).name / ".hydra").is_dir()
+
+
+@pytest.mark.slow
+def test_gpu_pool_runs_k_jobs_at_once_and_survives_a_killed_job(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """K=2 CPU workers for 3 jobs; job #0's worker is killed with SIGKILL mid-training: the others complete,
+    job #0 is recorded failed, the sweep exits 1. Launched again, job #0 resumes from its checkpoint and
+    the two completed jobs are skipped."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=2", "hydra.launcher.gpus=[]",
+            "seed=0,1,2", "model.width=8", "data.subset=1024", "data.val_fraction=0.02", "trainer.epochs=3",
+            "logger=none", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(train_cmd(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pid_file = sweep / ".pool" / "0.pid"
+    deadline = time.monotonic() + 240
+    while not list(sweep.glob("0_*/checkpoints/last.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "job #0 never wrote a checkpoint"
+        time.sleep(0.02)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 1, out
+    assert f"sweep: 2 completed, 1 failed, 0 skipped ({sweep})" in out
+    assert "Traceback" not in out
+    # K=2: the first two jobs start together, before any job ends, each in its own CPU slot
+    lines = [ln for ln in out.splitlines() if "gpu_pool: #" in ln]
+    first_end = next(i for i, ln in enumerate(lines) if "finished" in ln or "failed" in ln)
+    started = [ln for ln in lines[:first_end] if "started" in ln]
+    assert len(started) == 2 and "cpu (slot 1/2)" in started[0] and "cpu (slot 2/2)" in started[1]
+    runs = summaries(sweep)
+    assert runs["0"]["status"] == "failed" and "SIGKILL" in runs["0"]["error"]
+    assert runs["1"]["status"] == runs["2"]["status"] == "completed"
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"sweep: 1 completed, 0 failed, 2 skipped ({sweep})" in again.stdout
+    rerun = summaries(sweep)["0"]
+    assert rerun["status"] == "completed" and rerun["resumed_from_epoch"] >= 1

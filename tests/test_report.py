@@ -1,0 +1,113 @@
+"""The LaTeX report: generated tables/macros/figures, the latexmk build, and a text-based PDF.
+
+Without TeX (latexmk, pdflatex, pdftotext) the build tests skip, except in CI (CI=true), where they fail:
+CI installs TeX (.ci/run)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fmnist.analysis import latex
+from fmnist.analysis import report as report_mod
+from fmnist.analysis.errors import ReportError
+
+ROOT = Path(__file__).resolve().parents[1]
+TEX_TOOLS = ("latexmk", "pdflatex", "bibtex", "pdftotext")
+INSTALL = "apt-get install --no-install-recommends texlive-latex-recommended texlive-science latexmk poppler-utils"
+
+
+@pytest.fixture
+def tex() -> None:
+    missing = [t for t in TEX_TOOLS if shutil.which(t) is None]
+    if missing:
+        message = f"TeX tools missing: {', '.join(missing)} ({INSTALL})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}: CI must install them (.ci/run)")
+        pytest.skip(message)
+
+
+def report_copy(tmp_path: Path) -> Path:
+    """The hand-written part of report/ in a temp dir (tests never write into the repository)."""
+    target = tmp_path / "report"
+    target.mkdir()
+    for name in ("main.tex", "references.bib"):
+        shutil.copyfile(ROOT / "report" / name, target / name)
+    return target
+
+
+def macros(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^\\newcommand\{\\(\w+)\}\{(.*)\}$", path.read_text(), flags=re.M))
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path: Path) -> None:
+    report_dir = report_copy(tmp_path)
+    pdf = report_mod.build_report(tiny_analysis.result, report_dir)
+    cells = tiny_analysis.result.cells
+    ref = cells[cells["is_reference"]].iloc[0]
+    ref_acc = latex.pct(ref["test_acc_mean"])
+
+    m = macros(report_dir / "macros.tex")  # the numbers in the prose come from the table
+    assert m["tinyRefAcc"] == ref_acc and m["nRuns"] == "5" and m["nFailed"] == "1"
+    assert m["accResNetNine"] == latex.NA  # stage 1 was not analysed: n/a, and the report still builds
+    assert ref_acc in (report_dir / "tables" / "preset_tiny.tex").read_text()
+    assert r"\toprule" in (report_dir / "tables" / "preset_tiny.tex").read_text()  # booktabs
+    assert {p.stem for p in (report_dir / "figures").glob("*.pdf")} == set(tiny_analysis.result.figures)
+
+    text = pdf_text(pdf)
+    assert ref_acc in text  # a number of the table, extracted as text: the PDF is text-based
+    assert "Preset tiny" in text and "failed_lr" in text  # the failed run is listed
+    assert "Welch" in text and "Experimental results" in text and "Discussion and conclusions" in text
+    assert "n/a" in text  # the stage paragraphs that have no data
+
+
+@pytest.mark.slow
+def test_report_from_the_cli(tiny_sweep, tex, tmp_path: Path) -> None:
+    report_dir = report_copy(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={tiny_sweep.root}", f"out_dir={tmp_path / 'out'}",
+         "report=true", f"report_dir={report_dir}", "figures=false", "dead_neurons=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "report built" in proc.stdout + proc.stderr
+    text = pdf_text(report_dir / "main.pdf")
+    assert "was not generated" in text  # figures=false: every figure says so instead of failing the build
+    assert re.search(r"covers 5 runs", text)
+
+
+def test_missing_tex_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_mod.shutil, "which", lambda name: None)
+    with pytest.raises(ReportError, match="apt-get install --no-install-recommends texlive-latex-recommended"):
+        report_mod.latexmk()
+
+
+def test_latex_error_is_reported_with_its_line(tex, tmp_path: Path) -> None:
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\undefinedmacro\n\\end{document}\n")
+    with pytest.raises(ReportError, match=r"main\.tex:3: Undefined control sequence"):
+        report_mod.build_pdf(tmp_path)
+
+
+@pytest.mark.slow
+def test_write_sources_needs_main_tex(tiny_analysis, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no main.tex"):
+        report_mod.write_sources(tiny_analysis.result, tmp_path)
+
+
+def test_latex_helpers() -> None:
+    assert latex.escape("a_b & 50% #1") == r"a\_b \& 50\% \#1"
+    assert latex.macro_name("stage2_skip", "best") == "stageTwoSkipBest"
+    assert latex.macro_name("acc", "ResNet9") == "accResNetNine"
+    assert latex.pct(0.94123) == "94.12" and latex.pct(float("nan")) == latex.NA
+    assert latex.pct_pm(0.9, 0.01) == r"90.00\,$\pm$\,1.00" and latex.pct_pm(0.9, None) == "90.00"
+    assert latex.count(11_172_810) == r"11.2\,M" and latex.pp(-0.0123) == "$-$1.23"

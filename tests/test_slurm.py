@@ -1,0 +1,141 @@
+"""Sweeps on a real single-node Slurm cluster (tests/slurm_cluster.py): `hydra/launcher=slurm` runs every
+job to completion, and a job requeued mid-training (`scontrol requeue`, as preemption does) resumes from
+its checkpoint in the same run dir and ends with the same metrics as its uninterrupted twin.
+
+Needs root (apt-get install, daemons). Elsewhere the tests are skipped with the reason; under CI
+(CI=true) a cluster that cannot be started fails them instead."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fmnist.train.run_dir import TIMING_COLUMNS
+from slurm_cluster import ClusterUnavailable, SlurmCluster, start_cluster
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+# CPU jobs: no GPU, one core each (two run at once on a 2-core node), no memory request
+CPU_JOB = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1",
+           "hydra.launcher.mem_gb=null", "hydra.launcher.timeout_min=15"]
+TINY = ["model.width=8", "data.subset=1024", "data.val_fraction=0.02", "logger=none"]
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI must run the Slurm tests, but the cluster is unavailable: {reason}", pytrace=False)
+    pytest.skip(f"Slurm cluster unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    if os.geteuid() != 0:
+        _unavailable("needs root (apt-get install and the daemons)")
+    started = time.monotonic()
+    try:
+        c = start_cluster()
+    except ClusterUnavailable as exc:
+        _unavailable(str(exc))
+    print(f"\nSlurm cluster up in {time.monotonic() - started:.1f}s ({c.root})")
+    try:
+        yield c
+    finally:
+        c.stop(purge=True)
+
+
+def sweep_cmd(cluster: SlurmCluster, *args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), "-m", *CPU_JOB, f"hydra.launcher.partition={cluster.partition}",
+            *args]
+
+
+def metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in csv.DictReader(f)]
+
+
+def summaries(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name.split("_", 1)[0]: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
+
+
+def test_slurm_sweep_runs_every_job(cluster: SlurmCluster, real_resplit_dir: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(sweep_cmd(cluster, "seed=0,1", "trainer.epochs=1", *TINY, f"data.dir={real_resplit_dir}",
+                                    f"hydra.sweep.dir={sweep}"),
+                          cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out + cluster.logs_tail()
+    assert f"sweep: 2 completed, 0 failed, 0 skipped ({sweep})" in proc.stdout
+    runs = summaries(sweep)
+    assert sorted(runs) == ["0", "1"] and all(s["status"] == "completed" for s in runs.values())
+    assert all(s["slurm_job_id"] for s in runs.values())  # they really ran as Slurm jobs
+    assert all("seed=0,1" in s["command"] for s in runs.values())  # the command typed, not submitit's
+    job_ids = {s["slurm_job_id"] for s in runs.values()}
+
+    def accounted() -> bool:  # slurmdbd records the jobs (sacct is what submitit polls)
+        lines = cluster.run("sacct", "-X", "-n", "-P", "-o", "JobIDRaw,State", check=False).stdout.split()
+        return job_ids <= {ln.split("|")[0] for ln in lines if ln.endswith("|COMPLETED")}
+
+    _wait("sacct to show both jobs completed", accounted, timeout=60, every=0.5)
+
+
+def _wait(what: str, cond, timeout: float = 300, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def test_requeued_job_resumes_to_the_same_metrics_as_its_twin(cluster: SlurmCluster, real_resplit_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """Two identical jobs (seed=0,0); job #0 is requeued after its first epoch (submitit ignores the
+    SIGTERM; Slurm kills the job KillWait=1 s later, mid-training). The sweep folder is the
+    default kind (a unique suffix resolved by the submitting process): the requeued job must find it."""
+    base = tmp_path / "multirun"
+    proc = subprocess.Popen(
+        sweep_cmd(cluster, "seed=0,0", "trainer.epochs=5", *TINY, f"data.dir={real_resplit_dir}",
+                  f"hydra.sweep.dir={base}/" + "${now:%H-%M-%S}_${name}_${fmnist.unique:}"),
+        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        last = _wait("job #0's first checkpoint", lambda: next(iter(base.glob("*/0_*/checkpoints/last.pt")), None))
+        run0 = last.parents[1]
+        job_id = _wait("job #0's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
+        epochs_before = len(metrics(run0))
+        cluster.run("scontrol", "requeue", job_id)
+        # A requeued job is held for a while (BeginTime); a preempted job would wait for resources anyway.
+        _wait("the requeued job to be pending", lambda: "PENDING" in cluster.run(
+            "squeue", "-h", "-j", job_id, "-o", "%T", check=False).stdout, timeout=120, every=0.5)
+        cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + cluster.logs_tail()
+    assert "sweep: 2 completed, 0 failed, 0 skipped" in out
+    sweeps = list(base.iterdir())
+    assert len(sweeps) == 1, sweeps  # the requeued job went back to the same sweep folder ...
+    runs = summaries(sweeps[0])
+    assert sorted(runs) == ["0", "1"]  # ... and into the same run dir
+    restarts = cluster.run("scontrol", "show", "job", job_id, check=False).stdout
+    assert "Restarts=1" in restarts, restarts
+    resumed, twin = runs["0"], runs["1"]
+    assert resumed["status"] == twin["status"] == "completed"
+    assert resumed["slurm_job_id"] == job_id
+    assert epochs_before <= resumed["resumed_from_epoch"] < 5  # killed mid-training, resumed from a checkpoint
+    assert "resuming" in (run0 / "train.log").read_text()
+    assert "resumed_from_epoch" not in twin
+    run1 = next(sweeps[0].glob("1_*"))
+    assert metrics(run0) == metrics(run1)
+    for key in ("best_val_acc", "best_epoch", "test_acc", "test_loss"):
+        assert resumed[key] == twin[key], key
