@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fmnist.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 #: Import paths a config's `_target_` may resolve to. Anything else (e.g. `os.system`) is refused.
 ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("fmnist.", "torch.nn.", "torch.optim.")
@@ -44,6 +48,27 @@ def safe_instantiate(node: DictConfig, name: str, **kwargs: Any) -> Any:
         raise ConfigError(f"cannot build {name!r} from its config: {msg}") from exc
 
 
+@lru_cache(maxsize=1)
+def _known_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """Top-level and trainer keys of conf/train.yaml: the schema a `+key=value` override must not leave."""
+    base = OmegaConf.load(CONF_DIR / "train.yaml")
+    groups = {str(next(iter(d))) for d in base.get("defaults", []) if isinstance(d, DictConfig)}
+    top = {str(k) for k in base.keys() if k != "defaults"} | groups | {"hydra"}
+    return frozenset(top), frozenset(str(k) for k in base.trainer.keys())
+
+
+def check_unknown_keys(cfg: DictConfig) -> None:
+    """Refuse keys added with `+` that the trainer would silently ignore (e.g. `+trainer.epochz=3`)."""
+    top, trainer = _known_keys()
+    unknown = [str(k) for k in cfg.keys() if str(k) not in top]
+    unknown += [f"trainer.{k}" for k in cfg.trainer.keys() if str(k) not in trainer]
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(sorted(unknown))}: not part of conf/train.yaml "
+            f"(python train.py --cfg job shows every key)"
+        )
+
+
 def _require(cond: bool, key: str, value: Any, rule: str) -> None:
     if not cond:
         raise ConfigError(f"{key}={value!r} is invalid: {rule}")
@@ -58,6 +83,7 @@ def validate(cfg: DictConfig) -> None:
     missing = OmegaConf.missing_keys(cfg)
     if missing:
         raise ConfigError(f"missing required value(s): {', '.join(sorted(missing))}")
+    check_unknown_keys(cfg)
     t, d = cfg.trainer, cfg.data
     _require(_is_int(t.epochs) and t.epochs > 0, "trainer.epochs", t.epochs, "must be an integer >= 1")
     _require(_is_int(t.batch_size) and t.batch_size > 0, "trainer.batch_size", t.batch_size, "must be an integer >= 1")
@@ -87,5 +113,9 @@ def validate(cfg: DictConfig) -> None:
         "data.subset", d.subset, "must be null or an integer >= 1",
     )
     _require(_is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
+    _require(
+        _is_int(t.track_dead_images) and t.track_dead_images > 0,
+        "trainer.track_dead_images", t.track_dead_images, "must be an integer >= 1",
+    )
     for group in ("model", "norm", "activation", "optimizer", "scheduler", "augment"):
         check_targets(cfg[group], group)

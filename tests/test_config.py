@@ -77,3 +77,9 @@ def test_wrong_type_is_named() -> None:
     cfg = compose_train("model.width=wide")
     with pytest.raises(ConfigError, match="model"):
         build_model(cfg)
+
+
+@pytest.mark.parametrize(("override", "key"), [("+trainer.epochz=3", "trainer.epochz"), ("+lr=0.1", "lr")])
+def test_keys_added_with_plus_must_exist(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"unknown key\(s\) {key}"):
+        validate(compose_train(override))

@@ -227,3 +227,26 @@ def test_wandb_logger_works_offline(real_resplit_dir: Path, tmp_path: Path, monk
     assert summary["status"] == "completed"
     assert list((tmp_path / "r" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert list((tmp_path / "r" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_track_dead_adds_measured_columns(real_resplit_dir: Path, tmp_path: Path) -> None:
+    from fmnist.analysis.dead_neurons import dead_unit_stats
+    from fmnist.data.loader import eval_batches, load_splits
+    from fmnist.models.factory import build_model
+
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=2", "trainer.track_dead=true",
+                      "trainer.track_dead_images=200", "trainer.test_on=last")
+    train(cfg, tmp_path / "r")
+    rows = read_metrics(tmp_path / "r")
+    assert list(rows[0])[-2:] == ["dead_fraction", "zero_fraction"]
+    for row in rows:
+        assert 0.0 <= float(row["dead_fraction"]) <= 1.0 and 0.0 < float(row["zero_fraction"]) < 1.0
+    # the last row is exactly what the final weights give on the first 200 validation images
+    model = build_model(cfg)
+    model.load_state_dict(torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["model"])
+    splits = load_splits(real_resplit_dir, torch.device("cpu"), 0.1, 1024, 0)
+    probe = next(eval_batches(splits.val, 200))[0]
+    stats = dead_unit_stats(model, probe)
+    assert float(rows[-1]["dead_fraction"]) == pytest.approx(stats.dead_fraction)
+    assert float(rows[-1]["zero_fraction"]) == pytest.approx(stats.zero_fraction)

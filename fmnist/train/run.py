@@ -19,7 +19,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.config import safe_instantiate, validate
-from fmnist.data.loader import DataSplits, load_splits, steps_per_epoch, train_batches
+from fmnist.analysis.dead_neurons import dead_unit_stats
+from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
 from fmnist.errors import ConfigError, FmnistError
@@ -81,6 +82,13 @@ def _write_predictions(path: Path, ids: np.ndarray, labels: torch.Tensor | None,
         row.update({f"p{c}": f"{p[i, c]:.6g}" for c in range(p.shape[1])})
         rows.append(row)
     write_rows_csv(path, columns, rows)
+
+
+def _dead_probe(splits: DataSplits, n_images: int, channels_last: bool) -> torch.Tensor:
+    """The fixed images `trainer.track_dead` measures every epoch: the first N of the validation split
+    (of the training split when there is none), normalised as the model sees them."""
+    source = splits.val if splits.val is not None else splits.train
+    return next(eval_batches(source, max(1, n_images), channels_last))[0]
 
 
 def _fmt(value: float | None) -> str:
@@ -214,6 +222,7 @@ def _train(
     opened.append(sinks)
     write_summary(run_dir, summary)
     show_progress = progress_enabled(t.progress)
+    probe = _dead_probe(splits, t.track_dead_images, channels_last) if t.track_dead else None
     bad_epochs = 0
     for epoch in range(start_epoch + 1, t.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
@@ -236,6 +245,9 @@ def _train(
             "val_loss": val.loss if val else None, "val_acc": val.acc if val else None,
             "epoch_time_s": time.perf_counter() - tic, "images_per_s": stats.n / max(train_s, 1e-9),
         }
+        if probe is not None:  # outside the timed part of the epoch
+            dead = dead_unit_stats(model, probe, t.eval_batch_size)
+            row.update(dead_fraction=dead.dead_fraction, zero_fraction=dead.zero_fraction)
         rows.append(row)
         log.info(format_epoch(row, t.epochs))
         write_metrics(run_dir, rows)

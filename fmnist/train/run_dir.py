@@ -35,6 +35,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s", "images_per_s",
 )
 TIMING_COLUMNS: tuple[str, ...] = ("epoch_time_s", "images_per_s")
+#: Appended to metrics.csv when the run tracks dead units (trainer.track_dead=true).
+DEAD_COLUMNS: tuple[str, ...] = ("dead_fraction", "zero_fraction")
 
 
 def _current_umask() -> int:
@@ -112,7 +114,8 @@ def write_rows_csv(path: Path, columns: Iterable[str], rows: Iterable[Mapping[st
 
 def write_metrics(run_dir: Path, rows: list[Mapping[str, Any]]) -> None:
     """Rewrite metrics.csv with every epoch row so far (small; atomic rewrite beats append)."""
-    write_rows_csv(Path(run_dir) / METRICS_FILE, METRIC_COLUMNS, rows)
+    extra = DEAD_COLUMNS if rows and DEAD_COLUMNS[0] in rows[0] else ()
+    write_rows_csv(Path(run_dir) / METRICS_FILE, METRIC_COLUMNS + extra, rows)
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
