@@ -114,6 +114,10 @@ def validate(cfg: DictConfig) -> None:
     )
     _require(_is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
     _require(
+        t.ema_decay is None or (isinstance(t.ema_decay, float) and 0.0 < t.ema_decay < 1.0),
+        "trainer.ema_decay", t.ema_decay, "must be null or a number in (0, 1)",
+    )
+    _require(
         _is_int(t.track_dead_images) and t.track_dead_images > 0,
         "trainer.track_dead_images", t.track_dead_images, "must be an integer >= 1",
     )

@@ -35,6 +35,22 @@ def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
 
 
+def interrupted_at_epoch_2(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train until the metrics of epoch 2 are about to be written, then stop as a preemption would
+    (epoch 1's checkpoint is on disk, epoch 2's is not)."""
+    real_write = run_mod.write_metrics
+
+    def crash_in_epoch_2(run_dir, rows):
+        if len(rows) == 2:
+            raise KeyboardInterrupt("simulated preemption")
+        real_write(run_dir, rows)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(run_mod, "write_metrics", crash_in_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, run_dir)
+
+
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
@@ -110,18 +126,8 @@ def test_interrupted_run_resumes_to_identical_metrics(real_resplit_dir: Path, tm
     cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "scheduler=warmup_cosine")
     train(cfg, tmp_path / "whole")
 
-    real_write = run_mod.write_metrics
-
-    def crash_in_epoch_2(run_dir, rows):
-        if len(rows) == 2:
-            raise KeyboardInterrupt("simulated preemption")
-        real_write(run_dir, rows)
-
-    monkeypatch.setattr(run_mod, "write_metrics", crash_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut")
+    interrupted_at_epoch_2(cfg, tmp_path / "cut", monkeypatch)
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "failed"
-    monkeypatch.setattr(run_mod, "write_metrics", real_write)
     resumed = train(cfg, tmp_path / "cut")
     assert resumed["resumed_from_epoch"] == 1
     assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
@@ -250,3 +256,22 @@ def test_track_dead_adds_measured_columns(real_resplit_dir: Path, tmp_path: Path
     stats = dead_unit_stats(model, probe)
     assert float(rows[-1]["dead_fraction"]) == pytest.approx(stats.dead_fraction)
     assert float(rows[-1]["zero_fraction"]) == pytest.approx(stats.zero_fraction)
+
+
+@pytest.mark.slow
+def test_ema_weights_are_validated_tested_and_resumed(real_resplit_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=2", "trainer.ema_decay=0.9")
+    whole = train(cfg, tmp_path / "whole")
+    plain = train(compose_cfg(real_resplit_dir, "trainer.epochs=2"), tmp_path / "plain")
+    assert whole["best_val_acc"] != plain["best_val_acc"]  # the averaged weights are what is validated
+    state = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)
+    best = torch.load(tmp_path / "whole" / "checkpoints" / "best.pt", weights_only=True)
+    assert state["ema"]["updates"] == 2 * (1024 // 128)
+    if whole["best_epoch"] == 2:
+        assert all(torch.equal(best["model"][k], state["ema"]["shadow"][k]) for k in best["model"])
+
+    interrupted_at_epoch_2(cfg, tmp_path / "cut", monkeypatch)
+    resumed = train(cfg, tmp_path / "cut")
+    assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
+    assert resumed["test_acc"] == whole["test_acc"]

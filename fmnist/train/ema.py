@@ -22,6 +22,10 @@ class ModelEMA:
             p.requires_grad_(False)
         self.updates = 0
         self._steps = 0
+        shadow_state = self.shadow.state_dict()
+        self._float_names = [k for k, v in shadow_state.items() if v.dtype.is_floating_point]
+        self._other_names = [k for k, v in shadow_state.items() if not v.dtype.is_floating_point]
+        self._float_shadow = [shadow_state[k] for k in self._float_names]
 
     @torch.no_grad()
     def step(self, model: nn.Module) -> None:
@@ -32,12 +36,11 @@ class ModelEMA:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         src = model.state_dict()
-        for name, ema_value in self.shadow.state_dict().items():
-            value = src[name].detach()
-            if ema_value.dtype.is_floating_point:
-                ema_value.lerp_(value.to(ema_value.dtype), 1.0 - d)
-            else:
-                ema_value.copy_(value)
+        # one fused kernel for all float tensors (a per-tensor loop is launch-bound on a GPU)
+        torch._foreach_lerp_(self._float_shadow, [src[k].detach() for k in self._float_names], 1.0 - d)
+        shadow_state = self.shadow.state_dict()
+        for k in self._other_names:
+            shadow_state[k].copy_(src[k])
 
     def state_dict(self) -> dict:
         return {"shadow": {k: v.detach().cpu() for k, v in self.shadow.state_dict().items()},

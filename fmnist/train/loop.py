@@ -37,8 +37,10 @@ def train_one_epoch(
     label_smoothing: float = 0.0,
     scaler: torch.amp.GradScaler | None = None,
     grad_clip: float | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> EpochStats:
-    """Run one epoch of optimisation; the scheduler steps every iteration."""
+    """Run one epoch of optimisation; the scheduler (and `after_step`, e.g. an EMA update) runs every
+    iteration."""
     model.train()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
@@ -62,6 +64,8 @@ def train_one_epoch(
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
         scheduler.step()
+        if after_step is not None:
+            after_step()
         batch = labels.shape[0]
         loss_sum += loss.detach() * batch
         correct += (logits.detach().argmax(1) == labels).sum()

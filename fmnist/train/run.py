@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fmnist.config import safe_instantiate, validate
 from fmnist.analysis.dead_neurons import dead_unit_stats
+from fmnist.config import safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
@@ -28,6 +28,7 @@ from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 from fmnist.train import checkpoint as ckpt
 from fmnist.train.device import autocast, device_name, resolve_device, resolve_precision
+from fmnist.train.ema import ModelEMA
 from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
 from fmnist.train.loop import EvalResult, evaluate, train_one_epoch
 from fmnist.train.optim import build_optimizer
@@ -190,6 +191,9 @@ def _train(
     def amp():
         return autocast(device, precision)
 
+    # With trainer.ema_decay the averaged weights are what is validated, checkpointed as best and tested.
+    ema = ModelEMA(model, t.ema_decay) if t.ema_decay else None
+    eval_model = ema.shadow if ema is not None else model
     rows: list[dict[str, Any]] = []
     best = {"val_acc": -1.0, "epoch": None}
     start_epoch = 0
@@ -209,6 +213,8 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
         rows, best, start_epoch = list(state["metrics"]), dict(state["best"]), int(state["epoch"])
         summary["resumed_from_epoch"] = start_epoch
@@ -232,21 +238,22 @@ def _train(
             from tqdm import tqdm
 
             batches = tqdm(batches, total=steps, desc=f"epoch {epoch}/{t.epochs}", leave=False)
-        stats = train_one_epoch(model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip)
+        stats = train_one_epoch(model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip,
+                                after_step=(lambda: ema.step(model)) if ema is not None else None)
         train_s = time.perf_counter() - tic
         if not stats.finite:
             raise TrainingDiverged(
                 f"training loss became NaN/inf in epoch {epoch} (lr {lr:.4g}); lower optimizer.lr or "
                 f"set trainer.grad_clip"
             )
-        val = evaluate(model, splits.val, t.eval_batch_size, amp, channels_last) if splits.val else None
+        val = evaluate(eval_model, splits.val, t.eval_batch_size, amp, channels_last) if splits.val else None
         row = {
             "epoch": epoch, "lr": lr, "train_loss": stats.loss, "train_acc": stats.acc,
             "val_loss": val.loss if val else None, "val_acc": val.acc if val else None,
             "epoch_time_s": time.perf_counter() - tic, "images_per_s": stats.n / max(train_s, 1e-9),
         }
         if probe is not None:  # outside the timed part of the epoch
-            dead = dead_unit_stats(model, probe, t.eval_batch_size)
+            dead = dead_unit_stats(eval_model, probe, t.eval_batch_size)
             row.update(dead_fraction=dead.dead_fraction, zero_fraction=dead.zero_fraction)
         rows.append(row)
         log.info(format_epoch(row, t.epochs))
@@ -255,11 +262,12 @@ def _train(
         improved = val is not None and val.acc > best["val_acc"]
         if improved:
             best = {"val_acc": val.acc, "epoch": epoch}
-            ckpt.save_checkpoint(best_path, {"model": _state_dict(model), "epoch": epoch, "val_acc": val.acc})
+            ckpt.save_checkpoint(best_path, {"model": _state_dict(eval_model), "epoch": epoch, "val_acc": val.acc})
         bad_epochs = 0 if improved else bad_epochs + 1
         ckpt.save_checkpoint(last_path, {
             "model": _state_dict(model), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+            "ema": ema.state_dict() if ema is not None else None,
             "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
             "resume_key": _resume_key(config),
         }, keep_previous=True)
@@ -268,11 +276,11 @@ def _train(
             break
 
     if t.test_on == "best" and best["epoch"] is not None and best_path.exists():
-        model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
+        eval_model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
         tested = f"best (epoch {best['epoch']})"
     else:
         tested = "last"
-    test: EvalResult = evaluate(model, splits.test, t.eval_batch_size, amp, channels_last, t.tta_flip)
+    test: EvalResult = evaluate(eval_model, splits.test, t.eval_batch_size, amp, channels_last, t.tta_flip)
     _write_predictions(run_dir / PREDICTIONS_FILE, splits.test.ids, splits.test.labels, test.probs)
 
     train_time = sum(r["epoch_time_s"] for r in rows)
