@@ -345,6 +345,24 @@ class SlurmCluster:
             time.sleep(0.3)
 
     # ------------------------------------------------------------------------------------------- stop
+    def _kill_orphaned_steps(self) -> None:
+        """slurmstepd processes of this cluster's jobs outlive slurmd when a job is cancelled just before
+        the stop; find them by their working directory (inside this cluster's folder), not by name."""
+        root = str(self.root.resolve())
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "slurmstepd" and (cwd == root or cwd.startswith(root + os.sep)):
+                try:
+                    os.kill(int(entry.name), signal.SIGKILL)
+                except OSError:
+                    pass
+
     def stop(self, purge: bool = False) -> None:
         """Cancel the jobs left, then stop every daemon by its pid file (never by name)."""
         if self.conf.exists() and _read_pid(self.pid_file("slurmctld")) is not None:
@@ -354,6 +372,7 @@ class SlurmCluster:
                 pass
         for daemon in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
             _stop_pid_file(self.pid_file(daemon))
+        self._kill_orphaned_steps()
         for proc in self._children:
             try:
                 proc.wait(timeout=10)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from runs import compose_train, run_train_cli
 
 from fmnist.errors import ConfigError, DataError
 from fmnist.train.run import train
@@ -22,13 +21,11 @@ TINY = ["model.width=4", "trainer.epochs=1", "logger=none", "data.val_fraction=0
 
 
 def compose_cfg(data_dir: Path, *overrides: str):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[f"data.dir={data_dir}", *TINY, *overrides])
+    return compose_train(data_dir, *TINY, *overrides)
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return run_train_cli(*args, timeout=300)
 
 
 @pytest.mark.parametrize(("override", "message"), [

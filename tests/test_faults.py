@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from runs import compose_train
 
 from fmnist.errors import FmnistError
 from fmnist.train import checkpoint as ckpt
@@ -29,8 +29,7 @@ SMALL = ["model.width=8", "data.subset=1024", "trainer.epochs=3", "logger=none",
 
 
 def compose_cfg(data_dir: Path, *overrides: str):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[f"data.dir={data_dir}", *SMALL, *overrides])
+    return compose_train(data_dir, *SMALL, *overrides)
 
 
 def metrics(run_dir: Path) -> list[dict[str, str]]:

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,17 +16,13 @@ from hydra import compose, initialize_config_dir
 
 from fmnist.train.callbacks import SweepReport, sweep_outcome
 from hydra_plugins.fmnist_launchers.gpu_pool import plan_slots, visible_gpus
+from runs import run_train_cli, train_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.width=4", "data.subset=256", "data.val_fraction=0.02", "trainer.epochs=1", "logger=none"]
 
 
-def train_cmd(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), *args]
-
-
-def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(train_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+run_cli = run_train_cli
 
 
 def summaries(sweep: Path) -> dict[str, dict]:

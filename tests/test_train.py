@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from runs import compose_train, run_train_cli
 
 from fmnist.errors import ConfigError
 from fmnist.train import run as run_mod
@@ -22,8 +20,7 @@ TINY = ["model.width=8", "data.subset=1024", "trainer.batch_size=128", "logger=n
 
 
 def compose_cfg(data_dir: Path, *overrides: str):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[f"data.dir={data_dir}", *TINY, *overrides])
+    return compose_train(data_dir, *TINY, *overrides)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, str]]:
@@ -51,9 +48,7 @@ def interrupted_at_epoch_2(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch) 
             train(cfg, run_dir)
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+run_cli = run_train_cli
 
 
 @pytest.mark.slow

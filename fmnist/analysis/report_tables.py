@@ -93,7 +93,7 @@ def per_class_table(result: AnalysisResult) -> str:
     acc = result.classes.class_accuracy()
     rows = [[escape(r["class"]), latex.pct_pm(r["mean"], r["std"])] for _, r in acc.iterrows()]
     return latex.table(["class", r"test acc.\ (\%)"], rows, "lr",
-                       rf"Per-class test accuracy of \confCell{{}} (\confPreset), mean\,$\pm$\,std over "
+                       r"Per-class test accuracy of \confCell{} (\confPreset), mean\,$\pm$\,std over "
                        r"\confRuns{} seeds.", "tab:per-class")
 
 

@@ -9,7 +9,6 @@ Every figure is measured in this run on this device; the ratio column is naive /
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from datetime import datetime, timezone
