@@ -69,6 +69,16 @@ def check_unknown_keys(cfg: DictConfig) -> None:
         )
 
 
+def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a partial built from a config (optimizer, scheduler); a bad value in the config
+    (e.g. `optimizer.lr=abc`) becomes one ConfigError naming the group instead of a traceback."""
+    try:
+        return factory(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"cannot build {name!r} from its config: {msg}") from exc
+
+
 def _require(cond: bool, key: str, value: Any, rule: str) -> None:
     if not cond:
         raise ConfigError(f"{key}={value!r} is invalid: {rule}")

@@ -83,3 +83,9 @@ def test_wrong_type_is_named() -> None:
 def test_keys_added_with_plus_must_exist(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"unknown key\(s\) {key}"):
         validate(compose_train(override))
+
+
+def test_bad_optimizer_value_is_one_config_error() -> None:
+    cfg = compose_train("optimizer.lr=abc", "model.width=4")
+    with pytest.raises(ConfigError, match="cannot build 'optimizer'"):
+        build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), build_model(cfg))

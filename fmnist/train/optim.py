@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fmnist.config import call_factory
 from fmnist.errors import ConfigError
 
 __all__ = ["param_groups", "build_optimizer"]
@@ -105,4 +106,4 @@ def build_optimizer(
             log.info("%s: foreach=true in the config, so fused is not requested", name)
         else:
             extra["fused"] = True
-    return factory(groups, **extra)
+    return call_factory(factory, "optimizer", groups, **extra)

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis.dead_neurons import dead_unit_stats
-from fmnist.config import safe_instantiate, validate
+from fmnist.config import call_factory, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
@@ -185,7 +185,8 @@ def _train(
     optimizer = build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), model,
                                 exempt_norm_and_bias=t.no_decay_norm_bias, fused=fused)
     steps = steps_per_epoch(len(splits.train), t.batch_size, t.drop_last)
-    scheduler = safe_instantiate(cfg.scheduler, "scheduler")(optimizer, epochs=t.epochs, steps_per_epoch=steps)
+    scheduler = call_factory(safe_instantiate(cfg.scheduler, "scheduler"), "scheduler", optimizer,
+                             epochs=t.epochs, steps_per_epoch=steps)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
 
     def amp():
