@@ -63,7 +63,10 @@ def subset_indices(labels: np.ndarray, indices: np.ndarray, n: int | None, seed:
     if n <= 0:
         raise DataError(f"subset size must be positive, got {n}")
     if n > indices.size:
-        raise DataError(f"subset size {n} is larger than the {indices.size} available training examples")
+        raise DataError(
+            f"subset size {n} is larger than the {indices.size} available training examples "
+            f"(data.subset; the other training ids form the validation split, data.val_fraction)"
+        )
     if n == indices.size:
         return np.sort(indices)
     classes, inverse, counts = np.unique(labels[indices], return_inverse=True, return_counts=True)
