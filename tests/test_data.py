@@ -430,7 +430,9 @@ def test_build_crash_leaves_nothing(fake_raw_dir, tmp_path: Path, monkeypatch) -
     def crash(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(prepare.pd.DataFrame, "to_csv", crash)
+    import pandas as pd
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", crash)
     with pytest.raises(DataError, match="cannot write"):
         build_resplit(out, mode="random", raw_dir=fake_raw_dir.path, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old folder untouched

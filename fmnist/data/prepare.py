@@ -32,7 +32,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
@@ -307,6 +306,8 @@ def build_resplit(
         ],
         schema=_SCHEMA,
     )
+    import pandas as pd  # the builder alone needs it: keeps pandas out of the trainer's start-up
+
     train_df = pd.DataFrame({"id": ids[~is_test], "label": labels[~is_test]})
     test_df = pd.DataFrame({"id": ids[is_test]} if hide_test_labels else {"id": ids[is_test], "label": labels[is_test]})
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -396,6 +395,8 @@ class _Csv:
 
 
 def _read_csv(path: Path) -> _Csv:
+    import pandas as pd  # only the uncached path reads CSVs: keeps pandas out of a cached start-up
+
     try:
         df = pd.read_csv(path, skipinitialspace=True)
     except pd.errors.EmptyDataError:
