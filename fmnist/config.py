@@ -128,6 +128,10 @@ def validate(cfg: DictConfig) -> None:
         "trainer.ema_decay", t.ema_decay, "must be null or a number in (0, 1)",
     )
     _require(
+        _is_int(t.checkpoint_every) and t.checkpoint_every > 0,
+        "trainer.checkpoint_every", t.checkpoint_every, "must be an integer >= 1",
+    )
+    _require(
         _is_int(t.track_dead_images) and t.track_dead_images > 0,
         "trainer.track_dead_images", t.track_dead_images, "must be an integer >= 1",
     )

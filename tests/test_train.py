@@ -32,18 +32,18 @@ def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
 
 
-def interrupted_at_epoch_2(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train until the metrics of epoch 2 are about to be written, then stop as a preemption would
-    (epoch 1's checkpoint is on disk, epoch 2's is not)."""
+def interrupted_at_epoch(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch, epoch: int = 2) -> None:
+    """Train until the metrics of `epoch` are about to be written, then stop as a preemption would
+    (the checkpoints of the epochs before are on disk, this epoch's is not)."""
     real_write = run_mod.write_metrics
 
-    def crash_in_epoch_2(run_dir, rows):
-        if len(rows) == 2:
+    def crash_in_epoch(run_dir, rows):
+        if len(rows) == epoch:
             raise KeyboardInterrupt("simulated preemption")
         real_write(run_dir, rows)
 
     with monkeypatch.context() as patch:
-        patch.setattr(run_mod, "write_metrics", crash_in_epoch_2)
+        patch.setattr(run_mod, "write_metrics", crash_in_epoch)
         with pytest.raises(KeyboardInterrupt):
             train(cfg, run_dir)
 
@@ -121,7 +121,7 @@ def test_interrupted_run_resumes_to_identical_metrics(real_resplit_dir: Path, tm
     cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "scheduler=warmup_cosine")
     train(cfg, tmp_path / "whole")
 
-    interrupted_at_epoch_2(cfg, tmp_path / "cut", monkeypatch)
+    interrupted_at_epoch(cfg, tmp_path / "cut", monkeypatch)
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "failed"
     resumed = train(cfg, tmp_path / "cut")
     assert resumed["resumed_from_epoch"] == 1
@@ -266,7 +266,30 @@ def test_ema_weights_are_validated_tested_and_resumed(real_resplit_dir: Path, tm
     if whole["best_epoch"] == 2:
         assert all(torch.equal(best["model"][k], state["ema"]["shadow"][k]) for k in best["model"])
 
-    interrupted_at_epoch_2(cfg, tmp_path / "cut", monkeypatch)
+    interrupted_at_epoch(cfg, tmp_path / "cut", monkeypatch)
     resumed = train(cfg, tmp_path / "cut")
     assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
     assert resumed["test_acc"] == whole["test_acc"]
+
+
+@pytest.mark.slow
+def test_checkpoint_every_n_epochs_resumes_from_the_last_one_written(real_resplit_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "trainer.checkpoint_every=2", "data.subset=512")
+    train(cfg, tmp_path / "whole")
+    assert torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 3  # the end
+    interrupted_at_epoch(cfg, tmp_path / "cut", monkeypatch, epoch=3)
+    resumed = train(cfg, tmp_path / "cut")
+    assert resumed["resumed_from_epoch"] == 2  # epoch 1 was not checkpointed, epoch 2 was
+    assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
+
+
+@pytest.mark.slow
+def test_early_stop_after_patience_epochs_without_improvement(real_resplit_dir: Path, tmp_path: Path) -> None:
+    # lr 0 and no normalisation: the weights never change, so validation accuracy never improves after epoch 1
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=6", "trainer.early_stop_patience=2", "optimizer.lr=0.0",
+                      "norm=none", "data.subset=256")
+    summary = train(cfg, tmp_path / "r")
+    assert [int(r["epoch"]) for r in read_metrics(tmp_path / "r")] == [1, 2, 3]
+    assert summary["status"] == "completed" and summary["best_epoch"] == 1 and summary["epochs_completed"] == 3
+    assert torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 3

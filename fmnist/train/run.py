@@ -40,12 +40,13 @@ from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger("fmnist")
 
-#: Keys that may change between a run and its resumption without invalidating the checkpoint.
 #: Set (fmnist.train.callbacks) to the command that launched the run or sweep, and inherited by the jobs: a
 #: job running elsewhere (a Slurm node, a pool worker) records it instead of its worker's own command line.
 LAUNCH_COMMAND_ENV = "FMNIST_COMMAND"
 
-RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "logger", "device", "data.dir", "data.cache_dir")
+#: Keys that may change between a run and its resumption without invalidating the checkpoint.
+RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "trainer.checkpoint_every", "logger", "device",
+                       "data.dir", "data.cache_dir")
 
 
 class TrainingDiverged(FmnistError):
@@ -230,7 +231,6 @@ def _train(
     write_summary(run_dir, summary)
     show_progress = progress_enabled(t.progress)
     probe = _dead_probe(splits, t.track_dead_images, channels_last) if t.track_dead else None
-    bad_epochs = 0
     for epoch in range(start_epoch + 1, t.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         tic = time.perf_counter()
@@ -264,15 +264,17 @@ def _train(
         if improved:
             best = {"val_acc": val.acc, "epoch": epoch}
             ckpt.save_checkpoint(best_path, {"model": _state_dict(eval_model), "epoch": epoch, "val_acc": val.acc})
-        bad_epochs = 0 if improved else bad_epochs + 1
-        ckpt.save_checkpoint(last_path, {
-            "model": _state_dict(model), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-            "ema": ema.state_dict() if ema is not None else None,
-            "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
-            "resume_key": _resume_key(config),
-        }, keep_previous=True)
-        if t.early_stop_patience and val is not None and bad_epochs >= t.early_stop_patience:
+        bad_epochs = epoch - (best["epoch"] or 0)  # derived, so a resumed run stops where it would have
+        stop = bool(t.early_stop_patience and val is not None and bad_epochs >= t.early_stop_patience)
+        if epoch % t.checkpoint_every == 0 or epoch == t.epochs or stop:
+            ckpt.save_checkpoint(last_path, {
+                "model": _state_dict(model), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+                "ema": ema.state_dict() if ema is not None else None,
+                "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
+                "resume_key": _resume_key(config),
+            }, keep_previous=True)
+        if stop:
             log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)
             break
 
