@@ -24,6 +24,10 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     assert row["speedup"] == pytest.approx(row["naive_s_per_epoch"] / row["ours_s_per_epoch"])
     [tta] = results["time_to_accuracy"]
     assert tta["status"] == "completed" and 0.0 <= tta["test_acc"] <= 1.0 and tta["train_time_s"] > 0
+    assert [c["jobs_per_gpu"] for c in results["concurrency"]] == [1, 2]
+    for c in results["concurrency"]:
+        assert c["completed"] == c["jobs"] == 2 and c["returncode"] == 0 and c["runs_per_min"] > 0
+    assert results["concurrency"][0]["speedup_vs_first"] == pytest.approx(1.0)
     assert "resnet9" in capsys.readouterr().out
 
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import torch
 from hydra import compose, initialize_config_dir
 
+from fmnist.bench.concurrency import sweep_throughput
 from fmnist.bench.pipelines import time_naive, time_ours
 from fmnist.bench.tta import CONF_DIR, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
@@ -58,6 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-naive", action="store_true", help="time only our pipeline")
     p.add_argument("--tta", nargs="*", default=[], metavar="PRESET", help="time-to-accuracy presets to run")
     p.add_argument("--tta-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--concurrency", nargs="*", type=int, default=[], metavar="K",
+                   help="study throughput with K concurrent jobs per GPU (gpu_pool), e.g. 1 4 8")
+    p.add_argument("--concurrency-jobs", type=int, default=8, help="jobs per concurrency measurement")
+    p.add_argument("--concurrency-overrides", nargs="*", default=["model=resnet9", "trainer.epochs=2"],
+                   metavar="KEY=VALUE", help="the configuration every concurrency job trains")
     p.add_argument("--tiny", action="store_true",
                    help="CPU smoke settings: resnet9 width 8, batch 64, 3 steps, warm-up 1, 0 workers, tta quick")
     p.add_argument("--out", default=None, help="write the results as JSON here")
@@ -66,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.models, args.batch_sizes, args.width = ["resnet9"], [64], 8
         args.steps, args.warmup, args.workers = 3, 1, 0
         args.tta = args.tta or ["quick"]
+        args.concurrency, args.concurrency_jobs = args.concurrency or [1, 2], 2
+        args.concurrency_overrides = ["trainer.epochs=1", "data.subset=256", "model.width=4",
+                                      "data.val_fraction=0.02"]
         args.tta_overrides = args.tta_overrides or ["trainer.epochs=1", "data.subset=512", "model.width=8"]
     return args
 
@@ -84,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
         "python": platform.python_version(), "precision": precision,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "settings": vars(args).copy(),
-        "throughput": [], "time_to_accuracy": [],
+        "throughput": [], "time_to_accuracy": [], "concurrency": [],
     }
     print(f"device {results['device_name']} | torch {torch.__version__} | precision {precision}")
     print(f"{'model':<16}{'batch':>6}{'naive s/ep':>12}{'ours s/ep':>11}{'ours img/s':>12}{'ratio':>8}")
@@ -110,6 +119,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res = time_to_accuracy(preset, list(args.tta_overrides))
         results["time_to_accuracy"].append(res)
         print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
+    base = None
+    for k in args.concurrency:
+        res = sweep_throughput(k, args.concurrency_jobs, [f"data.dir={data_dir}", *args.concurrency_overrides])
+        base = base or res["runs_per_min"]
+        res["speedup_vs_first"] = res["runs_per_min"] / base if base else None
+        results["concurrency"].append(res)
+        print(f"concurrency K={k}: {res['completed']}/{res['jobs']} runs in {res['wall_s']:.1f}s = "
+              f"{res['runs_per_min']:.2f} runs/min ({res['speedup_vs_first']:.2f}x of K={args.concurrency[0]})")
     return results
 
 

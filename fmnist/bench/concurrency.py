@@ -1,0 +1,34 @@
+"""Study throughput against the number of concurrent jobs per GPU (the `gpu_pool` launcher)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fmnist.train.run_dir import read_summary
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
+
+
+def sweep_throughput(jobs_per_gpu: int, n_jobs: int, overrides: list[str], root: Path | None = None) -> dict[str, Any]:
+    """Run `n_jobs` seeds of one configuration through `gpu_pool` with K = `jobs_per_gpu` (K CPU jobs
+    without a GPU) and time the whole sweep, process start-up and data loading included."""
+    root = Path(root) if root else Path(tempfile.mkdtemp(prefix="fmnist-concurrency-"))
+    sweep = root / f"k{jobs_per_gpu}"
+    seeds = ",".join(str(s) for s in range(n_jobs))
+    cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", "hydra/launcher=gpu_pool",
+           f"hydra.launcher.jobs_per_gpu={jobs_per_gpu}", f"hydra.launcher.cpu_jobs={jobs_per_gpu}",
+           f"seed={seeds}", "logger=none", *overrides, f"hydra.sweep.dir={sweep}"]
+    tic = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - tic
+    statuses = [(read_summary(p.parent) or {}).get("status") for p in sweep.glob("*/summary.json")]
+    completed = statuses.count("completed")
+    return {
+        "jobs_per_gpu": jobs_per_gpu, "jobs": n_jobs, "completed": completed, "wall_s": wall,
+        "runs_per_min": 60.0 * completed / wall, "returncode": proc.returncode, "sweep_dir": str(sweep),
+    }
