@@ -109,6 +109,10 @@ def validate(cfg: DictConfig) -> None:
         isinstance(t.label_smoothing, (int, float)) and 0.0 <= t.label_smoothing < 1.0,
         "trainer.label_smoothing", t.label_smoothing, "must be in [0, 1)",
     )
+    _require(
+        t.compile in (None, False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        "trainer.compile", t.compile, "choose null, default, reduce-overhead or max-autotune",
+    )
     _require(t.test_on in ("best", "last"), "trainer.test_on", t.test_on, "choose best or last")
     _require(
         t.early_stop_patience is None or (_is_int(t.early_stop_patience) and t.early_stop_patience > 0),

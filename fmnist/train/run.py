@@ -45,8 +45,8 @@ log = logging.getLogger("fmnist")
 LAUNCH_COMMAND_ENV = "FMNIST_COMMAND"
 
 #: Keys that may change between a run and its resumption without invalidating the checkpoint.
-RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "trainer.checkpoint_every", "logger", "device",
-                       "data.dir", "data.cache_dir")
+RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "trainer.checkpoint_every", "trainer.compile",
+                       "logger", "device", "data.dir", "data.cache_dir")
 
 
 class TrainingDiverged(FmnistError):
@@ -181,6 +181,9 @@ def _train(
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    # torch.compile only the training forward/backward; evaluation, hooks and state dicts use `model`.
+    # Epoch 1's epoch_time_s includes the compilation.
+    train_model = torch.compile(model, mode=None if t.compile == "default" else t.compile) if t.compile else model
     augment = safe_instantiate(cfg.augment, "augment")
     fused = (device.type == "cuda") if t.fused == "auto" else bool(t.fused)
     optimizer = build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), model,
@@ -239,7 +242,7 @@ def _train(
             from tqdm import tqdm
 
             batches = tqdm(batches, total=steps, desc=f"epoch {epoch}/{t.epochs}", leave=False)
-        stats = train_one_epoch(model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip,
+        stats = train_one_epoch(train_model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip,
                                 after_step=(lambda: ema.step(model)) if ema is not None else None)
         train_s = time.perf_counter() - tic
         if not stats.finite:
