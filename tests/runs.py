@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from fmnist.train import run as run_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,19 @@ def train_cmd(*args: str) -> list[str]:
 def run_train_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
     """`python train.py ARGS` in a subprocess, output captured."""
     return subprocess.run(train_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def interrupted_at_epoch(cfg: DictConfig, run_dir: Path, monkeypatch: pytest.MonkeyPatch, epoch: int = 2) -> None:
+    """Train until the metrics of `epoch` are about to be written, then stop as a preemption would
+    (KeyboardInterrupt: the checkpoints of the epochs before are on disk, this epoch's is not)."""
+    real_write = run_mod.write_metrics
+
+    def crash_in_epoch(run_dir, rows):
+        if len(rows) == epoch:
+            raise KeyboardInterrupt("simulated preemption")
+        real_write(run_dir, rows)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(run_mod, "write_metrics", crash_in_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            run_mod.train(cfg, run_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs import compose_train
+from runs import compose_train, interrupted_at_epoch
 
 from fmnist.errors import FmnistError
 from fmnist.train import checkpoint as ckpt
@@ -44,18 +44,6 @@ def summary(run_dir: Path) -> dict:
 def results(run_dir: Path) -> tuple:
     s = summary(run_dir)
     return s["best_val_acc"], s["best_epoch"], s["test_acc"], s["test_loss"]
-
-
-def crash_when(monkeypatch: pytest.MonkeyPatch, n_rows: int) -> None:
-    """Make the next run die (KeyboardInterrupt, like a preemption) when epoch `n_rows` ends."""
-    real = run_mod.write_metrics
-
-    def write(run_dir, rows):
-        if len(rows) == n_rows:
-            raise KeyboardInterrupt("simulated preemption")
-        real(run_dir, rows)
-
-    monkeypatch.setattr(run_mod, "write_metrics", write)
 
 
 # ----------------------------------------------------------------------------------------------- kill -9
@@ -99,10 +87,7 @@ def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(real_resplit_dir
     cfg = compose_cfg(real_resplit_dir)
     train(cfg, tmp_path / "whole")
     cut = tmp_path / "cut"
-    crash_when(monkeypatch, 3)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, cut)
-    monkeypatch.undo()
+    interrupted_at_epoch(cfg, cut, monkeypatch, epoch=3)
     last = ckpt.checkpoint_path(cut, ckpt.LAST)
     assert ckpt.load_checkpoint(last)["epoch"] == 2
     assert ckpt.load_checkpoint(ckpt.checkpoint_path(cut, ckpt.PREVIOUS))["epoch"] == 1
@@ -121,10 +106,7 @@ def test_corrupt_checkpoint_without_a_good_one_is_a_clear_error(real_resplit_dir
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = compose_cfg(real_resplit_dir)
     run = tmp_path / "r"
-    crash_when(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, run)
-    monkeypatch.undo()
+    interrupted_at_epoch(cfg, run, monkeypatch, epoch=2)
     last = ckpt.checkpoint_path(run, ckpt.LAST)
     assert not ckpt.checkpoint_path(run, ckpt.PREVIOUS).exists()  # only epoch 1 was checkpointed
     last.write_bytes(b"\x00garbage" * 100)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs import compose_train, run_train_cli
+from runs import compose_train, interrupted_at_epoch, run_train_cli
 
 from fmnist.errors import ConfigError
-from fmnist.train import run as run_mod
 from fmnist.train.run import TrainingDiverged, train
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS
 
@@ -30,22 +29,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, str]]:
 
 def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
-
-
-def interrupted_at_epoch(cfg, run_dir: Path, monkeypatch: pytest.MonkeyPatch, epoch: int = 2) -> None:
-    """Train until the metrics of `epoch` are about to be written, then stop as a preemption would
-    (the checkpoints of the epochs before are on disk, this epoch's is not)."""
-    real_write = run_mod.write_metrics
-
-    def crash_in_epoch(run_dir, rows):
-        if len(rows) == epoch:
-            raise KeyboardInterrupt("simulated preemption")
-        real_write(run_dir, rows)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(run_mod, "write_metrics", crash_in_epoch)
-        with pytest.raises(KeyboardInterrupt):
-            train(cfg, run_dir)
 
 
 run_cli = run_train_cli
