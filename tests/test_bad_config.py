@@ -50,6 +50,18 @@ def test_bad_value_is_refused_and_recorded(tmp_path: Path, override: str, messag
     assert summary["status"] == "failed" and message in summary["error"]  # a sweep's report shows why
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["trainer.cuda_graphs=yes"], "trainer.cuda_graphs='yes' is invalid: must be true or false"),
+    (["trainer.cuda_graphs=true", "trainer.compile=default"],
+     "trainer.cuda_graphs=True is invalid: cannot be combined with trainer.compile"),
+    (["trainer.cuda_graphs=true", "device=cpu"], "trainer.cuda_graphs=true needs a CUDA device; this run is on cpu"),
+])
+def test_cuda_graphs_misuse_is_refused(tmp_path: Path, overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        train(compose_cfg(tmp_path / "no-data-needed", *overrides), tmp_path / "r")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
 def test_subset_larger_than_the_dataset(make_resplit, tmp_path: Path) -> None:
     data = make_resplit(n_train=200, n_test=50)
     with pytest.raises(DataError, match=r"subset size 500 is larger than the \d+ available training examples"):

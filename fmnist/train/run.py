@@ -46,7 +46,7 @@ LAUNCH_COMMAND_ENV = "FMNIST_COMMAND"
 
 #: Keys that may change between a run and its resumption without invalidating the checkpoint.
 RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "trainer.checkpoint_every", "trainer.compile",
-                       "logger", "device", "data.dir", "data.cache_dir")
+                       "trainer.cuda_graphs", "logger", "device", "data.dir", "data.cache_dir")
 
 
 class TrainingDiverged(FmnistError):
@@ -167,6 +167,9 @@ def _train(
     device = resolve_device(cfg.device)
     precision = resolve_precision(t.precision, device)
     channels_last = bool(t.channels_last) if t.channels_last != "auto" else device.type == "cuda"
+    if t.cuda_graphs and device.type != "cuda":
+        raise ConfigError(f"trainer.cuda_graphs=true needs a CUDA device; this run is on {device} "
+                          f"(set trainer.cuda_graphs=false)")
     summary.update(device=str(device), device_name=device_name(device), precision=precision,
                    config=config)
 
@@ -229,6 +232,14 @@ def _train(
         log.warning("%s holds %s but no checkpoint: training starts again from epoch 1",
                     run_dir, METRICS_FILE)
 
+    if t.cuda_graphs:  # after the resume load; the graphs read the parameters in place
+        from fmnist.train.graphs import capture_training_step
+
+        tic = time.perf_counter()
+        train_model = capture_training_step(model, min(t.batch_size, len(splits.train)),
+                                            tuple(splits.train.images.shape[1:]), precision, channels_last)
+        summary["graph_capture_s"] = round(time.perf_counter() - tic, 3)
+        log.info("captured the training step as CUDA graphs in %.1fs", summary["graph_capture_s"])
     sinks = MetricSinks(cfg.logger, run_dir, config)
     opened.append(sinks)
     write_summary(run_dir, summary)

@@ -1,0 +1,88 @@
+"""Checks that need a CUDA GPU: CUDA graphs, torch.compile modes and gpu_pool on a real device.
+
+Skipped where CUDA is absent (CI); the device session script (scripts/device_session.sh) runs them on
+the lent GPU. Training checks use the real data at small sizes, as on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from runs import compose_train
+
+from fmnist.models.factory import build_model
+from fmnist.train.graphs import CudaGraphModel, capture_training_step
+from fmnist.train.run import train
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+SMALL = ["model.width=16", "trainer.epochs=2", "data.subset=4096", "logger=none", "seed=3"]
+
+
+def _cfg(data_dir: Path, *overrides: str):
+    return compose_train(data_dir, *SMALL, *overrides)
+
+
+def test_capture_restores_state_and_matches_eager_step(real_resplit_dir: Path) -> None:
+    """Capturing leaves weights, BatchNorm statistics and the CUDA RNG as they were, and one replayed
+    training step gives the eager step's logits and gradients."""
+    torch.manual_seed(0)
+    model = build_model(_cfg(real_resplit_dir)).cuda()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.cuda.get_rng_state()
+    graphed = capture_training_step(model, 64, (1, 28, 28), "fp32", channels_last=False)
+    assert isinstance(graphed, CudaGraphModel)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.cuda.get_rng_state())
+
+    x = torch.randn(64, 1, 28, 28, device="cuda")
+    grads = []
+    for run in (model, graphed):
+        model.load_state_dict(before)
+        run.train()
+        model.zero_grad(set_to_none=True)
+        logits = run(x)
+        logits.float().sum().backward()
+        grads.append(([p.grad.clone() for p in model.parameters()], logits.detach().clone()))
+    (g_eager, out_eager), (g_graph, out_graph) = grads
+    torch.testing.assert_close(out_graph, out_eager, rtol=1e-4, atol=1e-4)
+    for a, b in zip(g_graph, g_eager):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_cuda_graph_training_matches_eager(real_resplit_dir: Path, tmp_path: Path) -> None:
+    eager = train(_cfg(real_resplit_dir), tmp_path / "eager")
+    graphs = train(_cfg(real_resplit_dir, "trainer.cuda_graphs=true"), tmp_path / "graphs")
+    assert graphs["status"] == "completed" and graphs["graph_capture_s"] > 0
+    assert graphs["best_val_acc"] == pytest.approx(eager["best_val_acc"], abs=0.02)
+    assert graphs["test_acc"] == pytest.approx(eager["test_acc"], abs=0.02)
+
+
+def test_cuda_graphs_with_a_partial_last_batch_and_ema(real_resplit_dir: Path, tmp_path: Path) -> None:
+    summary = train(_cfg(real_resplit_dir, "trainer.cuda_graphs=true", "trainer.drop_last=false",
+                         "data.subset=4000", "trainer.ema_decay=0.99", "augment=strong"), tmp_path / "r")
+    assert summary["status"] == "completed" and summary["test_acc"] > 0.5
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compile_modes_train(real_resplit_dir: Path, tmp_path: Path, mode: str) -> None:
+    summary = train(_cfg(real_resplit_dir, f"trainer.compile={mode}", "trainer.epochs=1"), tmp_path / mode)
+    assert summary["status"] == "completed" and summary["test_acc"] > 0.5
+
+
+def test_gpu_pool_runs_two_jobs_on_the_gpu(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """gpu_pool with K=2 on the real GPU: both jobs complete on CUDA, in one sweep folder."""
+    import json
+    import subprocess
+
+    from runs import train_cmd
+
+    proc = subprocess.run(
+        train_cmd("-m", "hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=2", f"data.dir={real_resplit_dir}",
+                  f"hydra.sweep.dir={tmp_path / 'sweep'}", *SMALL[:-1], "trainer.epochs=1", "seed=0,1"),
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/summary.json")]
+    assert len(summaries) == 2
+    assert all(s["status"] == "completed" and s["device"].startswith("cuda") for s in summaries)
