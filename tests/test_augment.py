@@ -244,6 +244,61 @@ def test_flip_is_exact_mirror():
     assert 30 < flipped < 98 and flipped + kept == 128  # p = 0.5
 
 
+def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
+    """airbench's alternating flips: a random half of the images in one epoch, exactly the other half in
+    the next, the same half again two epochs later; the half depends on the image's index, not its batch."""
+    torch.manual_seed(0)
+    aug = Augment(flip="alternating")
+    x, y = batch(256)
+    index = torch.randperm(10_000)[:256]
+
+    def flipped(epoch: int, order: torch.Tensor) -> torch.Tensor:
+        out, _ = aug(x[order], y[order], index=index[order], epoch=epoch)
+        mirrored = torch.tensor([torch.equal(out[j], x[i].flip(-1)) for j, i in enumerate(order.tolist())])
+        kept = torch.tensor([torch.equal(out[j], x[i]) for j, i in enumerate(order.tolist())])
+        assert bool((mirrored | kept).all())
+        result = torch.empty(256, dtype=torch.bool)
+        result[order] = mirrored
+        return result
+
+    e1, e2, e3 = flipped(1, torch.randperm(256)), flipped(2, torch.randperm(256)), flipped(3, torch.arange(256))
+    assert 90 < int(e1.sum()) < 166  # about half
+    assert torch.equal(e2, ~e1) and torch.equal(e3, e1)
+    other_run = Augment(flip="alternating")  # another salt: another half
+    assert not torch.equal(other_run.flip_mask(index, 1), aug.flip_mask(index, 1))
+
+
+def test_alternating_flip_needs_index_and_epoch():
+    aug = Augment(flip="alternating")
+    x, y = batch(8)
+    with pytest.raises(ValueError, match="needs each image's training index and the epoch"):
+        aug(x, y)
+    with pytest.raises(ValueError, match="index must have shape"):
+        aug(x, y, index=torch.arange(7), epoch=1)
+    with pytest.raises(ConfigError, match="augment.flip must be true, false or alternating"):
+        Augment(flip="sideways")
+
+
+def test_train_batches_pass_index_and_epoch_to_the_augmentation():
+    """Through the trainer's batch stream, every image is mirrored in exactly one of two epochs."""
+    import numpy as np
+
+    from fmnist.data.loader import DeviceSplit, train_batches
+
+    n = 96
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.arange(n)  # the label identifies the image
+    split = DeviceSplit("train", np.arange(n), images, labels)
+    aug = Augment(flip="alternating")
+    seen = {}
+    for epoch in (1, 2):
+        for x, _, y in train_batches(split, 32, aug, epoch=epoch):
+            for img, label in zip(x, y.tolist()):
+                seen.setdefault(label, []).append(img)
+    for label, (a, b) in seen.items():
+        assert torch.allclose(a, b.flip(-1)) and not torch.allclose(a, b), label
+
+
 # ----------------------------------------------------------------------------- erasing
 @pytest.mark.parametrize("area", [(0.02, 0.25), (0.1, 0.1), (0.3, 0.6)])
 def test_erasing_rectangle_within_area_bounds(area):

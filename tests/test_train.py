@@ -101,7 +101,8 @@ def test_same_seed_same_metrics(real_resplit_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_interrupted_run_resumes_to_identical_metrics(real_resplit_dir: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "scheduler=warmup_cosine")
+    # alternating flips: the flip salt and the epoch parity must come back on resume too
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "scheduler=warmup_cosine", "augment.flip=alternating")
     train(cfg, tmp_path / "whole")
 
     interrupted_at_epoch(cfg, tmp_path / "cut", monkeypatch)

@@ -11,7 +11,11 @@ Pipeline, in order (each stage is skipped entirely, drawing no random numbers, w
    padded once and every image gathers its own randomly shifted H×W window (one ``gather`` with
    per-sample index arithmetic); shifts are uniform in ``[-p, p]`` per axis;
 2. horizontal flip with p = 0.5 per image (``torch.where`` on a per-sample mask); label-preserving on
-   Fashion-MNIST, whose garments are roughly left/right symmetric;
+   Fashion-MNIST, whose garments are roughly left/right symmetric. ``flip="alternating"`` (airbench's
+   alternating flips, Jordan 2024) flips a random half of the images in even epochs and exactly the other
+   half in odd ones, so every image is seen both ways in every two epochs: image ``i`` is flipped in epoch
+   ``e`` iff ``bit(i) xor (e mod 2)``, ``bit`` a fixed hash of the image's training index salted once per
+   run from the global RNG (needs the batch's ``index`` and the ``epoch``);
 3. random erasing (Zhong et al., 2017) with probability ``erasing`` per image: area fraction uniform in
    ``erasing_area``, aspect ratio log-uniform in [0.3, 3.3] (restricted per sample to the ratios for which
    the rectangle fits, instead of Zhong's rejection loop), uniform position, filled with per-pixel noise
@@ -68,7 +72,7 @@ class Augment:
 
     Args:
         crop_padding: zero padding (pixels) of the random crop; 0 disables it.
-        flip: random horizontal flip with p = 0.5 per image.
+        flip: random horizontal flip with p = 0.5 per image (true), none (false), or "alternating".
         erasing: per-image probability of random erasing; 0 disables it.
         erasing_area: (min, max) fraction of the image area that one erased rectangle covers.
         mixup_alpha: Beta(α, α) parameter of mixup; 0 disables it.
@@ -79,7 +83,7 @@ class Augment:
     def __init__(
         self,
         crop_padding: int = 0,
-        flip: bool = False,
+        flip: bool | str = False,
         erasing: float = 0.0,
         erasing_area: tuple[float, float] | Sequence[float] = (0.02, 0.25),
         mixup_alpha: float = 0.0,
@@ -88,8 +92,8 @@ class Augment:
     ) -> None:
         if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) or crop_padding < 0:
             raise ConfigError(f"augment.crop_padding must be an integer >= 0, got {crop_padding!r}")
-        if not isinstance(flip, bool):
-            raise ConfigError(f"augment.flip must be true or false, got {flip!r}")
+        if not isinstance(flip, bool) and flip != "alternating":
+            raise ConfigError(f"augment.flip must be true, false or alternating, got {flip!r}")
         erasing = self._number("erasing", erasing)
         if not 0.0 <= erasing <= 1.0:
             raise ConfigError(f"augment.erasing is a probability and must be in [0, 1], got {erasing}")
@@ -112,6 +116,8 @@ class Augment:
         # Beta samplers live on the CPU (global CPU generator): no device sync, and MPS has no gamma sampler.
         self._mixup_beta = self._beta(mixup_alpha)
         self._cutmix_beta = self._beta(cutmix_alpha)
+        # Salt of the alternating-flip hash: drawn only when used, so other configs' RNG streams are unchanged.
+        self._flip_salt = int(torch.randint(0, 2**31, ())) if flip == "alternating" else 0
 
     @staticmethod
     def _number(name: str, value: object) -> float:
@@ -147,12 +153,20 @@ class Augment:
             f"cutmix_alpha={self.cutmix_alpha}, num_classes={self.num_classes})"
         )
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        index: torch.Tensor | None = None,
+        epoch: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment one training batch.
 
         Args:
             images: float [B, C, H, W] in [0, 1] (not yet normalised), on any device.
             labels: int64 [B] on the same device.
+            index: int64 [B], each image's position in the training split (alternating flips only).
+            epoch: the epoch number (alternating flips only).
 
         Returns:
             ``(images, targets)``: images with the same dtype/shape/device and values in [0, 1] (a new
@@ -171,7 +185,9 @@ class Augment:
         x = images
         if self.crop_padding > 0:
             x = self._random_crop(x, self.crop_padding)
-        if self.flip:
+        if self.flip == "alternating":
+            x = self._alternating_flip(x, index, epoch)
+        elif self.flip:
             x = self._random_flip(x)
         if self.erasing > 0:
             x = self._random_erase(x)
@@ -206,6 +222,19 @@ class Augment:
     @staticmethod
     def _random_flip(x: torch.Tensor) -> torch.Tensor:
         mask = torch.rand(x.shape[0], device=x.device) < 0.5
+        return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+
+    def flip_mask(self, index: torch.Tensor, epoch: int) -> torch.Tensor:
+        """Which images of `index` the alternating flip mirrors in `epoch` (bool [B])."""
+        mixed = (index.to(torch.int64) * 2654435761 + self._flip_salt) >> 15  # Knuth's multiplicative hash
+        return (mixed & 1).bool() ^ bool(epoch % 2)
+
+    def _alternating_flip(self, x: torch.Tensor, index: torch.Tensor | None, epoch: int | None) -> torch.Tensor:
+        if index is None or epoch is None:
+            raise ValueError("flip='alternating' needs each image's training index and the epoch")
+        if index.shape != x.shape[:1]:
+            raise ValueError(f"index must have shape [{x.shape[0]}], got {tuple(index.shape)}")
+        mask = self.flip_mask(index.to(x.device), epoch)
         return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
 
     def _random_erase(self, x: torch.Tensor) -> torch.Tensor:

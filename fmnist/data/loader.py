@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 #: Fashion-MNIST training-set pixel statistics (on [0, 1] intensities).
 MEAN, STD = 0.2860, 0.3530
 
-AugmentFn = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
+#: (images, labels, index=..., epoch=...) -> (images, targets); see fmnist.data.augment.Augment.
+AugmentFn = Callable[..., "tuple[torch.Tensor, torch.Tensor]"]
 
 
 @dataclass
@@ -99,9 +100,11 @@ def train_batches(
     augment: AugmentFn | None,
     drop_last: bool = True,
     channels_last: bool = False,
+    epoch: int = 1,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield (inputs, targets, labels) for one epoch in a fresh random order drawn from torch's global
-    RNG. `targets` are what the loss sees (soft under mixup/cutmix); `labels` the true int labels."""
+    RNG. `targets` are what the loss sees (soft under mixup/cutmix); `labels` the true int labels.
+    `augment` gets each image's index in the split and `epoch` too (for alternating flips)."""
     if split.labels is None:
         raise ValueError("cannot train on a split without labels")
     n = len(split)
@@ -112,7 +115,7 @@ def train_batches(
         y = split.labels[idx]
         targets: torch.Tensor = y
         if augment is not None:
-            x, targets = augment(x, y)
+            x, targets = augment(x, y, index=idx, epoch=epoch)
         x = normalize(x)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

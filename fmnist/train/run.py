@@ -248,7 +248,7 @@ def _train(
     for epoch in range(start_epoch + 1, t.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         tic = time.perf_counter()
-        batches = train_batches(splits.train, t.batch_size, augment, t.drop_last, channels_last)
+        batches = train_batches(splits.train, t.batch_size, augment, t.drop_last, channels_last, epoch)
         if show_progress:
             from tqdm import tqdm
 
