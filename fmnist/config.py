@@ -113,8 +113,9 @@ def validate(cfg: DictConfig) -> None:
         t.compile in (None, False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
         "trainer.compile", t.compile, "choose null, default, reduce-overhead or max-autotune",
     )
-    _require(isinstance(t.cuda_graphs, bool), "trainer.cuda_graphs", t.cuda_graphs, "must be true or false")
-    _require(not (t.cuda_graphs and t.compile), "trainer.cuda_graphs", t.cuda_graphs,
+    _require(isinstance(t.cuda_graphs, bool) or t.cuda_graphs == "auto", "trainer.cuda_graphs", t.cuda_graphs,
+             "choose auto, true or false")
+    _require(not (t.cuda_graphs is True and t.compile), "trainer.cuda_graphs", t.cuda_graphs,
              "cannot be combined with trainer.compile; choose one")
     _require(t.test_on in ("best", "last"), "trainer.test_on", t.test_on, "choose best or last")
     _require(

@@ -51,7 +51,7 @@ def test_bad_value_is_refused_and_recorded(tmp_path: Path, override: str, messag
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["trainer.cuda_graphs=yes"], "trainer.cuda_graphs='yes' is invalid: must be true or false"),
+    (["trainer.cuda_graphs=yes"], "trainer.cuda_graphs='yes' is invalid: choose auto, true or false"),
     (["trainer.cuda_graphs=true", "trainer.compile=default"],
      "trainer.cuda_graphs=True is invalid: cannot be combined with trainer.compile"),
     (["trainer.cuda_graphs=true", "device=cpu"], "trainer.cuda_graphs=true needs a CUDA device; this run is on cpu"),

@@ -52,9 +52,10 @@ def test_capture_restores_state_and_matches_eager_step(real_resplit_dir: Path) -
 
 
 def test_cuda_graph_training_matches_eager(real_resplit_dir: Path, tmp_path: Path) -> None:
-    eager = train(_cfg(real_resplit_dir), tmp_path / "eager")
+    eager = train(_cfg(real_resplit_dir, "trainer.cuda_graphs=false"), tmp_path / "eager")
     graphs = train(_cfg(real_resplit_dir, "trainer.cuda_graphs=true"), tmp_path / "graphs")
-    assert graphs["status"] == "completed" and graphs["graph_capture_s"] > 0
+    assert graphs["status"] == "completed" and graphs["cuda_graphs"] == "captured" and graphs["graph_capture_s"] > 0
+    assert "cuda_graphs" not in eager
     assert graphs["best_val_acc"] == pytest.approx(eager["best_val_acc"], abs=0.02)
     assert graphs["test_acc"] == pytest.approx(eager["test_acc"], abs=0.02)
 

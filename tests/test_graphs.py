@@ -76,3 +76,23 @@ def test_only_full_training_batches_replay_the_graph(fake_capture: dict) -> None
     graphed(torch.randn(8, 1, 28, 28))  # evaluation: eager
     assert spy.calls == 1
     assert {id(p) for p in graphed.parameters()} == {id(p) for p in model.parameters()}
+
+
+@pytest.mark.parametrize("setting", ["auto", True])
+def test_failed_capture_falls_back_to_eager_only_under_auto(monkeypatch: pytest.MonkeyPatch, setting) -> None:
+    from types import SimpleNamespace
+
+    from fmnist.train import run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    monkeypatch.setattr(graphs, "capture_training_step", broken)
+    model, summary = _net(), {}
+    t = SimpleNamespace(cuda_graphs=setting, batch_size=8)
+    if setting is True:
+        with pytest.raises(RuntimeError, match="stream is capturing"):
+            run._capture(model, t, 100, (1, 28, 28), "bf16", True, summary)
+    else:
+        assert run._capture(model, t, 100, (1, 28, 28), "bf16", True, summary) is model
+        assert summary == {"cuda_graphs": "failed: operation not permitted when stream is capturing"}

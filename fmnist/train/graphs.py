@@ -62,16 +62,18 @@ def capture_training_step(
     saved_rng = torch.cuda.get_rng_state(device)
     was_training = model.training
     model.train()
-    wrapper = _Forward(model)
-    if precision == "fp32":
-        captured = torch.cuda.make_graphed_callables(wrapper, (sample,), num_warmup_iters=warmup_iters)
-    else:
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        with torch.autocast(device_type="cuda", dtype=dtype, cache_enabled=False):
+    try:
+        wrapper = _Forward(model)
+        if precision == "fp32":
             captured = torch.cuda.make_graphed_callables(wrapper, (sample,), num_warmup_iters=warmup_iters)
-    with torch.no_grad():  # in place: the graphs hold these tensors' addresses
-        for name, value in model.state_dict().items():
-            value.copy_(saved_state[name])
-    torch.cuda.set_rng_state(saved_rng, device)
-    model.train(was_training)
+        else:
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            with torch.autocast(device_type="cuda", dtype=dtype, cache_enabled=False):
+                captured = torch.cuda.make_graphed_callables(wrapper, (sample,), num_warmup_iters=warmup_iters)
+    finally:  # also after a failed capture, so an eager fallback trains the untouched model
+        with torch.no_grad():  # in place: the graphs hold these tensors' addresses
+            for name, value in model.state_dict().items():
+                value.copy_(saved_state[name])
+        torch.cuda.set_rng_state(saved_rng, device)
+        model.train(was_training)
     return CudaGraphModel(model, captured, sample.shape)

@@ -159,6 +159,27 @@ def _out_of_memory(exc: BaseException, device: str | None) -> OutOfMemory:
     )
 
 
+def _capture(model: torch.nn.Module, t: DictConfig, n_train: int, image_shape: tuple[int, ...], precision: str,
+             channels_last: bool, summary: dict[str, Any]) -> torch.nn.Module:
+    """The CUDA-graph training model (`trainer.cuda_graphs`); under `auto` a failed capture falls back to
+    the eager model with a warning (recorded in summary.json `cuda_graphs`), under `true` it is an error."""
+    from fmnist.train.graphs import capture_training_step
+
+    tic = time.perf_counter()
+    try:
+        graphed = capture_training_step(model, min(t.batch_size, n_train), image_shape, precision, channels_last)
+    except (RuntimeError, AssertionError) as exc:
+        if t.cuda_graphs is True:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        log.warning("CUDA-graph capture failed (%s); training eagerly", first)
+        summary["cuda_graphs"] = f"failed: {first}"
+        return model
+    summary.update(cuda_graphs="captured", graph_capture_s=round(time.perf_counter() - tic, 3))
+    log.info("captured the training step as CUDA graphs in %.1fs", summary["graph_capture_s"])
+    return graphed
+
+
 def _train(
     cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict[str, Any], opened: list[MetricSinks]
 ) -> dict[str, Any]:
@@ -167,9 +188,10 @@ def _train(
     device = resolve_device(cfg.device)
     precision = resolve_precision(t.precision, device)
     channels_last = bool(t.channels_last) if t.channels_last != "auto" else device.type == "cuda"
-    if t.cuda_graphs and device.type != "cuda":
+    if t.cuda_graphs is True and device.type != "cuda":
         raise ConfigError(f"trainer.cuda_graphs=true needs a CUDA device; this run is on {device} "
                           f"(set trainer.cuda_graphs=false)")
+    use_graphs = device.type == "cuda" and not t.compile and t.cuda_graphs in (True, "auto")
     summary.update(device=str(device), device_name=device_name(device), precision=precision,
                    config=config)
 
@@ -232,14 +254,9 @@ def _train(
         log.warning("%s holds %s but no checkpoint: training starts again from epoch 1",
                     run_dir, METRICS_FILE)
 
-    if t.cuda_graphs:  # after the resume load; the graphs read the parameters in place
-        from fmnist.train.graphs import capture_training_step
-
-        tic = time.perf_counter()
-        train_model = capture_training_step(model, min(t.batch_size, len(splits.train)),
-                                            tuple(splits.train.images.shape[1:]), precision, channels_last)
-        summary["graph_capture_s"] = round(time.perf_counter() - tic, 3)
-        log.info("captured the training step as CUDA graphs in %.1fs", summary["graph_capture_s"])
+    if use_graphs:  # after the resume load; the graphs read the parameters in place
+        train_model = _capture(model, t, len(splits.train), tuple(splits.train.images.shape[1:]), precision,
+                               channels_last, summary)
     sinks = MetricSinks(cfg.logger, run_dir, config)
     opened.append(sinks)
     write_summary(run_dir, summary)
