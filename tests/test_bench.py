@@ -22,6 +22,8 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     for key in ("ours_s_per_epoch", "naive_s_per_epoch", "ours_images_per_s", "naive_images_per_s"):
         assert row[key] > 0, key
     assert row["speedup"] == pytest.approx(row["naive_s_per_epoch"] / row["ours_s_per_epoch"])
+    assert row["ours_mode"] == "eager" and list(row["modes"]) == ["eager"]  # graphs need CUDA
+    assert row["modes"]["eager"]["s_per_epoch"] == row["ours_s_per_epoch"] and row["modes"]["eager"]["setup_s"] > 0
     [tta] = results["time_to_accuracy"]
     assert tta["status"] == "completed" and 0.0 <= tta["test_acc"] <= 1.0 and tta["train_time_s"] > 0
     assert [c["jobs_per_gpu"] for c in results["concurrency"]] == [1, 2]
@@ -37,3 +39,25 @@ def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.Capture
     rc = main(["--tiny", "--data-dir", str(tmp_path / "none"), "--skip-naive"])
     assert rc == 1
     assert "error:" in capsys.readouterr().err
+
+
+def test_bench_refuses_graphs_without_cuda(real_resplit_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU-only refusal")
+    rc = main(["--tiny", "--data-dir", str(real_resplit_dir), "--skip-naive", "--modes", "graphs"])
+    assert rc == 1 and "--modes graphs needs a CUDA device" in capsys.readouterr().err
+
+
+def test_step_model_modes() -> None:
+    import torch
+
+    from fmnist.bench.pipelines import step_model
+
+    net = torch.nn.Linear(2, 2)
+    assert step_model(net, "eager", 8, "fp32", False) is net
+    compiled = step_model(net, "compile-default", 8, "fp32", False)  # lazy: compiles on its first call
+    assert compiled is not net and compiled._orig_mod is net
+    with pytest.raises(ValueError, match="unknown mode 'compile-fast'"):
+        step_model(net, "compile-fast", 8, "fp32", False)

@@ -118,3 +118,28 @@ def test_trained_run_on_its_validation_split(tiny_analysis) -> None:
     layers = tiny_analysis.result.dead_layers
     assert len(layers) == 4 * 8 and set(layers["module"]) == {"ReLU"}
     assert run_dead_stats(run_config(run_dir), run_dir / "missing", tiny_analysis.sweep.data_dir) is None
+
+
+@pytest.mark.slow
+def test_the_trainers_dead_units_file_matches_a_measurement_from_best_pt(tiny_analysis, tmp_path: Path) -> None:
+    """dead_units.json (written by the trainer) holds what analysis would measure from best.pt; a run dir
+    without checkpoints (as committed) still has its result, one without either has none."""
+    import shutil
+
+    from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats
+
+    source = Path(tiny_analysis.result.dead_runs["run_dir"].iloc[0])
+    saved = DeadStats.load(source)
+    assert saved is not None and saved.n_images == 3000
+    measured_dir = shutil.copytree(source, tmp_path / "measured")
+    (measured_dir / DEAD_UNITS_FILE).unlink()
+    measured = run_dead_stats(run_config(measured_dir), measured_dir, tiny_analysis.sweep.data_dir)
+    assert [l["dead_units"] for l in measured.per_layer] == [l["dead_units"] for l in saved.per_layer]
+    assert measured.zero_fraction == pytest.approx(saved.zero_fraction, abs=1e-6)
+    assert measured.dead_fraction == saved.dead_fraction and measured.n_images == saved.n_images
+
+    committed = shutil.copytree(source, tmp_path / "committed")
+    shutil.rmtree(committed / "checkpoints")
+    assert run_dead_stats(run_config(committed), committed, tiny_analysis.sweep.data_dir) == saved
+    (committed / DEAD_UNITS_FILE).unlink()
+    assert run_dead_stats(run_config(committed), committed, tiny_analysis.sweep.data_dir) is None

@@ -42,9 +42,12 @@ def test_cli_run_writes_the_whole_contract(real_resplit_dir: Path, tmp_path: Pat
                    f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.csv", "summary.json",
-                 "checkpoints/last.pt", "checkpoints/best.pt", "predictions_test.csv", "train.log"):
+                 "checkpoints/last.pt", "checkpoints/best.pt", "predictions_test.csv", "train.log",
+                 "dead_units.json"):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    dead = json.loads((run_dir / "dead_units.json").read_text())  # best weights, whole validation split
+    assert dead["n_images"] == 6000 and len(dead["per_layer"]) == 8 and 0.2 < dead["zero_fraction"] < 0.9
 
     rows = read_metrics(run_dir)
     assert [int(r["epoch"]) for r in rows] == [1, 2]

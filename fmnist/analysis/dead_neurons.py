@@ -9,14 +9,16 @@ reported (``negative_capable`` says so): such a unit still passes a gradient, so
 **Sparsity** (``zero_fraction``) is a different quantity: the fraction of all post-activation values
 that are exactly 0 (over every unit, position and image). A net can be sparse without any dead unit.
 
-``dead_unit_stats`` is what the trainer calls each epoch (``trainer.track_dead``) on a fixed probe batch;
-``run_dead_stats`` does the same for a trained run dir on its whole validation split.
+``dead_unit_stats`` is what the trainer calls each epoch (``trainer.track_dead``) on a fixed probe batch,
+and once at the end of every run on the whole validation split with the best weights, written to the run
+dir as ``dead_units.json`` (so the result outlives the checkpoints, which are not committed);
+``run_dead_stats`` reads that file, or measures a trained run dir's ``best.pt`` when the file is absent.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ from torch import nn
 from fmnist.data.loader import load_splits, normalize, to_unit_float
 from fmnist.models.factory import build_model
 from fmnist.train.checkpoint import BEST, checkpoint_path, load_checkpoint
+from fmnist.train.run_dir import read_json, write_json
+
+#: In a run dir: the DeadStats of the best weights on the validation split, written by the trainer.
+DEAD_UNITS_FILE = "dead_units.json"
 
 #: The activation modules hooked (every activation in the models is its own instance of one of these).
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
@@ -52,6 +58,14 @@ class DeadStats:
     @property
     def dead_units(self) -> int:
         return sum(layer["dead_units"] for layer in self.per_layer)
+
+    def save(self, run_dir: Path) -> None:
+        write_json(Path(run_dir) / DEAD_UNITS_FILE, asdict(self))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "DeadStats | None":
+        path = Path(run_dir) / DEAD_UNITS_FILE
+        return cls(**read_json(path)) if path.is_file() else None
 
 
 class _Recorder:
@@ -133,8 +147,13 @@ def _validation_images(data_dir: str, device: str, val_fraction: float, subset: 
 
 def run_dead_stats(config: dict[str, Any], run_dir: Path, data_dir: str | Path, device: str = "cpu",
                    checkpoint: str = BEST) -> DeadStats | None:
-    """Dead-unit statistics of a trained run (its `checkpoint` weights) on its own validation split;
-    None when the run has no such checkpoint or no validation split. Reads only."""
+    """Dead-unit statistics of a trained run's best weights on its own validation split: the trainer's
+    dead_units.json when the run has one (and `checkpoint` is best), else measured from the `checkpoint`
+    weights; None when the run has neither or no validation split. Reads only."""
+    if checkpoint == BEST:
+        saved = DeadStats.load(run_dir)
+        if saved is not None:
+            return saved
     path = checkpoint_path(run_dir, checkpoint)
     if not path.is_file():
         return None

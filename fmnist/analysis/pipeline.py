@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
-from fmnist.analysis.dead_neurons import run_dead_stats
+from fmnist.analysis.dead_neurons import DeadStats, run_dead_stats
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate
@@ -116,16 +116,18 @@ def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
 
 
 def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dead units / sparsity of every completed run with a best.pt, on its validation split."""
+    """Dead units / sparsity of every completed run's best weights on its validation split (the run's
+    dead_units.json, else measured from its best.pt)."""
     device = str(resolve_device(cfg.get("device", "cpu")))
     run_rows, layer_rows = [], []
     for _, run in collection.completed.iterrows():
-        data_dir = _data_dir(cfg, run)
-        if data_dir is None:
-            log.warning("dead neurons: data folder of %s not found (set data_dir=...); skipped", run["run"])
-            continue
-        config = run_config(Path(run["run_dir"]))
-        stats = run_dead_stats(config, Path(run["run_dir"]), data_dir, device)
+        stats = DeadStats.load(Path(run["run_dir"]))
+        if stats is None:
+            data_dir = _data_dir(cfg, run)
+            if data_dir is None:
+                log.warning("dead neurons: data folder of %s not found (set data_dir=...); skipped", run["run"])
+                continue
+            stats = run_dead_stats(run_config(Path(run["run_dir"])), Path(run["run_dir"]), data_dir, device)
         if stats is None:
             log.info("dead neurons: %s has no best.pt or no validation split; skipped", run["run"])
             continue

@@ -4,7 +4,9 @@
   (RandomCrop(28, padding=4), RandomHorizontalFlip, ToTensor, Normalize), a DataLoader with worker
   processes, fp32, host-side metrics every step;
 * ours — fmnist's trainer path: uint8 data resident on the device, batched on-device augmentation,
-  autocast (bf16 on CUDA), channels_last and fused optimizer on CUDA, metrics kept on the device.
+  autocast (bf16 on CUDA), channels_last and fused optimizer on CUDA, metrics kept on the device; the
+  network run in one of the step MODES: eager, CUDA graphs (`graphs`) or a torch.compile mode
+  (`compile-default`, `compile-reduce-overhead`, `compile-max-autotune`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from fmnist.data.loader import MEAN, STD, DeviceSplit, train_batches
 from fmnist.train.device import autocast
 from fmnist.train.loop import train_one_epoch
 
+#: Ways of running the network in our pipeline (`python -m fmnist.bench --modes ...`).
+MODES = ("eager", "graphs", "compile-default", "compile-reduce-overhead", "compile-max-autotune")
+
 
 @dataclass
 class Timing:
@@ -32,6 +37,7 @@ class Timing:
     seconds: float
     batch_size: int
     epoch_images: int
+    setup_s: float = 0.0  # capture / compilation and warm-up steps, before timing
 
     @property
     def images_per_s(self) -> float:
@@ -103,9 +109,25 @@ def time_naive(model: nn.Module, pngs: list[bytes], labels: np.ndarray, batch_si
     return Timing(steps, time.perf_counter() - start, batch_size, len(pngs))
 
 
+def step_model(model: nn.Module, mode: str, batch_size: int, precision: str, channels_last: bool) -> nn.Module:
+    """The module our training step calls in `mode` (see MODES)."""
+    if mode == "eager":
+        return model
+    if mode == "graphs":
+        from fmnist.train.graphs import capture_training_step
+
+        return capture_training_step(model, batch_size, (1, 28, 28), precision, channels_last)
+    if mode.startswith("compile-") and mode in MODES:
+        name = mode.removeprefix("compile-")
+        return torch.compile(model, mode=None if name == "default" else name)
+    raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+
+
 def time_ours(model: nn.Module, split: DeviceSplit, batch_size: int, steps: int, warmup: int,
-              device: torch.device, precision: str, channels_last: bool, lr: float = 0.1) -> Timing:
-    """Time `steps` steps of fmnist's training path (the trainer's own loop) after `warmup` ones."""
+              device: torch.device, precision: str, channels_last: bool, lr: float = 0.1,
+              mode: str = "eager") -> Timing:
+    """Time `steps` steps of fmnist's training path (the trainer's own loop) after `warmup` ones; the
+    capture or compilation of `mode` and the warm-up steps are timed separately (`setup_s`)."""
     if channels_last:
         model.to(memory_format=torch.channels_last)
     fused = {"fused": True} if device.type == "cuda" else {}
@@ -126,10 +148,13 @@ def time_ours(model: nn.Module, split: DeviceSplit, batch_size: int, steps: int,
     def amp():
         return autocast(device, precision)
 
+    _sync(device)
+    tic = time.perf_counter()
+    runner = step_model(model, mode, batch_size, precision, channels_last)
     if warmup:
-        train_one_epoch(model, limited(warmup), optimizer, scheduler, amp)
+        train_one_epoch(runner, limited(warmup), optimizer, scheduler, amp)
     _sync(device)
     start = time.perf_counter()
-    train_one_epoch(model, limited(steps), optimizer, scheduler, amp)
+    train_one_epoch(runner, limited(steps), optimizer, scheduler, amp)
     _sync(device)
-    return Timing(steps, time.perf_counter() - start, batch_size, len(split))
+    return Timing(steps, time.perf_counter() - start, batch_size, len(split), setup_s=start - tic)

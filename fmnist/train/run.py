@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fmnist.analysis.dead_neurons import dead_unit_stats
+from fmnist.analysis.dead_neurons import ACTIVATIONS, dead_unit_stats
 from fmnist.config import call_factory, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
@@ -316,6 +316,11 @@ def _train(
         tested = "last"
     test: EvalResult = evaluate(eval_model, splits.test, t.eval_batch_size, amp, channels_last, t.tta_flip)
     _write_predictions(run_dir / PREDICTIONS_FILE, splits.test.ids, splits.test.labels, test.probs)
+    if splits.val is not None and best_path.exists() and any(isinstance(m, ACTIVATIONS) for m in model.modules()):
+        if tested == "last":
+            eval_model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
+        val_images = next(eval_batches(splits.val, len(splits.val), channels_last))[0]
+        dead_unit_stats(eval_model, val_images, t.eval_batch_size).save(run_dir)
 
     train_time = sum(r["epoch_time_s"] for r in rows)
     summary.update(

@@ -7,6 +7,7 @@ A run directory holds (all written atomically: temp file in the same folder, the
     checkpoints/last.pt     state after the latest epoch (resume)
     checkpoints/best.pt     model weights at the best validation accuracy
     predictions_test.csv    id, label (when known), pred, p0..p9
+    dead_units.json         dead units / sparsity of the best weights on the validation split (with a val split)
     train.log               the log (Hydra's file handler)
     tensorboard/            TensorBoard scalars (logger=tensorboard)
 """
