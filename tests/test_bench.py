@@ -61,3 +61,22 @@ def test_step_model_modes() -> None:
     assert compiled is not net and compiled._orig_mod is net
     with pytest.raises(ValueError, match="unknown mode 'compile-fast'"):
         step_model(net, "compile-fast", 8, "fp32", False)
+
+
+@pytest.mark.parametrize(("preset", "model", "epochs", "erasing", "ema"), [
+    ("fast", "ResNet9", 24, 0.0, None), ("fast95", "ResNet", 40, 0.5, None), ("best", "ResNet", 120, 0.5, 0.999),
+])
+def test_speed_presets_compose_and_train(real_resplit_dir: Path, tmp_path: Path, preset: str, model: str,
+                                         epochs: int, erasing: float, ema: float | None) -> None:
+    """The time-to-accuracy presets: their recipe composes, and each trains end to end at CPU size."""
+    from runs import compose_train
+
+    from fmnist.bench.tta import time_to_accuracy
+
+    cfg = compose_train(real_resplit_dir, f"+experiment={preset}")
+    assert cfg.model._target_.endswith(model) and cfg.trainer.epochs == epochs and cfg.trainer.ema_decay == ema
+    assert (cfg.trainer.batch_size, cfg.data.val_fraction, cfg.trainer.tta_flip) == (512, 0.0, True)
+    assert cfg.augment.flip == "alternating" and cfg.augment.erasing == erasing and cfg.optimizer.nesterov
+    result = time_to_accuracy(preset, [f"data.dir={real_resplit_dir}", "trainer.epochs=1", "data.subset=1024",
+                                       "model.width=4"], run_root=tmp_path)
+    assert result["status"] == "completed" and 0.0 <= result["test_acc"] <= 1.0 and result["epochs"] == 1
