@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= data/FashionMNIST-Resplit
 ARGS   ?=
 
-.PHONY: setup data train train-full test test-fast clean-venv report
+.PHONY: device-kit setup data train train-full test test-fast clean-venv report
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,16 @@ space  := $(empty) $(empty)
 report: setup
 	@test -n "$(strip $(SWEEPS))" || { echo 'usage: make report SWEEPS="multirun/<date>/<time>_<name> ..."' >&2; exit 2; }
 	$(PY) analyze.py 'sweep_dir=[$(subst $(space),$(comma),$(strip $(SWEEPS)))]' report=true $(ARGS)
+
+# What a session on the lent GPU machine carries (it reaches no package index): .whl/ holds the packages its
+# image lacks as Python 3.12 wheels (the versions installed here), .devdata/raw/ the raw Fashion-MNIST files.
+# There: bash scripts/device_session.sh check|bench|study (see the script).
+DEVICE_PKGS = hydra-core omegaconf hydra-submitit-launcher submitit
+device-kit: setup
+	rm -rf .whl && mkdir -p .whl .devdata/raw
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl $$($(PY) -c 'import importlib.metadata as m; print(" ".join(f"{p}=={m.version(p)}" for p in "$(DEVICE_PKGS)".split()))')
+	$(PY) -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==$$($(PY) -c 'import importlib.metadata as m; print(m.version("antlr4-python3-runtime"))')
+	cp $$($(PY) -c 'from fmnist.data.prepare import find_raw_dir; print(find_raw_dir())')/*-ubyte* .devdata/raw/
+	@du -sh .whl .devdata

@@ -3,14 +3,19 @@
     python -m fmnist.study --list                       # the presets and their jobs, runs nothing
     python -m fmnist.study                              # run all presets one after another
     python -m fmnist.study --presets stage2_skip stage2_norm -- trainer.epochs=10 hydra/launcher=...
+    python -m fmnist.study --concurrent 2 -- seed=0 hydra/launcher=gpu_pool hydra.launcher.jobs_per_gpu=4
 
-Everything after `--` is passed to `train.py -m` for every preset."""
+Everything after `--` is passed to `train.py -m` for every preset. `--concurrent N` runs N presets at once
+(with gpu_pool, N x jobs_per_gpu jobs share each GPU), so a small preset's last jobs do not leave the GPU
+idle while the next preset waits. A fixed sweep folder per preset makes the study resumable across
+sessions: `'hydra.sweep.dir=multirun/study/${name}'` (completed runs are skipped, interrupted ones resume)."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -46,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=None, help="presets to run (default: all stages)")
     parser.add_argument("--list", action="store_true", help="print the presets and their jobs, run nothing")
+    parser.add_argument("--concurrent", type=int, default=1, metavar="N", help="presets run at once (default 1)")
     args = parser.parse_args(argv)
     known = stage_presets()
     presets = args.presets or known
@@ -63,12 +69,18 @@ def main(argv: list[str] | None = None) -> int:
                 print("   ", " ".join(job))
         print(f"total: {total} jobs")
         return 0
-    failed = []
-    for name in presets:
+    if args.concurrent < 1:
+        print(f"error: --concurrent must be >= 1, got {args.concurrent}", file=sys.stderr)
+        return 2
+
+    def run_preset(name: str) -> int:
         cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", f"+experiment={name}", *extra]
         print("+", " ".join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:
-            failed.append(name)
+        return subprocess.run(cmd).returncode
+
+    with ThreadPoolExecutor(max_workers=args.concurrent) as pool:
+        codes = list(pool.map(run_preset, presets))
+    failed = [name for name, code in zip(presets, codes) if code != 0]
     print(f"study: {len(presets) - len(failed)} presets completed, {len(failed)} with failures"
           + (f" ({', '.join(failed)})" if failed else ""))
     return 1 if failed else 0

@@ -96,3 +96,27 @@ def flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[key] = v
     return out
+
+
+@pytest.mark.slow
+def test_concurrent_presets_into_fixed_folders_resume_as_a_study(real_resplit_dir: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """--concurrent 2 runs two presets at once, each into multirun/study/<preset>-style fixed folders; the
+    same command again (a later session) skips every completed run."""
+    tiny = ["seed=0", "trainer.epochs=1", "model.width=4", "data.subset=256", "data.val_fraction=0.02",
+            "logger=none", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={tmp_path}/study/${{name}}"]
+    args = ["--concurrent", "2", "--presets", "stage2_skip", "stage2_optimizer", "--", *tiny]
+    assert study_main(args) == 0
+    assert "study: 2 presets completed, 0 with failures" in capsys.readouterr().out
+    runs = {p.parent.parent.name: [] for p in (tmp_path / "study").glob("*/*/summary.json")}
+    for p in (tmp_path / "study").glob("*/*/summary.json"):
+        runs[p.parent.parent.name].append(json.loads(p.read_text()))
+    assert {k: len(v) for k, v in runs.items()} == {"stage2_skip": 2, "stage2_optimizer": 4}
+    assert all(s["status"] == "completed" for v in runs.values() for s in v)
+    started = {s["run_dir"]: s["started_at"] for v in runs.values() for s in v}
+
+    assert study_main(args) == 0  # the next session: nothing is trained again
+    again = {json.loads(p.read_text())["run_dir"]: json.loads(p.read_text())["started_at"]
+             for p in (tmp_path / "study").glob("*/*/summary.json")}
+    assert again == started
+    assert study_main(["--concurrent", "0"]) == 2 and "--concurrent must be >= 1" in capsys.readouterr().err

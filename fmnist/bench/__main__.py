@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default="data/FashionMNIST-Resplit")
     p.add_argument("--device", default="auto")
-    p.add_argument("--models", nargs="+", default=["resnet18", "resnet9", "resnet50", "vgg11"])
+    p.add_argument("--models", nargs="*", default=["resnet18", "resnet9", "resnet50", "vgg11"],
+                   help="models to time (none: skip the throughput table)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 512])
     p.add_argument("--width", type=int, default=None, help="model.width for every model (default: the model's)")
     p.add_argument("--steps", type=int, default=0, help="timed steps per measurement; 0 = one full epoch")
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     split = DeviceSplit.from_imageset("train", data.train, np.arange(len(data.train)), device)
-    pngs = None if args.skip_naive else _train_pngs(Path(data_dir))
+    pngs = None if args.skip_naive or not args.models else _train_pngs(Path(data_dir))
     results: dict[str, Any] = {
         "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
         "python": platform.python_version(), "precision": precision,
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     modes = args.modes or (["eager", "graphs"] if device.type == "cuda" else ["eager"])
     if "graphs" in modes and device.type != "cuda":
         raise FmnistError(f"--modes graphs needs a CUDA device; this is {device}")
-    print(f"{'model':<16}{'batch':>6}{'mode':>25}{'setup s':>9}{'s/epoch':>9}{'img/s':>10}{'naive/this':>11}")
+    if args.models:
+        print(f"{'model':<16}{'batch':>6}{'mode':>25}{'setup s':>9}{'s/epoch':>9}{'img/s':>10}{'naive/this':>11}")
     for name in args.models:
         for bs in args.batch_sizes:
             steps = args.steps or len(split) // bs

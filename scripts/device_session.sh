@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# One prepared command for a session on a lent GPU machine (a fresh machine that reaches no package index).
+#
+#   make device-kit                               # here, once: .whl/ (missing packages) and .devdata/raw/ (data)
+#   bash scripts/device_session.sh PLAN [BUDGET_S] # there, with .whl and .devdata carried along
+#
+# PLAN:
+#   check  GPU tests (tests/test_gpu.py: CUDA graphs against eager, compile modes, gpu_pool on the GPU)
+#   bench  check, then `python -m fmnist.bench`: naive vs ours (eager, CUDA graphs) for 4 models at batch 128 and
+#          512, torch.compile modes on ResNet18 at 128, the time-to-accuracy presets and jobs-per-GPU throughput
+#   study  the one-seed study (SEED, default 0) through gpu_pool, into multirun/study/<preset>/ folders that a
+#          later session resumes (completed runs are skipped): commit what comes back and run it again
+#
+# Every step gets what is left of BUDGET_S (default 540 s) and is skipped when too little is left. Results
+# go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json, and the study's
+# run dirs without checkpoints as study.tar.gz.part-* (join with `cat`, unpack at the repo root).
+# TINY=1 runs every step at CPU size (the CI smoke test of this script).
+set -u
+cd "$(dirname "$0")/.."  # the repo root
+PLAN=${1:-bench}
+BUDGET=${2:-540}
+case "$PLAN" in check | bench | study) ;; *)
+  echo "unknown plan '$PLAN': choose check, bench or study" >&2
+  exit 2
+  ;;
+esac
+[[ "$BUDGET" =~ ^[0-9]+$ ]] || { echo "BUDGET_S must be whole seconds, got '$BUDGET'" >&2; exit 2; }
+
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/session.log") 2>&1
+export PYTHONUNBUFFERED=1
+START=$(date +%s)
+PY=${PYTHON:-python3}
+
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+step() {  # step NAME MIN_SECONDS COMMAND...: run COMMAND within what is left, unless less than MIN_SECONDS is
+  local name=$1 need=$2
+  shift 2
+  local budget
+  budget=$(left)
+  if [ "$budget" -lt "$need" ]; then
+    echo "== $name: skipped ($budget s left, needs $need)"
+    return 0
+  fi
+  echo "== $name ($budget s left): $*"
+  local tic=$(date +%s)
+  timeout --signal=TERM --kill-after=15 "$budget" "$@"
+  local rc=$?
+  echo "== $name: exit $rc after $(($(date +%s) - tic)) s"
+  return 0
+}
+
+# Packages the GPU image lacks (hydra-core, omegaconf, antlr4, submitit, hydra-submitit-launcher).
+if ls .whl/*.whl >/dev/null 2>&1; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/fmnist-site \
+    .whl/*.whl || { echo "wheel install failed" >&2; exit 1; }
+  export PYTHONPATH=/tmp/fmnist-site:$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+# The data: built from the carried raw IDX files unless already there.
+if [ -d .devdata/raw ]; then export FASHION_MNIST_RAW=$PWD/.devdata/raw; fi
+DATA=${DATA:-data/FashionMNIST-Resplit}
+[ -f "$DATA/data.parquet" ] || "$PY" -m fmnist.data.prepare --out "$DATA" || exit 1
+
+"$PY" - <<'EOF'
+import platform, torch
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+print(f"python {platform.python_version()} | torch {torch.__version__} | {gpu}")
+EOF
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+
+if [ "${TINY:-0}" = 1 ]; then
+  BENCH=(--models resnet9 --batch-sizes 64 --width 8 --steps 2 --warmup 1 --workers 0)
+  TTA=(--tta-overrides trainer.epochs=1 data.subset=512 model.width=4)
+  CONC=(--concurrency 2 --concurrency-jobs 2 --concurrency-overrides trainer.epochs=1 data.subset=256
+    model.width=4 data.val_fraction=0.02)
+  STUDY=(trainer.epochs=1 model.width=4 data.subset=256 data.val_fraction=0.02 hydra.launcher.cpu_jobs=2)
+  PRESETS=(--presets stage2_skip)
+  COMPILE_MODES=(eager)
+  COMPILE=(--width 8 --steps 2 --warmup 1)
+else
+  BENCH=(--steps 100 --warmup 20)
+  TTA=()
+  CONC=(--concurrency 1 4 8 --concurrency-jobs 8)
+  STUDY=()
+  PRESETS=()
+  COMPILE_MODES=(eager graphs compile-default compile-reduce-overhead)
+  COMPILE=(--steps 200 --warmup 20)
+fi
+STUDY_ROOT=${STUDY_ROOT:-.}  # the study's sweeps go to $STUDY_ROOT/multirun/study/<preset>/
+BENCH_ARGS=(--data-dir "$DATA")
+
+case "$PLAN" in
+check | bench)
+  step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py
+  ;;
+esac
+if [ "$PLAN" = bench ]; then
+  step "throughput: naive vs ours" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${BENCH[@]}" --out "$OUT/bench_throughput.json"
+  step "time to accuracy" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models --tta fast fast95 "${TTA[@]}" \
+    --out "$OUT/bench_tta.json"
+  step "jobs per GPU" 90 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models "${CONC[@]}" --out "$OUT/bench_concurrency.json"
+  step "compile modes" 120 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${COMPILE[@]}" --skip-naive --models resnet18 \
+    --batch-sizes 128 --modes "${COMPILE_MODES[@]}" --out "$OUT/bench_compile.json"
+fi
+if [ "$PLAN" = study ]; then
+  # \${name} is Hydra's interpolation: each preset's own name
+  step "study, seed ${SEED:-0}" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-2}" -- \
+    "seed=${SEED:-0}" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-4}" "data.dir=$DATA" \
+    "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" "${STUDY[@]}"
+  if [ -d "$STUDY_ROOT/multirun/study" ]; then
+    tar -C "$STUDY_ROOT" --exclude=checkpoints --exclude=.pool -czf - multirun/study | split -b 15M - "$OUT/study.tar.gz.part-"
+    ls -la "$OUT"/study.tar.gz.part-*
+  fi
+fi
+echo "== done in $(($(date +%s) - START)) s"
