@@ -302,3 +302,20 @@ def test_compiled_training_step_matches_eager(real_resplit_dir: Path, tmp_path: 
     assert not any(k.startswith("_orig_mod") for k in state)
     assert compiled["best_val_acc"] == pytest.approx(eager["best_val_acc"], abs=0.02)
     assert compiled["test_acc"] == pytest.approx(eager["test_acc"], abs=0.02)
+
+
+@pytest.mark.parametrize("mark", [False, True])
+def test_cudagraph_steps_are_marked_once_per_iteration_when_asked(monkeypatch: pytest.MonkeyPatch, mark: bool) -> None:
+    """torch.compile's CUDA-graph modes need each iteration's start marked; eager runs never pay the import."""
+    import contextlib
+
+    from fmnist.train.loop import train_one_epoch
+
+    calls = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: calls.append(1))
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.randint(0, 3, (8,))) for _ in range(5)]
+    stats = train_one_epoch(model, batches, optimizer, scheduler, contextlib.nullcontext, mark_cudagraph_steps=mark)
+    assert stats.n == 40 and len(calls) == (5 if mark else 0)

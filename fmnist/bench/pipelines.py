@@ -151,10 +151,11 @@ def time_ours(model: nn.Module, split: DeviceSplit, batch_size: int, steps: int,
     _sync(device)
     tic = time.perf_counter()
     runner = step_model(model, mode, batch_size, precision, channels_last)
+    mark = mode in ("compile-reduce-overhead", "compile-max-autotune")
     if warmup:
-        train_one_epoch(runner, limited(warmup), optimizer, scheduler, amp)
+        train_one_epoch(runner, limited(warmup), optimizer, scheduler, amp, mark_cudagraph_steps=mark)
     _sync(device)
     start = time.perf_counter()
-    train_one_epoch(runner, limited(steps), optimizer, scheduler, amp)
+    train_one_epoch(runner, limited(steps), optimizer, scheduler, amp, mark_cudagraph_steps=mark)
     _sync(device)
     return Timing(steps, time.perf_counter() - start, batch_size, len(split), setup_s=start - tic)

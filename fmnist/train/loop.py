@@ -38,15 +38,19 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     grad_clip: float | None = None,
     after_step: Callable[[], None] | None = None,
+    mark_cudagraph_steps: bool = False,
 ) -> EpochStats:
     """Run one epoch of optimisation; the scheduler (and `after_step`, e.g. an EMA update) runs every
-    iteration."""
+    iteration. `mark_cudagraph_steps` tells torch.compile's CUDA graphs (modes reduce-overhead and
+    max-autotune) where each training iteration begins, so one step's outputs are not taken for the last's."""
     model.train()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     n = 0
     for x, targets, labels in batches:
+        if mark_cudagraph_steps:
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast():
             logits = model(x)
             loss = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)

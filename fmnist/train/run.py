@@ -271,7 +271,8 @@ def _train(
 
             batches = tqdm(batches, total=steps, desc=f"epoch {epoch}/{t.epochs}", leave=False)
         stats = train_one_epoch(train_model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip,
-                                after_step=(lambda: ema.step(model)) if ema is not None else None)
+                                after_step=(lambda: ema.step(model)) if ema is not None else None,
+                                mark_cudagraph_steps=t.compile in ("reduce-overhead", "max-autotune"))
         train_s = time.perf_counter() - tic
         if not stats.finite:
             raise TrainingDiverged(
