@@ -28,7 +28,7 @@ class _Spy(nn.Module):
 def fake_capture(monkeypatch: pytest.MonkeyPatch) -> dict:
     seen: dict = {"rng_set": 0}
 
-    def make_graphed_callables(wrapper, sample_args, num_warmup_iters=3):
+    def make_graphed_callables(wrapper, sample_args, num_warmup_iters=3, allow_unused_input=False):
         seen["sample"] = sample_args[0]
         seen["autocast"] = torch.is_autocast_enabled("cuda")
         for _ in range(num_warmup_iters):  # what the real warm-up does to BatchNorm

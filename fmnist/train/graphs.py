@@ -14,6 +14,8 @@ capturing does not change what is trained.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -62,14 +64,15 @@ def capture_training_step(
     saved_rng = torch.cuda.get_rng_state(device)
     was_training = model.training
     model.train()
+    if precision == "fp32":
+        amp = contextlib.nullcontext()
+    else:  # make_graphed_callables refuses autocast's weight cache
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        amp = torch.autocast(device_type="cuda", dtype=dtype, cache_enabled=False)
     try:
-        wrapper = _Forward(model)
-        if precision == "fp32":
-            captured = torch.cuda.make_graphed_callables(wrapper, (sample,), num_warmup_iters=warmup_iters)
-        else:
-            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-            with torch.autocast(device_type="cuda", dtype=dtype, cache_enabled=False):
-                captured = torch.cuda.make_graphed_callables(wrapper, (sample,), num_warmup_iters=warmup_iters)
+        with amp:
+            captured = torch.cuda.make_graphed_callables(_Forward(model), (sample,), num_warmup_iters=warmup_iters,
+                                                         allow_unused_input=True)
     finally:  # also after a failed capture, so an eager fallback trains the untouched model
         with torch.no_grad():  # in place: the graphs hold these tensors' addresses
             for name, value in model.state_dict().items():
