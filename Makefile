@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= data/FashionMNIST-Resplit
 ARGS   ?=
 
-.PHONY: device-kit setup data train train-full test test-fast clean-venv report
+.PHONY: device-kit study-aside study-back setup data train train-full test test-fast clean-venv report
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,17 @@ device-kit: setup
 	$(PY) -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==$$($(PY) -c 'import importlib.metadata as m; print(m.version("antlr4-python3-runtime"))')
 	cp $$($(PY) -c 'from fmnist.data.prepare import find_raw_dir; print(find_raw_dir())')/*-ubyte* .devdata/raw/
 	@du -sh .whl .devdata
+
+# The committed study can outgrow the device's 64 MiB working-tree limit: before a study call with SEED=S, park
+# the other seeds' run dirs in the ignored .aside/ (make study-aside SEED=S); afterwards, make study-back.
+STUDY ?= multirun/study
+study-aside:
+	@test -n "$(SEED)" || { echo 'usage: make study-aside SEED=<the seed the device session runs>' >&2; exit 2; }
+	@n=0; for run in $(STUDY)/*/*/; do \
+		case "$$(basename "$$run")" in *seed=$(SEED)|*seed=$(SEED),*) continue;; esac; \
+		mkdir -p ".aside/$$(dirname "$$run")" && mv "$$run" ".aside/$$run" && n=$$((n+1)); \
+	done; echo "parked $$n run dirs in .aside/"
+
+study-back:
+	@test -d .aside || { echo 'nothing parked in .aside/' >&2; exit 0; }
+	cp -a .aside/. . && rm -rf .aside

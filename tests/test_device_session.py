@@ -61,3 +61,26 @@ def test_study_plan_returns_the_run_dirs_without_checkpoints(real_resplit_dir: P
 def test_unknown_plan_is_refused(tmp_path: Path) -> None:
     proc = session("everything", tmp_path / "out", tmp_path)
     assert proc.returncode == 2 and "unknown plan 'everything': choose check, bench or study" in proc.stderr
+
+
+def test_study_aside_parks_the_other_seeds_and_brings_them_back(tmp_path: Path) -> None:
+    runs = ["stage2_skip/0_model.skip=True,seed=0", "stage2_skip/1_model.skip=True,seed=1",
+            "stage2_lr/0_optimizer.lr=0.1,seed=1,trainer.x=2", "stage2_lr/1_optimizer.lr=0.1,seed=10"]
+    for run in runs:
+        (tmp_path / "multirun" / "study" / run).mkdir(parents=True)
+        (tmp_path / "multirun" / "study" / run / "summary.json").write_text("{}")
+
+    def make(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "-s", "-C", str(tmp_path), "-f", str(ROOT / "Makefile"), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def present(root: Path) -> set[str]:
+        return {str(p.parent.relative_to(root)) for p in root.glob("multirun/study/*/*/summary.json")}
+
+    assert make("study-aside").returncode == 2
+    parked = make("study-aside", "SEED=1")
+    assert parked.returncode == 0 and "parked 2 run dirs" in parked.stdout
+    assert present(tmp_path) == {f"multirun/study/{r}" for r in runs[1:3]}
+    assert present(tmp_path / ".aside") == {f"multirun/study/{r}" for r in (runs[0], runs[3])}
+    assert make("study-back").returncode == 0
+    assert present(tmp_path) == {f"multirun/study/{r}" for r in runs} and not (tmp_path / ".aside").exists()
