@@ -111,3 +111,33 @@ def test_latex_helpers() -> None:
     assert latex.pct(0.94123) == "94.12" and latex.pct(float("nan")) == latex.NA
     assert latex.pct_pm(0.9, 0.01) == r"90.00\,$\pm$\,1.00" and latex.pct_pm(0.9, None) == "90.00"
     assert latex.count(11_172_810) == r"11.2\,M" and latex.pp(-0.0123) == "$-$1.23"
+
+
+def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
+    """The stage1_capacity pairs (ResNet-34 vs 18 at width 64, width 64 vs 16) compare the right cells' seeds."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from fmnist.analysis import latex
+    from fmnist.analysis.macros import _named
+    from fmnist.analysis.stats import welch
+
+    accs = {("resnet18", 16): [0.90, 0.91, 0.905], ("resnet18", 64): [0.93, 0.935, 0.94],
+            ("resnet34", 64): [0.94, 0.942, 0.938]}
+    runs = pd.DataFrame([{"preset": "stage1_capacity", "cell": f"model={m}, model.width={w}", "test_acc": a}
+                         for (m, w), values in accs.items() for a in values])
+    cells = pd.DataFrame([{"preset": "stage1_capacity", "cell": f"model={m}, model.width={w}", "model": m,
+                           "model.width": w, "n": 3, "metric": "test_acc", "test_acc_mean": np.mean(v),
+                           "test_acc_std": np.std(v, ddof=1), "params_mean": 1.0, "delta": 0.0, "verdict": "x"}
+                          for (m, w), v in accs.items()])
+    result = SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs), alpha=0.05)
+    m = _named(result)
+    depth_p = welch(np.array(accs[("resnet34", 64)]), np.array(accs[("resnet18", 64)]))
+    width_p = welch(np.array(accs[("resnet18", 64)]), np.array(accs[("resnet18", 16)]))
+    assert m["diffDepthThirtyFourVsEighteen"] == latex.pp(np.mean(accs[("resnet34", 64)]) - np.mean(accs[("resnet18", 64)]))
+    assert m["pDepthThirtyFourVsEighteen"] == latex.pvalue(depth_p) and depth_p > 0.05
+    assert m["verdictDepthThirtyFourVsEighteen"] == "within seed noise"
+    assert m["diffWidthSixtyFourVsSixteen"] == latex.pp(0.935 - 0.905)
+    assert m["pWidthSixtyFourVsSixteen"] == latex.pvalue(width_p) and m["verdictWidthSixtyFourVsSixteen"] == "significant"

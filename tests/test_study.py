@@ -28,7 +28,7 @@ EXPECTED_CELLS = {
 
 def test_every_stage_has_a_preset() -> None:
     assert stage_presets() == sorted([
-        "stage1_models", "stage2_skip", "stage2_norm", "stage2_optimizer", "stage2_lr",
+        "stage1_models", "stage1_capacity", "stage2_skip", "stage2_norm", "stage2_optimizer", "stage2_lr",
         "stage2_activation", "stage3_augment", "stage3_regularization",
     ])
 
@@ -45,6 +45,9 @@ def test_grid_presets_expand_to_the_full_product() -> None:
     assert {j[0] for j in lr} == {f"optimizer.lr={v}" for v in ("0.01", "0.03", "0.1", "0.3")}
     assert {j[1] for j in lr} == {f"scheduler={s}" for s in
                                   ("constant", "multistep", "cosine", "warmup_cosine", "onecycle")}
+    capacity = preset_jobs("stage1_capacity")
+    assert capacity == [[f"model={m}", f"model.width={w}", s] for m in ("resnet18", "resnet34")
+                        for w in (16, 32, 64) for s in SEEDS]
     reg = preset_jobs("stage3_regularization")
     assert len(reg) == 3 * 2 * 2 * 3 and len({tuple(j) for j in reg}) == len(reg)
 
@@ -66,21 +69,22 @@ def test_each_preset_runs_tiny_on_cpu(name: str, real_resplit_dir: Path, tmp_pat
     """One seed of every cell, 1 epoch, width 4, 256 images: every job completes and the preset's
     controlled variables (everything but the swept keys and the seed) are identical across jobs."""
     sweep = tmp_path / name
+    swept = {o.split("=", 1)[0] for o in preset_jobs(name)[0]}
+    narrow = ["model.width=4,8" if "model.width" in swept else "model.width=4"]  # a width sweep still sweeps
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "-m", f"+experiment={name}", "seed=0", "trainer.epochs=1",
-         "model.width=4", "data.subset=256", "data.val_fraction=0.02", "logger=none",
+         *narrow, "data.subset=256", "data.val_fraction=0.02", "logger=none",
          f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"],
         capture_output=True, text=True, timeout=900,
     )
     summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/summary.json"))]
-    n_cells = len(preset_jobs(name, ["seed=0"]))
+    n_cells = len(preset_jobs(name, ["seed=0", *narrow]))
     assert len(summaries) == n_cells, proc.stdout[-3000:] + proc.stderr[-3000:]
     statuses = {s["run_dir"]: s["status"] for s in summaries}
     # Without normalisation ResNet9 at lr 0.1 may legitimately diverge; everything else must complete.
     assert all(v == "completed" for k, v in statuses.items() if "norm=none" not in k), statuses
     assert all(s["config"]["name"] == name for s in summaries)
 
-    swept = {o.split("=", 1)[0] for o in preset_jobs(name)[0]}
     flat = [flatten(s["config"]) for s in summaries]
     differing = {k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1}
     uncontrolled = {k for k in differing if not any(k == s or k.startswith(s + ".") for s in swept)}

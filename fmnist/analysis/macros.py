@@ -41,6 +41,10 @@ NAMED_CELLS: dict[str, tuple[str, dict[str, Any]]] = {
 NAMED_PAIRS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "ResVsPlainEighteen": ("stage1_models", {"model": "resnet18"}, {"model": "plain18"}),
     "SkipVsNoSkip": ("stage2_skip", {"model.skip": True}, {"model.skip": False}),
+    "DepthThirtyFourVsEighteen": ("stage1_capacity", {"model": "resnet34", "model.width": 64},
+                                  {"model": "resnet18", "model.width": 64}),
+    "WidthSixtyFourVsSixteen": ("stage1_capacity", {"model": "resnet18", "model.width": 64},
+                                {"model": "resnet18", "model.width": 16}),
 }
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu")
 
