@@ -141,3 +141,29 @@ def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
     assert m["verdictDepthThirtyFourVsEighteen"] == "within seed noise"
     assert m["diffWidthSixtyFourVsSixteen"] == latex.pp(0.935 - 0.905)
     assert m["pWidthSixtyFourVsSixteen"] == latex.pvalue(width_p) and m["verdictWidthSixtyFourVsSixteen"] == "significant"
+
+
+def test_speed_macros_sum_the_training_time(tiny_analysis) -> None:
+    from fmnist.analysis.latex import NA
+    from fmnist.analysis.macros import build_macros
+
+    m = build_macros(tiny_analysis.result)
+    runs = tiny_analysis.result.collection.completed
+    assert m["trainHours"] == f"{runs['train_time_s'].sum() / 3600:.2f}"
+    assert m["trainEpochs"] == str(int(runs["epochs_completed"].sum()))
+    assert m["secPerEpochResNetNine"] == NA  # the tiny sweep has no stage1_models runs
+
+
+def test_seconds_per_epoch_of_a_stage1_model() -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _speed
+
+    runs = pd.DataFrame({"preset": "stage1_models", "cell": "model=resnet9", "train_time_s": [10.0, 18.0],
+                         "epochs_completed": [5, 6], "device_name": ["NVIDIA H100 80GB HBM3"] * 2})
+    cells = pd.DataFrame([{"preset": "stage1_models", "cell": "model=resnet9", "model": "resnet9", "n": 2}])
+    m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert m["secPerEpochResNetNine"] == "2.50" and m["trainHours"] == "0.01" and m["trainEpochs"] == "11"
+    assert m["trainDevices"] == "NVIDIA H100 80GB HBM3"

@@ -203,6 +203,27 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
     return m
 
 
+def _speed(result: AnalysisResult) -> dict[str, str]:
+    """Training time of the analysed runs (the study's GPU time) and seconds per epoch of each Stage-1 model."""
+    runs = result.collection.completed
+    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA}
+    m.update({f"secPerEpoch{stem}": NA for stem, (preset, _) in NAMED_CELLS.items() if preset == "stage1_models"})
+    if runs.empty or "train_time_s" not in runs:
+        return m
+    seconds = pd.to_numeric(runs["train_time_s"], errors="coerce")
+    epochs = pd.to_numeric(runs.get("epochs_completed"), errors="coerce")
+    devices = sorted({str(d) for d in runs.get("device_name", pd.Series(dtype=str)).dropna()})
+    m.update(trainHours=f"{seconds.sum() / 3600:.2f}", trainEpochs=latex.number(int(epochs.sum())),
+             trainDevices=escape(", ".join(devices) or NA))
+    per_epoch = seconds / epochs
+    for stem, (preset, params) in NAMED_CELLS.items():
+        cell = _cell(result, preset, params) if preset == "stage1_models" else None
+        if cell is not None:
+            mask = (runs["preset"] == preset) & (runs["cell"] == cell["cell"])
+            m[f"secPerEpoch{stem}"] = f"{per_epoch[mask].mean():.2f}"
+    return m
+
+
 def preset_prefixes(result: AnalysisResult) -> dict[str, str]:
     """Macro prefix of every analysed preset and every study stage (stage2_skip -> stageTwoSkip)."""
     names = list(dict.fromkeys([*stage_presets(), *result.collection.swept]))
@@ -226,7 +247,7 @@ def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
     prefixes = preset_prefixes(result)
     return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **_dead(result)}
+            **_named(result), **_confusion(result), **_dead(result), **_speed(result)}
 
 
 def _setup_defaults() -> dict[str, str]:
