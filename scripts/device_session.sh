@@ -9,7 +9,8 @@
 #   bench  check, then `python -m fmnist.bench`: naive vs ours (eager, CUDA graphs) for 4 models at batch 128 and
 #          512, torch.compile modes on ResNet18 at 128, the time-to-accuracy presets and jobs-per-GPU throughput
 #   study  the one-seed study (SEED, default 0) through gpu_pool, into multirun/study/<preset>/ folders that a
-#          later session resumes (completed runs are skipped): commit what comes back and run it again
+#          later session resumes (completed runs are skipped): commit what comes back and run it again.
+#          Checkpoints every 10 epochs: a full-width last.pt is ~50 MB, written with fsync
 #
 # Every step gets what is left of BUDGET_S (default 540 s) and is skipped when too little is left. Results
 # go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json, and the study's
@@ -107,6 +108,7 @@ if [ "$PLAN" = study ]; then
   # \${name} is Hydra's interpolation: each preset's own name
   step "study, seed ${SEED:-0}" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-2}" -- \
     "seed=${SEED:-0}" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-4}" "data.dir=$DATA" \
+    trainer.checkpoint_every=10 \
     "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" "${STUDY[@]}"
   if [ -d "$STUDY_ROOT/multirun/study" ]; then
     tar -C "$STUDY_ROOT" --exclude=checkpoints --exclude=.pool -czf - multirun/study | split -b 15M - "$OUT/study.tar.gz.part-"

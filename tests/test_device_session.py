@@ -53,6 +53,8 @@ def test_study_plan_returns_the_run_dirs_without_checkpoints(real_resplit_dir: P
     assert not [n for n in names if "checkpoints" in n or ".pool" in n]
     summaries = [json.loads(p.read_text()) for p in (tmp_path / "repo").glob("multirun/study/stage2_skip/*/summary.json")]
     assert len(summaries) == 2 and all(s["status"] == "completed" and s["seed"] == 0 for s in summaries)
+    names = [p.name for p in (tmp_path / "repo" / "multirun" / "study" / "stage2_skip").iterdir() if p.is_dir()]
+    assert len(names) == 2 and not [n for n in names if "checkpoint_every" in n], names  # kept out of run-dir names
     for run in (tmp_path / "repo" / "multirun" / "study" / "stage2_skip").glob("*_seed=0"):
         for name in ("metrics.csv", "predictions_test.csv", "train.log", "dead_units.json", ".hydra/config.yaml"):
             assert (run / name).is_file(), (run, name)
