@@ -80,3 +80,19 @@ def test_speed_presets_compose_and_train(real_resplit_dir: Path, tmp_path: Path,
     result = time_to_accuracy(preset, [f"data.dir={real_resplit_dir}", "trainer.epochs=1", "data.subset=1024",
                                        "model.width=4"], run_root=tmp_path)
     assert result["status"] == "completed" and 0.0 <= result["test_acc"] <= 1.0 and result["epochs"] == 1
+
+
+def test_finished_measurements_are_kept_when_a_later_one_stops(real_resplit_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The device script stops a bench step at its time limit: the rows measured before must be on disk."""
+    import fmnist.bench.__main__ as bench
+    from fmnist.errors import FmnistError
+
+    def stopped(*args, **kwargs):
+        raise FmnistError("stopped at the time limit")
+
+    monkeypatch.setattr(bench, "time_to_accuracy", stopped)
+    out = tmp_path / "bench.json"
+    assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--skip-naive", "--out", str(out)]) == 1
+    saved = json.loads(out.read_text())
+    assert [r["model"] for r in saved["throughput"]] == ["resnet9"] and saved["time_to_accuracy"] == []

@@ -83,6 +83,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _save(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Write what is measured so far (`--out`), so a run stopped at a time limit keeps its finished rows."""
+    if args.out:
+        write_json(Path(args.out), results)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(0)
     device = resolve_device(args.device)
@@ -132,9 +138,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if naive is not None:
                 row["speedup"] = naive.s_per_epoch / row["ours_s_per_epoch"]
             results["throughput"].append(row)
+            _save(args, results)
     for preset in args.tta:
         res = time_to_accuracy(preset, list(args.tta_overrides))
         results["time_to_accuracy"].append(res)
+        _save(args, results)
         print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
     base = None
     for k in args.concurrency:
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base = base or res["runs_per_min"]
         res["speedup_vs_first"] = res["runs_per_min"] / base if base else None
         results["concurrency"].append(res)
+        _save(args, results)
         print(f"concurrency K={k}: {res['completed']}/{res['jobs']} runs in {res['wall_s']:.1f}s = "
               f"{res['runs_per_min']:.2f} runs/min ({res['speedup_vs_first']:.2f}x of K={args.concurrency[0]})")
     return results
