@@ -206,8 +206,8 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
 def _speed(result: AnalysisResult) -> dict[str, str]:
     """Training time of the analysed runs (the study's GPU time) and seconds per epoch of each Stage-1 model."""
     runs = result.collection.completed
-    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA}
-    m.update({f"secPerEpoch{stem}": NA for stem, (preset, _) in NAMED_CELLS.items() if preset == "stage1_models"})
+    stage1 = {stem: params for stem, (preset, params) in NAMED_CELLS.items() if preset == "stage1_models"}
+    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA} | {f"secPerEpoch{stem}": NA for stem in stage1}
     if runs.empty or "train_time_s" not in runs:
         return m
     seconds = pd.to_numeric(runs["train_time_s"], errors="coerce")
@@ -216,10 +216,10 @@ def _speed(result: AnalysisResult) -> dict[str, str]:
     m.update(trainHours=f"{seconds.sum() / 3600:.2f}", trainEpochs=latex.number(int(epochs.sum())),
              trainDevices=escape(", ".join(devices) or NA))
     per_epoch = seconds / epochs
-    for stem, (preset, params) in NAMED_CELLS.items():
-        cell = _cell(result, preset, params) if preset == "stage1_models" else None
+    for stem, params in stage1.items():
+        cell = _cell(result, "stage1_models", params)
         if cell is not None:
-            mask = (runs["preset"] == preset) & (runs["cell"] == cell["cell"])
+            mask = (runs["preset"] == "stage1_models") & (runs["cell"] == cell["cell"])
             m[f"secPerEpoch{stem}"] = f"{per_epoch[mask].mean():.2f}"
     return m
 

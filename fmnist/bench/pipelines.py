@@ -23,7 +23,7 @@ from torch import nn
 from fmnist.data.augment import Augment
 from fmnist.data.loader import MEAN, STD, DeviceSplit, train_batches
 from fmnist.train.device import autocast
-from fmnist.train.loop import train_one_epoch
+from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, train_one_epoch
 
 #: Ways of running the network in our pipeline (`python -m fmnist.bench --modes ...`).
 MODES = ("eager", "graphs", "compile-default", "compile-reduce-overhead", "compile-max-autotune")
@@ -151,7 +151,7 @@ def time_ours(model: nn.Module, split: DeviceSplit, batch_size: int, steps: int,
     _sync(device)
     tic = time.perf_counter()
     runner = step_model(model, mode, batch_size, precision, channels_last)
-    mark = mode in ("compile-reduce-overhead", "compile-max-autotune")
+    mark = mode.removeprefix("compile-") in CUDAGRAPH_COMPILE_MODES
     if warmup:
         train_one_epoch(runner, limited(warmup), optimizer, scheduler, amp, mark_cudagraph_steps=mark)
     _sync(device)

@@ -67,6 +67,11 @@ def _as_area(value: object) -> tuple[float, float]:
     return lo, hi
 
 
+def _mirror_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The images of `x` whose `mask` entry is true, mirrored left-right; the others as they are."""
+    return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
 class Augment:
     """Batched train-time augmentation: ``(images, labels) -> (images, targets)``.
 
@@ -221,8 +226,7 @@ class Augment:
 
     @staticmethod
     def _random_flip(x: torch.Tensor) -> torch.Tensor:
-        mask = torch.rand(x.shape[0], device=x.device) < 0.5
-        return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+        return _mirror_where(x, torch.rand(x.shape[0], device=x.device) < 0.5)
 
     def flip_mask(self, index: torch.Tensor, epoch: int) -> torch.Tensor:
         """Which images of `index` the alternating flip mirrors in `epoch` (bool [B])."""
@@ -234,8 +238,7 @@ class Augment:
             raise ValueError("flip='alternating' needs each image's training index and the epoch")
         if index.shape != x.shape[:1]:
             raise ValueError(f"index must have shape [{x.shape[0]}], got {tuple(index.shape)}")
-        mask = self.flip_mask(index.to(x.device), epoch)
-        return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+        return _mirror_where(x, self.flip_mask(index.to(x.device), epoch))
 
     def _random_erase(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape

@@ -12,6 +12,9 @@ from torch import nn
 
 from fmnist.data.loader import DeviceSplit, eval_batches
 
+#: torch.compile modes that replay CUDA graphs and need each training iteration marked.
+CUDAGRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+
 
 @dataclass
 class EpochStats:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fmnist.analysis.dead_neurons import ACTIVATIONS, dead_unit_stats
+from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats
 from fmnist.config import call_factory, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
@@ -30,7 +30,7 @@ from fmnist.train import checkpoint as ckpt
 from fmnist.train.device import autocast, device_name, resolve_device, resolve_precision
 from fmnist.train.ema import ModelEMA
 from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
-from fmnist.train.loop import EvalResult, evaluate, train_one_epoch
+from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, EvalResult, evaluate, train_one_epoch
 from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
 from fmnist.train.run_dir import (
@@ -272,7 +272,7 @@ def _train(
             batches = tqdm(batches, total=steps, desc=f"epoch {epoch}/{t.epochs}", leave=False)
         stats = train_one_epoch(train_model, batches, optimizer, scheduler, amp, t.label_smoothing, scaler, t.grad_clip,
                                 after_step=(lambda: ema.step(model)) if ema is not None else None,
-                                mark_cudagraph_steps=t.compile in ("reduce-overhead", "max-autotune"))
+                                mark_cudagraph_steps=t.compile in CUDAGRAPH_COMPILE_MODES)
         train_s = time.perf_counter() - tic
         if not stats.finite:
             raise TrainingDiverged(
@@ -317,10 +317,10 @@ def _train(
         tested = "last"
     test: EvalResult = evaluate(eval_model, splits.test, t.eval_batch_size, amp, channels_last, t.tta_flip)
     _write_predictions(run_dir / PREDICTIONS_FILE, splits.test.ids, splits.test.labels, test.probs)
-    if splits.val is not None and best_path.exists() and any(isinstance(m, ACTIVATIONS) for m in model.modules()):
+    if splits.val is not None and best_path.exists() and activation_modules(model):
         if tested == "last":
             eval_model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
-        val_images = next(eval_batches(splits.val, len(splits.val), channels_last))[0]
+        val_images = _dead_probe(splits, len(splits.val), channels_last)  # the whole validation split
         dead_unit_stats(eval_model, val_images, t.eval_batch_size).save(run_dir)
 
     train_time = sum(r["epoch_time_s"] for r in rows)
