@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= data/FashionMNIST-Resplit
 ARGS   ?=
 
-.PHONY: device-kit study-aside study-back setup data train train-full test test-fast clean-venv report
+.PHONY: device-kit study-pack study-unpack setup data train train-full test test-fast clean-venv report
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,16 +62,12 @@ device-kit: setup
 	cp $$($(PY) -c 'from fmnist.data.prepare import find_raw_dir; print(find_raw_dir())')/*-ubyte* .devdata/raw/
 	@du -sh .whl .devdata
 
-# The committed study can outgrow the device's 64 MiB working-tree limit: before a study call with SEED=S, park
-# the other seeds' run dirs in the ignored .aside/ (make study-aside SEED=S); afterwards, make study-back.
-STUDY ?= multirun/study
-study-aside:
-	@test -n "$(SEED)" || { echo 'usage: make study-aside SEED=<the seed the device session runs>' >&2; exit 2; }
-	@n=0; for run in $(STUDY)/*/*/; do \
-		case "$$(basename "$$run")" in *seed=$(SEED)|*seed=$(SEED),*) continue;; esac; \
-		mkdir -p ".aside/$$(dirname "$$run")" && mv "$$run" ".aside/$$run" && n=$$((n+1)); \
-	done; echo "parked $$n run dirs in .aside/"
+# The committed study outgrows the device's 64 MiB working-tree limit. Before a study call: make study-pack (parks
+# multirun/study in the ignored .aside/, writes the .devstudy/ kit of its summaries: carry .devstudy). After it:
+# make study-unpack PARTS="<the returned study.tar.gz.part-* files, or their folder>" (see fmnist/study_transfer.py).
+PARTS ?=
+study-pack: setup
+	$(PY) -m fmnist.study_transfer pack
 
-study-back:
-	@test -d .aside || { echo 'nothing parked in .aside/' >&2; exit 0; }
-	cp -a .aside/. . && rm -rf .aside
+study-unpack: setup
+	$(PY) -m fmnist.study_transfer unpack $(PARTS)

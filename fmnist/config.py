@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -46,6 +46,36 @@ def safe_instantiate(node: DictConfig, name: str, **kwargs: Any) -> Any:
     except Exception as exc:  # Hydra wraps constructor errors; surface one clear line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot build {name!r} from its config: {msg}") from exc
+
+
+def differing_keys(a: Mapping[str, Any], b: Mapping[str, Any], ignore: Iterable[str] = (),
+                   _prefix: str = "") -> list[str]:
+    """The dotted keys that two resolved configs both have and give different values, except `ignore`d ones
+    (a dotted key ignores everything below it). Keys only one of them has are not compared, so a key added
+    to conf/ since a run was made does not make that run a different computation."""
+    skip = ignore if isinstance(ignore, frozenset) else frozenset(ignore)
+    found: list[str] = []
+    for key in sorted(set(a) & set(b), key=str):
+        dotted = f"{_prefix}{key}"
+        if dotted in skip:
+            continue
+        va, vb = a[key], b[key]
+        if isinstance(va, Mapping) and isinstance(vb, Mapping):
+            found += differing_keys(va, vb, skip, dotted + ".")
+        elif va != vb:
+            found.append(dotted)
+    return found
+
+
+def describe_differences(old: Mapping[str, Any], new: Mapping[str, Any], keys: list[str], limit: int = 3) -> str:
+    """`key old -> new` for the first `limit` of `keys` (from differing_keys), e.g. for an error message."""
+    def get(config: Mapping[str, Any], dotted: str) -> Any:
+        for part in dotted.split("."):
+            config = config[part]
+        return config
+
+    shown = [f"{key} {get(old, key)!r} -> {get(new, key)!r}" for key in keys[:limit]]
+    return ", ".join(shown) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 @lru_cache(maxsize=1)
@@ -117,6 +147,7 @@ def validate(cfg: DictConfig) -> None:
              "choose auto, true or false")
     _require(not (t.cuda_graphs is True and t.compile), "trainer.cuda_graphs", t.cuda_graphs,
              "cannot be combined with trainer.compile; choose one")
+    _require(isinstance(t.reuse_identical, bool), "trainer.reuse_identical", t.reuse_identical, "choose true or false")
     _require(t.test_on in ("best", "last"), "trainer.test_on", t.test_on, "choose best or last")
     _require(
         t.early_stop_patience is None or (_is_int(t.early_stop_patience) and t.early_stop_patience > 0),

@@ -5,7 +5,9 @@
     python -m fmnist.study --presets stage2_skip stage2_norm -- trainer.epochs=10 hydra/launcher=...
     python -m fmnist.study --concurrent 2 -- seed=0 hydra/launcher=gpu_pool hydra.launcher.jobs_per_gpu=4
 
-Everything after `--` is passed to `train.py -m` for every preset. `--concurrent N` runs N presets at once
+Everything after `--` is passed to `train.py -m` for every preset, after `trainer.reuse_identical=true`: a cell
+that several presets share (the base ResNet9 run of a seed is a cell of eight) trains once, and the other presets
+copy its results (`-- trainer.reuse_identical=false` trains every one). `--concurrent N` runs N presets at once
 (with gpu_pool, N x jobs_per_gpu jobs share each GPU), so a small preset's last jobs do not leave the GPU
 idle while the next preset waits. A fixed sweep folder per preset makes the study resumable across
 sessions: `'hydra.sweep.dir=multirun/study/${name}'` (completed runs are skipped, interrupted ones resume)."""
@@ -25,6 +27,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 TRAIN_SCRIPT = ROOT / "train.py"
+#: Overrides every preset of the study starts from (the command line's come after them and win).
+STUDY_DEFAULTS = ("trainer.reuse_identical=true",)
 
 
 def stage_presets() -> list[str]:
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def run_preset(name: str) -> int:
-        cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", f"+experiment={name}", *extra]
+        cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", f"+experiment={name}", *STUDY_DEFAULTS, *extra]
         print("+", " ".join(cmd), flush=True)
         return subprocess.run(cmd).returncode
 

@@ -9,14 +9,18 @@
 #   bench  check, then `python -m fmnist.bench`, most important first: naive vs ours (eager, CUDA graphs) for 4
 #          models at batch 128 and 512, the time-to-accuracy presets fast and fast95, torch.compile modes on
 #          ResNet18 at 128, and jobs-per-GPU throughput (K = 1, 4, 8; the study plan measures the real thing)
-#   study  the one-seed study (SEED, default 0) through gpu_pool, into multirun/study/<preset>/ folders that a
-#          later session resumes (completed runs are skipped): commit what comes back and run it again.
+#   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
+#          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
+#          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
+#          returned files>, commit, and run it again in a later session until the study is complete. No job
+#          starts in the last JOB_MARGIN s (default 120) of the budget; the runs still cut off start again later.
 #          Checkpoints every 10 epochs: a full-width last.pt is ~50 MB, written with fsync
 #
 # Every step gets what is left of BUDGET_S (default 540 s) and is skipped when too little is left. Results
-# go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json, and the study's
-# run dirs without checkpoints as study.tar.gz.part-* (join with `cat`, unpack at the repo root).
-# TINY=1 runs every step at CPU size (the CI smoke test of this script).
+# go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json, and the run dirs
+# the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack).
+# TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs per GPU, 4),
+# CONCURRENT (presets at once, 2), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy).
 set -u
 cd "$(dirname "$0")/.."  # the repo root
 PLAN=${1:-bench}
@@ -106,14 +110,19 @@ if [ "$PLAN" = bench ]; then
   step "jobs per GPU" 90 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models "${CONC[@]}" --out "$OUT/bench_concurrency.json"
 fi
 if [ "$PLAN" = study ]; then
-  # \${name} is Hydra's interpolation: each preset's own name
-  step "study, seed ${SEED:-0}" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-2}" -- \
-    "seed=${SEED:-0}" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-4}" "data.dir=$DATA" \
-    trainer.checkpoint_every=10 \
-    "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" "${STUDY[@]}"
-  if [ -d "$STUDY_ROOT/multirun/study" ]; then
-    tar -C "$STUDY_ROOT" --exclude=checkpoints --exclude=.pool -czf - multirun/study | split -b 15M - "$OUT/study.tar.gz.part-"
-    ls -la "$OUT"/study.tar.gz.part-*
-  fi
+  mkdir -p "$STUDY_ROOT/multirun/study"
+  KIT=${STUDY_KIT:-.devstudy}  # the summaries of the committed runs (make study-pack)
+  if [ -d "$KIT/multirun/study" ]; then cp -a "$KIT/multirun/study/." "$STUDY_ROOT/multirun/study/"; fi
+  "$PY" -m fmnist.study_transfer manifest "$STUDY_ROOT" >/tmp/fmnist-study-before.json || exit 1
+  echo "study: $(grep -c '"multirun' /tmp/fmnist-study-before.json) run dirs known before this session"
+  DEADLINE=$((START + BUDGET - ${JOB_MARGIN:-120}))
+  for seed in ${SEEDS:-0 1 2}; do
+    # \${name} is Hydra's interpolation: each preset's own name
+    step "study, seed $seed" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-2}" -- \
+      "seed=$seed" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-4}" "hydra.launcher.deadline=$DEADLINE" \
+      "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" "${STUDY[@]}"
+  done
+  "$PY" -m fmnist.study_transfer archive "$STUDY_ROOT" /tmp/fmnist-study-before.json "$OUT/study.tar.gz"
+  ls -la "$OUT"/study.tar.gz.part-* 2>/dev/null
 fi
 echo "== done in $(($(date +%s) - START)) s"

@@ -9,7 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from fmnist.config import check_targets, safe_instantiate, validate
+from fmnist.config import check_targets, describe_differences, differing_keys, safe_instantiate, validate
 from fmnist.errors import ConfigError
 from fmnist.models.factory import build_model
 from fmnist.train.optim import build_optimizer
@@ -89,3 +89,20 @@ def test_bad_optimizer_value_is_one_config_error() -> None:
     cfg = compose_train("optimizer.lr=abc", "model.width=4")
     with pytest.raises(ConfigError, match="cannot build 'optimizer'"):
         build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), build_model(cfg))
+
+
+def test_differing_keys_compares_common_keys_below_the_ignored_ones() -> None:
+    old = {"seed": 0, "trainer": {"epochs": 15, "force": False, "lr": [0.1, 0.2]}, "logger": {"a": 1}, "gone": 1}
+    new = {"seed": 0, "trainer": {"epochs": 50, "force": True, "lr": [0.1, 0.3], "added": 2}, "logger": {"a": 2}}
+    assert differing_keys(old, new) == ["logger.a", "trainer.epochs", "trainer.force", "trainer.lr"]
+    assert differing_keys(old, new, ("logger", "trainer.force")) == ["trainer.epochs", "trainer.lr"]
+    assert differing_keys(old, old) == [] and differing_keys({"x": 1.0}, {"x": 1}) == []
+    assert describe_differences(old, new, ["trainer.epochs", "trainer.lr"], limit=1) == "trainer.epochs 15 -> 50 and 1 more"
+
+
+def test_neutral_keys_stay_out_of_run_dir_names() -> None:
+    """Keys that may change without making another run (resume, skip, reuse) must not rename its run dir."""
+    from fmnist.train.run_dir import NEUTRAL_KEYS
+
+    excluded = set(OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys)
+    assert set(NEUTRAL_KEYS) <= excluded, set(NEUTRAL_KEYS) - excluded

@@ -3,6 +3,7 @@ waste that machine's minutes on a typo, so every plan runs here end to end and i
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
+from fmnist.study_transfer import pack, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "device_session.sh"
@@ -40,49 +43,39 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_study_plan_returns_the_run_dirs_without_checkpoints(real_resplit_dir: Path, tmp_path: Path) -> None:
-    proc = session("study", tmp_path / "out", real_resplit_dir, STUDY_ROOT=str(tmp_path / "device"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    parts = sorted((tmp_path / "out").glob("study.tar.gz.part-*"))
-    assert parts
-    archive = tmp_path / "study.tar.gz"
-    archive.write_bytes(b"".join(p.read_bytes() for p in parts))
-    with tarfile.open(archive) as tar:
-        names = tar.getnames()
-        tar.extractall(tmp_path / "repo", filter="data")
-    assert not [n for n in names if "checkpoints" in n or ".pool" in n]
-    summaries = [json.loads(p.read_text()) for p in (tmp_path / "repo").glob("multirun/study/stage2_skip/*/summary.json")]
-    assert len(summaries) == 2 and all(s["status"] == "completed" and s["seed"] == 0 for s in summaries)
-    names = [p.name for p in (tmp_path / "repo" / "multirun" / "study" / "stage2_skip").iterdir() if p.is_dir()]
-    assert len(names) == 2 and not [n for n in names if "checkpoint_every" in n], names  # kept out of run-dir names
-    for run in (tmp_path / "repo" / "multirun" / "study" / "stage2_skip").glob("*_seed=0"):
-        for name in ("metrics.csv", "predictions_test.csv", "train.log", "dead_units.json", ".hydra/config.yaml"):
-            assert (run / name).is_file(), (run, name)
+def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """Two sessions as the README describes them: the first runs seed 0; here its archive is unpacked and the
+    study packed again; the second session (seeds 0 and 1) skips seed 0 and returns seed 1 alone."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    first = session("study", tmp_path / "out1", real_resplit_dir, STUDY_ROOT=str(tmp_path / "device1"), SEEDS="0")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    parts = sorted((tmp_path / "out1").glob("study.tar.gz.part-*"))
+    assert parts and unpack(repo, parts) == 2
+    skip = repo / "multirun" / "study" / "stage2_skip"
+    names = sorted(p.name for p in skip.iterdir() if p.is_dir())
+    assert len(names) == 2 and all("seed=0" in n.split(",") and "checkpoint_every" not in n for n in names), names
+    for run in skip.iterdir():
+        if run.is_dir():
+            assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+            for name in ("metrics.csv", "predictions_test.csv", "train.log", "dead_units.json", ".hydra/config.yaml"):
+                assert (run / name).is_file(), (run, name)
+            assert not (run / "checkpoints").exists()
+
+    assert pack(repo) == 2  # the next session carries .devstudy/: two summaries
+    kit = repo / ".devstudy"
+    second = session("study", tmp_path / "out2", real_resplit_dir, STUDY_ROOT=str(tmp_path / "device2"),
+                     SEEDS="0 1", STUDY_KIT=str(kit))
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    log = (tmp_path / "out2" / "session.log").read_text()
+    assert "study: 2 run dirs known before this session" in log and "2 skipped" in log, log[-3000:]
+    parts = sorted((tmp_path / "out2").glob("study.tar.gz.part-*"))
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
+        returned = {Path(n).parts[3] for n in tar.getnames() if len(Path(n).parts) > 3}
+    assert returned and all("seed=1" in n.split(",") for n in returned), returned
+    assert unpack(repo, parts) == 2 and len([p for p in skip.iterdir() if p.is_dir()]) == 4
 
 
 def test_unknown_plan_is_refused(tmp_path: Path) -> None:
     proc = session("everything", tmp_path / "out", tmp_path)
     assert proc.returncode == 2 and "unknown plan 'everything': choose check, bench or study" in proc.stderr
-
-
-def test_study_aside_parks_the_other_seeds_and_brings_them_back(tmp_path: Path) -> None:
-    runs = ["stage2_skip/0_model.skip=True,seed=0", "stage2_skip/1_model.skip=True,seed=1",
-            "stage2_lr/0_optimizer.lr=0.1,seed=1,trainer.x=2", "stage2_lr/1_optimizer.lr=0.1,seed=10"]
-    for run in runs:
-        (tmp_path / "multirun" / "study" / run).mkdir(parents=True)
-        (tmp_path / "multirun" / "study" / run / "summary.json").write_text("{}")
-
-    def make(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["make", "-s", "-C", str(tmp_path), "-f", str(ROOT / "Makefile"), *args],
-                              capture_output=True, text=True, timeout=60)
-
-    def present(root: Path) -> set[str]:
-        return {str(p.parent.relative_to(root)) for p in root.glob("multirun/study/*/*/summary.json")}
-
-    assert make("study-aside").returncode == 2
-    parked = make("study-aside", "SEED=1")
-    assert parked.returncode == 0 and "parked 2 run dirs" in parked.stdout
-    assert present(tmp_path) == {f"multirun/study/{r}" for r in runs[1:3]}
-    assert present(tmp_path / ".aside") == {f"multirun/study/{r}" for r in (runs[0], runs[3])}
-    assert make("study-back").returncode == 0
-    assert present(tmp_path) == {f"multirun/study/{r}" for r in runs} and not (tmp_path / ".aside").exists()

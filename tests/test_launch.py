@@ -211,3 +211,16 @@ def test_gpu_pool_runs_k_jobs_at_once_and_survives_a_killed_job(real_resplit_dir
     assert f"sweep: 1 completed, 0 failed, 2 skipped ({sweep})" in again.stdout
     rerun = summaries(sweep)["0"]
     assert rerun["status"] == "completed" and rerun["resumed_from_epoch"] >= 1
+
+
+@pytest.mark.slow
+def test_gpu_pool_starts_no_job_after_its_deadline(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """A machine held for a fixed time: past `hydra.launcher.deadline` no job starts, no run dir is made for
+    the jobs left, and the sweep says so and exits 1 (the same command later runs them)."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "hydra/launcher=gpu_pool", "hydra.launcher.gpus=[]", f"hydra.launcher.deadline={time.time():.0f}",
+                   "seed=0,1", "trainer.epochs=1", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"sweep: 0 completed, 0 failed, 0 skipped, 2 not started ({sweep})" in proc.stdout
+    assert "not started: seed=0" in proc.stdout and "deadline reached; 2 job(s) not started" in proc.stdout
+    assert not list(sweep.glob("*/summary.json"))

@@ -105,19 +105,26 @@ def flatten(d: dict, prefix: str = "") -> dict:
 @pytest.mark.slow
 def test_concurrent_presets_into_fixed_folders_resume_as_a_study(real_resplit_dir: Path, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture) -> None:
-    """--concurrent 2 runs two presets at once, each into multirun/study/<preset>-style fixed folders; the
-    same command again (a later session) skips every completed run."""
+    """--concurrent 2 runs two presets at once, each into multirun/study/<preset>-style fixed folders; a cell
+    that an earlier preset completed is copied, not trained; the same command again (a later session) skips
+    every completed run."""
     tiny = ["seed=0", "trainer.epochs=1", "model.width=4", "data.subset=256", "data.val_fraction=0.02",
             "logger=none", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={tmp_path}/study/${{name}}"]
-    args = ["--concurrent", "2", "--presets", "stage2_skip", "stage2_optimizer", "--", *tiny]
+    args = ["--concurrent", "2", "--presets", "stage2_skip", "stage2_optimizer", "stage2_norm", "--", *tiny]
     assert study_main(args) == 0
-    assert "study: 2 presets completed, 0 with failures" in capsys.readouterr().out
-    runs = {p.parent.parent.name: [] for p in (tmp_path / "study").glob("*/*/summary.json")}
+    assert "study: 3 presets completed, 0 with failures" in capsys.readouterr().out
+    runs: dict[str, dict[str, dict]] = {}
     for p in (tmp_path / "study").glob("*/*/summary.json"):
-        runs[p.parent.parent.name].append(json.loads(p.read_text()))
-    assert {k: len(v) for k, v in runs.items()} == {"stage2_skip": 2, "stage2_optimizer": 4}
-    assert all(s["status"] == "completed" for v in runs.values() for s in v)
-    started = {s["run_dir"]: s["started_at"] for v in runs.values() for s in v}
+        runs.setdefault(p.parent.parent.name, {})[p.parent.name] = json.loads(p.read_text())
+    assert {k: len(v) for k, v in runs.items()} == {"stage2_skip": 2, "stage2_optimizer": 4, "stage2_norm": 4}
+    assert all(s["status"] == "completed" for v in runs.values() for s in v.values())
+    # stage2_norm starts when a preset before it has ended, so its base cell (batchnorm) exists by then
+    [(name, base)] = [(n, s) for n, s in runs["stage2_norm"].items() if "norm=batchnorm" in n]
+    source = (tmp_path / "study" / "stage2_norm" / name / base["reused_from"]).resolve()
+    assert source.parent.name in ("stage2_skip", "stage2_optimizer") and source.name.startswith("0_")
+    assert base["test_acc"] == runs[source.parent.name][source.name]["test_acc"]
+    assert not [s for name, s in runs["stage2_norm"].items() if s.get("reused_from") and not name.startswith("0_")]
+    started = {s["run_dir"]: s["started_at"] for v in runs.values() for s in v.values()}
 
     assert study_main(args) == 0  # the next session: nothing is trained again
     again = {json.loads(p.read_text())["run_dir"]: json.loads(p.read_text())["started_at"]

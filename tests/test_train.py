@@ -123,14 +123,32 @@ def test_completed_run_is_skipped_unless_forced(real_resplit_dir: Path, tmp_path
     assert again["started_at"] == first["started_at"]  # nothing reran
     forced = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "trainer.force=true"), tmp_path / "r")
     assert forced["status"] == "completed" and "resumed_from_epoch" not in forced
+    # the same run dir asked for another computation (a preset changed since): refused, nothing overwritten
+    before = (tmp_path / "r" / "summary.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"another configuration \(optimizer.lr 0.1 -> 0.05\)"):
+        train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "optimizer.lr=0.05"), tmp_path / "r")
+    assert (tmp_path / "r" / "summary.json").read_bytes() == before
+    # ... but not for a key added to conf/ since the run was made, nor for a neutral one
+    recorded = json.loads(before)
+    del recorded["config"]["trainer"]["label_smoothing"]
+    (tmp_path / "r" / "summary.json").write_text(json.dumps(recorded))
+    again = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "trainer.checkpoint_every=5"), tmp_path / "r")
+    assert again["started_at"] == forced["started_at"]
 
 
 @pytest.mark.slow
 def test_checkpoint_of_another_config_is_refused(real_resplit_dir: Path, tmp_path: Path) -> None:
     train(compose_cfg(real_resplit_dir, "trainer.epochs=1"), tmp_path / "r")
     (tmp_path / "r" / "summary.json").unlink()  # as if it had been interrupted
-    with pytest.raises(ConfigError, match="different configuration"):
+    with pytest.raises(ConfigError, match=r"different configuration \(optimizer.lr 0.1 -> 0.05\)"):
         train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "optimizer.lr=0.05"), tmp_path / "r")
+    # a checkpoint made before a key was added to conf/ still resumes
+    last = tmp_path / "r" / "checkpoints" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    del state["resume_key"]["trainer"]["label_smoothing"]
+    torch.save(state, last)
+    resumed = train(compose_cfg(real_resplit_dir, "trainer.epochs=1"), tmp_path / "r")
+    assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] == 1
 
 
 @pytest.mark.slow
@@ -140,6 +158,15 @@ def test_divergence_fails_with_a_clear_reason(real_resplit_dir: Path, tmp_path: 
         train(cfg, tmp_path / "r")
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["status"] == "failed" and "NaN/inf" in summary["error"]
+    # the same run again (a resumed study): not trained again, the recorded failure stands
+    with pytest.raises(TrainingDiverged, match="diverged before .*trainer.force=true to rerun"):
+        train(cfg, tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text()) == summary
+    (tmp_path / "r" / "summary.json").write_text(json.dumps(summary | {"marker": "the recorded failure"}))
+    forced = compose_cfg(real_resplit_dir, "trainer.epochs=2", "optimizer.lr=1e30", "norm=none", "trainer.force=true")
+    with pytest.raises(TrainingDiverged, match="NaN/inf"):
+        train(forced, tmp_path / "r")
+    assert "marker" not in json.loads((tmp_path / "r" / "summary.json").read_text())  # trained and recorded anew
 
 
 @pytest.mark.parametrize(
@@ -319,3 +346,12 @@ def test_cudagraph_steps_are_marked_once_per_iteration_when_asked(monkeypatch: p
     batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.randint(0, 3, (8,))) for _ in range(5)]
     stats = train_one_epoch(model, batches, optimizer, scheduler, contextlib.nullcontext, mark_cudagraph_steps=mark)
     assert stats.n == 40 and len(calls) == (5 if mark else 0)
+
+
+def test_diverged_runs_are_recognised_by_their_error_class() -> None:
+    from fmnist.train.run_dir import DIVERGED, is_finished
+
+    assert TrainingDiverged.__name__ == DIVERGED
+    assert is_finished({"status": "completed"}) and is_finished({"status": "failed", "error": f"{DIVERGED}: nan"})
+    assert not is_finished({"status": "failed", "error": "OutOfMemory: ..."}) and not is_finished(None)
+    assert not is_finished({"status": "running"})

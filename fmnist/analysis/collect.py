@@ -23,7 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from fmnist.analysis.errors import AnalysisError
-from fmnist.train.run_dir import METRICS_FILE, SUMMARY_FILE, read_summary
+from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, SUMMARY_FILE, read_summary
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,13 @@ _SKIP_DIRS = frozenset({HYDRA_DIR, "checkpoints", "tensorboard", ".submitit", "w
 SUMMARY_FIELDS: tuple[str, ...] = (
     "best_val_acc", "best_epoch", "test_acc", "test_loss", "params", "flops", "train_time_s", "images_per_s",
     "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "device_name", "torch_version",
-    "git_commit", "data_dir", "error",
+    "git_commit", "data_dir", "error", "reused_from",
 )
 #: Resolved config values every row carries (the swept ones among them are also parameters).
 CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size")
 COMPLETED = "completed"
 UNFINISHED = ("running", "not_started")
-NOT_SWEPT = frozenset({"seed", "name", "device", "data.dir", "data.cache_dir", "trainer.force", "trainer.progress",
-                       "hydra.run.dir", "hydra.sweep.dir"})
+NOT_SWEPT = frozenset({"seed", "name", "hydra.run.dir", "hydra.sweep.dir", *NEUTRAL_KEYS})
 
 
 @dataclass

@@ -204,17 +204,20 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
 
 
 def _speed(result: AnalysisResult) -> dict[str, str]:
-    """Training time of the analysed runs (the study's GPU time) and seconds per epoch of each Stage-1 model."""
+    """Training time of the analysed runs (the study's GPU time: a run that reused the results of an identical
+    run counts once, as `trainReused`) and seconds per epoch of each Stage-1 model."""
     runs = result.collection.completed
     stage1 = {stem: params for stem, (preset, params) in NAMED_CELLS.items() if preset == "stage1_models"}
-    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA} | {f"secPerEpoch{stem}": NA for stem in stage1}
+    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA, "trainReused": "0"} | {
+        f"secPerEpoch{stem}": NA for stem in stage1}
     if runs.empty or "train_time_s" not in runs:
         return m
     seconds = pd.to_numeric(runs["train_time_s"], errors="coerce")
     epochs = pd.to_numeric(runs.get("epochs_completed"), errors="coerce")
+    trained = runs["reused_from"].isna() if "reused_from" in runs else pd.Series(True, index=runs.index)
     devices = sorted({str(d) for d in runs.get("device_name", pd.Series(dtype=str)).dropna()})
-    m.update(trainHours=f"{seconds.sum() / 3600:.2f}", trainEpochs=latex.number(int(epochs.sum())),
-             trainDevices=escape(", ".join(devices) or NA))
+    m.update(trainHours=f"{seconds[trained].sum() / 3600:.2f}", trainEpochs=latex.number(int(epochs[trained].sum())),
+             trainDevices=escape(", ".join(devices) or NA), trainReused=latex.number(int((~trained).sum())))
     per_epoch = seconds / epochs
     for stem, params in stage1.items():
         cell = _cell(result, "stage1_models", params)

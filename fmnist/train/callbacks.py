@@ -4,7 +4,8 @@
 
     sweep: 5 completed, 1 failed, 2 skipped (multirun/2026-11-27/10-00-00_stage2_skip_3fa9c1)
 
-followed by one line per failed job, and makes the process exit with status 1 when any job failed. It
+followed by one line per failed job, and makes the process exit with status 1 when any job failed or was
+never started (a launcher's deadline: `not_started`). It
 reads the run dirs' summary.json files, so it also counts jobs that ran elsewhere (Slurm nodes, pool
 workers) and jobs that died without a word (killed, out of host memory): a run dir of this sweep whose
 summary is missing or still says `running` counts as failed.
@@ -46,10 +47,12 @@ class SweepOutcome:
     completed: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
 
     def line(self) -> str:
+        late = f", {len(self.not_started)} not started" if self.not_started else ""
         return (f"sweep: {len(self.completed)} completed, {len(self.failed)} failed, "
-                f"{len(self.skipped)} skipped ({self.sweep_dir})")
+                f"{len(self.skipped)} skipped{late} ({self.sweep_dir})")
 
 
 def _run_dirs(sweep_dir: Path) -> list[Path]:
@@ -105,6 +108,16 @@ def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOut
     return outcome
 
 
+#: Jobs of the current sweep that a launcher did not start (gpu_pool's deadline); the launcher runs in the
+#: process that ends the sweep, so SweepReport reads them from here.
+_NOT_STARTED: list[str] = []
+
+
+def report_not_started(overrides: list[str]) -> None:
+    """Called by a launcher for a job of this sweep that it did not start."""
+    _NOT_STARTED.append(" ".join(overrides))
+
+
 def _export_command() -> None:
     os.environ[LAUNCH_COMMAND_ENV] = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
 
@@ -121,6 +134,7 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()
+        _NOT_STARTED.clear()
         _export_command()
         # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config
         # to every job (and to requeued Slurm jobs), so they all agree on it.
@@ -128,8 +142,11 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         outcome = sweep_outcome(Path(str(config.hydra.sweep.dir)), since=self.started)
+        outcome.not_started = list(_NOT_STARTED)
         print(outcome.line(), flush=True)
         for run_dir, error in outcome.failed:
             print(f"  failed: {run_dir.name}: {error}", flush=True)
-        if outcome.failed and self.exit_on_failure:
+        for overrides in outcome.not_started:
+            print(f"  not started: {overrides}", flush=True)
+        if (outcome.failed or outcome.not_started) and self.exit_on_failure:
             sys.exit(1)

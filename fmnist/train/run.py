@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats
-from fmnist.config import call_factory, safe_instantiate, validate
+from fmnist.config import call_factory, describe_differences, differing_keys, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
@@ -33,8 +33,10 @@ from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to
 from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, EvalResult, evaluate, train_one_epoch
 from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
+from fmnist.train.reuse import adopt_results, find_identical_run
 from fmnist.train.run_dir import (
-    METRICS_FILE, PREDICTIONS_FILE, read_summary, write_metrics, write_rows_csv, write_summary,
+    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, is_finished, read_summary, write_metrics, write_rows_csv,
+    write_summary,
 )
 from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
 
@@ -44,13 +46,8 @@ log = logging.getLogger("fmnist")
 #: job running elsewhere (a Slurm node, a pool worker) records it instead of its worker's own command line.
 LAUNCH_COMMAND_ENV = "FMNIST_COMMAND"
 
-#: Keys that may change between a run and its resumption without invalidating the checkpoint.
-RESUME_IGNORED_KEYS = ("trainer.force", "trainer.progress", "trainer.checkpoint_every", "trainer.compile",
-                       "trainer.cuda_graphs", "logger", "device", "data.dir", "data.cache_dir")
-
-
 class TrainingDiverged(FmnistError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite (summary.json's error starts with run_dir.DIVERGED)."""
 
 
 class OutOfMemory(FmnistError):
@@ -59,16 +56,6 @@ class OutOfMemory(FmnistError):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
-    cfg = OmegaConf.create(config)
-    for dotted in RESUME_IGNORED_KEYS:
-        parent, _, leaf = dotted.rpartition(".")
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        if node is not None and leaf in node:
-            node.pop(leaf)
-    return OmegaConf.to_container(cfg)  # type: ignore[return-value]
 
 
 def _write_predictions(path: Path, ids: np.ndarray, labels: torch.Tensor | None, probs: torch.Tensor) -> None:
@@ -104,16 +91,16 @@ def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
     """Train one configuration into `run_dir` and return its summary (also written as summary.json).
 
-    A completed run (its summary says so) is returned as it is unless `trainer.force=true`. Every
-    failure, invalid configuration and out-of-memory included, is recorded in summary.json (status
-    failed, error) and re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError."""
+    A completed run (its summary says so) is returned as it is unless `trainer.force=true`; one that diverged
+    raises TrainingDiverged again without training; either is refused when the run dir was made by another
+    configuration. With `trainer.reuse_identical=true` a completed identical run beside this one is copied
+    instead of trained (fmnist.train.reuse). Every failure, invalid configuration and out-of-memory included,
+    is recorded in summary.json (status failed, error) and re-raised; out of memory becomes `OutOfMemory`, a
+    one-line FmnistError."""
     run_dir = Path(run_dir)
     previous = read_summary(run_dir)
-    if (previous and previous.get("status") == "completed"
-            and not OmegaConf.select(cfg, "trainer.force", default=False)):
-        log.info("run %s already completed (test_acc %s); skipping — set trainer.force=true to rerun",
-                 run_dir, previous.get("test_acc"))
-        return previous
+    if is_finished(previous) and not OmegaConf.select(cfg, "trainer.force", default=False):
+        return _skip_finished(cfg, run_dir, previous)
 
     summary: dict[str, Any] = {
         "status": "running", "error": None, "started_at": _now(), "finished_at": None,
@@ -127,6 +114,10 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     try:
         validate(cfg)
         config = to_container(cfg)
+        if cfg.trainer.reuse_identical:
+            source = find_identical_run(run_dir, config)
+            if source is not None:
+                return adopt_results(source, run_dir, summary | {"config": config})
         try:
             return _train(cfg, run_dir, config, summary, opened)
         except (torch.OutOfMemoryError, MemoryError) as exc:
@@ -146,6 +137,29 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     finally:
         for sinks in opened:
             sinks.close()
+
+
+def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:
+    """Return a completed run's summary instead of training it again; raise TrainingDiverged again for a run
+    that diverged, and a ConfigError when the run dir was made by another configuration. Nothing in the run
+    dir changes."""
+    try:
+        config = to_container(cfg)
+    except Exception:  # an unresolvable override: the comparison cannot be made; the skip stands
+        config = None
+    changed = differing_keys(previous.get("config") or {}, config or {}, NEUTRAL_KEYS)
+    if changed:
+        raise ConfigError(
+            f"{run_dir} holds a finished run of another configuration "
+            f"({describe_differences(previous['config'], config or {}, changed)}); use a new sweep dir, or "
+            f"trainer.force=true to overwrite it"
+        )
+    if previous["status"] != "completed":  # raised before train()'s try: summary.json stays as it is
+        raise TrainingDiverged(f"{run_dir} diverged before ({previous.get('error')}); not trained again — "
+                               f"set trainer.force=true to rerun")
+    log.info("run %s already completed (test_acc %s); skipping — set trainer.force=true to rerun",
+             run_dir, previous.get("test_acc"))
+    return previous
 
 
 def _out_of_memory(exc: BaseException, device: str | None) -> OutOfMemory:
@@ -233,10 +247,12 @@ def _train(
         ckpt.discard_resume_state(run_dir)
     state = ckpt.load_resume_state(run_dir)
     if state is not None:
-        if state.get("resume_key") != _resume_key(config):
+        changed = differing_keys(state.get("resume_key") or {}, config, NEUTRAL_KEYS)
+        if changed or not state.get("resume_key"):
             raise ConfigError(
-                f"{state['path']} belongs to a different configuration; use a new run dir, or "
-                f"trainer.force=true to discard it and start again"
+                f"{state['path']} belongs to a different configuration "
+                f"({describe_differences(state.get('resume_key') or {}, config, changed) or 'none recorded'}); "
+                f"use a new run dir, or trainer.force=true to discard it and start again"
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -304,7 +320,7 @@ def _train(
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                 "ema": ema.state_dict() if ema is not None else None,
                 "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
-                "resume_key": _resume_key(config),
+                "resume_key": ckpt.resume_key(config),
             }, keep_previous=True)
         if stop:
             log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)

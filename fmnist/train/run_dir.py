@@ -30,6 +30,14 @@ SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "predictions_test.csv"
 CHECKPOINT_DIR = "checkpoints"
 
+#: Config keys that change how a run is launched, logged, checkpointed or stepped, or where its data folder is,
+#: not what it computes: a run may resume, be skipped as completed or be reused under other values of these.
+#: conf/train.yaml's `hydra.job.config.override_dirname.exclude_keys` keeps them out of run-dir names too.
+NEUTRAL_KEYS: tuple[str, ...] = (
+    "trainer.force", "trainer.progress", "trainer.checkpoint_every", "trainer.compile", "trainer.cuda_graphs",
+    "trainer.reuse_identical", "logger", "device", "data.dir", "data.cache_dir",
+)
+
 #: metrics.csv columns, in order. Wall-clock columns (epoch_time_s, images_per_s) are the only
 #: ones that differ between two runs with the same seed on CPU.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -126,6 +134,17 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         return read_json(path)
     except (OSError, ValueError):
         return None
+
+
+#: The error class of a run whose loss became NaN/inf (fmnist.train.run.TrainingDiverged).
+DIVERGED = "TrainingDiverged"
+
+
+def is_finished(summary: Mapping[str, Any] | None) -> bool:
+    """Completed, or failed by diverging: a result that training again would repeat (runs are seeded and
+    deterministic), so a resumed sweep skips it. Other failures and interrupted runs are not finished."""
+    return bool(summary) and (summary.get("status") == "completed" or (
+        summary.get("status") == "failed" and str(summary.get("error") or "").startswith(DIVERGED)))
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:

@@ -8,7 +8,11 @@ memory, takes no other job with it and is recorded as failed in its summary.json
 GPU the pool runs `cpu_jobs` (default: `jobs_per_gpu`) CPU jobs at a time.
 
 Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
-`<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends."""
+`<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends.
+
+`deadline` (Unix seconds) bounds a sweep on a machine held for a fixed time: no job starts after it, the jobs
+already running go on, and the ones never started are reported as such (no run dir is made for them), to be
+run by the same command later."""
 
 
 import logging
@@ -100,8 +104,9 @@ class _Job:
 
 class GpuPoolLauncher(Launcher):
     def __init__(self, jobs_per_gpu: int = 4, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None,
-                 threads_per_job: int | None = None) -> None:
+                 threads_per_job: int | None = None, deadline: float | None = None) -> None:
         self.jobs_per_gpu = jobs_per_gpu
+        self.deadline = deadline
         self.gpus = list(gpus) if gpus is not None else None
         self.cpu_jobs = cpu_jobs
         self.threads_per_job = threads_per_job
@@ -151,6 +156,15 @@ class GpuPoolLauncher(Launcher):
         free: deque[Slot] = deque(slots)
         try:
             while pending or running:
+                if pending and self.deadline is not None and time.time() >= self.deadline:
+                    from fmnist.train.callbacks import report_not_started  # (torch: not at plugin discovery)
+
+                    log.warning(f"gpu_pool: deadline reached; {len(pending)} job(s) not started "
+                                f"(#{', #'.join(str(j.num) for j in pending)}): run the same command again for them")
+                    for job in pending:
+                        returns[job.num] = failed_return(job.overrides)
+                        report_not_started(filter_overrides(job.overrides))
+                    pending.clear()
                 while pending and free:
                     running.append(self._start(pending.popleft(), free.popleft(), threads))
                 time.sleep(POLL_S)

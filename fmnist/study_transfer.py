@@ -1,0 +1,192 @@
+"""Carrying the committed study to a lent GPU machine and its new runs back.
+
+The device tool sends the working tree, at most 64 MiB of it, and the committed study outgrows that (a run dir
+is about 1 MB, mostly its test predictions). So, here, before the call:
+
+    python -m fmnist.study_transfer pack
+
+moves `multirun/study/` into the ignored `.aside/` and writes the ignored `.devstudy/`: the summary.json of
+every run dir, alone (a few MB for the whole study). That is all a run needs to be skipped there as finished.
+The device call carries `.devstudy`; `scripts/device_session.sh study` puts it in place, notes every summary
+(`manifest`), runs the study and archives the run dirs that finished in the session (`archive`, without
+checkpoints). Here, after the call:
+
+    python -m fmnist.study_transfer unpack DIR_OR_PARTS...
+
+moves `multirun/study/` back and extracts the returned archive over it. `make study-pack` and
+`make study-unpack PARTS=...` do the same. Nothing is overwritten but run dirs that the session finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+from fmnist.errors import FmnistError
+from fmnist.train.run_dir import CHECKPOINT_DIR, SUMMARY_FILE, is_finished, read_summary
+
+STUDY = Path("multirun") / "study"
+ASIDE = Path(".aside")
+KIT = Path(".devstudy")
+ARCHIVE = "study.tar.gz"
+PART_BYTES = 15 * 2**20  # the device returns files of at most 16 MiB
+#: Never archived: checkpoints (tens of MB each, not committed) and the pool launcher's worker files.
+NOT_ARCHIVED = frozenset({CHECKPOINT_DIR, ".pool"})
+
+
+def _summaries(study: Path) -> list[Path]:
+    return sorted(study.glob(f"*/*/{SUMMARY_FILE}")) if study.is_dir() else []
+
+
+def pack(repo: Path) -> int:
+    """Move the committed study aside and write the kit of its summaries; returns the number of run dirs."""
+    study, aside, kit = repo / STUDY, repo / ASIDE / STUDY, repo / KIT
+    if aside.exists():
+        raise FmnistError(f"{aside} already holds a packed study: run `python -m fmnist.study_transfer unpack` "
+                          f"(with the returned archive, if any) before packing again")
+    if kit.exists():
+        shutil.rmtree(kit)
+    runs = _summaries(study)
+    for summary in runs:
+        target = kit / summary.relative_to(repo)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(summary, target)
+    (kit / STUDY).mkdir(parents=True, exist_ok=True)
+    if study.exists():
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(study), str(aside))
+    return len(runs)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest(root: Path) -> dict[str, str]:
+    """Every run dir below `root/multirun/study` (relative path) and the digest of its summary.json."""
+    return {str(s.parent.relative_to(root)): _digest(s) for s in _summaries(root / STUDY)}
+
+
+def finished_since(root: Path, before: dict[str, str]) -> list[str]:
+    """Run dirs (relative to `root`) whose summary.json is new or changed since `before` and says the run is
+    finished: completed, or diverged (a result too). Interrupted runs stay behind: they start again."""
+    changed = []
+    for summary_path in _summaries(root / STUDY):
+        rel = str(summary_path.parent.relative_to(root))
+        if before.get(rel) != _digest(summary_path) and is_finished(read_summary(summary_path.parent)):
+            changed.append(rel)
+    return changed
+
+
+def archive(root: Path, before: dict[str, str], out: Path) -> list[Path]:
+    """Write the run dirs finished since `before` as `out` (.tar.gz) in parts of PART_BYTES (`out.part-aa`,
+    `-ab`, ...; join them with `cat`); returns the parts, none when nothing finished."""
+    runs = finished_since(root, before)
+    if not runs:
+        return []
+    buffer = io.BytesIO()
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        return None if NOT_ARCHIVED & set(Path(info.name).parts) else info
+
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for rel in runs:
+            tar.add(root / rel, arcname=rel, filter=keep)
+    data = buffer.getvalue()
+    parts = []
+    for i in range(0, len(data), PART_BYTES):
+        n = i // PART_BYTES
+        part = out.with_name(f"{out.name}.part-{chr(97 + n // 26)}{chr(97 + n % 26)}")
+        part.write_bytes(data[i:i + PART_BYTES])
+        parts.append(part)
+    return parts
+
+
+def _parts(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(path.glob(f"{ARCHIVE}.part-*")) if path.is_dir() else [path]
+    missing = [str(p) for p in found if not p.is_file()]
+    if missing:
+        raise FmnistError(f"no such archive part: {', '.join(missing)}")
+    return found
+
+
+def unpack(repo: Path, paths: list[Path]) -> int:
+    """Move the packed study back, then extract the returned archive parts (files, or folders holding
+    `study.tar.gz.part-*`) over it; returns the number of run dirs extracted."""
+    parts = _parts(paths)  # checked before anything moves
+    study, aside = repo / STUDY, repo / ASIDE / STUDY
+    if aside.exists():
+        if study.exists():  # something was written there meanwhile: merge, the packed files win
+            shutil.copytree(aside, study, dirs_exist_ok=True)
+            shutil.rmtree(aside)
+        else:
+            study.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(aside), str(study))
+        _remove_empty(repo / ASIDE / STUDY.parent)
+        _remove_empty(repo / ASIDE)
+    if not parts:
+        return 0
+    data = b"".join(p.read_bytes() for p in parts)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            members = tar.getmembers()
+            outside = [m.name for m in members if Path(m.name).parts[:2] != STUDY.parts]
+            if outside:
+                raise FmnistError(f"the archive holds paths outside {STUDY}/: {', '.join(outside[:3])}")
+            tar.extractall(repo, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise FmnistError(f"cannot extract {', '.join(map(str, parts))}: {exc} (are all the parts there?)") from exc
+    return len({Path(m.name).parts[:4] for m in members if len(Path(m.name).parts) >= 4})
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fmnist.study_transfer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("pack", help="here, before a device call: park multirun/study, write the .devstudy kit")
+    up = sub.add_parser("unpack", help="here, after it: restore multirun/study and extract what came back")
+    up.add_argument("parts", nargs="*", type=Path, help="archive parts, or folders holding study.tar.gz.part-*")
+    note = sub.add_parser("manifest", help="there, before the study: the summaries present (JSON on stdout)")
+    note.add_argument("root", type=Path)
+    arch = sub.add_parser("archive", help="there, after it: the run dirs finished since the manifest")
+    arch.add_argument("root", type=Path)
+    arch.add_argument("manifest", type=Path)
+    arch.add_argument("out", type=Path, help=f"the archive's path, e.g. $OUT/{ARCHIVE}")
+    args = parser.parse_args(argv)
+    repo = Path.cwd()
+    try:
+        if args.command == "pack":
+            n = pack(repo)
+            print(f"parked {STUDY}/ in {ASIDE}/ and wrote the summaries of its {n} run dirs to {KIT}/ "
+                  f"(carry {KIT} in the device call; afterwards: python -m fmnist.study_transfer unpack ...)")
+        elif args.command == "unpack":
+            n = unpack(repo, args.parts)
+            print(f"{STUDY}/ is back; {n} run dirs extracted from the archive")
+        elif args.command == "manifest":
+            print(json.dumps(manifest(args.root), indent=1))
+        else:
+            parts = archive(args.root, json.loads(args.manifest.read_text()), args.out)
+            print(f"archived the run dirs finished in this session: {', '.join(p.name for p in parts) or 'none'}")
+    except FmnistError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

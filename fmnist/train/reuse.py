@@ -1,0 +1,86 @@
+"""`trainer.reuse_identical`: copy the results of a completed run of the very same configuration instead of
+training it again.
+
+The study's presets share cells on purpose (each preset is a self-contained comparison): the base ResNet9 run
+of a seed is a cell of eight presets, ResNet18 at width 64 of two. With the option on (`python -m fmnist.study`
+turns it on), a run first looks for an identical completed run among the run dirs two levels above its own
+(`<root>/<sweep>/<run>`: the other presets of the study, or the other sweeps of the day) and, when one holds
+what the analysis reads, copies its results into its own run dir and records where they came from
+(summary.json `reused_from`, relative to this run dir). Identical means the same resolved config, seed
+included, up to the keys that do not change what a run computes (`run_dir.NEUTRAL_KEYS`), `name`, and
+keys only one of the two configs has (added to conf/ since; see `fmnist.config.differing_keys`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fmnist.config import differing_keys
+from fmnist.errors import FmnistError
+from fmnist.train.checkpoint import discard_resume_state
+from fmnist.train.run_dir import (
+    CHECKPOINT_DIR, METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary, write_summary,
+)
+
+log = logging.getLogger("fmnist")
+
+#: Keys two runs may differ in and still be the same computation.
+IDENTITY_IGNORED_KEYS = NEUTRAL_KEYS + ("name",)
+#: Files a run must hold to be reused: what the analysis reads (dead_units.json too, when the run has one).
+REQUIRED_FILES = (METRICS_FILE, PREDICTIONS_FILE)
+#: What is never copied: the run's own Hydra config and log, checkpoints, launcher and W&B folders.
+NOT_COPIED = frozenset({SUMMARY_FILE, ".hydra", "train.log", CHECKPOINT_DIR, ".submitit", "wandb"})
+#: summary.json fields that describe this run, not the computation it reuses.
+OWN_FIELDS = ("run_dir", "config", "choices", "command", "process_command")
+
+
+def find_identical_run(run_dir: Path, config: dict[str, Any]) -> Path | None:
+    """A completed run of the same computation two levels above `run_dir` that holds every file the analysis
+    reads, or None. An original is preferred to a run that itself reused one."""
+    run_dir = Path(run_dir).resolve()
+    root = run_dir.parent.parent
+    found: list[tuple[bool, str, Path]] = []
+    for summary_path in root.glob(f"*/*/{SUMMARY_FILE}"):
+        candidate = summary_path.parent
+        if candidate.resolve() == run_dir:
+            continue
+        summary = read_summary(candidate)
+        if (not summary or summary.get("status") != "completed" or not isinstance(summary.get("config"), dict)
+                or not all((candidate / name).is_file() for name in REQUIRED_FILES)):
+            continue
+        if not differing_keys(summary["config"], config, IDENTITY_IGNORED_KEYS):
+            found.append((bool(summary.get("reused_from")), str(candidate), candidate))
+    return min(found)[2] if found else None
+
+
+def adopt_results(source: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """Copy `source`'s results into `run_dir` and write its summary.json: `source`'s results with this run's
+    own fields (`summary`: run dir, config, command, ...), `reused_from` (where they were copied from, itself a
+    copy only when no original was found) and `reused_at`. Returns it."""
+    source, run_dir = Path(source), Path(run_dir)
+    origin = read_summary(source) or {}
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for item in sorted(source.iterdir()):
+            if item.name in NOT_COPIED or item.name.startswith("."):
+                continue
+            target = run_dir / item.name
+            if item.is_dir():
+                shutil.copytree(item, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(item, target)
+    except OSError as exc:
+        raise FmnistError(f"cannot copy the results of {source} into {run_dir}: {exc.strerror or exc}") from exc
+    discard_resume_state(run_dir)  # an interrupted attempt of this run is no longer needed
+    adopted = {**origin, **{k: summary[k] for k in OWN_FIELDS if k in summary}}
+    adopted.update(reused_from=os.path.relpath(source, run_dir),
+                   reused_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    write_summary(run_dir, adopted)
+    log.info("identical to the completed run %s: its results were copied here (reused_from in summary.json); "
+             "trainer.reuse_identical=false trains it again", source)
+    return adopted

@@ -1,0 +1,122 @@
+"""trainer.reuse_identical (fmnist/train/reuse.py): a cell that several presets share trains once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from runs import compose_train
+
+from fmnist.train.reuse import find_identical_run
+from fmnist.train.run import train
+
+TINY = ["model.width=4", "data.subset=512", "trainer.batch_size=128", "trainer.epochs=1", "data.val_fraction=0.05"]
+
+
+def cfg(data_dir: Path, name: str, *overrides: str, reuse: bool = True):
+    return compose_train(data_dir, *TINY, f"name={name}", f"trainer.reuse_identical={str(reuse).lower()}", *overrides)
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def original(real_resplit_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed run at <root>/stage_a/0_base, as the first preset of a study would leave it."""
+    run_dir = tmp_path_factory.mktemp("study") / "stage_a" / "0_base"
+    train(cfg(real_resplit_dir, "stage_a", reuse=False), run_dir)
+    return run_dir
+
+
+def fresh_root(original: Path, tmp_path: Path) -> Path:
+    """A copy of the study root holding the original run (tests may add runs beside it)."""
+    root = tmp_path / "study"
+    shutil.copytree(original.parent.parent, root)
+    return root
+
+
+@pytest.mark.slow
+def test_identical_run_of_another_preset_is_copied_not_trained(real_resplit_dir: Path, original: Path,
+                                                              tmp_path: Path) -> None:
+    root = fresh_root(original, tmp_path)
+    source = root / "stage_a" / "0_base"
+    run_dir = root / "stage_b" / "3_optimizer=sgd"
+    got = train(cfg(real_resplit_dir, "stage_b"), run_dir)
+
+    first = summary(source)
+    assert got == summary(run_dir)
+    assert got["reused_from"] == os.path.join("..", "..", "stage_a", "0_base")
+    assert (run_dir / got["reused_from"]).resolve() == source.resolve()
+    assert got["started_at"] == first["started_at"] and got["train_time_s"] == first["train_time_s"]
+    assert got["test_acc"] == first["test_acc"] and got["status"] == "completed"
+    assert got["config"]["name"] == "stage_b" and got["run_dir"] == str(run_dir)  # its own, not the source's
+    for name in ("metrics.csv", "predictions_test.csv", "dead_units.json"):
+        assert (run_dir / name).read_bytes() == (source / name).read_bytes(), name
+    assert list((run_dir / "tensorboard").iterdir())  # the default logger's events came along
+    assert not (run_dir / "checkpoints").exists()
+
+    # the same study again: the reused run is complete and skipped, and the original is still preferred
+    assert train(cfg(real_resplit_dir, "stage_b"), run_dir) == got
+    assert find_identical_run(root / "stage_c" / "0_x", got["config"]) == source
+
+
+@pytest.mark.slow
+def test_other_seed_or_setting_trains_and_reuse_is_opt_in(real_resplit_dir: Path, original: Path,
+                                                          tmp_path: Path) -> None:
+    root = fresh_root(original, tmp_path)
+    other_seed = train(cfg(real_resplit_dir, "stage_b", "seed=1"), root / "stage_b" / "0_seed=1")
+    other_lr = train(cfg(real_resplit_dir, "stage_b", "optimizer.lr=0.05"), root / "stage_b" / "1_lr=0.05")
+    switched_off = train(cfg(real_resplit_dir, "stage_b", reuse=False), root / "stage_b" / "2_base")
+    for got in (other_seed, other_lr, switched_off):
+        assert got["status"] == "completed" and "reused_from" not in got
+        assert got["started_at"] != summary(root / "stage_a" / "0_base")["started_at"]
+
+
+@pytest.mark.slow
+def test_a_run_without_the_files_the_analysis_reads_is_not_reused(real_resplit_dir: Path, original: Path,
+                                                                   tmp_path: Path) -> None:
+    """A run dir that travelled as a bare summary (the device study kit) or lost its predictions."""
+    root = fresh_root(original, tmp_path)
+    (root / "stage_a" / "0_base" / "predictions_test.csv").unlink()
+    got = train(cfg(real_resplit_dir, "stage_b"), root / "stage_b" / "0_base")
+    assert got["status"] == "completed" and "reused_from" not in got
+
+
+@pytest.mark.slow
+def test_reusing_discards_an_interrupted_attempt(real_resplit_dir: Path, original: Path, tmp_path: Path) -> None:
+    root = fresh_root(original, tmp_path)
+    run_dir = root / "stage_b" / "0_base"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"an interrupted attempt")
+    got = train(cfg(real_resplit_dir, "stage_b"), run_dir)
+    assert got["reused_from"] and not (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: Path) -> None:
+    config = {"name": "a", "seed": 0, "trainer": {"epochs": 3, "force": False}, "optimizer": {"lr": 0.1}}
+
+    def make(path: str, status: str = "completed", files: bool = True, **changes) -> Path:
+        run = tmp_path / path
+        run.mkdir(parents=True)
+        cfg_ = json.loads(json.dumps(config))
+        for dotted, value in changes.items():
+            group, key = dotted.split("__")
+            cfg_[group][key] = value
+        (run / "summary.json").write_text(json.dumps({"status": status, "config": cfg_}))
+        if files:
+            for name in ("metrics.csv", "predictions_test.csv"):
+                (run / name).write_text("x\n")
+        return run
+
+    make("p1/failed", status="failed")
+    make("p1/no_files", files=False)
+    make("p1/other_lr", optimizer__lr=0.2)
+    me = tmp_path / "p3" / "me"
+    assert find_identical_run(me, config) is None
+    neutral = make("p2/forced_and_renamed", trainer__force=True)  # a neutral key and `name` may differ
+    assert find_identical_run(me, config | {"name": "b"}) == neutral
+    assert find_identical_run(neutral, config) is None  # never itself

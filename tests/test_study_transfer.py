@@ -1,0 +1,118 @@
+"""fmnist/study_transfer.py: the committed study to a lent GPU machine (as summaries) and its new runs back."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from fmnist import study_transfer as st
+
+STUDY = Path("multirun/study")
+
+
+def make_run(root: Path, rel: str, status: str = "completed", error: str | None = None, **files: str) -> Path:
+    run = root / STUDY / rel
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "summary.json").write_text(json.dumps({"status": status, "error": error, "run": rel}))
+    for name, text in {"predictions_test.csv": f"id,pred\n1,{len(rel)}\n", **files}.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    return run
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_pack_parks_the_study_and_unpack_brings_it_back_unchanged(tmp_path: Path) -> None:
+    make_run(tmp_path, "stage2_skip/0_model.skip=True,seed=0")
+    make_run(tmp_path, "stage2_lr/3_optimizer.lr=0.1,seed=1", status="failed", error="TrainingDiverged: nan")
+    before = tree(tmp_path / STUDY)
+
+    assert st.pack(tmp_path) == 2
+    assert not (tmp_path / STUDY).exists() and tree(tmp_path / ".aside" / STUDY) == before
+    kit = tree(tmp_path / ".devstudy")
+    assert sorted(kit) == [f"{STUDY}/stage2_lr/3_optimizer.lr=0.1,seed=1/summary.json",
+                           f"{STUDY}/stage2_skip/0_model.skip=True,seed=0/summary.json"]
+    with pytest.raises(st.FmnistError, match="already holds a packed study"):
+        st.pack(tmp_path)  # a second pack would lose nothing, but is refused
+    assert tree(tmp_path / ".aside" / STUDY) == before
+
+    assert st.unpack(tmp_path, []) == 0
+    assert tree(tmp_path / STUDY) == before and not (tmp_path / ".aside").exists()
+
+
+def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path) -> None:
+    device = tmp_path / "device"
+    make_run(device, "p/0_done_before")
+    make_run(device, "p/1_was_running", status="running")
+    before = st.manifest(device)
+    assert sorted(before) == [f"{STUDY}/p/0_done_before", f"{STUDY}/p/1_was_running"]
+
+    make_run(device, "p/1_was_running", **{"checkpoints/last.pt": "big"})  # finished in the session
+    make_run(device, "q/0_new", **{"tensorboard/events": "e"})
+    make_run(device, "q/1_diverged", status="failed", error="TrainingDiverged: loss became NaN")
+    make_run(device, "q/2_cut_off", status="failed", error="KeyboardInterrupt: ")  # starts again later
+    make_run(device, "q/3_still_running", status="running")
+    (device / STUDY / "q" / ".pool").mkdir()
+    (device / STUDY / "q" / ".pool" / "0.log").write_text("worker")
+    assert st.finished_since(device, before) == [f"{STUDY}/p/1_was_running", f"{STUDY}/q/0_new",
+                                                 f"{STUDY}/q/1_diverged"]
+
+    out = tmp_path / "out"
+    out.mkdir()
+    parts = st.archive(device, before, out / st.ARCHIVE)
+    assert [p.name for p in parts] == ["study.tar.gz.part-aa"]
+    with tarfile.open(parts[0]) as tar:
+        names = tar.getnames()
+    assert not [n for n in names if "checkpoints" in n or ".pool" in n or "0_done_before" in n]
+    assert f"{STUDY}/q/0_new/tensorboard/events" in names
+
+    repo = tmp_path / "repo"
+    make_run(repo, "p/0_done_before")
+    make_run(repo, "p/1_was_running", status="running")
+    st.pack(repo)
+    assert st.unpack(repo, [out]) == 3
+    got = tree(repo / STUDY)
+    assert json.loads(got["p/1_was_running/summary.json"])["status"] == "completed"
+    assert "q/1_diverged/summary.json" in got and "q/2_cut_off/summary.json" not in got
+    assert "p/0_done_before/predictions_test.csv" in got  # the parked run came back too
+    assert st.archive(device, st.manifest(device), out / "again.tar.gz") == []  # nothing new: no parts
+
+
+def test_a_big_archive_comes_back_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    device = tmp_path / "device"
+    for i in range(3):
+        make_run(device, f"p/{i}_run", **{"predictions_test.csv": "".join(f"{i},{j * 7919 % 10007}\n"
+                                                                            for j in range(3000))})
+    monkeypatch.setattr(st, "PART_BYTES", 4096)
+    (tmp_path / "out").mkdir()
+    parts = st.archive(device, {}, tmp_path / "out" / st.ARCHIVE)
+    assert len(parts) > 2 and parts[1].name == "study.tar.gz.part-ab"
+    assert all(p.stat().st_size <= 4096 for p in parts)
+    assert st.unpack(tmp_path / "repo", parts) == 3
+    assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
+
+
+def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    make_run(tmp_path, "p/0_run")
+    st.pack(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert st.main(["unpack", "nowhere/study.tar.gz.part-aa"]) == 2
+    assert capsys.readouterr().err.strip() == "error: no such archive part: nowhere/study.tar.gz.part-aa"
+    assert (tmp_path / ".aside" / STUDY / "p" / "0_run").is_dir()  # still parked, nothing lost
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("train.py")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"boom\n"))
+    assert st.main(["unpack", str(evil)]) == 2
+    assert "outside multirun/study/" in capsys.readouterr().err
+    assert (tmp_path / STUDY / "p" / "0_run").is_dir() and not (tmp_path / "train.py").exists()
+    assert st.main(["pack"]) == 0 and "carry .devstudy" in capsys.readouterr().out
