@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
+import fmnist.train.entry  # noqa: F401  (registers the resolver the configs use)
 from fmnist.study import main as study_main
 from fmnist.study import preset_jobs, stage_presets
 
@@ -50,6 +53,26 @@ def test_grid_presets_expand_to_the_full_product() -> None:
                         for w in (16, 32, 64) for s in SEEDS]
     reg = preset_jobs("stage3_regularization")
     assert len(reg) == 3 * 2 * 2 * 3 and len({tuple(j) for j in reg}) == len(reg)
+
+
+def test_every_preset_trains_on_the_study_protocol_and_shares_its_base_cells() -> None:
+    """Every stage preset holds the base recipe of study_protocol.yaml (15 epochs) unless the command line
+    says otherwise; per seed, 64 jobs are 56 distinct computations: the base ResNet9 cell of 8 presets and
+    ResNet18 at width 64 of 2 are trained once under trainer.reuse_identical."""
+    from fmnist.config import differing_keys
+    from fmnist.train.reuse import IDENTITY_IGNORED_KEYS
+
+    distinct: list[dict] = []
+    jobs = [(name, job) for name in stage_presets() for job in preset_jobs(name, ["seed=0"])]
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        assert compose("train", overrides=["+experiment=study_protocol"]).trainer.epochs == 15
+        assert compose("train", overrides=["+experiment=stage2_skip", "trainer.epochs=3"]).trainer.epochs == 3
+        for name, job in jobs:
+            config = OmegaConf.to_container(compose("train", overrides=[f"+experiment={name}", *job]), resolve=True)
+            assert (config["trainer"]["epochs"], config["trainer"]["batch_size"]) == (15, 128), (name, job)
+            if all(differing_keys(config, seen, IDENTITY_IGNORED_KEYS) for seen in distinct):
+                distinct.append(config)
+    assert len(jobs) == 64 and len(distinct) == 56
 
 
 def test_command_line_narrows_a_preset() -> None:
