@@ -180,8 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "manifest":
             print(json.dumps(manifest(args.root), indent=1))
         else:
-            parts = archive(args.root, json.loads(args.manifest.read_text()), args.out)
-            print(f"archived the run dirs finished in this session: {', '.join(p.name for p in parts) or 'none'}")
+            try:
+                before = json.loads(args.manifest.read_text())
+            except (OSError, ValueError) as exc:
+                raise FmnistError(f"cannot read the manifest {args.manifest}: {exc}") from exc
+            n = len(finished_since(args.root, before))
+            parts = archive(args.root, before, args.out)
+            print(f"{n} run dirs finished in this session" + (f": {', '.join(p.name for p in parts)}" if parts else ""))
     except FmnistError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -116,3 +116,6 @@ def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pyt
     assert "outside multirun/study/" in capsys.readouterr().err
     assert (tmp_path / STUDY / "p" / "0_run").is_dir() and not (tmp_path / "train.py").exists()
     assert st.main(["pack"]) == 0 and "carry .devstudy" in capsys.readouterr().out
+    (tmp_path / "manifest.json").write_text("")  # the session's manifest step failed
+    assert st.main(["archive", str(tmp_path), str(tmp_path / "manifest.json"), str(tmp_path / "a.tar.gz")]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot read the manifest")
