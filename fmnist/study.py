@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.concurrent) as pool:
         codes = list(pool.map(run_preset, presets))
     failed = [name for name, code in zip(presets, codes) if code != 0]
-    print(f"study: {len(presets) - len(failed)} presets completed, {len(failed)} with failures"
+    print(f"study: {len(presets) - len(failed)} presets completed, {len(failed)} with failed or unstarted jobs"
           + (f" ({', '.join(failed)})" if failed else ""))
     return 1 if failed else 0
 

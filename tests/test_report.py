@@ -5,6 +5,7 @@ CI installs TeX (.ci/run)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -167,3 +168,27 @@ def test_seconds_per_epoch_of_a_stage1_model() -> None:
     m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
     assert m["secPerEpochResNetNine"] == "2.50" and m["trainHours"] == "0.01" and m["trainEpochs"] == "11"
     assert m["trainDevices"] == "NVIDIA H100 80GB HBM3"
+
+
+def test_reference_configuration_is_the_cell_most_presets_share(tmp_path: Path) -> None:
+    """stage1_capacity's reference (ResNet18 at width 64) comes first in stage order, but the training setup
+    describes the study's base run, the reference of most presets (ResNet9)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _setup
+
+    rows = []
+    for preset, model, epochs in (("stage1_capacity", "resnet18", 7), ("stage2_norm", "resnet9", 15),
+                                  ("stage2_skip", "resnet9", 15)):
+        run_dir = tmp_path / preset / "0_ref"
+        run_dir.mkdir(parents=True)
+        (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "config": {"trainer": {
+            "epochs": epochs, "batch_size": 128}}}))
+        rows.append({"preset": preset, "cell": "ref", "model": model, "run_dir": str(run_dir), "n_train": 1,
+                     "n_val": 1, "n_test": 1})
+    runs = pd.DataFrame(rows)
+    cells = pd.DataFrame([{"preset": r["preset"], "cell": "ref", "is_reference": True, "n": 3} for r in rows])
+    m = _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert m["setupModel"] == "resnet9" and m["setupEpochs"] == "15" and m["setupBatch"] == "128"

@@ -86,11 +86,15 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
 
 
 def _setup(result: AnalysisResult) -> dict[str, str]:
+    """The reference configuration: the reference cell that most presets share (the study's base ResNet9 run,
+    the reference of eight presets; not stage1_capacity's ResNet18), described from its first run."""
     ref = result.cells[result.cells["is_reference"] & (result.cells["n"] > 0)]
     if ref.empty:
         return {}
     runs = result.collection.completed
-    run = runs[(runs["preset"] == ref.iloc[0]["preset"]) & (runs["cell"] == ref.iloc[0]["cell"])].iloc[0]
+    firsts = [runs[(runs["preset"] == c["preset"]) & (runs["cell"] == c["cell"])].iloc[0] for _, c in ref.iterrows()]
+    models = [str(r.get("model", "")) for r in firsts]
+    run = firsts[max(range(len(firsts)), key=lambda i: (models.count(models[i]), -i))]
     cfg = run_config(run["run_dir"])
 
     def get(key: str) -> str:
