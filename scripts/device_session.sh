@@ -20,7 +20,8 @@
 # go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json, and the run dirs
 # the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack).
 # TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs per GPU, 4),
-# CONCURRENT (presets at once, 2), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy).
+# CONCURRENT (presets at once, 2), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy),
+# CHECK_GRAPHS (1: the CUDA-graph checks of tests/test_gpu.py before the study; 0 once a session passed them).
 set -u
 cd "$(dirname "$0")/.."  # the repo root
 PLAN=${1:-bench}
@@ -40,6 +41,7 @@ START=$(date +%s)
 PY=${PYTHON:-python3}
 
 left() { echo $((BUDGET - ($(date +%s) - START))); }
+LAST_RC=0
 step() {  # step NAME MIN_SECONDS COMMAND...: run COMMAND within what is left, unless less than MIN_SECONDS is
   local name=$1 need=$2
   shift 2
@@ -47,12 +49,14 @@ step() {  # step NAME MIN_SECONDS COMMAND...: run COMMAND within what is left, u
   budget=$(left)
   if [ "$budget" -lt "$need" ]; then
     echo "== $name: skipped ($budget s left, needs $need)"
+    LAST_RC=skipped
     return 0
   fi
   echo "== $name ($budget s left): $*"
   local tic=$(date +%s)
   timeout --signal=TERM --kill-after=15 "$budget" "$@"
   local rc=$?
+  LAST_RC=$rc
   echo "== $name: exit $rc after $(($(date +%s) - tic)) s"
   return 0
 }
@@ -115,12 +119,23 @@ if [ "$PLAN" = study ]; then
   if [ -d "$KIT/multirun/study" ]; then cp -a "$KIT/multirun/study/." "$STUDY_ROOT/multirun/study/"; fi
   "$PY" -m fmnist.study_transfer manifest "$STUDY_ROOT" >/tmp/fmnist-study-before.json || exit 1
   echo "study: $(grep -c '"multirun' /tmp/fmnist-study-before.json) run dirs known before this session"
+  # The study's numbers must not depend on an unchecked step mode: the CUDA-graph checks first (~1 min); if
+  # they fail, the study trains eagerly (cuda_graphs is a neutral key: the same run dirs either way).
+  MODE=()
+  if [ "${CHECK_GRAPHS:-1}" = 1 ]; then
+    step "CUDA-graph checks" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py -k "matches_eager or partial_last_batch"
+    if [ "$LAST_RC" != 0 ]; then
+      echo "== CUDA-graph checks did not pass: the study trains eagerly (trainer.cuda_graphs=false)"
+      MODE=(trainer.cuda_graphs=false)
+    fi
+  fi
   DEADLINE=$((START + BUDGET - ${JOB_MARGIN:-120}))
   for seed in ${SEEDS:-0 1 2}; do
     # \${name} is Hydra's interpolation: each preset's own name
     step "study, seed $seed" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-2}" -- \
       "seed=$seed" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-4}" "hydra.launcher.deadline=$DEADLINE" \
-      "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" "${STUDY[@]}"
+      "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" \
+      "${MODE[@]}" "${STUDY[@]}"
   done
   "$PY" -m fmnist.study_transfer archive "$STUDY_ROOT" /tmp/fmnist-study-before.json "$OUT/study.tar.gz"
   ls -la "$OUT"/study.tar.gz.part-* 2>/dev/null

@@ -69,6 +69,7 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     log = (tmp_path / "out2" / "session.log").read_text()
     assert "study: 2 run dirs known before this session" in log and "2 skipped" in log, log[-3000:]
+    assert "== CUDA-graph checks: exit 0" in log and "trains eagerly" not in log  # checked first (skipped on CPU)
     parts = sorted((tmp_path / "out2").glob("study.tar.gz.part-*"))
     with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
         returned = {Path(n).parts[3] for n in tar.getnames() if len(Path(n).parts) > 3}
