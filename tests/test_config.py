@@ -97,7 +97,8 @@ def test_differing_keys_compares_common_keys_below_the_ignored_ones() -> None:
     assert differing_keys(old, new) == ["logger.a", "trainer.epochs", "trainer.force", "trainer.lr"]
     assert differing_keys(old, new, ("logger", "trainer.force")) == ["trainer.epochs", "trainer.lr"]
     assert differing_keys(old, old) == [] and differing_keys({"x": 1.0}, {"x": 1}) == []
-    assert describe_differences(old, new, ["trainer.epochs", "trainer.lr"], limit=1) == "trainer.epochs 15 -> 50 and 1 more"
+    described = describe_differences(old, new, ["trainer.epochs", "trainer.lr"], limit=1)
+    assert described == "trainer.epochs 15 -> 50 and 1 more"
 
 
 def test_neutral_keys_stay_out_of_run_dir_names() -> None:

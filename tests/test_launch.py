@@ -218,7 +218,8 @@ def test_gpu_pool_starts_no_job_after_its_deadline(real_resplit_dir: Path, tmp_p
     """A machine held for a fixed time: past `hydra.launcher.deadline` no job starts, no run dir is made for
     the jobs left, and the sweep says so and exits 1 (the same command later runs them)."""
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "hydra/launcher=gpu_pool", "hydra.launcher.gpus=[]", f"hydra.launcher.deadline={time.time():.0f}",
+    proc = run_cli("-m", "hydra/launcher=gpu_pool", "hydra.launcher.gpus=[]",
+                   f"hydra.launcher.deadline={time.time():.0f}",
                    "seed=0,1", "trainer.epochs=1", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"sweep: 0 completed, 0 failed, 0 skipped, 2 not started ({sweep})" in proc.stdout
