@@ -13,8 +13,8 @@ checkpoints). Here, after the call:
 
     python -m fmnist.study_transfer unpack DIR_OR_PARTS...
 
-moves `multirun/study/` back and extracts the returned archive over it. `make study-pack` and
-`make study-unpack PARTS=...` do the same. Nothing is overwritten but run dirs that the session finished.
+moves `multirun/study/` back and adds the run dirs of the returned archive; a run dir already finished here is
+never replaced. `make study-pack` and `make study-unpack PARTS=...` do the same.
 """
 
 from __future__ import annotations
@@ -118,33 +118,58 @@ def _parts(paths: list[Path]) -> list[Path]:
     return found
 
 
-def unpack(repo: Path, paths: list[Path]) -> int:
-    """Move the packed study back, then extract the returned archive parts (files, or folders holding
-    `study.tar.gz.part-*`) over it; returns the number of run dirs extracted."""
+def _merge(source: Path, target: Path) -> tuple[int, int]:
+    """Move the run dirs of study folder `source` (<preset>/<run>/) into `target`, then remove `source`. A run
+    dir that `target` already holds finished is kept; any other is replaced. Returns (moved, kept)."""
+    moved = kept = 0
+    for item in sorted(source.glob("*/*")):
+        dest, is_run = target / item.relative_to(source), item.is_dir()
+        if is_run and dest.exists():
+            if is_finished(read_summary(dest)):
+                kept += 1
+                continue
+            shutil.rmtree(dest)
+        elif dest.exists():  # a sweep-level file (multirun.yaml): the one here stays
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(item), str(dest))
+        moved += is_run
+    shutil.rmtree(source)
+    return moved, kept
+
+
+def unpack(repo: Path, paths: list[Path]) -> tuple[int, int]:
+    """Move the packed study back, then add the run dirs of the returned archive parts (files, or folders
+    holding `study.tar.gz.part-*`). A run dir already finished here is never replaced. Returns (added, kept)."""
     parts = _parts(paths)  # checked before anything moves
     study, aside = repo / STUDY, repo / ASIDE / STUDY
     if aside.exists():
-        if study.exists():  # something was written there meanwhile: merge, the packed files win
-            shutil.copytree(aside, study, dirs_exist_ok=True)
-            shutil.rmtree(aside)
+        if study.exists():  # written there since the pack
+            _merge(aside, study)
         else:
             study.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(aside), str(study))
         _remove_empty(repo / ASIDE / STUDY.parent)
         _remove_empty(repo / ASIDE)
     if not parts:
-        return 0
+        return 0, 0
     data = b"".join(p.read_bytes() for p in parts)
+    incoming = repo / ASIDE / "incoming"
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            members = tar.getmembers()
-            outside = [m.name for m in members if Path(m.name).parts[:2] != STUDY.parts]
+            outside = [m.name for m in tar.getmembers() if Path(m.name).parts[:2] != STUDY.parts]
             if outside:
                 raise FmnistError(f"the archive holds paths outside {STUDY}/: {', '.join(outside[:3])}")
-            tar.extractall(repo, filter="data")
+            if incoming.exists():
+                shutil.rmtree(incoming)
+            tar.extractall(incoming, filter="data")
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise FmnistError(f"cannot extract {', '.join(map(str, parts))}: {exc} (are all the parts there?)") from exc
-    return len({Path(m.name).parts[:4] for m in members if len(Path(m.name).parts) >= 4})
+    study.mkdir(parents=True, exist_ok=True)
+    counts = _merge(incoming / STUDY, study)
+    shutil.rmtree(incoming)
+    _remove_empty(repo / ASIDE)
+    return counts
 
 
 def _remove_empty(folder: Path) -> None:
@@ -175,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"parked {STUDY}/ in {ASIDE}/ and wrote the summaries of its {n} run dirs to {KIT}/ "
                   f"(carry {KIT} in the device call; afterwards: python -m fmnist.study_transfer unpack ...)")
         elif args.command == "unpack":
-            n = unpack(repo, args.parts)
-            print(f"{STUDY}/ is back; {n} run dirs extracted from the archive")
+            added, kept = unpack(repo, args.parts)
+            print(f"{STUDY}/ is back; {added} run dirs added from the archive"
+                  + (f", {kept} kept as they were (already finished here)" if kept else ""))
         elif args.command == "manifest":
             print(json.dumps(manifest(args.root), indent=1))
         else:

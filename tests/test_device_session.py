@@ -51,7 +51,7 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
     first = session("study", tmp_path / "out1", real_resplit_dir, STUDY_ROOT=str(tmp_path / "device1"), SEEDS="0")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     parts = sorted((tmp_path / "out1").glob("study.tar.gz.part-*"))
-    assert parts and unpack(repo, parts) == 2
+    assert parts and unpack(repo, parts) == (2, 0)
     skip = repo / "multirun" / "study" / "stage2_skip"
     names = sorted(p.name for p in skip.iterdir() if p.is_dir())
     assert len(names) == 2 and all("seed=0" in n.split(",") and "checkpoint_every" not in n for n in names), names
@@ -74,7 +74,7 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
     with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
         returned = {Path(n).parts[3] for n in tar.getnames() if len(Path(n).parts) > 3}
     assert returned and all("seed=1" in n.split(",") for n in returned), returned
-    assert unpack(repo, parts) == 2 and len([p for p in skip.iterdir() if p.is_dir()]) == 4
+    assert unpack(repo, parts) == (2, 0) and len([p for p in skip.iterdir() if p.is_dir()]) == 4
 
 
 def test_unknown_plan_is_refused(tmp_path: Path) -> None:

@@ -42,8 +42,18 @@ def test_pack_parks_the_study_and_unpack_brings_it_back_unchanged(tmp_path: Path
         st.pack(tmp_path)  # a second pack would lose nothing, but is refused
     assert tree(tmp_path / ".aside" / STUDY) == before
 
-    assert st.unpack(tmp_path, []) == 0
+    assert st.unpack(tmp_path, []) == (0, 0)
     assert tree(tmp_path / STUDY) == before and not (tmp_path / ".aside").exists()
+
+    # written here between pack and unpack: an unfinished attempt of a packed run gives way to the packed
+    # (finished) one; a run the pack does not hold stays
+    st.pack(tmp_path)
+    make_run(tmp_path, "stage2_skip/0_model.skip=True,seed=0", status="running")
+    make_run(tmp_path, "stage2_skip/1_model.skip=False,seed=0", status="running")
+    st.unpack(tmp_path, [])
+    after = tree(tmp_path / STUDY)
+    assert {k: v for k, v in after.items() if not k.startswith("stage2_skip/1_")} == before
+    assert json.loads(after["stage2_skip/1_model.skip=False,seed=0/summary.json"])["status"] == "running"
 
 
 def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path) -> None:
@@ -76,7 +86,9 @@ def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path)
     make_run(repo, "p/0_done_before")
     make_run(repo, "p/1_was_running", status="running")
     st.pack(repo)
-    assert st.unpack(repo, [out]) == 3
+    make_run(repo, "q/0_new", predictions_test_csv_here="x")  # finished here meanwhile: kept, not replaced
+    assert st.unpack(repo, [out]) == (2, 1)
+    assert (repo / STUDY / "q" / "0_new" / "predictions_test_csv_here").is_file()
     got = tree(repo / STUDY)
     assert json.loads(got["p/1_was_running/summary.json"])["status"] == "completed"
     assert "q/1_diverged/summary.json" in got and "q/2_cut_off/summary.json" not in got
@@ -94,7 +106,7 @@ def test_a_big_archive_comes_back_in_parts(tmp_path: Path, monkeypatch: pytest.M
     parts = st.archive(device, {}, tmp_path / "out" / st.ARCHIVE)
     assert len(parts) > 2 and parts[1].name == "study.tar.gz.part-ab"
     assert all(p.stat().st_size <= 4096 for p in parts)
-    assert st.unpack(tmp_path / "repo", parts) == 3
+    assert st.unpack(tmp_path / "repo", parts) == (3, 0)
     assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
 
 
