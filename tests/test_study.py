@@ -57,8 +57,9 @@ def test_grid_presets_expand_to_the_full_product() -> None:
 
 def test_every_preset_trains_on_the_study_protocol_and_shares_its_base_cells() -> None:
     """Every stage preset holds the base recipe of study_protocol.yaml (15 epochs) unless the command line
-    says otherwise; per seed, 64 jobs are 56 distinct computations: the base ResNet9 cell of 8 presets and
-    ResNet18 at width 64 of 2 are trained once under trainer.reuse_identical."""
+    says otherwise, and its cells differ only in its swept keys (a controlled comparison); per seed, 64 jobs
+    are 56 distinct computations: the base ResNet9 cell of 8 presets and ResNet18 at width 64 of 2 are
+    trained once under trainer.reuse_identical."""
     from fmnist.config import differing_keys
     from fmnist.train.reuse import IDENTITY_IGNORED_KEYS
 
@@ -67,12 +68,19 @@ def test_every_preset_trains_on_the_study_protocol_and_shares_its_base_cells() -
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         assert compose("train", overrides=["+experiment=study_protocol"]).trainer.epochs == 15
         assert compose("train", overrides=["+experiment=stage2_skip", "trainer.epochs=3"]).trainer.epochs == 3
+        by_preset: dict[str, list[dict]] = {}
         for name, job in jobs:
             config = OmegaConf.to_container(compose("train", overrides=[f"+experiment={name}", *job]), resolve=True)
             assert (config["trainer"]["epochs"], config["trainer"]["batch_size"]) == (15, 128), (name, job)
+            by_preset.setdefault(name, []).append(flatten(config))
             if all(differing_keys(config, seen, IDENTITY_IGNORED_KEYS) for seen in distinct):
                 distinct.append(config)
     assert len(jobs) == 64 and len(distinct) == 56
+    for name, flat in by_preset.items():
+        swept = {o.split("=", 1)[0] for o in preset_jobs(name)[0]} - {"seed"}
+        differing = {k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1}
+        uncontrolled = {k for k in differing if not any(k == s or k.startswith(s + ".") for s in swept)}
+        assert not uncontrolled, f"{name}: cells differ in keys that are not swept: {sorted(uncontrolled)}"
 
 
 def test_command_line_narrows_a_preset() -> None:
@@ -86,14 +94,20 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     assert "unknown preset" in capsys.readouterr().err
 
 
+#: Narrower grids for the tiny runs of the two big presets (the compose test checks every cell's config).
+TINY_GRIDS = {"stage2_lr": ["optimizer.lr=0.1,0.3"], "stage3_regularization": ["optimizer.weight_decay=0,5e-4"]}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", stage_presets())
 def test_each_preset_runs_tiny_on_cpu(name: str, real_resplit_dir: Path, tmp_path: Path) -> None:
-    """One seed of every cell, 1 epoch, width 4, 256 images: every job completes and the preset's
-    controlled variables (everything but the swept keys and the seed) are identical across jobs."""
+    """One seed of every cell, 1 epoch, width 4, 256 images: every job completes. The two grids with more
+    than 10 cells run every value of their code-path keys (schedulers; label smoothing, dropout) at two
+    values of the numeric one."""
     sweep = tmp_path / name
     swept = {o.split("=", 1)[0] for o in preset_jobs(name)[0]}
     narrow = ["model.width=4,8" if "model.width" in swept else "model.width=4"]  # a width sweep still sweeps
+    narrow += TINY_GRIDS.get(name, [])
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "-m", f"+experiment={name}", "seed=0", "trainer.epochs=1",
          *narrow, "data.subset=256", "data.val_fraction=0.02", "logger=none",
@@ -107,11 +121,6 @@ def test_each_preset_runs_tiny_on_cpu(name: str, real_resplit_dir: Path, tmp_pat
     # Without normalisation ResNet9 at lr 0.1 may legitimately diverge; everything else must complete.
     assert all(v == "completed" for k, v in statuses.items() if "norm=none" not in k), statuses
     assert all(s["config"]["name"] == name for s in summaries)
-
-    flat = [flatten(s["config"]) for s in summaries]
-    differing = {k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1}
-    uncontrolled = {k for k in differing if not any(k == s or k.startswith(s + ".") for s in swept)}
-    assert not uncontrolled, f"{name}: cells differ in keys that are not swept: {sorted(uncontrolled)}"
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
