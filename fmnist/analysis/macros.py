@@ -13,6 +13,7 @@ to ``\NA`` ("n/a"), so the report builds from any sweep. Three kinds:
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Mapping
 
 import numpy as np
@@ -94,7 +95,7 @@ def _setup(result: AnalysisResult) -> dict[str, str]:
     runs = result.collection.completed
     firsts = [runs[(runs["preset"] == c["preset"]) & (runs["cell"] == c["cell"])].iloc[0] for _, c in ref.iterrows()]
     models = [str(r.get("model", "")) for r in firsts]
-    run = firsts[max(range(len(firsts)), key=lambda i: (models.count(models[i]), -i))]
+    run = firsts[models.index(Counter(models).most_common(1)[0][0])]
     cfg = run_config(run["run_dir"])
 
     def get(key: str) -> str:

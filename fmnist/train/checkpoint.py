@@ -16,27 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
 from fmnist.errors import FmnistError
-from fmnist.train.run_dir import CHECKPOINT_DIR, NEUTRAL_KEYS, atomic_write_bytes
+from fmnist.train.run_dir import CHECKPOINT_DIR, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 LAST = "last.pt"
 PREVIOUS = "previous.pt"
 BEST = "best.pt"
-
-def resume_key(config: dict[str, Any]) -> dict[str, Any]:
-    """What a checkpoint records of its run's resolved config: all of it but NEUTRAL_KEYS. A run of
-    `config` resumes it when `differing_keys(key, config, NEUTRAL_KEYS)` is empty."""
-    cfg = OmegaConf.create(config)
-    for dotted in NEUTRAL_KEYS:
-        parent, _, leaf = dotted.rpartition(".")
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        if node is not None and leaf in node:
-            node.pop(leaf)
-    return OmegaConf.to_container(cfg)  # type: ignore[return-value]
 
 
 class CheckpointError(FmnistError):

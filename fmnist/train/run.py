@@ -320,7 +320,7 @@ def _train(
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                 "ema": ema.state_dict() if ema is not None else None,
                 "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
-                "resume_key": ckpt.resume_key(config),
+                "resume_key": config,  # compared with differing_keys(..., NEUTRAL_KEYS) on resume
             }, keep_previous=True)
         if stop:
             log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)
