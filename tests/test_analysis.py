@@ -69,6 +69,12 @@ def test_numbers_equal_the_run_files(tiny_analysis) -> None:
             for key, value in e.items():
                 if value != "":
                     assert g[key] == pytest.approx(float(value)), key
+        # the numbers read off the curve for the discussion: last epoch's training loss/accuracy and gap, epoch 1's val
+        last, first = expected[-1], expected[0]
+        assert runs.loc[run_dir, "train_loss_final"] == pytest.approx(float(last["train_loss"]))
+        assert runs.loc[run_dir, "train_acc_final"] == pytest.approx(float(last["train_acc"]))
+        assert runs.loc[run_dir, "gap_final"] == pytest.approx(float(last["train_acc"]) - float(last["val_acc"]))
+        assert runs.loc[run_dir, "val_acc_epoch1"] == pytest.approx(float(first["val_acc"]))
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)

@@ -38,6 +38,11 @@ SUMMARY_FIELDS: tuple[str, ...] = (
 )
 #: Resolved config values every row carries (the swept ones among them are also parameters).
 CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size")
+#: Read off each run's metrics.csv (the evidence the discussion cites): the last epoch's training loss and
+#: accuracy (measured during training: augmented batches, dropout active), the generalisation gap of the last
+#: epoch (training minus validation accuracy) and the validation accuracy after the first epoch (speed of
+#: convergence).
+CURVE_FIELDS: tuple[str, ...] = ("train_loss_final", "train_acc_final", "gap_final", "val_acc_epoch1")
 COMPLETED = "completed"
 UNFINISHED = ("running", "not_started")
 NOT_SWEPT = frozenset({"seed", "name", "hydra.run.dir", "hydra.sweep.dir", *NEUTRAL_KEYS})
@@ -195,13 +200,34 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
     row.update(choices)
     row.update({key: select(config, key) for key in CONFIG_FIELDS})
     row.update({key: (summary or {}).get(key) for key in SUMMARY_FIELDS})
+    metrics = _read_metrics(run_dir)
+    row.update(curve_fields(metrics))
     if status == "not_started":
         row["error"] = "no summary.json: the run never started or crashed before its first epoch"
     elif status == "running" and not row["error"]:
         row["error"] = "summary.json says running: unfinished, or killed without a chance to record it"
     elif status == "unreadable":
         row["error"] = "summary.json is unreadable"
-    return _Run(row, overrides, config, choices, _read_metrics(run_dir))
+    return _Run(row, overrides, config, choices, metrics)
+
+
+def curve_fields(metrics: pd.DataFrame | None) -> dict[str, float | None]:
+    """CURVE_FIELDS of one run's metrics.csv (None where the column or the epoch is missing)."""
+    out: dict[str, float | None] = dict.fromkeys(CURVE_FIELDS)
+    if metrics is None or metrics.empty:
+        return out
+    if "epoch" in metrics:
+        metrics = metrics.sort_values("epoch", kind="stable")
+
+    def value(row: int, column: str) -> float | None:
+        v = pd.to_numeric(metrics[column], errors="coerce").iloc[row] if column in metrics else math.nan
+        return None if pd.isna(v) else float(v)
+
+    out.update(train_loss_final=value(-1, "train_loss"), train_acc_final=value(-1, "train_acc"),
+               val_acc_epoch1=value(0, "val_acc"))
+    train, val = out["train_acc_final"], value(-1, "val_acc")
+    out["gap_final"] = None if train is None or val is None else train - val
+    return out
 
 
 # ------------------------------------------------------------------------------------------ swept parameters

@@ -1,14 +1,15 @@
 r"""report/macros.tex: every number the prose quotes, taken from the analysis tables.
 
 Every macro the prose may use is always defined: when its data is not in the analysed sweeps it expands
-to ``\NA`` ("n/a"), so the report builds from any sweep. Three kinds:
+to ``\NA`` ("n/a"), so the report builds from any sweep. Four kinds:
 
 * named macros (overview, setup, best cell, confusion, dead neurons, and the study's key cells such as
   ``\accResNetNine``), see :func:`build_macros`;
 * per preset ``\<preset>Best``, ``\<preset>BestAcc``, ``\<preset>Ref``, ... (``stage2_skip`` -> ``\stageTwoSkip...``)
   for every analysed preset and every study stage, and ``\ifpreset{name}{yes}{no}``;
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
-  params, flops, time, verdict).
+  params, flops, time, verdict);
+* the discussion's sentences ``\read...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import pandas as pd
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
 from fmnist.analysis.latex import NA, escape
-from fmnist.analysis.errors import AnalysisError
-from fmnist.analysis.pipeline import AnalysisResult, choose_cell
-from fmnist.analysis.stats import TEST_NAME, welch
+from fmnist.analysis.evidence import compare, evidence_macros, find_cell, primary
+from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.stats import TEST_NAME
 from fmnist.study import stage_presets
 
 #: Key cells of the study quoted by name: macro stem -> (preset, cell parameters).
@@ -48,19 +49,6 @@ NAMED_PAIRS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
                                 {"model": "resnet18", "model.width": 16}),
 }
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu")
-
-
-def _cell(result: AnalysisResult, preset: str, params: Mapping[str, Any]) -> pd.Series | None:
-    try:
-        return choose_cell(result.cells, {"preset": preset, **params})
-    except AnalysisError:  # not in the analysed sweeps
-        return None
-
-
-def _cell_values(result: AnalysisResult, cell: pd.Series) -> np.ndarray:
-    runs = result.collection.completed
-    runs = runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
-    return pd.to_numeric(runs[str(cell["metric"])], errors="coerce").to_numpy(dtype=float)
 
 
 def _overview(result: AnalysisResult) -> dict[str, str]:
@@ -147,7 +135,7 @@ def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, s
 def _named(result: AnalysisResult) -> dict[str, str]:
     m: dict[str, str] = {}
     for stem, (preset, params) in NAMED_CELLS.items():
-        cell = _cell(result, preset, params)
+        cell = find_cell(result, preset, params)
         metric = None if cell is None else str(cell["metric"])
         m.update({f"acc{stem}": NA if cell is None else latex.pct(cell[f"{metric}_mean"]),
                   f"acc{stem}Std": NA if cell is None else latex.pct(cell[f"{metric}_std"]),
@@ -156,15 +144,11 @@ def _named(result: AnalysisResult) -> dict[str, str]:
                   f"delta{stem}": NA if cell is None else latex.pp(cell["delta"]),
                   f"verdict{stem}": NA if cell is None else escape(cell["verdict"])})
     for stem, (preset, a, b) in NAMED_PAIRS.items():
-        ca, cb = _cell(result, preset, a), _cell(result, preset, b)
+        c = compare(result, preset, a, b, primary(result))
         m.update({f"diff{stem}": NA, f"p{stem}": NA, f"verdict{stem}": NA})
-        if ca is None or cb is None:
-            continue
-        p = welch(_cell_values(result, ca), _cell_values(result, cb))
-        metric = str(ca["metric"])
-        m.update({f"diff{stem}": latex.pp(ca[f"{metric}_mean"] - cb[f"{metric}_mean"]), f"p{stem}": latex.pvalue(p),
-                  f"verdict{stem}": NA if np.isnan(p) else (
-                      "significant" if p < result.alpha else "within seed noise")})
+        if c is not None:
+            m.update({f"diff{stem}": latex.pp(c.diff), f"p{stem}": latex.pvalue(c.p), f"verdict{stem}": NA
+                      if np.isnan(c.p) else ("significant" if c.significant(result.alpha) else "within seed noise")})
     return m
 
 
@@ -225,7 +209,7 @@ def _speed(result: AnalysisResult) -> dict[str, str]:
              trainDevices=escape(", ".join(devices) or NA), trainReused=latex.number(int((~trained).sum())))
     per_epoch = seconds / epochs
     for stem, params in stage1.items():
-        cell = _cell(result, "stage1_models", params)
+        cell = find_cell(result, "stage1_models", params)
         if cell is not None:
             mask = (runs["preset"] == "stage1_models") & (runs["cell"] == cell["cell"])
             m[f"secPerEpoch{stem}"] = f"{per_epoch[mask].mean():.2f}"
@@ -255,7 +239,8 @@ def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
     prefixes = preset_prefixes(result)
     return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **_dead(result), **_speed(result)}
+            **_named(result), **_confusion(result), **_dead(result), **_speed(result),
+            **evidence_macros(result)}
 
 
 def _setup_defaults() -> dict[str, str]:

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from fmnist.analysis.collect import COMPLETED, UNFINISHED, Collection, cell_label, same_value
+from fmnist.analysis.collect import COMPLETED, CURVE_FIELDS, UNFINISHED, Collection, cell_label, same_value
 
 log = logging.getLogger(__name__)
 
-METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "train_time_s")
+METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "train_time_s", *CURVE_FIELDS)
 TEST_NAME = "Welch's two-sided t-test, Holm-corrected within each preset"
 REFERENCE, NOISE, TOO_FEW = "reference", "within seed noise", "n < 2"
 

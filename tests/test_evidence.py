@@ -1,0 +1,183 @@
+"""The discussion's evidence (fmnist.analysis.evidence): which comparison each sentence rests on, that it quotes
+the right numbers, and that it calls a difference an effect only when the test says so. The run tables are
+built by hand (the numbers must be known to check them); `aggregate` and Welch's test are the real ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fmnist.analysis import evidence, latex
+from fmnist.analysis.collect import CURVE_FIELDS, Collection, cell_label, curve_fields
+from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.stats import aggregate, welch
+
+ALPHA = 0.05
+
+
+def make_result(presets: dict[str, list[dict[str, Any]]], dead: pd.DataFrame | None = None) -> AnalysisResult:
+    """An analysis of hand-made runs: preset -> rows of {"cell": {param: value, ...}, field: value, ...}; the swept
+    parameters are the keys of the first row's cell."""
+    rows, swept = [], {}
+    for preset, runs in presets.items():
+        keys = list(runs[0]["cell"])
+        swept[preset] = keys
+        for i, run in enumerate(runs):
+            rows.append({"preset": preset, "status": run.get("status", "completed"), "run_dir": f"/{preset}/{i}",
+                         "cell": cell_label(run["cell"]), **run["cell"],
+                         **{k: v for k, v in run.items() if k not in ("cell", "status")}})
+    collection = Collection(pd.DataFrame(rows), pd.DataFrame(columns=["run_dir", "epoch"]), swept)
+    result = AnalysisResult(Path("/unused"), collection, aggregate(collection, {}, ALPHA), ALPHA)
+    if dead is not None:
+        result.dead_runs = dead
+    return result
+
+
+def seeds(cell: dict[str, Any], accs: list[float], /, **fields: list[float]) -> list[dict[str, Any]]:
+    """One run per seed of `cell` with these test accuracies and per-seed `fields`."""
+    return [{"cell": cell, "test_acc": a, **{k: v[i] for k, v in fields.items()}} for i, a in enumerate(accs)]
+
+
+def test_curve_fields_of_a_metrics_table() -> None:
+    metrics = pd.DataFrame({"epoch": [2, 1], "train_loss": [0.3, 0.9], "train_acc": [0.95, 0.7],
+                            "val_acc": [0.91, 0.8]})  # out of order on purpose: epochs are sorted
+    got = curve_fields(metrics)
+    assert got == pytest.approx({"train_loss_final": 0.3, "train_acc_final": 0.95, "gap_final": 0.04,
+                                 "val_acc_epoch1": 0.8})
+    no_val = curve_fields(metrics.drop(columns="val_acc"))
+    assert no_val["gap_final"] is None and no_val["val_acc_epoch1"] is None and no_val["train_loss_final"] == 0.3
+    assert curve_fields(None) == dict.fromkeys(CURVE_FIELDS) and curve_fields(metrics.iloc[:0]) == curve_fields(None)
+
+
+def test_plain_net_that_trains_worse_is_an_optimisation_gap() -> None:
+    res, plain = {"model": "resnet18"}, {"model": "plain18"}
+    result = make_result({"stage1_models": seeds(res, [0.93, 0.931, 0.929], train_loss_final=[0.10, 0.11, 0.09])
+                          + seeds(plain, [0.91, 0.912, 0.908], train_loss_final=[0.30, 0.31, 0.29])})
+    text = evidence.evidence_macros(result)["readResVsPlainEighteen"]
+    p_acc = welch(np.array([0.93, 0.931, 0.929]), np.array([0.91, 0.912, 0.908]))
+    p_loss = welch(np.array([0.30, 0.31, 0.29]), np.array([0.10, 0.11, 0.09]))
+    assert rf"scores 2.00\,pp higher than the plain net" in text and f"$p={latex.pvalue(p_acc)}$" in text
+    assert "0.300 vs.\\ 0.100" in text and f"$p={latex.pvalue(p_loss)}$" in text
+    assert "harder to optimise" in text
+
+
+def test_plain_net_that_trains_as_well_is_a_generalisation_gap() -> None:
+    skip, noskip = {"model.skip": True}, {"model.skip": False}
+    loss = [0.10, 0.12, 0.11]
+    result = make_result({"stage2_skip": seeds(skip, [0.93, 0.931, 0.929], train_loss_final=loss)
+                          + seeds(noskip, [0.91, 0.912, 0.908], train_loss_final=loss[::-1])})
+    text = evidence.evidence_macros(result)["readSkipVsNoSkip"]
+    assert "do not differ significantly" in text and "generalisation rather than in optimisation" in text
+    assert "harder to optimise" not in text
+
+
+def test_a_difference_within_seed_noise_is_not_called_an_effect() -> None:
+    skip, noskip = {"model.skip": True}, {"model.skip": False}
+    result = make_result({"stage2_skip": seeds(skip, [0.93, 0.92, 0.94], train_loss_final=[0.1, 0.2, 0.3])
+                          + seeds(noskip, [0.925, 0.935, 0.93], train_loss_final=[0.2, 0.1, 0.25])})
+    text = evidence.evidence_macros(result)["readSkipVsNoSkip"]
+    assert "within seed noise of each other in test accuracy" in text
+    assert "higher than" not in text and "lower than" not in text and "no sign that the plain net is harder to optimise" in text
+
+
+def test_missing_presets_give_empty_sentences_and_single_seeds_no_test() -> None:
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.93]) + seeds({"model.skip": False}, [0.92])})
+    macros = evidence.evidence_macros(result)
+    assert set(macros) >= {"readResVsPlainEighteen", "readDepth", "readWidth", "readNorm", "readLrSchedule",
+                           "readDeadActivation", "readDeadLr", "readAugment", "readRegularization"}
+    assert macros["readNorm"] == "" and macros["readResVsPlainEighteen"] == "" and macros["readLrSchedule"] == ""
+    assert "too few seeds for a test" in macros["readSkipVsNoSkip"]
+    assert evidence.lr_schedules_table(result) == "" and evidence.main_effects_table(result) == ""
+
+
+def test_depth_and_width_quote_parameters_and_gaps() -> None:
+    def cell(model: str, width: int, accs: list[float], params: int, gaps: list[float]) -> list[dict[str, Any]]:
+        return seeds({"model": model, "model.width": width}, accs, params=[params] * 3, gap_final=gaps)
+
+    result = make_result({"stage1_capacity": cell("resnet18", 16, [0.90, 0.905, 0.91], 700_000, [0.01, 0.012, 0.011])
+                          + cell("resnet18", 64, [0.93, 0.935, 0.94], 11_200_000, [0.05, 0.051, 0.049])
+                          + cell("resnet34", 64, [0.935, 0.93, 0.94], 21_300_000, [0.06, 0.05, 0.055])})
+    macros = evidence.evidence_macros(result)
+    assert r"ResNet-34 (1.9$\times$ the parameters) and ResNet-18 (both at width 64) are within seed noise" in macros[
+        "readDepth"]
+    assert r"ResNet-18 at width 64 (16.0$\times$ the parameters) scores 3.00\,pp higher" in macros["readWidth"]
+    assert r"+5.00\,pp for the larger net and +1.10\,pp for the smaller" in macros["readWidth"]
+
+
+def test_normalisation_quotes_the_first_epoch_and_divergences() -> None:
+    bn, none = {"norm": "batchnorm"}, {"norm": "none"}
+    runs = (seeds(bn, [0.93, 0.931, 0.932], val_acc_epoch1=[0.80, 0.81, 0.82])
+            + seeds(none, [0.905, 0.907], val_acc_epoch1=[0.60, 0.62])
+            + [{"cell": none, "status": "failed", "test_acc": None}])
+    text = evidence.evidence_macros(make_result({"stage2_norm": runs}))["readNorm"]
+    assert r"ResNet-9 without normalisation scores 2.50\,pp lower than with BatchNorm" in text
+    assert r"61.00\,\% against 81.00\,\%" in text and "speeds up early training" in text
+    assert r"1 of its 3 runs failed (Table~\ref{tab:problems})" in text
+
+
+def test_learning_rate_against_schedule_spread_and_table() -> None:
+    accs = {("cosine", 0.1): 0.93, ("cosine", 0.3): 0.90, ("constant", 0.1): 0.925, ("constant", 0.3): 0.88}
+    runs = [run for (sched, lr), a in accs.items()
+            for run in seeds({"optimizer.lr": lr, "scheduler": sched}, [a - 0.001, a, a + 0.001])]
+    result = make_result({"stage2_lr": runs})
+    text, table = evidence.lr_schedule_spread(result)
+    assert set(table["scheduler"]) == {"cosine", "constant"} and (table["best_lr"] == 0.1).all()
+    assert table.set_index("scheduler")["spread"].to_dict() == pytest.approx({"cosine": 0.03, "constant": 0.045})
+    # within a schedule accuracy moves by (3 + 4.5) / 2 pp; within a learning rate by (0.5 + 2) / 2 pp
+    assert r"+3.75\,pp on average within a schedule" in text and r"+1.25\,pp within a learning rate" in text
+    assert "best learning rate is 0.1 for 2 of 2 schedules" in text and "matters more than the schedule" in text
+    tex = evidence.lr_schedules_table(result)
+    assert r"\label{tab:lr-schedules}" in tex and r"\texttt{cosine} & 0.1 & 93.00 & 0.3 & 90.00 & 3.00 & 0" in tex
+
+
+def test_main_effects_pool_the_other_factors() -> None:
+    runs = []
+    for wd in (0.0, 5e-4):
+        for ls in (0.0, 0.1):
+            base = 0.90 + (0.02 if wd else 0.0)  # weight decay helps by 2 pp, label smoothing not at all
+            runs += seeds({"optimizer.weight_decay": wd, "trainer.label_smoothing": ls, "model.dropout": 0.0},
+                          [base - 0.002, base, base + 0.002])
+    result = make_result({"stage3_regularization": runs})
+    effects = evidence.main_effects(result)
+    wd = effects[effects["key"] == "optimizer.weight_decay"].set_index("level")
+    assert wd.loc[5e-4, "n"] == 6 and wd.loc[5e-4, "delta"] == pytest.approx(0.02) and wd.loc[5e-4, "p"] < 1e-3
+    ls = effects[effects["key"] == "trainer.label_smoothing"].set_index("level")
+    assert ls.loc[0.1, "delta"] == pytest.approx(0.0) and ls.loc[0.1, "p"] > ALPHA
+    assert "dropout" not in set(effects["factor"])  # one level only: no main effect to estimate
+    text = evidence.evidence_macros(result)["readRegularization"]
+    assert r"weight decay 0.0005: higher by 2.00\,pp" in text and "label smoothing 0.1: within seed noise" in text
+    assert r"\label{tab:main-effects}" in evidence.main_effects_table(result)
+
+
+def test_dead_units_by_activation_and_by_learning_rate() -> None:
+    acts = {"relu": (0.10, 0.90), "gelu": (0.01, 0.93), "silu": (0.0, 0.94)}
+    runs, dead_rows = [], []
+    for act, (dead, acc) in acts.items():
+        for s in range(3):
+            i = len(runs)
+            runs.append({"cell": {"activation": act}, "test_acc": acc + 0.001 * s})
+            dead_rows.append({"run_dir": f"/stage2_activation/{i}", "preset": "stage2_activation",
+                              "activation": act, "optimizer.lr": 0.1, "dead_fraction": dead + 0.001 * s})
+    for lr, dead in ((0.01, 0.02), (0.3, 0.20)):
+        dead_rows += [{"run_dir": f"/lr/{lr}/{s}", "preset": "stage2_lr", "activation": "relu", "optimizer.lr": lr,
+                       "dead_fraction": dead + 0.01 * s} for s in range(3)]
+    result = make_result({"stage2_activation": runs}, dead=pd.DataFrame(dead_rows))
+    macros = evidence.evidence_macros(result)
+    assert r"relu 10.10\,\%, gelu 1.10\,\%, silu 0.10\,\%" in macros["readDeadActivation"]
+    assert r"$\rho=-" in macros["readDeadActivation"] and "more dead units go with lower accuracy" in macros[
+        "readDeadActivation"]
+    assert r"21.00\,\% of the units are dead at learning rate 0.3 against 3.00\,\% at 0.01" in macros["readDeadLr"]
+    assert "large steps kill units" in macros["readDeadLr"]
+
+
+def test_augmentation_compares_the_generalisation_gap() -> None:
+    none, standard = {"augment": "none"}, {"augment": "standard"}
+    result = make_result({"stage3_augment": seeds(none, [0.91, 0.912, 0.908], gap_final=[0.08, 0.081, 0.079])
+                          + seeds(standard, [0.93, 0.931, 0.929], gap_final=[0.01, 0.011, 0.009])})
+    text = evidence.evidence_macros(result)["readAugment"]
+    assert r"ResNet-9 trained with crop + flip scores 2.00\,pp higher than without augmentation" in text
+    assert r"+8.00\,pp without augmentation and +1.00\,pp with it" in text and "acts as a regulariser" in text
