@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist.analysis import evidence, latex
+from fmnist.analysis import evidence
 from fmnist.analysis.collect import CURVE_FIELDS, Collection, cell_label, curve_fields
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import aggregate, welch
@@ -60,8 +60,8 @@ def test_plain_net_that_trains_worse_is_an_optimisation_gap() -> None:
     text = evidence.evidence_macros(result)["readResVsPlainEighteen"]
     p_acc = welch(np.array([0.93, 0.931, 0.929]), np.array([0.91, 0.912, 0.908]))
     p_loss = welch(np.array([0.30, 0.31, 0.29]), np.array([0.10, 0.11, 0.09]))
-    assert rf"scores 2.00\,pp higher than the plain net" in text and f"$p={latex.pvalue(p_acc)}$" in text
-    assert "0.300 vs.\\ 0.100" in text and f"$p={latex.pvalue(p_loss)}$" in text
+    assert r"scores 2.00\,pp higher than the plain net" in text and evidence.p_math(p_acc) in text
+    assert "0.300 vs.\\ 0.100" in text and evidence.p_math(p_loss) in text
     assert "harder to optimise" in text
 
 
@@ -181,3 +181,15 @@ def test_augmentation_compares_the_generalisation_gap() -> None:
     text = evidence.evidence_macros(result)["readAugment"]
     assert r"ResNet-9 trained with crop + flip scores 2.00\,pp higher than without augmentation" in text
     assert r"+8.00\,pp without augmentation and +1.00\,pp with it" in text and "acts as a regulariser" in text
+
+
+def test_findings_list_only_the_significant_cells() -> None:
+    runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "none"}, [0.90, 0.901, 0.902])
+            + seeds({"norm": "groupnorm"}, [0.925, 0.935, 0.93]))
+    result = make_result({"stage2_norm": runs})
+    text = evidence.evidence_macros(result)["readFindings"]
+    assert "reference cell: 2; significant after Holm's correction: 1; within seed noise: 1." in text
+    assert r"\item \texttt{stage2\_norm}: norm=none is lower than norm=batchnorm by 3.00\,pp" in text
+    assert "groupnorm" not in text and text.count(r"\item ") == 1
+    single = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.9])})
+    assert "at least two seeds" in evidence.evidence_macros(single)["readFindings"]

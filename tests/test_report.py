@@ -192,3 +192,15 @@ def test_reference_configuration_is_the_cell_most_presets_share(tmp_path: Path) 
     cells = pd.DataFrame([{"preset": r["preset"], "cell": "ref", "is_reference": True, "n": 3} for r in rows])
     m = _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
     assert m["setupModel"] == "resnet9" and m["setupEpochs"] == "15" and m["setupBatch"] == "128"
+
+
+@pytest.mark.slow  # the real tiny sweep (session fixture)
+def test_provenance_table_names_each_presets_folder(tiny_analysis) -> None:
+    from fmnist.analysis.report_tables import provenance_table
+
+    runs = tiny_analysis.result.collection.runs
+    table = provenance_table(tiny_analysis.result)
+    commit = str(runs["git_commit"].dropna().iloc[0])[:7]
+    folder = latex.escape(tiny_analysis.sweep.root.resolve().as_posix())  # outside the working directory: absolute
+    row = rf"\texttt{{tiny}} & \texttt{{{folder}}} & {len(runs)} & {int((runs['status'] == 'completed').sum())} & 0 & "
+    assert row + latex.escape(commit) in table and r"\label{tab:provenance}" in table

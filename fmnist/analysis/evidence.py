@@ -97,8 +97,13 @@ def compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mappin
 
 
 # ------------------------------------------------------------------------------------------ wording
+def p_math(p: float, name: str = "p") -> str:
+    """'$p=0.012$' or '$p<0.001$'."""
+    return f"${name}<0.001$" if p < 0.001 else f"${name}={p:.3f}$"
+
+
 def _p(c: Comparison) -> str:
-    return "too few seeds for a test" if math.isnan(c.p) else f"$p={latex.pvalue(c.p)}$"
+    return "too few seeds for a test" if math.isnan(c.p) else p_math(c.p)
 
 
 def _size(diff: float) -> str:
@@ -240,7 +245,7 @@ def dead_by_activation(result: AnalysisResult) -> str:
     if len(valid) >= 4 and valid["dead_fraction"].nunique() > 1 and valid[accuracy].nunique() > 1:
         rho, p = scipy_stats.spearmanr(valid["dead_fraction"], valid[accuracy])
         text += (rf" Over its {len(valid)} runs, the rank correlation between the dead fraction and test accuracy "
-                 rf"is $\rho={rho:.2f}$ ($p={latex.pvalue(p)}$)" + (
+                 rf"is $\rho={rho:.2f}$ ({p_math(p)})" + (
                      ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
                      ": more dead units go with higher accuracy." if p < result.alpha else
                      ": no significant relation between dead units and accuracy."))
@@ -330,6 +335,33 @@ def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:
             + "; ".join(parts) + ".")
 
 
+HOLM = r"p_\mathrm{Holm}"
+
+
+def findings(result: AnalysisResult) -> str:
+    """Every cell that differs significantly from its preset's reference (Holm-corrected), as a LaTeX list, and
+    how many comparisons were within seed noise."""
+    cells = result.cells
+    if cells.empty or "significant" not in cells:
+        return NA
+    compared = cells[cells["significant"].notna()]
+    hits = compared[compared["significant"].astype(bool)]
+    if compared.empty:
+        return "No comparison with a reference cell had at least two seeds on both sides."
+    items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])} is {escape(c['verdict'])} than "
+             rf"{escape(_reference(cells, c['preset']))} by {_size(c['delta'])}\,pp "
+             rf"({p_math(c['p_holm'], HOLM)})." for _, c in hits.sort_values("delta", ascending=False).iterrows()]
+    noise = len(compared) - len(hits)
+    text = (f"Comparisons of a cell with its preset's reference cell: {len(compared)}; significant after Holm's "
+            f"correction: {len(hits)}; within seed noise: {noise}.")
+    return text + ("\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else "")
+
+
+def _reference(cells: pd.DataFrame, preset: str) -> str:
+    ref = cells[(cells["preset"] == preset) & cells["is_reference"]]
+    return str(ref["cell"].iloc[0]) if len(ref) else "the reference"
+
+
 # ------------------------------------------------------------------------------------------ macros and tables
 def evidence_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX sentence of every ``\\read...`` macro (empty when its data is not in the analysed sweeps)."""
@@ -348,6 +380,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readDeadLr": dead_by_lr(result),
         "readAugment": augmentation(result),
         "readRegularization": regularisation(result, main_effects(result)),
+        "readFindings": findings(result),
     }
     return {name: "" if text == NA else text for name, text in sentences.items()}
 

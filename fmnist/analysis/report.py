@@ -39,6 +39,7 @@ def write_sources(result: AnalysisResult, report_dir: Path) -> None:
         atomic_write_text(tables / f"preset_{slug(preset)}.tex", report_tables.preset_table(result, preset))
     atomic_write_text(tables / "presets.tex", report_tables.presets_section(result, prefixes))
     atomic_write_text(tables / "problems.tex", report_tables.problems_table(result))
+    atomic_write_text(tables / "provenance.tex", report_tables.provenance_table(result))
     atomic_write_text(tables / "per_class.tex", report_tables.per_class_table(result))
     atomic_write_text(tables / "dead.tex", report_tables.dead_table(result))
     atomic_write_text(tables / "lr_schedules.tex", evidence.lr_schedules_table(result))

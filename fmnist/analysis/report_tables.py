@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -85,6 +86,32 @@ def problems_table(result: AnalysisResult) -> str:
     return latex.table(["run", "preset", "status", "error"], rows, "p{0.26\\linewidth}llp{0.42\\linewidth}",
                        "Runs that did not complete (failed, unfinished or unreadable); they are not in the "
                        "statistics.", "tab:problems", size=r"\scriptsize")
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it lies below it (multirun/study/...), else absolute."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def provenance_table(result: AnalysisResult) -> str:
+    """Where every number comes from: per preset, the folder holding its run dirs, how many there are, how many
+    completed and copied an identical run (reused_from), and the code commits that produced them."""
+    rows = []
+    for preset, g in result.collection.runs.groupby("preset", sort=False):
+        folder = _shown(os.path.commonpath([str(Path(d).parent) for d in g["run_dir"]]))
+        commits = sorted({str(c)[:7] for c in g["git_commit"].dropna()}) if "git_commit" in g else []
+        shown = ", ".join(commits[:3]) + (f" (+{len(commits) - 3})" if len(commits) > 3 else "")
+        reused = int(g["reused_from"].notna().sum()) if "reused_from" in g else 0
+        rows.append([rf"\texttt{{{escape(preset)}}}", rf"\texttt{{{escape(folder)}}}", str(len(g)),
+                     str(int((g["status"] == "completed").sum())), str(reused), escape(shown) or latex.NA])
+    return latex.table(["preset", "run directories", "runs", "completed", "copied", "commits"], rows, "llrrrl",
+                       r"Where the numbers come from: the folder of each preset's run directories (each holds its "
+                       r"config, \texttt{metrics.csv}, \texttt{summary.json}, log and predictions), the runs that "
+                       r"copied an identical completed run (\texttt{reused\_from}) and the code commits.",
+                       "tab:provenance", size=r"\scriptsize")
 
 
 def per_class_table(result: AnalysisResult) -> str:
