@@ -114,7 +114,7 @@ def test_normalisation_quotes_the_first_epoch_and_divergences() -> None:
             + seeds(none, [0.905, 0.907], val_acc_epoch1=[0.60, 0.62])
             + [{"cell": none, "status": "failed", "test_acc": None}])
     text = evidence.evidence_macros(make_result({"stage2_norm": runs}))["readNorm"]
-    assert r"ResNet-9 without normalisation scores 2.50\,pp lower than with BatchNorm" in text
+    assert r"ResNet-9 without normalisation scores 2.50\,pp lower than ResNet-9 with BatchNorm" in text
     assert r"61.00\,\% against 81.00\,\%" in text and "speeds up early training" in text
     assert r"1 of its 3 runs failed (Table~\ref{tab:problems})" in text
 
@@ -128,7 +128,7 @@ def test_learning_rate_against_schedule_spread_and_table() -> None:
     assert set(table["scheduler"]) == {"cosine", "constant"} and (table["best_lr"] == 0.1).all()
     assert table.set_index("scheduler")["spread"].to_dict() == pytest.approx({"cosine": 0.03, "constant": 0.045})
     # within a schedule accuracy moves by (3 + 4.5) / 2 pp; within a learning rate by (0.5 + 2) / 2 pp
-    assert r"+3.75\,pp on average within a schedule" in text and r"+1.25\,pp within a learning rate" in text
+    assert r"by 3.75\,pp on average within a schedule" in text and r"by 1.25\,pp within a learning rate" in text
     assert "best learning rate is 0.1 for 2 of 2 schedules" in text and "matters more than the schedule" in text
     tex = evidence.lr_schedules_table(result)
     assert r"\label{tab:lr-schedules}" in tex and r"\texttt{cosine} & 0.1 & 93.00 & 0.3 & 90.00 & 3.00 & 0" in tex
@@ -179,7 +179,7 @@ def test_augmentation_compares_the_generalisation_gap() -> None:
     result = make_result({"stage3_augment": seeds(none, [0.91, 0.912, 0.908], gap_final=[0.08, 0.081, 0.079])
                           + seeds(standard, [0.93, 0.931, 0.929], gap_final=[0.01, 0.011, 0.009])})
     text = evidence.evidence_macros(result)["readAugment"]
-    assert r"ResNet-9 trained with crop + flip scores 2.00\,pp higher than without augmentation" in text
+    assert r"ResNet-9 with crop + flip scores 2.00\,pp higher than ResNet-9 without augmentation" in text
     assert r"+8.00\,pp without augmentation and +1.00\,pp with it" in text and "acts as a regulariser" in text
 
 

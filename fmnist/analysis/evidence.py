@@ -182,7 +182,7 @@ def normalisation(result: AnalysisResult) -> str:
     early = compare(result, "stage2_norm", none, bn, "val_acc_epoch1")
     if acc is None:
         return NA
-    text = versus(acc, result.alpha, "ResNet-9 without normalisation", "with BatchNorm")
+    text = versus(acc, result.alpha, "ResNet-9 without normalisation", "ResNet-9 with BatchNorm")
     if early is not None:
         text += (rf" After one epoch its validation accuracy is {latex.pct(early.a)}\,\% against "
                  rf"{latex.pct(early.b)}\,\% with BatchNorm ({_p(early)})" + (
@@ -216,9 +216,9 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
         return NA, table
     by_lr = (grid.max(axis=0) - grid.min(axis=0)).dropna()
     best_lrs = table["best_lr"].value_counts()
-    text = (rf"Across the {grid.shape[1]} learning rates, test accuracy moves by {latex.pp(table['spread'].mean())}\,pp "
+    text = (rf"Across the {grid.shape[1]} learning rates, test accuracy moves by {_size(table['spread'].mean())}\,pp "
             rf"on average within a schedule; across the {grid.shape[0]} schedules, by "
-            rf"{latex.pp(by_lr.mean()) if len(by_lr) else NA}\,pp within a learning rate. The best learning rate is "
+            rf"{_size(by_lr.mean()) if len(by_lr) else NA}\,pp within a learning rate. The best learning rate is "
             rf"{latex.number(best_lrs.index[0])} for {int(best_lrs.iloc[0])} of {len(table)} schedules "
             r"(Table~\ref{tab:lr-schedules}).")
     if len(by_lr) and table["spread"].mean() > by_lr.mean():
@@ -253,11 +253,11 @@ def dead_by_activation(result: AnalysisResult) -> str:
 
 
 def dead_by_lr(result: AnalysisResult) -> str:
-    """Dead units at the highest against the lowest learning rate of stage2_lr (all schedules pooled)."""
+    """Dead ReLU units at the highest against the lowest learning rate of stage2_lr (all schedules pooled)."""
     dead = result.dead_runs
     if dead.empty or "optimizer.lr" not in dead:
         return NA
-    dead = dead[dead["preset"] == "stage2_lr"]
+    dead = dead[(dead["preset"] == "stage2_lr") & (dead["activation"] == "relu")]
     lrs = sorted(pd.to_numeric(dead["optimizer.lr"], errors="coerce").dropna().unique())
     if len(lrs) < 2:
         return NA
@@ -268,8 +268,8 @@ def dead_by_lr(result: AnalysisResult) -> str:
         return NA
     return (rf"With ReLU, {latex.pct(c.a)}\,\% of the units are dead at learning rate {latex.number(lrs[-1])} against "
             rf"{latex.pct(c.b)}\,\% at {latex.number(lrs[0])} (all schedules pooled, {_p(c)})" + (
-                ": large steps kill units." if c.significant(result.alpha) and c.diff > 0 else
-                ": not a significant difference." if not c.significant(result.alpha) else "."))
+                ": not a significant difference." if not c.significant(result.alpha) else
+                ": large steps kill units." if c.diff > 0 else ": fewer units die at the larger learning rate."))
 
 
 def augmentation(result: AnalysisResult) -> str:
@@ -279,7 +279,7 @@ def augmentation(result: AnalysisResult) -> str:
     gap = compare(result, "stage3_augment", none, standard, "gap_final")
     if acc is None:
         return NA
-    text = versus(acc, result.alpha, "ResNet-9 trained with crop + flip", "without augmentation")
+    text = versus(acc, result.alpha, "ResNet-9 with crop + flip", "ResNet-9 without augmentation")
     if gap is not None:
         text += (rf" The gap between training and validation accuracy in the last epoch is {latex.pp(gap.a)}\,pp "
                  rf"without augmentation and {latex.pp(gap.b)}\,pp with it ({_p(gap)})" + (
