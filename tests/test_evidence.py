@@ -183,13 +183,18 @@ def test_augmentation_compares_the_generalisation_gap() -> None:
     assert r"+8.00\,pp without augmentation and +1.00\,pp with it" in text and "acts as a regulariser" in text
 
 
-def test_findings_list_only_the_significant_cells() -> None:
+def test_findings_and_negative_results_list_the_significant_cells() -> None:
     runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "none"}, [0.90, 0.901, 0.902])
-            + seeds({"norm": "groupnorm"}, [0.925, 0.935, 0.93]))
+            + seeds({"norm": "groupnorm"}, [0.925, 0.935, 0.93]) + seeds({"norm": "layernorm"}, [0.95, 0.951, 0.952]))
     result = make_result({"stage2_norm": runs})
-    text = evidence.evidence_macros(result)["readFindings"]
-    assert "reference cell: 2; significant after Holm's correction: 1; within seed noise: 1." in text
-    assert r"\item \texttt{stage2\_norm}: norm=none is lower than norm=batchnorm by 3.00\,pp" in text
-    assert "groupnorm" not in text and text.count(r"\item ") == 1
+    macros = evidence.evidence_macros(result)
+    found, negative = macros["readFindings"], macros["readNegative"]
+    assert "reference cell: 3; significant after Holm's correction: 2 (1 higher, 1 lower); within seed noise: 1." in found
+    assert r"\item \texttt{stage2\_norm}: norm=layernorm is higher than norm=batchnorm by 2.00\,pp" in found
+    assert "norm=none" not in found and found.count(r"\item ") == 1
+    assert negative.startswith("1 of the 3 alternatives we tried are within seed noise") and "1 score significantly lower" in negative
+    assert r"\item \texttt{stage2\_norm}: norm=none is lower than norm=batchnorm by 3.00\,pp" in negative
+    assert "groupnorm" not in found + negative and negative.count(r"\item ") == 1
     single = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.9])})
     assert "at least two seeds" in evidence.evidence_macros(single)["readFindings"]
+    assert evidence.evidence_macros(single)["readNegative"] == ""

@@ -338,23 +338,45 @@ def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:
 HOLM = r"p_\mathrm{Holm}"
 
 
-def findings(result: AnalysisResult) -> str:
-    """Every cell that differs significantly from its preset's reference (Holm-corrected), as a LaTeX list, and
-    how many comparisons were within seed noise."""
-    cells = result.cells
-    if cells.empty or "significant" not in cells:
-        return NA
-    compared = cells[cells["significant"].notna()]
-    hits = compared[compared["significant"].astype(bool)]
-    if compared.empty:
-        return "No comparison with a reference cell had at least two seeds on both sides."
+def _compared(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells compared with their preset's reference (both sides with at least two seeds)."""
+    return cells[cells["significant"].notna()] if "significant" in cells else cells.iloc[:0]
+
+
+def _itemize(cells: pd.DataFrame, rows: pd.DataFrame) -> str:
     items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])} is {escape(c['verdict'])} than "
              rf"{escape(_reference(cells, c['preset']))} by {_size(c['delta'])}\,pp "
-             rf"({p_math(c['p_holm'], HOLM)})." for _, c in hits.sort_values("delta", ascending=False).iterrows()]
-    noise = len(compared) - len(hits)
+             rf"({p_math(c['p_holm'], HOLM)})." for _, c in rows.iterrows()]
+    return "\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else ""
+
+
+def findings(result: AnalysisResult) -> str:
+    """How many comparisons with a preset's reference are significant (Holm-corrected), and the list of the cells
+    that score higher than their reference."""
+    compared = _compared(result.cells)
+    if compared.empty:
+        return "No comparison with a reference cell had at least two seeds on both sides." if len(result.cells) else NA
+    hits = compared[compared["significant"].astype(bool)]
+    better = hits[hits["delta"] > 0].sort_values("delta", ascending=False)
     text = (f"Comparisons of a cell with its preset's reference cell: {len(compared)}; significant after Holm's "
-            f"correction: {len(hits)}; within seed noise: {noise}.")
-    return text + ("\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else "")
+            f"correction: {len(hits)} ({len(better)} higher, {len(hits) - len(better)} lower); within seed noise: "
+            f"{len(compared) - len(hits)}.")
+    return text + (" The cells that score higher than their reference:" + _itemize(result.cells, better)
+                   if len(better) else " No cell scores significantly higher than its preset's reference.")
+
+
+def negative_results(result: AnalysisResult) -> str:
+    """The cells that score significantly lower than their reference, and the changes that made no measurable
+    difference."""
+    compared = _compared(result.cells)
+    if compared.empty:
+        return NA
+    significant = compared["significant"].astype(bool)
+    worse = compared[significant & (compared["delta"] < 0)].sort_values("delta")
+    null = int((~significant).sum())
+    text = (f"{null} of the {len(compared)} alternatives we tried are within seed noise of their preset's reference: "
+            "at this training length, changing them made no measurable difference.")
+    return text + (f" {len(worse)} score significantly lower:" + _itemize(result.cells, worse) if len(worse) else "")
 
 
 def _reference(cells: pd.DataFrame, preset: str) -> str:
@@ -381,6 +403,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readAugment": augmentation(result),
         "readRegularization": regularisation(result, main_effects(result)),
         "readFindings": findings(result),
+        "readNegative": negative_results(result),
     }
     return {name: "" if text == NA else text for name, text in sentences.items()}
 
