@@ -198,3 +198,22 @@ def test_findings_and_negative_results_list_the_significant_cells() -> None:
     single = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.9])})
     assert "at least two seeds" in evidence.evidence_macros(single)["readFindings"]
     assert evidence.evidence_macros(single)["readNegative"] == ""
+
+
+def test_confusion_groups_share_of_errors() -> None:
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.data.resplit import CLASS_NAMES
+
+    names = list(CLASS_NAMES)
+    confusion = np.diag(np.full(10, 90))
+    shirt, tshirt, coat, sneaker, boot, bag = (names.index(c) for c in
+                                               ("Shirt", "T-shirt/top", "Coat", "Sneaker", "Ankle boot", "Bag"))
+    confusion[shirt, tshirt], confusion[shirt, coat], confusion[shirt, bag] = 6, 2, 2  # 10 shirt errors
+    confusion[sneaker, boot] = 5
+    confusion[bag, tshirt] = 5  # 20 errors: 8 upper-body, 5 footwear, 7 across groups
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9])})
+    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion, pd.DataFrame(), pd.DataFrame(), "")
+    text = evidence.evidence_macros(result)["readConfusionGroups"]
+    assert r"Of all 20 test errors (seeds pooled), 40.0\,\% confuse two upper-body garments" in text
+    assert r"and 25.0\,\% two kinds of footwear" in text
+    assert r"Shirt is taken for: T-shirt/top 60.0\,\%, Coat 20.0\,\%, Bag 20.0\,\%." in text

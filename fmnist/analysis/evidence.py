@@ -335,6 +335,40 @@ def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:
             + "; ".join(parts) + ".")
 
 
+#: Classes that look alike at 28x28: the upper-body garments and the footwear.
+UPPER_BODY = ("T-shirt/top", "Pullover", "Coat", "Shirt")
+FOOTWEAR = ("Sandal", "Sneaker", "Ankle boot")
+
+
+def confusion_groups(result: AnalysisResult) -> str:
+    """Where the errors of the confusion cell fall: the share inside the upper-body group and inside footwear, and
+    what Shirt is mistaken for."""
+    r = result.classes
+    if r is None:
+        return NA
+    names = list(r.class_names)
+    off = r.confusion.astype(float).copy()
+    np.fill_diagonal(off, 0)
+    errors = off.sum()
+    if not errors or not set(UPPER_BODY + FOOTWEAR) <= set(names):
+        return NA
+
+    def within(group: tuple[str, ...]) -> float:
+        idx = [names.index(c) for c in group]
+        return off[np.ix_(idx, idx)].sum() / errors
+
+    text = (rf"Of all {int(errors)} test errors (seeds pooled), {latex.pct(within(UPPER_BODY), 1)}\,\% confuse two "
+            rf"upper-body garments (T-shirt/top, Pullover, Coat, Shirt) and {latex.pct(within(FOOTWEAR), 1)}\,\% two "
+            "kinds of footwear.")
+    shirt = names.index("Shirt")
+    if off[shirt].sum():
+        top = np.argsort(-off[shirt], kind="stable")[:3]
+        parts = ", ".join(rf"{escape(names[j])} {latex.pct(off[shirt, j] / off[shirt].sum(), 1)}\,\%"
+                          for j in top if off[shirt, j] > 0)
+        text += rf" A misclassified Shirt is taken for: {parts}."
+    return text
+
+
 HOLM = r"p_\mathrm{Holm}"
 
 
@@ -402,6 +436,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readDeadLr": dead_by_lr(result),
         "readAugment": augmentation(result),
         "readRegularization": regularisation(result, main_effects(result)),
+        "readConfusionGroups": confusion_groups(result),
         "readFindings": findings(result),
         "readNegative": negative_results(result),
     }
