@@ -204,3 +204,23 @@ def test_provenance_table_names_each_presets_folder(tiny_analysis) -> None:
     folder = latex.escape(tiny_analysis.sweep.root.resolve().as_posix())  # outside the working directory: absolute
     row = rf"\texttt{{tiny}} & \texttt{{{folder}}} & {len(runs)} & {int((runs['status'] == 'completed').sum())} & 0 & "
     assert row + latex.escape(commit) in table and r"\label{tab:provenance}" in table
+
+
+def test_operations_macros_count_graphs_fallbacks_and_resumes() -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _operations
+
+    runs = pd.DataFrame({
+        "precision": ["bf16", "bf16", "bf16", "fp32"],
+        "cuda_graphs": ["captured", "captured", "failed: CUDA error: operation not permitted", None],
+        "resumed_from_epoch": [None, 7, None, None],
+        "reused_from": [None, None, None, "../stage2_skip/0_x"],  # a copy: not counted again
+    })
+    text = _operations(SimpleNamespace(collection=SimpleNamespace(completed=runs)))["readOperations"]
+    assert text.startswith("Of the 3 trained runs, 2 replayed their training step as CUDA graphs and 1 fell back")
+    assert r"(most often: \texttt{CUDA error: operation not permitted})." in text
+    assert "Numeric precision: bf16 (3 runs)." in text
+    assert text.endswith("1 run was interrupted (preemption, a session's time limit) and resumed from the last checkpoint.")

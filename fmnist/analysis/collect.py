@@ -34,7 +34,7 @@ _SKIP_DIRS = frozenset({HYDRA_DIR, "checkpoints", "tensorboard", ".submitit", "w
 SUMMARY_FIELDS: tuple[str, ...] = (
     "best_val_acc", "best_epoch", "test_acc", "test_loss", "params", "flops", "train_time_s", "images_per_s",
     "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "device_name", "torch_version",
-    "git_commit", "data_dir", "error", "reused_from",
+    "git_commit", "data_dir", "error", "reused_from", "precision", "cuda_graphs", "resumed_from_epoch",
 )
 #: Resolved config values every row carries (the swept ones among them are also parameters).
 CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size")

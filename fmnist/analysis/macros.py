@@ -216,6 +216,32 @@ def _speed(result: AnalysisResult) -> dict[str, str]:
     return m
 
 
+def _operations(result: AnalysisResult) -> dict[str, str]:
+    """How the runs ran, for the troubleshooting note (``\\readOperations``): how many replayed CUDA graphs or fell
+    back to eager and why, the numeric precision, how many resumed from a checkpoint. A run that copied an
+    identical run is not counted again."""
+    runs = result.collection.completed
+    if "reused_from" in runs:
+        runs = runs[runs["reused_from"].isna()]
+    if runs.empty:
+        return {"readOperations": ""}
+    graphs = runs["cuda_graphs"].dropna().astype(str) if "cuda_graphs" in runs else pd.Series(dtype=str)
+    failed = graphs[graphs.str.startswith("failed")]
+    text = f"Of the {len(runs)} trained runs, {int((graphs == 'captured').sum())} replayed their training step as CUDA graphs"
+    if len(failed):
+        reason = failed.value_counts().index[0].removeprefix("failed:").strip()
+        text += (f" and {len(failed)} fell back to eager training after a failed capture (most often: "
+                 rf"\texttt{{{escape(reason[:120])}}})")
+    text += "."
+    if "precision" in runs and runs["precision"].notna().any():
+        counts = runs["precision"].dropna().value_counts()
+        text += " Numeric precision: " + ", ".join(f"{escape(k)} ({v} runs)" for k, v in counts.items()) + "."
+    resumed = int(runs["resumed_from_epoch"].notna().sum()) if "resumed_from_epoch" in runs else 0
+    text += (f" {resumed} {'run was' if resumed == 1 else 'runs were'} interrupted (preemption, a session's time "
+             "limit) and resumed from the last checkpoint.")
+    return {"readOperations": text}
+
+
 def preset_prefixes(result: AnalysisResult) -> dict[str, str]:
     """Macro prefix of every analysed preset and every study stage (stage2_skip -> stageTwoSkip)."""
     names = list(dict.fromkeys([*stage_presets(), *result.collection.swept]))
@@ -239,7 +265,7 @@ def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
     prefixes = preset_prefixes(result)
     return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **_dead(result), **_speed(result),
+            **_named(result), **_confusion(result), **_dead(result), **_speed(result), **_operations(result),
             **evidence_macros(result)}
 
 
