@@ -253,3 +253,24 @@ def test_callback_analysed_the_sweep_when_it_ended(tiny_sweep) -> None:
     runs = pd.read_csv(tiny_sweep.root / "analysis" / "runs.csv")
     assert (runs["status"] == "completed").sum() == 4
     assert not (tiny_sweep.root / "analysis" / "figures").exists()  # the overrides reached analyze.py
+
+
+def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run trained on another machine recorded an absolute data folder that does not exist here; its configured
+    data.dir (relative, as the study passes it) is looked up from the working directory instead."""
+    from omegaconf import OmegaConf
+
+    from fmnist.analysis.pipeline import _data_dir
+
+    run_dir = tmp_path / "multirun" / "study" / "stage2_skip" / "0_seed=0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "data_dir": "/gone/FashionMNIST-Resplit",
+                                                      "config": {"data": {"dir": "data/FashionMNIST-Resplit"}}}))
+    run = pd.Series({"run_dir": str(run_dir), "data_dir": "/gone/FashionMNIST-Resplit"})
+    monkeypatch.chdir(tmp_path)
+    assert _data_dir(OmegaConf.create({}), run) is None  # neither exists yet
+    (tmp_path / "data" / "FashionMNIST-Resplit").mkdir(parents=True)
+    assert _data_dir(OmegaConf.create({}), run) == Path("data/FashionMNIST-Resplit")
+    other = tmp_path / "mine"
+    other.mkdir()
+    assert _data_dir(OmegaConf.create({"data_dir": str(other)}), run) == other  # data_dir= wins

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
-from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
+from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value, select
 from fmnist.analysis.dead_neurons import DeadStats, run_dead_stats
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.predictions import ClassResults, class_results
@@ -109,10 +109,17 @@ def _cell_runs(collection: Collection, cell: pd.Series) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ dead neurons
 def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
-    candidate = cfg.get("data_dir") or run.get("data_dir")
-    if candidate is None or pd.isna(candidate) or not Path(str(candidate)).is_dir():
-        return None
-    return Path(str(candidate))
+    """The data folder of `run`: `data_dir` when set, else the folder the run recorded (an absolute path on the
+    machine that trained it), else its configured ``data.dir`` relative to the working directory (the same
+    folder on this machine: runs made on a GPU server, analysed in a checkout)."""
+    if cfg.get("data_dir"):
+        candidates = [cfg.get("data_dir")]
+    else:
+        candidates = [run.get("data_dir"), select(run_config(Path(run["run_dir"])), "data.dir")]
+    for candidate in candidates:
+        if candidate is not None and not pd.isna(candidate) and Path(str(candidate)).is_dir():
+            return Path(str(candidate))
+    return None
 
 
 def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:
