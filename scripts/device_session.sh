@@ -18,7 +18,8 @@
 #          Checkpoints every 10 epochs: a full-width last.pt is ~50 MB, written with fsync
 #
 # Every step gets what is left of BUDGET_S (default 540 s) and is skipped when too little is left. Results
-# go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json, and the run dirs
+# go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json with bench.md (their
+# tables for the README: python -m fmnist.bench.markdown), and the run dirs
 # the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack).
 # TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs per GPU, 4),
 # CONCURRENT (presets at once, 2), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy),
@@ -113,6 +114,8 @@ if [ "$PLAN" = bench ]; then
   step "compile modes" 120 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${COMPILE[@]}" --skip-naive --models resnet18 \
     --batch-sizes 128 --modes "${COMPILE_MODES[@]}" --out "$OUT/bench_compile.json"
   step "jobs per GPU" 90 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models "${CONC[@]}" --out "$OUT/bench_concurrency.json"
+  # the README's performance tables, from whatever was measured
+  "$PY" -m fmnist.bench.markdown "$OUT"/bench_*.json >"$OUT/bench.md" && echo "== tables for the README: bench.md"
 fi
 if [ "$PLAN" = study ]; then
   mkdir -p "$STUDY_ROOT/multirun/study"

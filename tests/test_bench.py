@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fmnist.bench.__main__ import main
+from fmnist.bench.markdown import main as markdown_main
 
 
 @pytest.mark.slow
@@ -31,6 +32,38 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
         assert c["completed"] == c["jobs"] == 2 and c["returncode"] == 0 and c["runs_per_min"] > 0
     assert results["concurrency"][0]["speedup_vs_first"] == pytest.approx(1.0)
     assert "resnet9" in capsys.readouterr().out
+    # the README's tables from the same file
+    assert markdown_main([str(out)]) == 0
+    tables = capsys.readouterr().out
+    assert f"| resnet9 | 64 | {row['naive_s_per_epoch']:.2f} | {row['ours_s_per_epoch']:.2f} | {row['speedup']:.1f}x faster" in tables
+    assert f"| `quick` | 1 | {100 * tta['test_acc']:.2f} % | {tta['train_time_s']:.1f} | - |" in tables
+    assert "| 2 | " in tables and f"{results['device_name']}, torch {results['torch_version']}" in tables
+    assert "timed over 3 steps after 1 warm-up steps" in tables
+
+
+def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    result = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "torch_version": "2.11.0",
+              "date": "2026-12-01T10:00:00+00:00", "precision": "bf16", "settings": {},
+              "throughput": [{"model": "resnet18", "batch_size": 512, "naive_s_per_epoch": 8.0, "speedup": 12.0,
+                              "ours_mode": "graphs", "ours_s_per_epoch": 0.6667,
+                              "modes": {"eager": {"s_per_epoch": 1.4, "setup_s": 0.1},
+                                        "graphs": {"s_per_epoch": 0.6667, "setup_s": 2.5}}},
+                             {"model": "resnet9", "batch_size": 512, "naive_s_per_epoch": None, "speedup": None,
+                              "ours_mode": "eager", "ours_s_per_epoch": 0.5,
+                              "modes": {"eager": {"s_per_epoch": 0.5, "setup_s": 0.1}}}],
+              "time_to_accuracy": [{"preset": "fast", "epochs": 24, "test_acc": 0.9412, "train_time_s": 11.3}],
+              "concurrency": []}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(result))
+    assert markdown_main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "NVIDIA H100 80GB HBM3, torch 2.11.0, 2026-12-01, precision bf16" in out
+    assert "| resnet18 | 512 | 8.00 | 1.40 | 0.67 | 12.0x faster | ≤ 0.7 (met) | 2.5 |" in out
+    assert "| resnet9 | 512 | - | 0.50 | - | - | ≤ 0.4 (missed) | 0.1 |" in out
+    assert "| `fast` | 24 | 94.12 % | 11.3 | ≥ 94.0 % in ≤ 10 s | missed |" in out  # accurate enough, 1.3 s too slow
+    assert "Jobs per GPU" not in out
+    assert markdown_main([str(tmp_path / "missing.json")]) == 1
+    assert "cannot read benchmark results" in capsys.readouterr().err
 
 
 def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture,

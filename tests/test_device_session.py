@@ -40,6 +40,8 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
     assert all(r["status"] == "completed" for r in read["tta"]["time_to_accuracy"])
     assert read["concurrency"]["concurrency"][0]["completed"] == 2
     assert read["compile"]["throughput"][0]["model"] == "resnet18"
+    tables = (tmp_path / "out" / "bench.md").read_text()  # the README's tables, rendered from those files
+    assert "| resnet9 | 64 |" in tables and "| `fast` |" in tables and "| `fast95` |" in tables
 
 
 @pytest.mark.slow
