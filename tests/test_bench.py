@@ -35,7 +35,8 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     # the README's tables from the same file
     assert markdown_main([str(out)]) == 0
     tables = capsys.readouterr().out
-    assert f"| resnet9 | 64 | {row['naive_s_per_epoch']:.2f} | {row['ours_s_per_epoch']:.2f} | {row['speedup']:.1f}x faster" in tables
+    times = f"{row['naive_s_per_epoch']:.2f} | {row['ours_s_per_epoch']:.2f} | {row['speedup']:.1f}x faster"
+    assert f"| resnet9 | 64 | {times}" in tables
     assert f"| `quick` | 1 | {100 * tta['test_acc']:.2f} % | {tta['train_time_s']:.1f} | - |" in tables
     assert "| 2 | " in tables and f"{results['device_name']}, torch {results['torch_version']}" in tables
     assert "timed over 3 steps after 1 warm-up steps" in tables

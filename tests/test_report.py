@@ -223,7 +223,8 @@ def test_operations_macros_count_graphs_fallbacks_and_resumes() -> None:
     assert text.startswith("Of the 3 trained runs, 2 replayed their training step as CUDA graphs and 1 fell back")
     assert r"(most often: \texttt{CUDA error: operation not permitted})." in text
     assert "Numeric precision: bf16 (3 runs)." in text
-    assert text.endswith("1 run was interrupted (preemption, a session's time limit) and resumed from the last checkpoint.")
+    assert text.endswith("1 run was interrupted (preemption, a session's time limit) and resumed from the last "
+                         "checkpoint.")
 
 
 STUDY = ROOT / "multirun" / "study"

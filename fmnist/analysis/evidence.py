@@ -5,18 +5,20 @@ A comparison is Welch's two-sided t-test over seeds (:func:`fmnist.analysis.stat
 preset, on test accuracy or on a number read off the training curves (``CURVE_FIELDS``: the last epoch's
 training loss, the generalisation gap, the validation accuracy after one epoch). A difference is called an
 effect only when p < alpha; otherwise the sentence says "within seed noise". Every sentence quotes the numbers
-it rests on, so the prose traces to the runs. Macros (report/macros.tex, all defined, n/a when the data is not
-in the analysed sweeps):
+it rests on, so the prose traces to the runs. Macros (report/macros.tex; each expands to nothing when its data is
+not in the analysed sweeps):
 
 * ``\readResVsPlainEighteen``, ``\readSkipVsNoSkip``: residual vs plain at equal depth, with training losses
   (optimisation or generalisation?);
 * ``\readDepth``, ``\readWidth``: ResNet-34 vs 18 and width 64 vs 16, with parameters and generalisation gaps;
-* ``\readNorm``: no normalisation vs BatchNorm, with the accuracy after one epoch and divergences;
+* ``\readNorm``: no normalisation vs BatchNorm, with the accuracy after one epoch and failures;
 * ``\readLrSchedule``: how much the learning rate and the schedule each move accuracy (with
   ``tables/lr_schedules.tex``);
 * ``\readDeadActivation``, ``\readDeadLr``: dead units by activation and against accuracy; by learning rate;
 * ``\readAugment``: no augmentation vs crop + flip, with generalisation gaps;
-* ``\readRegularization``: the main effect of each regularisation factor (with ``tables/main_effects.tex``).
+* ``\readRegularization``: the main effect of each regularisation factor (with ``tables/main_effects.tex``);
+* ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
+* ``\readFindings``, ``\readNegative``: the cells that beat / lose to their preset's reference (Holm).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.latex import NA, escape
 from fmnist.analysis.pipeline import AnalysisResult, choose_cell
 from fmnist.analysis.stats import welch
-
 
 
 @dataclass(frozen=True)
@@ -427,9 +428,11 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
                                                     {"model": "plain18"}),
         "readSkipVsNoSkip": residual_vs_plain(result, "stage2_skip", {"model.skip": True}, {"model.skip": False}),
         "readDepth": capacity(result, "stage1_capacity", {"model": "resnet34", "model.width": 64},
-                              {"model": "resnet18", "model.width": 64}, ("ResNet-34", "ResNet-18 (both at width 64)")),
+                              {"model": "resnet18", "model.width": 64},
+                              ("ResNet-34", "ResNet-18 (both at width 64)")),
         "readWidth": capacity(result, "stage1_capacity", {"model": "resnet18", "model.width": 64},
-                              {"model": "resnet18", "model.width": 16}, ("ResNet-18 at width 64", "ResNet-18 at width 16")),
+                              {"model": "resnet18", "model.width": 16},
+                              ("ResNet-18 at width 64", "ResNet-18 at width 16")),
         "readNorm": normalisation(result),
         "readLrSchedule": lr_text,
         "readDeadActivation": dead_by_activation(result),
@@ -441,31 +444,3 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readNegative": negative_results(result),
     }
     return {name: "" if text == NA else text for name, text in sentences.items()}
-
-
-def lr_schedules_table(result: AnalysisResult) -> str:
-    """tables/lr_schedules.tex: per schedule of stage2_lr, its best and worst learning rate."""
-    _, table = lr_schedule_spread(result)
-    if table.empty:
-        return ""
-    rows = [[rf"\texttt{{{escape(r['scheduler'])}}}", latex.number(r["best_lr"]), latex.pct(r["best"]),
-             latex.number(r["worst_lr"]), latex.pct(r["worst"]), latex.pp(r["spread"]).lstrip("+"), str(r["failed"])]
-            for _, r in table.iterrows()]
-    return latex.table(["schedule", "best lr", r"acc.\ (\%)", "worst lr", r"acc.\ (\%)", "spread (pp)",
-                        "failed runs"], rows, "lrrrrrr",
-                       r"\texttt{stage2\_lr}: for each schedule, the learning rate with the highest and the lowest "
-                       r"mean test accuracy over seeds, and the spread between them.", "tab:lr-schedules")
-
-
-def main_effects_table(result: AnalysisResult) -> str:
-    """tables/main_effects.tex: the main effects of stage3_regularization's factors."""
-    effects = main_effects(result)
-    if effects.empty:
-        return ""
-    rows = [[escape(r["factor"]), latex.number(r["level"]), str(int(r["n"])), latex.pct(r["acc"]),
-             "" if math.isnan(r["p"]) else latex.pp(r["delta"]), "" if math.isnan(r["p"]) else latex.pvalue(r["p"])]
-            for _, r in effects.iterrows()]
-    return latex.table(["factor", "level", "runs", r"test acc.\ (\%)", r"$\Delta$ (pp)", "$p$"], rows, "lrrrrr",
-                       r"Main effects in \texttt{stage3\_regularization}: test accuracy of all runs at one level "
-                       r"of a factor (the other factors' levels pooled), compared with the factor's lowest level by "
-                       r"Welch's two-sided t-test (not corrected for the multiple comparisons).", "tab:main-effects")

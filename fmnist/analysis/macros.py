@@ -227,7 +227,8 @@ def _operations(result: AnalysisResult) -> dict[str, str]:
         return {"readOperations": ""}
     graphs = runs["cuda_graphs"].dropna().astype(str) if "cuda_graphs" in runs else pd.Series(dtype=str)
     failed = graphs[graphs.str.startswith("failed")]
-    text = f"Of the {len(runs)} trained runs, {int((graphs == 'captured').sum())} replayed their training step as CUDA graphs"
+    captured = int((graphs == "captured").sum())
+    text = f"Of the {len(runs)} trained runs, {captured} replayed their training step as CUDA graphs"
     if len(failed):
         reason = failed.value_counts().index[0].removeprefix("failed:").strip()
         text += (f" and {len(failed)} fell back to eager training after a failed capture (most often: "

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from fmnist.analysis import evidence, report_tables
+from fmnist.analysis import report_tables
 from fmnist.analysis.errors import ReportError
 from fmnist.analysis.macros import macros_tex, preset_prefixes
 from fmnist.analysis.pipeline import AnalysisResult
@@ -42,8 +42,8 @@ def write_sources(result: AnalysisResult, report_dir: Path) -> None:
     atomic_write_text(tables / "provenance.tex", report_tables.provenance_table(result))
     atomic_write_text(tables / "per_class.tex", report_tables.per_class_table(result))
     atomic_write_text(tables / "dead.tex", report_tables.dead_table(result))
-    atomic_write_text(tables / "lr_schedules.tex", evidence.lr_schedules_table(result))
-    atomic_write_text(tables / "main_effects.tex", evidence.main_effects_table(result))
+    atomic_write_text(tables / "lr_schedules.tex", report_tables.lr_schedules_table(result))
+    atomic_write_text(tables / "main_effects.tex", report_tables.main_effects_table(result))
     atomic_write_text(tables / "models.tex", report_tables.models_table(CONF_DIR))
     atomic_write_text(report_dir / "macros.tex", macros_tex(result))
 

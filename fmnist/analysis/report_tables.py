@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from fmnist.analysis import latex
+from fmnist.analysis.evidence import lr_schedule_spread, main_effects
 from fmnist.analysis.latex import escape
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
@@ -168,3 +170,31 @@ def models_table(conf_dir: Path) -> str:
                        r"The models at their default width with BatchNorm and ReLU (counted from the code): "
                        r"convolution layers, trainable parameters and forward FLOPs per $28{\times}28$ image.",
                        "tab:models", size=r"\scriptsize")
+
+
+def lr_schedules_table(result: AnalysisResult) -> str:
+    """tables/lr_schedules.tex: per schedule of stage2_lr, its best and worst learning rate."""
+    _, table = lr_schedule_spread(result)
+    if table.empty:
+        return ""
+    rows = [[rf"\texttt{{{escape(r['scheduler'])}}}", latex.number(r["best_lr"]), latex.pct(r["best"]),
+             latex.number(r["worst_lr"]), latex.pct(r["worst"]), latex.pp(r["spread"]).lstrip("+"), str(r["failed"])]
+            for _, r in table.iterrows()]
+    return latex.table(["schedule", "best lr", r"acc.\ (\%)", "worst lr", r"acc.\ (\%)", "spread (pp)",
+                        "failed runs"], rows, "lrrrrrr",
+                       r"\texttt{stage2\_lr}: for each schedule, the learning rate with the highest and the lowest "
+                       r"mean test accuracy over seeds, and the spread between them.", "tab:lr-schedules")
+
+
+def main_effects_table(result: AnalysisResult) -> str:
+    """tables/main_effects.tex: the main effects of stage3_regularization's factors."""
+    effects = main_effects(result)
+    if effects.empty:
+        return ""
+    rows = [[escape(r["factor"]), latex.number(r["level"]), str(int(r["n"])), latex.pct(r["acc"]),
+             "" if math.isnan(r["p"]) else latex.pp(r["delta"]), "" if math.isnan(r["p"]) else latex.pvalue(r["p"])]
+            for _, r in effects.iterrows()]
+    return latex.table(["factor", "level", "runs", r"test acc.\ (\%)", r"$\Delta$ (pp)", "$p$"], rows, "lrrrrr",
+                       r"Main effects in \texttt{stage3\_regularization}: test accuracy of all runs at one level "
+                       r"of a factor (the other factors' levels pooled), compared with the factor's lowest level by "
+                       r"Welch's two-sided t-test (not corrected for the multiple comparisons).", "tab:main-effects")
