@@ -87,6 +87,7 @@ def test_tables_are_saved_as_csv_and_parquet(tiny_analysis) -> None:
     pd.testing.assert_frame_equal(parquet, tiny_analysis.result.collection.runs, check_dtype=False)
     meta = json.loads((out / "analysis.json").read_text())
     assert meta["swept"] == {"tiny": ["model.skip", "optimizer.lr"]} and meta["completed"] == 4
+    assert meta["test_set"] == tiny_analysis.result.test_set == "official"  # the runs' data: the official split
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)

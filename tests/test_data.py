@@ -353,6 +353,26 @@ def test_real_random(real_raw_dir: Path, tmp_path: Path) -> None:
         assert blobs[int(i)].as_py() == prepare._encode_chunk(raw_images[i : i + 1])[0]
 
 
+@pytest.mark.slow  # loads the real official folder (session fixture)
+def test_official_test_set_is_recognised_by_content(real_raw_dir: Path, real_resplit_dir: Path) -> None:
+    """The analysis says whether the runs used the official test set: the t10k images and labels, whatever their
+    ids or order; a re-split's test set or a single changed image is not it."""
+    assert resplit.is_official_test(load_resplit(real_resplit_dir).test) is True
+    images = {k: read_idx(prepare._raw_file(real_raw_dir, prepare.RAW_STEMS[k]))
+              for k in ("train_images", "train_labels", "test_images", "test_labels")}
+    perm = np.random.default_rng(0).permutation(10_000)
+    shuffled = ImageSet(np.arange(10_000) + 5, images["test_images"][perm], images["test_labels"][perm])
+    assert resplit.is_official_test(shuffled) is True
+    changed = images["test_images"].copy()
+    changed[123, 0, 0] ^= 1
+    assert resplit.is_official_test(ImageSet(np.arange(10_000), changed, images["test_labels"])) is False
+    all_images = np.concatenate([images["train_images"], images["test_images"]])
+    all_labels = np.concatenate([images["train_labels"], images["test_labels"]])
+    test_ids = np.flatnonzero(prepare._random_test_mask(70_000, 10_000, 0))  # --mode random's test set
+    assert resplit.is_official_test(ImageSet(test_ids, all_images[test_ids], all_labels[test_ids])) is False
+    assert resplit.is_official_test(ImageSet(np.arange(10_000), images["test_images"], None)) is None
+
+
 def test_random_split_determinism() -> None:
     a = prepare._random_test_mask(70_000, 10_000, seed=0)
     b = prepare._random_test_mask(70_000, 10_000, seed=0)

@@ -71,6 +71,8 @@ def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path
     assert "Preset tiny" in text and "failed_lr" in text  # the failed run is listed
     assert "Welch" in text and "Experimental results" in text and "Discussion and conclusions" in text
     assert "n/a" in text  # the stage paragraphs that have no data
+    flowing = re.sub(r"-\s+", "-", " ".join(text.split()))  # lines joined, hyphenation at a line end undone
+    assert "is the official Fashion-MNIST test set (its 10,000 images and labels, checked by content)" in flowing
 
 
 @pytest.mark.slow

@@ -243,6 +243,23 @@ def _operations(result: AnalysisResult) -> dict[str, str]:
     return {"readOperations": text}
 
 
+#: What the report says of the runs' test set (pipeline.test_set_kind).
+DATA_SPLIT = {
+    "official": r"The runs' test set is the official Fashion-MNIST test set (its 10{,}000 images and labels, checked "
+                r"by content), so the study ran on the official 60{,}000/10{,}000 split, which "
+                r"\texttt{python -m fmnist.data.prepare} builds from the raw files, and its accuracies compare with "
+                r"published ones.",
+    "other": r"The runs' test set is not the official Fashion-MNIST test set (checked by content): the runs used a "
+             r"re-split, so their accuracies do not compare directly with published ones.",
+    "unlabelled": "The runs' test set has no labels, so no test accuracy could be measured.",
+    None: "The data folder was not available to the analysis, so the test set was not checked.",
+}
+
+
+def _data_split(result: AnalysisResult) -> dict[str, str]:
+    return {"readDataSplit": DATA_SPLIT[getattr(result, "test_set", None)]}
+
+
 def preset_prefixes(result: AnalysisResult) -> dict[str, str]:
     """Macro prefix of every analysed preset and every study stage (stage2_skip -> stageTwoSkip)."""
     names = list(dict.fromkeys([*stage_presets(), *result.collection.swept]))
@@ -266,7 +283,7 @@ def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
     prefixes = preset_prefixes(result)
     return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **_dead(result), **_speed(result), **_operations(result),
+            **_named(result), **_confusion(result), **_dead(result), **_speed(result), **_operations(result), **_data_split(result),
             **evidence_macros(result)}
 
 

@@ -20,7 +20,7 @@ from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate
 from fmnist.config import safe_instantiate
-from fmnist.data.resplit import CLASS_NAMES, Resplit, load_resplit
+from fmnist.data.resplit import CLASS_NAMES, Resplit, is_official_test, load_resplit
 from fmnist.errors import FmnistError
 from fmnist.study import CONF_DIR
 from fmnist.train.device import resolve_device
@@ -44,6 +44,7 @@ class AnalysisResult:
     dead_runs: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per analysed run
     dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
+    test_set: str | None = None  # "official" (Fashion-MNIST's t10k set), "other", "unlabelled"; None: no data found
 
 
 # ------------------------------------------------------------------------------------------ writing tables
@@ -168,12 +169,23 @@ def _dataset(cfg: DictConfig, runs: pd.DataFrame) -> Resplit | None:
             except FmnistError as exc:
                 log.warning("cannot read the data folder %s: %s", data_dir, exc)
                 return None
-    log.warning("no data folder found (set data_dir=...): no image figures")
+    log.warning("no data folder found (set data_dir=...): no image figures, and the test set is not checked")
     return None
 
 
-def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path) -> dict[str, Path]:
-    """Every figure the data allows, as PDF + PNG in `fig_dir`; returns name -> PDF path."""
+def test_set_kind(dataset: Resplit | None) -> str | None:
+    """Which test set the runs' data folder holds: "official" (the Fashion-MNIST t10k images and labels, checked
+    by content whatever their ids or order), "other" (a re-split), "unlabelled"; None without a data folder."""
+    if dataset is None:
+        return None
+    official = is_official_test(dataset.test)
+    return "unlabelled" if official is None else ("official" if official else "other")
+
+
+def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
+                 dataset: Resplit | None = None) -> dict[str, Path]:
+    """Every figure the data allows, as PDF + PNG in `fig_dir` (image figures need `dataset`); returns
+    name -> PDF path."""
     c, cells = result.collection, result.cells
     written: list[Path] = []
     with style.context():
@@ -184,7 +196,6 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path) -> dict
             written += figs.tracked_dead_curves(c.runs, c.epochs, preset, order, fig_dir)
         written += figs.capacity(cells, fig_dir)
         written += figs.lr_schedules(c.runs, c.epochs, CONF_DIR, fig_dir)
-        dataset = _dataset(cfg, c.completed)
         if result.classes is not None:
             written += image_figures.confusion(result.classes, fig_dir)
             if dataset is not None:
@@ -223,8 +234,10 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     if not result.dead_runs.empty:
         write_table(result.dead_runs, out_dir, "dead_neurons")
         write_table(result.dead_layers, out_dir, "dead_neurons_by_layer")
+    dataset = _dataset(cfg, collection.completed)
+    result.test_set = test_set_kind(dataset)
     if cfg.get("figures", True):
-        result.figures = make_figures(cfg, result, out_dir / "figures")
+        result.figures = make_figures(cfg, result, out_dir / "figures", dataset)
     write_json(out_dir / "analysis.json", {
         "sweep_dirs": [str(p) for p in collection.sweep_dirs], "swept": collection.swept,
         "reference": {p: str(r) for p, r in cells.loc[cells["is_reference"], ["preset", "cell"]].values},
@@ -232,7 +245,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
         "runs": len(collection.runs), "completed": int((collection.runs["status"] == COMPLETED).sum()),
         "problems": collection.problems().to_dict(orient="records"),
         "confusion_cell": None if result.classes is None else f"{result.classes.preset}: {result.classes.cell}",
-        "figures": sorted(result.figures),
+        "figures": sorted(result.figures), "test_set": result.test_set,
     })
     log.info("analysis of %d runs written to %s", len(collection.runs), out_dir)
     return result

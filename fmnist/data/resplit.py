@@ -68,6 +68,25 @@ class ImageSet:
         return int(self.ids.shape[0])
 
 
+def content_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of a labelled image set that ignores ids and order: the (image, label) records, sorted."""
+    records = np.concatenate([images.reshape(len(images), -1).astype(np.uint8),
+                              labels.astype(np.uint8).reshape(-1, 1)], axis=1)
+    records = np.ascontiguousarray(records).view(np.dtype((np.void, records.shape[1]))).ravel()
+    return hashlib.sha256(np.sort(records).tobytes()).hexdigest()
+
+
+#: content_sha256 of the official Fashion-MNIST test set (the 10,000 t10k images and labels).
+OFFICIAL_TEST_SHA256 = "81875622ad6afb3e0bbaab6b5725f6f1d7759c18ac59f6306006d04c25bd7d29"
+
+
+def is_official_test(test: ImageSet) -> bool | None:
+    """Whether `test` is the official Fashion-MNIST test set, in any order and under any ids (None: unlabelled)."""
+    if test.labels is None:
+        return None
+    return content_sha256(test.images, test.labels) == OFFICIAL_TEST_SHA256
+
+
 @dataclass(frozen=True, eq=False)
 class Resplit:
     """The train and test splits of a FashionMNIST-Resplit folder."""
