@@ -15,7 +15,8 @@ from fmnist.bench.markdown import main as markdown_main
 @pytest.mark.slow
 def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench.json"
-    assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--out", str(out)]) == 0
+    # --concurrency without values: none here (test_device_session's bench plan measures it at CPU size)
+    assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--concurrency", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["torch_version"] and results["device"] == "cpu"
     [row] = results["throughput"]
@@ -27,10 +28,7 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     assert row["modes"]["eager"]["s_per_epoch"] == row["ours_s_per_epoch"] and row["modes"]["eager"]["setup_s"] > 0
     [tta] = results["time_to_accuracy"]
     assert tta["status"] == "completed" and 0.0 <= tta["test_acc"] <= 1.0 and tta["train_time_s"] > 0
-    assert [c["jobs_per_gpu"] for c in results["concurrency"]] == [1, 2]
-    for c in results["concurrency"]:
-        assert c["completed"] == c["jobs"] == 2 and c["returncode"] == 0 and c["runs_per_min"] > 0
-    assert results["concurrency"][0]["speedup_vs_first"] == pytest.approx(1.0)
+    assert results["concurrency"] == []
     assert "resnet9" in capsys.readouterr().out
     # the README's tables from the same file
     assert markdown_main([str(out)]) == 0
@@ -38,7 +36,7 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     times = f"{row['naive_s_per_epoch']:.2f} | {row['ours_s_per_epoch']:.2f} | {row['speedup']:.1f}x faster"
     assert f"| resnet9 | 64 | {times}" in tables
     assert f"| `quick` | 1 | {100 * tta['test_acc']:.2f} % | {tta['train_time_s']:.1f} | - |" in tables
-    assert "| 2 | " in tables and f"{results['device_name']}, torch {results['torch_version']}" in tables
+    assert f"{results['device_name']}, torch {results['torch_version']}" in tables
     assert "timed over 3 steps after 1 warm-up steps" in tables
 
 

@@ -38,10 +38,13 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
     assert row["naive_s_per_epoch"] > 0 and row["modes"]["eager"]["s_per_epoch"] > 0
     assert [r["preset"] for r in read["tta"]["time_to_accuracy"]] == ["fast", "fast95"]
     assert all(r["status"] == "completed" for r in read["tta"]["time_to_accuracy"])
-    assert read["concurrency"]["concurrency"][0]["completed"] == 2
+    [conc] = read["concurrency"]["concurrency"]  # K = 2 jobs per device (CPU jobs here), 2 runs
+    assert conc["jobs_per_gpu"] == 2 and conc["completed"] == conc["jobs"] == 2 and conc["returncode"] == 0
+    assert conc["runs_per_min"] > 0 and conc["speedup_vs_first"] == pytest.approx(1.0)
     assert read["compile"]["throughput"][0]["model"] == "resnet18"
     tables = (tmp_path / "out" / "bench.md").read_text()  # the README's tables, rendered from those files
     assert "| resnet9 | 64 |" in tables and "| `fast` |" in tables and "| `fast95` |" in tables
+    assert "| 2 | " in tables  # the jobs-per-GPU table
 
 
 @pytest.mark.slow

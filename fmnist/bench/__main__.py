@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="how our pipeline runs the network (default: eager and graphs on CUDA, eager elsewhere)")
     p.add_argument("--tta", nargs="*", default=[], metavar="PRESET", help="time-to-accuracy presets to run")
     p.add_argument("--tta-overrides", nargs="*", default=[], metavar="KEY=VALUE")
-    p.add_argument("--concurrency", nargs="*", type=int, default=[], metavar="K",
+    p.add_argument("--concurrency", nargs="*", type=int, default=None, metavar="K",
                    help="study throughput with K concurrent jobs per GPU (gpu_pool), e.g. 1 4 8")
     p.add_argument("--concurrency-jobs", type=int, default=8, help="jobs per concurrency measurement")
     p.add_argument("--concurrency-overrides", nargs="*", default=["model=resnet9", "trainer.epochs=2"],
@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.models, args.batch_sizes, args.width = ["resnet9"], [64], 8
         args.steps, args.warmup, args.workers = 3, 1, 0
         args.tta = args.tta or ["quick"]
-        args.concurrency, args.concurrency_jobs = args.concurrency or [1, 2], 2
+        args.concurrency = [1, 2] if args.concurrency is None else args.concurrency  # --concurrency alone: none
+        args.concurrency_jobs = 2
         args.concurrency_overrides = ["trainer.epochs=1", "data.subset=256", "model.width=4",
                                       "data.val_fraction=0.02"]
         args.tta_overrides = args.tta_overrides or ["trainer.epochs=1", "data.subset=512", "model.width=8"]
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _save(args, results)
         print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
     base = None
-    for k in args.concurrency:
+    for k in args.concurrency or []:
         res = sweep_throughput(k, args.concurrency_jobs, [f"data.dir={data_dir}", *args.concurrency_overrides])
         base = base or res["runs_per_min"]
         res["speedup_vs_first"] = res["runs_per_min"] / base if base else None
