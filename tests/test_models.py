@@ -294,6 +294,11 @@ def test_invalid_knobs_raise():
         ResNet([2, 2], shortcut="option_c")
     with pytest.raises(ConfigError):
         VGG([8, "X"])
+    for make in (lambda **kw: ResNet([1, 1], **kw), ResNet9, VGG):  # every model checks width and dropout
+        with pytest.raises(ConfigError, match="width must be >= 1, got 0"):
+            make(width=0)
+        with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\), got 1.0"):
+            make(width=4, dropout=1.0)
     assert groupnorm(48, groups=32).num_groups == 16
     assert groupnorm(8, groups=32).num_groups == 8
 

@@ -98,6 +98,14 @@ def is_identity_norm(norm: NormFactory) -> bool:
     return isinstance(norm(4), nn.Identity)
 
 
+def check_width_dropout(width: int, dropout: float) -> None:
+    """The checks every model makes of its base width and its dropout probability (ConfigError naming the key)."""
+    if width < 1:
+        raise ConfigError(f"width must be >= 1, got {width}")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+
+
 def conv_bias(norm: NormFactory) -> bool:
     """Whether a convolution followed by ``norm`` should carry its own bias.
 

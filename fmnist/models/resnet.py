@@ -38,7 +38,7 @@ from fmnist.models.blocks import (
     PreActBasicBlock,
     PreActBottleneck,
 )
-from fmnist.models.layers import ActivationFactory, NormFactory, conv3x3, conv_bias, init_weights
+from fmnist.models.layers import ActivationFactory, NormFactory, check_width_dropout, conv3x3, conv_bias, init_weights
 
 __all__ = ["ResNet", "resnet18", "resnet34", "resnet50", "preact_resnet18", "plain18"]
 
@@ -97,10 +97,7 @@ class ResNet(nn.Module):
             raise ConfigError(f"block must be 'basic' or 'bottleneck', got {block!r}")
         if shortcut not in SHORTCUTS:
             raise ConfigError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
-        if width < 1:
-            raise ConfigError(f"width must be >= 1, got {width}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        check_width_dropout(width, dropout)
         block_cls = _BLOCKS[(block, bool(preact))]
         bias = conv_bias(norm)
 

@@ -28,8 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from fmnist.errors import ConfigError
-from fmnist.models.layers import ActivationFactory, NormFactory, conv3x3, conv_bias, init_weights
+from fmnist.models.layers import ActivationFactory, NormFactory, check_width_dropout, conv3x3, conv_bias, init_weights
 
 __all__ = ["ResNet9", "Residual"]
 
@@ -81,10 +80,7 @@ class ResNet9(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if width < 1:
-            raise ConfigError(f"width must be >= 1, got {width}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        check_width_dropout(width, dropout)
         bias = conv_bias(norm)
         w = int(width)
         self.width = w

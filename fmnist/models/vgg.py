@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from fmnist.errors import ConfigError
-from fmnist.models.layers import ActivationFactory, NormFactory, conv3x3, conv_bias, init_weights
+from fmnist.models.layers import ActivationFactory, NormFactory, check_width_dropout, conv3x3, conv_bias, init_weights
 
 __all__ = ["VGG", "VGG11_LAYERS"]
 
@@ -58,10 +58,7 @@ class VGG(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if width < 1:
-            raise ConfigError(f"width must be >= 1, got {width}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        check_width_dropout(width, dropout)
         bias = conv_bias(norm)
         self.width = int(width)
         self.layers = list(layers)
