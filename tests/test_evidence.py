@@ -220,3 +220,16 @@ def test_confusion_groups_share_of_errors() -> None:
     assert r"Of all 20 test errors (seeds pooled), 40.0\,\% confuse two upper-body garments" in text
     assert r"and 25.0\,\% two kinds of footwear" in text
     assert r"Shirt is taken for: T-shirt/top 60.0\,\%, Coat 20.0\,\%, Bag 20.0\,\%." in text
+
+
+def test_every_alternative_against_the_reference_as_its_table_has_it() -> None:
+    runs = (seeds({"optimizer": "sgd"}, [0.93, 0.931, 0.932]) + seeds({"optimizer": "adam"}, [0.90, 0.901, 0.902])
+            + seeds({"optimizer": "adamw"}, [0.925, 0.935, 0.93]) + seeds({"optimizer": "rmsprop"}, [0.92]))
+    result = make_result({"stage2_optimizer": runs})
+    text = evidence.evidence_macros(result)["readOptimizers"]
+    cells = result.cells.set_index("cell")
+    assert text.startswith("Against optimizer=sgd (Holm-corrected, Table~\\ref{tab:preset-stage2_optimizer}): "
+                           "optimizer=adam lower by 3.00\\,pp ($p_\\mathrm{Holm}")
+    assert evidence.p_math(cells.loc["optimizer=adamw", "p_holm"], evidence.HOLM) in text
+    assert "optimizer=adamw within seed noise" in text and "optimizer=rmsprop $-$1.10\\,pp (too few seeds" in text
+    assert evidence.evidence_macros(result)["readNorms"] == ""  # no stage2_norm runs

@@ -17,6 +17,8 @@ not in the analysed sweeps):
 * ``\readDeadActivation``, ``\readDeadLr``: dead units by activation and against accuracy; by learning rate;
 * ``\readAugment``: no augmentation vs crop + flip, with generalisation gaps;
 * ``\readRegularization``: the main effect of each regularisation factor (with ``tables/main_effects.tex``);
+* ``\readOptimizers``, ``\readActivations``, ``\readNorms``, ``\readAugments``: every alternative against the
+  preset's reference, as its table has it (Holm-corrected);
 * ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
 * ``\readFindings``, ``\readNegative``: the cells that beat / lose to their preset's reference (Holm).
 """
@@ -36,6 +38,7 @@ from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.latex import NA, escape
 from fmnist.analysis.pipeline import AnalysisResult, choose_cell
 from fmnist.analysis.stats import welch
+from fmnist.analysis.style import slug
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,27 @@ def augmentation(result: AnalysisResult) -> str:
     return text
 
 
+def against_reference(result: AnalysisResult, preset: str) -> str:
+    """Each cell of `preset` against the preset's reference, as in its table (Holm-corrected): 'against norm=batchnorm:
+    norm=none lower by 3.00 pp (p_Holm=0.002); norm=groupnorm within seed noise (...)'."""
+    cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] > 0)]
+    ref = cells[cells["is_reference"]]
+    if ref.empty or len(cells) < 2:
+        return NA
+    parts = []
+    for _, c in cells[~cells["is_reference"]].iterrows():
+        if pd.isna(c["p_holm"]):
+            parts.append(rf"{escape(c['cell'])} {latex.pp(c['delta'])}\,pp (too few seeds for a test)")
+        elif c["significant"]:
+            parts.append(rf"{escape(c['cell'])} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp "
+                         rf"({p_math(c['p_holm'], HOLM)})")
+        else:
+            parts.append(rf"{escape(c['cell'])} within seed noise ($\Delta$\,=\,{latex.pp(c['delta'])}\,pp, "
+                         rf"{p_math(c['p_holm'], HOLM)})")
+    return (rf"Against {escape(ref['cell'].iloc[0])} (Holm-corrected, Table~\ref{{tab:preset-{slug(preset)}}}): "
+            + "; ".join(parts) + ".")
+
+
 #: The regularisation factors of stage3_regularization, in the order the report lists them.
 REG_FACTORS = {"optimizer.weight_decay": "weight decay", "trainer.label_smoothing": "label smoothing",
                "model.dropout": "dropout"}
@@ -439,6 +463,10 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readDeadLr": dead_by_lr(result),
         "readAugment": augmentation(result),
         "readRegularization": regularisation(result, main_effects(result)),
+        "readOptimizers": against_reference(result, "stage2_optimizer"),
+        "readActivations": against_reference(result, "stage2_activation"),
+        "readNorms": against_reference(result, "stage2_norm"),
+        "readAugments": against_reference(result, "stage3_augment"),
         "readConfusionGroups": confusion_groups(result),
         "readFindings": findings(result),
         "readNegative": negative_results(result),
