@@ -233,3 +233,19 @@ def test_every_alternative_against_the_reference_as_its_table_has_it() -> None:
     assert evidence.p_math(cells.loc["optimizer=adamw", "p_holm"], evidence.HOLM) in text
     assert "optimizer=adamw within seed noise" in text and "optimizer=rmsprop $-$1.10\\,pp (too few seeds" in text
     assert evidence.evidence_macros(result)["readNorms"] == ""  # no stage2_norm runs
+
+
+def test_key_comparisons_table_has_one_row_per_analysed_question() -> None:
+    skip = seeds({"model.skip": True}, [0.93, 0.931, 0.932]) + seeds({"model.skip": False}, [0.92, 0.93, 0.94])
+    norm = seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "none"}, [0.90, 0.901, 0.902])
+    result = make_result({"stage2_skip": skip, "stage2_norm": norm})
+    rows = evidence.key_comparisons(result).set_index("question")
+    assert list(rows.index) == ["skip connections, ResNet-9", "normalisation"]  # the others were not analysed
+    norm = rows.loc["normalisation"]
+    assert (norm["a"], norm["b"], norm["n_a"], norm["n_b"]) == ("BatchNorm", "none", 3, 3)
+    assert norm["delta"] == pytest.approx(0.03) and norm["p"] < ALPHA and norm["verdict"] == "higher"
+    assert rows.loc["skip connections, ResNet-9", "verdict"] == "within seed noise"
+    tex = report_tables.key_comparisons_table(result)
+    assert tex.startswith(r"Table~\ref{tab:key-comparisons}") and r"\label{tab:key-comparisons}" in tex
+    assert r"normalisation & \texttt{stage2\_norm} & BatchNorm & none & 3 / 3 & 93.10 & 90.10 & +3.00 &" in tex
+    assert report_tables.key_comparisons_table(make_result({"stage2_lr": seeds({"optimizer.lr": 0.1}, [0.9])})) == ""

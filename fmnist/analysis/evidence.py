@@ -140,6 +140,41 @@ def _pair(c: Comparison, fmt: Callable[[float], str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the questions
+#: The study's key comparisons, one per question (tables/key_comparisons.tex): question, preset, cell a, cell b,
+#: and how the table names a and b. Everything but the named setting is shared by a and b.
+KEY_COMPARISONS: tuple[tuple[str, str, dict[str, Any], dict[str, Any], str, str], ...] = (
+    ("residual vs plain, 18 layers", "stage1_models", {"model": "resnet18"}, {"model": "plain18"},
+     "ResNet-18", "Plain-18"),
+    ("skip connections, ResNet-9", "stage2_skip", {"model.skip": True}, {"model.skip": False}, "skips", "no skips"),
+    ("depth", "stage1_capacity", {"model": "resnet34", "model.width": 64}, {"model": "resnet18", "model.width": 64},
+     "ResNet-34", "ResNet-18"),
+    ("width", "stage1_capacity", {"model": "resnet18", "model.width": 64}, {"model": "resnet18", "model.width": 16},
+     "width 64", "width 16"),
+    ("normalisation", "stage2_norm", {"norm": "batchnorm"}, {"norm": "none"}, "BatchNorm", "none"),
+    ("optimiser", "stage2_optimizer", {"optimizer": "sgd"}, {"optimizer": "adam"}, "SGD", "Adam"),
+    ("learning rate (cosine)", "stage2_lr", {"optimizer.lr": 0.1, "scheduler": "cosine"},
+     {"optimizer.lr": 0.01, "scheduler": "cosine"}, "lr 0.1", "lr 0.01"),
+    ("activation", "stage2_activation", {"activation": "relu"}, {"activation": "gelu"}, "ReLU", "GELU"),
+    ("augmentation", "stage3_augment", {"augment": "standard"}, {"augment": "none"}, "crop + flip", "none"),
+    ("label smoothing", "stage3_regularization",
+     {"optimizer.weight_decay": 1e-4, "trainer.label_smoothing": 0.1, "model.dropout": 0.0},
+     {"optimizer.weight_decay": 1e-4, "trainer.label_smoothing": 0.0, "model.dropout": 0.0}, "0.1", "0"),
+)
+
+
+def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
+    """One row per KEY_COMPARISONS entry whose cells were analysed: the two means, n, difference, p, verdict."""
+    rows = []
+    for question, preset, a, b, name_a, name_b in KEY_COMPARISONS:
+        c = compare(result, preset, a, b)
+        if c is None:
+            continue
+        verdict = ("too few seeds" if math.isnan(c.p) else
+                   ("higher" if c.diff > 0 else "lower") if c.significant(result.alpha) else "within seed noise")
+        rows.append({"question": question, "preset": preset, "a": name_a, "b": name_b, "acc_a": c.a, "acc_b": c.b,
+                     "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "p": c.p, "verdict": verdict})
+    return pd.DataFrame(rows)
+
 def residual_vs_plain(result: AnalysisResult, preset: str, residual: Mapping[str, Any],
                       plain: Mapping[str, Any]) -> str:
     """Is the plain net's gap (if any) one of optimisation (higher training loss) or of generalisation?"""

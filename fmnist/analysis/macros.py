@@ -283,8 +283,8 @@ def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
     prefixes = preset_prefixes(result)
     return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **_dead(result), **_speed(result), **_operations(result), **_data_split(result),
-            **evidence_macros(result)}
+            **_named(result), **_confusion(result), **_dead(result), **_speed(result), **_operations(result),
+            **_data_split(result), **evidence_macros(result)}
 
 
 def _setup_defaults() -> dict[str, str]:

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from fmnist.analysis import latex
-from fmnist.analysis.evidence import lr_schedule_spread, main_effects
+from fmnist.analysis.evidence import key_comparisons, lr_schedule_spread, main_effects
 from fmnist.analysis.latex import escape
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
@@ -198,3 +198,17 @@ def main_effects_table(result: AnalysisResult) -> str:
                        r"Main effects in \texttt{stage3\_regularization}: test accuracy of all runs at one level "
                        r"of a factor (the other factors' levels pooled), compared with the factor's lowest level by "
                        r"Welch's two-sided t-test (not corrected for the multiple comparisons).", "tab:main-effects")
+
+
+def key_comparisons_table(result: AnalysisResult) -> str:
+    """tables/key_comparisons.tex: a sentence and the table of the one comparison that answers each question."""
+    rows = [[escape(r["question"]), rf"\texttt{{{escape(r['preset'])}}}", escape(r["a"]), escape(r["b"]),
+             f"{r['n_a']} / {r['n_b']}", latex.pct(r["acc_a"]), latex.pct(r["acc_b"]), latex.pp(r["delta"]),
+             latex.pvalue(r["p"]), escape(r["verdict"])] for _, r in key_comparisons(result).iterrows()]
+    if not rows:
+        return ""
+    return r"Table~\ref{tab:key-comparisons} collects the key comparison of each question." + "\n" + latex.table(
+        ["question", "preset", "a", "b", "$n$", r"a (\%)", r"b (\%)", r"$\Delta$ (pp)", "$p$", r"a vs.\ b"], rows,
+        "llllrrrrrl", r"The key comparison of each question: two cells of one preset that differ only in the named "
+                      r"setting; test accuracy, mean over seeds; $p$ from Welch's two-sided t-test (uncorrected).",
+        "tab:key-comparisons")
