@@ -118,6 +118,18 @@ def test_cells_mean_std_n_and_the_welch_test(tiny_analysis) -> None:
     assert failed["n"] == 0 and failed["n_failed"] == 1 and failed["verdict"] == "n < 2"
 
 
+def test_welch_confidence_interval_is_the_welch_satterthwaite_one() -> None:
+    from fmnist.analysis.stats import welch_ci
+
+    a, b = np.array([0.93, 0.935, 0.94, 0.938]), np.array([0.90, 0.91, 0.905])
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = scipy_stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    diff = a.mean() - b.mean()
+    assert welch_ci(a, b) == pytest.approx((diff - half, diff + half))
+    assert all(np.isnan(welch_ci(a, np.array([0.9]))))  # one value: no interval
+
+
 def test_holm_and_welch_edge_cases() -> None:
     assert holm([0.01, float("nan"), 0.04, 0.03]) == pytest.approx([0.03, float("nan"), 0.06, 0.06], nan_ok=True)
     assert np.isnan(welch(np.array([0.9]), np.array([0.8, 0.85])))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from fmnist.analysis import evidence, report_tables
 from fmnist.analysis.collect import CURVE_FIELDS, Collection, cell_label, curve_fields
@@ -235,7 +236,7 @@ def test_every_alternative_against_the_reference_as_its_table_has_it() -> None:
     assert evidence.evidence_macros(result)["readNorms"] == ""  # no stage2_norm runs
 
 
-def test_key_comparisons_table_has_one_row_per_analysed_question() -> None:
+def test_key_comparisons_table_has_one_row_per_analysed_question(tmp_path: Path) -> None:
     skip = seeds({"model.skip": True}, [0.93, 0.931, 0.932]) + seeds({"model.skip": False}, [0.92, 0.93, 0.94])
     norm = seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "none"}, [0.90, 0.901, 0.902])
     result = make_result({"stage2_skip": skip, "stage2_norm": norm})
@@ -249,3 +250,13 @@ def test_key_comparisons_table_has_one_row_per_analysed_question() -> None:
     assert tex.startswith(r"Table~\ref{tab:key-comparisons}") and r"\label{tab:key-comparisons}" in tex
     assert r"normalisation & \texttt{stage2\_norm} & BatchNorm & none & 3 / 3 & 93.10 & 90.10 & +3.00 &" in tex
     assert report_tables.key_comparisons_table(make_result({"stage2_lr": seeds({"optimizer.lr": 0.1}, [0.9])})) == ""
+    # 95 % confidence interval of the difference (Welch), and the forest plot of the rows
+    low, high = rows.loc["normalisation", ["ci_low", "ci_high"]]
+    ci = scipy_stats.ttest_ind([0.93, 0.931, 0.932], [0.90, 0.901, 0.902], equal_var=False).confidence_interval()
+    assert (low, high) == pytest.approx((ci.low, ci.high)) and low < norm["delta"] < high
+    from fmnist.analysis import figures, style
+
+    with style.context():
+        written = figures.key_comparisons(evidence.key_comparisons(result), tmp_path)
+    assert {p.name for p in written} == {"key_comparisons.pdf", "key_comparisons.png"}
+    assert all(p.stat().st_size > 1000 for p in written)

@@ -37,7 +37,7 @@ from fmnist.analysis import latex
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.latex import NA, escape
 from fmnist.analysis.pipeline import AnalysisResult, choose_cell
-from fmnist.analysis.stats import welch
+from fmnist.analysis.stats import welch, welch_ci
 from fmnist.analysis.style import slug
 
 
@@ -50,6 +50,8 @@ class Comparison:
     p: float
     n_a: int
     n_b: int
+    low: float = math.nan   # 95 % confidence interval of a - b (Welch)
+    high: float = math.nan
 
     @property
     def diff(self) -> float:
@@ -86,7 +88,7 @@ def _test(a: np.ndarray, b: np.ndarray) -> Comparison | None:
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) == 0 or len(b) == 0:
         return None
-    return Comparison(float(a.mean()), float(b.mean()), welch(a, b), len(a), len(b))
+    return Comparison(float(a.mean()), float(b.mean()), welch(a, b), len(a), len(b), *welch_ci(a, b))
 
 
 def compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mapping[str, Any],
@@ -172,7 +174,8 @@ def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
         verdict = ("too few seeds" if math.isnan(c.p) else
                    ("higher" if c.diff > 0 else "lower") if c.significant(result.alpha) else "within seed noise")
         rows.append({"question": question, "preset": preset, "a": name_a, "b": name_b, "acc_a": c.a, "acc_b": c.b,
-                     "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "p": c.p, "verdict": verdict})
+                     "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "ci_low": c.low, "ci_high": c.high, "p": c.p,
+                     "verdict": verdict})
     return pd.DataFrame(rows)
 
 def residual_vs_plain(result: AnalysisResult, preset: str, residual: Mapping[str, Any],

@@ -180,6 +180,27 @@ def capacity(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
     return style.save(fig, out_dir, "capacity")
 
 
+def key_comparisons(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The key comparison of each question as a forest plot: the difference in accuracy (a - b, pp) with its 95 %
+    confidence interval; filled where p < alpha, hollow within seed noise."""
+    if table.empty:
+        return []
+    rows = table.iloc[::-1]  # the first question at the top
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(style.ONE_COLUMN * 1.6, 0.32 * len(rows) + 0.9))
+    ax.axvline(0.0, color="0.6", lw=0.8, ls=":")
+    for yi, (_, r) in zip(y, rows.iterrows()):
+        significant = r["verdict"] in ("higher", "lower")
+        err = [[(r["delta"] - r["ci_low"]) * PERCENT], [(r["ci_high"] - r["delta"]) * PERCENT]] \
+            if pd.notna(r["ci_low"]) else None
+        ax.errorbar(r["delta"] * PERCENT, yi, xerr=err, fmt="o", color=style.color(0), capsize=2,
+                    mfc=style.color(0) if significant else "white")
+    ax.set_yticks(y, [f"{r['question']}: {r['a']} vs {r['b']}" for _, r in rows.iterrows()])
+    ax.set_xlabel("difference in accuracy, a − b (pp), 95 % CI")
+    fig.tight_layout()
+    return style.save(fig, out_dir, "key_comparisons")
+
+
 # ------------------------------------------------------------------------------------------ lr schedules
 def _multipliers(scheduler_cfg, epochs: int, steps: int) -> np.ndarray:
     param = torch.zeros(1, requires_grad=True)

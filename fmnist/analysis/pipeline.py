@@ -195,6 +195,9 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
             written += figs.final_accuracy(cells, c.runs, preset, fig_dir)
             written += figs.tracked_dead_curves(c.runs, c.epochs, preset, order, fig_dir)
         written += figs.capacity(cells, fig_dir)
+        from fmnist.analysis.evidence import key_comparisons  # evidence builds on this module's AnalysisResult
+
+        written += figs.key_comparisons(key_comparisons(result), fig_dir)
         written += figs.lr_schedules(c.runs, c.epochs, CONF_DIR, fig_dir)
         if result.classes is not None:
             written += image_figures.confusion(result.classes, fig_dir)

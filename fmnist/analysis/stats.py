@@ -59,6 +59,16 @@ def welch(a: np.ndarray, b: np.ndarray) -> float:
     return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of mean(a) - mean(b) from Welch's t-test (NaNs when either sample has fewer than 2
+    values or both have zero variance)."""
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
+        return math.nan, math.nan
+    ci = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
 def holm(pvalues: list[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (NaNs stay NaN and do not count as tests)."""
     order = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
