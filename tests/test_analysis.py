@@ -279,7 +279,7 @@ def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest
     run_dir.mkdir(parents=True)
     (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "data_dir": "/gone/FashionMNIST-Resplit",
                                                       "config": {"data": {"dir": "data/FashionMNIST-Resplit"}}}))
-    run = pd.Series({"run_dir": str(run_dir), "data_dir": "/gone/FashionMNIST-Resplit"})
+    [run] = [r for _, r in collect(tmp_path / "multirun").runs.iterrows()]  # the row the analysis reads
     monkeypatch.chdir(tmp_path)
     assert _data_dir(OmegaConf.create({}), run) is None  # neither exists yet
     (tmp_path / "data" / "FashionMNIST-Resplit").mkdir(parents=True)

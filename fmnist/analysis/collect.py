@@ -37,7 +37,7 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "git_commit", "data_dir", "error", "reused_from", "precision", "cuda_graphs", "resumed_from_epoch",
 )
 #: Resolved config values every row carries (the swept ones among them are also parameters).
-CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size")
+CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size", "data.dir")
 #: Read off each run's metrics.csv (the evidence the discussion cites): the last epoch's training loss and
 #: accuracy (measured during training: augmented batches, dropout active), the generalisation gap of the last
 #: epoch (training minus validation accuracy) and the validation accuracy after the first epoch (speed of

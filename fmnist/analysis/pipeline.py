@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
-from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value, select
+from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
 from fmnist.analysis.dead_neurons import DeadStats, run_dead_stats
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.predictions import ClassResults, class_results
@@ -113,10 +113,7 @@ def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
     """The data folder of `run`: `data_dir` when set, else the folder the run recorded (an absolute path on the
     machine that trained it), else its configured ``data.dir`` relative to the working directory (the same
     folder on this machine: runs made on a GPU server, analysed in a checkout)."""
-    if cfg.get("data_dir"):
-        candidates = [cfg.get("data_dir")]
-    else:
-        candidates = [run.get("data_dir"), select(run_config(Path(run["run_dir"])), "data.dir")]
+    candidates = [cfg.get("data_dir")] if cfg.get("data_dir") else [run.get("data_dir"), run.get("data.dir")]
     for candidate in candidates:
         if candidate is not None and not pd.isna(candidate) and Path(str(candidate)).is_dir():
             return Path(str(candidate))
