@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Union
 
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from fmnist.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+#: The config groups built from their `_target_`.
+BUILT_GROUPS: tuple[str, ...] = ("model", "norm", "activation", "optimizer", "scheduler", "augment")
 
 #: Import paths a config's `_target_` may resolve to. Anything else (e.g. `os.system`) is refused.
 ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("fmnist.", "torch.nn.", "torch.optim.")
@@ -38,14 +45,29 @@ def check_targets(node: Any, path: str = "") -> None:
             check_targets(item, f"{path}[{i}]")
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain: Hydra wraps a constructor's error in an InstantiationException
+    whose own message is only "Error in call to target ...:"."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def safe_instantiate(node: DictConfig, name: str, **kwargs: Any) -> Any:
-    """Instantiate the config group `name` after checking its targets; errors name the group."""
+    """Instantiate the config group `name` after checking its targets; errors name the group and give the
+    constructor's own message (e.g. `augment.erasing is a probability ...`)."""
     check_targets(node, name)
     try:
         return instantiate(node, **kwargs)
     except Exception as exc:  # Hydra wraps constructor errors; surface one clear line
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot build {name!r} from its config: {msg}") from exc
+        cause = _root_cause(exc)
+        if isinstance(cause, ConfigError):
+            raise ConfigError(str(cause)) from exc
+        raise ConfigError(f"cannot build {name!r} from its config: {_first_line(cause)}") from exc
 
 
 def differing_keys(a: Mapping[str, Any], b: Mapping[str, Any], ignore: Iterable[str] = (),
@@ -79,24 +101,93 @@ def describe_differences(old: Mapping[str, Any], new: Mapping[str, Any], keys: l
 
 
 @lru_cache(maxsize=1)
-def _known_keys() -> tuple[frozenset[str], frozenset[str]]:
-    """Top-level and trainer keys of conf/train.yaml: the schema a `+key=value` override must not leave."""
+def _schema() -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
+    """Top-level keys of conf/train.yaml, and the defaults of its `trainer` node and of conf/data/: the schema a
+    `+key=value` override must not leave and whose true/false keys must stay true or false."""
     base = OmegaConf.load(CONF_DIR / "train.yaml")
     groups = {str(next(iter(d))) for d in base.get("defaults", []) if isinstance(d, DictConfig)}
     top = {str(k) for k in base.keys() if k != "defaults"} | groups | {"hydra"}
-    return frozenset(top), frozenset(str(k) for k in base.trainer.keys())
+    data: dict[str, Any] = {}
+    for path in sorted((CONF_DIR / "data").glob("*.yaml")):
+        data.update(OmegaConf.to_container(OmegaConf.load(path)))
+    return frozenset(top), {"trainer": OmegaConf.to_container(base.trainer), "data": data}
 
 
 def check_unknown_keys(cfg: DictConfig) -> None:
     """Refuse keys added with `+` that the trainer would silently ignore (e.g. `+trainer.epochz=3`)."""
-    top, trainer = _known_keys()
+    top, nodes = _schema()
     unknown = [str(k) for k in cfg.keys() if str(k) not in top]
-    unknown += [f"trainer.{k}" for k in cfg.trainer.keys() if str(k) not in trainer]
+    for node, defaults in nodes.items():
+        unknown += [f"{node}.{k}" for k in cfg[node].keys() if str(k) not in defaults]
     if unknown:
         raise ConfigError(
-            f"unknown key(s) {', '.join(sorted(unknown))}: not part of conf/train.yaml "
+            f"unknown key(s) {', '.join(sorted(unknown))}: not part of conf/train.yaml or conf/data/ "
             f"(python train.py --cfg job shows every key)"
         )
+
+
+#: true/false keys whose default is `auto`
+_AUTO_FLAGS = frozenset({"trainer.channels_last", "trainer.fused", "trainer.progress", "trainer.cuda_graphs"})
+
+
+def check_flags(cfg: DictConfig) -> None:
+    """A true/false key of trainer or data must get true or false (`trainer.force=flase` is not true)."""
+    for node, defaults in _schema()[1].items():
+        for key, default in defaults.items():
+            dotted, value = f"{node}.{key}", cfg[node].get(key)
+            if dotted in _AUTO_FLAGS:
+                _require(isinstance(value, bool) or value == "auto", dotted, value, "choose auto, true or false")
+            elif isinstance(default, bool):
+                _require(isinstance(value, bool), dotted, value, "choose true or false")
+
+
+def _accepted_types(annotation: Any) -> tuple[type, ...] | None:
+    """The config value types a parameter annotated `annotation` takes: bool, int and float (ints too) are
+    checked, alone or in a union with None or a Tensor; anything else (str, sequences, callables) is not."""
+    simple = {bool: (bool,), int: (int,), float: (int, float)}
+    if annotation in simple:
+        return simple[annotation]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        accepted: tuple[type, ...] = ()
+        for arg in typing.get_args(annotation):
+            if arg is type(None) or getattr(arg, "__name__", "") == "Tensor":
+                continue
+            if arg not in simple:
+                return None
+            accepted += simple[arg]
+        return accepted or None
+    return None
+
+
+def _parameter_types(target: str) -> dict[str, tuple[type, ...]]:
+    """Parameter name -> accepted value types of the callable `target` (from its type hints; {} when they
+    cannot be read)."""
+    try:
+        obj = get_object(target)
+        fn = obj.__init__ if inspect.isclass(obj) else obj
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an unresolvable annotation: nothing to check against
+        return {}
+    return {name: types_ for name, hint in hints.items() if (types_ := _accepted_types(hint)) is not None}
+
+
+def check_group_types(cfg: DictConfig, groups: Iterable[str]) -> None:
+    """Each value of a built group (model, optimizer, ...) must have the type its constructor's signature asks
+    for: `model.skip=flase` or `model.width=abc` is refused before anything is built, instead of being read as
+    true or failing deep inside training."""
+    for group in groups:
+        node = cfg.get(group)
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        expected = _parameter_types(str(node._target_))
+        for key, accepted in expected.items():
+            value = node.get(key)
+            if value is None or key not in node:
+                continue
+            ok = isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool))
+            names = " or ".join(dict.fromkeys({bool: "true or false", int: "an integer", float: "a number"}[t]
+                                              for t in accepted if not (t is int and float in accepted)))
+            _require(ok, f"{group}.{key}", value, f"must be {names}")
 
 
 def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -104,9 +195,8 @@ def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     (e.g. `optimizer.lr=abc`) becomes one ConfigError naming the group instead of a traceback."""
     try:
         return factory(*args, **kwargs)
-    except (TypeError, ValueError) as exc:
-        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"cannot build {name!r} from its config: {msg}") from exc
+    except (TypeError, ValueError, IndexError, KeyError, OmegaConfBaseException) as exc:
+        raise ConfigError(f"cannot build {name!r} from its config: {_first_line(exc)}") from exc
 
 
 def _require(cond: bool, key: str, value: Any, rule: str) -> None:
@@ -120,13 +210,28 @@ def _is_int(v: Any) -> bool:
 
 def validate(cfg: DictConfig) -> None:
     """Check the values a run depends on before anything is loaded or trained."""
-    missing = OmegaConf.missing_keys(cfg)
+    try:
+        missing = OmegaConf.missing_keys(cfg)
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:  # e.g. optimizer.lr=${trainer.nope}
+        raise ConfigError(f"the config cannot be resolved: {_first_line(exc)}") from exc
     if missing:
         raise ConfigError(f"missing required value(s): {', '.join(sorted(missing))}")
     check_unknown_keys(cfg)
+    check_flags(cfg)
+    check_group_types(cfg, BUILT_GROUPS)
     t, d = cfg.trainer, cfg.data
+    _require(isinstance(d.dir, str) and d.dir.strip() != "", "data.dir", d.dir, "must be a folder path")
+    _require(_is_int(d.split_seed) and d.split_seed >= 0, "data.split_seed", d.split_seed,
+             "must be an integer >= 0")
+    _require(
+        t.grad_clip is None or (isinstance(t.grad_clip, (int, float)) and not isinstance(t.grad_clip, bool)
+                                and t.grad_clip > 0),
+        "trainer.grad_clip", t.grad_clip, "must be null (no clipping) or a number > 0",
+    )
     _require(_is_int(t.epochs) and t.epochs > 0, "trainer.epochs", t.epochs, "must be an integer >= 1")
-    _require(_is_int(t.batch_size) and t.batch_size > 0, "trainer.batch_size", t.batch_size, "must be an integer >= 1")
+    _require(_is_int(t.batch_size) and t.batch_size > 1, "trainer.batch_size", t.batch_size,
+             "must be an integer >= 2 (BatchNorm cannot train on one image)")
     _require(
         _is_int(t.eval_batch_size) and t.eval_batch_size > 0,
         "trainer.eval_batch_size", t.eval_batch_size, "must be an integer >= 1",
@@ -158,10 +263,12 @@ def validate(cfg: DictConfig) -> None:
         "data.val_fraction", d.val_fraction, "must be in [0, 1)",
     )
     _require(
-        d.subset is None or (_is_int(d.subset) and d.subset > 0),
-        "data.subset", d.subset, "must be null or an integer >= 1",
+        d.subset is None or (_is_int(d.subset) and d.subset > 1),
+        "data.subset", d.subset, "must be null or an integer >= 2",
     )
-    _require(_is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
+    _require(_is_int(cfg.seed) and 0 <= cfg.seed < 2**63, "seed", cfg.seed, "must be an integer in [0, 2**63)")
+    _require(t.early_stop_patience is None or d.val_fraction > 0, "trainer.early_stop_patience",
+             t.early_stop_patience, "needs a validation split (data.val_fraction > 0) to watch")
     _require(
         t.ema_decay is None or (isinstance(t.ema_decay, float) and 0.0 < t.ema_decay < 1.0),
         "trainer.ema_decay", t.ema_decay, "must be null or a number in (0, 1)",
@@ -174,5 +281,5 @@ def validate(cfg: DictConfig) -> None:
         _is_int(t.track_dead_images) and t.track_dead_images > 0,
         "trainer.track_dead_images", t.track_dead_images, "must be an integer >= 1",
     )
-    for group in ("model", "norm", "activation", "optimizer", "scheduler", "augment"):
+    for group in BUILT_GROUPS:
         check_targets(cfg[group], group)

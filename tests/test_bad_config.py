@@ -80,3 +80,14 @@ def test_missing_value_on_the_command_line_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     out = proc.stdout + proc.stderr
     assert "error: missing required value(s): trainer.epochs" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_unwritable_output_folder_is_one_line(tmp_path: Path, multirun: bool) -> None:
+    (tmp_path / "a-file").write_text("")
+    where = tmp_path / "a-file" / "out"
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    proc = run_cli(*(["-m"] if multirun else []), f"{key}={where}", "logger=none")
+    assert proc.returncode == 1
+    assert f"error: cannot write the output folder {where}: Not a directory" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -79,6 +79,42 @@ def test_wrong_type_is_named() -> None:
         build_model(cfg)
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["trainer.force=flase"], "trainer.force='flase' is invalid: choose true or false"),
+    (["model.skip=flase"], "model.skip='flase' is invalid: must be true or false"),
+    (["trainer.drop_last=abc"], "trainer.drop_last='abc' is invalid: choose true or false"),
+    (["data.auto_prepare=yes"], "data.auto_prepare='yes' is invalid: choose true or false"),
+    (["trainer.channels_last=abc"], "trainer.channels_last='abc' is invalid: choose auto, true or false"),
+    (["model.width=abc"], "model.width='abc' is invalid: must be an integer"),
+    (["model.width=4.5"], "model.width=4.5 is invalid: must be an integer"),
+    (["activation=leaky_relu", "activation.negative_slope=abc"], "activation.negative_slope='abc' is invalid"),
+    (["optimizer.lr=abc"], "optimizer.lr='abc' is invalid: must be a number"),
+    (["optimizer.nesterov=1"], "optimizer.nesterov=1 is invalid: must be true or false"),
+    (["trainer.grad_clip=-1"], "trainer.grad_clip=-1 is invalid: must be null (no clipping) or a number > 0"),
+    (["trainer.grad_clip=abc"], "trainer.grad_clip='abc' is invalid"),
+    (["trainer.batch_size=1"], "trainer.batch_size=1 is invalid: must be an integer >= 2"),
+    (["data.subset=1"], "data.subset=1 is invalid"),
+    (["data.split_seed=-5"], "data.split_seed=-5 is invalid: must be an integer >= 0"),
+    (["seed=99999999999999999999"], "seed=99999999999999999999 is invalid"),
+    (["data.dir=null"], "data.dir=None is invalid: must be a folder path"),
+    (["+data.subsett=5"], "unknown key(s) data.subsett"),
+    (["trainer.early_stop_patience=2", "data.val_fraction=0"], "needs a validation split"),
+    (["optimizer.lr=${trainer.nope}"], "the config cannot be resolved: Interpolation key 'trainer.nope' not found"),
+])
+def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(compose_train(*overrides))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_constructor_error_keeps_its_own_message() -> None:
+    cfg = compose_train("augment.erasing=2")  # Hydra's InstantiationException says only "Error in call to target"
+    with pytest.raises(ConfigError, match=r"augment.erasing is a probability and must be in \[0, 1\], got 2.0"):
+        safe_instantiate(cfg.augment, "augment")
+    with pytest.raises(ConfigError, match=r"cannot build 'model' from its config: .*unexpected keyword argument 'foo'"):
+        safe_instantiate(compose_train("+model.foo=1").model, "model")
+
+
 @pytest.mark.parametrize(("override", "key"), [("+trainer.epochz=3", "trainer.epochz"), ("+lr=0.1", "lr")])
 def test_keys_added_with_plus_must_exist(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"unknown key\(s\) {key}"):

@@ -654,3 +654,14 @@ def test_subset_all_and_errors() -> None:
     for bad in (0, -5):
         with pytest.raises(DataError, match="positive"):
             subset_indices(labels, pool, bad, seed=0)
+
+
+@pytest.mark.parametrize(("n", "batch", "drop_last", "steps"), [
+    (1024, 128, True, 8), (1100, 128, True, 8), (100, 128, True, 1),   # a split smaller than a batch: one batch
+    (1100, 128, False, 9), (1025, 128, False, 8),                      # a last batch of one image is left out
+    (100, 128, False, 1),
+])
+def test_steps_per_epoch(n: int, batch: int, drop_last: bool, steps: int) -> None:
+    from fmnist.data.loader import steps_per_epoch
+
+    assert steps_per_epoch(n, batch, drop_last) == steps

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from runs import compose_train, interrupted_at_epoch, run_train_cli
+import yaml
+from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 
 from fmnist.errors import ConfigError
 from fmnist.train.run import TrainingDiverged, train
+from fmnist.train.logging import to_container
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +114,7 @@ def test_interrupted_run_resumes_to_identical_metrics(real_resplit_dir: Path, tm
     train(cfg, tmp_path / "whole")
 
     interrupted_at_epoch(cfg, tmp_path / "cut", monkeypatch)
-    assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "failed"
+    assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "interrupted"
     resumed = train(cfg, tmp_path / "cut")
     assert resumed["resumed_from_epoch"] == 1
     assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
@@ -134,6 +139,47 @@ def test_completed_run_is_skipped_unless_forced(real_resplit_dir: Path, tmp_path
     (tmp_path / "r" / "summary.json").write_text(json.dumps(recorded))
     again = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "trainer.checkpoint_every=5"), tmp_path / "r")
     assert again["started_at"] == forced["started_at"]
+
+
+def _finished_run_dir(run_dir: Path, cfg, hydra_overrides: list[str]) -> dict:
+    """A run dir as a completed run leaves it (summary.json with its config and overrides, .hydra/)."""
+    summary = {"status": "completed", "config": to_container(cfg), "overrides": hydra_overrides, "test_acc": 0.5}
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in hydra_overrides))
+    return summary
+
+
+def test_refused_or_invalid_rerun_leaves_the_finished_run_as_it_was(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    recorded = _finished_run_dir(run, compose_cfg(tmp_path / "data", "trainer.epochs=1"), ["trainer.epochs=1"])
+    before = (run / "summary.json").read_bytes()
+    for overrides in (["trainer.epochs=1", "optimizer.lr=0.05"],           # another configuration: refused
+                      ["trainer.epochs=0", "trainer.force=true"]):         # forced, but invalid
+        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))  # what Hydra does
+        with pytest.raises(ConfigError):
+            train(compose_cfg(tmp_path / "data", *overrides), run, overrides=overrides)
+        assert (run / "summary.json").read_bytes() == before
+        assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) == recorded["overrides"]
+        assert yaml.safe_load((run / ".hydra" / "config.yaml").read_text()) == recorded["config"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    args = train_cmd(f"data.dir={real_resplit_dir}", "model.width=4", "data.subset=256", "trainer.epochs=30",
+                     "logger=none", f"hydra.run.dir={run}")
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.csv").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted: " in out + err and "Traceback" not in out + err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and "launch the same command again" in summary["error"]
+    assert summary["overrides"] == args[2:-1]  # the task overrides: hydra.run.dir is not one
 
 
 @pytest.mark.slow
@@ -231,6 +277,7 @@ def test_missing_data_dir_is_built_or_explained(real_raw_dir: Path, tmp_path: Pa
     monkeypatch.setenv("FASHION_MNIST_RAW", str(real_raw_dir))
     summary = train(compose_cfg(missing, "trainer.epochs=1", "data.subset=256"), tmp_path / "r1")
     assert summary["status"] == "completed" and (missing / "data.parquet").is_file()
+    assert not list(tmp_path.glob(".*.lock"))  # the builders' lock file goes with the build
 
 
 @pytest.mark.slow

@@ -88,9 +88,11 @@ def to_unit_float(images_u8: torch.Tensor) -> torch.Tensor:
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
-    """Number of optimizer steps per epoch; always >= 1 (a split smaller than a batch is one batch)."""
-    if drop_last and n >= batch_size:
-        return n // batch_size
+    """Number of optimizer steps per epoch; always >= 1 (a split smaller than a batch is one batch). Without
+    drop_last a last batch of a single image is left out too: BatchNorm cannot train on one value per channel."""
+    full, rest = divmod(n, batch_size)
+    if full and (drop_last or rest == 1):
+        return full
     return max(1, math.ceil(n / batch_size))
 
 

@@ -346,9 +346,10 @@ def ensure_resplit(
             f"dataset folder {path} does not exist and data.auto_prepare is off; build it with: "
             f"python -m fmnist.data.prepare --out {shlex.quote(str(path))}"
         )
+    lock_path = path.parent / f".{path.name}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(path.parent / f".{path.name}.lock", "a+b")  # noqa: SIM115 - held across the build
+        lock = open(lock_path, "a+b")  # noqa: SIM115 - held across the build
     except OSError as exc:
         raise DataError(f"{path}: cannot create the dataset folder ({exc})") from None
     with lock:
@@ -367,6 +368,8 @@ def ensure_resplit(
             if (path / PARQUET_NAME).is_file():  # lost a race with a builder that holds no lock
                 return path
             raise
+        finally:  # still held: a waiting process gets this lock, sees the folder (or builds it) and returns
+            lock_path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -12,13 +12,15 @@ summary is missing or still says `running` counts as failed.
 
 It also puts the command line that launched the run or sweep into the environment (FMNIST_COMMAND), which
 every job inherits, wherever it runs (sbatch passes the environment on), so each run's summary.json
-records the command the user typed rather than a worker's own command line."""
+records the command the user typed rather than a worker's own command line. Before a run or sweep starts it
+checks that the output folder can be written (one line and exit status 1 when not)."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +120,18 @@ def report_not_started(overrides: list[str]) -> None:
     _NOT_STARTED.append(" ".join(overrides))
 
 
+def check_output_dir(path: Path) -> None:
+    """Exit with one line when the output folder cannot be created or written: Hydra would otherwise stop with
+    a traceback while setting up the run's log file."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        print(f"error: cannot write the output folder {path}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def _export_command() -> None:
     os.environ[LAUNCH_COMMAND_ENV] = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
 
@@ -130,6 +144,7 @@ class SweepReport(Callback):
         self.started: float | None = None
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_output_dir(Path(str(config.hydra.run.dir)))
         _export_command()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -138,7 +153,7 @@ class SweepReport(Callback):
         _export_command()
         # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config
         # to every job (and to requeued Slurm jobs), so they all agree on it.
-        OmegaConf.select(config, "hydra.sweep.dir", default=None)
+        check_output_dir(Path(str(OmegaConf.select(config, "hydra.sweep.dir"))))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         outcome = sweep_outcome(Path(str(config.hydra.sweep.dir)), since=self.started)

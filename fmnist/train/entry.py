@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.errors import FmnistError
-from fmnist.train.run import train
+from fmnist.train.run import INTERRUPTED, train
 
 log = logging.getLogger("fmnist")
 
@@ -50,7 +50,7 @@ def _job_label(hc: Any) -> str:
 def hydra_main(cfg: DictConfig) -> float | None:
     """Run `train` in Hydra's output dir. Returns the best validation accuracy (for sweepers).
 
-    A single run that fails exits with status 1: a user-facing error (FmnistError) as one line, anything
+    Ctrl-C stops a run or a sweep with one line and exit status 130. A single run that fails exits with status 1: a user-facing error (FmnistError) as one line, anything
     else with its traceback. In a sweep (-m) a failed job never raises: its summary.json records the
     failure (status failed, error, traceback), one line is logged, and the sweep goes on with the next
     job; `SweepReport` counts the outcomes at the end and sets the exit status."""
@@ -58,7 +58,11 @@ def hydra_main(cfg: DictConfig) -> float | None:
     choices = {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/")}
     sweep = hc.mode == RunMode.MULTIRUN
     try:
-        summary = train(cfg, hc.runtime.output_dir, choices)
+        summary = train(cfg, hc.runtime.output_dir, choices, [str(o) for o in hc.overrides.task])
+    except KeyboardInterrupt:  # Ctrl-C ends a run and a sweep alike, with one line instead of a traceback
+        log.error("interrupted: %s stopped (summary.json status %s); launch the same command again to resume it",
+                  hc.runtime.output_dir, INTERRUPTED)
+        sys.exit(130)
     except FmnistError as exc:
         if not sweep:
             log.error("error: %s", exc)

@@ -35,8 +35,8 @@ from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
 from fmnist.train.reuse import adopt_results, find_identical_run
 from fmnist.train.run_dir import (
-    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, is_finished, read_summary, write_metrics, write_rows_csv,
-    write_summary,
+    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, is_finished, read_summary, restore_hydra_record, write_metrics,
+    write_rows_csv, write_summary,
 )
 from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
 
@@ -52,6 +52,15 @@ class TrainingDiverged(FmnistError):
 
 class OutOfMemory(FmnistError):
     """The device (or host) ran out of memory."""
+
+
+class RunDirConflict(ConfigError):
+    """The run dir holds the run (finished, or a checkpoint to resume) of another configuration."""
+
+
+#: summary.json `status` of a run stopped by Ctrl-C (SIGINT); like a killed run it resumes when launched again
+INTERRUPTED = "interrupted"
+INTERRUPTED_ERROR = "interrupted (Ctrl-C); launch the same command again to resume from the last checkpoint"
 
 
 def _now() -> str:
@@ -88,7 +97,8 @@ def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
-def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None,
+          overrides: list[str] | None = None) -> dict[str, Any]:
     """Train one configuration into `run_dir` and return its summary (also written as summary.json).
 
     A completed run (its summary says so) is returned as it is unless `trainer.force=true`; one that diverged
@@ -96,16 +106,23 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     configuration. With `trainer.reuse_identical=true` a completed identical run beside this one is copied
     instead of trained (fmnist.train.reuse). Every failure, invalid configuration and out-of-memory included,
     is recorded in summary.json (status failed, error) and re-raised; out of memory becomes `OutOfMemory`, a
-    one-line FmnistError."""
+    one-line FmnistError. Except: a configuration error raised before training (a bad value, a run dir holding
+    another configuration's run) leaves a run dir that holds a run as it was, its .hydra/ record included
+    (restore_hydra_record), and Ctrl-C records status `interrupted`. `overrides` (the job's command-line
+    overrides) are recorded in summary.json."""
     run_dir = Path(run_dir)
     previous = read_summary(run_dir)
     if is_finished(previous) and not OmegaConf.select(cfg, "trainer.force", default=False):
-        return _skip_finished(cfg, run_dir, previous)
+        try:
+            return _skip_finished(cfg, run_dir, previous)
+        except RunDirConflict:
+            restore_hydra_record(run_dir, previous)
+            raise
 
     summary: dict[str, Any] = {
         "status": "running", "error": None, "started_at": _now(), "finished_at": None,
         "run_dir": str(run_dir), "seed": OmegaConf.select(cfg, "seed", default=None),
-        "choices": choices or {}, **provenance(),
+        "choices": choices or {}, "overrides": list(overrides) if overrides is not None else None, **provenance(),
     }
     launched_by = os.environ.get(LAUNCH_COMMAND_ENV)
     if launched_by and launched_by != summary["command"]:
@@ -123,12 +140,14 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
-        summary.update(
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(limit=20),
-            finished_at=_now(),
-        )
+        if isinstance(exc, ConfigError) and previous is not None:  # nothing trained: keep the run dir's run
+            restore_hydra_record(run_dir, previous)
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=_now())
+        else:
+            summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                           traceback=traceback.format_exc(limit=20), finished_at=_now())
         try:
             write_summary(run_dir, summary)
         except FmnistError:
@@ -149,7 +168,7 @@ def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> 
         config = None
     changed = differing_keys(previous.get("config") or {}, config or {}, NEUTRAL_KEYS)
     if changed:
-        raise ConfigError(
+        raise RunDirConflict(
             f"{run_dir} holds a finished run of another configuration "
             f"({describe_differences(previous['config'], config or {}, changed)}); use a new sweep dir, or "
             f"trainer.force=true to overwrite it"
@@ -249,7 +268,7 @@ def _train(
     if state is not None:
         changed = differing_keys(state.get("resume_key") or {}, config, NEUTRAL_KEYS)
         if changed or not state.get("resume_key"):
-            raise ConfigError(
+            raise RunDirConflict(
                 f"{state['path']} belongs to a different configuration "
                 f"({describe_differences(state.get('resume_key') or {}, config, changed) or 'none recorded'}); "
                 f"use a new run dir, or trainer.force=true to discard it and start again"

@@ -3,7 +3,7 @@
 A run directory holds (all written atomically: temp file in the same folder, then rename):
     .hydra/                 Hydra's config.yaml, hydra.yaml, overrides.yaml
     metrics.csv             one row per finished epoch (METRIC_COLUMNS)
-    summary.json            status running/completed/failed and the run's results (see write_summary)
+    summary.json            status running/completed/failed/interrupted and the run's results (see write_summary)
     checkpoints/last.pt     state after the latest epoch (resume)
     checkpoints/best.pt     model weights at the best validation accuracy
     predictions_test.csv    id, label (when known), pred, p0..p9
@@ -23,12 +23,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import yaml
+
 from fmnist.errors import FmnistError
 
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "predictions_test.csv"
 CHECKPOINT_DIR = "checkpoints"
+HYDRA_DIR = ".hydra"
 
 #: Config keys that change how a run is launched, logged, checkpointed or stepped, or where its data folder is,
 #: not what it computes: a run may resume, be skipped as completed or be reused under other values of these.
@@ -149,3 +152,18 @@ def is_finished(summary: Mapping[str, Any] | None) -> bool:
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
     write_json(Path(run_dir) / SUMMARY_FILE, summary)
+
+
+def restore_hydra_record(run_dir: Path, summary: Mapping[str, Any]) -> list[str]:
+    """Rewrite .hydra/overrides.yaml and config.yaml from the run `summary` describes (its `overrides` and
+    resolved `config`). Hydra writes .hydra/ for every job before the job starts, also for a job that is then
+    refused because the run dir holds another configuration's run; this puts that run's record back. Returns the
+    files rewritten (none for a summary that recorded neither)."""
+    hydra_dir = Path(run_dir) / HYDRA_DIR
+    written = []
+    for name, key in (("overrides.yaml", "overrides"), ("config.yaml", "config")):
+        value = summary.get(key)
+        if value is not None:
+            atomic_write_text(hydra_dir / name, yaml.safe_dump(value, sort_keys=False))
+            written.append(name)
+    return written
