@@ -287,3 +287,245 @@ def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest
     other = tmp_path / "mine"
     other.mkdir()
     assert _data_dir(OmegaConf.create({"data_dir": str(other)}), run) == other  # data_dir= wins
+
+
+# ------------------------------------------------------------------------------------------ damaged input
+# Hand-made run dirs (no training): a sweep of model.skip=true,false x seed=0,1 as Hydra's basic sweeper lays it out.
+METRICS_CSV = "epoch,lr,train_loss,train_acc,val_loss,val_acc\n1,0.1,2.0,0.3,2.1,0.25\n2,0.05,1.5,0.5,1.6,0.45\n"
+
+
+def fake_run(sweep: Path, job: int, skip: bool, seed: int, test_acc: object = 0.9, **summary: object) -> Path:
+    """A completed run dir `<job>_model.skip=<skip>,seed=<seed>` with summary.json, .hydra/ and metrics.csv."""
+    run = sweep / f"{job}_model.skip={skip},seed={seed}"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(f"- model.skip={skip}\n- seed={seed}\n- trainer.epochs=2\n")
+    config = {"name": "fake", "seed": seed, "model": {"skip": skip}, "optimizer": {"lr": 0.1},
+              "trainer": {"epochs": 2, "batch_size": 32}, "data": {"dir": "nowhere"}}
+    (run / "summary.json").write_text(json.dumps({
+        "status": "completed", "seed": seed, "config": config, "choices": {"model": "resnet9"},
+        "test_acc": test_acc, "best_val_acc": 0.5, "epochs_completed": 2, "n_test": 4, **summary}))
+    (run / "metrics.csv").write_text(METRICS_CSV)
+    return run
+
+
+def fake_sweep(root: Path, accs: tuple = (0.90, 0.91, 0.80, 0.81)) -> list[Path]:
+    """Jobs 0..3: skip=True seeds 0, 1, then skip=False seeds 0, 1, with these test accuracies."""
+    cells = [(True, 0), (True, 1), (False, 0), (False, 1)]
+    return [fake_run(root, job, skip, seed, acc) for job, ((skip, seed), acc) in enumerate(zip(cells, accs))]
+
+
+def quick_analysis(analyze_config, sweep: Path, out: Path, *overrides: str):
+    return analyze(analyze_config(f"sweep_dir={sweep}", f"out_dir={out}", "dead_neurons=false", "figures=false",
+                                  *overrides))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ((), "no sweep_dir given"),
+    (("sweep_dir=",), "no sweep_dir given"),
+    (("sweep_dir=[]",), "no sweep_dir given"),
+    (("alpha=abc",), "alpha must be a number between 0 and 1"),
+    (("alpha=2",), "alpha must be a number between 0 and 1"),
+    (("alpha=0",), "alpha must be a number between 0 and 1"),
+    (("reference=nonsense",), "reference must be a mapping"),
+    (("reference.stage2_skip=skip",), "reference.stage2_skip must be a mapping"),
+    (("confusion_cell=bogus",), "confusion_cell must be a mapping"),
+    (("misclassified=abc",), "misclassified must be a whole number"),
+    (("misclassified=-1",), "misclassified must be a whole number"),
+    (("figures=maybe",), "figures must be true or false"),
+    (("data_dir=/nonexistent/fmnist",), "data_dir /nonexistent/fmnist does not exist"),
+])
+def test_bad_options_fail_before_anything_is_read(tmp_path: Path, analyze_config, monkeypatch: pytest.MonkeyPatch,
+                                                  overrides: tuple, message: str) -> None:
+    from fmnist.analysis import pipeline
+
+    monkeypatch.setattr(pipeline, "collect", lambda *a: pytest.fail("collected before the options were checked"))
+    sweep = [] if "sweep_dir" in message else [f"sweep_dir={tmp_path}"]
+    with pytest.raises(AnalysisError, match=message):
+        analyze(analyze_config(*sweep, f"out_dir={tmp_path / 'out'}", *overrides))
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_out_dir_and_report_dir_are_named(tmp_path: Path, analyze_config) -> None:
+    from fmnist.analysis.errors import ReportError
+    from fmnist.analysis.options import check_options
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AnalysisError, match="out_dir .*file exists and is not a directory"):
+        check_options(analyze_config(f"sweep_dir={tmp_path}", f"out_dir={tmp_path / 'file'}"))
+    report = tmp_path / "report"
+    report.mkdir()
+    with pytest.raises(ReportError, match="has no main.tex"):
+        check_options(analyze_config(f"sweep_dir={tmp_path}", "report=true", f"report_dir={report}"))
+    (report / "main.tex").write_text("% \\bibliography{old}\n\\bibliography{references}\n")
+    with pytest.raises(ReportError, match=r"has no references.bib, which main.tex's \\bibliography needs"):
+        check_options(analyze_config(f"sweep_dir={tmp_path}", "report=true", f"report_dir={report}"))
+    (report / "references.bib").write_text("")
+    check_options(analyze_config(f"sweep_dir={tmp_path}", "report=true", f"report_dir={report}"))
+
+
+def test_cli_without_sweep_dir_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), "alpha=0.1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out
+    assert out.strip().splitlines() == ["error: no sweep_dir given (or an empty one): python analyze.py "
+                                        "sweep_dir=multirun/<date>/<time>_<name>"]
+
+
+@pytest.mark.parametrize("content", ["[]", "{}", "\"completed\"", "{\"status\": \"comp"])
+def test_summary_that_is_no_json_object_is_an_unreadable_run(tmp_path: Path, content: str) -> None:
+    runs = fake_sweep(tmp_path)
+    (runs[1] / "summary.json").write_text(content)
+    collection = collect(tmp_path)
+    assert collection.problems()["run"].tolist() == [runs[1].name]
+    assert collection.problems()["status"].tolist() == ["unreadable"]
+
+
+def test_non_numbers_in_a_summary_are_missing_values_named_in_a_warning(
+        tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
+    runs = fake_sweep(tmp_path / "sweep")
+    (runs[1] / "summary.json").write_text((runs[1] / "summary.json").read_text().replace('"test_acc": 0.91',
+                                                                                         '"test_acc": "high"'))
+    (runs[3] / "summary.json").write_text((runs[3] / "summary.json").read_text().replace('"test_acc": 0.81',
+                                                                                         '"test_acc": NaN'))
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    assert f"run {runs[1].name} (fake): summary.json's test_acc is 'high', not a number" in caplog.text
+    assert f"run {runs[3].name} (fake): summary.json's test_acc is nan, not a number" in caplog.text
+    runs_table = result.collection.runs.set_index("run")
+    assert pd.isna(runs_table.loc[runs[1].name, "test_acc"]) and "test_acc" in runs_table.loc[runs[1].name, "issues"]
+    cells = result.cells.set_index("cell")
+    for cell, acc in (("model.skip=True", 0.90), ("model.skip=False", 0.80)):  # n counts the values used
+        assert (cells.loc[cell, "n"], cells.loc[cell, "n_no_value"]) == (1, 1)
+        assert cells.loc[cell, "test_acc_mean"] == pytest.approx(acc) and pd.isna(cells.loc[cell, "test_acc_std"])
+    assert cells.loc["model.skip=False", "verdict"] == "n < 2"
+    assert pd.read_parquet(tmp_path / "out" / "cells.parquet")["n"].tolist() == [1, 1]
+
+
+def test_damaged_metrics_are_read_as_missing_and_named(tmp_path: Path, analyze_config,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    runs = fake_sweep(tmp_path / "sweep")
+    (runs[0] / "metrics.csv").write_text(METRICS_CSV.replace("1.5,0.5", "garbage,0.5"))
+    (runs[1] / "metrics.csv").write_text(METRICS_CSV[:-20])          # the last row cut off in the middle
+    (runs[2] / "metrics.csv").write_text(METRICS_CSV.split("\n")[0] + "\n")  # header only
+    (runs[3] / "metrics.csv").unlink()
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    warned = {r.getMessage().split(" ")[1]: r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert "1 incomplete or non-numeric row(s)" in warned[runs[0].name]
+    assert "1 incomplete or non-numeric row(s)" in warned[runs[1].name]
+    assert "metrics.csv has no epoch rows" in warned[runs[2].name]
+    assert "metrics.csv is missing or empty" in warned[runs[3].name]
+    epochs = pd.read_parquet(tmp_path / "out" / "epochs.parquet")
+    assert len(epochs) == 4 and all(pd.api.types.is_float_dtype(epochs[c]) for c in ("train_loss", "train_acc"))
+    runs_table = result.collection.runs.set_index("run")
+    assert pd.isna(runs_table.loc[runs[0].name, "train_loss_final"])
+    assert runs_table.loc[runs[0].name, "train_acc_final"] == 0.5
+    assert pd.isna(runs_table.loc[runs[1].name, "train_acc_final"])
+    assert runs_table["issues"].notna().tolist() == [True] * 4
+    with style.context():  # the curves of the damaged table still plot
+        assert figures.training_curves(result.collection.runs, result.collection.epochs, "fake",
+                                       list(result.cells["cell"]), tmp_path / "figs")
+
+
+def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fake_sweep(tmp_path)
+    collection = collect(tmp_path)
+    assert collection.runs["issues"].isna().all() and "WARNING" not in {r.levelname for r in caplog.records}
+    assert collection.swept == {"fake": ["model.skip"]}
+
+
+@pytest.mark.parametrize("damage", ["unreadable", "missing", "no .hydra"])
+def test_unreadable_overrides_do_not_change_the_swept_parameters(tmp_path: Path, damage: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    runs = fake_sweep(tmp_path)
+    if damage == "unreadable":
+        (runs[2] / ".hydra" / "overrides.yaml").write_text("- [unclosed\n")
+    elif damage == "missing":
+        (runs[2] / ".hydra" / "overrides.yaml").unlink()
+    else:
+        shutil.rmtree(runs[2] / ".hydra")
+    collection = collect(tmp_path)
+    assert collection.swept == {"fake": ["model.skip"]}
+    assert collection.runs["cell"].tolist() == ["model.skip=True"] * 2 + ["model.skip=False"] * 2
+    assert f"run {runs[2].name} (fake): .hydra/overrides.yaml is missing or unreadable" in caplog.text
+
+
+def test_swept_keys_of_a_run_rebuilt_from_its_config() -> None:
+    runs = [{"model.skip": True, "seed": 0, "trainer.epochs": 2}, {"model.skip": False, "trainer.epochs": 2},
+            {"model.skip": False}]
+    assert swept_keys(runs) == ["model.skip", "trainer.epochs"]
+    assert swept_keys(runs, [False, False, True]) == ["model.skip"]  # the last one's epochs are unknown, not unset
+
+
+def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
+    sweep = tmp_path / "sweep"
+    runs = fake_sweep(sweep)
+    shutil.rmtree(runs[3])
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+        "    params:\n      model.skip: true,false\n      seed: 0,1,2\n"
+        "  overrides:\n    task:\n    - seed=0,1\n    - trainer.epochs=2\nname: fake\n")
+    result = quick_analysis(analyze_config, sweep, tmp_path / "out")
+    problems = pd.read_csv(tmp_path / "out" / "problems.csv")
+    assert problems[["preset", "run", "status"]].values.tolist() == [["fake", "job 3 model.skip=False seed=1",
+                                                                      "missing"]]
+    assert "multirun.yaml of this sweep launched 4 jobs" in problems["error"].item()
+    assert "missing run job 3 model.skip=False seed=1 (fake)" in caplog.text
+    assert len(result.collection.runs) == 3  # no made-up run rows
+    (sweep / "multirun.yaml").write_text("hydra: [unclosed\n")  # unreadable: nothing to compare, a warning
+    assert collect(sweep).problems().empty and "cannot read the jobs of" in caplog.text
+
+
+def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from fmnist.analysis.predictions import class_results
+
+    rows = "id,label,pred," + ",".join(f"p{c}" for c in range(10)) + "\n"
+    probs = ",".join(["0.1"] * 10)
+    full = rows + "".join(f"{i},{i % 10},{i % 10},{probs}\n" for i in range(20))
+    runs = [tmp_path / name for name in ("a", "b", "c")]
+    for run in runs:
+        run.mkdir()
+        (run / "predictions_test.csv").write_text(full)
+    (runs[1] / "predictions_test.csv").write_text(full[: len(full) // 2])    # cut in the middle of a row
+    (runs[2] / "predictions_test.csv").write_text(full.replace("\n19,9,9", "\n19,9,x"))
+    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20, 20, 20])
+    assert results.n_runs == 1 and results.confusion.sum() == 20
+    assert f"{runs[1] / 'predictions_test.csv'} has 10 rows, but the run's test set has 20 images" in caplog.text
+    assert "pred values that are missing or not classes 0..9" in caplog.text
+
+
+def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Path, analyze_config,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import pipeline
+    from fmnist.errors import FmnistError
+
+    sweep, out = tmp_path / "sweep", tmp_path / "out"
+    fake_sweep(sweep)
+    quick_analysis(analyze_config, sweep, out)
+    stale = [out / "dead_neurons.csv", out / "figures" / "curves_old.pdf", out / "figures" / "curves_old.png"]
+    mine = [out / "notes.txt", out / "figures" / "mine.txt"]
+    for path in stale + mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("earlier")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def fail(*args, **kwargs):
+        raise FmnistError("disk full")
+
+    fake_run(sweep, 4, True, 2, 0.95)
+    monkeypatch.setattr(pipeline, "write_json", fail)  # the last file of the analysis
+    with pytest.raises(FmnistError, match="disk full"):
+        quick_analysis(analyze_config, sweep, out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched, no staging left
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+    monkeypatch.undo()
+    quick_analysis(analyze_config, sweep, out)
+    assert len(pd.read_csv(out / "runs.csv")) == 5 and json.loads((out / "analysis.json").read_text())["runs"] == 5
+    assert not any(p.exists() for p in stale) and all(p.read_text() == "earlier" for p in mine)
+
+    fresh = tmp_path / "fresh"  # a failed first analysis leaves no out_dir behind
+    monkeypatch.setattr(pipeline, "write_json", fail)
+    with pytest.raises(FmnistError):
+        quick_analysis(analyze_config, sweep, fresh)
+    assert not fresh.exists()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf
+from runs import compose_train
 from torch import nn
 
 from fmnist.analysis.collect import run_config
-from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats, run_dead_stats
+from fmnist.analysis.dead_neurons import (DEAD_UNITS_FILE, DeadStats, activation_modules, dead_unit_stats,
+                                          measure_run, run_dead_stats)
 from fmnist.models.factory import build_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -126,8 +129,6 @@ def test_the_trainers_dead_units_file_matches_a_measurement_from_best_pt(tiny_an
     without checkpoints (as committed) still has its result, one without either has none."""
     import shutil
 
-    from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats
-
     source = Path(tiny_analysis.result.dead_runs["run_dir"].iloc[0])
     saved = DeadStats.load(source)
     assert saved is not None and saved.n_images == 3000
@@ -143,3 +144,45 @@ def test_the_trainers_dead_units_file_matches_a_measurement_from_best_pt(tiny_an
     assert run_dead_stats(run_config(committed), committed, tiny_analysis.sweep.data_dir) == saved
     (committed / DEAD_UNITS_FILE).unlink()
     assert run_dead_stats(run_config(committed), committed, tiny_analysis.sweep.data_dir) is None
+
+
+# ------------------------------------------------------------------------------------------ damaged run files
+def saved_stats() -> DeadStats:
+    return DeadStats(0.25, 0.5, [{"layer": "prep.2", "activation": "ReLU", "units": 4, "dead_units": 1,
+                                  "dead_fraction": 0.25, "zero_fraction": 0.5}], False, 10)
+
+
+@pytest.mark.parametrize("content", ['{"dead_fraction": 0.1, "zero_fr', "{}", "[]", '{"dead_fraction": 0.1, '
+                                     '"zero_fraction": 0.2, "per_layer": [{"layer": "a", "units": 3}]}',
+                                     '{"dead_fraction": "x", "zero_fraction": 0.2}'])
+def test_unreadable_or_incomplete_dead_units_file_is_not_used(tmp_path: Path, content: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    saved_stats().save(tmp_path)
+    assert DeadStats.load(tmp_path) == saved_stats()
+    (tmp_path / DEAD_UNITS_FILE).write_text(content)
+    assert DeadStats.load(tmp_path) is None
+    assert f"{tmp_path / DEAD_UNITS_FILE} is unreadable or incomplete" in caplog.text
+
+
+def fake_trained_run(root: Path) -> Path:
+    """A completed run dir of a width-4 ResNet9 whose best.pt is damaged and that has no dead_units.json."""
+    run = root / "sweep" / "0_seed=0"
+    (run / "checkpoints").mkdir(parents=True)
+    config = OmegaConf.to_container(compose_train(root, "model.width=4", "name=fake"), resolve=True)
+    (run / "summary.json").write_text(json.dumps({"status": "completed", "seed": 0, "config": config}))
+    (run / "checkpoints" / "best.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    return run
+
+
+def test_corrupt_best_pt_skips_the_run_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from fmnist.analysis.collect import collect
+    from fmnist.analysis.errors import AnalysisError
+    from fmnist.analysis.pipeline import dead_neuron_tables
+
+    run = fake_trained_run(tmp_path)
+    with pytest.raises(AnalysisError, match=r"best.pt is unreadable or corrupt \(") as info:
+        measure_run(run_config(run), run, tmp_path)
+    assert "delete" not in str(info.value) and "afresh" not in str(info.value)  # no advice meant for training
+    runs, layers = dead_neuron_tables(OmegaConf.create({"data_dir": str(tmp_path)}), collect(tmp_path / "sweep"))
+    assert runs.empty and layers.empty
+    assert f"dead neurons: {run.name} skipped: {run / 'checkpoints' / 'best.pt'} is unreadable" in caplog.text

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from fmnist.analysis import evidence, report_tables
+from fmnist.analysis import evidence, latex, report_tables
 from fmnist.analysis.collect import CURVE_FIELDS, Collection, cell_label, curve_fields
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import aggregate, welch
@@ -131,7 +131,8 @@ def test_learning_rate_against_schedule_spread_and_table() -> None:
     assert table.set_index("scheduler")["spread"].to_dict() == pytest.approx({"cosine": 0.03, "constant": 0.045})
     # within a schedule accuracy moves by (3 + 4.5) / 2 pp; within a learning rate by (0.5 + 2) / 2 pp
     assert r"by 3.75\,pp on average within a schedule" in text and r"by 1.25\,pp within a learning rate" in text
-    assert "best learning rate is 0.1 for 2 of 2 schedules" in text and "matters more than the schedule" in text
+    assert "best learning rate is 0.1 for every schedule" in text
+    assert "the learning rate matters more than the schedule" in text
     tex = report_tables.lr_schedules_table(result)
     assert r"\label{tab:lr-schedules}" in tex and r"\texttt{cosine} & 0.1 & 93.00 & 0.3 & 90.00 & 3.00 & 0" in tex
 
@@ -195,8 +196,8 @@ def test_findings_and_negative_results_list_the_significant_cells() -> None:
         in found
     assert r"\item \texttt{stage2\_norm}: norm=layernorm is higher than norm=batchnorm by 2.00\,pp" in found
     assert "norm=none" not in found and found.count(r"\item ") == 1
-    assert negative.startswith("1 of the 3 alternatives we tried are within seed noise")
-    assert "1 score significantly lower" in negative
+    assert negative.startswith("1 of the 3 alternatives we tried is within seed noise of the reference.")
+    assert "1 scores significantly lower" in negative
     assert r"\item \texttt{stage2\_norm}: norm=none is lower than norm=batchnorm by 3.00\,pp" in negative
     assert "groupnorm" not in found + negative and negative.count(r"\item ") == 1
     single = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.9])})
@@ -260,3 +261,117 @@ def test_key_comparisons_table_has_one_row_per_analysed_question(tmp_path: Path)
         written = figures.key_comparisons(evidence.key_comparisons(result), tmp_path)
     assert {p.name for p in written} == {"key_comparisons.pdf", "key_comparisons.png"}
     assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_depth_and_width_follow_the_widths_the_runs_used() -> None:
+    """No width 64/16 in the runs: depth compares at the largest width both depths ran, width the smallest and the
+    largest width of ResNet-18, and the key comparisons table says the same."""
+    def cell(model: str, width: int, accs: list[float]) -> list[dict[str, Any]]:
+        params = width * (2 if model == "resnet34" else 1)
+        return seeds({"model": model, "model.width": width}, accs, params=[params] * 3)
+
+    result = make_result({"stage1_capacity": cell("resnet18", 8, [0.80, 0.81, 0.82])
+                          + cell("resnet18", 32, [0.9, 0.91, 0.92]) + cell("resnet34", 32, [0.905, 0.915, 0.925])
+                          + cell("resnet34", 8, [0.79, 0.8, 0.81])})
+    macros = evidence.evidence_macros(result)
+    assert macros["readDepth"].startswith(r"ResNet-34 (2.0$\times$ the parameters) and ResNet-18 (both at width 32)")
+    assert macros["readWidth"].startswith(r"ResNet-18 at width 32 (4.0$\times$ the parameters) scores 10.00\,pp higher "
+                                          "than ResNet-18 at width 8")
+    assert "width 64" not in macros["readCapacity"] + macros["sumCapacity"]
+    assert r"ResNet-18 at width 32 reaches 91.00\,\%\,$\pm$\,1.00 and ResNet-18 at width 8 81.00" in macros[
+        "sumCapacity"]
+    rows = evidence.key_comparisons(result).set_index("question")
+    assert rows.loc["width", ["a", "b"]].tolist() == ["ResNet-18 at width 32", "ResNet-18 at width 8"]
+    assert rows.loc["width", "delta"] == pytest.approx(0.10) and rows.loc["depth", "verdict"] == "within seed noise"
+
+
+def test_a_width_the_sweep_held_fixed_is_read_off_the_runs() -> None:
+    """stage1_capacity sweeping only the model (every run at width 4): depth at width 4, no width comparison."""
+    runs = [{**r, "model.width": 4} for r in seeds({"model": "resnet18"}, [0.90, 0.91, 0.92])
+            + seeds({"model": "resnet34"}, [0.91, 0.92, 0.93])]
+    result = make_result({"stage1_capacity": runs})
+    macros = evidence.evidence_macros(result)
+    assert "ResNet-34 and ResNet-18 (both at width 4) are within seed noise" in macros["readDepth"]
+    assert macros["readWidth"] == "" and list(evidence.key_comparisons(result)["question"]) == ["depth"]
+
+
+def test_single_seeds_quote_the_difference_and_draw_no_conclusion() -> None:
+    skip, noskip = {"model.skip": True}, {"model.skip": False}
+    result = make_result({"stage2_skip": seeds(skip, [0.93], train_loss_final=[0.1])
+                          + seeds(noskip, [0.92], train_loss_final=[0.3])})
+    macros = evidence.evidence_macros(result)
+    text = macros["readSkipVsNoSkip"]
+    assert r"differ by +1.00\,pp in test accuracy; with too few seeds for a test we draw no conclusion." in text
+    assert "within seed noise" not in text and "no sign" not in text and "harder to optimise" not in text
+    assert "final training losses are 0.300 (plain) and 0.100 (residual; too few seeds for a test)" in text
+    assert "too few seeds for a test" in macros["sumSkip"] and "within seed noise" not in macros["sumSkip"]
+    c = evidence.Comparison(0.93, 0.92, float("nan"), 1, 1)
+    assert evidence.effect(c, ALPHA) == r"$\Delta$\,=\,+1.00\,pp (too few seeds for a test)"
+
+
+def test_preset_summary_names_the_reference_and_counts_with_grammar() -> None:
+    runs = (seeds({"optimizer": "sgd"}, [0.93, 0.931, 0.932]) + seeds({"optimizer": "adam"}, [0.90, 0.901, 0.902])
+            + seeds({"optimizer": "adamw"}, [0.925, 0.935, 0.93]) + seeds({"optimizer": "rmsprop"}, [0.92]))
+    result = make_result({"stage2_optimizer": runs, "stage2_norm": seeds({"norm": "batchnorm"}, [0.93])})
+    text = evidence.preset_summary(result, "stage2_optimizer")
+    assert text.startswith(r"The best cell is the reference, optimizer=sgd (93.10\,\%).")  # not compared with itself
+    assert "1 of the 2 comparisons with the reference is significant after Holm's correction" in text
+    assert text.endswith("1 other cell has too few seeds for a test.")
+    assert evidence.preset_summary(result, "stage2_norm") == (r"The only cell with completed runs is norm=batchnorm "
+                                                             r"(93.00\,\% over 1 seed).")
+    assert evidence.preset_summary(result, "stage2_skip") == latex.NA  # not analysed: the paragraph is left out
+    best = evidence.evidence_macros(result)["readBest"]
+    assert r"reaches 93.10\,\%\,$\pm$\,0.10 test accuracy over 3 seeds." in best
+    one = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.95])})
+    assert r"$\pm$" not in evidence.best_sentence(one) and "over 1 seed." in evidence.best_sentence(one)
+    assert evidence.preset_summary(one, "stage2_norm").endswith(
+        "With fewer than two seeds on a side, no cell could be tested against the reference.")
+
+
+def test_negative_results_agree_in_number() -> None:
+    result = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932])
+                          + seeds({"norm": "none"}, [0.925, 0.935, 0.93])})
+    assert evidence.negative_results(result) == (
+        "The only alternative we tried is within seed noise of the reference. At this training length, changing it "
+        "made no measurable difference.")
+
+
+def test_learning_rate_is_not_said_to_matter_more_without_a_significant_test() -> None:
+    accs = {("cosine", 0.1): [0.93, 0.83, 0.88], ("cosine", 0.3): [0.80, 0.95, 0.85],
+            ("constant", 0.1): [0.92, 0.86, 0.87], ("constant", 0.3): [0.84, 0.90, 0.85]}
+    runs = [run for (sched, lr), a in accs.items() for run in seeds({"optimizer.lr": lr, "scheduler": sched}, a)]
+    text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": runs}))
+    assert "Neither moves accuracy beyond seed noise (one-way ANOVA" in text and "matters more" not in text
+
+
+def test_pooled_dead_units_count_each_trained_network_once() -> None:
+    """A run that copied an identical run (reused_from) has the same dead units: pooled over presets, it counts once;
+    a layer list names no 'most dead' layer when no unit is dead."""
+    from fmnist.analysis.macros import build_macros
+
+    result = make_result({"stage2_skip": [{"cell": {"model.skip": True}, "test_acc": 0.9, "reused_from": None},
+                                          {"cell": {"model.skip": False}, "test_acc": 0.8, "reused_from": None}],
+                          "stage2_norm": [{"cell": {"norm": "batchnorm"}, "test_acc": 0.9,
+                                           "reused_from": "../../stage2_skip/0"}]})
+    result.collection.runs["run_dir"] = ["/s/stage2_skip/0", "/s/stage2_skip/1", "/s/stage2_norm/0"]
+    dead = [{"run_dir": d, "preset": d.split("/")[2], "activation": "relu", "dead_fraction": f, "zero_fraction": 0.5,
+             "negative_capable": False} for d, f in zip(result.collection.runs["run_dir"], (0.0, 0.0, 0.0))]
+    result.dead_runs = pd.DataFrame(dead)
+    result.dead_layers = pd.DataFrame([{**r, "layer": "layer1.0"} for r in dead])
+    assert list(evidence.distinct_dead_runs(result)["run_dir"]) == ["/s/stage2_skip/0", "/s/stage2_skip/1"]
+    macros = build_macros(result)
+    assert macros["readDead"].startswith(r"Over 2 runs (1 copy of an identical run not counted again), 0.00\,\% of "
+                                         r"units are dead")
+    assert "no layer has a dead unit." in macros["readDead"] and macros["deadMaxLayer"] == latex.NA
+    table = report_tables.dead_table(result)
+    assert r"relu & 2 & " in table and "& none &" in table
+
+
+def test_counts_in_words() -> None:
+    assert latex.plural(1, "seed") == "1 seed" and latex.plural(3, "seed") == "3 seeds"
+    assert latex.plural(2, "copy", "copies") == "2 copies" and latex.plural(None, "run") == latex.NA
+    assert latex.share(0, 1, "comparison", "significant") == "the only comparison is not significant"
+    assert latex.share(0, 3, "comparison", "significant") == "none of the 3 comparisons is significant"
+    assert latex.share(1, 3, "comparison", "significant") == "1 of the 3 comparisons is significant"
+    assert latex.share(3, 3, "comparison", "significant") == "all 3 comparisons are significant"
+    assert latex.and_join(["a", "b", "c"]) == "a, b and c" and latex.and_join(["a"]) == "a"

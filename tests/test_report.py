@@ -18,6 +18,7 @@ import pytest
 from fmnist.analysis import latex
 from fmnist.analysis import report as report_mod
 from fmnist.analysis.errors import ReportError
+from fmnist.analysis.options import check_report_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TEX_TOOLS = ("latexmk", "pdflatex", "bibtex", "pdftotext")
@@ -43,6 +44,10 @@ def report_copy(tmp_path: Path) -> Path:
     return target
 
 
+#: A number the prose quotes that is missing ("n/a %", "± n/a", "p = n/a"; a table may say n/a for a failed cell).
+PROSE_NA = re.compile(r"n/a\s*(%|pp)|±\s*n/a|p\s*=\s*n/a|over n/a")
+
+
 def macros(path: Path) -> dict[str, str]:
     return dict(re.findall(r"^\\newcommand\{\\(\w+)\}\{(.*)\}$", path.read_text(), flags=re.M))
 
@@ -60,8 +65,11 @@ def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path
     ref_acc = latex.pct(ref["test_acc_mean"])
 
     m = macros(report_dir / "macros.tex")  # the numbers in the prose come from the table
-    assert m["tinyRefAcc"] == ref_acc and m["nRuns"] == "5" and m["nFailed"] == "1"
+    assert m["tinyRefAcc"] == ref_acc and m["nRuns"] == "5 runs" and m["nFailed"] == "1"
     assert m["accResNetNine"] == latex.NA  # stage 1 was not analysed: n/a, and the report still builds
+    conf = cells[(cells["preset"] == tiny_analysis.result.classes.preset)
+                 & (cells["cell"] == tiny_analysis.result.classes.cell)].iloc[0]
+    assert m["confAcc"] == latex.pct(conf["test_acc_mean"])  # the number the cell's table shows, not a pooled one
     assert ref_acc in (report_dir / "tables" / "preset_tiny.tex").read_text()
     assert r"\toprule" in (report_dir / "tables" / "preset_tiny.tex").read_text()  # booktabs
     assert {p.stem for p in (report_dir / "figures").glob("*.pdf")} == set(tiny_analysis.result.figures)
@@ -70,9 +78,11 @@ def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path
     assert ref_acc in text  # a number of the table, extracted as text: the PDF is text-based
     assert "Preset tiny" in text and "failed_lr" in text  # the failed run is listed
     assert "Welch" in text and "Experimental results" in text and "Discussion and conclusions" in text
-    assert "n/a" in text  # the stage paragraphs that have no data
+    assert "??" not in text and not PROSE_NA.search(text)  # no sentence of missing numbers, no missing figure
     flowing = re.sub(r"-\s+", "-", " ".join(text.split()))  # lines joined, hyphenation at a line end undone
     assert "is the official Fashion-MNIST test set (its 10,000 images and labels, checked by content)" in flowing
+    seeds = m["seedsPerCell"].replace("--", "\u2013")  # "1--2 seeds": the failed run's cell ran one seed
+    assert f"the whole study, {seeds} of every cell," in flowing and "three seeds" not in flowing
 
 
 @pytest.mark.slow
@@ -87,6 +97,8 @@ def test_report_from_the_cli(tiny_sweep, tex, tmp_path: Path) -> None:
     text = pdf_text(report_dir / "main.pdf")
     assert "was not generated" in text  # figures=false: every figure says so instead of failing the build
     assert re.search(r"covers 5 runs", text)
+    assert "??" not in text and not PROSE_NA.search(text)  # no reference to an absent figure, no missing numbers
+    assert "Activation and dead neurons" not in text  # dead_neurons=false: the paragraph is left out
 
 
 def test_missing_tex_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +129,8 @@ def test_latex_helpers() -> None:
 
 
 def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
-    """The stage1_capacity pairs (ResNet-34 vs 18 at width 64, width 64 vs 16) compare the right cells' seeds."""
+    """The stage1_capacity pairs (ResNet-34 vs 18 at the largest common width, ResNet-18 at its largest vs its
+    smallest width: here 64 and 16) compare the right cells' seeds."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -139,11 +152,10 @@ def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
     m = _named(result)
     depth_p = welch(np.array(accs[("resnet34", 64)]), np.array(accs[("resnet18", 64)]))
     width_p = welch(np.array(accs[("resnet18", 64)]), np.array(accs[("resnet18", 16)]))
-    assert m["diffDepthThirtyFourVsEighteen"] == latex.pp(np.mean(accs[("resnet34", 64)]) - np.mean(accs[("resnet18", 64)]))
-    assert m["pDepthThirtyFourVsEighteen"] == latex.pvalue(depth_p) and depth_p > 0.05
-    assert m["verdictDepthThirtyFourVsEighteen"] == "within seed noise"
-    assert m["diffWidthSixtyFourVsSixteen"] == latex.pp(0.935 - 0.905)
-    assert m["pWidthSixtyFourVsSixteen"] == latex.pvalue(width_p) and m["verdictWidthSixtyFourVsSixteen"] == "significant"
+    assert m["diffDepth"] == latex.pp(np.mean(accs[("resnet34", 64)]) - np.mean(accs[("resnet18", 64)]))
+    assert m["pDepth"] == latex.pvalue(depth_p) and depth_p > 0.05 and m["verdictDepth"] == "within seed noise"
+    assert m["diffWidth"] == latex.pp(0.935 - 0.905)
+    assert m["pWidth"] == latex.pvalue(width_p) and m["verdictWidth"] == "higher"
 
 
 def test_speed_macros_sum_the_training_time(tiny_analysis) -> None:
@@ -153,7 +165,7 @@ def test_speed_macros_sum_the_training_time(tiny_analysis) -> None:
     m = build_macros(tiny_analysis.result)
     runs = tiny_analysis.result.collection.completed
     assert m["trainHours"] == f"{runs['train_time_s'].sum() / 3600:.2f}"
-    assert m["trainEpochs"] == str(int(runs["epochs_completed"].sum()))
+    assert m["trainEpochs"] == f"{int(runs['epochs_completed'].sum())} epochs"
     assert m["secPerEpochResNetNine"] == NA  # the tiny sweep has no stage1_models runs
 
 
@@ -168,7 +180,7 @@ def test_seconds_per_epoch_of_a_stage1_model() -> None:
                          "epochs_completed": [5, 6], "device_name": ["NVIDIA H100 80GB HBM3"] * 2})
     cells = pd.DataFrame([{"preset": "stage1_models", "cell": "model=resnet9", "model": "resnet9", "n": 2}])
     m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
-    assert m["secPerEpochResNetNine"] == "2.50" and m["trainHours"] == "0.01" and m["trainEpochs"] == "11"
+    assert m["secPerEpochResNetNine"] == "2.50" and m["trainHours"] == "0.01" and m["trainEpochs"] == "11 epochs"
     assert m["trainDevices"] == "NVIDIA H100 80GB HBM3"
 
 
@@ -248,3 +260,66 @@ def test_committed_report_is_what_the_committed_study_builds(tex, real_resplit_d
     rebuilt, committed = pdf_text(report_dir / "main.pdf"), pdf_text(COMMITTED_PDF)
     assert len(committed) > 10_000 and "Discussion and conclusions" in committed  # text, not scanned pages
     assert rebuilt == committed
+
+
+def test_a_missing_bibliography_is_one_clear_error_before_latexmk(tmp_path: Path) -> None:
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n% \\bibliography{commented}\n\\begin{document}\n"
+                                       "\\bibliography{references,extra.bib}\n\\end{document}\n")
+    (tmp_path / "references.bib").write_text("")
+    with pytest.raises(ReportError, match=r"has no extra\.bib, which main\.tex's \\bibliography needs"):
+        check_report_dir(tmp_path)
+    (tmp_path / "extra.bib").write_text("")
+    check_report_dir(tmp_path)  # both there (and the commented-out one is not asked for)
+
+
+def test_latexmk_failure_shows_its_cause() -> None:
+    """Without a TeX error, the message quotes latexmk's own causes, not its closing advice."""
+    output = ("Latexmk: applying rule 'bibtex main'...\nLatexmk: I WON'T RUN 'bibtex main' because I don't find the "
+              "following files:\n  references.bib\nLatexmk: Failure in processing file 'main.tex':\n   'bibtex main' "
+              "needed too many passes\n----------------------\nLatexmk: If appropriate, the -f option can be used to "
+              "get latexmk\n  to try to force complete processing.\n")
+    assert report_mod._first_error(output) == (
+        "Latexmk: I WON'T RUN 'bibtex main' because I don't find the following files: references.bib; "
+        "Latexmk: Failure in processing file 'main.tex': 'bibtex main' needed too many passes")
+
+
+def _special_result():
+    from test_evidence import make_result, seeds
+
+    cells = seeds({"model.skip": True, "note": "x_%&#$"}, [0.9, 0.91]) + seeds(
+        {"model.skip": False, "note": "y^~\\z{"}, [0.8, 0.81])
+    result = make_result({"stage2_skip": cells})
+    result.figures = {"confusion": Path("/unused/confusion.pdf")}
+    return result
+
+
+def test_macros_escape_every_key_and_flag_what_exists(tex, tmp_path: Path) -> None:
+    """Cell names with LaTeX specials build; \\result finds a cell by its name written as LaTeX text; \\ifdata,
+    \\ifpreset and \\iffigure say what the analysis has."""
+    from fmnist.analysis.macros import macros_tex
+
+    (tmp_path / "macros.tex").write_text(macros_tex(_special_result()))
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\n\\input{macros}\n\\begin{document}\n"
+        "A \\result{stage2_skip}{model.skip=True, note=x_\\%\\&\\#\\$}{test_acc} B \\result{stage2_skip}{nope}{n}\n"
+        "C \\ifpreset{stage2_skip}{yes}{no} \\ifpreset{stage1_models}{yes}{no} \\iffigure{confusion}{fig}{nofig} "
+        "\\iffigure{misclassified}{fig}{nofig} \\ifdata{dead}{dead}{nodead} \\ifdata{best}{best}{nobest}\n"
+        "\\end{document}\n")
+    text = " ".join(pdf_text(report_mod.build_pdf(tmp_path)).split())
+    assert "A 90.50 ± 0.71 B n/a" in text and "C yes no fig nofig nodead best" in text
+
+
+def test_problems_table_breaks_long_run_names(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.report_tables import problems_table
+
+    name = "0_data.subset=1024,data.val_fraction=0.05,model.skip=True,model.width=4,seed=0,trainer.epochs=2"
+    problems = pd.DataFrame([{"run": name, "preset": "stage2_skip", "status": "failed", "error": "diverged"}] * 60)
+    table = problems_table(SimpleNamespace(collection=SimpleNamespace(problems=lambda: problems)))
+    assert r"\texttt{0\_\allowbreak{}data.\allowbreak{}subset=\allowbreak{}1024,\allowbreak{}" in table
+    assert r"\begin{longtable}" in table  # 60 rows: not a float, it breaks across pages
+    one = SimpleNamespace(collection=SimpleNamespace(problems=pd.DataFrame, runs=pd.DataFrame({"run": ["a"]})))
+    assert problems_table(one) == "The only run completed.\n"

@@ -3,9 +3,11 @@
 A run dir is any folder holding ``summary.json`` or ``.hydra/config.yaml`` (a run that crashed before
 its summary was written), whatever the launcher or nesting. Nothing here writes to a run dir.
 
-Run status: ``completed`` / ``failed`` / ``running`` (as summary.json says), ``not_started`` (no
-summary.json) or ``unreadable`` (a summary.json that is not JSON). Only completed runs count in the
-statistics; every other run is listed by :func:`problems`.
+Run status: ``completed`` / ``failed`` / ``running`` / ``interrupted`` (as summary.json says), ``not_started`` (no
+summary.json) or ``unreadable`` (a summary.json that is not a JSON object with a status). Only completed runs
+count in the statistics; every other run is listed by :func:`problems`. Damaged data of a run (a summary.json
+number that is not one, an incomplete or missing metrics.csv, an unreadable .hydra/overrides.yaml) is read as
+missing, logged as a warning naming the run and listed in its ``issues`` column.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from fmnist.analysis.errors import AnalysisError
+from fmnist.analysis.grid import missing_jobs
 from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, SUMMARY_FILE, read_summary
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,11 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "device_name", "torch_version",
     "git_commit", "data_dir", "error", "reused_from", "precision", "cuda_graphs", "resumed_from_epoch",
 )
+#: Those of them that hold numbers (any other value there is an issue of the run and read as missing).
+NUMERIC_FIELDS: frozenset[str] = frozenset({
+    "best_val_acc", "best_epoch", "test_acc", "test_loss", "params", "flops", "train_time_s", "images_per_s",
+    "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "resumed_from_epoch",
+})
 #: Resolved config values every row carries (the swept ones among them are also parameters).
 CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size", "data.dir")
 #: Read off each run's metrics.csv (the evidence the discussion cites): the last epoch's training loss and
@@ -44,7 +52,7 @@ CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.bat
 #: convergence).
 CURVE_FIELDS: tuple[str, ...] = ("train_loss_final", "train_acc_final", "gap_final", "val_acc_epoch1")
 COMPLETED = "completed"
-UNFINISHED = ("running", "not_started")
+UNFINISHED = ("running", "interrupted", "not_started")
 NOT_SWEPT = frozenset({"seed", "name", "hydra.run.dir", "hydra.sweep.dir", *NEUTRAL_KEYS})
 
 
@@ -56,15 +64,18 @@ class Collection:
     epochs: pd.DataFrame               # one row per (run, epoch): metrics.csv with a run_dir column
     swept: dict[str, list[str]]        # preset -> its swept parameter columns (seed excluded)
     sweep_dirs: list[Path] = field(default_factory=list)
+    missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # jobs of a sweep without a run dir (grid.py)
 
     @property
     def completed(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] == COMPLETED]
 
     def problems(self) -> pd.DataFrame:
-        """Failed, unfinished and unreadable runs (never silently dropped)."""
+        """Failed, unfinished and unreadable runs, and the jobs that left no run dir (never silently dropped)."""
         cols = ["preset", "run", "status", "error", "run_dir"]
-        return self.runs.loc[self.runs["status"] != COMPLETED, cols].reset_index(drop=True)
+        frames = [self.runs.loc[self.runs["status"] != COMPLETED, cols]]
+        frames += [self.missing[cols].astype(self.runs[cols].dtypes.to_dict())] if len(self.missing) else []
+        return pd.concat(frames, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------ finding runs
@@ -87,10 +98,12 @@ def _run_order(path: Path) -> tuple:
     return (str(path.parent), 0 if match else 1, int(match.group(1)) if match else 0, path.name)
 
 
-def _as_sweep_dirs(sweep_dirs: str | Path | Iterable[str | Path]) -> list[Path]:
+def sweep_paths(sweep_dirs: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The sweep dirs as paths; an AnalysisError when there is none, or one is empty or not a directory."""
     items = [sweep_dirs] if isinstance(sweep_dirs, (str, Path)) else list(sweep_dirs or [])
-    if not items:
-        raise AnalysisError("no sweep_dir given: python analyze.py sweep_dir=multirun/<date>/<time>_<name>")
+    if not items or any(not str(p).strip() for p in items):  # Path("") would be the working directory
+        raise AnalysisError("no sweep_dir given (or an empty one): python analyze.py "
+                            "sweep_dir=multirun/<date>/<time>_<name>")
     paths = [Path(str(p)).expanduser() for p in items]
     for p in paths:
         if not p.exists():
@@ -131,9 +144,15 @@ def _config_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, Any]:
     return cfg if isinstance(cfg, dict) else {}
 
 
+def _summary(run_dir: Path) -> dict[str, Any] | None:
+    """summary.json, or None when it is missing, not JSON or not a JSON object."""
+    summary = read_summary(run_dir)
+    return summary if isinstance(summary, dict) else None
+
+
 def run_config(run_dir: Path) -> dict[str, Any]:
     """A run's config: summary.json's resolved copy, else .hydra/config.yaml ({} when neither is readable)."""
-    return _config_of(Path(run_dir), read_summary(run_dir))
+    return _config_of(Path(run_dir), _summary(run_dir))
 
 
 def _choices_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, str]:
@@ -160,15 +179,51 @@ def _status(run_dir: Path, summary: dict[str, Any] | None) -> str:
     return str(summary.get("status") or "unreadable")
 
 
-def _read_metrics(run_dir: Path) -> pd.DataFrame | None:
+def _number(value: Any, name: str, issues: list[str]) -> float | int | None:
+    """`value` when it is a finite number, else None (and an issue naming `name`, unless it is None)."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        return value
+    issues.append(f"summary.json's {name} is {value!r}, not a number")
+    return None
+
+
+def _summary_fields(summary: dict[str, Any] | None, issues: list[str]) -> dict[str, Any]:
+    summary = summary or {}
+    return {key: _number(summary.get(key), key, issues) if key in NUMERIC_FIELDS else summary.get(key)
+            for key in SUMMARY_FIELDS}
+
+
+def _read_metrics(run_dir: Path, issues: list[str], completed: bool,
+                  epochs: float | int | None) -> pd.DataFrame | None:
+    """metrics.csv with every value a number (NaN where it is not one or missing); None without epoch rows.
+    What is wrong with it goes to `issues` (a missing file only for a completed run)."""
     path = run_dir / METRICS_FILE
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
     except (ValueError, OSError) as exc:
-        log.warning("cannot read %s: %s", path, exc)
+        issues.append(f"metrics.csv is unreadable ({type(exc).__name__}: {str(exc).strip()[:120]})")
         return None
+    if frame is None or frame.empty:
+        if completed:
+            issues.append("metrics.csv " + ("is missing or empty" if frame is None else "has no epoch rows"))
+        return None
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    damaged = ((frame.notna() & numeric.isna()) | (numeric.isna() & numeric.notna().any())).any(axis=1)
+    if damaged.any():
+        issues.append(f"metrics.csv has {int(damaged.sum())} incomplete or non-numeric row(s) (a truncated or "
+                      f"damaged file): read as missing")
+    if completed and isinstance(epochs, int) and len(frame) < epochs:
+        issues.append(f"metrics.csv has {len(frame)} epoch row(s), summary.json says {epochs} epochs completed")
+    return numeric
+
+
+def _read_overrides(run_dir: Path, issues: list[str]) -> tuple[list[Any] | None, dict[str, Any]]:
+    """.hydra/overrides.yaml as its lines and parsed; (None, {}) when it is missing or unreadable (an issue)."""
+    lines = _load_yaml(run_dir / HYDRA_DIR / "overrides.yaml")
+    if not isinstance(lines, list):
+        issues.append(".hydra/overrides.yaml is missing or unreadable: its parameters are read from its config")
+        return None, {}
+    return lines, _parse_overrides(lines)
 
 
 @dataclass
@@ -178,14 +233,21 @@ class _Run:
     config: dict[str, Any]
     choices: dict[str, str]
     metrics: pd.DataFrame | None
+    overrides_read: bool = True  # False: .hydra/overrides.yaml was unreadable; `overrides` come from the config
+
+
+_STATUS_ERRORS = {
+    "not_started": "no summary.json: the run never started or crashed before its first epoch",
+    "running": "summary.json says running: unfinished, or killed without a chance to record it",
+    "unreadable": "summary.json is unreadable (not a JSON object with a status)",
+}
 
 
 def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
-    summary = read_summary(run_dir)
+    summary = _summary(run_dir)
     config = _config_of(run_dir, summary)
-    choices = _choices_of(run_dir, summary)
-    overrides_list = _load_yaml(run_dir / HYDRA_DIR / "overrides.yaml")
-    overrides = _parse_overrides(overrides_list if isinstance(overrides_list, list) else [])
+    issues: list[str] = []
+    overrides_list, overrides = _read_overrides(run_dir, issues)
     rel = run_dir.relative_to(sweep_dir).as_posix()
     status = _status(run_dir, summary)
     row: dict[str, Any] = {
@@ -195,20 +257,20 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
         "seed": (summary or {}).get("seed", config.get("seed")),
         "sweep_dir": str(sweep_dir),
         "run_dir": str(run_dir.resolve()),
-        "overrides": " ".join(str(x) for x in overrides_list) if isinstance(overrides_list, list) else "",
+        "overrides": " ".join(str(x) for x in overrides_list or []),
     }
+    choices = _choices_of(run_dir, summary)
     row.update(choices)
     row.update({key: select(config, key) for key in CONFIG_FIELDS})
-    row.update({key: (summary or {}).get(key) for key in SUMMARY_FIELDS})
-    metrics = _read_metrics(run_dir)
+    row.update(_summary_fields(summary, issues))
+    metrics = _read_metrics(run_dir, issues, status == COMPLETED, row["epochs_completed"])
     row.update(curve_fields(metrics))
-    if status == "not_started":
-        row["error"] = "no summary.json: the run never started or crashed before its first epoch"
-    elif status == "running" and not row["error"]:
-        row["error"] = "summary.json says running: unfinished, or killed without a chance to record it"
-    elif status == "unreadable":
-        row["error"] = "summary.json is unreadable"
-    return _Run(row, overrides, config, choices, metrics)
+    if status in _STATUS_ERRORS and not (status == "running" and row["error"]):
+        row["error"] = _STATUS_ERRORS[status]
+    row["issues"] = "; ".join(issues) or None
+    if issues:
+        log.warning("run %s (%s): %s", row["run"], row["preset"], row["issues"])
+    return _Run(row, overrides, config, choices, metrics, overrides_list is not None)
 
 
 def curve_fields(metrics: pd.DataFrame | None) -> dict[str, float | None]:
@@ -239,8 +301,10 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-def swept_keys(overrides: Sequence[dict[str, Any]]) -> list[str]:
-    """Keys whose value differs between runs (or that only some runs set), seed and paths excluded."""
+def swept_keys(overrides: Sequence[dict[str, Any]], partial: Sequence[bool] | None = None) -> list[str]:
+    """Keys whose value differs between runs (or that only some runs set), seed and paths excluded. A `partial`
+    run's overrides were rebuilt from its config: a key it lacks is unknown there, not unset."""
+    partial = partial or [False] * len(overrides)
     keys: list[str] = []
     for ov in overrides:
         keys += [k for k in ov if k not in keys]
@@ -249,9 +313,22 @@ def swept_keys(overrides: Sequence[dict[str, Any]]) -> list[str]:
         if key in NOT_SWEPT or key.startswith("hydra"):
             continue
         present = [ov[key] for ov in overrides if key in ov]
-        if len(present) < len(overrides) or any(not same_value(present[0], v) for v in present[1:]):
+        unset = any(key not in ov for ov, part in zip(overrides, partial) if not part)
+        if unset or any(not same_value(present[0], v) for v in present[1:]):
             swept.append(key)
     return swept
+
+
+def _preset_swept(preset: str, runs: list[_Run]) -> list[str]:
+    """The swept parameters of `preset`'s runs; a run whose overrides.yaml is unreadable takes part with the
+    values its config holds for the keys the other runs override."""
+    keys = list(dict.fromkeys(k for r in runs if r.overrides_read for k in r.overrides))
+    if not any(r.overrides_read for r in runs):
+        log.warning("preset %s: no run has a readable .hydra/overrides.yaml; its runs form one cell", preset)
+    for r in runs:
+        if not r.overrides_read:
+            r.overrides = {k: v for k in keys if (v := _param_value(r, k)) is not None}
+    return swept_keys([r.overrides for r in runs], [not r.overrides_read for r in runs])
 
 
 def _param_value(run: _Run, key: str) -> Any:
@@ -289,9 +366,9 @@ def _tidy(values: pd.Series) -> pd.Series:
 # ------------------------------------------------------------------------------------------ the table
 def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
     """Read every run dir below `sweep_dirs` into one tidy table (see the module docstring)."""
-    sweeps = _as_sweep_dirs(sweep_dirs)
+    sweeps = sweep_paths(sweep_dirs)
     runs: list[_Run] = []
-    seen: set[Path] = set()
+    found: dict[Path, str] = {}  # run dir -> preset
     for sweep in sweeps:
         dirs = find_run_dirs(sweep)
         if not dirs:
@@ -299,13 +376,12 @@ def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
                 f"sweep_dir {sweep} holds no run directories (folders with summary.json or .hydra/config.yaml)"
             )
         for run_dir in dirs:
-            if run_dir.resolve() not in seen:
-                seen.add(run_dir.resolve())
+            if run_dir.resolve() not in found:
                 runs.append(_read_run(run_dir, sweep))
+                found[run_dir.resolve()] = runs[-1].row["preset"]
 
-    swept: dict[str, list[str]] = {}
-    for preset in dict.fromkeys(r.row["preset"] for r in runs):
-        swept[preset] = swept_keys([r.overrides for r in runs if r.row["preset"] == preset])
+    swept = {preset: _preset_swept(preset, [r for r in runs if r.row["preset"] == preset])
+             for preset in dict.fromkeys(r.row["preset"] for r in runs)}
     params = list(dict.fromkeys(k for keys in swept.values() for k in keys))
     for r in runs:
         r.row.update({key: _param_value(r, key) for key in params})
@@ -316,4 +392,4 @@ def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
         table[column] = _tidy(table[column].astype(object).where(table[column].notna(), None))
     frames = [r.metrics.assign(run_dir=r.row["run_dir"]) for r in runs if r.metrics is not None]
     epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_dir", "epoch"])
-    return Collection(table, epochs, swept, sweeps)
+    return Collection(table, epochs, swept, sweeps, pd.DataFrame(missing_jobs(list(found), found)))

@@ -12,12 +12,14 @@ that are exactly 0 (over every unit, position and image). A net can be sparse wi
 ``dead_unit_stats`` is what the trainer calls each epoch (``trainer.track_dead``) on a fixed probe batch,
 and once at the end of every run on the whole validation split with the best weights, written to the run
 dir as ``dead_units.json`` (so the result outlives the checkpoints, which are not committed);
-``run_dead_stats`` reads that file, or measures a trained run dir's ``best.pt`` when the file is absent.
+``run_dead_stats`` reads that file, or measures a trained run dir's ``best.pt`` (``measure_run``) when the file is
+absent, unreadable or incomplete.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,19 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from fmnist.analysis.errors import AnalysisError
 from fmnist.data.loader import load_splits, normalize, to_unit_float
 from fmnist.models.factory import build_model
-from fmnist.train.checkpoint import BEST, checkpoint_path, load_checkpoint
+from fmnist.train.checkpoint import BEST, CheckpointError, checkpoint_path, load_checkpoint
 from fmnist.train.run_dir import read_json, write_json
+
+log = logging.getLogger(__name__)
 
 #: In a run dir: the DeadStats of the best weights on the validation split, written by the trainer.
 DEAD_UNITS_FILE = "dead_units.json"
+
+#: The numbers of each per_layer entry of DeadStats.
+LAYER_NUMBERS = ("units", "dead_units", "dead_fraction", "zero_fraction")
 
 #: The activation modules hooked (every activation in the models is its own instance of one of these).
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
@@ -64,8 +72,30 @@ class DeadStats:
 
     @classmethod
     def load(cls, run_dir: Path) -> "DeadStats | None":
+        """The run's dead_units.json; None when it has none, or one that is unreadable or incomplete (a warning)."""
         path = Path(run_dir) / DEAD_UNITS_FILE
-        return cls(**read_json(path)) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return cls.from_dict(read_json(path))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("%s is unreadable or incomplete (%s: %s): not used", path, type(exc).__name__, exc)
+            return None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "DeadStats":
+        """The DeadStats `save` wrote; TypeError/KeyError/ValueError when `data` is not one."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON object expected, got {type(data).__name__}")
+        stats = cls(**data)
+        numbers = [stats.dead_fraction, stats.zero_fraction, stats.n_images]
+        numbers += [layer[key] for layer in stats.per_layer for key in LAYER_NUMBERS]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            raise ValueError("a statistic that is not a number")
+        if not all(isinstance(layer["layer"], str) and isinstance(layer["activation"], str)
+                   for layer in stats.per_layer):
+            raise ValueError("a layer without its name or activation")
+        return stats
 
 
 class _Recorder:
@@ -148,18 +178,32 @@ def _validation_images(data_dir: str, device: str, val_fraction: float, subset: 
 def run_dead_stats(config: dict[str, Any], run_dir: Path, data_dir: str | Path, device: str = "cpu",
                    checkpoint: str = BEST) -> DeadStats | None:
     """Dead-unit statistics of a trained run's best weights on its own validation split: the trainer's
-    dead_units.json when the run has one (and `checkpoint` is best), else measured from the `checkpoint`
-    weights; None when the run has neither or no validation split. Reads only."""
+    dead_units.json when the run has a readable one (and `checkpoint` is best), else measured from the
+    `checkpoint` weights (:func:`measure_run`); None when the run has neither or no validation split. Reads only."""
     if checkpoint == BEST:
         saved = DeadStats.load(run_dir)
         if saved is not None:
             return saved
+    return measure_run(config, run_dir, data_dir, device, checkpoint)
+
+
+def measure_run(config: dict[str, Any], run_dir: Path, data_dir: str | Path, device: str = "cpu",
+                checkpoint: str = BEST) -> DeadStats | None:
+    """Measure the `checkpoint` weights of a trained run on its validation split; None when the run has no such
+    checkpoint or no validation split. An AnalysisError when its config or checkpoint cannot be used."""
     path = checkpoint_path(run_dir, checkpoint)
     if not path.is_file():
         return None
+    if not all(isinstance(config.get(key), dict) for key in ("model", "data", "trainer")):
+        raise AnalysisError(f"run {run_dir} has no readable config (summary.json or .hydra/config.yaml)")
     cfg = OmegaConf.create(config)
     model = build_model(cfg)
-    model.load_state_dict(load_checkpoint(path)["model"])
+    try:
+        model.load_state_dict(load_checkpoint(path)["model"])
+    except CheckpointError as exc:
+        raise AnalysisError(f"{path} is unreadable or corrupt ({type(exc.__cause__ or exc).__name__})") from exc
+    except (KeyError, RuntimeError) as exc:
+        raise AnalysisError(f"{path} does not hold weights of the run's model ({type(exc).__name__})") from exc
     model.to(device)
     data = cfg.data
     images = _validation_images(str(data_dir), device, float(data.val_fraction),

@@ -9,24 +9,35 @@ it rests on, so the prose traces to the runs. Macros (report/macros.tex; each ex
 not in the analysed sweeps):
 
 * ``\readResVsPlainEighteen``, ``\readSkipVsNoSkip``: residual vs plain at equal depth, with training losses
-  (optimisation or generalisation?);
-* ``\readDepth``, ``\readWidth``: ResNet-34 vs 18 and width 64 vs 16, with parameters and generalisation gaps;
+  (optimisation or generalisation?); ``\readResidual``: both, introduced, for the discussion;
+* ``\readDepth``, ``\readWidth`` (``\readCapacity``: both): ResNet-34 vs 18 at the largest width both were trained
+  at, ResNet-18 at its largest vs its smallest width (:func:`capacity_pairs`), with parameters and generalisation
+  gaps;
 * ``\readNorm``: no normalisation vs BatchNorm, with the accuracy after one epoch and failures;
-* ``\readLrSchedule``: how much the learning rate and the schedule each move accuracy (with
-  ``tables/lr_schedules.tex``);
+* ``\readLrSchedule``: how much the learning rate and the schedule each move accuracy, and whether either does
+  beyond seed noise (one-way ANOVA; with ``tables/lr_schedules.tex``);
 * ``\readDeadActivation``, ``\readDeadLr``: dead units by activation and against accuracy; by learning rate;
 * ``\readAugment``: no augmentation vs crop + flip, with generalisation gaps;
 * ``\readRegularization``: the main effect of each regularisation factor (with ``tables/main_effects.tex``);
 * ``\readOptimizers``, ``\readActivations``, ``\readNorms``, ``\readAugments``: every alternative against the
   preset's reference, as its table has it (Holm-corrected);
+* ``\readNormalisation``, ``\readOptimisation``, ``\readAugmentation``: a discussion paragraph's sentences together;
 * ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
-* ``\readFindings``, ``\readNegative``: the cells that beat / lose to their preset's reference (Holm).
+* ``\readBest``, ``\readFindings``, ``\readNegative``: the best cell; the cells that beat / lose to their preset's
+  reference (Holm);
+* ``\sumModels``, ``\sumCapacity``, ``\sumSkip``: the results section's paragraphs on stage 1 and skip connections
+  (:func:`preset_summary`, the best cell against the reference, for the other presets).
+
+With fewer than two seeds on a side a sentence quotes the difference and draws no conclusion.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -34,9 +45,9 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from fmnist.analysis import latex
-from fmnist.analysis.errors import AnalysisError
-from fmnist.analysis.latex import NA, escape
-from fmnist.analysis.pipeline import AnalysisResult, choose_cell
+from fmnist.analysis.collect import run_config, same_value, select
+from fmnist.analysis.latex import NA, escape, plural
+from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import welch, welch_ci
 from fmnist.analysis.style import slug
 
@@ -67,18 +78,60 @@ def primary(result: AnalysisResult) -> str:
     return str(result.cells["metric"].iloc[0]) if len(result.cells) else "test_acc"
 
 
+def metric_name(result: AnalysisResult) -> str:
+    """How the prose names the primary accuracy."""
+    return "test accuracy" if primary(result) == "test_acc" else "best validation accuracy"
+
+
 def find_cell(result: AnalysisResult, preset: str, params: Mapping[str, Any]) -> pd.Series | None:
-    """The cell of `preset` with these parameter values, None when it is not in the analysed sweeps."""
-    try:
-        return choose_cell(result.cells, {"preset": preset, **params})
-    except AnalysisError:
-        return None
+    """The cell of `preset` with completed runs and these parameter values (see :func:`cell_value`), None when it is
+    not in the analysed sweeps."""
+    cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] > 0)]
+    for _, cell in cells.iterrows():
+        if all(_same(cell_value(result, cell, k), v) for k, v in params.items()):
+            return cell
+    return None
+
+
+def cell_value(result: AnalysisResult, cell: pd.Series, key: str) -> Any:
+    """`key` of `cell`: its column when the preset sweeps it, else the value all the cell's completed runs share
+    (a group choice such as ``model``, or a config value such as ``model.width`` that the sweep held fixed); None
+    when unknown or not shared."""
+    if key in cell.index and not latex.missing(cell[key]):
+        return _plain(cell[key])
+    values = [run_value(run, key) for _, run in cell_runs(result, cell).iterrows()]
+    return values[0] if values and all(_same(v, values[0]) for v in values) else None
+
+
+def run_value(run: pd.Series, key: str) -> Any:
+    """`key` of one run: its column in the run table, else its config value (None when absent)."""
+    if key in run.index and not latex.missing(run[key]):
+        return _plain(run[key])
+    return select(_config(str(run["run_dir"])), key)
+
+
+@lru_cache(maxsize=4096)
+def _config(run_dir: str) -> dict[str, Any]:
+    return run_config(Path(run_dir))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    return value is not None and same_value(value, wanted)
+
+
+def cell_runs(result: AnalysisResult, cell: pd.Series) -> pd.DataFrame:
+    """The completed runs of `cell`."""
+    runs = result.collection.completed
+    return runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
 
 
 def cell_values(result: AnalysisResult, cell: pd.Series, column: str) -> np.ndarray:
     """`column` of every completed run of `cell` (NaN where a run lacks it)."""
-    runs = result.collection.completed
-    runs = runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
+    runs = cell_runs(result, cell)
     if column not in runs:
         return np.full(len(runs), np.nan)
     return pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float)
@@ -117,20 +170,27 @@ def _size(diff: float) -> str:
 
 
 def effect(c: Comparison, alpha: float) -> str:
-    r"""a against b in short: 'higher by 0.42\,pp ($p=0.010$)', 'lower by ...' or 'within seed noise (...)'."""
+    r"""a against b in short: 'higher by 0.42\,pp ($p=0.010$)', 'lower by ...', 'within seed noise (...)' or, without a
+    test, '$\Delta$ = ... (too few seeds for a test)'."""
+    if math.isnan(c.p):
+        return rf"$\Delta$\,=\,{latex.pp(c.diff)}\,pp ({_p(c)})"
     if not c.significant(alpha):
         return rf"within seed noise ($\Delta$\,=\,{latex.pp(c.diff)}\,pp, {_p(c)})"
     return rf"{'higher' if c.diff > 0 else 'lower'} by {_size(c.diff)}\,pp ({_p(c)})"
 
 
-def versus(c: Comparison, alpha: float, a: str, b: str) -> str:
-    """A sentence on test accuracy: 'A scores 0.42 pp higher than b in test accuracy (p=0.010).', or 'A and b are
-    within seed noise of each other in test accuracy (...).'"""
-    a = a[:1].upper() + a[1:]
+def versus(c: Comparison, alpha: float, a: str, b: str, metric: str = "test accuracy") -> str:
+    """A sentence on `metric`: 'A scores 0.42 pp higher than b in test accuracy (p=0.010).', 'A and b are within seed
+    noise of each other in test accuracy (...).', or, with fewer than two seeds on a side, the difference and no
+    conclusion."""
+    a = latex.sentence(a)
+    if math.isnan(c.p):
+        return (rf"{a} and {b} differ by {latex.pp(c.diff)}\,pp in {metric}; with too few seeds for a test we draw "
+                "no conclusion.")
     if not c.significant(alpha):
-        return (rf"{a} and {b} are within seed noise of each other in test accuracy "
+        return (rf"{a} and {b} are within seed noise of each other in {metric} "
                 rf"($\Delta$\,=\,{latex.pp(c.diff)}\,pp, {_p(c)}).")
-    return rf"{a} scores {_size(c.diff)}\,pp {'higher' if c.diff > 0 else 'lower'} than {b} in test accuracy ({_p(c)})."
+    return rf"{a} scores {_size(c.diff)}\,pp {'higher' if c.diff > 0 else 'lower'} than {b} in {metric} ({_p(c)})."
 
 
 def _loss(value: float) -> str:
@@ -142,16 +202,29 @@ def _pair(c: Comparison, fmt: Callable[[float], str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the questions
+@dataclass(frozen=True)
+class Pair:
+    """Two cells of one preset that differ only in the studied setting, and how the prose names them."""
+
+    preset: str
+    a: Mapping[str, Any]
+    b: Mapping[str, Any]
+    name_a: str
+    name_b: str
+
+
+CAPACITY = "stage1_capacity"
+RES_VS_PLAIN = Pair("stage1_models", {"model": "resnet18"}, {"model": "plain18"}, "ResNet-18", "Plain-18")
+SKIP = Pair("stage2_skip", {"model.skip": True}, {"model.skip": False}, "ResNet-9 with skip connections",
+            "ResNet-9 without them")
+
 #: The study's key comparisons, one per question (tables/key_comparisons.tex): question, preset, cell a, cell b,
-#: and how the table names a and b. Everything but the named setting is shared by a and b.
+#: and how the table names a and b. Everything but the named setting is shared by a and b. Depth and width
+#: (stage1_capacity) follow the widths the runs used: :func:`capacity_pairs`.
 KEY_COMPARISONS: tuple[tuple[str, str, dict[str, Any], dict[str, Any], str, str], ...] = (
     ("residual vs plain, 18 layers", "stage1_models", {"model": "resnet18"}, {"model": "plain18"},
      "ResNet-18", "Plain-18"),
     ("skip connections, ResNet-9", "stage2_skip", {"model.skip": True}, {"model.skip": False}, "skips", "no skips"),
-    ("depth", "stage1_capacity", {"model": "resnet34", "model.width": 64}, {"model": "resnet18", "model.width": 64},
-     "ResNet-34", "ResNet-18"),
-    ("width", "stage1_capacity", {"model": "resnet18", "model.width": 64}, {"model": "resnet18", "model.width": 16},
-     "width 64", "width 16"),
     ("normalisation", "stage2_norm", {"norm": "batchnorm"}, {"norm": "none"}, "BatchNorm", "none"),
     ("optimiser", "stage2_optimizer", {"optimizer": "sgd"}, {"optimizer": "adam"}, "SGD", "Adam"),
     ("learning rate (cosine)", "stage2_lr", {"optimizer.lr": 0.1, "scheduler": "cosine"},
@@ -164,31 +237,75 @@ KEY_COMPARISONS: tuple[tuple[str, str, dict[str, Any], dict[str, Any], str, str]
 )
 
 
+def capacity_pairs(result: AnalysisResult) -> dict[str, Pair]:
+    """The depth and the width comparison of stage1_capacity at the widths its runs used: ResNet-34 against
+    ResNet-18 at the largest width both were trained at ("Depth"), ResNet-18 at its largest against its smallest
+    width ("Width"); a comparison the analysed runs do not allow is left out."""
+    cells = result.cells[(result.cells["preset"] == CAPACITY) & (result.cells["n"] > 0)]
+    widths: dict[str, set[float]] = {}
+    for _, cell in cells.iterrows():
+        model, width = cell_value(result, cell, "model"), cell_value(result, cell, "model.width")
+        if model is not None and isinstance(width, (int, float)):
+            widths.setdefault(str(model), set()).add(width)
+    pairs = {}
+    common = widths.get("resnet34", set()) & widths.get("resnet18", set())
+    if common:
+        w = max(common)
+        pairs["Depth"] = Pair(CAPACITY, {"model": "resnet34", "model.width": w},
+                              {"model": "resnet18", "model.width": w}, "ResNet-34",
+                              f"ResNet-18 (both at width {latex.number(w)})")
+    narrow = sorted(widths.get("resnet18", set()))
+    if len(narrow) >= 2:
+        wide, thin = (latex.number(w) for w in (narrow[-1], narrow[0]))
+        pairs["Width"] = Pair(CAPACITY, {"model": "resnet18", "model.width": narrow[-1]},
+                              {"model": "resnet18", "model.width": narrow[0]},
+                              f"ResNet-18 at width {wide}", f"ResNet-18 at width {thin}")
+    return pairs
+
+
+def named_pairs(result: AnalysisResult) -> dict[str, Pair]:
+    """The comparisons the results section quotes by name (macro stem -> pair)."""
+    return {"ResVsPlainEighteen": RES_VS_PLAIN, "SkipVsNoSkip": SKIP, **capacity_pairs(result)}
+
+
+def _key_specs(result: AnalysisResult) -> list[tuple[str, str, Mapping[str, Any], Mapping[str, Any], str, str]]:
+    capacity = [(stem.lower(), p.preset, p.a, p.b, p.name_a, p.name_b) for stem, p in capacity_pairs(result).items()]
+    return [*KEY_COMPARISONS[:2], *capacity, *KEY_COMPARISONS[2:]]
+
+
+def verdict(c: Comparison, alpha: float) -> str:
+    """'too few seeds', 'higher', 'lower' or 'within seed noise'."""
+    if math.isnan(c.p):
+        return "too few seeds"
+    return ("higher" if c.diff > 0 else "lower") if c.significant(alpha) else "within seed noise"
+
+
 def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
-    """One row per KEY_COMPARISONS entry whose cells were analysed: the two means, n, difference, p, verdict."""
+    """One row per key comparison whose cells were analysed: the two means, n, difference, p, verdict."""
     rows = []
-    for question, preset, a, b, name_a, name_b in KEY_COMPARISONS:
+    for question, preset, a, b, name_a, name_b in _key_specs(result):
         c = compare(result, preset, a, b)
         if c is None:
             continue
-        verdict = ("too few seeds" if math.isnan(c.p) else
-                   ("higher" if c.diff > 0 else "lower") if c.significant(result.alpha) else "within seed noise")
         rows.append({"question": question, "preset": preset, "a": name_a, "b": name_b, "acc_a": c.a, "acc_b": c.b,
                      "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "ci_low": c.low, "ci_high": c.high, "p": c.p,
-                     "verdict": verdict})
+                     "verdict": verdict(c, result.alpha)})
     return pd.DataFrame(rows)
 
-def residual_vs_plain(result: AnalysisResult, preset: str, residual: Mapping[str, Any],
-                      plain: Mapping[str, Any]) -> str:
+
+def residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
     """Is the plain net's gap (if any) one of optimisation (higher training loss) or of generalisation?"""
-    acc = compare(result, preset, residual, plain)
-    loss = compare(result, preset, plain, residual, "train_loss_final")
+    acc = compare(result, pair.preset, pair.a, pair.b)
+    loss = compare(result, pair.preset, pair.b, pair.a, "train_loss_final")
     if acc is None:
         return NA
-    text = versus(acc, result.alpha, "the residual net", "the plain net")
+    text = versus(acc, result.alpha, "the residual net", "the plain net", metric_name(result))
     if loss is None:
         return text
     losses = rf"final training loss {_pair(loss, _loss)}, plain vs.\ residual"
+    if math.isnan(loss.p) or math.isnan(acc.p):  # no test on one of them: the numbers, no conclusion
+        return text + (rf" Their final training losses are {_loss(loss.a)} (plain) and {_loss(loss.b)} (residual; "
+                       rf"{_p(loss)}).")
     if not loss.significant(result.alpha):
         return text + rf" Their final training losses do not differ significantly ({losses}): " + (
             "the residual net's advantage shows in generalisation rather than in optimisation."
@@ -201,16 +318,17 @@ def residual_vs_plain(result: AnalysisResult, preset: str, residual: Mapping[str
     return text + rf" The plain net ends training with a lower training loss ({losses})."
 
 
-def capacity(result: AnalysisResult, preset: str, big: Mapping[str, Any], small: Mapping[str, Any],
-             names: tuple[str, str]) -> str:
-    """The larger of two nets against the smaller: parameters, test accuracy and generalisation gap."""
-    acc = compare(result, preset, big, small)
-    params = compare(result, preset, big, small, "params")
-    gap = compare(result, preset, big, small, "gap_final")
+def capacity(result: AnalysisResult, pair: Pair | None) -> str:
+    """The larger of two nets against the smaller: parameters, accuracy and generalisation gap."""
+    if pair is None:
+        return NA
+    acc = compare(result, pair.preset, pair.a, pair.b)
+    params = compare(result, pair.preset, pair.a, pair.b, "params")
+    gap = compare(result, pair.preset, pair.a, pair.b, "gap_final")
     if acc is None:
         return NA
     ratio = "" if params is None or not params.b else rf" ({params.a / params.b:.1f}$\times$ the parameters)"
-    text = versus(acc, result.alpha, names[0] + ratio, names[1])
+    text = versus(acc, result.alpha, pair.name_a + ratio, pair.name_b, metric_name(result))
     if gap is not None:
         text += (rf" The generalisation gap (training minus validation accuracy in the last epoch) is "
                  rf"{latex.pp(gap.a)}\,pp for the larger net and {latex.pp(gap.b)}\,pp for the smaller ({_p(gap)}).")
@@ -224,7 +342,7 @@ def normalisation(result: AnalysisResult) -> str:
     early = compare(result, "stage2_norm", none, bn, "val_acc_epoch1")
     if acc is None:
         return NA
-    text = versus(acc, result.alpha, "ResNet-9 without normalisation", "ResNet-9 with BatchNorm")
+    text = versus(acc, result.alpha, "ResNet-9 without normalisation", "ResNet-9 with BatchNorm", metric_name(result))
     if early is not None:
         text += (rf" After one epoch its validation accuracy is {latex.pct(early.a)}\,\% against "
                  rf"{latex.pct(early.b)}\,\% with BatchNorm ({_p(early)})" + (
@@ -233,13 +351,13 @@ def normalisation(result: AnalysisResult) -> str:
     cell = find_cell(result, "stage2_norm", none)
     failed = 0 if cell is None else int(cell.get("n_failed", 0) or 0)
     if failed:
-        text += rf" {failed} of its {failed + int(cell['n'])} runs failed (Table~\ref{{tab:problems}})."
+        text += rf" {failed} of its {plural(failed + int(cell['n']), 'run')} failed (Table~\ref{{tab:problems}})."
     return text
 
 
 def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     """How far accuracy moves across learning rates (per schedule) and across schedules (per learning rate),
-    and per schedule its best and worst learning rate."""
+    per schedule its best and worst learning rate, and whether either setting moves accuracy beyond seed noise."""
     cells = result.cells[(result.cells["preset"] == "stage2_lr") & (result.cells["n"] > 0)]
     if cells.empty or not {"optimizer.lr", "scheduler"} <= set(cells.columns):
         return NA, pd.DataFrame()
@@ -258,16 +376,66 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
         return NA, table
     by_lr = (grid.max(axis=0) - grid.min(axis=0)).dropna()
     best_lrs = table["best_lr"].value_counts()
-    text = (rf"Across the {grid.shape[1]} learning rates, test accuracy moves by {_size(table['spread'].mean())}\,pp "
-            rf"on average within a schedule; across the {grid.shape[0]} schedules, by "
-            rf"{_size(by_lr.mean()) if len(by_lr) else NA}\,pp within a learning rate. The best learning rate is "
-            rf"{latex.number(best_lrs.index[0])} for {int(best_lrs.iloc[0])} of {len(table)} schedules "
+    schedules = "every schedule" if best_lrs.iloc[0] == len(table) else \
+        f"{best_lrs.iloc[0]} of the {plural(len(table), 'schedule')}"
+    text = (rf"Across the {plural(grid.shape[1], 'learning rate')}, {metric_name(result)} moves by "
+            rf"{_size(table['spread'].mean())}\,pp on average within a schedule; across the "
+            rf"{plural(grid.shape[0], 'schedule')}, by {_size(by_lr.mean()) if len(by_lr) else NA}\,pp within a "
+            rf"learning rate. The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
             r"(Table~\ref{tab:lr-schedules}).")
-    if len(by_lr) and table["spread"].mean() > by_lr.mean():
-        text += " The learning rate matters more than the schedule's shape."
-    elif len(by_lr):
-        text += " The schedule's shape matters at least as much as the learning rate."
-    return text, table
+    return text + _lr_or_schedule(result), table
+
+
+def _lr_or_schedule(result: AnalysisResult) -> str:
+    """Which of learning rate and schedule moves accuracy beyond seed noise: a one-way ANOVA over stage2_lr's
+    runs for each, the other setting pooled."""
+    runs = result.collection.completed
+    runs = runs[runs["preset"] == "stage2_lr"]
+    p_lr, p_sched = (_anova(runs, key, primary(result)) for key in ("optimizer.lr", "scheduler"))
+    if math.isnan(p_lr) and math.isnan(p_sched):
+        return ""
+    tests = (f" (one-way ANOVA over the runs, the other setting pooled: learning rate "
+             f"{'too few seeds' if math.isnan(p_lr) else p_math(p_lr)}, schedule "
+             f"{'too few seeds' if math.isnan(p_sched) else p_math(p_sched)})")
+    lr, sched = p_lr < result.alpha, p_sched < result.alpha
+    if lr and sched:
+        return f" Both the learning rate and the schedule move accuracy significantly{tests}."
+    if lr or sched:
+        winner, loser = ("learning rate", "schedule") if lr else ("schedule", "learning rate")
+        return f" Only the {winner} moves accuracy significantly{tests}: the {winner} matters more than the {loser}."
+    return f" Neither moves accuracy beyond seed noise{tests}."
+
+
+def _anova(runs: pd.DataFrame, key: str, accuracy: str) -> float:
+    """p of a one-way ANOVA of `accuracy` across the levels of `key`; NaN without two levels of two runs each."""
+    if key not in runs or accuracy not in runs:
+        return math.nan
+    values = pd.to_numeric(runs[accuracy], errors="coerce")
+    groups = [g.dropna().to_numpy(float) for _, g in values.groupby(runs[key].astype(str))]
+    groups = [g for g in groups if len(g)]
+    if len(groups) < 2 or min(len(g) for g in groups) < 2:
+        return math.nan
+    if all(np.var(g) == 0 for g in groups):  # no seed noise at all: any difference of the means is exact
+        return 1.0 if len({float(g.mean()) for g in groups}) == 1 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(scipy_stats.f_oneway(*groups).pvalue)
+
+
+def run_source(run_dir: str, reused_from: Any) -> str:
+    """The run dir whose training produced a run's results: the run itself, or the identical run it copied
+    (summary.json's ``reused_from``, relative to the run dir)."""
+    return run_dir if latex.missing(reused_from) else str((Path(run_dir) / str(reused_from)).resolve())
+
+
+def distinct_dead_runs(result: AnalysisResult) -> pd.DataFrame:
+    """``result.dead_runs`` with each trained network once: a run that copied an identical run is left out when
+    the run it copied is among them too (pooled over presets, a copy would count its network twice)."""
+    dead, runs = result.dead_runs, result.collection.runs
+    if dead.empty or "reused_from" not in runs:
+        return dead
+    source = {d: run_source(d, r) for d, r in zip(runs["run_dir"], runs["reused_from"])}
+    return dead[~dead["run_dir"].map(lambda d: source.get(d, d)).duplicated()]
 
 
 def dead_by_activation(result: AnalysisResult) -> str:
@@ -283,10 +451,11 @@ def dead_by_activation(result: AnalysisResult) -> str:
     by_act = data.groupby("activation")["dead_fraction"].mean().sort_values(ascending=False)
     parts = ", ".join(rf"{escape(a)} {latex.pct(v)}\,\%" for a, v in by_act.items())
     text = rf"In \texttt{{stage2\_activation}} the dead units are: {parts}."
+    metric = metric_name(result)
     valid = data[["dead_fraction", accuracy]].astype(float).dropna()
     if len(valid) >= 4 and valid["dead_fraction"].nunique() > 1 and valid[accuracy].nunique() > 1:
         rho, p = scipy_stats.spearmanr(valid["dead_fraction"], valid[accuracy])
-        text += (rf" Over its {len(valid)} runs, the rank correlation between the dead fraction and test accuracy "
+        text += (rf" Over its {len(valid)} runs, the rank correlation between the dead fraction and {metric} "
                  rf"is $\rho={rho:.2f}$ ({p_math(p)})" + (
                      ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
                      ": more dead units go with higher accuracy." if p < result.alpha else
@@ -310,6 +479,7 @@ def dead_by_lr(result: AnalysisResult) -> str:
         return NA
     return (rf"With ReLU, {latex.pct(c.a)}\,\% of the units are dead at learning rate {latex.number(lrs[-1])} against "
             rf"{latex.pct(c.b)}\,\% at {latex.number(lrs[0])} (all schedules pooled, {_p(c)})" + (
+                "." if math.isnan(c.p) else
                 ": not a significant difference." if not c.significant(result.alpha) else
                 ": large steps kill units." if c.diff > 0 else ": fewer units die at the larger learning rate."))
 
@@ -321,7 +491,7 @@ def augmentation(result: AnalysisResult) -> str:
     gap = compare(result, "stage3_augment", none, standard, "gap_final")
     if acc is None:
         return NA
-    text = versus(acc, result.alpha, "ResNet-9 with crop + flip", "ResNet-9 without augmentation")
+    text = versus(acc, result.alpha, "ResNet-9 with crop + flip", "ResNet-9 without augmentation", metric_name(result))
     if gap is not None:
         text += (rf" The gap between training and validation accuracy in the last epoch is {latex.pp(gap.a)}\,pp "
                  rf"without augmentation and {latex.pp(gap.b)}\,pp with it ({_p(gap)})" + (
@@ -339,14 +509,14 @@ def against_reference(result: AnalysisResult, preset: str) -> str:
         return NA
     parts = []
     for _, c in cells[~cells["is_reference"]].iterrows():
+        name, delta = escape(c["cell"]), latex.pp(c["delta"])
         if pd.isna(c["p_holm"]):
-            parts.append(rf"{escape(c['cell'])} {latex.pp(c['delta'])}\,pp (too few seeds for a test)")
+            parts.append(rf"{name} {delta}\,pp (too few seeds for a test)")
         elif c["significant"]:
-            parts.append(rf"{escape(c['cell'])} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp "
+            parts.append(rf"{name} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp "
                          rf"({p_math(c['p_holm'], HOLM)})")
         else:
-            parts.append(rf"{escape(c['cell'])} within seed noise ($\Delta$\,=\,{latex.pp(c['delta'])}\,pp, "
-                         rf"{p_math(c['p_holm'], HOLM)})")
+            parts.append(rf"{name} within seed noise ($\Delta$\,=\,{delta}\,pp, {p_math(c['p_holm'], HOLM)})")
     return (rf"Against {escape(ref['cell'].iloc[0])} (Holm-corrected, Table~\ref{{tab:preset-{slug(preset)}}}): "
             + "; ".join(parts) + ".")
 
@@ -452,7 +622,8 @@ def findings(result: AnalysisResult) -> str:
     that score higher than their reference."""
     compared = _compared(result.cells)
     if compared.empty:
-        return "No comparison with a reference cell had at least two seeds on both sides." if len(result.cells) else NA
+        return ("No comparison with a reference cell had at least two seeds on both sides."
+                if (result.cells["n"] > 0).any() else NA)
     hits = compared[compared["significant"].astype(bool)]
     better = hits[hits["delta"] > 0].sort_values("delta", ascending=False)
     text = (f"Comparisons of a cell with its preset's reference cell: {len(compared)}; significant after Holm's "
@@ -471,9 +642,12 @@ def negative_results(result: AnalysisResult) -> str:
     significant = compared["significant"].astype(bool)
     worse = compared[significant & (compared["delta"] < 0)].sort_values("delta")
     null = int((~significant).sum())
-    text = (f"{null} of the {len(compared)} alternatives we tried are within seed noise of their preset's reference: "
-            "at this training length, changing them made no measurable difference.")
-    return text + (f" {len(worse)} score significantly lower:" + _itemize(result.cells, worse) if len(worse) else "")
+    text = latex.sentence(latex.share(null, len(compared), "alternative we tried", "within seed noise of the "
+                                      "reference", "alternatives we tried")) + "."
+    if null:
+        text += f" At this training length, changing {'it' if null == 1 else 'them'} made no measurable difference."
+    return text + (f" {len(worse)} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
+                   + _itemize(result.cells, worse) if len(worse) else "")
 
 
 def _reference(cells: pd.DataFrame, preset: str) -> str:
@@ -481,32 +655,186 @@ def _reference(cells: pd.DataFrame, preset: str) -> str:
     return str(ref["cell"].iloc[0]) if len(ref) else "the reference"
 
 
+# ------------------------------------------------------------------------------------------ the results section
+def best_cell(result: AnalysisResult, preset: str | None = None) -> pd.Series | None:
+    """The cell (of `preset`, else of all presets) with the highest mean primary accuracy; None without one."""
+    mean = f"{primary(result)}_mean"
+    cells = result.cells[(result.cells["n"] > 0) & result.cells[mean].notna()] if mean in result.cells else None
+    if cells is not None and preset is not None:
+        cells = cells[cells["preset"] == preset]
+    return None if cells is None or cells.empty else cells.loc[cells[mean].idxmax()]
+
+
+def _acc(result: AnalysisResult, cell: pd.Series, std: bool = False) -> str:
+    """A cell's mean primary accuracy in percent, with its std over seeds (when asked for and defined)."""
+    metric = primary(result)
+    spread = latex.pct(cell[f"{metric}_std"]) if std and not latex.missing(cell[f"{metric}_std"]) else None
+    return latex.pct(cell[f"{metric}_mean"]) + r"\,\%" + (rf"\,$\pm$\,{spread}" if spread else "")
+
+
+def best_sentence(result: AnalysisResult) -> str:
+    """'The best cell, X of P, reaches 93.10 % ± 0.10 test accuracy over 3 seeds.'; NA without a completed run."""
+    best = best_cell(result)
+    if best is None:
+        return NA
+    return (rf"The best cell, {escape(best['cell'])} of \texttt{{{escape(best['preset'])}}}, reaches "
+            rf"{_acc(result, best, std=True)} {metric_name(result)} over {plural(best['n'], 'seed')}.")
+
+
+def preset_summary(result: AnalysisResult, preset: str) -> str:
+    """The best cell of `preset` against its reference cell, and how many comparisons with the reference are
+    significant (Holm); NA when no cell of the preset has a completed run."""
+    best = best_cell(result, preset)
+    if best is None:
+        return NA
+    cells = result.cells[result.cells["preset"] == preset]
+    ref = cells[cells["is_reference"]].iloc[0]
+    done = cells[cells["n"] > 0]
+    best_name, ref_name = escape(best["cell"]), escape(ref["cell"])
+    if len(done) == 1:
+        return (rf"The only cell with completed runs is {best_name} ({_acc(result, best)} over "
+                rf"{plural(best['n'], 'seed')})" + ("." if best["is_reference"] else
+                                                    rf"; the reference {ref_name} has none."))
+    if best["is_reference"]:
+        text = rf"The best cell is the reference, {ref_name} ({_acc(result, best)})."
+    else:
+        reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
+        text = rf"The best cell is {best_name} ({_acc(result, best)}); the reference {ref_name} {reached}."
+    return text + _significance(result, done)
+
+
+def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
+    others, compared = done[~done["is_reference"]], _compared(done)
+    if compared.empty:
+        return " With fewer than two seeds on a side, no cell could be tested against the reference."
+    k = int(compared["significant"].astype(bool).sum())
+    text = " " + latex.sentence(latex.share(k, len(compared), "comparison with the reference",
+                                            rf"significant after Holm's correction ($\alpha={result.alpha:g}$)",
+                                            "comparisons with the reference")) + "."
+    untested = len(others) - len(compared)
+    return text + (f" {plural(untested, 'other cell')} {'has' if untested == 1 else 'have'} too few seeds for a test."
+                   if untested else "")
+
+
+def pair_summary(result: AnalysisResult, pair: Pair | None) -> str:
+    """'A reaches 93.10 % ± 0.10 and B 91.00 % ± 0.20 test accuracy (difference +2.10 pp, p=0.001: significant).';
+    NA when either cell is missing."""
+    ca = None if pair is None else find_cell(result, pair.preset, pair.a)
+    cb = None if pair is None else find_cell(result, pair.preset, pair.b)
+    c = None if pair is None else compare(result, pair.preset, pair.a, pair.b)
+    if ca is None or cb is None or c is None:
+        return NA
+    test = ("too few seeds for a test" if math.isnan(c.p) else
+            rf"{p_math(c.p)}: {'significant' if c.significant(result.alpha) else 'within seed noise'}")
+    return (rf"{latex.sentence(pair.name_a)} reaches {_acc(result, ca, std=True)} and {pair.name_b} "
+            rf"{_acc(result, cb, std=True)} {metric_name(result)} (difference {latex.pp(c.diff)}\,pp, {test}).")
+
+
+#: Stage-1 models quoted by accuracy besides the residual vs plain pair.
+OTHER_MODELS = {"resnet9": "ResNet-9", "resnet50": "ResNet-50", "preact_resnet18": "pre-activation ResNet-18",
+                "vgg11": "VGG-11"}
+
+
+def models_summary(result: AnalysisResult) -> str:
+    """stage1_models: ResNet-18 against Plain-18, and the accuracy of the other models."""
+    found = [(name, _acc(result, cell)) for model, name in OTHER_MODELS.items()
+             if (cell := find_cell(result, "stage1_models", {"model": model})) is not None]
+    others = latex.and_join([f"{name} {'reaches ' if i == 0 else ''}{acc}" for i, (name, acc) in enumerate(found)])
+    text = _join(pair_summary(result, RES_VS_PLAIN), f"{others}." if found else NA)
+    return text or preset_summary(result, "stage1_models")
+
+
+def capacity_summary(result: AnalysisResult) -> str:
+    """stage1_capacity: the depth and the width comparison, then the preset's best cell against its reference."""
+    pairs = capacity_pairs(result)
+    return _join(pair_summary(result, pairs.get("Depth")), pair_summary(result, pairs.get("Width")),
+                 preset_summary(result, CAPACITY))
+
+
+def _join(*sentences: str) -> str:
+    """The sentences that have data, joined; "" when none has."""
+    return " ".join(t for t in sentences if t and t != NA)
+
+
+# ------------------------------------------------------------------------------------------ the discussion
+def residual_discussion(result: AnalysisResult) -> str:
+    """Both residual vs plain comparisons, each introduced, and He et al.'s finding they test."""
+    models, skip = residual_vs_plain(result, RES_VS_PLAIN), residual_vs_plain(result, SKIP)
+    text = _join("ResNet-18 against Plain-18 (the same 18 layers without residual additions). " + models
+                 if models != NA else NA,
+                 "ResNet-9 with and without its two residual additions (identical parameters). " + skip
+                 if skip != NA else NA)
+    return _join(text, r"\citet{he2016deep} found plain nets of 20--56 layers harder to optimise than their residual "
+                       r"twins (higher training error); with BatchNorm, our shallower nets put that finding to a test "
+                       r"at the depths we trained." if text else NA)
+
+
+def capacity_discussion(result: AnalysisResult) -> str:
+    """Depth and width, and the capacity figure when it was drawn."""
+    pairs = capacity_pairs(result)
+    text = _join(capacity(result, pairs.get("Depth")), capacity(result, pairs.get("Width")))
+    figure = (r"Figure~\ref{fig:capacity} sets accuracy against parameters, FLOPs and training time."
+              if text and "capacity" in result.figures else NA)
+    return _join(text, figure)
+
+
+#: What the optimiser comparison holds fixed (conf/optimizer/).
+OPTIMIZER_NOTE = (r"Each optimiser runs at its usual default learning rate and weight decay (\texttt{conf/optimizer/}: "
+                  r"Adam, AdamW and RMSprop at $10^{-3}$), so this compares the optimisers as commonly used, not each "
+                  "at its tuned best.")
+#: Why the gaps of mixup and cutmix are not comparable.
+MIXING_NOTE = ("For mixup and cutmix the training accuracy is measured on mixed images, so their gaps are not "
+               "comparable.")
+
+
+def optimisation_discussion(result: AnalysisResult, lr_text: str) -> str:
+    """The optimisers against the reference, then learning rate against schedule with its table."""
+    optimizers = against_reference(result, "stage2_optimizer")
+    return _join(optimizers, OPTIMIZER_NOTE if optimizers != NA else NA,
+                 lr_text + r" \input{tables/lr_schedules}" if lr_text != NA else NA)
+
+
+def augmentation_discussion(result: AnalysisResult, effects: pd.DataFrame) -> str:
+    """Augmentation (crop + flip against none, every alternative against the reference), then regularisation
+    with its table of main effects."""
+    augments = against_reference(result, "stage3_augment")
+    reg = regularisation(result, effects)
+    return _join(augmentation(result), augments, MIXING_NOTE if augments != NA else NA,
+                 reg + r" \input{tables/main_effects}" if reg != NA else NA)
+
+
 # ------------------------------------------------------------------------------------------ macros and tables
 def evidence_macros(result: AnalysisResult) -> dict[str, str]:
-    """Name -> LaTeX sentence of every ``\\read...`` macro (empty when its data is not in the analysed sweeps)."""
+    """Name -> LaTeX sentence of every ``\\read...`` and ``\\sum...`` macro (empty when its data is not in the
+    analysed sweeps)."""
     lr_text, _ = lr_schedule_spread(result)
+    effects, pairs, norm = main_effects(result), capacity_pairs(result), normalisation(result)
     sentences = {
-        "readResVsPlainEighteen": residual_vs_plain(result, "stage1_models", {"model": "resnet18"},
-                                                    {"model": "plain18"}),
-        "readSkipVsNoSkip": residual_vs_plain(result, "stage2_skip", {"model.skip": True}, {"model.skip": False}),
-        "readDepth": capacity(result, "stage1_capacity", {"model": "resnet34", "model.width": 64},
-                              {"model": "resnet18", "model.width": 64},
-                              ("ResNet-34", "ResNet-18 (both at width 64)")),
-        "readWidth": capacity(result, "stage1_capacity", {"model": "resnet18", "model.width": 64},
-                              {"model": "resnet18", "model.width": 16},
-                              ("ResNet-18 at width 64", "ResNet-18 at width 16")),
-        "readNorm": normalisation(result),
+        "readResVsPlainEighteen": residual_vs_plain(result, RES_VS_PLAIN),
+        "readSkipVsNoSkip": residual_vs_plain(result, SKIP),
+        "readResidual": residual_discussion(result),
+        "readDepth": capacity(result, pairs.get("Depth")),
+        "readWidth": capacity(result, pairs.get("Width")),
+        "readCapacity": capacity_discussion(result),
+        "readNorm": norm,
+        "readNormalisation": _join(norm, against_reference(result, "stage2_norm")),
         "readLrSchedule": lr_text,
+        "readOptimisation": optimisation_discussion(result, lr_text),
         "readDeadActivation": dead_by_activation(result),
         "readDeadLr": dead_by_lr(result),
         "readAugment": augmentation(result),
-        "readRegularization": regularisation(result, main_effects(result)),
+        "readRegularization": regularisation(result, effects),
+        "readAugmentation": augmentation_discussion(result, effects),
         "readOptimizers": against_reference(result, "stage2_optimizer"),
         "readActivations": against_reference(result, "stage2_activation"),
         "readNorms": against_reference(result, "stage2_norm"),
         "readAugments": against_reference(result, "stage3_augment"),
         "readConfusionGroups": confusion_groups(result),
+        "readBest": best_sentence(result),
         "readFindings": findings(result),
         "readNegative": negative_results(result),
+        "sumModels": models_summary(result),
+        "sumCapacity": capacity_summary(result),
+        "sumSkip": _join(pair_summary(result, SKIP)) or preset_summary(result, SKIP.preset),
     }
     return {name: "" if text == NA else text for name, text in sentences.items()}

@@ -23,11 +23,13 @@ from fmnist.data.loader import steps_per_epoch
 PERCENT = 100.0
 
 
-def _band(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, **kw) -> None:
+def _band(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, top: float | None = None, **kw) -> None:
+    """`mean` as a line with a ±1 std band, the band kept within [0, top] (losses and rates are not negative)."""
     ax.plot(x, mean, **kw)
     ok = ~np.isnan(std)
     if ok.any():
-        ax.fill_between(x[ok], (mean - std)[ok], (mean + std)[ok], color=kw.get("color"), alpha=0.18, lw=0)
+        low, high = np.clip((mean - std)[ok], 0, top), np.clip((mean + std)[ok], 0, top)
+        ax.fill_between(x[ok], low, high, color=kw.get("color"), alpha=0.18, lw=0)
 
 
 def _legend_below(fig: plt.Figure, handles: list, ncol: int) -> None:
@@ -71,7 +73,7 @@ def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells
                     continue
                 s = g.groupby("epoch")[column].agg(["mean", "std"])
                 _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * scale, s["std"].to_numpy() * scale,
-                      color=style.color(i), ls=ls)
+                      top=PERCENT if metric == "acc" else None, color=style.color(i), ls=ls)
         ax.set_xlabel("epoch")
         ax.set_ylabel(labels[metric])
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -101,7 +103,7 @@ def tracked_dead_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, c
                 continue
             s = g.groupby("epoch")[column].agg(["mean", "std"])
             _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * PERCENT, s["std"].to_numpy() * PERCENT,
-                  color=style.color(i), ls=style.linestyle(i), marker=style.marker(i), markersize=3)
+                  top=PERCENT, color=style.color(i), ls=style.linestyle(i), marker=style.marker(i), markersize=3)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
     fig.suptitle(f"{preset}: dead units and sparsity during training (fixed probe batch)", y=1.02)
@@ -137,14 +139,21 @@ def final_accuracy(cells: pd.DataFrame, runs: pd.DataFrame, preset: str, out_dir
               for c, r, s in zip(table["cell"], table["is_reference"], table["significant"].astype(object))]
     for i, row in table.iterrows():
         if row["n"] == 0:
-            ax.annotate(f"no completed run ({row['n_failed']} failed, {row['n_unfinished']} unfinished)",
-                        (0.02, y[i]), xycoords=("axes fraction", "data"), va="center", fontsize=6, color="0.35")
+            ax.annotate(_no_result(row), (0.02, y[i]), xycoords=("axes fraction", "data"), va="center", fontsize=6,
+                        color="0.35")
     ax.set_yticks(y, labels)
     ax.set_ylim(len(table) - 0.5, -0.5)
     ax.set_xlabel("accuracy (%)")
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     return style.save(fig, out_dir, f"accuracy_{style.slug(preset)}")
+
+
+def _no_result(cell: pd.Series) -> str:
+    """Why a cell has no value: its runs by outcome."""
+    counts = [(int(cell.get("n_no_value", 0) or 0), "completed without a value"),
+              (int(cell["n_failed"]), "failed"), (int(cell["n_unfinished"]), "unfinished")]
+    return f"no result ({', '.join(f'{n} {what}' for n, what in counts if n) or 'none'})"
 
 
 # ------------------------------------------------------------------------------------------ capacity / time

@@ -17,9 +17,56 @@ _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
 _DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 
 
+#: Characters after which a long name (a run dir, an error) may break across lines.
+_BREAK_AFTER = frozenset(",=_./-:;")
+
+
 def escape(text: Any) -> str:
     """Plain text -> LaTeX-safe text."""
     return "".join(_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def breakable(text: Any) -> str:
+    """escape(), with a line break allowed after each separator (`,=_./-:;`): run dir names and error messages
+    that would otherwise overflow a table column."""
+    return "".join(_ESCAPES.get(ch, ch) + (r"\allowbreak{}" if ch in _BREAK_AFTER else "") for ch in str(text))
+
+
+def key(text: Any) -> str:
+    r"""A lookup key for ``\resultdef``/``\result`` and ``\ifpreset`` (which \detokenize it): escape(), but with
+    underscores as they are, so that ``\result{stage2_skip}{model.skip=True}{test_acc}`` finds its value."""
+    return escape(text).replace(r"\_", "_")
+
+
+def plural(n: Any, word: str, words: str | None = None) -> str:
+    """'1 seed', '3 seeds' (`words`: an irregular plural); n/a when `n` is missing."""
+    if missing(n):
+        return NA
+    return f"{int(n)} {word if int(n) == 1 else words or word + 's'}"
+
+
+def share(k: int, n: int, noun: str, adjective: str, nouns: str | None = None) -> str:
+    """How many of `n` things are `adjective`, in words: 'the only comparison is (not) significant', 'all 3
+    comparisons are ...', 'none of the 3 comparisons is ...', '1 of the 3 comparisons is ...', '2 of the 3 ... are'."""
+    many = nouns or noun + "s"
+    if n == 1:
+        return f"the only {noun} is {'' if k else 'not '}{adjective}"
+    if k == n:
+        return f"all {n} {many} are {adjective}"
+    if k == 0:
+        return f"none of the {n} {many} is {adjective}"
+    return f"{k} of the {n} {many} {'is' if k == 1 else 'are'} {adjective}"
+
+
+def and_join(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def sentence(text: str) -> str:
+    """`text` with its first letter in upper case."""
+    return text[:1].upper() + text[1:]
 
 
 def missing(value: Any) -> bool:
@@ -96,4 +143,16 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]], align: str, cap
              rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(columns) + r" \\", r"\midrule"]
     lines += [" & ".join(row) + r" \\" for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def long_table(columns: Sequence[str], rows: Sequence[Sequence[str]], align: str, caption: str, label: str,
+               size: str = r"\footnotesize") -> str:
+    """A booktabs longtable (cells already LaTeX): not a float, so that a long list breaks across pages."""
+    header = " & ".join(columns) + r" \\"
+    lines = ["{" + size, rf"\begin{{longtable}}{{{align}}}", rf"\caption{{{caption}}}\label{{{label}}}\\",
+             r"\toprule", header, r"\midrule", r"\endfirsthead", r"\toprule", header, r"\midrule", r"\endhead",
+             r"\bottomrule", r"\endlastfoot"]
+    lines += [" & ".join(row) + r" \\" for row in rows]
+    lines += [r"\end{longtable}}", ""]
     return "\n".join(lines)

@@ -1,15 +1,18 @@
 r"""report/macros.tex: every number the prose quotes, taken from the analysis tables.
 
-Every macro the prose may use is always defined: when its data is not in the analysed sweeps it expands
-to ``\NA`` ("n/a"), so the report builds from any sweep. Four kinds:
+Every macro the prose may use is always defined: when its data is not in the analysed sweeps a number
+expands to ``\NA`` ("n/a") and a sentence to nothing, so the report builds from any sweep. A count of things
+carries its noun ("1 seed", "3 seeds"). Five kinds:
 
-* named macros (overview, setup, best cell, confusion, dead neurons, and the study's key cells such as
+* named macros (overview, setup, best cell, confusion, dead neurons, speed, and the study's key cells such as
   ``\accResNetNine``), see :func:`build_macros`;
-* per preset ``\<preset>Best``, ``\<preset>BestAcc``, ``\<preset>Ref``, ... (``stage2_skip`` -> ``\stageTwoSkip...``)
-  for every analysed preset and every study stage, and ``\ifpreset{name}{yes}{no}``;
+* per preset ``\<preset>Best``, ``\<preset>BestAcc``, ``\<preset>Ref``, ..., ``\<preset>Summary`` (``stage2_skip``
+  -> ``\stageTwoSkip...``) for every analysed preset and every study stage;
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
-  params, flops, time, verdict);
-* the discussion's sentences ``\read...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
+  params, flops, time, verdict; LaTeX specials but ``_`` written as in text, e.g. ``\%``);
+* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, dead, speed), ``\ifpreset{preset}{yes}{no}``,
+  ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
+* the sentences ``\read...``, ``\sum...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
-from fmnist.analysis.latex import NA, escape
-from fmnist.analysis.evidence import compare, evidence_macros, find_cell, primary
+from fmnist.analysis.evidence import (best_cell, compare, distinct_dead_runs, evidence_macros, find_cell, metric_name,
+                                      named_pairs, preset_summary, primary, run_source, verdict)
+from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
 from fmnist.study import stage_presets
@@ -39,44 +42,47 @@ NAMED_CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     "Skip": ("stage2_skip", {"model.skip": True}),
     "NoSkip": ("stage2_skip", {"model.skip": False}),
 }
-#: Pairwise comparisons quoted by name: stem -> (preset, cell a, cell b); Welch's t-test on a vs b.
-NAMED_PAIRS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
-    "ResVsPlainEighteen": ("stage1_models", {"model": "resnet18"}, {"model": "plain18"}),
-    "SkipVsNoSkip": ("stage2_skip", {"model.skip": True}, {"model.skip": False}),
-    "DepthThirtyFourVsEighteen": ("stage1_capacity", {"model": "resnet34", "model.width": 64},
-                                  {"model": "resnet18", "model.width": 64}),
-    "WidthSixtyFourVsSixteen": ("stage1_capacity", {"model": "resnet18", "model.width": 64},
-                                {"model": "resnet18", "model.width": 16}),
-}
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu")
+#: The pairwise comparisons quoted by name (evidence.named_pairs): diff<stem>, p<stem>, verdict<stem>.
+PAIR_STEMS = ("ResVsPlainEighteen", "SkipVsNoSkip", "Depth", "Width")
+#: How the prose names the activations (others by their config name).
+ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
 
 
 def _overview(result: AnalysisResult) -> dict[str, str]:
     runs, cells = result.collection.runs, result.cells
-    metric = str(cells["metric"].iloc[0])
     m = {
-        "nRuns": str(len(runs)), "nCompleted": str(int((runs["status"] == COMPLETED).sum())),
+        "nRuns": plural(len(runs), "run"), "nCompleted": str(int((runs["status"] == COMPLETED).sum())),
         "nFailed": str(int((runs["status"] == "failed").sum())),
         "nUnfinished": str(int(runs["status"].isin([*UNFINISHED, "unreadable"]).sum())),
-        "nPresets": str(len(result.collection.swept)), "nCells": str(len(cells)),
-        "presetList": ", ".join(rf"\texttt{{{escape(p)}}}" for p in result.collection.swept),
-        "primaryMetric": "test accuracy" if metric == "test_acc" else "best validation accuracy",
+        "nPresets": plural(len(result.collection.swept), "preset"), "nCells": plural(len(cells), "cell"),
+        "presetList": ("the preset " if len(result.collection.swept) == 1 else "the presets ")
+        + ", ".join(rf"\texttt{{{escape(p)}}}" for p in result.collection.swept),
+        "primaryMetric": metric_name(result), "seedsPerCell": _seeds_per_cell(runs),
         "sigAlpha": f"{result.alpha:g}", "sigTest": escape(TEST_NAME),
         "notAnalysedList": ", ".join(rf"\texttt{{{escape(p)}}}" for p in stage_presets()
                                      if p not in result.collection.swept) or "none",
     }
-    done = cells[cells["n"] > 0]
-    if not done.empty:
-        best = done.loc[done[f"{metric}_mean"].idxmax()]
+    best = best_cell(result)
+    if best is not None:
+        metric = primary(result)
         m.update(bestPreset=rf"\texttt{{{escape(best['preset'])}}}", bestCell=escape(best["cell"]),
                  bestAcc=latex.pct(best[f"{metric}_mean"]), bestStd=latex.pct(best[f"{metric}_std"]),
-                 bestN=str(int(best["n"])))
+                 bestN=plural(best["n"], "seed"))
     return m
+
+
+def _seeds_per_cell(runs: pd.DataFrame) -> str:
+    """'3 seeds' when every cell ran that many seeds, else '1--3 seeds' (failed runs count: they were run)."""
+    counts = runs.groupby(["preset", "cell"])["seed"].nunique() if "seed" in runs else pd.Series(dtype=int)
+    if counts.empty:
+        return NA
+    low, high = int(counts.min()), int(counts.max())
+    return plural(low, "seed") if low == high else f"{low}--{high} seeds"
 
 
 def _setup(result: AnalysisResult) -> dict[str, str]:
     """The reference configuration: the reference cell that most presets share (the study's base ResNet9 run,
-    the reference of eight presets; not stage1_capacity's ResNet18), described from its first run."""
+    the reference of most presets; not stage1_capacity's ResNet18), described from its first run."""
     ref = result.cells[result.cells["is_reference"] & (result.cells["n"] > 0)]
     if ref.empty:
         return {}
@@ -88,42 +94,52 @@ def _setup(result: AnalysisResult) -> dict[str, str]:
 
     def get(key: str) -> str:
         value = select(cfg, key)
-        return NA if value is None else escape(latex.number(value) if isinstance(value, (int, float)) else value)
+        return _text(latex.number(value) if isinstance(value, (int, float)) else value)
+
+    def field(name: str) -> str:
+        return _text(run.get(name))
 
     return {
-        "setupModel": escape(run.get("model", NA)), "setupEpochs": get("trainer.epochs"),
-        "setupBatch": get("trainer.batch_size"), "setupOptimizer": escape(run.get("optimizer", NA)),
+        "setupModel": field("model"), "setupEpochs": get("trainer.epochs"),
+        "setupBatch": get("trainer.batch_size"), "setupOptimizer": field("optimizer"),
         "setupLR": get("optimizer.lr"), "setupMomentum": get("optimizer.momentum"),
-        "setupWD": get("optimizer.weight_decay"), "setupScheduler": escape(run.get("scheduler", NA)),
-        "setupAugment": escape(run.get("augment", NA)), "setupNorm": escape(run.get("norm", NA)),
-        "setupActivation": escape(run.get("activation", NA)), "setupLabelSmoothing": get("trainer.label_smoothing"),
+        "setupWD": get("optimizer.weight_decay"), "setupScheduler": field("scheduler"),
+        "setupAugment": field("augment"), "setupNorm": field("norm"),
+        "setupActivation": field("activation"), "setupLabelSmoothing": get("trainer.label_smoothing"),
         "setupValFraction": get("data.val_fraction"), "setupSubset": get("data.subset"),
-        "setupTrain": latex.number(run["n_train"]), "setupVal": latex.number(run["n_val"]),
-        "setupTest": latex.number(run["n_test"]), "setupDevice": escape(run.get("device_name") or NA),
-        "setupTorch": escape(run.get("torch_version") or NA),
-        "setupCommit": escape(str(run.get("git_commit") or "n/a")[:10]),
+        "setupTrain": latex.number(run.get("n_train")), "setupVal": latex.number(run.get("n_val")),
+        "setupTest": latex.number(run.get("n_test")), "setupDevice": field("device_name"),
+        "setupTorch": field("torch_version"),
+        "setupCommit": NA if latex.missing(run.get("git_commit")) else escape(str(run["git_commit"])[:10]),
     }
+
+
+def _text(value: Any) -> str:
+    """A value as LaTeX text: escaped, n/a when missing or empty."""
+    return NA if latex.missing(value) or value == "" else escape(value)
 
 
 def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, str]:
     m: dict[str, str] = {}
+    metric = primary(result)
     for preset, p in prefixes.items():
         cells = result.cells[result.cells["preset"] == preset]
         runs = result.collection.runs[result.collection.runs["preset"] == preset]
-        done = cells[cells["n"] > 0]
+        done = cells[(cells["n"] > 0) & cells[f"{metric}_mean"].notna()] if len(cells) else cells
         m.update({f"{p}{k}": NA for k in ("Cells", "Runs", "Completed", "Best", "BestAcc", "BestStd", "Ref",
                                           "RefAcc", "RefStd", "Worst", "WorstAcc", "NSig", "NCompared", "Seeds")})
+        m[f"{p}Summary"] = ""
         if cells.empty:
             continue
-        metric = str(cells["metric"].iloc[0])
         ref = cells[cells["is_reference"]].iloc[0]
         compared = cells[cells["significant"].notna()]
-        m.update({f"{p}Cells": str(len(cells)), f"{p}Runs": str(len(runs)),
+        m.update({f"{p}Cells": plural(len(cells), "cell"), f"{p}Runs": plural(len(runs), "run"),
                   f"{p}Completed": str(int((runs["status"] == COMPLETED).sum())),
                   f"{p}Ref": escape(ref["cell"]), f"{p}RefAcc": latex.pct(ref[f"{metric}_mean"]),
                   f"{p}RefStd": latex.pct(ref[f"{metric}_std"]),
                   f"{p}NSig": str(int(compared["significant"].astype(bool).sum())),
-                  f"{p}NCompared": str(len(compared)), f"{p}Seeds": str(int(cells["n"].max()))})
+                  f"{p}NCompared": str(len(compared)), f"{p}Seeds": plural(cells["n"].max(), "seed"),
+                  f"{p}Summary": preset_summary(result, preset).replace(NA, "")})
         if not done.empty:
             best, worst = done.loc[done[f"{metric}_mean"].idxmax()], done.loc[done[f"{metric}_mean"].idxmin()]
             m.update({f"{p}Best": escape(best["cell"]), f"{p}BestAcc": latex.pct(best[f"{metric}_mean"]),
@@ -134,25 +150,27 @@ def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, s
 
 def _named(result: AnalysisResult) -> dict[str, str]:
     m: dict[str, str] = {}
+    metric = primary(result)
     for stem, (preset, params) in NAMED_CELLS.items():
         cell = find_cell(result, preset, params)
-        metric = None if cell is None else str(cell["metric"])
         m.update({f"acc{stem}": NA if cell is None else latex.pct(cell[f"{metric}_mean"]),
                   f"acc{stem}Std": NA if cell is None else latex.pct(cell[f"{metric}_std"]),
-                  f"n{stem}": NA if cell is None else str(int(cell["n"])),
+                  f"n{stem}": NA if cell is None else plural(cell["n"], "seed"),
                   f"params{stem}": NA if cell is None else latex.count(cell["params_mean"]),
                   f"delta{stem}": NA if cell is None else latex.pp(cell["delta"]),
                   f"verdict{stem}": NA if cell is None else escape(cell["verdict"])})
-    for stem, (preset, a, b) in NAMED_PAIRS.items():
-        c = compare(result, preset, a, b, primary(result))
-        m.update({f"diff{stem}": NA, f"p{stem}": NA, f"verdict{stem}": NA})
-        if c is not None:
-            m.update({f"diff{stem}": latex.pp(c.diff), f"p{stem}": latex.pvalue(c.p), f"verdict{stem}": NA
-                      if np.isnan(c.p) else ("significant" if c.significant(result.alpha) else "within seed noise")})
+    pairs = named_pairs(result)
+    for stem in PAIR_STEMS:
+        pair = pairs.get(stem)
+        c = None if pair is None else compare(result, pair.preset, pair.a, pair.b, metric)
+        m.update({f"diff{stem}": NA, f"p{stem}": NA, f"verdict{stem}": NA} if c is None else
+                 {f"diff{stem}": latex.pp(c.diff), f"p{stem}": latex.pvalue(c.p),
+                  f"verdict{stem}": verdict(c, result.alpha)})
     return m
 
 
 def _confusion(result: AnalysisResult) -> dict[str, str]:
+    """The confusion cell. Its accuracy is the cell's mean over seeds, the number its preset's table shows."""
     keys = ("confPreset", "confCell", "confRuns", "confAcc", "worstClass", "worstClassAcc", "bestClass",
             "bestClassAcc", "topConfTrue", "topConfPred", "topConfRate", "secondConfTrue", "secondConfPred",
             "secondConfRate")
@@ -162,8 +180,10 @@ def _confusion(result: AnalysisResult) -> dict[str, str]:
         return m
     acc = r.class_accuracy()
     worst, best = acc.loc[acc["mean"].idxmin()], acc.loc[acc["mean"].idxmax()]
-    m.update(confPreset=rf"\texttt{{{escape(r.preset)}}}", confCell=escape(r.cell), confRuns=str(r.n_runs),
-             confAcc=latex.pct(np.trace(r.confusion) / max(r.confusion.sum(), 1)),
+    cell = result.cells[(result.cells["preset"] == r.preset) & (result.cells["cell"] == r.cell)]
+    m.update(confPreset=rf"\texttt{{{escape(r.preset)}}}", confCell=escape(r.cell),
+             confRuns=plural(r.n_runs, "seed"),
+             confAcc=latex.pct(cell[f"{primary(result)}_mean"].iloc[0]) if len(cell) else NA,
              worstClass=escape(worst["class"]), worstClassAcc=latex.pct(worst["mean"]),
              bestClass=escape(best["class"]), bestClassAcc=latex.pct(best["mean"]))
     top = r.top_confusions(2)
@@ -175,45 +195,95 @@ def _confusion(result: AnalysisResult) -> dict[str, str]:
 
 
 def _dead(result: AnalysisResult) -> dict[str, str]:
-    runs, layers = result.dead_runs, result.dead_layers
-    m = {"deadRuns": "0", "deadMean": NA, "zeroMean": NA, "deadMaxLayer": NA, "deadMaxLayerFrac": NA}
+    """Dead units and sparsity pooled over the analysed runs, each trained network once (a run that copied an
+    identical run is not counted again), and ``\\readDead``, the sentences that quote them."""
+    runs = distinct_dead_runs(result)
+    m = {"deadRuns": NA, "deadMean": NA, "zeroMean": NA, "deadMaxLayer": NA, "deadMaxLayerFrac": NA, "readDead": ""}
     for act in ACTIVATIONS:
         m[latex.macro_name("dead", act)] = NA
         m[latex.macro_name("zero", act)] = NA
     if runs.empty:
         return m
-    by_layer = layers.groupby("layer")["dead_fraction"].mean()
-    m.update(deadRuns=str(len(runs)), deadMean=latex.pct(runs["dead_fraction"].mean()),
-             zeroMean=latex.pct(runs["zero_fraction"].mean()), deadMaxLayer=rf"\texttt{{{escape(by_layer.idxmax())}}}",
-             deadMaxLayerFrac=latex.pct(by_layer.max(), 1))
+    layers = result.dead_layers[result.dead_layers["run_dir"].isin(runs["run_dir"])]
+    by_layer = layers.groupby("layer")["dead_fraction"].mean() if len(layers) else pd.Series(dtype=float)
+    any_dead = bool(len(by_layer)) and by_layer.max() > 0
+    m.update(deadRuns=plural(len(runs), "run"), deadMean=latex.pct(runs["dead_fraction"].mean()),
+             zeroMean=latex.pct(runs["zero_fraction"].mean()),
+             deadMaxLayer=rf"\texttt{{{escape(by_layer.idxmax())}}}" if any_dead else NA,
+             deadMaxLayerFrac=latex.pct(by_layer.max(), 1) if any_dead else NA)
     for act, g in runs.groupby("activation"):
         m[latex.macro_name("dead", act)] = latex.pct(g["dead_fraction"].mean())
         m[latex.macro_name("zero", act)] = latex.pct(g["zero_fraction"].mean())
+    copies = len(result.dead_runs) - len(runs)
+    text = (rf"Over {m['deadRuns']}" + (f" ({plural(copies, 'copy', 'copies')} of an identical run not counted "
+                                         "again)" if copies else "") +
+            rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero; " +
+            (rf"the layer with the most dead units is {m['deadMaxLayer']} ({m['deadMaxLayerFrac']}\,\%)."
+             if any_dead else "no layer has a dead unit."))
+    m["readDead"] = text + _dead_by_activation(runs)
     return m
+
+
+def _dead_by_activation(runs: pd.DataFrame) -> str:
+    """' By activation, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU, which can output negative values, ...'"""
+    acts = runs.groupby("activation", sort=False)
+    if acts.ngroups < 2 and not runs["negative_capable"].any():
+        return ""
+    names = {a: ACTIVATIONS.get(str(a), escape(a)) for a in acts.groups}
+    text = " By activation, dead units are " + latex.and_join(
+        [rf"{names[a]} {latex.pct(g['dead_fraction'].mean())}\,\%" for a, g in acts])
+    negative = [names[a] for a, g in acts if bool(g["negative_capable"].any())]
+    if negative:
+        text += (f"; for {latex.and_join(negative)}, which can output negative values, ``dead'' is the same "
+                 "never-positive statistic and such units still pass gradient")
+    return text + "."
 
 
 def _speed(result: AnalysisResult) -> dict[str, str]:
     """Training time of the analysed runs (the study's GPU time: a run that reused the results of an identical
-    run counts once, as `trainReused`) and seconds per epoch of each Stage-1 model."""
+    run counts once, as `trainReused`), seconds per epoch of each Stage-1 model, and the sentences that quote
+    them (``\\readReuse``, ``\\readSecPerEpoch``)."""
     runs = result.collection.completed
     stage1 = {stem: params for stem, (preset, params) in NAMED_CELLS.items() if preset == "stage1_models"}
-    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA, "trainReused": "0"} | {
-        f"secPerEpoch{stem}": NA for stem in stage1}
+    m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA, "trainReused": plural(0, "run"), "readReuse": "",
+         "readSecPerEpoch": ""} | {f"secPerEpoch{stem}": NA for stem in stage1}
     if runs.empty or "train_time_s" not in runs:
         return m
     seconds = pd.to_numeric(runs["train_time_s"], errors="coerce")
     epochs = pd.to_numeric(runs.get("epochs_completed"), errors="coerce")
     trained = runs["reused_from"].isna() if "reused_from" in runs else pd.Series(True, index=runs.index)
     devices = sorted({str(d) for d in runs.get("device_name", pd.Series(dtype=str)).dropna()})
-    m.update(trainHours=f"{seconds[trained].sum() / 3600:.2f}", trainEpochs=latex.number(int(epochs[trained].sum())),
-             trainDevices=escape(", ".join(devices) or NA), trainReused=latex.number(int((~trained).sum())))
+    m.update(trainHours=f"{seconds[trained].sum() / 3600:.2f}", trainEpochs=plural(epochs[trained].sum(), "epoch"),
+             trainDevices=_text(", ".join(devices)), trainReused=plural(int((~trained).sum()), "run"),
+             readReuse=_reuse(runs))
     per_epoch = seconds / epochs
+    quoted = []
     for stem, params in stage1.items():
         cell = find_cell(result, "stage1_models", params)
         if cell is not None:
             mask = (runs["preset"] == "stage1_models") & (runs["cell"] == cell["cell"])
             m[f"secPerEpoch{stem}"] = f"{per_epoch[mask].mean():.2f}"
+            quoted.append(f"{MODEL_NAMES[stem]} {m[f'secPerEpoch{stem}']}")
+    if quoted:
+        m["readSecPerEpoch"] = f"Seconds per training epoch, validation included: {latex.and_join(quoted)}."
     return m
+
+
+#: How the prose names the Stage-1 models.
+MODEL_NAMES = {"ResNetNine": "ResNet-9", "ResNetEighteen": "ResNet-18", "ResNetFifty": "ResNet-50",
+               "PreActResNetEighteen": "pre-activation ResNet-18", "PlainEighteen": "Plain-18", "VGGEleven": "VGG-11"}
+
+
+def _reuse(runs: pd.DataFrame) -> str:
+    """How many runs copied an identical completed run instead of training, and how many presets share one run."""
+    if "reused_from" not in runs or runs["reused_from"].isna().all():
+        return ""
+    source = [run_source(d, r) for d, r in zip(runs["run_dir"], runs["reused_from"])]
+    shared = int(runs.groupby(source)["preset"].nunique().max())
+    copies = int(runs["reused_from"].notna().sum())
+    return (f"A run that several presets share (here one run belongs to up to {plural(shared, 'preset')}) was trained "
+            f"once: {plural(copies, 'run')} copied the results of an identical completed run and "
+            f"{'is' if copies == 1 else 'are'} not counted again.")
 
 
 def _operations(result: AnalysisResult) -> dict[str, str]:
@@ -228,7 +298,7 @@ def _operations(result: AnalysisResult) -> dict[str, str]:
     graphs = runs["cuda_graphs"].dropna().astype(str) if "cuda_graphs" in runs else pd.Series(dtype=str)
     failed = graphs[graphs.str.startswith("failed")]
     captured = int((graphs == "captured").sum())
-    text = f"Of the {len(runs)} trained runs, {captured} replayed their training step as CUDA graphs"
+    text = f"Of the {plural(len(runs), 'trained run')}, {captured} replayed their training step as CUDA graphs"
     if len(failed):
         reason = failed.value_counts().index[0].removeprefix("failed:").strip()
         text += (f" and {len(failed)} fell back to eager training after a failed capture (most often: "
@@ -236,7 +306,7 @@ def _operations(result: AnalysisResult) -> dict[str, str]:
     text += "."
     if "precision" in runs and runs["precision"].notna().any():
         counts = runs["precision"].dropna().value_counts()
-        text += " Numeric precision: " + ", ".join(f"{escape(k)} ({v} runs)" for k, v in counts.items()) + "."
+        text += " Numeric precision: " + ", ".join(f"{escape(k)} ({plural(v, 'run')})" for k, v in counts.items()) + "."
     resumed = int(runs["resumed_from_epoch"].notna().sum()) if "resumed_from_epoch" in runs else 0
     text += (f" {resumed} {'run was' if resumed == 1 else 'runs were'} interrupted (preemption, a session's time "
              "limit) and resumed from the last checkpoint.")
@@ -274,7 +344,7 @@ def _results(result: AnalysisResult) -> list[str]:
                   "delta": latex.pp(c["delta"]), "p": latex.pvalue(c["p_holm"]), "n": str(int(c["n"])),
                   "params": latex.count(c["params_mean"]), "flops": latex.count(c["flops_mean"]),
                   "time": latex.seconds(c["train_time_s_mean"], c["train_time_s_std"]), "verdict": escape(c["verdict"])}
-        key = f"{c['preset']}}}{{{c['cell']}"
+        key = f"{latex.key(c['preset'])}}}{{{latex.key(c['cell'])}"
         lines += [rf"\resultdef{{{key}}}{{{f}}}{{{v}}}" for f, v in fields.items()]
     return lines
 
@@ -294,16 +364,35 @@ def _setup_defaults() -> dict[str, str]:
     return {f"setup{k}": NA for k in keys} | {f"best{k}": NA for k in ("Preset", "Cell", "Acc", "Std", "N")}
 
 
+def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
+    """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed),
+    ``preset:<name>`` for each analysed preset and ``figure:<name>`` for each figure it drew."""
+    have = {"setup": macros["setupModel"], "commit": macros["setupCommit"], "best": macros["bestCell"],
+            "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"]}
+    return ([name for name, value in have.items() if value != NA] + [f"preset:{p}" for p in result.collection.swept]
+            + [f"figure:{f}" for f in sorted(result.figures)])
+
+
+#: The LaTeX side of the macros: n/a, the cell numbers (\resultdef/\result, keys compared as text) and the flags.
+PREAMBLE = r"""\providecommand{\NA}{n/a}
+\makeatletter
+\newcommand{\resultdef}[4]{\expandafter\def\csname fmres@\detokenize{#1/#2/#3}\endcsname{#4}}
+\newcommand{\result}[3]{\ifcsname fmres@\detokenize{#1/#2/#3}\endcsname
+  \csname fmres@\detokenize{#1/#2/#3}\endcsname\else\NA\fi}
+\newcommand{\ifdata}[1]{\ifcsname fmdata@\detokenize{#1}\endcsname\expandafter\@firstoftwo
+  \else\expandafter\@secondoftwo\fi}
+\makeatother
+\newcommand{\ifpreset}[1]{\ifdata{preset:#1}}
+\newcommand{\iffigure}[1]{\ifdata{figure:#1}}"""
+
+
 def macros_tex(result: AnalysisResult) -> str:
     """The text of report/macros.tex."""
+    macros = build_macros(result)
     lines = ["% Generated by fmnist.analysis (python analyze.py ... report=true) from the analysed sweeps:",
-             "% every number the report quotes. Do not edit; rerun the analysis.",
-             r"\providecommand{\NA}{n/a}",
-             r"\newcommand{\resultdef}[4]{\expandafter\def\csname fmres@#1/#2/#3\endcsname{#4}}",
-             r"\newcommand{\result}[3]{\ifcsname fmres@#1/#2/#3\endcsname\csname fmres@#1/#2/#3\endcsname"
-             r"\else\NA\fi}",
-             r"\newcommand{\ifpreset}[3]{\ifcsname fmpreset@#1\endcsname#2\else#3\fi}"]
-    lines += [rf"\expandafter\def\csname fmpreset@{p}\endcsname{{}}" for p in result.collection.swept]
-    lines += [rf"\newcommand{{\{name}}}{{{value}}}" for name, value in build_macros(result).items()]
+             "% every number the report quotes. Do not edit; rerun the analysis.", PREAMBLE]
+    lines += [rf"\expandafter\def\csname fmdata@\detokenize{{{latex.key(f)}}}\endcsname{{}}"
+              for f in flags(result, macros)]
+    lines += [rf"\newcommand{{\{name}}}{{{value}}}" for name, value in macros.items()]
     lines += _results(result)
     return "\n".join(lines) + "\n"

@@ -15,8 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
-from fmnist.analysis.dead_neurons import DeadStats, run_dead_stats
+from fmnist.analysis.dead_neurons import DeadStats, measure_run
 from fmnist.analysis.errors import AnalysisError
+from fmnist.analysis.options import check_options, check_out_dir
+from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate
 from fmnist.config import safe_instantiate
@@ -56,8 +58,9 @@ def write_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
     atomic_write_bytes(out_dir / f"{name}.parquet", buffer.getvalue())
 
 
-def _out_dir(cfg: DictConfig, collection: Collection) -> Path:
-    out = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else collection.sweep_dirs[0] / "analysis"
+def _out_dir(out_dir: Path | None, collection: Collection) -> Path:
+    out = out_dir or collection.sweep_dirs[0] / "analysis"
+    check_out_dir(out)
     resolved = out.resolve()
     for run_dir in collection.runs["run_dir"]:
         if resolved == Path(run_dir) or Path(run_dir) in resolved.parents:
@@ -68,17 +71,14 @@ def _out_dir(cfg: DictConfig, collection: Collection) -> Path:
 
 def _log_problems(collection: Collection) -> None:
     problems = collection.problems()
-    done = len(collection.runs) - len(problems)
-    log.info("%d run dirs: %d completed, %d not", len(collection.runs), done, len(problems))
+    done = int((collection.runs["status"] == COMPLETED).sum())
+    log.info("%d run dirs: %d completed, %d not%s", len(collection.runs), done, len(collection.runs) - done,
+             f"; {len(collection.missing)} job(s) without a run dir" if len(collection.missing) else "")
     for _, p in problems.iterrows():
         log.warning("%s run %s (%s): %s", p["status"], p["run"], p["preset"], p["error"] or "no error recorded")
 
 
 # ------------------------------------------------------------------------------------------ confusion cell
-def _plain_spec(spec: Any) -> dict[str, Any]:
-    return OmegaConf.to_container(spec) if isinstance(spec, DictConfig) else dict(spec or {})
-
-
 def choose_cell(cells: pd.DataFrame, spec: Mapping[str, Any] | None) -> pd.Series | None:
     """The cell `spec` ({preset: ..., <param>: <value>}) names, else the cell with the best mean primary
     metric; None when no cell has a completed run."""
@@ -103,9 +103,12 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _cell_runs(collection: Collection, cell: pd.Series) -> pd.DataFrame:
+def cell_classes(collection: Collection, cell: pd.Series) -> ClassResults | None:
+    """The pooled test predictions of the completed runs of `cell`."""
     runs = collection.completed
-    return runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
+    runs = runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
+    return class_results(list(runs["run_dir"]), str(cell["cell"]), str(cell["preset"]),
+                         test_sizes=list(runs["n_test"]))
 
 
 # ------------------------------------------------------------------------------------------ dead neurons
@@ -120,21 +123,35 @@ def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
     return None
 
 
+def _dead_stats(cfg: DictConfig, run: pd.Series, device: str) -> DeadStats | None:
+    """`run`'s dead_units.json, else measured from its best.pt; None (with a warning) when neither can be used."""
+    run_dir = Path(run["run_dir"])
+    stats = DeadStats.load(run_dir)
+    if stats is not None:
+        return stats
+    data_dir = _data_dir(cfg, run)
+    if data_dir is None:
+        log.warning("dead neurons: data folder of %s not found (set data_dir=...); skipped", run["run"])
+        return None
+    try:
+        stats = measure_run(run_config(run_dir), run_dir, data_dir, device)
+    except FmnistError as exc:
+        log.warning("dead neurons: %s skipped: %s", run["run"], exc)
+        return None
+    if stats is None:
+        log.warning("dead neurons: %s has no usable dead_units.json, and no best.pt or validation split; skipped",
+                    run["run"])
+    return stats
+
+
 def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Dead units / sparsity of every completed run's best weights on its validation split (the run's
     dead_units.json, else measured from its best.pt)."""
     device = str(resolve_device(cfg.get("device", "cpu")))
     run_rows, layer_rows = [], []
     for _, run in collection.completed.iterrows():
-        stats = DeadStats.load(Path(run["run_dir"]))
+        stats = _dead_stats(cfg, run, device)
         if stats is None:
-            data_dir = _data_dir(cfg, run)
-            if data_dir is None:
-                log.warning("dead neurons: data folder of %s not found (set data_dir=...); skipped", run["run"])
-                continue
-            stats = run_dead_stats(run_config(Path(run["run_dir"])), Path(run["run_dir"]), data_dir, device)
-        if stats is None:
-            log.info("dead neurons: %s has no best.pt or no validation split; skipped", run["run"])
             continue
         ident = {"run_dir": run["run_dir"], "preset": run["preset"], "cell": run["cell"], "seed": run["seed"],
                  "model": run.get("model"), "activation": run.get("activation"),
@@ -211,44 +228,55 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
 
 # ------------------------------------------------------------------------------------------ the analysis
 def analyze(cfg: DictConfig) -> AnalysisResult:
-    """Run the analysis `cfg` (conf/analyze.yaml) describes; see the module docstring."""
-    collection = collect(list(cfg.sweep_dir) if OmegaConf.is_list(cfg.sweep_dir) else cfg.sweep_dir)
-    out_dir = _out_dir(cfg, collection)
+    """Run the analysis `cfg` (conf/analyze.yaml) describes; see the module docstring. Its files replace the
+    previous analysis in out_dir only when all of them are written (:mod:`fmnist.analysis.outputs`)."""
+    options = check_options(cfg)
+    collection = collect(options.sweep_dirs)
+    out_dir = _out_dir(options.out_dir, collection)
     _log_problems(collection)
-    alpha = float(cfg.get("alpha", 0.05))
-    reference = {k: _plain_spec(v) for k, v in (cfg.get("reference") or {}).items()}
-    cells = aggregate(collection, reference, alpha)
-    result = AnalysisResult(out_dir, collection, cells, alpha)
-
-    chosen = choose_cell(cells, _plain_spec(cfg.get("confusion_cell")))
+    cells = aggregate(collection, options.reference, options.alpha)
+    result = AnalysisResult(out_dir, collection, cells, options.alpha)
+    chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
-        runs = _cell_runs(collection, chosen)
-        result.classes = class_results(list(runs["run_dir"]), str(chosen["cell"]), str(chosen["preset"]))
+        result.classes = cell_classes(collection, chosen)
     if cfg.get("dead_neurons", True):
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
+    dataset = _dataset(cfg, collection.completed)
+    result.test_set = test_set_kind(dataset)
+    with staged(out_dir) as staging:
+        write_tables(result, staging)
+        if cfg.get("figures", True):
+            result.figures = make_figures(cfg, result, staging / FIGURE_DIR, dataset)
+        write_json(staging / META_FILE, _meta(result))
+    result.figures = {name: out_dir / FIGURE_DIR / pdf.name for name, pdf in result.figures.items()}
+    log.info("analysis of %d runs written to %s", len(collection.runs), out_dir)
+    return result
 
+
+def write_tables(result: AnalysisResult, out_dir: Path) -> None:
+    """The tables of `result` (README: runs, epochs, cells, problems, dead_neurons*) in `out_dir`."""
+    collection = result.collection
     write_table(collection.runs, out_dir, "runs")
     write_table(collection.epochs, out_dir, "epochs")
-    write_table(cells, out_dir, "cells")
+    write_table(result.cells, out_dir, "cells")
     write_table(collection.problems(), out_dir, "problems")
     if not result.dead_runs.empty:
         write_table(result.dead_runs, out_dir, "dead_neurons")
         write_table(result.dead_layers, out_dir, "dead_neurons_by_layer")
-    dataset = _dataset(cfg, collection.completed)
-    result.test_set = test_set_kind(dataset)
-    if cfg.get("figures", True):
-        result.figures = make_figures(cfg, result, out_dir / "figures", dataset)
-    write_json(out_dir / "analysis.json", {
+
+
+def _meta(result: AnalysisResult) -> dict[str, Any]:
+    """analysis.json: what was analysed, and how."""
+    collection, cells = result.collection, result.cells
+    return {
         "sweep_dirs": [str(p) for p in collection.sweep_dirs], "swept": collection.swept,
         "reference": {p: str(r) for p, r in cells.loc[cells["is_reference"], ["preset", "cell"]].values},
-        "test": TEST_NAME, "alpha": alpha, "metric": str(cells["metric"].iloc[0]),
+        "test": TEST_NAME, "alpha": result.alpha, "metric": str(cells["metric"].iloc[0]),
         "runs": len(collection.runs), "completed": int((collection.runs["status"] == COMPLETED).sum()),
         "problems": collection.problems().to_dict(orient="records"),
         "confusion_cell": None if result.classes is None else f"{result.classes.preset}: {result.classes.cell}",
         "figures": sorted(result.figures), "test_set": result.test_set,
-    })
-    log.info("analysis of %d runs written to %s", len(collection.runs), out_dir)
-    return result
+    }
 
 
 def main(cfg: DictConfig) -> AnalysisResult:

@@ -49,35 +49,65 @@ class ClassResults:
         } for t, p in order if off[t, p] > 0])
 
 
-def read_predictions(run_dir: str | Path) -> pd.DataFrame | None:
-    """A run's predictions_test.csv, or None when missing or without labels (hidden test set)."""
+def read_predictions(run_dir: str | Path, rows: int | None = None,
+                     n_classes: int = len(CLASS_NAMES)) -> pd.DataFrame | None:
+    """A run's predictions_test.csv, or None when missing, without labels (hidden test set) or damaged: not
+    readable, labels/predictions that are not classes, or not `rows` rows (the test set; a warning names it)."""
     path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
         return None
-    frame = pd.read_csv(path)
-    return frame if "label" in frame.columns else None
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        log.warning("%s is unreadable (%s): left out of the confusion matrix", path, type(exc).__name__)
+        return None
+    if "label" not in frame.columns:
+        return None
+    problem = _damage(frame, rows, n_classes)
+    if problem:
+        log.warning("%s %s (a truncated or damaged file): left out of the confusion matrix", path, problem)
+        return None
+    return frame
 
 
-def class_results(run_dirs: Sequence[str], cell: str, preset: str,
-                  class_names: Sequence[str] = CLASS_NAMES) -> ClassResults | None:
-    """Pool the labelled test predictions of `run_dirs`; None when none has any."""
+def _damage(frame: pd.DataFrame, rows: int | None, n_classes: int) -> str | None:
+    """What is wrong with a labelled predictions table, or None."""
+    if rows is not None and len(frame) != rows:
+        return f"has {len(frame)} rows, but the run's test set has {rows} images"
+    if "pred" not in frame.columns:
+        return "has no pred column"
+    for column in ("label", "pred"):
+        if not pd.to_numeric(frame[column], errors="coerce").isin(range(n_classes)).all():
+            return f"has {column} values that are missing or not classes 0..{n_classes - 1}"
+    numbers = [c for c in frame.columns if c == "id" or (c.startswith("p") and c[1:].isdigit())]
+    if frame[numbers].apply(pd.to_numeric, errors="coerce").isna().any().any():
+        return "has ids or probabilities that are missing or not numbers"
+    return None
+
+
+def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: Sequence[str] = CLASS_NAMES,
+                  test_sizes: Sequence[int | None] | None = None) -> ClassResults | None:
+    """Pool the labelled test predictions of `run_dirs` (a file with other than its run's `test_sizes` entry of
+    rows, the run's n_test, is left out with a warning); None when none has any."""
     n = len(class_names)
+    sizes = list(test_sizes) if test_sizes is not None else [None] * len(run_dirs)
     confusion = np.zeros((n, n), dtype=np.int64)
     per_class, first, first_dir = [], None, ""
-    for run_dir in run_dirs:
-        frame = read_predictions(run_dir)
+    for run_dir, size in zip(run_dirs, sizes):
+        frame = read_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n)
         if frame is None:
             continue
         if first is None:
             first, first_dir = frame, str(run_dir)
-        np.add.at(confusion, (frame["label"].to_numpy(), frame["pred"].to_numpy()), 1)
-        correct = frame["label"] == frame["pred"]
+        labels, preds = frame["label"].to_numpy(dtype=np.int64), frame["pred"].to_numpy(dtype=np.int64)
+        np.add.at(confusion, (labels, preds), 1)
         for c in range(n):
-            mask = frame["label"] == c
+            mask = labels == c
             if mask.any():
                 per_class.append({"run_dir": str(run_dir), "class": class_names[c],
-                                  "accuracy": float(correct[mask].mean())})
+                                  "accuracy": float((preds[mask] == c).mean())})
     if first is None:
         log.warning("no labelled predictions_test.csv for %s %s: no confusion matrix", preset, cell)
         return None
     return ClassResults(cell, preset, confusion, pd.DataFrame(per_class), first, first_dir, tuple(class_names))
+

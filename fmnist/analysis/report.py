@@ -11,7 +11,8 @@ from pathlib import Path
 
 from fmnist.analysis import report_tables
 from fmnist.analysis.errors import ReportError
-from fmnist.analysis.macros import macros_tex, preset_prefixes
+from fmnist.analysis.macros import macros_tex
+from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.style import slug
 from fmnist.study import CONF_DIR
@@ -26,18 +27,16 @@ LATEXMK_TIMEOUT_S = 600
 
 def write_sources(result: AnalysisResult, report_dir: Path) -> None:
     """Replace the generated part of `report_dir` (tables/, figures/, macros.tex) with this analysis's."""
-    if not (report_dir / "main.tex").is_file():
-        raise ReportError(f"report_dir {report_dir} has no main.tex")
+    check_report_dir(report_dir)
     for name in GENERATED_DIRS:  # stale files of an earlier analysis must not leak into this report
         shutil.rmtree(report_dir / name, ignore_errors=True)
         (report_dir / name).mkdir(parents=True)
     for name, pdf in result.figures.items():
         shutil.copyfile(pdf, report_dir / "figures" / f"{name}.pdf")
     tables = report_dir / "tables"
-    prefixes = preset_prefixes(result)
     for preset in result.collection.swept:
         atomic_write_text(tables / f"preset_{slug(preset)}.tex", report_tables.preset_table(result, preset))
-    atomic_write_text(tables / "presets.tex", report_tables.presets_section(result, prefixes))
+    atomic_write_text(tables / "presets.tex", report_tables.presets_section(result))
     atomic_write_text(tables / "problems.tex", report_tables.problems_table(result))
     atomic_write_text(tables / "provenance.tex", report_tables.provenance_table(result))
     atomic_write_text(tables / "per_class.tex", report_tables.per_class_table(result))
@@ -72,11 +71,30 @@ def build_pdf(report_dir: Path) -> Path:
     return pdf
 
 
+#: latexmk's own account of a failure that is not a TeX error (a missing file, a rule it will not run): the line
+#: and the indented lines that follow it.
+_LATEXMK_CAUSE = re.compile(r"^(Latexmk: (Failure in processing|I WON'T RUN|Missing input file)|"
+                            r"Bib file\(s\) not found)")
+
+
 def _first_error(output: str) -> str:
-    for line in output.splitlines():
+    """The first TeX error with its file and line, else latexmk's causes (each once), else the last line."""
+    lines = output.splitlines()
+    for line in lines:
         if re.match(r"^(\S+\.tex:\d+:|! )", line):
             return line.strip()
-    tail = [ln for ln in output.splitlines() if ln.strip()][-1:]
+    causes: dict[str, None] = {}
+    for i, line in enumerate(lines):
+        if _LATEXMK_CAUSE.match(line):
+            block = [line.strip()]
+            for follow in lines[i + 1:]:
+                if not follow[:1].isspace() or not follow.strip():
+                    break
+                block.append(follow.strip())
+            causes[" ".join(block)] = None
+    if causes:
+        return "; ".join(causes)
+    tail = [ln for ln in lines if ln.strip()][-1:]
     return tail[0] if tail else "no output"
 
 

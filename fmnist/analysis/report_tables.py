@@ -11,8 +11,10 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from fmnist.analysis import latex
-from fmnist.analysis.evidence import key_comparisons, lr_schedule_spread, main_effects
-from fmnist.analysis.latex import escape
+from fmnist.analysis.collect import COMPLETED
+from fmnist.analysis.evidence import (distinct_dead_runs, key_comparisons, lr_schedule_spread, main_effects,
+                                      preset_summary)
+from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
 from fmnist.analysis.style import slug
@@ -53,17 +55,18 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
     return latex.table(columns, rows, align, caption, f"tab:preset-{slug(preset)}")
 
 
-def presets_section(result: AnalysisResult, prefixes: dict[str, str]) -> str:
-    """One subsection per analysed preset: a sentence from its macros, its table and its figures."""
+def presets_section(result: AnalysisResult) -> str:
+    """One subsection per analysed preset: its counts, its best cell against the reference, its table and figures."""
     out = []
     for preset in result.collection.swept:
-        s, p = slug(preset), prefixes[preset]
+        s = slug(preset)
+        runs = result.collection.runs[result.collection.runs["preset"] == preset]
+        n_cells = int((result.cells["preset"] == preset).sum())
+        summary = preset_summary(result, preset).replace(latex.NA, "")
         title = rf"\texorpdfstring{{\texttt{{{escape(preset)}}}}}{{{escape(preset)}}}"
         out += [rf"\subsection{{Preset {title}}}\label{{sec:preset-{s}}}",
-                rf"This preset has \{p}Cells{{}} cells and \{p}Runs{{}} runs, of which \{p}Completed{{}} completed. "
-                rf"The best cell is \{p}Best{{}} with \{p}BestAcc\,\% \primaryMetric; the reference cell "
-                rf"\{p}Ref{{}} reaches \{p}RefAcc\,\%. \{p}NSig{{}} of the \{p}NCompared{{}} comparisons with the "
-                rf"reference are significant at $\alpha=\sigAlpha$ (Table~\ref{{tab:preset-{s}}}).", "",
+                rf"This preset has {plural(n_cells, 'cell')} and {plural(len(runs), 'run')}, of which "
+                rf"{int((runs['status'] == COMPLETED).sum())} completed (Table~\ref{{tab:preset-{s}}}). {summary}", "",
                 rf"\input{{tables/preset_{s}}}"]
         for name, caption, width in (
                 (f"curves_{s}", rf"Training (dashed) and validation (solid) curves of \texttt{{{escape(preset)}}}, "
@@ -79,15 +82,22 @@ def presets_section(result: AnalysisResult, prefixes: dict[str, str]) -> str:
     return "\n".join(out)
 
 
+#: A table column type prefix: ragged-right text, so that long run names break at their separators.
+RAGGED = r">{\raggedright\arraybackslash}"
+
+
 def problems_table(result: AnalysisResult) -> str:
+    """The runs that did not complete, with their error; run names and errors break across lines."""
     problems = result.collection.problems()
     if problems.empty:
-        return rf"All {len(result.collection.runs)} runs completed." + "\n"
-    rows = [[rf"\texttt{{{escape(p['run'])}}}", escape(p["preset"]), escape(p["status"]),
-             escape(str(p["error"] or "")[:110])] for _, p in problems.iterrows()]
-    return latex.table(["run", "preset", "status", "error"], rows, "p{0.26\\linewidth}llp{0.42\\linewidth}",
-                       "Runs that did not complete (failed, unfinished or unreadable); they are not in the "
-                       "statistics.", "tab:problems", size=r"\scriptsize")
+        n = len(result.collection.runs)
+        return ("The only run completed." if n == 1 else f"All {n} runs completed.") + "\n"
+    rows = [[rf"\texttt{{{latex.breakable(p['run'])}}}", escape(p["preset"]), escape(p["status"]),
+             latex.breakable(str(p["error"] or "")[:110])] for _, p in problems.iterrows()]
+    align = rf"{RAGGED}p{{0.3\linewidth}}ll{RAGGED}p{{0.38\linewidth}}"
+    return latex.long_table(["run", "preset", "status", "error"], rows, align,
+                            "Runs that did not complete (failed, unfinished or unreadable); they are not in the "
+                            "statistics.", "tab:problems", size=r"\scriptsize")
 
 
 def _shown(path: str) -> str:
@@ -123,26 +133,30 @@ def per_class_table(result: AnalysisResult) -> str:
     rows = [[escape(r["class"]), latex.pct_pm(r["mean"], r["std"])] for _, r in acc.iterrows()]
     return latex.table(["class", r"test acc.\ (\%)"], rows, "lr",
                        r"Per-class test accuracy of \confCell{} (\confPreset), mean\,$\pm$\,std over "
-                       r"\confRuns{} seeds.", "tab:per-class")
+                       r"\confRuns.", "tab:per-class")
 
 
 def dead_table(result: AnalysisResult) -> str:
-    runs, layers = result.dead_runs, result.dead_layers
+    """Dead units and sparsity per activation, each trained network once (evidence.distinct_dead_runs)."""
+    runs = distinct_dead_runs(result)
     if runs.empty:
         return ""
+    layers = result.dead_layers[result.dead_layers["run_dir"].isin(runs["run_dir"])]
     rows = []
     for act, g in runs.groupby("activation", sort=False):
         by_layer = layers[layers["activation"] == act].groupby("layer")["dead_fraction"].mean()
+        most = (rf"\texttt{{{escape(by_layer.idxmax())}}} ({latex.pct(by_layer.max(), 1)}\,\%)"
+                if len(by_layer) and by_layer.max() > 0 else "none")
         rows.append([escape(act), str(len(g)), latex.pct_pm(g["dead_fraction"].mean(), g["dead_fraction"].std()),
-                     latex.pct_pm(g["zero_fraction"].mean(), g["zero_fraction"].std()),
-                     rf"\texttt{{{escape(by_layer.idxmax())}}} ({latex.pct(by_layer.max(), 1)}\,\%)",
+                     latex.pct_pm(g["zero_fraction"].mean(), g["zero_fraction"].std()), most,
                      "never $>0$" if bool(g["negative_capable"].any()) else "always 0"])
     return latex.table(["activation", "runs", r"dead units (\%)", r"zero activations (\%)", "most dead layer",
                         "dead means"], rows, "lrrrll",
                        r"Dead units (channels whose output is never $>0$ on the whole validation split) and "
-                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over runs, best "
-                       r"checkpoints. For activations that can be negative, ``dead'' is the same never-positive "
-                       r"statistic; such a unit still passes gradient.", "tab:dead")
+                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over runs (a run that "
+                       r"copied an identical run counted once), best checkpoints. For activations that can be "
+                       r"negative, ``dead'' is the same never-positive statistic; such a unit still passes gradient.",
+                       "tab:dead")
 
 
 def _describe(path: Path) -> str:

@@ -1,16 +1,19 @@
 """Seeds -> cells: mean ± std and n per cell, and each cell compared with its preset's reference cell.
 
 A cell is one combination of a preset's swept parameters (everything but the seed). Only completed runs
-count; failed and unfinished ones are counted per cell (``n_failed``, ``n_unfinished``) so they stay
-visible. The comparison is Welch's two-sided t-test (unequal variances) on the primary metric (test
-accuracy, or best validation accuracy when the test labels are hidden), with Holm's correction over the
-cells of a preset; a difference whose corrected p-value is >= alpha is "within seed noise".
+count: ``n`` is the number of them with a value of the primary metric (the values the mean, std and test use);
+completed runs without one (a damaged summary.json), failed and unfinished runs are counted per cell
+(``n_no_value``, ``n_failed``, ``n_unfinished``) so they stay visible. The comparison is Welch's two-sided
+t-test (unequal variances) on the primary metric (test accuracy, or best validation accuracy when the test
+labels are hidden), with Holm's correction over the cells of a preset; a difference whose corrected p-value is
+>= alpha is "within seed noise".
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -56,7 +59,15 @@ def welch(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     if np.var(a) == 0 and np.var(b) == 0:
         return 1.0 if a.mean() == b.mean() else 0.0
-    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return float(_welch_test(a, b).pvalue)
+
+
+def _welch_test(a: np.ndarray, b: np.ndarray) -> Any:
+    """scipy's Welch test, without its "precision loss" warning for nearly constant samples (seeds that all
+    reach the same accuracy): the result stands, the warning would only clutter the analysis log."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        return scipy_stats.ttest_ind(a, b, equal_var=False)
 
 
 def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -65,7 +76,7 @@ def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, 
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
         return math.nan, math.nan
-    ci = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    ci = _welch_test(a, b).confidence_interval(level)
     return float(ci.low), float(ci.high)
 
 
@@ -89,9 +100,10 @@ def _cells_of(runs: pd.DataFrame, keys: list[str]) -> list[tuple[dict[str, Any],
     return out
 
 
-def _summarise(values: dict[str, Any], cell_runs: pd.DataFrame) -> dict[str, Any]:
+def _summarise(values: dict[str, Any], cell_runs: pd.DataFrame, primary: str) -> dict[str, Any]:
     done = cell_runs[cell_runs["status"] == COMPLETED]
-    row: dict[str, Any] = {**values, "cell": cell_runs["cell"].iloc[0], "n": len(done),
+    n = int(np.isfinite(_metric_values(cell_runs, primary)).sum())
+    row: dict[str, Any] = {**values, "cell": cell_runs["cell"].iloc[0], "n": n, "n_no_value": len(done) - n,
                            "n_failed": int((cell_runs["status"] == "failed").sum()),
                            "n_unfinished": int(cell_runs["status"].isin([*UNFINISHED, "unreadable"]).sum())}
     for metric in METRICS:
@@ -102,7 +114,8 @@ def _summarise(values: dict[str, Any], cell_runs: pd.DataFrame) -> dict[str, Any
 
 
 def _reference_index(cells: list[dict[str, Any]], spec: Mapping[str, Any] | None, preset: str) -> int:
-    if spec:
+    """The reference cell of `preset`: the first one `spec` matches (a single cell is its own reference)."""
+    if spec and len(cells) > 1:
         hits = [i for i, c in enumerate(cells) if _matches(c["params"], spec)]
         if hits:
             return hits[0]
@@ -113,7 +126,7 @@ def _reference_index(cells: list[dict[str, Any]], spec: Mapping[str, Any] | None
 
 def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]] | None = None,
               alpha: float = 0.05) -> pd.DataFrame:
-    """One row per (preset, cell): parameters, n, n_failed, n_unfinished, <metric>_mean/_std, and the
+    """One row per (preset, cell): parameters, n, n_no_value, n_failed, n_unfinished, <metric>_mean/_std, and the
     comparison with the reference cell on the primary metric (delta, p_value, p_holm, significant,
     verdict)."""
     reference = reference or {}
@@ -122,7 +135,7 @@ def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]]
     rows: list[dict[str, Any]] = []
     for preset, keys in collection.swept.items():
         preset_runs = runs[runs["preset"] == preset]
-        cells = [{"params": v, "runs": r, "row": _summarise(v, r)} for v, r in _cells_of(preset_runs, keys)]
+        cells = [{"params": v, "runs": r, "row": _summarise(v, r, metric)} for v, r in _cells_of(preset_runs, keys)]
         ref = _reference_index(cells, reference.get(preset), preset)
         ref_values = _metric_values(cells[ref]["runs"], metric)
         raw = [math.nan if i == ref else welch(_metric_values(c["runs"], metric), ref_values)
@@ -142,7 +155,10 @@ def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]]
 
 
 def _metric_values(cell_runs: pd.DataFrame, metric: str) -> np.ndarray:
+    """`metric` of the cell's completed runs (NaN where a run has none)."""
     done = cell_runs[cell_runs["status"] == COMPLETED]
+    if metric not in done:
+        return np.full(len(done), np.nan)
     return pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float)
 
 

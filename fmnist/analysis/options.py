@@ -1,0 +1,126 @@
+"""analyze.py's options (conf/analyze.yaml), checked before anything is read or written: a bad option is one
+clear error line naming it, not a traceback after the whole collection."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from fmnist.analysis.collect import sweep_paths
+from fmnist.analysis.errors import AnalysisError, ReportError
+from fmnist.train.device import resolve_device
+
+USAGE = "python analyze.py sweep_dir=multirun/<date>/<time>_<name>"
+SPEC_EXAMPLE = "{preset: stage1_models, model: resnet18}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The checked options the pipeline reads (the others it reads off the config as they are)."""
+
+    sweep_dirs: list[Path]
+    out_dir: Path | None                                     # None: <first sweep dir>/analysis
+    alpha: float
+    reference: dict[str, dict[str, Any]] = field(default_factory=dict)
+    confusion_cell: dict[str, Any] = field(default_factory=dict)
+
+
+def check_options(cfg: DictConfig) -> Options:
+    """The options of `cfg`; an AnalysisError (or ReportError) names the first bad one."""
+    sweep_dirs = sweep_paths(_sweep_dirs(cfg))
+    for key in ("report", "figures", "dead_neurons"):
+        _flag(cfg, key)
+    _count(cfg.get("misclassified", 24), "misclassified")
+    _existing_dir(cfg.get("data_dir"), "data_dir")
+    if cfg.get("dead_neurons", True):
+        resolve_device(str(cfg.get("device", "cpu")))
+    if cfg.get("report", False):
+        check_report_dir(Path(str(cfg.get("report_dir") or "report")))
+    out_dir = Path(str(cfg.get("out_dir"))).expanduser() if cfg.get("out_dir") else None
+    if out_dir is not None:
+        check_out_dir(out_dir)
+    reference = _mapping(cfg.get("reference"), "reference", "{stage2_skip: {model.skip: true}}")
+    return Options(
+        sweep_dirs=sweep_dirs, out_dir=out_dir, alpha=_alpha(cfg.get("alpha", 0.05)),
+        reference={str(p): _mapping(s, f"reference.{p}", "{model.skip: true}") for p, s in reference.items()
+                   if s is not None},
+        confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE),
+    )
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """`out_dir` is a directory or does not exist yet."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AnalysisError(f"out_dir {out_dir} exists and is not a directory")
+
+
+def check_report_dir(report_dir: Path) -> None:
+    """`report_dir` holds main.tex and the bibliography files main.tex names."""
+    main = report_dir / "main.tex"
+    if not main.is_file():
+        raise ReportError(f"report_dir {report_dir} has no main.tex")
+    text = re.sub(r"(?<!\\)%.*", "", main.read_text(encoding="utf-8", errors="replace"))  # not in comments
+    for names in re.findall(r"\\bibliography\{([^}]*)\}", text):
+        for name in filter(None, (n.strip() for n in names.split(","))):
+            bib = report_dir / (name if name.endswith(".bib") else f"{name}.bib")
+            if not bib.is_file():
+                raise ReportError(f"report_dir {report_dir} has no {bib.name}, which main.tex's \\bibliography "
+                                  f"needs (copy it from the repository's report/)")
+
+
+def _sweep_dirs(cfg: DictConfig) -> list[str]:
+    value = None if OmegaConf.is_missing(cfg, "sweep_dir") else cfg.get("sweep_dir")
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else [value]
+    if not items or any(item is None or not str(item).strip() for item in items):
+        raise AnalysisError(f"no sweep_dir given (or an empty one): {USAGE}")
+    return [str(item) for item in items]
+
+
+def _flag(cfg: DictConfig, key: str) -> None:
+    value = cfg.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise AnalysisError(f"{key} must be true or false, got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _alpha(value: Any) -> float:
+    if not _is_number(value) or not 0 < value < 1:
+        raise AnalysisError(f"alpha must be a number between 0 and 1 (exclusive), e.g. alpha=0.05; got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, key: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise AnalysisError(f"{key} must be a whole number >= 0, got {value!r}")
+
+
+def _existing_dir(value: Any, key: str) -> None:
+    if value is None or str(value) == "":
+        return
+    path = Path(str(value)).expanduser()
+    if not path.exists():
+        raise AnalysisError(f"{key} {path} does not exist")
+    if not path.is_dir():
+        raise AnalysisError(f"{key} {path} is not a directory")
+
+
+def _mapping(value: Any, key: str, example: str) -> dict[str, Any]:
+    """`value` as a plain dict ({} for null); an AnalysisError unless it is a mapping."""
+    if value is None:
+        return {}
+    plain = OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
+    if not isinstance(plain, Mapping):
+        raise AnalysisError(f"{key} must be a mapping such as {example}, got {_shown(value)}")
+    return {str(k): v for k, v in plain.items()}
+
+
+def _shown(value: Any) -> str:
+    return repr(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)

@@ -1,0 +1,69 @@
+"""out_dir as one consistent analysis: everything is written to a staging folder inside it first, and only
+when the whole analysis succeeded do its files replace those of the previous analysis. A failure part-way
+leaves out_dir as it was; files the analysis does not write (see :func:`generated`) are never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from fmnist.analysis.errors import AnalysisError
+
+#: The tables the analysis writes (each as .csv and .parquet), its summary, and its figure folder.
+TABLES = ("runs", "epochs", "cells", "problems", "dead_neurons", "dead_neurons_by_layer")
+META_FILE = "analysis.json"
+FIGURE_DIR = "figures"
+FIGURE_SUFFIXES = (".pdf", ".png")
+STAGING_PREFIX = ".analysis-staging-"
+
+
+def generated(out_dir: Path) -> list[Path]:
+    """The files in `out_dir` that an analysis writes: the tables, analysis.json, figures/*.pdf|png."""
+    files = [out_dir / f"{name}.{ext}" for name in TABLES for ext in ("csv", "parquet")] + [out_dir / META_FILE]
+    figures = out_dir / FIGURE_DIR
+    if figures.is_dir():
+        files += sorted(p for p in figures.iterdir() if p.suffix in FIGURE_SUFFIXES)
+    return [p for p in files if p.is_file() or p.is_symlink()]
+
+
+@contextmanager
+def staged(out_dir: Path) -> Iterator[Path]:
+    """A fresh staging folder inside `out_dir` to write the analysis to; when the block succeeds, its files
+    replace the previous analysis's (:func:`publish`). The staging folder is removed either way, and so is
+    `out_dir` when this call created it and the block failed."""
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+    except OSError as exc:
+        raise AnalysisError(f"cannot write to out_dir {out_dir}: {exc.strerror or exc}") from exc
+    try:
+        yield staging
+        publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move the files of `staging` into `out_dir` (replacing those of the same name), then remove the files of
+    the previous analysis that this one did not write (a figure of a preset no longer analysed, ...)."""
+    moves = [(p, out_dir / p.relative_to(staging)) for p in sorted(staging.rglob("*")) if p.is_file()]
+    stale = set(generated(out_dir)) - {target for _, target in moves}
+    try:
+        for folder in sorted({target.parent for _, target in moves}):  # before any file moves
+            folder.mkdir(parents=True, exist_ok=True)
+        for path, target in moves:
+            os.replace(path, target)
+        for path in stale:
+            path.unlink()
+        figures = out_dir / FIGURE_DIR
+        if figures.is_dir() and not any(figures.iterdir()):
+            figures.rmdir()
+    except OSError as exc:
+        raise AnalysisError(f"cannot write the analysis to {out_dir}: {exc.strerror or exc}") from exc
