@@ -200,6 +200,8 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                  dataset: Resplit | None = None) -> dict[str, Path]:
     """Every figure the data allows, as PDF + PNG in `fig_dir` (image figures need `dataset`); returns
     name -> PDF path."""
+    from fmnist.analysis.evidence import distinct_dead_runs, key_comparisons  # evidence builds on AnalysisResult
+
     c, cells = result.collection, result.cells
     written: list[Path] = []
     with style.context():
@@ -209,8 +211,6 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
             written += figs.final_accuracy(cells, c.runs, preset, fig_dir)
             written += figs.tracked_dead_curves(c.runs, c.epochs, preset, order, fig_dir)
         written += figs.capacity(cells, fig_dir)
-        from fmnist.analysis.evidence import key_comparisons  # evidence builds on this module's AnalysisResult
-
         written += figs.key_comparisons(key_comparisons(result), fig_dir)
         written += figs.lr_schedules(c.runs, c.epochs, CONF_DIR, fig_dir)
         if result.classes is not None:
@@ -220,9 +220,11 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                                                        int(cfg.get("misclassified", 24)))
         if dataset is not None:
             written += image_figures.augmentations(dataset.train, _augments(), fig_dir, CLASS_NAMES)
-        if not result.dead_layers.empty:
-            written += figs.dead_by_layer(result.dead_layers, fig_dir)
-            written += figs.dead_vs_lr(result.dead_runs, fig_dir)
+        if not result.dead_layers.empty:  # each trained network once (a reused copy is the same network)
+            dead_runs = distinct_dead_runs(result)
+            layers = result.dead_layers[result.dead_layers["run_dir"].isin(dead_runs["run_dir"])]
+            written += figs.dead_by_layer(layers, fig_dir)
+            written += figs.dead_vs_lr(dead_runs, fig_dir)
     return {p.stem: p for p in written if p.suffix == ".pdf"}
 
 
