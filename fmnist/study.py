@@ -19,10 +19,12 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -40,7 +42,12 @@ def preset_jobs(name: str, overrides: list[str] | tuple[str, ...] = ()) -> list[
     """The override lists of the jobs `train.py -m +experiment=NAME *overrides` would launch."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
-    params = cfg.hydra.sweeper.params or {}
+    return expand_grid(cfg.hydra.sweeper.params or {}, overrides)
+
+
+def expand_grid(params: Mapping[str, Any], overrides: Iterable[str] = ()) -> list[list[str]]:
+    """The override lists of the jobs Hydra's basic sweeper launches for its `params` plus the command line's
+    `overrides` (an OverrideParseException for one it cannot parse)."""
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
     return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
 
@@ -58,24 +65,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent", type=int, default=1, metavar="N", help="presets run at once (default 1)")
     args = parser.parse_args(argv)
     known = stage_presets()
-    presets = args.presets or known
+    presets = list(dict.fromkeys(args.presets or known))  # a preset named twice runs once
     unknown = [p for p in presets if p not in known]
     if unknown:
         print(f"error: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(known)}", file=sys.stderr)
         return 2
-    if args.list:
-        total = 0
-        for name in presets:
-            jobs = preset_jobs(name, extra)
-            total += len(jobs)
-            print(f"{name}: {len(jobs)} jobs")
-            for job in jobs:
-                print("   ", " ".join(job))
-        print(f"total: {total} jobs")
-        return 0
     if args.concurrent < 1:
         print(f"error: --concurrent must be >= 1, got {args.concurrent}", file=sys.stderr)
         return 2
+    if args.list:
+        try:
+            grids = {name: preset_jobs(name, extra) for name in presets}
+        except OverrideParseException as exc:
+            print(f"error: cannot parse the overrides after --: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        for name, jobs in grids.items():
+            print(f"{name}: {len(jobs)} jobs")
+            for job in jobs:
+                print("   ", " ".join(job))
+        print(f"total: {sum(map(len, grids.values()))} jobs")
+        return 0
 
     def run_preset(name: str) -> int:
         cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", f"+experiment={name}", *STUDY_DEFAULTS, *extra]

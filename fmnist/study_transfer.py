@@ -103,7 +103,10 @@ def archive(root: Path, before: dict[str, str], out: Path) -> list[Path]:
     for i in range(0, len(data), PART_BYTES):
         n = i // PART_BYTES
         part = out.with_name(f"{out.name}.part-{chr(97 + n // 26)}{chr(97 + n % 26)}")
-        part.write_bytes(data[i:i + PART_BYTES])
+        try:
+            part.write_bytes(data[i:i + PART_BYTES])
+        except OSError as exc:
+            raise FmnistError(f"cannot write {part}: {exc.strerror or exc}") from exc
         parts.append(part)
     return parts
 
@@ -111,7 +114,10 @@ def archive(root: Path, before: dict[str, str], out: Path) -> list[Path]:
 def _parts(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
-        found += sorted(path.glob(f"{ARCHIVE}.part-*")) if path.is_dir() else [path]
+        in_folder = sorted(path.glob(f"{ARCHIVE}.part-*")) if path.is_dir() else [path]
+        if not in_folder:  # a session that finished no run returns none; the parked study still comes back
+            print(f"note: {path} holds no {ARCHIVE}.part-* files", file=sys.stderr)
+        found += in_folder
     missing = [str(p) for p in found if not p.is_file()]
     if missing:
         raise FmnistError(f"no such archive part: {', '.join(missing)}")
@@ -179,6 +185,11 @@ def _remove_empty(folder: Path) -> None:
         pass
 
 
+def _check_root(root: Path) -> None:
+    if not root.is_dir():
+        raise FmnistError(f"{root} is not a folder (the repository root that holds {STUDY}/)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist.study_transfer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,12 +215,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{STUDY}/ is back; {added} run dirs added from the archive"
                   + (f", {kept} kept as they were (already finished here)" if kept else ""))
         elif args.command == "manifest":
+            _check_root(args.root)
             print(json.dumps(manifest(args.root), indent=1))
         else:
+            _check_root(args.root)
             try:
                 before = json.loads(args.manifest.read_text())
             except (OSError, ValueError) as exc:
                 raise FmnistError(f"cannot read the manifest {args.manifest}: {exc}") from exc
+            if not isinstance(before, dict):
+                raise FmnistError(f"{args.manifest} is not a manifest (python -m fmnist.study_transfer manifest)")
+            if args.out.is_dir() or not args.out.parent.is_dir():
+                raise FmnistError(f"{args.out}: give the archive's file name in an existing folder, e.g. "
+                                  f"$OUT/{ARCHIVE}")
             n = len(finished_since(args.root, before))
             parts = archive(args.root, before, args.out)
             print(f"{n} run dirs finished in this session" + (f": {', '.join(p.name for p in parts)}" if parts else ""))

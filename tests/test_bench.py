@@ -28,6 +28,7 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     assert row["modes"]["eager"]["s_per_epoch"] == row["ours_s_per_epoch"] and row["modes"]["eager"]["setup_s"] > 0
     [tta] = results["time_to_accuracy"]
     assert tta["status"] == "completed" and 0.0 <= tta["test_acc"] <= 1.0 and tta["train_time_s"] > 0
+    assert tta["overrides"][0] == f"data.dir={real_resplit_dir}"  # the same data as the throughput rows
     assert results["concurrency"] == []
     assert "resnet9" in capsys.readouterr().out
     # the README's tables from the same file
@@ -63,6 +64,47 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
     assert "Jobs per GPU" not in out
     assert markdown_main([str(tmp_path / "missing.json")]) == 1
     assert "cannot read benchmark results" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ({}, "holds no benchmark results"), ([], "holds no benchmark results"),
+    ({"throughput": [{"model": "x"}]}, "lacks a field or has a wrong value (KeyError: 'batch_size')"),
+])
+def test_markdown_refuses_what_is_not_a_result(tmp_path: Path, capsys: pytest.CaptureFixture, content: object,
+                                               message: str) -> None:
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(content))
+    assert markdown_main([str(path)]) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--models", "resnet19"], "argument --models: invalid choice: 'resnet19'"),
+    (["--tta", "fastest"], "argument --tta: invalid choice: 'fastest'"),
+    (["--batch-sizes", "0"], "argument --batch-sizes: must be >= 2, got 0"),
+    (["--steps", "-1"], "argument --steps: must be >= 0, got -1"),
+    (["--width", "abc"], "argument --width: 'abc' is not a whole number"),
+    (["--concurrency", "0"], "argument --concurrency: must be >= 1, got 0"),
+])
+def test_bad_arguments_are_one_line(capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "no-such-folder" / "bench.json"
+    assert main(["--models", "--data-dir", str(tmp_path / "never-read"), "--out", str(out)]) == 1
+    assert f"the folder {out.parent} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "never-read").exists() and not out.parent.exists()
+
+
+def test_a_failed_concurrency_sweep_says_why(real_resplit_dir: Path) -> None:
+    from fmnist.bench.concurrency import sweep_throughput
+
+    res = sweep_throughput(1, 1, [f"data.dir={real_resplit_dir}", "trainer.epochs=abc"])
+    assert res["completed"] == 0 and res["runs_per_min"] == 0.0 and res["sweep_dir"] is None
+    assert "trainer.epochs='abc' is invalid" in res["error"]
 
 
 def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture,

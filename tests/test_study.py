@@ -92,6 +92,12 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     assert "stage2_skip: 6 jobs" in capsys.readouterr().out
     assert study_main(["--presets", "stage9_nothing"]) == 2
     assert "unknown preset" in capsys.readouterr().err
+    assert study_main(["--list", "--presets", "stage2_skip", "stage2_skip"]) == 0  # named twice, listed once
+    assert capsys.readouterr().out.count("stage2_skip: 6 jobs") == 1
+    assert study_main(["--list", "--presets", "stage2_skip", "--", "seed=["]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot parse the overrides after --:") and err.count("\n") == 1
+    assert study_main(["--list", "--concurrent", "0"]) == 2
 
 
 #: Narrower grids for the tiny runs of the two big presets (the compose test checks every cell's config).

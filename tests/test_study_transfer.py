@@ -131,3 +131,11 @@ def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pyt
     (tmp_path / "manifest.json").write_text("")  # the session's manifest step failed
     assert st.main(["archive", str(tmp_path), str(tmp_path / "manifest.json"), str(tmp_path / "a.tar.gz")]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read the manifest")
+    (tmp_path / "manifest.json").write_text("[]")
+    assert st.main(["archive", str(tmp_path), str(tmp_path / "manifest.json"), str(tmp_path / "a.tar.gz")]) == 2
+    assert "is not a manifest" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text("{}")
+    assert st.main(["archive", str(tmp_path), str(tmp_path / "manifest.json"), str(tmp_path / "no" / "a.tar.gz")]) == 2
+    assert "give the archive's file name in an existing folder" in capsys.readouterr().err
+    assert st.main(["manifest", str(tmp_path / "no-such-root")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

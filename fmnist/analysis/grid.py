@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
+
+from fmnist.study import expand_grid
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,7 @@ def sweep_jobs(sweep_dir: Path) -> list[list[str]] | None:
         hydra = OmegaConf.to_container(OmegaConf.load(path), resolve=False).get("hydra") or {}
         if "BasicSweeper" not in str(hydra["sweeper"].get("_target_", "")):
             return None
-        params = hydra["sweeper"].get("params") or {}
-        task = [str(o) for o in hydra["overrides"]["task"]]
-        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + task)
-        return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
+        return expand_grid(hydra["sweeper"].get("params") or {}, [str(o) for o in hydra["overrides"]["task"]])
     except Exception as exc:  # a damaged or foreign multirun.yaml: nothing to compare with
         log.warning("cannot read the jobs of %s (%s): missing run dirs are not checked", path, type(exc).__name__)
         return None

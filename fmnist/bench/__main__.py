@@ -46,30 +46,51 @@ def _train_pngs(data_dir: Path) -> list[bytes]:
     return [b for b, keep in zip(images, is_train) if keep]
 
 
+def _options(group: str) -> list[str]:
+    """The options of a config group (conf/<group>/*.yaml)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m fmnist.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default="data/FashionMNIST-Resplit")
     p.add_argument("--device", default="auto")
     p.add_argument("--models", nargs="*", default=["resnet18", "resnet9", "resnet50", "vgg11"],
-                   help="models to time (none: skip the throughput table)")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 512])
-    p.add_argument("--width", type=int, default=None, help="model.width for every model (default: the model's)")
-    p.add_argument("--steps", type=int, default=0, help="timed steps per measurement; 0 = one full epoch")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps before timing")
-    p.add_argument("--workers", type=int, default=4, help="DataLoader workers of the naive pipeline")
+                   choices=_options("model"), metavar="MODEL", help="models to time (none: skip the throughput "
+                   f"table); of {', '.join(_options('model'))}")
+    p.add_argument("--batch-sizes", nargs="+", type=_at_least(2), default=[128, 512])
+    p.add_argument("--width", type=_at_least(1), default=None,
+                   help="model.width for every model (default: the model's)")
+    p.add_argument("--steps", type=_at_least(0), default=0, help="timed steps per measurement; 0 = one full epoch")
+    p.add_argument("--warmup", type=_at_least(0), default=10, help="untimed steps before timing")
+    p.add_argument("--workers", type=_at_least(0), default=4, help="DataLoader workers of the naive pipeline")
     p.add_argument("--skip-naive", action="store_true", help="time only our pipeline")
     p.add_argument("--modes", nargs="+", choices=MODES, default=None,
                    help="how our pipeline runs the network (default: eager and graphs on CUDA, eager elsewhere)")
-    p.add_argument("--tta", nargs="*", default=[], metavar="PRESET", help="time-to-accuracy presets to run")
+    p.add_argument("--tta", nargs="*", default=[], choices=_options("experiment"), metavar="PRESET",
+                   help="time-to-accuracy presets to run (conf/experiment/, e.g. fast fast95 best)")
     p.add_argument("--tta-overrides", nargs="*", default=[], metavar="KEY=VALUE")
-    p.add_argument("--concurrency", nargs="*", type=int, default=None, metavar="K",
+    p.add_argument("--concurrency", nargs="*", type=_at_least(1), default=None, metavar="K",
                    help="study throughput with K concurrent jobs per GPU (gpu_pool), e.g. 1 4 8")
-    p.add_argument("--concurrency-jobs", type=int, default=8, help="jobs per concurrency measurement")
+    p.add_argument("--concurrency-jobs", type=_at_least(1), default=8, help="jobs per concurrency measurement")
     p.add_argument("--concurrency-overrides", nargs="*", default=["model=resnet9", "trainer.epochs=2"],
                    metavar="KEY=VALUE", help="the configuration every concurrency job trains")
     p.add_argument("--tiny", action="store_true",
-                   help="CPU smoke settings: resnet9 width 8, batch 64, 3 steps, warm-up 1, 0 workers, tta quick")
+                   help="CPU smoke settings, replacing the model, batch, width, step and worker options: resnet9 "
+                   "width 8, batch 64, 3 steps, warm-up 1, 0 workers, tta quick")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
     if args.tiny:
@@ -141,7 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["throughput"].append(row)
             _save(args, results)
     for preset in args.tta:
-        res = time_to_accuracy(preset, list(args.tta_overrides))
+        res = time_to_accuracy(preset, [f"data.dir={data_dir}", *args.tta_overrides])
         results["time_to_accuracy"].append(res)
         _save(args, results)
         print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
@@ -152,14 +173,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res["speedup_vs_first"] = res["runs_per_min"] / base if base else None
         results["concurrency"].append(res)
         _save(args, results)
+        vs = f"{res['speedup_vs_first']:.2f}x" if res["speedup_vs_first"] is not None else "n/a"
         print(f"concurrency K={k}: {res['completed']}/{res['jobs']} runs in {res['wall_s']:.1f}s = "
-              f"{res['runs_per_min']:.2f} runs/min ({res['speedup_vs_first']:.2f}x of K={args.concurrency[0]})")
+              f"{res['runs_per_min']:.2f} runs/min ({vs} of K={args.concurrency[0]})")
+        if res["error"]:
+            print("  not every job completed; the sweep ended with:\n    " + res["error"].replace("\n", "\n    "))
     return results
+
+
+def check_out(out: str | None) -> None:
+    """`--out` can be written, checked before anything is measured (a FmnistError when it cannot)."""
+    if not out:
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise FmnistError(f"--out {out} is a folder; give a file name such as {path / 'bench.json'}")
+    if not path.parent.is_dir():
+        raise FmnistError(f"--out {out}: the folder {path.parent} does not exist")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        check_out(args.out)
         results = run(args)
     except FmnistError as exc:
         print(f"error: {exc}", file=sys.stderr)

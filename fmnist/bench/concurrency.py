@@ -12,23 +12,28 @@ from typing import Any
 from fmnist.train.run_dir import read_summary
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
+ERROR_LINES = 5  # lines of a failed sweep's output kept in the result
 
 
 def sweep_throughput(jobs_per_gpu: int, n_jobs: int, overrides: list[str], root: Path | None = None) -> dict[str, Any]:
     """Run `n_jobs` seeds of one configuration through `gpu_pool` with K = `jobs_per_gpu` (K CPU jobs
-    without a GPU) and time the whole sweep, process start-up and data loading included."""
-    root = Path(root) if root else Path(tempfile.mkdtemp(prefix="fmnist-concurrency-"))
-    sweep = root / f"k{jobs_per_gpu}"
+    without a GPU) and time the whole sweep, process start-up and data loading included. The sweep goes to
+    `root`, or to a temporary folder that is removed afterwards; when a job did not complete, `error` holds the
+    end of the sweep's output."""
     seeds = ",".join(str(s) for s in range(n_jobs))
-    cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", "hydra/launcher=gpu_pool",
-           f"hydra.launcher.jobs_per_gpu={jobs_per_gpu}", f"hydra.launcher.cpu_jobs={jobs_per_gpu}",
-           f"seed={seeds}", "logger=none", *overrides, f"hydra.sweep.dir={sweep}"]
-    tic = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - tic
-    statuses = [(read_summary(p.parent) or {}).get("status") for p in sweep.glob("*/summary.json")]
+    with tempfile.TemporaryDirectory(prefix="fmnist-concurrency-") as tmp:
+        sweep = (Path(root) if root else Path(tmp)) / f"k{jobs_per_gpu}"
+        cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", "hydra/launcher=gpu_pool",
+               f"hydra.launcher.jobs_per_gpu={jobs_per_gpu}", f"hydra.launcher.cpu_jobs={jobs_per_gpu}",
+               f"seed={seeds}", "logger=none", *overrides, f"hydra.sweep.dir={sweep}"]
+        tic = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - tic
+        statuses = [(read_summary(p.parent) or {}).get("status") for p in sweep.glob("*/summary.json")]
     completed = statuses.count("completed")
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-ERROR_LINES:]
     return {
         "jobs_per_gpu": jobs_per_gpu, "jobs": n_jobs, "completed": completed, "wall_s": wall,
-        "runs_per_min": 60.0 * completed / wall, "returncode": proc.returncode, "sweep_dir": str(sweep),
+        "runs_per_min": 60.0 * completed / wall, "returncode": proc.returncode,
+        "sweep_dir": str(sweep) if root else None, "error": "\n".join(tail) if completed < n_jobs else None,
     }

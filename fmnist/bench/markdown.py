@@ -20,6 +20,8 @@ EPOCH_TARGETS: dict[tuple[str, int], float] = {
     ("vgg11", 512): 0.4}
 #: Time-to-accuracy aims: preset -> (test accuracy, seconds of training).
 TTA_TARGETS: dict[str, tuple[float, float]] = {"fast": (0.94, 10.0), "fast95": (0.955, 45.0), "best": (0.96, 600.0)}
+#: The result lists a benchmark JSON file may hold.
+SECTIONS = ("throughput", "time_to_accuracy", "concurrency")
 
 
 def _machine(result: dict[str, Any]) -> str:
@@ -36,7 +38,7 @@ def throughput_table(result: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     modes = list(dict.fromkeys(m for r in rows for m in r.get("modes", {})))
-    head = ["model", "batch", "naive s/epoch", *[f"{m} s/epoch" for m in modes], "ours / naive", "target",
+    head = ["model", "batch", "naive s/epoch", *[f"{m} s/epoch" for m in modes], "speed-up (naive / ours)", "target",
             "setup s (best mode)"]
     settings = result.get("settings") or {}
     timed = (f"timed over {settings['steps']} steps after {settings.get('warmup', 0)} warm-up steps"
@@ -108,11 +110,22 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for path in args.files:
         try:
-            results.append(json.loads(path.read_text()))
+            result = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             print(f"error: cannot read benchmark results {path}: {exc}", file=sys.stderr)
             return 1
-    print(markdown(results))
+        if not isinstance(result, dict) or not any(result.get(k) for k in SECTIONS):
+            print(f"error: {path} holds no benchmark results (python -m fmnist.bench --out writes them)",
+                  file=sys.stderr)
+            return 1
+        results.append(result)
+    try:
+        text = markdown(results)
+    except (KeyError, TypeError, ValueError) as exc:
+        print(f"error: a benchmark result lacks a field or has a wrong value ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return 1
+    print(text)
     return 0
 
 

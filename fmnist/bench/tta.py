@@ -14,14 +14,16 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
-    """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass."""
+    """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass. The
+    run dir goes to `run_root`, or to a temporary folder that is removed afterwards."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"+experiment={preset}", "logger=none", *overrides])
-    root = Path(run_root) if run_root else Path(tempfile.mkdtemp(prefix="fmnist-tta-"))
-    summary = train(cfg, root / preset)
+    with tempfile.TemporaryDirectory(prefix="fmnist-tta-") as tmp:
+        root = Path(run_root) if run_root else Path(tmp)
+        summary = train(cfg, root / preset)
     return {
         "preset": preset, "overrides": overrides, "status": summary["status"],
         "test_acc": summary.get("test_acc"), "best_val_acc": summary.get("best_val_acc"),
         "train_time_s": summary.get("train_time_s"), "epochs": summary.get("epochs_completed"),
-        "device_name": summary.get("device_name"), "run_dir": str(root / preset),
+        "device_name": summary.get("device_name"), "run_dir": str(root / preset) if run_root else None,
     }

@@ -228,13 +228,14 @@ def _train(
     summary.update(device=str(device), device_name=device_name(device), precision=precision,
                    config=config)
 
+    model = build_model(cfg)  # before the data: a bad model or augment value fails at once
+    augment = safe_instantiate(cfg.augment, "augment")
     data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
     splits: DataSplits = load_splits(data_dir, device, cfg.data.val_fraction, cfg.data.subset,
                                      cfg.data.split_seed, cfg.data.cache_dir)
     summary.update(data_dir=str(Path(data_dir).resolve()), n_train=len(splits.train),
                    n_val=len(splits.val) if splits.val else 0, n_test=len(splits.test))
 
-    model = build_model(cfg)
     summary.update(model_summary(model))
     model.to(device)
     if channels_last:
@@ -242,7 +243,6 @@ def _train(
     # torch.compile only the training forward/backward; evaluation, hooks and state dicts use `model`.
     # Epoch 1's epoch_time_s includes the compilation.
     train_model = torch.compile(model, mode=None if t.compile == "default" else t.compile) if t.compile else model
-    augment = safe_instantiate(cfg.augment, "augment")
     fused = (device.type == "cuda") if t.fused == "auto" else bool(t.fused)
     optimizer = build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), model,
                                 exempt_norm_and_bias=t.no_decay_norm_bias, fused=fused)
