@@ -13,7 +13,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fmnist.errors import ConfigError
+from fmnist.errors import ConfigError, first_line
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -53,10 +53,6 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def safe_instantiate(node: DictConfig, name: str, **kwargs: Any) -> Any:
     """Instantiate the config group `name` after checking its targets; errors name the group and give the
     constructor's own message (e.g. `augment.erasing is a probability ...`)."""
@@ -67,7 +63,7 @@ def safe_instantiate(node: DictConfig, name: str, **kwargs: Any) -> Any:
         cause = _root_cause(exc)
         if isinstance(cause, ConfigError):
             raise ConfigError(str(cause)) from exc
-        raise ConfigError(f"cannot build {name!r} from its config: {_first_line(cause)}") from exc
+        raise ConfigError(f"cannot build {name!r} from its config: {first_line(cause)}") from exc
 
 
 def differing_keys(a: Mapping[str, Any], b: Mapping[str, Any], ignore: Iterable[str] = (),
@@ -196,7 +192,7 @@ def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return factory(*args, **kwargs)
     except (TypeError, ValueError, IndexError, KeyError, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot build {name!r} from its config: {_first_line(exc)}") from exc
+        raise ConfigError(f"cannot build {name!r} from its config: {first_line(exc)}") from exc
 
 
 def _require(cond: bool, key: str, value: Any, rule: str) -> None:
@@ -214,7 +210,7 @@ def validate(cfg: DictConfig) -> None:
         missing = OmegaConf.missing_keys(cfg)
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:  # e.g. optimizer.lr=${trainer.nope}
-        raise ConfigError(f"the config cannot be resolved: {_first_line(exc)}") from exc
+        raise ConfigError(f"the config cannot be resolved: {first_line(exc)}") from exc
     if missing:
         raise ConfigError(f"missing required value(s): {', '.join(sorted(missing))}")
     check_unknown_keys(cfg)

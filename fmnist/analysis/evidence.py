@@ -438,6 +438,11 @@ def distinct_dead_runs(result: AnalysisResult) -> pd.DataFrame:
     return dead[~dead["run_dir"].map(lambda d: source.get(d, d)).duplicated()]
 
 
+def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataFrame:
+    """``result.dead_layers`` of the runs `runs` (from :func:`distinct_dead_runs`) keeps."""
+    return result.dead_layers[result.dead_layers["run_dir"].isin(runs["run_dir"])]
+
+
 def dead_by_activation(result: AnalysisResult) -> str:
     """Dead units per activation in stage2_activation, and their rank correlation with test accuracy."""
     dead = result.dead_runs

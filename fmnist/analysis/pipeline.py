@@ -200,7 +200,8 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                  dataset: Resplit | None = None) -> dict[str, Path]:
     """Every figure the data allows, as PDF + PNG in `fig_dir` (image figures need `dataset`); returns
     name -> PDF path."""
-    from fmnist.analysis.evidence import distinct_dead_runs, key_comparisons  # evidence builds on AnalysisResult
+    from fmnist.analysis.evidence import (  # evidence builds on AnalysisResult
+        distinct_dead_layers, distinct_dead_runs, key_comparisons)
 
     c, cells = result.collection, result.cells
     written: list[Path] = []
@@ -222,8 +223,7 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
             written += image_figures.augmentations(dataset.train, _augments(), fig_dir, CLASS_NAMES)
         if not result.dead_layers.empty:  # each trained network once (a reused copy is the same network)
             dead_runs = distinct_dead_runs(result)
-            layers = result.dead_layers[result.dead_layers["run_dir"].isin(dead_runs["run_dir"])]
-            written += figs.dead_by_layer(layers, fig_dir)
+            written += figs.dead_by_layer(distinct_dead_layers(result, dead_runs), fig_dir)
             written += figs.dead_vs_lr(dead_runs, fig_dir)
     return {p.stem: p for p in written if p.suffix == ".pdf"}
 

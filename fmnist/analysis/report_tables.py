@@ -12,8 +12,8 @@ from torch import nn
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED
-from fmnist.analysis.evidence import (distinct_dead_runs, key_comparisons, lr_schedule_spread, main_effects,
-                                      preset_summary)
+from fmnist.analysis.evidence import (distinct_dead_layers, distinct_dead_runs, key_comparisons, lr_schedule_spread,
+                                      main_effects, preset_summary)
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
@@ -141,7 +141,7 @@ def dead_table(result: AnalysisResult) -> str:
     runs = distinct_dead_runs(result)
     if runs.empty:
         return ""
-    layers = result.dead_layers[result.dead_layers["run_dir"].isin(runs["run_dir"])]
+    layers = distinct_dead_layers(result, runs)
     rows = []
     for act, g in runs.groupby("activation", sort=False):
         by_layer = layers[layers["activation"] == act].groupby("layer")["dead_fraction"].mean()

@@ -50,10 +50,11 @@ def _job_label(hc: Any) -> str:
 def hydra_main(cfg: DictConfig) -> float | None:
     """Run `train` in Hydra's output dir. Returns the best validation accuracy (for sweepers).
 
-    Ctrl-C stops a run or a sweep with one line and exit status 130. A single run that fails exits with status 1: a user-facing error (FmnistError) as one line, anything
-    else with its traceback. In a sweep (-m) a failed job never raises: its summary.json records the
-    failure (status failed, error, traceback), one line is logged, and the sweep goes on with the next
-    job; `SweepReport` counts the outcomes at the end and sets the exit status."""
+    Ctrl-C stops a run or a sweep with one line and exit status 130. A single run that fails exits with
+    status 1: a user-facing error (FmnistError) as one line, anything else with its traceback. In a sweep (-m)
+    a failed job never raises: its summary.json records the failure (status failed, error, traceback), one
+    line is logged, and the sweep goes on with the next job; `SweepReport` counts the outcomes at the end and
+    sets the exit status."""
     hc = HydraConfig.get()
     choices = {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/")}
     sweep = hc.mode == RunMode.MULTIRUN

@@ -23,7 +23,7 @@ from fmnist.config import call_factory, describe_differences, differing_keys, sa
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
-from fmnist.errors import ConfigError, FmnistError
+from fmnist.errors import ConfigError, FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 from fmnist.train import checkpoint as ckpt
@@ -185,7 +185,7 @@ def _out_of_memory(exc: BaseException, device: str | None) -> OutOfMemory:
     """A one-line OutOfMemory error with what to do; frees what the allocator caches."""
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    first = first_line(exc)[:200]
     return OutOfMemory(
         f"out of memory on {device or 'the device'} ({first}); lower trainer.batch_size or "
         f"trainer.eval_batch_size, use a smaller model, or run fewer jobs per GPU (hydra.launcher.jobs_per_gpu)"
@@ -204,7 +204,7 @@ def _capture(model: torch.nn.Module, t: DictConfig, n_train: int, image_shape: t
     except (RuntimeError, AssertionError) as exc:
         if t.cuda_graphs is True:
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)[:200]
         log.warning("CUDA-graph capture failed (%s); training eagerly", first)
         summary["cuda_graphs"] = f"failed: {first}"
         return model
