@@ -228,11 +228,30 @@ def test_zero_init_block_is_shortcut(block_cls):
     x = torch.randn(2, ch, 7, 7).abs()
     for skip in (True, False):
         b = block_cls(ch, ch // block_cls.expansion, 1, skip=skip)
-        b.zero_init_last_norm()
+        b.zero_init_branch()
         b.eval()
         with torch.no_grad():
             expected = x if skip else torch.zeros_like(x)
             assert torch.allclose(b(x), expected)
+
+
+@pytest.mark.parametrize("block_cls", [BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck])
+def test_zero_init_branch_starts_as_shortcut_and_learns(block_cls):
+    """A zero-initialised branch outputs 0 (the block is its shortcut) yet every branch layer gets a gradient
+    within two steps: a pre-act block whose last norm is zeroed feeds ReLU exactly 0 and never learns."""
+    ch = 16
+    b = block_cls(ch, ch // block_cls.expansion, 1)
+    b.zero_init_branch()
+    x = torch.randn(4, ch, 7, 7)
+    shortcut = x if block_cls._preact else F.relu(x)
+    with torch.no_grad():
+        assert torch.allclose(b.eval()(x), shortcut)
+    opt = torch.optim.SGD(b.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        b.train()(x).square().mean().backward()
+        opt.step()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in b.parameters())
 
 
 def test_zero_init_residual_option(build):
@@ -241,7 +260,8 @@ def test_zero_init_residual_option(build):
     assert blocks and all(torch.count_nonzero(b.bn3.weight) == 0 for b in blocks)
     pre = build("preact_resnet18", overrides=[f"model.width={TINY}", "model.zero_init_residual=true"])
     blocks = [m for m in pre.modules() if isinstance(m, PreActBasicBlock)]
-    assert blocks and all(torch.count_nonzero(b.bn2.weight) == 0 for b in blocks)
+    assert blocks and all(torch.count_nonzero(b.conv2.weight) == 0 for b in blocks)
+    assert all(torch.count_nonzero(b.bn2.weight) == b.bn2.weight.numel() for b in blocks)
 
 
 def test_zeropad_shortcut(build):

@@ -87,16 +87,19 @@ def make_shortcut(
     return nn.Sequential(conv, norm(out_channels))
 
 
-def _zero_norm_weight(m: nn.Module) -> None:
+def _zero_weight(m: nn.Module) -> None:
+    """Zero a layer's weight (and a conv's bias); a layer without weight (nn.Identity) is left alone."""
     w = getattr(m, "weight", None)
     if isinstance(w, torch.Tensor):
         nn.init.zeros_(w)
+    if isinstance(m, nn.Conv2d) and m.bias is not None:
+        nn.init.zeros_(m.bias)
 
 
 class _Block(nn.Module):
     expansion = 1
-    #: name of the branch's last norm, zeroed by ``zero_init_last_norm``
-    _last_norm = ""
+    #: the layer of the residual branch whose weight ``zero_init_branch`` zeroes
+    _zero_init_layer = ""
     #: whether a (projection) shortcut reads the pre-activated input
     _preact = False
 
@@ -112,20 +115,22 @@ class _Block(nn.Module):
         # projection convs in pre-act blocks see the normalised input; identity/zeropad see x
         self.shortcut_on_preact = self._preact and isinstance(self.shortcut, nn.Conv2d)
 
-    def zero_init_last_norm(self) -> None:
-        """Zero the weight of the residual branch's last norm (no-op when it has none).
+    def zero_init_branch(self) -> None:
+        """Zero the weight of the residual branch's last layer, so the block starts as its shortcut.
 
-        With the provided activations (all have act(0) = 0) and bias-free convs this makes
-        the branch output exactly zero, so the block starts as its shortcut (Goyal et al. 2017).
+        Post-activation blocks zero their last norm (Goyal et al. 2017; a no-op for ``norm=none``, whose
+        identity has no weight). Pre-activation blocks zero their last conv instead (as timm's ResNetV2):
+        their last norm feeds an activation, and a zeroed norm would make its input exactly 0, where ReLU's
+        gradient is 0, so the whole branch would never receive a gradient and stay dead.
         """
-        _zero_norm_weight(getattr(self, self._last_norm))
+        _zero_weight(getattr(self, self._zero_init_layer))
 
 
 class BasicBlock(_Block):
     """conv3×3(s)-norm-act-conv3×3-norm (+ shortcut) -act."""
 
     expansion = 1
-    _last_norm = "bn2"
+    _zero_init_layer = "bn2"
 
     def __init__(
         self,
@@ -166,7 +171,7 @@ class Bottleneck(_Block):
     """
 
     expansion = 4
-    _last_norm = "bn3"
+    _zero_init_layer = "bn3"
 
     def __init__(
         self,
@@ -207,7 +212,7 @@ class PreActBasicBlock(_Block):
     """He et al. 2016: norm-act-conv3×3(s)-norm-act-conv3×3 (+ shortcut), no act after the sum."""
 
     expansion = 1
-    _last_norm = "bn2"
+    _zero_init_layer = "conv2"
     _preact = True
 
     def __init__(
@@ -246,7 +251,7 @@ class PreActBottleneck(_Block):
     """He et al. 2016: norm-act-conv1×1-norm-act-conv3×3(s)-norm-act-conv1×1(×4) (+ shortcut)."""
 
     expansion = 4
-    _last_norm = "bn3"
+    _zero_init_layer = "conv3"
     _preact = True
 
     def __init__(

@@ -17,7 +17,8 @@ Deviations from the ImageNet papers (all deliberate, for 28×28 inputs):
   fan_out/relu as in torchvision; ``init="default"``: torch defaults).
 * ``norm``/``activation`` are factories (see ``layers``); with ``norm=none`` every conv gets
   a bias. ``zero_init_residual=True`` zeroes the last norm weight of each residual branch
-  (a no-op for ``norm=none``, whose identity has no weight).
+  (a no-op for ``norm=none``, whose identity has no weight); pre-activation blocks zero their
+  last conv instead (see ``blocks._Block.zero_init_branch``).
 
 With width 64, projection shortcuts and BatchNorm: ResNet-18 has 11,172,810 trainable
 parameters and ResNet-50 23,519,690.
@@ -64,7 +65,7 @@ class ResNet(nn.Module):
             or ``"zeropad"`` (option A: subsample + zero channels, parameter-free).
         preact: use He et al. 2016 pre-activation blocks (+ final norm+act before pooling).
         dropout: dropout probability before the classifier.
-        zero_init_residual: zero the last norm weight in every residual branch.
+        zero_init_residual: start every residual branch at zero (last norm weight; last conv if preact).
         init: ``"kaiming"`` or ``"default"`` (see ``layers.init_weights``).
         norm: ``norm(C) -> nn.Module`` factory.
         activation: ``activation() -> nn.Module`` factory, called once per nonlinearity.
@@ -146,7 +147,7 @@ class ResNet(nn.Module):
         if zero_init_residual and self.skip:
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)):
-                    m.zero_init_last_norm()
+                    m.zero_init_branch()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features [B, num_features] (before dropout and the classifier)."""
