@@ -15,6 +15,7 @@ import yaml
 from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 
 from fmnist.errors import ConfigError
+from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
 from fmnist.train.run import TrainingDiverged, train
 from fmnist.train.logging import to_container
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS
@@ -344,6 +345,30 @@ def test_checkpoint_every_n_epochs_resumes_from_the_last_one_written(real_respli
     assert resumed["resumed_from_epoch"] == 2  # epoch 1 was not checkpointed, epoch 2 was
     assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
 
+
+
+def test_best_weights_are_written_with_last_pt_so_a_resume_never_meets_newer_ones(
+        real_resplit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkpoint_every=3, stopped in epoch 3: epochs 1-2 improved val_acc but nothing was checkpointed, so no
+    best.pt of those epochs may be left for the resumed run to test under another epoch's name."""
+    cfg = compose_cfg(real_resplit_dir, "trainer.epochs=3", "trainer.checkpoint_every=3", "data.subset=256",
+                      "model.width=8")
+    interrupted_at_epoch(cfg, tmp_path / "r", monkeypatch, epoch=3)
+    assert not list((tmp_path / "r" / "checkpoints").glob("*.pt"))
+    summary = train(cfg, tmp_path / "r")
+    best = torch.load(tmp_path / "r" / "checkpoints" / "best.pt", weights_only=True)
+    assert best["epoch"] == summary["best_epoch"] and summary["tested_checkpoint"] == f"best (epoch {best['epoch']})"
+
+
+def test_a_best_pt_of_other_epochs_is_set_aside_on_resume(tmp_path: Path) -> None:
+    path = checkpoint_path(tmp_path, BEST)
+    path.parent.mkdir()
+    save_checkpoint(path, {"model": {}, "epoch": 2, "val_acc": 0.5})
+    set_aside_stale_best(tmp_path, 2)  # the resumed run's best: kept
+    assert path.exists()
+    set_aside_stale_best(tmp_path, 1)  # epoch 2 is being trained again: set aside, not deleted
+    assert not path.exists() and torch.load(path.with_name("best.pt.stale"), weights_only=True)["epoch"] == 2
+    set_aside_stale_best(tmp_path, None)  # nothing to set aside: no error
 
 @pytest.mark.slow
 def test_early_stop_after_patience_epochs_without_improvement(real_resplit_dir: Path, tmp_path: Path) -> None:

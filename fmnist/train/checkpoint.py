@@ -1,5 +1,5 @@
 """Atomic checkpoints: `last.pt` (everything needed to resume), `previous.pt` (the one before it) and
-`best.pt` (weights at best val acc).
+`best.pt` (weights at best val acc, written together with `last.pt`).
 
 `last.pt` is replaced atomically after every epoch; the file it replaces is kept as `previous.pt` (a hard
 link, so no copy), which lets a run resume even when `last.pt` was damaged after it was written (a bad
@@ -71,8 +71,8 @@ def _unlink_quietly(path: Path) -> None:
 
 
 def discard_resume_state(run_dir: Path) -> None:
-    """Remove `last.pt` and `previous.pt` (trainer.force=true: start again from scratch)."""
-    for name in (LAST, PREVIOUS):
+    """Remove `last.pt`, `previous.pt` and `best.pt` (trainer.force=true: start again from scratch)."""
+    for name in (LAST, PREVIOUS, BEST):
         path = checkpoint_path(run_dir, name)
         try:
             path.unlink(missing_ok=True)
@@ -104,6 +104,30 @@ def _set_aside(path: Path) -> None:
             os.replace(path, path.with_name(path.name + ".corrupt"))
         except OSError as exc:
             raise FmnistError(f"cannot set aside the damaged {path}: {exc.strerror or exc}") from exc
+
+
+def set_aside_stale_best(run_dir: Path, best_epoch: int | None) -> None:
+    """Keep `best.pt` only if it holds the weights of the resume state's best epoch.
+
+    `best.pt` is written together with `last.pt`, but a resume from `previous.pt` (or a crash between the two
+    writes) can meet a `best.pt` of epochs that are being trained again. Testing it would test weights of
+    lost epochs under an older epoch's name, so it is set aside as `best.pt.stale`; a later improvement
+    writes a new one, and without one the run is tested with its last weights (and says so)."""
+    path = checkpoint_path(run_dir, BEST)
+    if not path.exists():
+        return
+    try:
+        epoch = load_checkpoint(path).get("epoch")
+    except CheckpointError:
+        epoch = "unreadable"
+    if epoch == best_epoch:
+        return
+    log.warning("%s holds epoch %s, but the resumed run's best is epoch %s: set aside as %s.stale",
+                path, epoch, best_epoch, BEST)
+    try:
+        os.replace(path, path.with_name(BEST + ".stale"))
+    except OSError as exc:
+        raise FmnistError(f"cannot set aside the stale {path}: {exc.strerror or exc}") from exc
 
 
 RESUME_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "metrics", "best")

@@ -259,6 +259,7 @@ def _train(
     eval_model = ema.shadow if ema is not None else model
     rows: list[dict[str, Any]] = []
     best = {"val_acc": -1.0, "epoch": None}
+    best_weights: dict[str, Any] | None = None  # the best epoch's weights until the next checkpoint writes them
     start_epoch = 0
     last_path = ckpt.checkpoint_path(run_dir, ckpt.LAST)
     best_path = ckpt.checkpoint_path(run_dir, ckpt.BEST)
@@ -282,6 +283,7 @@ def _train(
             ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
         rows, best, start_epoch = list(state["metrics"]), dict(state["best"]), int(state["epoch"])
+        ckpt.set_aside_stale_best(run_dir, best["epoch"])
         summary["resumed_from_epoch"] = start_epoch
         log.info("resuming %s from epoch %d (%s)", run_dir, start_epoch, Path(state["path"]).name)
         del state
@@ -327,13 +329,15 @@ def _train(
         log.info(format_epoch(row, t.epochs))
         write_metrics(run_dir, rows)
         sinks.log_epoch(row)
-        improved = val is not None and val.acc > best["val_acc"]
-        if improved:
+        if val is not None and val.acc > best["val_acc"]:
             best = {"val_acc": val.acc, "epoch": epoch}
-            ckpt.save_checkpoint(best_path, {"model": _state_dict(eval_model), "epoch": epoch, "val_acc": val.acc})
+            best_weights = {"model": _state_dict(eval_model), "epoch": epoch, "val_acc": val.acc}
         bad_epochs = epoch - (best["epoch"] or 0)  # derived, so a resumed run stops where it would have
         stop = bool(t.early_stop_patience and val is not None and bad_epochs >= t.early_stop_patience)
         if epoch % t.checkpoint_every == 0 or epoch == t.epochs or stop:
+            if best_weights is not None:  # written with last.pt, so best.pt always matches last.pt's best
+                ckpt.save_checkpoint(best_path, best_weights)
+                best_weights = None
             ckpt.save_checkpoint(last_path, {
                 "model": _state_dict(model), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
