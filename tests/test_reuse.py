@@ -61,7 +61,7 @@ def test_identical_run_of_another_preset_is_copied_not_trained(real_resplit_dir:
 
     # the same study again: the reused run is complete and skipped, and the original is still preferred
     assert train(cfg(real_resplit_dir, "stage_b"), run_dir) == got
-    assert find_identical_run(root / "stage_c" / "0_x", got["config"]) == source
+    assert find_identical_run(root / "stage_c" / "0_x", got["config"], real_resplit_dir) == source
 
 
 @pytest.mark.slow
@@ -99,14 +99,16 @@ def test_reusing_discards_an_interrupted_attempt(real_resplit_dir: Path, origina
 def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: Path) -> None:
     config = {"name": "a", "seed": 0, "trainer": {"epochs": 3, "force": False}, "optimizer": {"lr": 0.1}}
 
-    def make(path: str, status: str = "completed", files: bool = True, **changes) -> Path:
+    data = tmp_path / "data"
+
+    def make(path: str, status: str = "completed", files: bool = True, data_dir: Path = data, **changes) -> Path:
         run = tmp_path / path
         run.mkdir(parents=True)
         cfg_ = json.loads(json.dumps(config))
         for dotted, value in changes.items():
             group, key = dotted.split("__")
             cfg_[group][key] = value
-        (run / "summary.json").write_text(json.dumps({"status": status, "config": cfg_}))
+        (run / "summary.json").write_text(json.dumps({"status": status, "config": cfg_, "data_dir": str(data_dir)}))
         if files:
             for name in ("metrics.csv", "predictions_test.csv"):
                 (run / name).write_text("x\n")
@@ -115,8 +117,10 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
     make("p1/failed", status="failed")
     make("p1/no_files", files=False)
     make("p1/other_lr", optimizer__lr=0.2)
+    make("p1/other_data", data_dir=tmp_path / "another_copy")  # data.dir is neutral, the folder still counts
     me = tmp_path / "p3" / "me"
-    assert find_identical_run(me, config) is None
+    assert find_identical_run(me, config, data) is None
     neutral = make("p2/forced_and_renamed", trainer__force=True)  # a neutral key and `name` may differ
-    assert find_identical_run(me, config | {"name": "b"}) == neutral
-    assert find_identical_run(neutral, config) is None  # never itself
+    assert find_identical_run(me, config | {"name": "b"}, data) == neutral
+    assert find_identical_run(me, config | {"name": "b"}, tmp_path / "another_copy") == tmp_path / "p1/other_data"
+    assert find_identical_run(neutral, config, data) is None  # never itself

@@ -8,7 +8,8 @@ turns it on), a run first looks for an identical completed run among the run dir
 what the analysis reads, copies its results into its own run dir and records where they came from
 (summary.json `reused_from`, relative to this run dir). Identical means the same resolved config, seed
 included, up to the keys that do not change what a run computes (`run_dir.NEUTRAL_KEYS`), `name`, and
-keys only one of the two configs has (added to conf/ since; see `fmnist.config.differing_keys`).
+keys only one of the two configs has (added to conf/ since; see `fmnist.config.differing_keys`), and trained
+on the same data folder.
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ NOT_COPIED = frozenset({SUMMARY_FILE, ".hydra", "train.log", CHECKPOINT_DIR, ".s
 OWN_FIELDS = ("run_dir", "config", "choices", "command", "process_command")
 
 
-def find_identical_run(run_dir: Path, config: dict[str, Any]) -> Path | None:
+def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Path) -> Path | None:
     """A completed run of the same computation two levels above `run_dir` that holds every file the analysis
-    reads, or None. An original is preferred to a run that itself reused one."""
+    reads, or None. An original is preferred to a run that itself reused one.
+
+    `data.dir` is a neutral key (a study resumes on another machine's copy of the data), so the data folder is
+    compared here instead: a run trained on another folder (summary.json `data_dir`, resolved) is not reused."""
+    data_dir = str(Path(data_dir).expanduser().resolve())
     run_dir = Path(run_dir).resolve()
     root = run_dir.parent.parent
     found: list[tuple[bool, str, Path]] = []
@@ -51,6 +56,7 @@ def find_identical_run(run_dir: Path, config: dict[str, Any]) -> Path | None:
             continue
         summary = read_summary(candidate)
         if (not summary or summary.get("status") != "completed" or not isinstance(summary.get("config"), dict)
+                or summary.get("data_dir") != data_dir
                 or not all((candidate / name).is_file() for name in REQUIRED_FILES)):
             continue
         if not differing_keys(summary["config"], config, IDENTITY_IGNORED_KEYS):

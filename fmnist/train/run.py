@@ -132,7 +132,7 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
         validate(cfg)
         config = to_container(cfg)
         if cfg.trainer.reuse_identical:
-            source = find_identical_run(run_dir, config)
+            source = find_identical_run(run_dir, config, cfg.data.dir)
             if source is not None:
                 return adopt_results(source, run_dir, summary | {"config": config})
         try:
