@@ -375,3 +375,51 @@ def test_counts_in_words() -> None:
     assert latex.share(1, 3, "comparison", "significant") == "1 of the 3 comparisons is significant"
     assert latex.share(3, 3, "comparison", "significant") == "all 3 comparisons are significant"
     assert latex.and_join(["a", "b", "c"]) == "a, b and c" and latex.and_join(["a"]) == "a"
+
+
+def _dead_row(preset: str, i: int, activation: str, lr: float, dead: float) -> dict[str, Any]:
+    return {"run_dir": f"/{preset}/{i}", "preset": preset, "activation": activation, "optimizer.lr": lr,
+            "dead_fraction": dead, "zero_fraction": 0.5, "negative_capable": activation != "relu"}
+
+
+def test_dead_units_are_compared_only_where_nothing_else_changes() -> None:
+    """By activation: the activation sweep's runs, not ReLU pooled over other models and optimisers; by learning
+    rate: the learning-rate sweep's runs, not Adam's 1e-3 beside SGD's 0.1."""
+    from fmnist.analysis.macros import build_macros
+
+    result = make_result({
+        "stage2_activation": seeds({"activation": "relu"}, [0.9, 0.91]) + seeds({"activation": "gelu"}, [0.9, 0.91]),
+        "stage2_optimizer": seeds({"optimizer": "adam"}, [0.8, 0.81]),
+        "stage2_lr": seeds({"optimizer.lr": 0.01}, [0.8, 0.81]) + seeds({"optimizer.lr": 0.1}, [0.9, 0.91])})
+    dead = ([_dead_row("stage2_activation", i, a, 0.1, d) for i, (a, d) in enumerate(
+        [("relu", 0.0), ("relu", 0.0), ("gelu", 0.1), ("gelu", 0.1)])]
+        + [_dead_row("stage2_optimizer", i, "relu", 1e-3, 0.5) for i in range(2)]
+        + [_dead_row("stage2_lr", i, "relu", lr, 0.2) for i, lr in enumerate((0.01, 0.01, 0.1, 0.1))])
+    result.dead_runs = pd.DataFrame(dead)
+    result.dead_layers = pd.DataFrame([{**r, "layer": "layer1.0"} for r in dead])
+    by_act = evidence.dead_runs_sweeping(result, "activation")
+    assert set(by_act["preset"]) == {"stage2_activation"} and len(by_act) == 4
+    assert set(evidence.dead_runs_sweeping(result, "optimizer.lr", fallback=False)["preset"]) == {"stage2_lr"}
+    assert r"relu & 2 & 0.00\,$\pm$\,0.00" in report_tables.dead_table(result)
+    assert r"By activation, dead units are ReLU 0.00\,\% and GELU 10.00\,\%" in build_macros(result)["readDead"]
+    no_sweep = make_result({"stage2_optimizer": seeds({"optimizer": "adam"}, [0.8, 0.81])})
+    no_sweep.dead_runs = pd.DataFrame([_dead_row("stage2_optimizer", i, "relu", 1e-3, 0.5) for i in range(2)])
+    assert evidence.dead_runs_sweeping(no_sweep, "optimizer.lr", fallback=False).empty
+    assert len(evidence.dead_runs_sweeping(no_sweep, "activation")) == 2
+
+
+def test_dead_by_layer_keeps_one_colour_and_legend_entry_per_activation(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import figures, style
+
+    drawn = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: drawn.append(fig) or [])
+    layers = pd.DataFrame([{"model": m, "activation": a, "layer_index": j, "layer": f"l{j}", "dead_fraction": 0.1,
+                            "zero_fraction": 0.5} for m, acts in (("resnet18", ["relu"]), ("resnet9", ["gelu", "relu"]))
+                           for a in acts for j in range(2)])
+    figures.dead_by_layer(layers, tmp_path)
+    fig = drawn[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["relu", "gelu"]
+    resnet9 = fig.axes[1]
+    colours = {line.get_label(): line.get_color() for line in resnet9.get_lines()}
+    assert colours["relu"] == style.color(0) and colours["gelu"] == style.color(1)

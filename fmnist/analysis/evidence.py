@@ -428,14 +428,26 @@ def run_source(run_dir: str, reused_from: Any) -> str:
     return run_dir if latex.missing(reused_from) else str((Path(run_dir) / str(reused_from)).resolve())
 
 
-def distinct_dead_runs(result: AnalysisResult) -> pd.DataFrame:
-    """``result.dead_runs`` with each trained network once: a run that copied an identical run is left out when
-    the run it copied is among them too (pooled over presets, a copy would count its network twice)."""
-    dead, runs = result.dead_runs, result.collection.runs
+def distinct_dead_runs(result: AnalysisResult, dead: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`dead` (default ``result.dead_runs``) with each trained network once: a run that copied an identical run is
+    left out when the run it copied is among them too (pooled over presets, a copy would count its network twice)."""
+    dead, runs = result.dead_runs if dead is None else dead, result.collection.runs
     if dead.empty or "reused_from" not in runs:
         return dead
     source = {d: run_source(d, r) for d, r in zip(runs["run_dir"], runs["reused_from"])}
     return dead[~dead["run_dir"].map(lambda d: source.get(d, d)).duplicated()]
+
+
+def dead_runs_sweeping(result: AnalysisResult, key: str, fallback: bool = True) -> pd.DataFrame:
+    """The dead-unit rows to compare by `key` (``activation``, ``optimizer.lr``), each trained network once: the
+    runs of the presets that sweep `key`, where nothing else changes between the values compared. The other presets
+    change other settings (model, optimiser, normalisation, ...) at one value of `key` and would confound the
+    comparison. Without a preset that sweeps `key`: every run with `fallback`, else none."""
+    dead = result.dead_runs
+    presets = [p for p, keys in result.collection.swept.items() if key in keys]
+    if not dead.empty and (presets or not fallback):
+        dead = dead[dead["preset"].isin(presets)]
+    return distinct_dead_runs(result, dead)
 
 
 def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataFrame:

@@ -201,7 +201,7 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
     """Every figure the data allows, as PDF + PNG in `fig_dir` (image figures need `dataset`); returns
     name -> PDF path."""
     from fmnist.analysis.evidence import (  # evidence builds on AnalysisResult
-        distinct_dead_layers, distinct_dead_runs, key_comparisons)
+        dead_runs_sweeping, distinct_dead_layers, key_comparisons)
 
     c, cells = result.collection, result.cells
     written: list[Path] = []
@@ -221,10 +221,10 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                                                        int(cfg.get("misclassified", 24)))
         if dataset is not None:
             written += image_figures.augmentations(dataset.train, _augments(), fig_dir, CLASS_NAMES)
-        if not result.dead_layers.empty:  # each trained network once (a reused copy is the same network)
-            dead_runs = distinct_dead_runs(result)
-            written += figs.dead_by_layer(distinct_dead_layers(result, dead_runs), fig_dir)
-            written += figs.dead_vs_lr(dead_runs, fig_dir)
+        if not result.dead_layers.empty:  # each trained network once, compared only where nothing else changes
+            by_activation = dead_runs_sweeping(result, "activation")
+            written += figs.dead_by_layer(distinct_dead_layers(result, by_activation), fig_dir)
+            written += figs.dead_vs_lr(dead_runs_sweeping(result, "optimizer.lr", fallback=False), fig_dir)
     return {p.stem: p for p in written if p.suffix == ".pdf"}
 
 
