@@ -311,10 +311,13 @@ def residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
             "the residual net's advantage shows in generalisation rather than in optimisation."
             if acc.significant(result.alpha) and acc.diff > 0 else
             "at this depth, with BatchNorm, we see no sign that the plain net is harder to optimise.")
-    if loss.diff > 0:
+    if loss.diff > 0 and acc.significant(result.alpha) and acc.diff > 0:
         return text + (rf" The plain net also ends training with a higher training loss ({losses}): it is harder to "
                        r"optimise rather than overfitting, the degradation problem that residual connections "
                        r"address~\citep{he2016deep}.")
+    if loss.diff > 0:  # harder to optimise, without a significant accuracy gap to explain
+        return text + (rf" The plain net ends training with a higher training loss ({losses}): it is harder to "
+                       rf"optimise, though its {metric_name(result)} is not significantly lower.")
     return text + rf" The plain net ends training with a lower training loss ({losses})."
 
 
