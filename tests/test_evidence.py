@@ -354,6 +354,16 @@ def test_learning_rate_is_not_said_to_matter_more_without_a_significant_test() -
     assert "Neither moves accuracy beyond seed noise (one-way ANOVA" in text and "matters more" not in text
 
 
+def test_learning_rate_is_not_said_to_matter_more_than_a_schedule_that_was_not_varied() -> None:
+    runs = [run for lr, a in ((0.01, [0.80, 0.81, 0.79]), (0.1, [0.93, 0.92, 0.94]))
+            for run in seeds({"optimizer.lr": lr, "scheduler": "cosine"}, a)]
+    text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": runs}))
+    assert "The learning rate moves accuracy beyond seed noise (one-way ANOVA" in text
+    assert "schedule not testable" in text and "Only" not in text and "matters more" not in text
+    assert text.startswith(r"Across the 2 learning rates, test accuracy moves by 13.00\,pp on average within a "
+                           "schedule. The best") and "across the 1 schedule" not in text
+
+
 def test_pooled_dead_units_count_each_trained_network_once() -> None:
     """A run that copied an identical run (reused_from) has the same dead units: pooled over presets, it counts once;
     a layer list names no 'most dead' layer when no unit is dead."""

@@ -381,11 +381,13 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     best_lrs = table["best_lr"].value_counts()
     schedules = "every schedule" if best_lrs.iloc[0] == len(table) else \
         f"{best_lrs.iloc[0]} of the {plural(len(table), 'schedule')}"
-    text = (rf"Across the {plural(grid.shape[1], 'learning rate')}, {metric_name(result)} moves by "
-            rf"{_size(table['spread'].mean())}\,pp on average within a schedule; across the "
-            rf"{plural(grid.shape[0], 'schedule')}, by {_size(by_lr.mean()) if len(by_lr) else NA}\,pp within a "
-            rf"learning rate. The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
-            r"(Table~\ref{tab:lr-schedules}).")
+    spreads = [rf"across the {plural(grid.shape[1], 'learning rate')}, {metric_name(result)} moves by "
+               rf"{_size(table['spread'].mean())}\,pp on average within a schedule" if grid.shape[1] > 1 else "",
+               rf"across the {plural(grid.shape[0], 'schedule')}, by {_size(by_lr.mean())}\,pp within a learning rate"
+               if grid.shape[0] > 1 and len(by_lr) else ""]  # a setting with one value moves nothing
+    text = latex.sentence("; ".join(t for t in spreads if t)) + ". " if any(spreads) else ""
+    text += (rf"The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
+             r"(Table~\ref{tab:lr-schedules}).")
     return text + _lr_or_schedule(result), table
 
 
@@ -397,10 +399,14 @@ def _lr_or_schedule(result: AnalysisResult) -> str:
     p_lr, p_sched = (_anova(runs, key, primary(result)) for key in ("optimizer.lr", "scheduler"))
     if math.isnan(p_lr) and math.isnan(p_sched):
         return ""
+    untestable = "not testable (fewer than two values of two runs each)"
     tests = (f" (one-way ANOVA over the runs, the other setting pooled: learning rate "
-             f"{'too few seeds' if math.isnan(p_lr) else p_math(p_lr)}, schedule "
-             f"{'too few seeds' if math.isnan(p_sched) else p_math(p_sched)})")
+             f"{untestable if math.isnan(p_lr) else p_math(p_lr)}, schedule "
+             f"{untestable if math.isnan(p_sched) else p_math(p_sched)})")
     lr, sched = p_lr < result.alpha, p_sched < result.alpha
+    if math.isnan(p_lr) or math.isnan(p_sched):  # one of them tested: nothing to say which matters more
+        name = "schedule" if math.isnan(p_lr) else "learning rate"
+        return f" The {name} {'moves' if lr or sched else 'does not move'} accuracy beyond seed noise{tests}."
     if lr and sched:
         return f" Both the learning rate and the schedule move accuracy significantly{tests}."
     if lr or sched:
