@@ -166,6 +166,14 @@ def test_main_effects_pool_the_other_factors() -> None:
     assert r"\label{tab:main-effects}" in report_tables.main_effects_table(result)
 
 
+def test_main_effects_name_their_baseline_when_it_is_not_none() -> None:
+    runs = [run for wd, a in ((1e-4, [0.90, 0.91, 0.89]), (5e-4, [0.92, 0.93, 0.91]))
+            for run in seeds({"optimizer.weight_decay": wd, "trainer.label_smoothing": 0.0}, a)]
+    text = evidence.regularisation(make_result({"stage3_regularization": runs}),
+                                   evidence.main_effects(make_result({"stage3_regularization": runs})))
+    assert "against its lowest level: weight decay 0.0005 (vs.\\ 0.0001): " in text and "none of it" not in text
+
+
 def test_dead_units_by_activation_and_by_learning_rate() -> None:
     acts = {"relu": (0.10, 0.90), "gelu": (0.01, 0.93), "silu": (0.0, 0.94)}
     runs, dead_rows = [], []

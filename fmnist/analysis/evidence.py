@@ -581,17 +581,19 @@ def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:
     """The main effect of each regularisation factor's strongest level against none."""
     if effects.empty:
         return NA
-    parts = []
+    parts, bases = [], []
     for label, g in effects.groupby("factor", sort=False):
-        top = g.iloc[-1]
-        if top["level"] == g.iloc[0]["level"]:
+        top, base = g.iloc[-1], g.iloc[0]["level"]
+        if top["level"] == base:
             continue
+        bases.append(base)
         c = Comparison(top["acc"], top["acc"] - top["delta"], top["p"], int(top["n"]), int(g.iloc[0]["n"]))
-        parts.append(rf"{label} {latex.number(top['level'])}: {effect(c, result.alpha)}")
+        against = "" if base == 0 else rf" (vs.\ {latex.number(base)})"  # no run without it was analysed
+        parts.append(rf"{label} {latex.number(top['level'])}{against}: {effect(c, result.alpha)}")
     if not parts:
         return NA
-    return ("Averaged over the other factors (Table~\\ref{tab:main-effects}), against none of it: "
-            + "; ".join(parts) + ".")
+    return (f"Averaged over the other factors (Table~\\ref{{tab:main-effects}}), against "
+            f"{'none of it' if all(b == 0 for b in bases) else 'its lowest level'}: " + "; ".join(parts) + ".")
 
 
 #: Classes that look alike at 28x28: the upper-body garments and the footwear.
