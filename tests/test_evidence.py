@@ -350,8 +350,9 @@ def test_negative_results_agree_in_number() -> None:
     result = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932])
                           + seeds({"norm": "none"}, [0.925, 0.935, 0.93])})
     assert evidence.negative_results(result) == (
-        "The only alternative we tried is within seed noise of the reference. At this training length, changing it "
-        "made no measurable difference.")
+        "The only alternative we tried is within seed noise of the reference. With the seeds we ran and at this "
+        "training length, its difference from the reference cannot be told apart from seed noise; that does not show "
+        "that it has no effect.")
 
 
 def test_learning_rate_is_not_said_to_matter_more_without_a_significant_test() -> None:

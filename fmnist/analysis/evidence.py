@@ -673,7 +673,9 @@ def negative_results(result: AnalysisResult) -> str:
     text = latex.sentence(latex.share(null, len(compared), "alternative we tried", "within seed noise of the "
                                       "reference", "alternatives we tried")) + "."
     if null:
-        text += f" At this training length, changing {'it' if null == 1 else 'them'} made no measurable difference."
+        its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
+        text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
+                 f"from seed noise; that does not show that {it} no effect.")
     return text + (f" {len(worse)} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
                    + _itemize(result.cells, worse) if len(worse) else "")
 
