@@ -218,7 +218,7 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
 def test_confusion_cell_pools_the_seeds_predictions(tiny_analysis) -> None:
     classes = tiny_analysis.result.classes
     cells = tiny_analysis.result.cells
-    assert classes.cell == cells.loc[cells["test_acc_mean"].idxmax(), "cell"]
+    assert classes.cell == cells.loc[cells["best_val_acc_mean"].idxmax(), "cell"]  # chosen on validation
     assert classes.n_runs == 2 and classes.confusion.sum() == 2 * 10000
     frames = [pd.read_csv(Path(d) / "predictions_test.csv") for d in classes.per_class["run_dir"].unique()]
     trouser = np.mean([(f.loc[f["label"] == 1, "pred"] == 1).mean() for f in frames])

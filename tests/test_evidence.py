@@ -346,6 +346,24 @@ def test_preset_summary_names_the_reference_and_counts_with_grammar() -> None:
         "With fewer than two seeds on a side, no cell could be tested against the reference.")
 
 
+def test_the_best_cell_is_chosen_on_validation_not_on_the_test_set() -> None:
+    """The report quotes the best cell's test accuracy: picking it by that test accuracy would select on the test
+    set (and quote the luckiest of many cells); validation picks it, test accuracy is only quoted."""
+    from fmnist.analysis.pipeline import choose_cell
+
+    runs = (seeds({"norm": "batchnorm"}, [0.90, 0.91], best_val_acc=[0.95, 0.96])
+            + seeds({"norm": "groupnorm"}, [0.92, 0.93], best_val_acc=[0.90, 0.91]))
+    result = make_result({"stage2_norm": runs})
+    assert evidence.best_cell(result)["cell"] == "norm=batchnorm" == choose_cell(result.cells, None)["cell"]
+    macros = evidence.evidence_macros(result)
+    assert macros["readBest"].startswith(r"The best cell by validation accuracy, norm=batchnorm of "
+                                         r"\texttt{stage2\_norm}, reaches 90.50\,\%")
+    assert macros["sumSkip"] == "" and "The best cell by validation accuracy is the reference, norm=batchnorm" in \
+        evidence.preset_summary(result, "stage2_norm")
+    hidden = make_result({"stage2_norm": [{**r, "test_acc": None} for r in runs]})  # no test labels: validation
+    assert evidence.evidence_macros(hidden)["readBest"].startswith("The best cell, norm=batchnorm")
+
+
 def test_negative_results_agree_in_number() -> None:
     result = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932])
                           + seeds({"norm": "none"}, [0.925, 0.935, 0.93])})

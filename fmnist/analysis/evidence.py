@@ -48,7 +48,7 @@ from fmnist.analysis import latex
 from fmnist.analysis.collect import run_config, same_value, select
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import welch, welch_ci
+from fmnist.analysis.stats import selection_metric, welch, welch_ci
 from fmnist.analysis.style import slug
 
 
@@ -687,12 +687,20 @@ def _reference(cells: pd.DataFrame, preset: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the results section
 def best_cell(result: AnalysisResult, preset: str | None = None) -> pd.Series | None:
-    """The cell (of `preset`, else of all presets) with the highest mean primary accuracy; None without one."""
-    mean = f"{primary(result)}_mean"
-    cells = result.cells[(result.cells["n"] > 0) & result.cells[mean].notna()] if mean in result.cells else None
-    if cells is not None and preset is not None:
+    """The cell (of `preset`, else of all presets) with the highest mean validation accuracy (stats.selection_metric:
+    the primary accuracy when there is none) among those with a primary accuracy to quote; None without one."""
+    mean, chosen_by = f"{primary(result)}_mean", f"{selection_metric(result.cells)}_mean"
+    if mean not in result.cells or chosen_by not in result.cells:
+        return None
+    cells = result.cells[(result.cells["n"] > 0) & result.cells[mean].notna() & result.cells[chosen_by].notna()]
+    if preset is not None:
         cells = cells[cells["preset"] == preset]
-    return None if cells is None or cells.empty else cells.loc[cells[mean].idxmax()]
+    return None if cells.empty else cells.loc[cells[chosen_by].idxmax()]
+
+
+def _best_by(result: AnalysisResult) -> str:
+    """' by validation accuracy' when that, not the quoted accuracy, picks the best cell."""
+    return "" if selection_metric(result.cells) == primary(result) else " by validation accuracy"
 
 
 def _acc(result: AnalysisResult, cell: pd.Series, std: bool = False) -> str:
@@ -707,7 +715,7 @@ def best_sentence(result: AnalysisResult) -> str:
     best = best_cell(result)
     if best is None:
         return NA
-    return (rf"The best cell, {escape(best['cell'])} of \texttt{{{escape(best['preset'])}}}, reaches "
+    return (rf"The best cell{_best_by(result)}, {escape(best['cell'])} of \texttt{{{escape(best['preset'])}}}, reaches "
             rf"{_acc(result, best, std=True)} {metric_name(result)} over {plural(best['n'], 'seed')}.")
 
 
@@ -725,11 +733,12 @@ def preset_summary(result: AnalysisResult, preset: str) -> str:
         return (rf"The only cell with completed runs is {best_name} ({_acc(result, best)} over "
                 rf"{plural(best['n'], 'seed')})" + ("." if best["is_reference"] else
                                                     rf"; the reference {ref_name} has none."))
+    by = _best_by(result)
     if best["is_reference"]:
-        text = rf"The best cell is the reference, {ref_name} ({_acc(result, best)})."
+        text = rf"The best cell{by} is the reference, {ref_name} ({_acc(result, best)})."
     else:
         reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
-        text = rf"The best cell is {best_name} ({_acc(result, best)}); the reference {ref_name} {reached}."
+        text = rf"The best cell{by} is {best_name} ({_acc(result, best)}); the reference {ref_name} {reached}."
     return text + _significance(result, done)
 
 

@@ -28,7 +28,7 @@ from fmnist.analysis.evidence import (best_cell, compare, dead_runs_sweeping, di
                                       find_cell, metric_name, named_pairs, preset_summary, primary, run_source, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import TEST_NAME
+from fmnist.analysis.stats import TEST_NAME, selection_metric
 from fmnist.study import stage_presets
 
 #: Key cells of the study quoted by name: macro stem -> (preset, cell parameters).
@@ -140,8 +140,10 @@ def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, s
                   f"{p}NSig": str(int(compared["significant"].astype(bool).sum())),
                   f"{p}NCompared": str(len(compared)), f"{p}Seeds": plural(cells["n"].max(), "seed"),
                   f"{p}Summary": preset_summary(result, preset).replace(NA, "")})
+        chosen_by = f"{selection_metric(result.cells)}_mean"  # validation picks them, as evidence.best_cell
+        done = done[done[chosen_by].notna()]
         if not done.empty:
-            best, worst = done.loc[done[f"{metric}_mean"].idxmax()], done.loc[done[f"{metric}_mean"].idxmin()]
+            best, worst = done.loc[done[chosen_by].idxmax()], done.loc[done[chosen_by].idxmin()]
             m.update({f"{p}Best": escape(best["cell"]), f"{p}BestAcc": latex.pct(best[f"{metric}_mean"]),
                       f"{p}BestStd": latex.pct(best[f"{metric}_std"]), f"{p}Worst": escape(worst["cell"]),
                       f"{p}WorstAcc": latex.pct(worst[f"{metric}_mean"])})

@@ -154,9 +154,9 @@ def dead_table(result: AnalysisResult) -> str:
     return latex.table(["activation", "runs", r"dead units (\%)", r"zero activations (\%)", "most dead layer",
                         "dead means"], rows, "lrrrll",
                        r"Dead units (channels whose output is never $>0$ on the whole validation split) and "
-                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over the runs of the presets "
-                       r"that sweep the activation (all else equal; a run that copied an identical run counted once), "
-                       r"best checkpoints. For activations that can be "
+                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over the runs of the "
+                       r"presets that sweep the activation (all else equal; a run that copied an identical run counted "
+                       r"once), best checkpoints. For activations that can be "
                        r"negative, ``dead'' is the same never-positive statistic; such a unit still passes gradient.",
                        "tab:dead")
 
