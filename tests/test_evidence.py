@@ -131,6 +131,16 @@ def test_normalisation_quotes_the_first_epoch_and_divergences() -> None:
     assert r"1 of its 3 runs failed (Table~\ref{tab:problems})" in text
 
 
+def test_a_cell_whose_runs_all_diverged_is_reported_not_left_out() -> None:
+    runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "groupnorm"}, [0.93, 0.92, 0.94])
+            + [{"cell": {"norm": "none"}, "status": "failed", "test_acc": None} for _ in range(3)])
+    macros = evidence.evidence_macros(make_result({"stage2_norm": runs}))
+    assert macros["readNorm"] == (r"ResNet-9 without normalisation has no completed run: 3 of its 3 runs failed "
+                                  r"(Table~\ref{tab:problems}), so there is no accuracy to compare.")
+    assert "norm=none no completed run (3 failed)" in macros["readNorms"] and "norm=groupnorm within" in \
+        macros["readNorms"]
+
+
 def test_learning_rate_against_schedule_spread_and_table() -> None:
     accs = {("cosine", 0.1): 0.93, ("cosine", 0.3): 0.90, ("constant", 0.1): 0.925, ("constant", 0.3): 0.88}
     runs = [run for (sched, lr), a in accs.items()

@@ -344,7 +344,7 @@ def normalisation(result: AnalysisResult) -> str:
     acc = compare(result, "stage2_norm", none, bn)
     early = compare(result, "stage2_norm", none, bn, "val_acc_epoch1")
     if acc is None:
-        return NA
+        return _all_failed(result, "stage2_norm", none, "ResNet-9 without normalisation")
     text = versus(acc, result.alpha, "ResNet-9 without normalisation", "ResNet-9 with BatchNorm", metric_name(result))
     if early is not None:
         text += (rf" After one epoch its validation accuracy is {latex.pct(early.a)}\,\% against "
@@ -356,6 +356,19 @@ def normalisation(result: AnalysisResult) -> str:
     if failed:
         text += rf" {failed} of its {plural(failed + int(cell['n']), 'run')} failed (Table~\ref{{tab:problems}})."
     return text
+
+
+def _all_failed(result: AnalysisResult, preset: str, params: Mapping[str, Any], name: str) -> str:
+    """'<name> has no completed run: all 3 of its runs failed (...)' when the cell exists and failed runs are all it
+    has (a divergence is a result too); NA otherwise."""
+    cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] == 0)]
+    for _, cell in cells.iterrows():
+        failed = int(cell.get("n_failed", 0) or 0)
+        if failed and all(_same(cell_value(result, cell, k), v) for k, v in params.items()):
+            runs = failed + int(cell.get("n_unfinished", 0) or 0) + int(cell.get("n_no_value", 0) or 0)
+            return (rf"{name} has no completed run: {failed} of its {plural(runs, 'run')} failed "
+                    r"(Table~\ref{tab:problems}), so there is no accuracy to compare.")
+    return NA
 
 
 def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
@@ -529,14 +542,17 @@ def augmentation(result: AnalysisResult) -> str:
 def against_reference(result: AnalysisResult, preset: str) -> str:
     """Each cell of `preset` against the preset's reference, as in its table (Holm-corrected): 'against norm=batchnorm:
     norm=none lower by 3.00 pp (p_Holm=0.002); norm=groupnorm within seed noise (...)'."""
-    cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] > 0)]
-    ref = cells[cells["is_reference"]]
-    if ref.empty or len(cells) < 2:
+    cells = result.cells[result.cells["preset"] == preset]
+    ref = cells[cells["is_reference"] & (cells["n"] > 0)]
+    others = cells[~cells["is_reference"] & ((cells["n"] > 0) | (cells["n_failed"] > 0))]
+    if ref.empty or others.empty:
         return NA
     parts = []
-    for _, c in cells[~cells["is_reference"]].iterrows():
+    for _, c in others.iterrows():
         name, delta = escape(c["cell"]), latex.pp(c["delta"])
-        if pd.isna(c["p_holm"]):
+        if c["n"] == 0:  # every run failed (diverged): a result, not a gap
+            parts.append(rf"{name} no completed run ({int(c['n_failed'])} failed)")
+        elif pd.isna(c["p_holm"]):
             parts.append(rf"{name} {delta}\,pp (too few seeds for a test)")
         elif c["significant"]:
             parts.append(rf"{name} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp "
