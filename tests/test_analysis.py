@@ -218,7 +218,7 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
 def test_confusion_cell_pools_the_seeds_predictions(tiny_analysis) -> None:
     classes = tiny_analysis.result.classes
     cells = tiny_analysis.result.cells
-    assert classes.cell == cells.loc[cells["test_acc_mean"].idxmax(), "cell"]
+    assert classes.cell == cells.loc[cells["best_val_acc_mean"].idxmax(), "cell"]  # chosen on validation
     assert classes.n_runs == 2 and classes.confusion.sum() == 2 * 10000
     frames = [pd.read_csv(Path(d) / "predictions_test.csv") for d in classes.per_class["run_dir"].unique()]
     trouser = np.mean([(f.loc[f["label"] == 1, "pred"] == 1).mean() for f in frames])
@@ -454,6 +454,24 @@ def test_swept_keys_of_a_run_rebuilt_from_its_config() -> None:
             {"model.skip": False}]
     assert swept_keys(runs) == ["model.skip", "trainer.epochs"]
     assert swept_keys(runs, [False, False, True]) == ["model.skip"]  # the last one's epochs are unknown, not unset
+
+
+def test_runs_that_differ_in_an_unswept_setting_are_never_pooled(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """The same preset in two sweeps, the second after its learning rate changed (not on the command line): the
+    runs' overrides agree, their configs do not, so the learning rate becomes a swept parameter of the cells."""
+    fake_sweep(tmp_path / "a")
+    for run in fake_sweep(tmp_path / "b", accs=(0.5, 0.51, 0.4, 0.41)):
+        summary = json.loads((run / "summary.json").read_text())
+        summary["config"]["optimizer"]["lr"] = 0.05
+        (run / "summary.json").write_text(json.dumps(summary))
+    collection = collect([tmp_path / "a", tmp_path / "b"])
+    assert collection.swept == {"fake": ["model.skip", "optimizer.lr"]}
+    assert collection.runs.groupby("cell").size().to_dict() == {
+        "model.skip=True, optimizer.lr=0.1": 2, "model.skip=False, optimizer.lr=0.1": 2,
+        "model.skip=True, optimizer.lr=0.05": 2, "model.skip=False, optimizer.lr=0.05": 2}
+    assert "differ in optimizer.lr" in caplog.text
+    assert collect(tmp_path / "a").swept == {"fake": ["model.skip"]}  # neutral keys and seeds split nothing
 
 
 def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:

@@ -76,6 +76,16 @@ def test_plain_net_that_trains_as_well_is_a_generalisation_gap() -> None:
     assert "harder to optimise" not in text
 
 
+def test_a_plain_net_that_trains_worse_but_scores_as_well_has_no_gap_to_explain() -> None:
+    res, plain = {"model": "resnet18"}, {"model": "plain18"}
+    result = make_result({"stage1_models": seeds(res, [0.93, 0.92, 0.94], train_loss_final=[0.10, 0.11, 0.09])
+                          + seeds(plain, [0.925, 0.935, 0.93], train_loss_final=[0.30, 0.31, 0.29])})
+    text = evidence.evidence_macros(result)["readResVsPlainEighteen"]
+    assert "within seed noise of each other in test accuracy" in text
+    assert "also" not in text and "rather than overfitting" not in text
+    assert "harder to optimise, though its test accuracy is not significantly lower." in text
+
+
 def test_a_difference_within_seed_noise_is_not_called_an_effect() -> None:
     skip, noskip = {"model.skip": True}, {"model.skip": False}
     result = make_result({"stage2_skip": seeds(skip, [0.93, 0.92, 0.94], train_loss_final=[0.1, 0.2, 0.3])
@@ -121,6 +131,16 @@ def test_normalisation_quotes_the_first_epoch_and_divergences() -> None:
     assert r"1 of its 3 runs failed (Table~\ref{tab:problems})" in text
 
 
+def test_a_cell_whose_runs_all_diverged_is_reported_not_left_out() -> None:
+    runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "groupnorm"}, [0.93, 0.92, 0.94])
+            + [{"cell": {"norm": "none"}, "status": "failed", "test_acc": None} for _ in range(3)])
+    macros = evidence.evidence_macros(make_result({"stage2_norm": runs}))
+    assert macros["readNorm"] == (r"ResNet-9 without normalisation has no completed run: 3 of its 3 runs failed "
+                                  r"(Table~\ref{tab:problems}), so there is no accuracy to compare.")
+    assert "norm=none no completed run (3 failed)" in macros["readNorms"] and "norm=groupnorm within" in \
+        macros["readNorms"]
+
+
 def test_learning_rate_against_schedule_spread_and_table() -> None:
     accs = {("cosine", 0.1): 0.93, ("cosine", 0.3): 0.90, ("constant", 0.1): 0.925, ("constant", 0.3): 0.88}
     runs = [run for (sched, lr), a in accs.items()
@@ -154,6 +174,14 @@ def test_main_effects_pool_the_other_factors() -> None:
     text = evidence.evidence_macros(result)["readRegularization"]
     assert r"weight decay 0.0005: higher by 2.00\,pp" in text and "label smoothing 0.1: within seed noise" in text
     assert r"\label{tab:main-effects}" in report_tables.main_effects_table(result)
+
+
+def test_main_effects_name_their_baseline_when_it_is_not_none() -> None:
+    runs = [run for wd, a in ((1e-4, [0.90, 0.91, 0.89]), (5e-4, [0.92, 0.93, 0.91]))
+            for run in seeds({"optimizer.weight_decay": wd, "trainer.label_smoothing": 0.0}, a)]
+    text = evidence.regularisation(make_result({"stage3_regularization": runs}),
+                                   evidence.main_effects(make_result({"stage3_regularization": runs})))
+    assert "against its lowest level: weight decay 0.0005 (vs.\\ 0.0001): " in text and "none of it" not in text
 
 
 def test_dead_units_by_activation_and_by_learning_rate() -> None:
@@ -328,12 +356,31 @@ def test_preset_summary_names_the_reference_and_counts_with_grammar() -> None:
         "With fewer than two seeds on a side, no cell could be tested against the reference.")
 
 
+def test_the_best_cell_is_chosen_on_validation_not_on_the_test_set() -> None:
+    """The report quotes the best cell's test accuracy: picking it by that test accuracy would select on the test
+    set (and quote the luckiest of many cells); validation picks it, test accuracy is only quoted."""
+    from fmnist.analysis.pipeline import choose_cell
+
+    runs = (seeds({"norm": "batchnorm"}, [0.90, 0.91], best_val_acc=[0.95, 0.96])
+            + seeds({"norm": "groupnorm"}, [0.92, 0.93], best_val_acc=[0.90, 0.91]))
+    result = make_result({"stage2_norm": runs})
+    assert evidence.best_cell(result)["cell"] == "norm=batchnorm" == choose_cell(result.cells, None)["cell"]
+    macros = evidence.evidence_macros(result)
+    assert macros["readBest"].startswith(r"The best cell by validation accuracy, norm=batchnorm of "
+                                         r"\texttt{stage2\_norm}, reaches 90.50\,\%")
+    assert macros["sumSkip"] == "" and "The best cell by validation accuracy is the reference, norm=batchnorm" in \
+        evidence.preset_summary(result, "stage2_norm")
+    hidden = make_result({"stage2_norm": [{**r, "test_acc": None} for r in runs]})  # no test labels: validation
+    assert evidence.evidence_macros(hidden)["readBest"].startswith("The best cell, norm=batchnorm")
+
+
 def test_negative_results_agree_in_number() -> None:
     result = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932])
                           + seeds({"norm": "none"}, [0.925, 0.935, 0.93])})
     assert evidence.negative_results(result) == (
-        "The only alternative we tried is within seed noise of the reference. At this training length, changing it "
-        "made no measurable difference.")
+        "The only alternative we tried is within seed noise of the reference. With the seeds we ran and at this "
+        "training length, its difference from the reference cannot be told apart from seed noise; that does not show "
+        "that it has no effect.")
 
 
 def test_learning_rate_is_not_said_to_matter_more_without_a_significant_test() -> None:
@@ -342,6 +389,16 @@ def test_learning_rate_is_not_said_to_matter_more_without_a_significant_test() -
     runs = [run for (sched, lr), a in accs.items() for run in seeds({"optimizer.lr": lr, "scheduler": sched}, a)]
     text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": runs}))
     assert "Neither moves accuracy beyond seed noise (one-way ANOVA" in text and "matters more" not in text
+
+
+def test_learning_rate_is_not_said_to_matter_more_than_a_schedule_that_was_not_varied() -> None:
+    runs = [run for lr, a in ((0.01, [0.80, 0.81, 0.79]), (0.1, [0.93, 0.92, 0.94]))
+            for run in seeds({"optimizer.lr": lr, "scheduler": "cosine"}, a)]
+    text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": runs}))
+    assert "The learning rate moves accuracy beyond seed noise (one-way ANOVA" in text
+    assert "schedule not testable" in text and "Only" not in text and "matters more" not in text
+    assert text.startswith(r"Across the 2 learning rates, test accuracy moves by 13.00\,pp on average within a "
+                           "schedule. The best") and "across the 1 schedule" not in text
 
 
 def test_pooled_dead_units_count_each_trained_network_once() -> None:
@@ -375,3 +432,51 @@ def test_counts_in_words() -> None:
     assert latex.share(1, 3, "comparison", "significant") == "1 of the 3 comparisons is significant"
     assert latex.share(3, 3, "comparison", "significant") == "all 3 comparisons are significant"
     assert latex.and_join(["a", "b", "c"]) == "a, b and c" and latex.and_join(["a"]) == "a"
+
+
+def _dead_row(preset: str, i: int, activation: str, lr: float, dead: float) -> dict[str, Any]:
+    return {"run_dir": f"/{preset}/{i}", "preset": preset, "activation": activation, "optimizer.lr": lr,
+            "dead_fraction": dead, "zero_fraction": 0.5, "negative_capable": activation != "relu"}
+
+
+def test_dead_units_are_compared_only_where_nothing_else_changes() -> None:
+    """By activation: the activation sweep's runs, not ReLU pooled over other models and optimisers; by learning
+    rate: the learning-rate sweep's runs, not Adam's 1e-3 beside SGD's 0.1."""
+    from fmnist.analysis.macros import build_macros
+
+    result = make_result({
+        "stage2_activation": seeds({"activation": "relu"}, [0.9, 0.91]) + seeds({"activation": "gelu"}, [0.9, 0.91]),
+        "stage2_optimizer": seeds({"optimizer": "adam"}, [0.8, 0.81]),
+        "stage2_lr": seeds({"optimizer.lr": 0.01}, [0.8, 0.81]) + seeds({"optimizer.lr": 0.1}, [0.9, 0.91])})
+    dead = ([_dead_row("stage2_activation", i, a, 0.1, d) for i, (a, d) in enumerate(
+        [("relu", 0.0), ("relu", 0.0), ("gelu", 0.1), ("gelu", 0.1)])]
+        + [_dead_row("stage2_optimizer", i, "relu", 1e-3, 0.5) for i in range(2)]
+        + [_dead_row("stage2_lr", i, "relu", lr, 0.2) for i, lr in enumerate((0.01, 0.01, 0.1, 0.1))])
+    result.dead_runs = pd.DataFrame(dead)
+    result.dead_layers = pd.DataFrame([{**r, "layer": "layer1.0"} for r in dead])
+    by_act = evidence.dead_runs_sweeping(result, "activation")
+    assert set(by_act["preset"]) == {"stage2_activation"} and len(by_act) == 4
+    assert set(evidence.dead_runs_sweeping(result, "optimizer.lr", fallback=False)["preset"]) == {"stage2_lr"}
+    assert r"relu & 2 & 0.00\,$\pm$\,0.00" in report_tables.dead_table(result)
+    assert r"By activation, dead units are ReLU 0.00\,\% and GELU 10.00\,\%" in build_macros(result)["readDead"]
+    no_sweep = make_result({"stage2_optimizer": seeds({"optimizer": "adam"}, [0.8, 0.81])})
+    no_sweep.dead_runs = pd.DataFrame([_dead_row("stage2_optimizer", i, "relu", 1e-3, 0.5) for i in range(2)])
+    assert evidence.dead_runs_sweeping(no_sweep, "optimizer.lr", fallback=False).empty
+    assert len(evidence.dead_runs_sweeping(no_sweep, "activation")) == 2
+
+
+def test_dead_by_layer_keeps_one_colour_and_legend_entry_per_activation(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import figures, style
+
+    drawn = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: drawn.append(fig) or [])
+    layers = pd.DataFrame([{"model": m, "activation": a, "layer_index": j, "layer": f"l{j}", "dead_fraction": 0.1,
+                            "zero_fraction": 0.5} for m, acts in (("resnet18", ["relu"]), ("resnet9", ["gelu", "relu"]))
+                           for a in acts for j in range(2)])
+    figures.dead_by_layer(layers, tmp_path)
+    fig = drawn[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["relu", "gelu"]
+    resnet9 = fig.axes[1]
+    colours = {line.get_label(): line.get_color() for line in resnet9.get_lines()}
+    assert colours["relu"] == style.color(0) and colours["gelu"] == style.color(1)

@@ -25,6 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from fmnist.analysis.errors import AnalysisError
+from fmnist.config import differing_keys
 from fmnist.analysis.grid import missing_jobs
 from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, SUMMARY_FILE, read_summary
 
@@ -328,7 +329,23 @@ def _preset_swept(preset: str, runs: list[_Run]) -> list[str]:
     for r in runs:
         if not r.overrides_read:
             r.overrides = {k: v for k in keys if (v := _param_value(r, k)) is not None}
-    return swept_keys([r.overrides for r in runs], [not r.overrides_read for r in runs])
+    swept = swept_keys([r.overrides for r in runs], [not r.overrides_read for r in runs])
+    return swept + _config_differences(preset, runs, swept)
+
+
+def _config_differences(preset: str, runs: list[_Run], swept: list[str]) -> list[str]:
+    """Config keys (seed, paths and neutral keys aside) whose values differ between runs that the swept overrides
+    put in one cell, e.g. the same preset run in two sweeps before and after its epochs changed: they become swept
+    parameters too, so that such runs are never pooled into one cell (a warning names them)."""
+    first: dict[str, _Run] = {}
+    found: list[str] = []
+    for r in runs:
+        other = first.setdefault(cell_label({k: _param_value(r, k) for k in swept}), r)
+        found += [k for k in differing_keys(other.config, r.config, NOT_SWEPT) if k not in found and k not in swept]
+    if found:
+        log.warning("preset %s: runs with the same swept overrides differ in %s; these keys are compared as swept "
+                    "parameters", preset, ", ".join(found))
+    return found
 
 
 def _param_value(run: _Run, key: str) -> Any:

@@ -48,7 +48,7 @@ from fmnist.analysis import latex
 from fmnist.analysis.collect import run_config, same_value, select
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import welch, welch_ci
+from fmnist.analysis.stats import selection_metric, welch, welch_ci
 from fmnist.analysis.style import slug
 
 
@@ -311,10 +311,13 @@ def residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
             "the residual net's advantage shows in generalisation rather than in optimisation."
             if acc.significant(result.alpha) and acc.diff > 0 else
             "at this depth, with BatchNorm, we see no sign that the plain net is harder to optimise.")
-    if loss.diff > 0:
+    if loss.diff > 0 and acc.significant(result.alpha) and acc.diff > 0:
         return text + (rf" The plain net also ends training with a higher training loss ({losses}): it is harder to "
                        r"optimise rather than overfitting, the degradation problem that residual connections "
                        r"address~\citep{he2016deep}.")
+    if loss.diff > 0:  # harder to optimise, without a significant accuracy gap to explain
+        return text + (rf" The plain net ends training with a higher training loss ({losses}): it is harder to "
+                       rf"optimise, though its {metric_name(result)} is not significantly lower.")
     return text + rf" The plain net ends training with a lower training loss ({losses})."
 
 
@@ -341,7 +344,7 @@ def normalisation(result: AnalysisResult) -> str:
     acc = compare(result, "stage2_norm", none, bn)
     early = compare(result, "stage2_norm", none, bn, "val_acc_epoch1")
     if acc is None:
-        return NA
+        return _all_failed(result, "stage2_norm", none, "ResNet-9 without normalisation")
     text = versus(acc, result.alpha, "ResNet-9 without normalisation", "ResNet-9 with BatchNorm", metric_name(result))
     if early is not None:
         text += (rf" After one epoch its validation accuracy is {latex.pct(early.a)}\,\% against "
@@ -353,6 +356,19 @@ def normalisation(result: AnalysisResult) -> str:
     if failed:
         text += rf" {failed} of its {plural(failed + int(cell['n']), 'run')} failed (Table~\ref{{tab:problems}})."
     return text
+
+
+def _all_failed(result: AnalysisResult, preset: str, params: Mapping[str, Any], name: str) -> str:
+    """'<name> has no completed run: all 3 of its runs failed (...)' when the cell exists and failed runs are all it
+    has (a divergence is a result too); NA otherwise."""
+    cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] == 0)]
+    for _, cell in cells.iterrows():
+        failed = int(cell.get("n_failed", 0) or 0)
+        if failed and all(_same(cell_value(result, cell, k), v) for k, v in params.items()):
+            runs = failed + int(cell.get("n_unfinished", 0) or 0) + int(cell.get("n_no_value", 0) or 0)
+            return (rf"{name} has no completed run: {failed} of its {plural(runs, 'run')} failed "
+                    r"(Table~\ref{tab:problems}), so there is no accuracy to compare.")
+    return NA
 
 
 def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
@@ -378,11 +394,13 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     best_lrs = table["best_lr"].value_counts()
     schedules = "every schedule" if best_lrs.iloc[0] == len(table) else \
         f"{best_lrs.iloc[0]} of the {plural(len(table), 'schedule')}"
-    text = (rf"Across the {plural(grid.shape[1], 'learning rate')}, {metric_name(result)} moves by "
-            rf"{_size(table['spread'].mean())}\,pp on average within a schedule; across the "
-            rf"{plural(grid.shape[0], 'schedule')}, by {_size(by_lr.mean()) if len(by_lr) else NA}\,pp within a "
-            rf"learning rate. The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
-            r"(Table~\ref{tab:lr-schedules}).")
+    spreads = [rf"across the {plural(grid.shape[1], 'learning rate')}, {metric_name(result)} moves by "
+               rf"{_size(table['spread'].mean())}\,pp on average within a schedule" if grid.shape[1] > 1 else "",
+               rf"across the {plural(grid.shape[0], 'schedule')}, by {_size(by_lr.mean())}\,pp within a learning rate"
+               if grid.shape[0] > 1 and len(by_lr) else ""]  # a setting with one value moves nothing
+    text = latex.sentence("; ".join(t for t in spreads if t)) + ". " if any(spreads) else ""
+    text += (rf"The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
+             r"(Table~\ref{tab:lr-schedules}).")
     return text + _lr_or_schedule(result), table
 
 
@@ -394,10 +412,14 @@ def _lr_or_schedule(result: AnalysisResult) -> str:
     p_lr, p_sched = (_anova(runs, key, primary(result)) for key in ("optimizer.lr", "scheduler"))
     if math.isnan(p_lr) and math.isnan(p_sched):
         return ""
+    untestable = "not testable (fewer than two values of two runs each)"
     tests = (f" (one-way ANOVA over the runs, the other setting pooled: learning rate "
-             f"{'too few seeds' if math.isnan(p_lr) else p_math(p_lr)}, schedule "
-             f"{'too few seeds' if math.isnan(p_sched) else p_math(p_sched)})")
+             f"{untestable if math.isnan(p_lr) else p_math(p_lr)}, schedule "
+             f"{untestable if math.isnan(p_sched) else p_math(p_sched)})")
     lr, sched = p_lr < result.alpha, p_sched < result.alpha
+    if math.isnan(p_lr) or math.isnan(p_sched):  # one of them tested: nothing to say which matters more
+        name = "schedule" if math.isnan(p_lr) else "learning rate"
+        return f" The {name} {'moves' if lr or sched else 'does not move'} accuracy beyond seed noise{tests}."
     if lr and sched:
         return f" Both the learning rate and the schedule move accuracy significantly{tests}."
     if lr or sched:
@@ -428,14 +450,26 @@ def run_source(run_dir: str, reused_from: Any) -> str:
     return run_dir if latex.missing(reused_from) else str((Path(run_dir) / str(reused_from)).resolve())
 
 
-def distinct_dead_runs(result: AnalysisResult) -> pd.DataFrame:
-    """``result.dead_runs`` with each trained network once: a run that copied an identical run is left out when
-    the run it copied is among them too (pooled over presets, a copy would count its network twice)."""
-    dead, runs = result.dead_runs, result.collection.runs
+def distinct_dead_runs(result: AnalysisResult, dead: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`dead` (default ``result.dead_runs``) with each trained network once: a run that copied an identical run is
+    left out when the run it copied is among them too (pooled over presets, a copy would count its network twice)."""
+    dead, runs = result.dead_runs if dead is None else dead, result.collection.runs
     if dead.empty or "reused_from" not in runs:
         return dead
     source = {d: run_source(d, r) for d, r in zip(runs["run_dir"], runs["reused_from"])}
     return dead[~dead["run_dir"].map(lambda d: source.get(d, d)).duplicated()]
+
+
+def dead_runs_sweeping(result: AnalysisResult, key: str, fallback: bool = True) -> pd.DataFrame:
+    """The dead-unit rows to compare by `key` (``activation``, ``optimizer.lr``), each trained network once: the
+    runs of the presets that sweep `key`, where nothing else changes between the values compared. The other presets
+    change other settings (model, optimiser, normalisation, ...) at one value of `key` and would confound the
+    comparison. Without a preset that sweeps `key`: every run with `fallback`, else none."""
+    dead = result.dead_runs
+    presets = [p for p, keys in result.collection.swept.items() if key in keys]
+    if not dead.empty and (presets or not fallback):
+        dead = dead[dead["preset"].isin(presets)]
+    return distinct_dead_runs(result, dead)
 
 
 def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataFrame:
@@ -508,14 +542,17 @@ def augmentation(result: AnalysisResult) -> str:
 def against_reference(result: AnalysisResult, preset: str) -> str:
     """Each cell of `preset` against the preset's reference, as in its table (Holm-corrected): 'against norm=batchnorm:
     norm=none lower by 3.00 pp (p_Holm=0.002); norm=groupnorm within seed noise (...)'."""
-    cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] > 0)]
-    ref = cells[cells["is_reference"]]
-    if ref.empty or len(cells) < 2:
+    cells = result.cells[result.cells["preset"] == preset]
+    ref = cells[cells["is_reference"] & (cells["n"] > 0)]
+    others = cells[~cells["is_reference"] & ((cells["n"] > 0) | (cells["n_failed"] > 0))]
+    if ref.empty or others.empty:
         return NA
     parts = []
-    for _, c in cells[~cells["is_reference"]].iterrows():
+    for _, c in others.iterrows():
         name, delta = escape(c["cell"]), latex.pp(c["delta"])
-        if pd.isna(c["p_holm"]):
+        if c["n"] == 0:  # every run failed (diverged): a result, not a gap
+            parts.append(rf"{name} no completed run ({int(c['n_failed'])} failed)")
+        elif pd.isna(c["p_holm"]):
             parts.append(rf"{name} {delta}\,pp (too few seeds for a test)")
         elif c["significant"]:
             parts.append(rf"{name} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp "
@@ -560,17 +597,19 @@ def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:
     """The main effect of each regularisation factor's strongest level against none."""
     if effects.empty:
         return NA
-    parts = []
+    parts, bases = [], []
     for label, g in effects.groupby("factor", sort=False):
-        top = g.iloc[-1]
-        if top["level"] == g.iloc[0]["level"]:
+        top, base = g.iloc[-1], g.iloc[0]["level"]
+        if top["level"] == base:
             continue
+        bases.append(base)
         c = Comparison(top["acc"], top["acc"] - top["delta"], top["p"], int(top["n"]), int(g.iloc[0]["n"]))
-        parts.append(rf"{label} {latex.number(top['level'])}: {effect(c, result.alpha)}")
+        against = "" if base == 0 else rf" (vs.\ {latex.number(base)})"  # no run without it was analysed
+        parts.append(rf"{label} {latex.number(top['level'])}{against}: {effect(c, result.alpha)}")
     if not parts:
         return NA
-    return ("Averaged over the other factors (Table~\\ref{tab:main-effects}), against none of it: "
-            + "; ".join(parts) + ".")
+    return (f"Averaged over the other factors (Table~\\ref{{tab:main-effects}}), against "
+            f"{'none of it' if all(b == 0 for b in bases) else 'its lowest level'}: " + "; ".join(parts) + ".")
 
 
 #: Classes that look alike at 28x28: the upper-body garments and the footwear.
@@ -650,7 +689,9 @@ def negative_results(result: AnalysisResult) -> str:
     text = latex.sentence(latex.share(null, len(compared), "alternative we tried", "within seed noise of the "
                                       "reference", "alternatives we tried")) + "."
     if null:
-        text += f" At this training length, changing {'it' if null == 1 else 'them'} made no measurable difference."
+        its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
+        text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
+                 f"from seed noise; that does not show that {it} no effect.")
     return text + (f" {len(worse)} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
                    + _itemize(result.cells, worse) if len(worse) else "")
 
@@ -662,12 +703,20 @@ def _reference(cells: pd.DataFrame, preset: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the results section
 def best_cell(result: AnalysisResult, preset: str | None = None) -> pd.Series | None:
-    """The cell (of `preset`, else of all presets) with the highest mean primary accuracy; None without one."""
-    mean = f"{primary(result)}_mean"
-    cells = result.cells[(result.cells["n"] > 0) & result.cells[mean].notna()] if mean in result.cells else None
-    if cells is not None and preset is not None:
+    """The cell (of `preset`, else of all presets) with the highest mean validation accuracy (stats.selection_metric:
+    the primary accuracy when there is none) among those with a primary accuracy to quote; None without one."""
+    mean, chosen_by = f"{primary(result)}_mean", f"{selection_metric(result.cells)}_mean"
+    if mean not in result.cells or chosen_by not in result.cells:
+        return None
+    cells = result.cells[(result.cells["n"] > 0) & result.cells[mean].notna() & result.cells[chosen_by].notna()]
+    if preset is not None:
         cells = cells[cells["preset"] == preset]
-    return None if cells is None or cells.empty else cells.loc[cells[mean].idxmax()]
+    return None if cells.empty else cells.loc[cells[chosen_by].idxmax()]
+
+
+def _best_by(result: AnalysisResult) -> str:
+    """' by validation accuracy' when that, not the quoted accuracy, picks the best cell."""
+    return "" if selection_metric(result.cells) == primary(result) else " by validation accuracy"
 
 
 def _acc(result: AnalysisResult, cell: pd.Series, std: bool = False) -> str:
@@ -682,7 +731,7 @@ def best_sentence(result: AnalysisResult) -> str:
     best = best_cell(result)
     if best is None:
         return NA
-    return (rf"The best cell, {escape(best['cell'])} of \texttt{{{escape(best['preset'])}}}, reaches "
+    return (rf"The best cell{_best_by(result)}, {escape(best['cell'])} of \texttt{{{escape(best['preset'])}}}, reaches "
             rf"{_acc(result, best, std=True)} {metric_name(result)} over {plural(best['n'], 'seed')}.")
 
 
@@ -700,11 +749,12 @@ def preset_summary(result: AnalysisResult, preset: str) -> str:
         return (rf"The only cell with completed runs is {best_name} ({_acc(result, best)} over "
                 rf"{plural(best['n'], 'seed')})" + ("." if best["is_reference"] else
                                                     rf"; the reference {ref_name} has none."))
+    by = _best_by(result)
     if best["is_reference"]:
-        text = rf"The best cell is the reference, {ref_name} ({_acc(result, best)})."
+        text = rf"The best cell{by} is the reference, {ref_name} ({_acc(result, best)})."
     else:
         reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
-        text = rf"The best cell is {best_name} ({_acc(result, best)}); the reference {ref_name} {reached}."
+        text = rf"The best cell{by} is {best_name} ({_acc(result, best)}); the reference {ref_name} {reached}."
     return text + _significance(result, done)
 
 

@@ -257,12 +257,13 @@ def dead_by_layer(layers: pd.DataFrame, out_dir: Path) -> list[Path]:
     if layers.empty:
         return []
     models = list(dict.fromkeys(layers["model"]))
+    activations = list(dict.fromkeys(layers["activation"]))  # one colour and legend entry each, in every panel
     fig, axes = plt.subplots(2, len(models), figsize=(style.TWO_COLUMN, 3.8), squeeze=False, sharex="col")
     for col, model in enumerate(models):
         data = layers[layers["model"] == model]
         order = list(dict.fromkeys(data.sort_values("layer_index")["layer"]))
-        for i, act in enumerate(dict.fromkeys(data["activation"])):
-            g = data[data["activation"] == act].groupby("layer_index")
+        for act in dict.fromkeys(data["activation"]):
+            i, g = activations.index(act), data[data["activation"] == act].groupby("layer_index")
             for row, column in enumerate(("dead_fraction", "zero_fraction")):
                 s = g[column].agg(["mean", "std"])
                 _band(axes[row, col], s.index.to_numpy(float), s["mean"].to_numpy() * PERCENT,
@@ -275,9 +276,10 @@ def dead_by_layer(layers: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes[1, col].set_xlabel("activation layer")
     axes[0, 0].set_ylabel("dead units (%)\n(never > 0)")
     axes[1, 0].set_ylabel("zero activations (%)\n(sparsity)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles = [Line2D([], [], color=style.color(i), marker=style.marker(i), markersize=3, label=act)
+               for i, act in enumerate(activations)]
     fig.tight_layout()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles))
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles))
     return style.save(fig, out_dir, "dead_by_layer")
 
 

@@ -24,11 +24,11 @@ import pandas as pd
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
-from fmnist.analysis.evidence import (best_cell, compare, distinct_dead_runs, evidence_macros, find_cell, metric_name,
-                                      named_pairs, preset_summary, primary, run_source, verdict)
+from fmnist.analysis.evidence import (best_cell, compare, dead_runs_sweeping, distinct_dead_runs, evidence_macros,
+                                      find_cell, metric_name, named_pairs, preset_summary, primary, run_source, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import TEST_NAME
+from fmnist.analysis.stats import TEST_NAME, selection_metric
 from fmnist.study import stage_presets
 
 #: Key cells of the study quoted by name: macro stem -> (preset, cell parameters).
@@ -140,8 +140,10 @@ def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, s
                   f"{p}NSig": str(int(compared["significant"].astype(bool).sum())),
                   f"{p}NCompared": str(len(compared)), f"{p}Seeds": plural(cells["n"].max(), "seed"),
                   f"{p}Summary": preset_summary(result, preset).replace(NA, "")})
+        chosen_by = f"{selection_metric(result.cells)}_mean"  # validation picks them, as evidence.best_cell
+        done = done[done[chosen_by].notna()]
         if not done.empty:
-            best, worst = done.loc[done[f"{metric}_mean"].idxmax()], done.loc[done[f"{metric}_mean"].idxmin()]
+            best, worst = done.loc[done[chosen_by].idxmax()], done.loc[done[chosen_by].idxmin()]
             m.update({f"{p}Best": escape(best["cell"]), f"{p}BestAcc": latex.pct(best[f"{metric}_mean"]),
                       f"{p}BestStd": latex.pct(best[f"{metric}_std"]), f"{p}Worst": escape(worst["cell"]),
                       f"{p}WorstAcc": latex.pct(worst[f"{metric}_mean"])})
@@ -220,12 +222,15 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
             rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero; " +
             (rf"the layer with the most dead units is {m['deadMaxLayer']} ({m['deadMaxLayerFrac']}\,\%)."
              if any_dead else "no layer has a dead unit."))
-    m["readDead"] = text + _dead_by_activation(runs)
+    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation"))
     return m
 
 
 def _dead_by_activation(runs: pd.DataFrame) -> str:
-    """' By activation, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU, which can output negative values, ...'"""
+    """' By activation, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU, which can output negative values, ...'
+    (`runs`: evidence.dead_runs_sweeping, so that the activations are compared with all else equal)."""
+    if runs.empty:
+        return ""
     acts = runs.groupby("activation", sort=False)
     if acts.ngroups < 2 and not runs["negative_capable"].any():
         return ""

@@ -20,7 +20,7 @@ from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import ClassResults, class_results
-from fmnist.analysis.stats import TEST_NAME, aggregate
+from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, is_official_test, load_resplit
 from fmnist.errors import FmnistError
@@ -80,8 +80,8 @@ def _log_problems(collection: Collection) -> None:
 
 # ------------------------------------------------------------------------------------------ confusion cell
 def choose_cell(cells: pd.DataFrame, spec: Mapping[str, Any] | None) -> pd.Series | None:
-    """The cell `spec` ({preset: ..., <param>: <value>}) names, else the cell with the best mean primary
-    metric; None when no cell has a completed run."""
+    """The cell `spec` ({preset: ..., <param>: <value>}) names, else the cell with the best mean validation accuracy
+    (stats.selection_metric); None when no cell has a completed run."""
     candidates = cells[cells["n"] > 0]
     if candidates.empty:
         return None
@@ -95,8 +95,9 @@ def choose_cell(cells: pd.DataFrame, spec: Mapping[str, Any] | None) -> pd.Serie
             raise AnalysisError(f"confusion_cell {dict(spec, **({'preset': preset} if preset else {}))} matches "
                                 f"no cell with completed runs; cells: {'; '.join(candidates['cell'])}")
         return candidates.loc[hits[0]]
-    metric = str(candidates["metric"].iloc[0])
-    return candidates.loc[candidates[f"{metric}_mean"].idxmax()]
+    chosen_by = f"{selection_metric(candidates)}_mean"
+    candidates = candidates[candidates[chosen_by].notna()]
+    return None if candidates.empty else candidates.loc[candidates[chosen_by].idxmax()]
 
 
 def _py(value: Any) -> Any:
@@ -201,7 +202,7 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
     """Every figure the data allows, as PDF + PNG in `fig_dir` (image figures need `dataset`); returns
     name -> PDF path."""
     from fmnist.analysis.evidence import (  # evidence builds on AnalysisResult
-        distinct_dead_layers, distinct_dead_runs, key_comparisons)
+        dead_runs_sweeping, distinct_dead_layers, key_comparisons)
 
     c, cells = result.collection, result.cells
     written: list[Path] = []
@@ -221,10 +222,10 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                                                        int(cfg.get("misclassified", 24)))
         if dataset is not None:
             written += image_figures.augmentations(dataset.train, _augments(), fig_dir, CLASS_NAMES)
-        if not result.dead_layers.empty:  # each trained network once (a reused copy is the same network)
-            dead_runs = distinct_dead_runs(result)
-            written += figs.dead_by_layer(distinct_dead_layers(result, dead_runs), fig_dir)
-            written += figs.dead_vs_lr(dead_runs, fig_dir)
+        if not result.dead_layers.empty:  # each trained network once, compared only where nothing else changes
+            by_activation = dead_runs_sweeping(result, "activation")
+            written += figs.dead_by_layer(distinct_dead_layers(result, by_activation), fig_dir)
+            written += figs.dead_vs_lr(dead_runs_sweeping(result, "optimizer.lr", fallback=False), fig_dir)
     return {p.stem: p for p in written if p.suffix == ".pdf"}
 
 

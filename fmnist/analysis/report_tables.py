@@ -12,7 +12,7 @@ from torch import nn
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED
-from fmnist.analysis.evidence import (distinct_dead_layers, distinct_dead_runs, key_comparisons, lr_schedule_spread,
+from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, lr_schedule_spread,
                                       main_effects, preset_summary)
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
@@ -137,8 +137,9 @@ def per_class_table(result: AnalysisResult) -> str:
 
 
 def dead_table(result: AnalysisResult) -> str:
-    """Dead units and sparsity per activation, each trained network once (evidence.distinct_dead_runs)."""
-    runs = distinct_dead_runs(result)
+    """Dead units and sparsity per activation, each trained network once, from the presets that sweep the activation
+    (evidence.dead_runs_sweeping)."""
+    runs = dead_runs_sweeping(result, "activation")
     if runs.empty:
         return ""
     layers = distinct_dead_layers(result, runs)
@@ -153,8 +154,9 @@ def dead_table(result: AnalysisResult) -> str:
     return latex.table(["activation", "runs", r"dead units (\%)", r"zero activations (\%)", "most dead layer",
                         "dead means"], rows, "lrrrll",
                        r"Dead units (channels whose output is never $>0$ on the whole validation split) and "
-                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over runs (a run that "
-                       r"copied an identical run counted once), best checkpoints. For activations that can be "
+                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over the runs of the "
+                       r"presets that sweep the activation (all else equal; a run that copied an identical run counted "
+                       r"once), best checkpoints. For activations that can be "
                        r"negative, ``dead'' is the same never-positive statistic; such a unit still passes gradient.",
                        "tab:dead")
 

@@ -35,6 +35,14 @@ def primary_metric(runs: pd.DataFrame) -> str:
     return "test_acc" if "test_acc" in done and done["test_acc"].notna().any() else "best_val_acc"
 
 
+def selection_metric(cells: pd.DataFrame) -> str:
+    """The metric that picks a "best" cell (aggregate's table): best validation accuracy where the cells have it, so
+    that the test set is never used to select what the report then quotes on it; else the primary metric."""
+    if "best_val_acc_mean" in cells and cells["best_val_acc_mean"].notna().any():
+        return "best_val_acc"
+    return str(cells["metric"].iloc[0]) if len(cells) else "test_acc"
+
+
 def _matches(cell: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
     keys = [k for k in spec if k in cell]
     return bool(keys) and all(same_value(_plain(cell[k]), _plain(spec[k])) for k in keys)
