@@ -480,3 +480,10 @@ def test_dead_by_layer_keeps_one_colour_and_legend_entry_per_activation(tmp_path
     resnet9 = fig.axes[1]
     colours = {line.get_label(): line.get_color() for line in resnet9.get_lines()}
     assert colours["relu"] == style.color(0) and colours["gelu"] == style.color(1)
+
+
+def test_p_values_next_to_alpha_stay_on_their_side_of_it() -> None:
+    below, above = evidence.Comparison(0.93, 0.91, 0.0496, 3, 3), evidence.Comparison(0.93, 0.91, 0.0504, 3, 3)
+    assert evidence.effect(below, 0.05).startswith("higher") and "$p=0.0496$" in evidence.effect(below, 0.05)
+    assert evidence.effect(above, 0.05).startswith("within seed noise") and "$p=0.0504$" in evidence.effect(above, 0.05)
+    assert [latex.pvalue(p) for p in (0.0004, 0.004123, 0.687, None)] == ["$<$0.001", "0.00412", "0.687", latex.NA]

@@ -157,8 +157,8 @@ def compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mappin
 
 # ------------------------------------------------------------------------------------------ wording
 def p_math(p: float, name: str = "p") -> str:
-    """'$p=0.012$' or '$p<0.001$'."""
-    return f"${name}<0.001$" if p < 0.001 else f"${name}={p:.3f}$"
+    """'$p=0.0123$' or '$p<0.001$'."""
+    return f"${name}<0.001$" if p < 0.001 else f"${name}={latex.p_digits(p)}$"
 
 
 def _p(c: Comparison) -> str:

@@ -108,10 +108,16 @@ def seconds(mean: Any, std: Any = None) -> str:
     return fmt(mean) + ("" if missing(std) else rf"\,$\pm$\,{fmt(std)}")
 
 
+def p_digits(p: float) -> str:
+    """A p-value ≥ 0.001 to three significant digits: 0.0496 and 0.0504 stay on their sides of α = 0.05 (three
+    decimals would print both as 0.050)."""
+    return f"{float(p):.3g}"
+
+
 def pvalue(p: Any) -> str:
     if missing(p):
         return NA
-    return "$<$0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+    return "$<$0.001" if float(p) < 0.001 else p_digits(p)
 
 
 def number(value: Any, digits: int = 3) -> str:
