@@ -487,3 +487,16 @@ def test_p_values_next_to_alpha_stay_on_their_side_of_it() -> None:
     assert evidence.effect(below, 0.05).startswith("higher") and "$p=0.0496$" in evidence.effect(below, 0.05)
     assert evidence.effect(above, 0.05).startswith("within seed noise") and "$p=0.0504$" in evidence.effect(above, 0.05)
     assert [latex.pvalue(p) for p in (0.0004, 0.004123, 0.687, None)] == ["$<$0.001", "0.00412", "0.687", latex.NA]
+
+
+def test_a_cell_named_by_fewer_keys_than_the_preset_sweeps_shares_the_reference_values_of_the_rest() -> None:
+    def cell(model: str, width: int) -> dict[str, Any]:
+        return {"model": model, "model.width": width}
+
+    result = make_result({"stage1_models": seeds(cell("resnet18", 64), [0.93, 0.94]) + seeds(cell("plain18", 16),
+                          [0.80, 0.81]) + seeds(cell("plain18", 64), [0.90, 0.91]) + seeds(cell("resnet18", 16),
+                          [0.85, 0.86]) + seeds(cell("vgg11", 16), [0.7, 0.7]) + seeds(cell("vgg11", 32), [0.8, 0.8])})
+    plain = evidence.find_cell(result, "stage1_models", {"model": "plain18"})
+    assert plain is not None and plain["model.width"] == 64  # as the reference (resnet18 at width 64), not 16
+    assert evidence.find_cell(result, "stage1_models", cell("plain18", 16))["model.width"] == 16
+    assert evidence.find_cell(result, "stage1_models", {"model": "vgg11"}) is None  # 16 or 32: neither is quoted

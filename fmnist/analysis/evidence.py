@@ -33,6 +33,7 @@ With fewer than two seeds on a side a sentence quotes the difference and draws n
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import selection_metric, welch, welch_ci
 from fmnist.analysis.style import slug
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,22 @@ def metric_name(result: AnalysisResult) -> str:
 
 def find_cell(result: AnalysisResult, preset: str, params: Mapping[str, Any]) -> pd.Series | None:
     """The cell of `preset` with completed runs and these parameter values (see :func:`cell_value`), None when it is
-    not in the analysed sweeps."""
+    not in the analysed sweeps. Where the preset also sweeps a key `params` does not name, the cell with the
+    reference cell's value of it (so that two cells looked up this way differ only in what `params` names)."""
     cells = result.cells[(result.cells["preset"] == preset) & (result.cells["n"] > 0)]
-    for _, cell in cells.iterrows():
-        if all(_same(cell_value(result, cell, k), v) for k, v in params.items()):
-            return cell
-    return None
+    found = [cell for _, cell in cells.iterrows()
+             if all(_same(cell_value(result, cell, k), v) for k, v in params.items())]
+    if len(found) > 1:  # the preset sweeps a key `params` leaves open: take the reference cell's value of it
+        open_keys = [k for k in result.collection.swept.get(preset, []) if k not in params]
+        reference = result.cells[(result.cells["preset"] == preset) & result.cells["is_reference"].astype(bool)]
+        if not reference.empty:
+            ref = reference.iloc[0]
+            found = [cell for cell in found
+                     if all(_same(cell_value(result, cell, k), cell_value(result, ref, k)) for k in open_keys)]
+        if len(found) != 1:
+            log.warning("%s: %d cells match %s; none is quoted", preset, len(found), dict(params))
+            return None
+    return found[0] if found else None
 
 
 def cell_value(result: AnalysisResult, cell: pd.Series, key: str) -> Any:
