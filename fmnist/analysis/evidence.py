@@ -507,8 +507,8 @@ def dead_by_activation(result: AnalysisResult) -> str:
     valid = data[["dead_fraction", accuracy]].astype(float).dropna()
     if len(valid) >= 4 and valid["dead_fraction"].nunique() > 1 and valid[accuracy].nunique() > 1:
         rho, p = scipy_stats.spearmanr(valid["dead_fraction"], valid[accuracy])
-        text += (rf" Over its {len(valid)} runs, the rank correlation between the dead fraction and {metric} "
-                 rf"is $\rho={rho:.2f}$ ({p_math(p)})" + (
+        text += (rf" Over its {len(valid)} runs (every activation pooled, so this mostly compares the activations), "
+                 rf"the rank correlation between the dead fraction and {metric} is $\rho={rho:.2f}$ ({p_math(p)})" + (
                      ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
                      ": more dead units go with higher accuracy." if p < result.alpha else
                      ": no significant relation between dead units and accuracy."))
