@@ -17,7 +17,7 @@ from PIL import Image
 from scipy import stats as scipy_stats
 
 from fmnist.analysis import figures, style
-from fmnist.analysis.collect import collect, find_run_dirs, swept_keys
+from fmnist.analysis.collect import collect, find_run_dirs, short_keys, short_labels, swept_keys
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.pipeline import analyze, choose_cell
 from fmnist.analysis.stats import holm, welch
@@ -425,6 +425,37 @@ def test_damaged_metrics_are_read_as_missing_and_named(tmp_path: Path, analyze_c
         assert figures.training_curves(result.collection.runs, result.collection.epochs, "fake",
                                        list(result.cells["cell"]), tmp_path / "figs")
 
+
+def test_cell_labels_and_keys_are_cut_to_their_last_part_unless_two_would_read_the_same() -> None:
+    cells = ["optimizer.lr=0.1, scheduler=cosine, model.depths=[2, 2]", "optimizer.lr=0.3, scheduler=constant"]
+    assert short_labels(cells) == ["lr=0.1, scheduler=cosine, depths=[2, 2]", "lr=0.3, scheduler=constant"]
+    assert short_labels(["model.width=16, data.width=3"]) == ["model.width=16, data.width=3"]
+    assert short_keys(["optimizer.weight_decay", "augment", "model.width", "data.width"]) == [
+        "weight_decay", "augment", "model.width", "data.width"]
+
+
+def test_curves_of_many_cells_get_one_column_of_panels_per_value_of_the_first_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = ["optimizer.lr", "scheduler"]
+    grid = [(lr, sched) for lr in (0.01, 0.1, 0.3) for sched in ("constant", "cosine", "onecycle")]
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "optimizer.lr": lr,
+                          "scheduler": sched, "cell": f"optimizer.lr={lr:g}, scheduler={sched}"}
+                         for i, (lr, sched) in enumerate(grid)])
+    epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e,
+                            "train_acc": 0.5 + e / 10, "val_acc": 0.4 + e / 10}
+                           for i in range(len(grid)) for e in (1, 2)])
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        figures.training_curves(runs, epochs, "p", list(runs["cell"]), tmp_path, swept=keys)
+        figures.training_curves(runs.iloc[:4], epochs, "p", list(runs["cell"][:4]), tmp_path, swept=keys)
+    many, few = saved
+    assert [ax.get_title() for ax in many.axes[:3]] == ["lr=0.01", "lr=0.1", "lr=0.3"] and len(many.axes) == 6
+    assert [len(ax.get_lines()) for ax in many.axes] == [6] * 6  # three schedules, train and validation each
+    assert [t.get_text() for t in many.legends[0].get_texts()] == [
+        "scheduler=constant", "scheduler=cosine", "scheduler=onecycle", "train", "validation"]
+    assert len(few.axes) == 2 and [t.get_text() for t in few.legends[0].get_texts()][:2] == [
+        "lr=0.01, scheduler=constant", "lr=0.01, scheduler=cosine"]
 
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake_sweep(tmp_path)

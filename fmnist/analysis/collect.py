@@ -362,6 +362,24 @@ def cell_label(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_fmt_value(v)}" for k, v in values.items()) or "all runs"
 
 
+_KEY = re.compile(r"(?:^|(?<=, ))((?:[A-Za-z_]\w*\.)+)([A-Za-z_]\w*)(?==)")
+
+
+def short_labels(cells: Sequence[str]) -> list[str]:
+    """Cell labels with each dotted key cut to its last part (``optimizer.weight_decay=0`` -> ``weight_decay=0``),
+    except where two keys of these cells would then read the same."""
+    owners: dict[str, set[str]] = {}
+    for cell in cells:
+        for prefix, last in _KEY.findall(cell):
+            owners.setdefault(last, set()).add(prefix)
+    return [_KEY.sub(lambda m: m.group(2) if len(owners[m.group(2)]) == 1 else m.group(0), c) for c in cells]
+
+
+def short_keys(keys: Sequence[str]) -> list[str]:
+    """Swept keys cut like :func:`short_labels` (``optimizer.weight_decay`` -> ``weight_decay``)."""
+    return [label[:-1] for label in short_labels([f"{k}=" for k in keys])]
+
+
 def _fmt_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"

@@ -16,7 +16,7 @@ from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
 from omegaconf import OmegaConf
 
 from fmnist.analysis import style
-from fmnist.analysis.collect import COMPLETED
+from fmnist.analysis.collect import COMPLETED, cell_label, short_labels
 from fmnist.config import safe_instantiate
 from fmnist.data.loader import steps_per_epoch
 
@@ -47,41 +47,74 @@ def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
+#: Beyond this many cells in one panel, a preset that sweeps several keys gets one panel per value of its first.
+MAX_LINES = 8
 def _cell_handles(cells: Sequence[str]) -> list[Line2D]:
-    return [Line2D([], [], color=style.color(i), ls=style.linestyle(i), label=c) for i, c in enumerate(cells)]
+    return [Line2D([], [], color=style.color(i), ls=style.linestyle(i), label=c)
+            for i, c in enumerate(short_labels(cells))]
 
 
 # ------------------------------------------------------------------------------------------ training curves
 def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells: Sequence[str],
-                    out_dir: Path, columns: Sequence[str] = ("loss", "acc"), name: str = "curves") -> list[Path]:
+                    out_dir: Path, columns: Sequence[str] = ("loss", "acc"), name: str = "curves",
+                    swept: Sequence[str] = ()) -> list[Path]:
     """Train (dashed) and validation (solid) loss and accuracy per epoch for each cell of `preset`:
-    the mean over its completed seeds with a ±1 std band."""
+    the mean over its completed seeds with a ±1 std band. With more than MAX_LINES cells and several swept keys
+    (`swept`, in the preset's order), one column of panels per value of the first key, a line per cell in each."""
     done = runs[(runs["preset"] == preset) & (runs["status"] == COMPLETED)]
     data = epochs.merge(done[["run_dir", "cell"]], on="run_dir")
     if data.empty:
         return []
     cells = [c for c in cells if c in set(data["cell"])]
-    fig, axes = plt.subplots(1, len(columns), figsize=(style.TWO_COLUMN, 2.3), squeeze=False)
+    facets = _facets(done, cells, swept) if len(cells) > MAX_LINES else [("", cells, cells)]
+    grid = (len(columns), len(facets)) if len(facets) > 1 else (1, len(columns))
+    fig, axes = plt.subplots(*grid, figsize=(style.TWO_COLUMN, 2.3 if len(facets) == 1 else 1.7 * len(columns) + 0.3),
+                             squeeze=False, sharey="row" if len(facets) > 1 else False)
     labels = {"loss": "cross-entropy loss", "acc": "accuracy (%)"}
-    for ax, metric in zip(axes[0], columns):
-        scale = PERCENT if metric == "acc" else 1.0
-        for i, cell in enumerate(cells):
-            g = data[data["cell"] == cell]
-            for split, ls in (("train", "--"), ("val", "-")):
-                column = f"{split}_{metric}"
-                if g.empty or column not in g or g[column].isna().all():
-                    continue
-                s = g.groupby("epoch")[column].agg(["mean", "std"])
-                _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * scale, s["std"].to_numpy() * scale,
-                      top=PERCENT if metric == "acc" else None, color=style.color(i), ls=ls)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(labels[metric])
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    handles = _cell_handles(cells) + [Line2D([], [], color="0.3", ls="--", label="train"),
+    lines = list(dict.fromkeys(line for _, _, in_facet in facets for line in in_facet))
+    for col, (title, facet_cells, facet_lines) in enumerate(facets):
+        for row, metric in enumerate(columns):
+            ax = axes[row, col] if len(facets) > 1 else axes[0, row]
+            scale = PERCENT if metric == "acc" else 1.0
+            for cell, line in zip(facet_cells, facet_lines):
+                g = data[data["cell"] == cell]
+                i = lines.index(line)
+                for split, ls in (("train", "--"), ("val", "-")):
+                    column = f"{split}_{metric}"
+                    if g.empty or column not in g or g[column].isna().all():
+                        continue
+                    s = g.groupby("epoch")[column].agg(["mean", "std"])
+                    _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * scale, s["std"].to_numpy() * scale,
+                          top=PERCENT if metric == "acc" else None, color=style.color(i), ls=ls)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            if title and row == 0:
+                ax.set_title(title)
+            if row == len(columns) - 1 or len(facets) == 1:
+                ax.set_xlabel("epoch")
+            if col == 0 or len(facets) == 1:
+                ax.set_ylabel(labels[metric])
+    handles = _cell_handles(lines) + [Line2D([], [], color="0.3", ls="--", label="train"),
                                       Line2D([], [], color="0.3", ls="-", label="validation")]
     fig.suptitle(f"{preset}: mean over seeds, band = ±1 std", y=1.02)
     _legend_below(fig, handles, min(4, len(handles)))
     return style.save(fig, out_dir, f"{name}_{style.slug(preset)}")
+
+
+def _facets(done: pd.DataFrame, cells: Sequence[str], swept: Sequence[str]) -> list[tuple[str, list[str], list[str]]]:
+    """(title, cells, line labels) per value of the first swept key, each line labelled by the other keys; one
+    facet of every cell when the runs do not show two swept keys."""
+    keys = [k for k in swept if k in done.columns]
+    if len(keys) < 2:
+        return [("", list(cells), list(cells))]
+    first = done.drop_duplicates("cell").set_index("cell")
+    facets: dict[str, tuple[list[str], list[str]]] = {}
+    for cell in cells:
+        row = first.loc[cell]
+        title = short_labels([cell_label({keys[0]: row[keys[0]]})])[0]
+        in_facet = facets.setdefault(title, ([], []))
+        in_facet[0].append(cell)
+        in_facet[1].append(cell_label({k: row[k] for k in keys[1:]}))
+    return [(title, facet_cells, facet_lines) for title, (facet_cells, facet_lines) in facets.items()]
 
 
 def tracked_dead_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells: Sequence[str],
@@ -136,7 +169,8 @@ def final_accuracy(cells: pd.DataFrame, runs: pd.DataFrame, preset: str, out_dir
     if not ref.empty and pd.notna(ref[f"{metric}_mean"].iloc[0]):
         ax.axvline(ref[f"{metric}_mean"].iloc[0] * PERCENT, color="0.4", ls=":", lw=0.8)
     labels = [f"{c}{' (ref)' if r else ''}{' *' if s is True else ''}"
-              for c, r, s in zip(table["cell"], table["is_reference"], table["significant"].astype(object))]
+              for c, r, s in zip(short_labels(table["cell"]), table["is_reference"],
+                                 table["significant"].astype(object))]
     for i, row in table.iterrows():
         if row["n"] == 0:
             ax.annotate(_no_result(row), (0.02, y[i]), xycoords=("axes fraction", "data"), va="center", fontsize=6,

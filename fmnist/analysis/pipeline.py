@@ -209,7 +209,7 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
     with style.context():
         for preset in c.swept:
             order = list(cells.loc[cells["preset"] == preset, "cell"])
-            written += figs.training_curves(c.runs, c.epochs, preset, order, fig_dir)
+            written += figs.training_curves(c.runs, c.epochs, preset, order, fig_dir, swept=c.swept[preset])
             written += figs.final_accuracy(cells, c.runs, preset, fig_dir)
             written += figs.tracked_dead_curves(c.runs, c.epochs, preset, order, fig_dir)
         written += figs.capacity(cells, fig_dir)

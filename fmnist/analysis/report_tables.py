@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from fmnist.analysis import latex
-from fmnist.analysis.collect import COMPLETED
+from fmnist.analysis.collect import COMPLETED, short_keys
 from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, lr_schedule_spread,
                                       main_effects, preset_summary)
 from fmnist.analysis.latex import escape, plural
@@ -33,7 +33,8 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
     cells = result.cells[result.cells["preset"] == preset]
     keys = result.collection.swept[preset]
     metric = str(cells["metric"].iloc[0])
-    columns = [rf"\texttt{{{escape(k)}}}" for k in keys] + [
+    short = short_keys(keys)
+    columns = [rf"\texttt{{{escape(k)}}}" for k in short] + [
         "$n$", r"val.\ acc.\ (\%)", r"test acc.\ (\%)", "params", "FLOPs", "time (s)",
         rf"$\Delta$ {'test' if metric == 'test_acc' else 'val.'} (pp)", r"$p_\mathrm{Holm}$", "vs.\\ reference"]
     rows = []
@@ -51,6 +52,9 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
                rf"$\Delta$ is the difference from the reference cell; $p$ from {escape(TEST_NAME)}; "
                rf"a cell differs from the reference when $p_\mathrm{{Holm}} < \alpha = {result.alpha:g}$, "
                r"otherwise it is within seed noise. Time is training time per run; FLOPs per image (forward).")
+    if short != list(keys):
+        caption += " Keys: " + ", ".join(rf"\texttt{{{escape(a)}}} is \texttt{{{escape(k)}}}"
+                                          for a, k in zip(short, keys) if a != k) + "."
     align = "l" * len(keys) + "rrrrrrrrl"
     return latex.table(columns, rows, align, caption, f"tab:preset-{slug(preset)}")
 
