@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from fmnist.train.callbacks import SweepReport, sweep_outcome
-from hydra_plugins.fmnist_launchers.gpu_pool import plan_slots, visible_gpus
+from hydra_plugins.fmnist_launchers import gpu_pool
+from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
 from runs import run_train_cli, train_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +90,53 @@ def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> N
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(1)] == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
+
+
+#: A stand-in pool worker: says it is up, then waits; Ctrl-C makes it record `interrupted` (as train() does).
+FAKE_WORKER = """import pathlib, sys, time
+result = pathlib.Path(sys.argv[-1])
+result.with_suffix(".up").write_text("")
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    result.with_suffix(".interrupted").write_text("")
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Signals, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM to a gpu_pool sweep: each running worker gets one SIGINT and records its run as
+    interrupted (not killed first), a job not yet started stays so, and the sweep ends with one line, status 130."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c '{FAKE_WORKER}' \"$@\"\n")
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    monkeypatch.setattr(gpu_pool, "configure_log", lambda *a: None)
+    monkeypatch.setattr(gpu_pool.log, "handlers", [caplog.handler])  # whatever Hydra's logging setup did before
+    pool = tmp_path / "sweep" / ".pool"
+    launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=[])
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+
+    def stop_when_up() -> None:
+        end = time.monotonic() + 30
+        while len(list(pool.glob("*.up"))) < 2 and time.monotonic() < end:
+            time.sleep(0.02)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=stop_when_up, daemon=True).start()
+    try:
+        launcher.launch([["seed=0"], ["seed=1"], ["seed=2"]], initial_job_idx=0)
+        caught: BaseException | None = None
+    except BaseException as exc:  # noqa: B036 - what the launcher raises is the point
+        caught = exc
+    assert isinstance(caught, SystemExit) and caught.code == 130, repr(caught)
+    assert sorted(p.name for p in pool.glob("*.interrupted")) == ["0.result.interrupted", "1.result.interrupted"]
+    assert not (pool / "2.result.up").exists()
+    assert "interrupted: gpu_pool stopped 2 running job(s) (#0, #1) and did not start 1" in caplog.text
 
 
 # -------------------------------------------------------------------------------------------- the report

@@ -10,6 +10,10 @@ GPU the pool runs `cpu_jobs` (default: `jobs_per_gpu`) CPU jobs at a time.
 Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
 `<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends.
 
+Ctrl-C (or SIGTERM/SIGHUP to the launcher) stops the sweep as it stops a run: every running worker gets one
+SIGINT and records its run as `interrupted`, the launcher prints one line and exits with status 130, and the
+same command resumes the sweep. (Workers run in their own sessions, so only the launcher forwards signals.)
+
 `deadline` (Unix seconds) bounds a sweep on a machine held for a fixed time: no job starts after it, the jobs
 already running go on, and the ones never started are reported as such (no run dir is made for them), to be
 run by the same command later."""
@@ -21,6 +25,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +46,10 @@ log = logging.getLogger(__name__)
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 POOL_DIR = ".pool"
 POLL_S = 0.1
+#: Seconds a stopped worker gets to record its run as interrupted (then SIGTERM, then SIGKILL).
+STOP_GRACE_S = 30.0
+#: Signals that stop the sweep like Ctrl-C (the workers run in their own sessions: they would not get them).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -77,6 +86,33 @@ def plan_slots(jobs_per_gpu: int, gpus: Sequence[Any] | None = None, cpu_jobs: i
     if n < 1:
         raise ValueError(f"hydra.launcher.cpu_jobs={cpu_jobs!r} is invalid: must be null or an integer >= 1")
     return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(n)]
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_workers(procs: Sequence[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
+    """Stop running workers as Ctrl-C stops a run: one SIGINT each (a worker records summary.json status
+    `interrupted` and exits 130), then SIGTERM and SIGKILL for any still running after `grace_s` seconds."""
+    alive = [p for p in procs if p.poll() is None]
+    for proc in alive:
+        log.error(f"gpu_pool: stopping pid {proc.pid}")
+        proc.send_signal(signal.SIGINT)
+    for stop in (None, subprocess.Popen.terminate, subprocess.Popen.kill):
+        if stop is not None:
+            for proc in alive:
+                if proc.poll() is None:
+                    stop(proc)
+        end = time.monotonic() + grace_s
+        for proc in alive:
+            try:
+                proc.wait(timeout=max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        alive = [p for p in alive if p.poll() is None]
+        if not alive:
+            return
 
 
 def _describe_exit(code: int) -> str:
@@ -154,6 +190,8 @@ class GpuPoolLauncher(Launcher):
         pending: deque[_Job] = deque(jobs)
         running: list[_Job] = []
         free: deque[Slot] = deque(slots)
+        in_main = threading.current_thread() is threading.main_thread()  # (signal handlers live there only)
+        previous = {sig: signal.signal(sig, _raise_interrupt) for sig in STOP_SIGNALS} if in_main else {}
         try:
             while pending or running:
                 if pending and self.deadline is not None and time.time() >= self.deadline:
@@ -173,18 +211,18 @@ class GpuPoolLauncher(Launcher):
                     assert job.slot is not None
                     free.append(job.slot)
                     returns[job.num] = self._finish(job)
-        except BaseException:
-            for job in running:
-                if job.proc is not None and job.proc.poll() is None:
-                    log.error(f"gpu_pool: stopping job #{job.num} (pid {job.proc.pid})")
-                    job.proc.terminate()
-            for job in running:
-                if job.proc is not None:
-                    try:
-                        job.proc.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        job.proc.kill()
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
+            stop_workers([j.proc for j in running if j.proc is not None])
+            log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
+                      f"{' (#' + ', #'.join(str(j.num) for j in running) + ')' if running else ''} and did not start "
+                      f"{len(pending)}; launch the same command again to resume them")
+            sys.exit(130)
+        except BaseException:  # a bug in the loop: no worker is left running on its own
+            stop_workers([j.proc for j in running if j.proc is not None])
             raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return [returns[j.num] for j in jobs]
 
     def _start(self, job: _Job, slot: Slot, threads: int) -> _Job:
@@ -201,6 +239,7 @@ class GpuPoolLauncher(Launcher):
             job.proc = subprocess.Popen(
                 [sys.executable, "-m", "hydra_plugins.fmnist_launchers._worker", str(job.payload), str(job.result)],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the launcher alone; it passes one SIGINT on to each job
             )
         job.slot, job.started = slot, time.monotonic()
         (job.payload.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
