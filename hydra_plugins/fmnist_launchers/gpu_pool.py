@@ -25,7 +25,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from fmnist.stopping import signals_as_interrupt, stop_children
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ log = logging.getLogger(__name__)
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 POOL_DIR = ".pool"
 POLL_S = 0.1
-#: Seconds a stopped worker gets to record its run as interrupted (then SIGTERM, then SIGKILL).
-STOP_GRACE_S = 30.0
-#: Signals that stop the sweep like Ctrl-C (the workers run in their own sessions: they would not get them).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -86,33 +82,6 @@ def plan_slots(jobs_per_gpu: int, gpus: Sequence[Any] | None = None, cpu_jobs: i
     if n < 1:
         raise ValueError(f"hydra.launcher.cpu_jobs={cpu_jobs!r} is invalid: must be null or an integer >= 1")
     return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(n)]
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def stop_workers(procs: Sequence[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
-    """Stop running workers as Ctrl-C stops a run: one SIGINT each (a worker records summary.json status
-    `interrupted` and exits 130), then SIGTERM and SIGKILL for any still running after `grace_s` seconds."""
-    alive = [p for p in procs if p.poll() is None]
-    for proc in alive:
-        log.error(f"gpu_pool: stopping pid {proc.pid}")
-        proc.send_signal(signal.SIGINT)
-    for stop in (None, subprocess.Popen.terminate, subprocess.Popen.kill):
-        if stop is not None:
-            for proc in alive:
-                if proc.poll() is None:
-                    stop(proc)
-        end = time.monotonic() + grace_s
-        for proc in alive:
-            try:
-                proc.wait(timeout=max(0.0, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        alive = [p for p in alive if p.poll() is None]
-        if not alive:
-            return
 
 
 def _describe_exit(code: int) -> str:
@@ -190,40 +159,41 @@ class GpuPoolLauncher(Launcher):
         pending: deque[_Job] = deque(jobs)
         running: list[_Job] = []
         free: deque[Slot] = deque(slots)
-        in_main = threading.current_thread() is threading.main_thread()  # (signal handlers live there only)
-        previous = {sig: signal.signal(sig, _raise_interrupt) for sig in STOP_SIGNALS} if in_main else {}
         try:
-            while pending or running:
-                if pending and self.deadline is not None and time.time() >= self.deadline:
-                    from fmnist.train.callbacks import report_not_started  # (torch: not at plugin discovery)
-
-                    log.warning(f"gpu_pool: deadline reached; {len(pending)} job(s) not started "
-                                f"(#{', #'.join(str(j.num) for j in pending)}): run the same command again for them")
-                    for job in pending:
-                        returns[job.num] = failed_return(job.overrides)
-                        report_not_started(filter_overrides(job.overrides))
-                    pending.clear()
-                while pending and free:
-                    running.append(self._start(pending.popleft(), free.popleft(), threads))
-                time.sleep(POLL_S)
-                for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
-                    running.remove(job)
-                    assert job.slot is not None
-                    free.append(job.slot)
-                    returns[job.num] = self._finish(job)
+            with signals_as_interrupt():
+                self._run(pending, running, free, threads, returns)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
-            stop_workers([j.proc for j in running if j.proc is not None])
+            stop_children([j.proc for j in running if j.proc is not None])
             log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
                       f"{' (#' + ', #'.join(str(j.num) for j in running) + ')' if running else ''} and did not start "
                       f"{len(pending)}; launch the same command again to resume them")
             sys.exit(130)
         except BaseException:  # a bug in the loop: no worker is left running on its own
-            stop_workers([j.proc for j in running if j.proc is not None])
+            stop_children([j.proc for j in running if j.proc is not None])
             raise
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         return [returns[j.num] for j in jobs]
+
+    def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], threads: int,
+             returns: dict[int, JobReturn]) -> None:
+        """Start jobs on free slots until every job has ended (or the deadline leaves the rest unstarted)."""
+        while pending or running:
+            if pending and self.deadline is not None and time.time() >= self.deadline:
+                from fmnist.train.callbacks import report_not_started  # (torch: not at plugin discovery)
+
+                log.warning(f"gpu_pool: deadline reached; {len(pending)} job(s) not started "
+                            f"(#{', #'.join(str(j.num) for j in pending)}): run the same command again for them")
+                for job in pending:
+                    returns[job.num] = failed_return(job.overrides)
+                    report_not_started(filter_overrides(job.overrides))
+                pending.clear()
+            while pending and free:
+                running.append(self._start(pending.popleft(), free.popleft(), threads))
+            time.sleep(POLL_S)
+            for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
+                running.remove(job)
+                assert job.slot is not None
+                free.append(job.slot)
+                returns[job.num] = self._finish(job)
 
     def _start(self, job: _Job, slot: Slot, threads: int) -> _Job:
         env = dict(os.environ)
