@@ -104,22 +104,58 @@ except KeyboardInterrupt:
 """
 
 
+def fake_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, worker: str) -> None:
+    """gpu_pool workers run the Python code `worker` instead of a job; the pool's log goes to caplog."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c '{worker}' \"$@\"\n")
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    monkeypatch.setattr(gpu_pool, "configure_log", lambda *a: None)
+    monkeypatch.setattr(gpu_pool.log, "handlers", [caplog.handler])  # whatever Hydra's logging setup did before
+
+
+def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
+    """A gpu_pool launcher for `sweep` with `jobs` CPU slots."""
+    launcher = GpuPoolLauncher(jobs_per_gpu=jobs, gpus=[])
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={sweep}"))
+    return launcher
+
+
+#: A stand-in pool worker that notes which job its payload holds.
+NOTING_WORKER = """import pathlib, sys, time
+payload = pathlib.Path(sys.argv[-2]).read_bytes()
+time.sleep(0.2)
+seen = [o for o in ("a=0", "a=1", "b=0", "b=1") if o.encode() in payload]
+pathlib.Path(sys.argv[-1]).with_suffix(".seen").write_text(" ".join(seen))
+"""
+
+
+def test_two_gpu_pool_sweeps_into_one_folder_run_their_own_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Two sweeps into the same folder at once (say seed=0 and seed=1 of the study): their jobs have the same
+    numbers, and each worker still runs its own sweep's job."""
+    fake_workers(tmp_path, monkeypatch, caplog, NOTING_WORKER)
+    launchers = [cpu_pool(tmp_path / "sweep", jobs=1) for _ in range(2)]
+    grids = [[["a=0"], ["a=1"]], [["b=0"], ["b=1"]]]
+    threads = [threading.Thread(target=lt.launch, args=(grid, 0)) for lt, grid in zip(launchers, grids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    seen = sorted(p.read_text() for p in (tmp_path / "sweep" / ".pool").glob("*.seen"))
+    assert seen == ["a=0", "a=1", "b=0", "b=1"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Signals, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Ctrl-C (SIGINT) or SIGTERM to a gpu_pool sweep: each running worker gets one SIGINT and records its run as
     interrupted (not killed first), a job not yet started stays so, and the sweep ends with one line, status 130."""
-    fake_python = tmp_path / "python"
-    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c '{FAKE_WORKER}' \"$@\"\n")
-    fake_python.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(fake_python))
-    monkeypatch.setattr(gpu_pool, "configure_log", lambda *a: None)
-    monkeypatch.setattr(gpu_pool.log, "handlers", [caplog.handler])  # whatever Hydra's logging setup did before
+    fake_workers(tmp_path, monkeypatch, caplog, FAKE_WORKER)
+    launcher = cpu_pool(tmp_path / "sweep", jobs=2)
     pool = tmp_path / "sweep" / ".pool"
-    launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=[])
-    launcher.setup(hydra_context=object(), task_function=print,
-                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
 
     def stop_when_up() -> None:
         end = time.monotonic() + 30
@@ -134,8 +170,9 @@ def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Sig
     except BaseException as exc:  # noqa: B036 - what the launcher raises is the point
         caught = exc
     assert isinstance(caught, SystemExit) and caught.code == 130, repr(caught)
-    assert sorted(p.name for p in pool.glob("*.interrupted")) == ["0.result.interrupted", "1.result.interrupted"]
-    assert not (pool / "2.result.up").exists()
+    assert sorted(p.name.split(".")[0] for p in pool.glob("*.interrupted")) == ["0", "1"]
+    assert not list(pool.glob("2.*.up"))
+    assert not list(pool.glob("*.pkl"))  # payloads and results removed
     assert "interrupted: gpu_pool stopped 2 running job(s) (#0, #1) and did not start 1" in caplog.text
 
 

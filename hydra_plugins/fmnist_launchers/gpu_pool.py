@@ -22,6 +22,7 @@ run by the same command later."""
 import logging
 import os
 import pickle
+import secrets
 import signal
 import subprocess
 import sys
@@ -141,11 +142,12 @@ class GpuPoolLauncher(Launcher):
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
 
         singletons = Singleton.get_state()
+        launch_id = secrets.token_hex(3)  # another sweep into this folder has jobs of the same numbers
         jobs: list[_Job] = []
         for i, overrides in enumerate(job_overrides):
             num = initial_job_idx + i
-            job = _Job(num, list(overrides), pool_dir / f"{num}.pkl", pool_dir / f"{num}.result.pkl",
-                       pool_dir / f"{num}.log")
+            job = _Job(num, list(overrides), pool_dir / f"{num}.{launch_id}.pkl",
+                       pool_dir / f"{num}.{launch_id}.result.pkl", pool_dir / f"{num}.log")
             job.result.unlink(missing_ok=True)
             with open(job.payload, "wb") as f:
                 cloudpickle.dump({
@@ -171,6 +173,10 @@ class GpuPoolLauncher(Launcher):
         except BaseException:  # a bug in the loop: no worker is left running on its own
             stop_children([j.proc for j in running if j.proc is not None])
             raise
+        finally:
+            for job in jobs:  # this launch's own files (the logs stay)
+                job.payload.unlink(missing_ok=True)
+                job.result.unlink(missing_ok=True)
         return [returns[j.num] for j in jobs]
 
     def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], threads: int,
@@ -212,7 +218,7 @@ class GpuPoolLauncher(Launcher):
                 start_new_session=True,  # Ctrl-C reaches the launcher alone; it passes one SIGINT on to each job
             )
         job.slot, job.started = slot, time.monotonic()
-        (job.payload.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
+        (job.log.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
         log.info(f"gpu_pool: #{job.num} started on {slot.label}, pid {job.proc.pid}: "
                  f"{' '.join(filter_overrides(job.overrides))}")
         return job
