@@ -8,7 +8,8 @@ followed by one line per failed job, and makes the process exit with status 1 wh
 never started (a launcher's deadline: `not_started`). It
 reads the run dirs' summary.json files, so it also counts jobs that ran elsewhere (Slurm nodes, pool
 workers) and jobs that died without a word (killed, out of host memory): a run dir of this sweep whose
-summary is missing or still says `running` counts as failed.
+summary is missing or still says `running` counts as failed, and so does one where this sweep's job was refused
+(run_dir.REFUSED_FILE: its summary.json still describes the run that was there).
 
 It also puts the command line that launched the run or sweep into the environment (FMNIST_COMMAND), which
 every job inherits, wherever it runs (sbatch passes the environment on), so each run's summary.json
@@ -31,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.train.entry import register_resolvers
 from fmnist.train.run import LAUNCH_COMMAND_ENV
-from fmnist.train.run_dir import SUMMARY_FILE, read_summary
+from fmnist.train.run_dir import SUMMARY_FILE, read_summary, refusal_since
 
 register_resolvers()  # ${fmnist.unique:} in hydra.sweep.dir, whoever imports this module first
 
@@ -93,9 +94,12 @@ def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOut
         launched = _mtime(run_dir / ".hydra" / "overrides.yaml")
         if start is not None and (launched is None or launched < start):
             continue  # a run dir left by an earlier sweep into the same folder
+        refused = None if start is None else refusal_since(run_dir, start)
         summary = read_summary(run_dir)
         status = (summary or {}).get("status")
-        if status == "completed":
+        if refused is not None:  # the run dir's own run is intact; this sweep's job was not run
+            outcome.failed.append((run_dir, refused))
+        elif status == "completed":
             written = _mtime(run_dir / SUMMARY_FILE)
             if start is not None and written is not None and written < start:
                 outcome.skipped.append(run_dir)
