@@ -17,6 +17,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from fmnist.train.callbacks import SweepReport, sweep_outcome
+from fmnist.train.renumber import job_dirnames
+from fmnist.train.run import LAUNCH_COMMAND_ENV
 from hydra_plugins.fmnist_launchers import gpu_pool
 from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
 from runs import run_train_cli, train_cmd
@@ -174,6 +176,22 @@ def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Sig
     assert not list(pool.glob("2.*.up"))
     assert not list(pool.glob("*.pkl"))  # payloads and results removed
     assert "interrupted: gpu_pool stopped 2 running job(s) (#0, #1) and did not start 1" in caplog.text
+
+
+def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stage2_skip launched with seed=0, then with all three seeds into the same folder: seeds are the inner loop,
+    so model.skip=False seed=0 was job #1 and is job #3 now. At sweep start its run dir is renamed to job #3's (to be
+    skipped there, not trained again beside the old one); run dirs of no job, or of a custom subdir, stay."""
+    sweep = tmp_path / "sweep"
+    for name in ("0_model.skip=True,seed=0", "1_model.skip=False,seed=0", "7_model.skip=True,seed=9"):
+        (sweep / name / ".hydra").mkdir(parents=True)
+    (sweep / "1_model.skip=False,seed=0" / "summary.json").write_text('{"status": "completed"}')
+    monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")  # on_multirun_start exports the command line: restored after the test
+    SweepReport().on_multirun_start(hydra_cfg("+experiment=stage2_skip", f"hydra.sweep.dir={sweep}"))
+    assert sorted(p.name for p in sweep.iterdir()) == [
+        "0_model.skip=True,seed=0", "3_model.skip=False,seed=0", "7_model.skip=True,seed=9"]
+    assert (sweep / "3_model.skip=False,seed=0" / "summary.json").is_file()
+    assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweep.subdir=${hydra.job.override_dirname}")) is None
 
 
 # -------------------------------------------------------------------------------------------- the report

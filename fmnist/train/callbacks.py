@@ -30,7 +30,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fmnist.errors import first_line
 from fmnist.train.entry import register_resolvers
+from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from fmnist.train.run_dir import SUMMARY_FILE, read_summary, refusal_since
 
@@ -157,7 +159,14 @@ class SweepReport(Callback):
         _export_command()
         # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config
         # to every job (and to requeued Slurm jobs), so they all agree on it.
-        check_output_dir(Path(str(OmegaConf.select(config, "hydra.sweep.dir"))))
+        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        check_output_dir(sweep_dir)
+        try:  # a grid changed since an earlier launch into this folder: its runs keep theirs (fmnist.train.renumber)
+            dirnames = job_dirnames(config)
+            if dirnames is not None:
+                renumber_run_dirs(sweep_dir, dirnames)
+        except Exception as exc:  # bookkeeping never stops a sweep
+            print(f"warning: cannot match the run dirs of {sweep_dir} with this grid: {first_line(exc)}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         outcome = sweep_outcome(Path(str(config.hydra.sweep.dir)), since=self.started)
