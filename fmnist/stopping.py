@@ -2,11 +2,13 @@
 
 The children run in their own sessions (`start_new_session=True`), so a Ctrl-C in the terminal reaches the parent
 alone and each child gets exactly one SIGINT from it: a second one could arrive while the child records its run
-as `interrupted`, and cut that short."""
+as `interrupted`, and cut that short. Started with `preexec_fn=die_with_parent`, a child also gets that SIGINT when
+its parent is killed outright (`kill -9`, `timeout --kill-after`), instead of running on alone."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import signal
 import subprocess
@@ -21,6 +23,17 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 10.0
 #: Signals that stop the parent like Ctrl-C (its children, in their own sessions, do not get them).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: this child gets SIGINT when the process that started it dies (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):
+        pass
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

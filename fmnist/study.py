@@ -27,7 +27,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 
-from fmnist.stopping import signals_as_interrupt, stop_children
+from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             if stopping.is_set():
                 return 130
             print("+", " ".join(cmd), flush=True)
-            procs[name] = subprocess.Popen(cmd, start_new_session=True)  # Ctrl-C: one SIGINT from main (stopping.py)
+            # Ctrl-C: one SIGINT from main (fmnist/stopping.py)
+            procs[name] = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
         return procs[name].wait()
 
     pool = ThreadPoolExecutor(max_workers=args.concurrent)

@@ -38,7 +38,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from fmnist.stopping import signals_as_interrupt, stop_children
+from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ class GpuPoolLauncher(Launcher):
             job.proc = subprocess.Popen(
                 [sys.executable, "-m", "hydra_plugins.fmnist_launchers._worker", str(job.payload), str(job.result)],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches the launcher alone; it passes one SIGINT on to each job
+                start_new_session=True, preexec_fn=die_with_parent,  # one SIGINT, from here (fmnist/stopping.py)
             )
         job.slot, job.started = slot, time.monotonic()
         (job.log.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
