@@ -45,7 +45,7 @@ SWEEPS ?=
 comma  := ,
 empty  :=
 space  := $(empty) $(empty)
-report: setup
+report: $(if $(strip $(SWEEPS)),setup)  # without SWEEPS: the usage line, before any install
 	@test -n "$(strip $(SWEEPS))" || { echo 'usage: make report SWEEPS="multirun/<date>/<time>_<name> ..."' >&2; exit 2; }
 	$(PY) analyze.py 'sweep_dir=[$(subst $(space),$(comma),$(strip $(SWEEPS)))]' report=true $(ARGS)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -25,6 +26,8 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
+
+from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -86,13 +89,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"total: {sum(map(len, grids.values()))} jobs")
         return 0
 
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = threading.Event()
+    starting = threading.Lock()
+
     def run_preset(name: str) -> int:
         cmd = [sys.executable, str(TRAIN_SCRIPT), "-m", f"+experiment={name}", *STUDY_DEFAULTS, *extra]
-        print("+", " ".join(cmd), flush=True)
-        return subprocess.run(cmd).returncode
+        with starting:
+            if stopping.is_set():
+                return 130
+            print("+", " ".join(cmd), flush=True)
+            # Ctrl-C: one SIGINT from main (fmnist/stopping.py)
+            procs[name] = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
+        return procs[name].wait()
 
-    with ThreadPoolExecutor(max_workers=args.concurrent) as pool:
-        codes = list(pool.map(run_preset, presets))
+    pool = ThreadPoolExecutor(max_workers=args.concurrent)
+    try:
+        with signals_as_interrupt():
+            codes = list(pool.map(run_preset, presets))
+    except KeyboardInterrupt:
+        with starting:
+            stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        running = [name for name, proc in procs.items() if proc.poll() is None]
+        stop_children([procs[name] for name in running])
+        print(f"interrupted: the study stopped {len(running)} running preset(s)"
+              f"{' (' + ', '.join(running) + ')' if running else ''} and did not start {len(presets) - len(procs)}; "
+              f"the same command resumes it", flush=True)
+        return 130
+    pool.shutdown()
     failed = [name for name, code in zip(presets, codes) if code != 0]
     print(f"study: {len(presets) - len(failed)} presets completed, {len(failed)} with failed or unstarted jobs"
           + (f" ({', '.join(failed)})" if failed else ""))

@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from fmnist.train.callbacks import SweepReport, sweep_outcome
-from hydra_plugins.fmnist_launchers.gpu_pool import plan_slots, visible_gpus
+from fmnist.train.renumber import job_dirnames
+from fmnist.train.run import LAUNCH_COMMAND_ENV
+from hydra_plugins.fmnist_launchers import gpu_pool
+from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
 from runs import run_train_cli, train_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +92,106 @@ def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> N
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(1)] == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
+
+
+#: A stand-in pool worker: says it is up, then waits; Ctrl-C makes it record `interrupted` (as train() does).
+FAKE_WORKER = """import pathlib, sys, time
+result = pathlib.Path(sys.argv[-1])
+result.with_suffix(".up").write_text("")
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    result.with_suffix(".interrupted").write_text("")
+    sys.exit(130)
+"""
+
+
+def fake_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, worker: str) -> None:
+    """gpu_pool workers run the Python code `worker` instead of a job; the pool's log goes to caplog."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c '{worker}' \"$@\"\n")
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    monkeypatch.setattr(gpu_pool, "configure_log", lambda *a: None)
+    monkeypatch.setattr(gpu_pool.log, "handlers", [caplog.handler])  # whatever Hydra's logging setup did before
+
+
+def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
+    """A gpu_pool launcher for `sweep` with `jobs` CPU slots."""
+    launcher = GpuPoolLauncher(jobs_per_gpu=jobs, gpus=[])
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={sweep}"))
+    return launcher
+
+
+#: A stand-in pool worker that notes which job its payload holds.
+NOTING_WORKER = """import pathlib, sys, time
+payload = pathlib.Path(sys.argv[-2]).read_bytes()
+time.sleep(0.2)
+seen = [o for o in ("a=0", "a=1", "b=0", "b=1") if o.encode() in payload]
+pathlib.Path(sys.argv[-1]).with_suffix(".seen").write_text(" ".join(seen))
+"""
+
+
+def test_two_gpu_pool_sweeps_into_one_folder_run_their_own_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Two sweeps into the same folder at once (say seed=0 and seed=1 of the study): their jobs have the same
+    numbers, and each worker still runs its own sweep's job."""
+    fake_workers(tmp_path, monkeypatch, caplog, NOTING_WORKER)
+    launchers = [cpu_pool(tmp_path / "sweep", jobs=1) for _ in range(2)]
+    grids = [[["a=0"], ["a=1"]], [["b=0"], ["b=1"]]]
+    threads = [threading.Thread(target=lt.launch, args=(grid, 0)) for lt, grid in zip(launchers, grids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    seen = sorted(p.read_text() for p in (tmp_path / "sweep" / ".pool").glob("*.seen"))
+    assert seen == ["a=0", "a=1", "b=0", "b=1"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Signals, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM to a gpu_pool sweep: each running worker gets one SIGINT and records its run as
+    interrupted (not killed first), a job not yet started stays so, and the sweep ends with one line, status 130."""
+    fake_workers(tmp_path, monkeypatch, caplog, FAKE_WORKER)
+    launcher = cpu_pool(tmp_path / "sweep", jobs=2)
+    pool = tmp_path / "sweep" / ".pool"
+
+    def stop_when_up() -> None:
+        end = time.monotonic() + 30
+        while len(list(pool.glob("*.up"))) < 2 and time.monotonic() < end:
+            time.sleep(0.02)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=stop_when_up, daemon=True).start()
+    try:
+        launcher.launch([["seed=0"], ["seed=1"], ["seed=2"]], initial_job_idx=0)
+        caught: BaseException | None = None
+    except BaseException as exc:  # noqa: B036 - what the launcher raises is the point
+        caught = exc
+    assert isinstance(caught, SystemExit) and caught.code == 130, repr(caught)
+    assert sorted(p.name.split(".")[0] for p in pool.glob("*.interrupted")) == ["0", "1"]
+    assert not list(pool.glob("2.*.up"))
+    assert not list(pool.glob("*.pkl"))  # payloads and results removed
+    assert "interrupted: gpu_pool stopped 2 running job(s) (#0, #1) and did not start 1" in caplog.text
+
+
+def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stage2_skip launched with seed=0, then with all three seeds into the same folder: seeds are the inner loop,
+    so model.skip=False seed=0 was job #1 and is job #3 now. At sweep start its run dir is renamed to job #3's (to be
+    skipped there, not trained again beside the old one); run dirs of no job, or of a custom subdir, stay."""
+    sweep = tmp_path / "sweep"
+    for name in ("0_model.skip=True,seed=0", "1_model.skip=False,seed=0", "7_model.skip=True,seed=9"):
+        (sweep / name / ".hydra").mkdir(parents=True)
+    (sweep / "1_model.skip=False,seed=0" / "summary.json").write_text('{"status": "completed"}')
+    monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")  # on_multirun_start exports the command line: restored after the test
+    SweepReport().on_multirun_start(hydra_cfg("+experiment=stage2_skip", f"hydra.sweep.dir={sweep}"))
+    assert sorted(p.name for p in sweep.iterdir()) == [
+        "0_model.skip=True,seed=0", "3_model.skip=False,seed=0", "7_model.skip=True,seed=9"]
+    assert (sweep / "3_model.skip=False,seed=0" / "summary.json").is_file()
+    assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweep.subdir=${hydra.job.override_dirname}")) is None
 
 
 # -------------------------------------------------------------------------------------------- the report

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import fmnist.study
 import fmnist.train.entry  # noqa: F401  (registers the resolver the configs use)
 from fmnist.study import main as study_main
 from fmnist.study import preset_jobs, stage_presets
@@ -98,6 +103,44 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: cannot parse the overrides after --:") and err.count("\n") == 1
     assert study_main(["--list", "--concurrent", "0"]) == 2
+
+
+#: A stand-in train.py: says which preset is up, then waits; Ctrl-C makes it record `interrupted` and exit 130.
+FAKE_TRAIN = """import pathlib, sys, time
+out = pathlib.Path(__file__).parent / sys.argv[2].split("=")[1]
+out.with_suffix(".up").write_text("")
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    out.with_suffix(".interrupted").write_text("")
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_study_stopped_passes_one_ctrl_c_to_its_sweep(sig: signal.Signals, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """Ctrl-C (or SIGTERM) of the study: the running preset's sweep gets one SIGINT (its runs record
+    `interrupted`), no further preset starts, and the study ends with one line and status 130."""
+    (tmp_path / "train.py").write_text(FAKE_TRAIN)
+    monkeypatch.setattr(fmnist.study, "TRAIN_SCRIPT", tmp_path / "train.py")
+
+    def stop_when_up() -> None:
+        end = time.monotonic() + 30
+        while not list(tmp_path.glob("*.up")) and time.monotonic() < end:
+            time.sleep(0.02)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=stop_when_up, daemon=True).start()
+    try:
+        code: object = study_main(["--presets", "stage2_skip", "stage2_norm"])
+    except BaseException as exc:  # noqa: B036 - what the study raises is the point
+        code = exc
+    assert code == 130
+    assert sorted(p.name for p in tmp_path.glob("stage*")) == ["stage2_skip.interrupted", "stage2_skip.up"]
+    out = capsys.readouterr().out
+    assert "interrupted: the study stopped 1 running preset(s) (stage2_skip) and did not start 1" in out
 
 
 #: Narrower grids for the tiny runs of the two big presets (the compose test checks every cell's config).

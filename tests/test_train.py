@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ import yaml
 from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 
 from fmnist.errors import ConfigError
+from fmnist.train.callbacks import sweep_outcome
 from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
 from fmnist.train.run import TrainingDiverged, train
 from fmnist.train.logging import to_container
@@ -155,14 +157,19 @@ def test_refused_or_invalid_rerun_leaves_the_finished_run_as_it_was(tmp_path: Pa
     run = tmp_path / "r"
     recorded = _finished_run_dir(run, compose_cfg(tmp_path / "data", "trainer.epochs=1"), ["trainer.epochs=1"])
     before = (run / "summary.json").read_bytes()
+    os.utime(run / "summary.json", (time.time() - 3600,) * 2)  # finished by an earlier sweep
     for overrides in (["trainer.epochs=1", "optimizer.lr=0.05"],           # another configuration: refused
                       ["trainer.epochs=0", "trainer.force=true"]):         # forced, but invalid
+        sweep_started = time.time()
         (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))  # what Hydra does
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as refused:
             train(compose_cfg(tmp_path / "data", *overrides), run, overrides=overrides)
         assert (run / "summary.json").read_bytes() == before
         assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) == recorded["overrides"]
         assert yaml.safe_load((run / ".hydra" / "config.yaml").read_text()) == recorded["config"]
+        # the sweep's report counts the refused job as failed (not as a completed run it skipped)
+        outcome = sweep_outcome(tmp_path, since=sweep_started)
+        assert outcome.failed == [(run, f"{type(refused.value).__name__}: {refused.value}")] and not outcome.skipped
 
 
 @pytest.mark.slow

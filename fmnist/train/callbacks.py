@@ -8,7 +8,8 @@ followed by one line per failed job, and makes the process exit with status 1 wh
 never started (a launcher's deadline: `not_started`). It
 reads the run dirs' summary.json files, so it also counts jobs that ran elsewhere (Slurm nodes, pool
 workers) and jobs that died without a word (killed, out of host memory): a run dir of this sweep whose
-summary is missing or still says `running` counts as failed.
+summary is missing or still says `running` counts as failed, and so does one where this sweep's job was refused
+(run_dir.REFUSED_FILE: its summary.json still describes the run that was there).
 
 It also puts the command line that launched the run or sweep into the environment (FMNIST_COMMAND), which
 every job inherits, wherever it runs (sbatch passes the environment on), so each run's summary.json
@@ -29,9 +30,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fmnist.errors import first_line
 from fmnist.train.entry import register_resolvers
+from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.run import LAUNCH_COMMAND_ENV
-from fmnist.train.run_dir import SUMMARY_FILE, read_summary
+from fmnist.train.run_dir import SUMMARY_FILE, read_summary, refusal_since
 
 register_resolvers()  # ${fmnist.unique:} in hydra.sweep.dir, whoever imports this module first
 
@@ -93,9 +96,12 @@ def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOut
         launched = _mtime(run_dir / ".hydra" / "overrides.yaml")
         if start is not None and (launched is None or launched < start):
             continue  # a run dir left by an earlier sweep into the same folder
+        refused = None if start is None else refusal_since(run_dir, start)
         summary = read_summary(run_dir)
         status = (summary or {}).get("status")
-        if status == "completed":
+        if refused is not None:  # the run dir's own run is intact; this sweep's job was not run
+            outcome.failed.append((run_dir, refused))
+        elif status == "completed":
             written = _mtime(run_dir / SUMMARY_FILE)
             if start is not None and written is not None and written < start:
                 outcome.skipped.append(run_dir)
@@ -153,7 +159,14 @@ class SweepReport(Callback):
         _export_command()
         # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config
         # to every job (and to requeued Slurm jobs), so they all agree on it.
-        check_output_dir(Path(str(OmegaConf.select(config, "hydra.sweep.dir"))))
+        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        check_output_dir(sweep_dir)
+        try:  # a grid changed since an earlier launch into this folder: its runs keep theirs (fmnist.train.renumber)
+            dirnames = job_dirnames(config)
+            if dirnames is not None:
+                renumber_run_dirs(sweep_dir, dirnames)
+        except Exception as exc:  # bookkeeping never stops a sweep
+            print(f"warning: cannot match the run dirs of {sweep_dir} with this grid: {first_line(exc)}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         outcome = sweep_outcome(Path(str(config.hydra.sweep.dir)), since=self.started)

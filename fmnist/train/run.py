@@ -35,8 +35,8 @@ from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
 from fmnist.train.reuse import adopt_results, find_identical_run
 from fmnist.train.run_dir import (
-    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, is_finished, read_summary, restore_hydra_record, write_metrics,
-    write_rows_csv, write_summary,
+    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, is_finished, note_refusal, read_summary, restore_hydra_record,
+    write_metrics, write_rows_csv, write_summary,
 )
 from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
 
@@ -115,8 +115,8 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     if is_finished(previous) and not OmegaConf.select(cfg, "trainer.force", default=False):
         try:
             return _skip_finished(cfg, run_dir, previous)
-        except RunDirConflict:
-            restore_hydra_record(run_dir, previous)
+        except RunDirConflict as exc:
+            _keep_finished_run(run_dir, previous, exc)
             raise
 
     summary: dict[str, Any] = {
@@ -141,7 +141,7 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
             raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
         if isinstance(exc, ConfigError) and previous is not None:  # nothing trained: keep the run dir's run
-            restore_hydra_record(run_dir, previous)
+            _keep_finished_run(run_dir, previous, exc)
             raise
         if isinstance(exc, KeyboardInterrupt):
             summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=_now())
@@ -156,6 +156,13 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     finally:
         for sinks in opened:
             sinks.close()
+
+
+def _keep_finished_run(run_dir: Path, previous: dict[str, Any], exc: BaseException) -> None:
+    """A job refused before training: put the run dir's own .hydra/ record back, and note the refusal for the
+    sweep's report (its summary.json, untouched, still says how that run ended)."""
+    restore_hydra_record(run_dir, previous)
+    note_refusal(run_dir, f"{type(exc).__name__}: {exc}")
 
 
 def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,9 @@ SUMMARY_FILE = "summary.json"
 PREDICTIONS_FILE = "predictions_test.csv"
 CHECKPOINT_DIR = "checkpoints"
 HYDRA_DIR = ".hydra"
+#: A job refused before training (its run dir holds another configuration's run, or the rerun is invalid) leaves that
+#: run as it was, summary.json included; this hidden file (never copied by reuse) tells the sweep's report it failed.
+REFUSED_FILE = ".refused"
 
 #: Config keys that change how a run is launched, logged, checkpointed or stepped, or where its data folder is,
 #: not what it computes: a run may resume, be skipped as completed or be reused under other values of these.
@@ -167,3 +170,20 @@ def restore_hydra_record(run_dir: Path, summary: Mapping[str, Any]) -> list[str]
             atomic_write_text(hydra_dir / name, yaml.safe_dump(value, sort_keys=False))
             written.append(name)
     return written
+
+
+def note_refusal(run_dir: Path, error: str) -> None:
+    """Record that a job launched into `run_dir` was refused with `error` (see REFUSED_FILE); best effort."""
+    try:
+        atomic_write_text(Path(run_dir) / REFUSED_FILE, error + "\n")
+    except FmnistError:
+        pass
+
+
+def refusal_since(run_dir: Path, since: float) -> str | None:
+    """The error of a job refused in `run_dir` at or after `since` (epoch seconds), else None."""
+    path = Path(run_dir) / REFUSED_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip() if path.stat().st_mtime >= since else None
+    except OSError:
+        return None

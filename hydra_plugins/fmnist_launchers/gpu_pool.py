@@ -10,6 +10,10 @@ GPU the pool runs `cpu_jobs` (default: `jobs_per_gpu`) CPU jobs at a time.
 Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
 `<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends.
 
+Ctrl-C (or SIGTERM/SIGHUP to the launcher) stops the sweep as it stops a run: every running worker gets one
+SIGINT and records its run as `interrupted`, the launcher prints one line and exits with status 130, and the
+same command resumes the sweep. (Workers run in their own sessions, so only the launcher forwards signals.)
+
 `deadline` (Unix seconds) bounds a sweep on a machine held for a fixed time: no job starts after it, the jobs
 already running go on, and the ones never started are reported as such (no run dir is made for them), to be
 run by the same command later."""
@@ -18,6 +22,7 @@ run by the same command later."""
 import logging
 import os
 import pickle
+import secrets
 import signal
 import subprocess
 import sys
@@ -33,6 +38,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -136,11 +142,12 @@ class GpuPoolLauncher(Launcher):
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
 
         singletons = Singleton.get_state()
+        launch_id = secrets.token_hex(3)  # another sweep into this folder has jobs of the same numbers
         jobs: list[_Job] = []
         for i, overrides in enumerate(job_overrides):
             num = initial_job_idx + i
-            job = _Job(num, list(overrides), pool_dir / f"{num}.pkl", pool_dir / f"{num}.result.pkl",
-                       pool_dir / f"{num}.log")
+            job = _Job(num, list(overrides), pool_dir / f"{num}.{launch_id}.pkl",
+                       pool_dir / f"{num}.{launch_id}.result.pkl", pool_dir / f"{num}.log")
             job.result.unlink(missing_ok=True)
             with open(job.payload, "wb") as f:
                 cloudpickle.dump({
@@ -155,37 +162,44 @@ class GpuPoolLauncher(Launcher):
         running: list[_Job] = []
         free: deque[Slot] = deque(slots)
         try:
-            while pending or running:
-                if pending and self.deadline is not None and time.time() >= self.deadline:
-                    from fmnist.train.callbacks import report_not_started  # (torch: not at plugin discovery)
-
-                    log.warning(f"gpu_pool: deadline reached; {len(pending)} job(s) not started "
-                                f"(#{', #'.join(str(j.num) for j in pending)}): run the same command again for them")
-                    for job in pending:
-                        returns[job.num] = failed_return(job.overrides)
-                        report_not_started(filter_overrides(job.overrides))
-                    pending.clear()
-                while pending and free:
-                    running.append(self._start(pending.popleft(), free.popleft(), threads))
-                time.sleep(POLL_S)
-                for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
-                    running.remove(job)
-                    assert job.slot is not None
-                    free.append(job.slot)
-                    returns[job.num] = self._finish(job)
-        except BaseException:
-            for job in running:
-                if job.proc is not None and job.proc.poll() is None:
-                    log.error(f"gpu_pool: stopping job #{job.num} (pid {job.proc.pid})")
-                    job.proc.terminate()
-            for job in running:
-                if job.proc is not None:
-                    try:
-                        job.proc.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        job.proc.kill()
+            with signals_as_interrupt():
+                self._run(pending, running, free, threads, returns)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
+            stop_children([j.proc for j in running if j.proc is not None])
+            log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
+                      f"{' (#' + ', #'.join(str(j.num) for j in running) + ')' if running else ''} and did not start "
+                      f"{len(pending)}; launch the same command again to resume them")
+            sys.exit(130)
+        except BaseException:  # a bug in the loop: no worker is left running on its own
+            stop_children([j.proc for j in running if j.proc is not None])
             raise
+        finally:
+            for job in jobs:  # this launch's own files (the logs stay)
+                job.payload.unlink(missing_ok=True)
+                job.result.unlink(missing_ok=True)
         return [returns[j.num] for j in jobs]
+
+    def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], threads: int,
+             returns: dict[int, JobReturn]) -> None:
+        """Start jobs on free slots until every job has ended (or the deadline leaves the rest unstarted)."""
+        while pending or running:
+            if pending and self.deadline is not None and time.time() >= self.deadline:
+                from fmnist.train.callbacks import report_not_started  # (torch: not at plugin discovery)
+
+                log.warning(f"gpu_pool: deadline reached; {len(pending)} job(s) not started "
+                            f"(#{', #'.join(str(j.num) for j in pending)}): run the same command again for them")
+                for job in pending:
+                    returns[job.num] = failed_return(job.overrides)
+                    report_not_started(filter_overrides(job.overrides))
+                pending.clear()
+            while pending and free:
+                running.append(self._start(pending.popleft(), free.popleft(), threads))
+            time.sleep(POLL_S)
+            for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
+                running.remove(job)
+                assert job.slot is not None
+                free.append(job.slot)
+                returns[job.num] = self._finish(job)
 
     def _start(self, job: _Job, slot: Slot, threads: int) -> _Job:
         env = dict(os.environ)
@@ -201,9 +215,10 @@ class GpuPoolLauncher(Launcher):
             job.proc = subprocess.Popen(
                 [sys.executable, "-m", "hydra_plugins.fmnist_launchers._worker", str(job.payload), str(job.result)],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=die_with_parent,  # one SIGINT, from here (fmnist/stopping.py)
             )
         job.slot, job.started = slot, time.monotonic()
-        (job.payload.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
+        (job.log.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
         log.info(f"gpu_pool: #{job.num} started on {slot.label}, pid {job.proc.pid}: "
                  f"{' '.join(filter_overrides(job.overrides))}")
         return job

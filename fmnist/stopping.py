@@ -1,0 +1,74 @@
+"""Stopping child processes the way Ctrl-C stops a run (the gpu_pool launcher's workers, the study's sweeps).
+
+The children run in their own sessions (`start_new_session=True`), so a Ctrl-C in the terminal reaches the parent
+alone and each child gets exactly one SIGINT from it: a second one could arrive while the child records its run
+as `interrupted`, and cut that short. Started with `preexec_fn=die_with_parent`, a child also gets that SIGINT when
+its parent is killed outright (`kill -9`, `timeout --kill-after`), instead of running on alone."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import subprocess
+import threading
+import time
+from typing import Any, Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+#: Seconds a child gets to record its run as interrupted and exit before SIGTERM, then as much before SIGKILL
+#: (below the 15 s `timeout --kill-after` of scripts/device_session.sh, which would leave it orphaned).
+STOP_GRACE_S = 10.0
+#: Signals that stop the parent like Ctrl-C (its children, in their own sessions, do not get them).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: this child gets SIGINT when the process that started it dies (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):
+        pass
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop_children(procs: Sequence[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
+    """One SIGINT to each running child (a run records summary.json status `interrupted` and exits 130), then
+    SIGTERM and SIGKILL for any still running `grace_s` seconds later."""
+    alive = [p for p in procs if p.poll() is None]
+    for proc in alive:
+        log.error(f"stopping pid {proc.pid}")
+        proc.send_signal(signal.SIGINT)
+    for stop in (None, subprocess.Popen.terminate, subprocess.Popen.kill):
+        for proc in alive:
+            if stop is not None and proc.poll() is None:
+                stop(proc)
+        end = time.monotonic() + grace_s
+        for proc in alive:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, end - time.monotonic()))
+        alive = [p for p in alive if p.poll() is None]
+        if not alive:
+            return

@@ -1,0 +1,65 @@
+"""A sweep launched again into its folder with a changed grid: the run dirs that moved to another job number.
+
+Hydra numbers the jobs of a sweep by their place in the grid and names their run dirs `<job>_<overrides>`
+(conf/train.yaml, `hydra.sweep.subdir`). When a grid changes between two launches into the same folder (a value
+added in front, `seed=0` first and the preset's three seeds later: seeds are the inner loop of every study preset),
+a run finished or cut off under one number belongs to a job of another number, which would train it again in a new
+run dir, and the analysis would count both. So before any job starts, every run dir whose overrides are those of a
+job that now has another number is renamed to that job's run dir: the job then skips it or resumes it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from hydra._internal.config_loader_impl import get_overrides_dirname
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from fmnist.study import expand_grid
+from fmnist.train.run_dir import HYDRA_DIR
+
+log = logging.getLogger("fmnist")
+
+#: The run-dir pattern this applies to (conf/train.yaml); a sweep with its own `hydra.sweep.subdir` is left alone.
+DEFAULT_SUBDIR = "${hydra.job.num}_${hydra.job.override_dirname}"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def job_dirnames(config: DictConfig) -> list[str] | None:
+    """The `override_dirname` of every job the sweep `config` launches, in job order; None unless the sweep uses
+    Hydra's basic sweeper and the default `hydra.sweep.subdir`."""
+    hydra = config.hydra
+    if (OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") != DEFAULT_SUBDIR
+            or OmegaConf.select(hydra, "sweeper._target_") != BASIC_SWEEPER):
+        return None
+    naming = hydra.job.config.override_dirname
+    parser = OverridesParser.create()
+    jobs = expand_grid(hydra.sweeper.params or {}, [str(o) for o in hydra.overrides.task])
+    return [get_overrides_dirname(parser.parse_overrides(job), list(naming.exclude_keys), naming.item_sep,
+                                  naming.kv_sep) for job in jobs]
+
+
+def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, str]]:
+    """Rename each run dir `<m>_<d>` of `sweep_dir` to `<k>_<d>` when `d` is the dirname of job k alone (k != m),
+    no `<k>_<d>` exists and no other run dir holds `d`. Returns the (old, new) names."""
+    jobs: dict[str, list[int]] = {}
+    for k, dirname in enumerate(dirnames):
+        jobs.setdefault(dirname, []).append(k)
+    found: dict[str, list[Path]] = {}
+    for path in Path(sweep_dir).glob(f"*/{HYDRA_DIR}"):
+        match = re.fullmatch(r"(\d+)_(.*)", path.parent.name, re.DOTALL)
+        if match:
+            found.setdefault(match.group(2), []).append(path.parent)
+    renamed = []
+    for dirname, dirs in found.items():
+        numbers = jobs.get(dirname, [])
+        if len(numbers) != 1 or len(dirs) != 1:
+            continue
+        old, new = dirs[0], dirs[0].with_name(f"{numbers[0]}_{dirname}")
+        if old != new and not new.exists():
+            old.rename(new)
+            renamed.append((old.name, new.name))
+            log.warning("run dir %s is job #%d of the changed grid: renamed %s", old.name, numbers[0], new.name)
+    return renamed
