@@ -578,3 +578,17 @@ def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Pa
     with pytest.raises(FmnistError):
         quick_analysis(analyze_config, sweep, fresh)
     assert not fresh.exists()
+
+
+def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The same sweep launched into two folders and both analysed: the second copy of each seed is a problem, not a
+    third and fourth seed that agree."""
+    first = fake_sweep(tmp_path / "a")
+    again = fake_run(tmp_path / "b", 0, True, 0, 0.95)  # skip=True, seed 0 once more
+    other_seed = fake_run(tmp_path / "b", 1, True, 2, 0.92)
+    collection = collect([tmp_path / "a", tmp_path / "b"])
+    runs = collection.runs.set_index("run_dir")
+    assert runs.loc[str(again), "status"] == "duplicate" and str(first[0]) in runs.loc[str(again), "error"]
+    assert runs.loc[str(other_seed), "status"] == "completed" and (runs["status"] == "completed").sum() == 5
+    assert list(collection.problems()["run_dir"]) == [str(again)]
+    assert any("counted once" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")

@@ -4,7 +4,9 @@ A run dir is any folder holding ``summary.json`` or ``.hydra/config.yaml`` (a ru
 its summary was written), whatever the launcher or nesting. Nothing here writes to a run dir.
 
 Run status: ``completed`` / ``failed`` / ``running`` / ``interrupted`` (as summary.json says), ``not_started`` (no
-summary.json) or ``unreadable`` (a summary.json that is not a JSON object with a status). Only completed runs
+summary.json), ``unreadable`` (a summary.json that is not a JSON object with a status) or ``duplicate`` (a
+completed run of a preset, cell and seed that an earlier run dir already holds: a sweep launched twice into two
+folders, both analysed; counted once, its seeds would fake agreement). Only completed runs
 count in the statistics; every other run is listed by :func:`problems`. Damaged data of a run (a summary.json
 number that is not one, an incomplete or missing metrics.csv, an unreadable .hydra/overrides.yaml) is read as
 missing, logged as a warning naming the run and listed in its ``issues`` column.
@@ -53,6 +55,7 @@ CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.bat
 #: convergence).
 CURVE_FIELDS: tuple[str, ...] = ("train_loss_final", "train_acc_final", "gap_final", "val_acc_epoch1")
 COMPLETED = "completed"
+DUPLICATE = "duplicate"
 UNFINISHED = ("running", "interrupted", "not_started")
 NOT_SWEPT = frozenset({"seed", "name", "hydra.run.dir", "hydra.sweep.dir", *NEUTRAL_KEYS})
 
@@ -398,6 +401,20 @@ def _tidy(values: pd.Series) -> pd.Series:
     return values.map(lambda v: None if v is None else str(v)).astype("string")
 
 
+def _mark_duplicates(runs: list[_Run]) -> None:
+    """Completed runs of a (preset, cell, seed) after the first in run order become ``duplicate``, naming it."""
+    first: dict[tuple[str, str, str], str] = {}
+    for r in runs:
+        if r.row["status"] != COMPLETED:
+            continue
+        key = (str(r.row["preset"]), str(r.row["cell"]), str(r.row.get("seed")))
+        if key not in first:
+            first[key] = r.row["run_dir"]
+            continue
+        r.row.update(status=DUPLICATE, error=f"the same preset, cell and seed as {first[key]}: counted once")
+        log.warning("run %s (%s): %s", r.row["run"], r.row["preset"], r.row["error"])
+
+
 # ------------------------------------------------------------------------------------------ the table
 def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
     """Read every run dir below `sweep_dirs` into one tidy table (see the module docstring)."""
@@ -421,6 +438,7 @@ def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
     for r in runs:
         r.row.update({key: _param_value(r, key) for key in params})
         r.row["cell"] = cell_label({key: r.row[key] for key in swept[r.row["preset"]]})
+    _mark_duplicates(runs)
 
     table = pd.DataFrame([r.row for r in runs])
     for column in table.columns:
