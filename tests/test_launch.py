@@ -185,12 +185,20 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
     sweep = tmp_path / "sweep"
     for name in ("0_model.skip=True,seed=0", "1_model.skip=False,seed=0", "7_model.skip=True,seed=9"):
         (sweep / name / ".hydra").mkdir(parents=True)
-    (sweep / "1_model.skip=False,seed=0" / "summary.json").write_text('{"status": "completed"}')
+    (sweep / "1_model.skip=False,seed=0" / "summary.json").write_text(json.dumps(
+        {"status": "completed", "run_dir": str(sweep / "1_model.skip=False,seed=0")}))
+    copy = tmp_path / "stage2_norm" / "0_norm=batchnorm"  # a run of another preset that copied it (reuse_identical)
+    copy.mkdir(parents=True)
+    (copy / "summary.json").write_text(json.dumps(
+        {"status": "completed", "reused_from": os.path.join("..", "..", "sweep", "1_model.skip=False,seed=0")}))
     monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")  # on_multirun_start exports the command line: restored after the test
     SweepReport().on_multirun_start(hydra_cfg("+experiment=stage2_skip", f"hydra.sweep.dir={sweep}"))
     assert sorted(p.name for p in sweep.iterdir()) == [
         "0_model.skip=True,seed=0", "3_model.skip=False,seed=0", "7_model.skip=True,seed=9"]
-    assert (sweep / "3_model.skip=False,seed=0" / "summary.json").is_file()
+    moved = json.loads((sweep / "3_model.skip=False,seed=0" / "summary.json").read_text())
+    assert moved["run_dir"] == str(sweep / "3_model.skip=False,seed=0")
+    link = json.loads((copy / "summary.json").read_text())["reused_from"]
+    assert (copy / link).resolve() == (sweep / "3_model.skip=False,seed=0").resolve()
     assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweep.subdir=${hydra.job.override_dirname}")) is None
 
 

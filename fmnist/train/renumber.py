@@ -10,6 +10,7 @@ job that now has another number is renamed to that job's run dir: the job then s
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.study import expand_grid
-from fmnist.train.run_dir import HYDRA_DIR
+from fmnist.train.run_dir import HYDRA_DIR, SUMMARY_FILE, read_summary, write_summary
 
 log = logging.getLogger("fmnist")
 
@@ -62,4 +63,21 @@ def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, s
             old.rename(new)
             renamed.append((old.name, new.name))
             log.warning("run dir %s is job #%d of the changed grid: renamed %s", old.name, numbers[0], new.name)
+    if renamed:
+        _follow_renames(Path(sweep_dir), dict(renamed))
     return renamed
+
+
+def _follow_renames(sweep_dir: Path, renamed: dict[str, str]) -> None:
+    """Keep summary.json consistent with the new names: each renamed run's `run_dir`, and the `reused_from` links
+    (relative paths) of the runs beside the sweep (`<root>/<sweep>/<run>`, where reuse looks) that copied one."""
+    moved = {(sweep_dir / old).resolve(): sweep_dir / new for old, new in renamed.items()}
+    for new in moved.values():
+        summary = read_summary(new)
+        if summary and "run_dir" in summary:
+            write_summary(new, {**summary, "run_dir": str(new)})
+    for path in sweep_dir.resolve().parent.glob(f"*/*/{SUMMARY_FILE}"):
+        summary = read_summary(path.parent)
+        link = summary.get("reused_from") if summary else None
+        if isinstance(link, str) and (target := moved.get((path.parent / link).resolve())) is not None:
+            write_summary(path.parent, {**summary, "reused_from": os.path.relpath(target.resolve(), path.parent)})
