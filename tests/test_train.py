@@ -20,7 +20,7 @@ from fmnist.train.callbacks import sweep_outcome
 from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
 from fmnist.train.run import TrainingDiverged, train
 from fmnist.train.logging import to_container
-from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS
+from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS, RunDirBusy, hold_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.width=8", "data.subset=1024", "trainer.batch_size=128", "logger=none"]
@@ -366,6 +366,16 @@ def test_best_weights_are_written_with_last_pt_so_a_resume_never_meets_newer_one
     best = torch.load(tmp_path / "r" / "checkpoints" / "best.pt", weights_only=True)
     assert best["epoch"] == summary["best_epoch"] and summary["tested_checkpoint"] == f"best (epoch {best['epoch']})"
 
+
+def test_a_run_dir_another_process_is_training_is_left_alone(tmp_path: Path) -> None:
+    """Two identical sweeps started into one folder: the second launch of a job finds its run dir locked."""
+    run_dir = tmp_path / "r"
+    with hold_run_dir(run_dir):
+        with pytest.raises(RunDirBusy, match=f"being trained by another process right now \\(pid {os.getpid()}\\)"):
+            train(compose_cfg(tmp_path / "no-data", "trainer.epochs=1"), run_dir)
+        assert [p.name for p in run_dir.iterdir()] == [".lock"]  # nothing written, no failed summary
+    with hold_run_dir(run_dir):  # released: the next holder gets it
+        pass
 
 def test_a_best_pt_of_other_epochs_is_set_aside_on_resume(tmp_path: Path) -> None:
     path = checkpoint_path(tmp_path, BEST)

@@ -35,8 +35,8 @@ from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
 from fmnist.train.reuse import adopt_results, find_identical_run
 from fmnist.train.run_dir import (
-    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, is_finished, note_refusal, read_summary, restore_hydra_record,
-    write_metrics, write_rows_csv, write_summary,
+    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, hold_run_dir, is_finished, note_refusal, read_summary,
+    restore_hydra_record, write_metrics, write_rows_csv, write_summary,
 )
 from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
 
@@ -109,8 +109,14 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     one-line FmnistError. Except: a configuration error raised before training (a bad value, a run dir holding
     another configuration's run) leaves a run dir that holds a run as it was, its .hydra/ record included
     (restore_hydra_record), and Ctrl-C records status `interrupted`. `overrides` (the job's command-line
-    overrides) are recorded in summary.json."""
-    run_dir = Path(run_dir)
+    overrides) are recorded in summary.json. While it trains, the run dir is locked (run_dir.hold_run_dir): a second
+    process launched into it meanwhile raises RunDirBusy and writes nothing."""
+    with hold_run_dir(Path(run_dir)):
+        return _train_held(cfg, Path(run_dir), choices, overrides)
+
+
+def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
+                overrides: list[str] | None) -> dict[str, Any]:
     previous = read_summary(run_dir)
     if is_finished(previous) and not OmegaConf.select(cfg, "trainer.force", default=False):
         try:

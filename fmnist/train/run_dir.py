@@ -14,14 +14,16 @@ A run directory holds (all written atomically: temp file in the same folder, the
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -35,6 +37,9 @@ HYDRA_DIR = ".hydra"
 #: A job refused before training (its run dir holds another configuration's run, or the rerun is invalid) leaves that
 #: run as it was, summary.json included; this hidden file (never copied by reuse) tells the sweep's report it failed.
 REFUSED_FILE = ".refused"
+#: Held (flock) by the process training the run dir, so that a second launch of the same job waits for nothing and
+#: writes nothing: two identical sweeps started into one folder would otherwise both train every job in it.
+LOCK_FILE = ".lock"
 
 #: Config keys that change how a run is launched, logged, checkpointed or stepped, or where its data folder is,
 #: not what it computes: a run may resume, be skipped as completed or be reused under other values of these.
@@ -187,3 +192,35 @@ def refusal_since(run_dir: Path, since: float) -> str | None:
         return path.read_text(encoding="utf-8").strip() if path.stat().st_mtime >= since else None
     except OSError:
         return None
+
+
+class RunDirBusy(FmnistError):
+    """Another process is training this run dir right now."""
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: Path) -> Iterator[None]:
+    """Hold `run_dir`'s lock while training it; raise RunDirBusy at once when another process holds it (its pid is
+    in the message). A file system without locks trains unlocked."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise FmnistError(f"cannot write to the run dir {run_dir}: {exc.strerror or exc}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunDirBusy(f"{run_dir} is being trained by another process right now (pid {holder}), e.g. the "
+                             f"same sweep launched twice into one folder; this job leaves it alone") from None
+        except OSError:  # no locks on this file system
+            yield
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
