@@ -116,6 +116,15 @@ def test_missing_folder(tmp_path: Path) -> None:
     assert f"python -m fmnist.data.prepare --out {missing}" in msg
 
 
+def test_path_to_a_file_of_the_folder(make_resplit, tmp_path: Path) -> None:
+    """data.dir=.../data.parquet means its folder: read it, and never auto-build a folder named data.parquet."""
+    s = make_resplit()
+    assert_matches(load_resplit(s.parquet), s)
+    assert prepare.ensure_resplit(s.train_csv, auto_prepare=False) == s.path
+    with pytest.raises(DataError, match=f"dataset folder {tmp_path / 'new'} does not exist"):
+        prepare.ensure_resplit(tmp_path / "new" / "data.parquet", auto_prepare=False)
+
+
 def _label(s, i):
     return int(s.train_labels[i])
 

@@ -43,6 +43,7 @@ from fmnist.data.resplit import (
     TEST_CSV,
     TRAIN_CSV,
     _user_cache_dir,
+    dataset_folder,
 )
 from fmnist.errors import DataError
 
@@ -334,11 +335,11 @@ def ensure_resplit(
 ) -> Path:
     """Return `data_dir`, building it with :func:`build_resplit` first if it does not exist and auto_prepare.
 
-    An existing folder is returned as is (the reader validates it). Concurrent callers (sweep jobs) are
+    An existing folder is returned as is (the reader validates it); a path to one of its files means the folder. Concurrent callers (sweep jobs) are
     serialised with a lock file next to the folder, so it is built once. DataError when it is missing and
     auto_prepare is false, or when the build fails.
     """
-    path = Path(data_dir).expanduser()
+    path = dataset_folder(data_dir)
     if path.exists():
         return path
     if not auto_prepare:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shlex
 import tempfile
@@ -29,6 +30,8 @@ import pyarrow.parquet as pq
 from PIL import PngImagePlugin
 
 from fmnist.errors import DataError
+
+log = logging.getLogger(__name__)
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -106,7 +109,7 @@ def load_resplit(data_dir: str | Path, cache_dir: str | Path | None = None) -> R
     keyed on the (name, size, mtime_ns) of the source files and a format version.
     Raises DataError for any missing or malformed input.
     """
-    data_dir = Path(data_dir).expanduser()
+    data_dir = dataset_folder(data_dir)
     files = _check_folder(data_dir)
     stats = _source_stats(files)
     locations = _cache_locations(data_dir, cache_dir)
@@ -122,6 +125,15 @@ def load_resplit(data_dir: str | Path, cache_dir: str | Path | None = None) -> R
 
 
 # ------------------------------------------------------------------------------------------- folder
+
+
+def dataset_folder(path: str | Path) -> Path:
+    """`path` with ``~`` expanded; a path to one of the folder's files (e.g. ``.../data.parquet``) means its folder."""
+    path = Path(path).expanduser()
+    if path.name in SOURCE_FILES and not path.is_dir():
+        log.info("data: %s names a file of the dataset; using its folder %s", path, path.parent)
+        return path.parent
+    return path
 
 
 def _check_folder(data_dir: Path) -> dict[str, Path]:
