@@ -196,6 +196,7 @@ RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
     "no_image_column": lambda s: _drop_column(s, "image"),
     "no_id_split_columns": lambda s: s.write_table(s.read_table().select(["image", "label"])),
     "csv_no_id_column": lambda s: _rewrite_csv(s.train_csv, lambda ls: ["idx,label"] + ls[1:]),
+    "csv_two_id_columns": lambda s: _rewrite_csv(s.train_csv, lambda ls: ["id,ID"] + ls[1:]),
     "empty_csv": lambda s: s.test_csv.write_text(""),
     "csv_bad_id": lambda s: _rewrite_csv(s.train_csv, lambda ls: ls[:5] + ["abc,1"] + ls[5:]),
     "duplicate_parquet_id": _duplicate_parquet_id,

@@ -107,6 +107,15 @@ def test_hidden_test_labels_empty_csv_column(make_resplit) -> None:
     np.testing.assert_array_equal(got.train.labels, s.train_labels)
 
 
+def test_csv_header_case_and_spaces(make_resplit) -> None:
+    """Column names are matched ignoring case and spaces: a test.csv headed 'ID, Label' still gives test labels."""
+    s = make_resplit(labels_in_parquet=False)
+    for csv in (s.train_csv, s.test_csv):
+        lines = csv.read_text().splitlines()
+        csv.write_text("\n".join([" ID, Label "] + lines[1:]) + "\n")
+    assert_matches(load_resplit(s.path), s)
+
+
 def test_missing_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "FashionMNIST-Resplit"
     with pytest.raises(DataError) as info:
@@ -137,7 +146,8 @@ BAD_INPUTS = {
     "truncated_parquet": lambda s: ["data.parquet", "cannot read parquet file"],
     "no_image_column": lambda s: ["data.parquet", "missing column image"],
     "no_id_split_columns": lambda s: ["data.parquet", "missing columns id, split"],
-    "csv_no_id_column": lambda s: ["train.csv", "missing column id"],
+    "csv_no_id_column": lambda s: ["train.csv", "missing column id", "found: idx, label", "header line 'id,label'"],
+    "csv_two_id_columns": lambda s: ["train.csv", "more than one column is named id", "found: id, ID"],
     "empty_csv": lambda s: ["test.csv", "empty"],
     "csv_bad_id": lambda s: ["train.csv", "'abc'", "not an integer"],
     "duplicate_parquet_id": lambda s: ["data.parquet", f"duplicate id {s.train_ids[0]}"],

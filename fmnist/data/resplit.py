@@ -434,9 +434,15 @@ def _read_csv(path: Path) -> _Csv:
         raise DataError(f"{path}: file is empty; expected a header line 'id,label' and one row per image") from None
     except Exception as exc:  # noqa: BLE001 - parser, encoding and OS errors
         raise DataError(f"{path}: cannot read CSV ({exc})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    found = ", ".join(str(c) for c in df.columns) or "none"
+    df.columns = [str(c).strip().lower() for c in df.columns]  # "ID,Label" means id,label
+    for name in ("id", "label"):
+        if df.columns.tolist().count(name) > 1:
+            raise DataError(f"{path}: more than one column is named {name} (found: {found})")
     if "id" not in df.columns:
-        raise DataError(f"{path}: missing column id (found: {', '.join(df.columns) or 'none'})")
+        raise DataError(
+            f"{path}: missing column id (found: {found}); expected a header line 'id,label' (comma-separated)"
+        )
     raw_ids = df["id"]
     if pd.api.types.is_integer_dtype(raw_ids.dtype):
         ids = raw_ids.to_numpy(np.int64)
