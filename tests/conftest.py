@@ -185,6 +185,17 @@ def _partial_train_labels(s: SyntheticResplit) -> None:
     _rewrite_csv(s.train_csv, lambda lines: ["id"] + [ln.split(",")[0] for ln in lines[1:]])
 
 
+def _image_path_only(s: SyntheticResplit) -> None:
+    """The Hugging Face Image layout with image.path filled and image.bytes null for one row."""
+    table = s.read_table()
+    image = table.column("image").combine_chunks()
+    blobs, paths = image.field("bytes").to_pylist(), image.field("path").to_pylist()
+    row = s.row_of(table, int(s.train_ids[2]))
+    blobs[row], paths[row] = None, f"images/{s.train_ids[2]}.png"
+    s.set_column("image", pa.StructArray.from_arrays([pa.array(blobs, pa.binary()), pa.array(paths, pa.string())],
+                                                     fields=list(IMAGE_TYPE)))
+
+
 # Each corruption applies one defect to a freshly written synthetic folder. The expected message fragments
 # live with the tests (tests/test_data.py).
 RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
@@ -232,6 +243,7 @@ RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
     "wrong_size_png": lambda s: s.replace_image(int(s.test_ids[3]), png_bytes(np.zeros((28, 27), np.uint8))),
     "rgb_png": lambda s: s.replace_image(int(s.test_ids[3]), png_bytes(s.test_images[3], mode="RGB")),
     "null_image": lambda s: s.replace_image(int(s.test_ids[3]), None),
+    "image_path_only": _image_path_only,
 }
 
 

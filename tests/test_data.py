@@ -116,6 +116,17 @@ def test_csv_header_case_and_spaces(make_resplit) -> None:
     assert_matches(load_resplit(s.path), s)
 
 
+def test_view_types(make_resplit) -> None:
+    """Polars (>= 1.38) writes string_view/binary_view columns, which pyarrow reads back as such."""
+    s = make_resplit()
+    table = s.read_table()
+    blobs = table.column("image").combine_chunks().field("bytes").cast(pa.binary_view())
+    split = table.column("split").cast(pa.string_view())
+    s.write_table(table.set_column(1, "image", blobs).set_column(2, "split", split))
+    assert pq.read_schema(s.parquet).field("image").type == pa.binary_view()
+    assert_matches(load_resplit(s.path), s)
+
+
 def test_missing_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "FashionMNIST-Resplit"
     with pytest.raises(DataError) as info:
@@ -177,6 +188,9 @@ BAD_INPUTS = {
     "wrong_size_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "27x28"],
     "rgb_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "'RGB'"],
     "null_image": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "no PNG bytes"],
+    "image_path_only": lambda s: [
+        "data.parquet", f"image for id {s.train_ids[2]}", f"image.path is 'images/{s.train_ids[2]}.png'", "image.bytes"
+    ],
 }
 
 

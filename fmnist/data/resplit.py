@@ -285,7 +285,7 @@ def _load_uncached(data_dir: Path, files: dict[str, Path]) -> Resplit:
     _check_unique(sorted_ids, pq_path)
     is_train = _parquet_split(table.column("split"), ids, order, pq_path)
     pq_labels = _parquet_labels(table.column("label"), ids, pq_path) if "label" in table.column_names else None
-    blobs = _parquet_image_bytes(table.column("image"), pq_path)
+    blobs, image_paths = _parquet_image_bytes(table.column("image"), pq_path)
     del table
 
     train_csv = _read_csv(files[TRAIN_CSV])
@@ -307,9 +307,10 @@ def _load_uncached(data_dir: Path, files: dict[str, Path]) -> Resplit:
             f"{data_dir}: the train split has no labels ({PARQUET_NAME} has no label values for train rows "
             f"and {TRAIN_CSV} has no label column or it is empty)"
         )
-    train = ImageSet(train_csv.ids, _decode_images(blobs, train_rows, train_csv.ids, pq_path), train_labels)
-    test = ImageSet(test_csv.ids, _decode_images(blobs, test_rows, test_csv.ids, pq_path), test_labels)
-    return Resplit(train=train, test=test)
+    train_images = _decode_images(blobs, image_paths, train_rows, train_csv.ids, pq_path)
+    test_images = _decode_images(blobs, image_paths, test_rows, test_csv.ids, pq_path)
+    return Resplit(train=ImageSet(train_csv.ids, train_images, train_labels),
+                   test=ImageSet(test_csv.ids, test_images, test_labels))
 
 
 def _read_parquet(path: Path) -> pa.Table:
@@ -404,18 +405,27 @@ def _parquet_labels(column: pa.ChunkedArray, ids: np.ndarray, path: Path) -> _La
     raise DataError(f"{path}: column label has type {t}; expected integer labels 0..{NUM_CLASSES - 1}")
 
 
-def _parquet_image_bytes(column: pa.ChunkedArray, path: Path) -> list[bytes | None]:
+def _is_binary(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)  # view: Polars
+
+
+def _parquet_image_bytes(column: pa.ChunkedArray, path: Path) -> tuple[list[bytes | None], list[str | None]]:
+    """Per parquet row: the PNG bytes (None when missing) and the struct's image.path (None when absent)."""
     t = column.type
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    paths: list[str | None] = [None] * len(array)
     if pa.types.is_struct(t) and t.get_field_index("bytes") >= 0:
-        array = array.flatten()[t.get_field_index("bytes")]  # flatten() applies the struct's own nulls
-    elif not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+        fields = array.flatten()  # flatten() applies the struct's own nulls
+        if t.get_field_index("path") >= 0 and fields[t.get_field_index("path")].null_count < len(array):
+            paths = fields[t.get_field_index("path")].cast(pa.string()).to_pylist()
+        array = fields[t.get_field_index("bytes")]
+    elif not _is_binary(t):
         raise DataError(
             f"{path}: column image has type {t}; expected struct<bytes: binary, path: string> holding PNG bytes"
         )
-    if not (pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)):
+    if not _is_binary(array.type):
         raise DataError(f"{path}: column image has field bytes of type {array.type}; expected binary (PNG)")
-    return array.to_pylist()
+    return array.to_pylist(), paths
 
 
 @dataclass(frozen=True, eq=False)
@@ -552,7 +562,9 @@ def _resolve_labels(
     return from_pq if from_pq is not None else from_csv
 
 
-def _decode_images(blobs: list[bytes | None], rows: np.ndarray, ids: np.ndarray, path: Path) -> np.ndarray:
+def _decode_images(
+    blobs: list[bytes | None], image_paths: list[str | None], rows: np.ndarray, ids: np.ndarray, path: Path
+) -> np.ndarray:
     """Decode the PNGs of the given parquet rows into uint8 [N, 28, 28]."""
     out = np.empty((rows.size, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     expected_size = (IMAGE_SIZE, IMAGE_SIZE)
@@ -561,6 +573,9 @@ def _decode_images(blobs: list[bytes | None], rows: np.ndarray, ids: np.ndarray,
         problem = None
         if blob is None:
             problem = "it has no PNG bytes"
+            if image_paths[row] is not None:
+                problem += (f"; image.path is {image_paths[row]!r}, but images are read from image.bytes only: "
+                            f"store the PNG bytes in {PARQUET_NAME}")
         else:
             try:
                 im = PngImagePlugin.PngImageFile(io.BytesIO(blob))
