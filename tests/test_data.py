@@ -127,6 +127,15 @@ def test_view_types(make_resplit) -> None:
     assert_matches(load_resplit(s.path), s)
 
 
+def test_split_values_case_and_spaces(make_resplit, caplog) -> None:
+    s = make_resplit()
+    split = s.read_table().column("split").to_pylist()
+    s.set_column("split", pa.array([" Train" if v == "train" else "TEST " for v in split]))
+    with caplog.at_level("INFO", logger="fmnist.data.resplit"):
+        assert_matches(load_resplit(s.path), s)
+    assert "column split has values like" in caplog.text
+
+
 def test_missing_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "FashionMNIST-Resplit"
     with pytest.raises(DataError) as info:

@@ -348,11 +348,18 @@ def _check_unique(sorted_ids: np.ndarray, path: Path) -> None:
 
 
 def _parquet_split(column: pa.ChunkedArray, ids: np.ndarray, order: np.ndarray, path: Path) -> np.ndarray:
-    """Boolean 'is train' per parquet row; every value must be 'train' or 'test'."""
+    """Boolean 'is train' per parquet row; every value must be 'train' or 'test' (case and outer spaces ignored)."""
     values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     is_train = values == "train"
     bad = ~(is_train | (values == "test"))
-    if bad.any():
+    if bad.any():  # 'Train', ' test ': unambiguous
+        norm = np.array([v.strip().lower() if isinstance(v, str) else v for v in values], dtype=object)
+        is_train = norm == "train"
+        still_bad = ~(is_train | (norm == "test"))
+        if not still_bad.any():
+            log.info("data: %s: column split has values like %r; read as %r", path, values[bad][0], norm[bad][0])
+            return is_train
+        bad = still_bad
         row = order[np.flatnonzero(bad[order])[0]]
         raise DataError(
             f"{path}: column split has value {values[row]!r} for id {ids[row]}; expected 'train' or 'test'"
