@@ -240,6 +240,7 @@ def test_cache_second_load_is_fast_and_equal(make_resplit, decode_calls) -> None
     assert_matches(second, s)
     assert_set_equal(second.train, first.train.ids, first.train.images, first.train.labels)
     assert not list((s.path / ".fmnist_cache").glob("*.tmp"))
+    assert cache_file.stat().st_mode & 0o777 == 0o666 & ~resplit._UMASK  # readable by the folder's other users
 
 
 def test_cache_hidden_test_labels(make_resplit, decode_calls) -> None:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from PIL import PngImagePlugin
 
 from fmnist.errors import DataError
+from fmnist.train.run_dir import _UMASK
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,7 @@ def _write_cache(locations: list[tuple[Path, str]], key: str, resplit: Resplit) 
             fd, tmp = tempfile.mkstemp(prefix=".resplit-", suffix=".tmp", dir=folder)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600: others sharing the dataset folder could not read it
             os.replace(tmp, final)
         except OSError as exc:
             problems.append(f"{folder}: {exc.strerror or exc}")
