@@ -123,7 +123,8 @@ def check_unknown_keys(cfg: DictConfig) -> None:
 
 
 #: true/false keys whose default is `auto`
-_AUTO_FLAGS = frozenset({"trainer.channels_last", "trainer.fused", "trainer.progress", "trainer.cuda_graphs"})
+_AUTO_FLAGS = frozenset({"trainer.channels_last", "trainer.fused", "trainer.progress", "trainer.cuda_graphs",
+                         "data.auto_prepare"})
 
 
 def check_flags(cfg: DictConfig) -> None:

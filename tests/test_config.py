@@ -83,7 +83,7 @@ def test_wrong_type_is_named() -> None:
     (["trainer.force=flase"], "trainer.force='flase' is invalid: choose true or false"),
     (["model.skip=flase"], "model.skip='flase' is invalid: must be true or false"),
     (["trainer.drop_last=abc"], "trainer.drop_last='abc' is invalid: choose true or false"),
-    (["data.auto_prepare=yes"], "data.auto_prepare='yes' is invalid: choose true or false"),
+    (["data.auto_prepare=yes"], "data.auto_prepare='yes' is invalid: choose auto, true or false"),
     (["trainer.channels_last=abc"], "trainer.channels_last='abc' is invalid: choose auto, true or false"),
     (["model.width=abc"], "model.width='abc' is invalid: must be an integer"),
     (["model.width=4.5"], "model.width=4.5 is invalid: must be an integer"),

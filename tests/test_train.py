@@ -282,8 +282,12 @@ def test_missing_data_dir_is_built_or_explained(real_raw_dir: Path, tmp_path: Pa
     missing = tmp_path / "not-there"
     with pytest.raises(DataError, match="fmnist.data.prepare"):
         train(compose_cfg(missing, "trainer.epochs=1", "data.auto_prepare=false"), tmp_path / "r0")
+    with pytest.raises(DataError, match="not-there does not exist; data.dir names your FashionMNIST-Resplit folder "
+                                       "\\(a typo\\?\\)"):  # auto builds only the default folder
+        train(compose_cfg(missing, "trainer.epochs=1"), tmp_path / "r0")
     monkeypatch.setenv("FASHION_MNIST_RAW", str(real_raw_dir))
-    summary = train(compose_cfg(missing, "trainer.epochs=1", "data.subset=256"), tmp_path / "r1")
+    summary = train(compose_cfg(missing, "trainer.epochs=1", "data.subset=256", "data.auto_prepare=true"),
+                    tmp_path / "r1")
     assert summary["status"] == "completed" and (missing / "data.parquet").is_file()
     assert not list(tmp_path.glob(".*.lock"))  # the builders' lock file goes with the build
 

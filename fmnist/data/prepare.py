@@ -330,23 +330,32 @@ def build_resplit(
     return out
 
 
-def ensure_resplit(
-    data_dir: str | Path, auto_prepare: bool = True, mode: str = "official", seed: int = 0
-) -> Path:
-    """Return `data_dir`, building it with :func:`build_resplit` first if it does not exist and auto_prepare.
+#: The `data.dir` default (conf/data/fmnist_resplit.yaml), the one folder `auto_prepare=auto` builds when missing.
+DEFAULT_DIR = Path("data/FashionMNIST-Resplit")
 
-    An existing folder is returned as is (the reader validates it); a path to one of its files means the folder. Concurrent callers (sweep jobs) are
-    serialised with a lock file next to the folder, so it is built once. DataError when it is missing and
-    auto_prepare is false, or when the build fails.
+
+def ensure_resplit(
+    data_dir: str | Path, auto_prepare: bool | str = True, mode: str = "official", seed: int = 0
+) -> Path:
+    """Return `data_dir`, building it with :func:`build_resplit` first if it does not exist and `auto_prepare`
+    (true, or ``auto`` when `data_dir` is the default folder: any other missing folder is more likely a mistyped
+    path to the user's own copy than a request for the official split).
+
+    An existing folder is returned as is (the reader validates it); a path to one of its files means the folder.
+    Concurrent callers (sweep jobs) are serialised with a lock file next to the folder, so it is built once.
+    DataError when it is missing and not to be built, or when the build fails.
     """
     path = dataset_folder(data_dir)
     if path.exists():
         return path
-    if not auto_prepare:
+    command = f"python -m fmnist.data.prepare --out {shlex.quote(str(path))}"
+    if auto_prepare == "auto" and path.resolve() != DEFAULT_DIR.resolve():
         raise DataError(
-            f"dataset folder {path} does not exist and data.auto_prepare is off; build it with: "
-            f"python -m fmnist.data.prepare --out {shlex.quote(str(path))}"
+            f"dataset folder {path} does not exist; data.dir names your FashionMNIST-Resplit folder (a typo?). To "
+            f"build the official split there instead: {command}, or set data.auto_prepare=true"
         )
+    if not auto_prepare:
+        raise DataError(f"dataset folder {path} does not exist and data.auto_prepare is off; build it with: {command}")
     lock_path = path.parent / f".{path.name}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
