@@ -59,7 +59,7 @@ def stop_children(procs: Sequence[subprocess.Popen], grace_s: float = STOP_GRACE
     SIGTERM and SIGKILL for any still running `grace_s` seconds later."""
     alive = [p for p in procs if p.poll() is None]
     for proc in alive:
-        log.error(f"stopping pid {proc.pid}")
+        log.info("stopping pid %d", proc.pid)
         proc.send_signal(signal.SIGINT)
     for stop in (None, subprocess.Popen.terminate, subprocess.Popen.kill):
         for proc in alive:
