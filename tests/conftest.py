@@ -241,10 +241,15 @@ RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
     "truncated_png": lambda s: s.replace_image(int(s.train_ids[11]), png_bytes(s.train_images[11])[:60]),
     "jpeg_image": lambda s: s.replace_image(int(s.train_ids[11]), _jpeg(s.train_images[11])),
     "wrong_size_png": lambda s: s.replace_image(int(s.test_ids[3]), png_bytes(np.zeros((28, 27), np.uint8))),
-    "rgb_png": lambda s: s.replace_image(int(s.test_ids[3]), png_bytes(s.test_images[3], mode="RGB")),
+    "rgb_png": lambda s: s.replace_image(int(s.test_ids[3]), png_bytes(_tinted(s.test_images[3]))),
     "null_image": lambda s: s.replace_image(int(s.test_ids[3]), None),
     "image_path_only": _image_path_only,
 }
+
+
+def _tinted(array: np.ndarray) -> np.ndarray:
+    """A colour image: the gray one in the red channel, less of it in green and blue."""
+    return np.stack([array, array // 2, array // 3], axis=-1)
 
 
 def _jpeg(array: np.ndarray) -> bytes:

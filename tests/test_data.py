@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import subprocess
 import sys
@@ -107,6 +108,13 @@ def test_hidden_test_labels_empty_csv_column(make_resplit) -> None:
     np.testing.assert_array_equal(got.train.labels, s.train_labels)
 
 
+def test_a_label_column_under_another_name_is_named_in_a_warning(make_resplit, caplog) -> None:
+    s = make_resplit(labels_in_parquet=False)
+    lines = s.test_csv.read_text().splitlines()
+    s.test_csv.write_text("\n".join(["id,class"] + lines[1:]) + "\n")
+    assert load_resplit(s.path).test.labels is None  # hidden test labels, as the file says, but not silently
+    assert "test.csv has no column label (found: id, class)" in caplog.text
+
 def test_csv_header_case_and_spaces(make_resplit) -> None:
     """Column names are matched ignoring case and spaces: a test.csv headed 'ID, Label' still gives test labels."""
     s = make_resplit(labels_in_parquet=False)
@@ -135,6 +143,31 @@ def test_split_values_case_and_spaces(make_resplit, caplog) -> None:
         assert_matches(load_resplit(s.path), s)
     assert "column split has values like" in caplog.text
 
+
+def test_pngs_in_other_modes_that_hold_gray_without_loss(make_resplit, caplog) -> None:
+    """Re-saved copies: RGB with equal channels, opaque RGBA/LA, a palette, 16-bit (8-bit values times 257) are read
+    as the gray images they hold; a colour or translucent image is still refused (test_bad_input's rgb_png)."""
+    from PIL import Image
+
+    def png(image: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+
+    s = make_resplit()
+    gray = [Image.fromarray(s.train_images[i]) for i in range(5)]
+    stored = [gray[0].convert("RGB"), gray[1].convert("RGBA"), gray[2].convert("LA"), gray[3].convert("P"),
+              Image.fromarray(s.train_images[4].astype(np.uint16) * 257)]
+    for i, image in enumerate(stored):
+        s.replace_image(int(s.train_ids[i]), png(image))
+    with caplog.at_level("INFO", logger="fmnist.data.resplit"):
+        assert_matches(load_resplit(s.path), s)
+    assert caplog.text.count("hold gray pixels without loss") == len({im.mode for im in stored})
+    translucent = gray[0].convert("LA")
+    translucent.putalpha(128)
+    s.replace_image(int(s.train_ids[0]), png(translucent))
+    with pytest.raises(DataError, match="mode 'LA', not gray without loss"):
+        load_resplit(s.path, cache_dir=s.path / "other-cache")
 
 def test_missing_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "FashionMNIST-Resplit"
@@ -195,7 +228,7 @@ BAD_INPUTS = {
     "truncated_png": lambda s: ["data.parquet", f"image for id {s.train_ids[11]}", "PNG"],
     "jpeg_image": lambda s: ["data.parquet", f"image for id {s.train_ids[11]}", "PNG"],
     "wrong_size_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "27x28"],
-    "rgb_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "'RGB'"],
+    "rgb_png": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "'RGB', not gray without loss"],
     "null_image": lambda s: ["data.parquet", f"image for id {s.test_ids[3]}", "no PNG bytes"],
     "image_path_only": lambda s: [
         "data.parquet", f"image for id {s.train_ids[2]}", f"image.path is 'images/{s.train_ids[2]}.png'", "image.bytes"

@@ -486,6 +486,8 @@ def _read_csv(path: Path) -> _Csv:
             num = np.where(present & np.isnan(num), np.inf, num)  # unparsable text -> not an integer
             values = _check_label_values(num, present, ids, str(path), raw.to_numpy(object))
         labels = _Labels(values, present)
+    elif len(df.columns) > 1:  # e.g. 'id,class': a label column under another name would read as hidden labels
+        log.warning("%s has no column label (found: %s): its labels, if any, are not read", path, found)
     return _Csv(path=path, ids=ids, labels=labels)
 
 
@@ -574,9 +576,12 @@ def _resolve_labels(
 def _decode_images(
     blobs: list[bytes | None], image_paths: list[str | None], rows: np.ndarray, ids: np.ndarray, path: Path
 ) -> np.ndarray:
-    """Decode the PNGs of the given parquet rows into uint8 [N, 28, 28]."""
+    """Decode the PNGs of the given parquet rows into uint8 [N, 28, 28]. A PNG stored in another mode whose pixels
+    are gray without loss (equal RGB channels, opaque alpha, a gray palette, 16-bit multiples of 257) is read as
+    its gray values, with one log line per mode; any other mode is refused."""
     out = np.empty((rows.size, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     expected_size = (IMAGE_SIZE, IMAGE_SIZE)
+    converted: dict[str, int] = {}
     for i, row in enumerate(rows.tolist()):
         blob = blobs[row]
         problem = None
@@ -588,10 +593,14 @@ def _decode_images(
         else:
             try:
                 im = PngImagePlugin.PngImageFile(io.BytesIO(blob))
-                if im.size != expected_size or im.mode != "L":
-                    problem = f"it is {im.size[0]}x{im.size[1]} mode {im.mode!r}"
+                gray = np.asarray(im) if im.mode == "L" else _exact_gray(im)
+                if im.size != expected_size or gray is None:
+                    problem = f"it is {im.size[0]}x{im.size[1]} mode {im.mode!r}" + (
+                        "" if gray is not None else ", not gray without loss")
                 else:
-                    out[i] = np.asarray(im)
+                    out[i] = gray
+                    if im.mode != "L":
+                        converted[im.mode] = converted.get(im.mode, 0) + 1
             except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad data
                 problem = f"{type(exc).__name__}: {exc}"
         if problem is not None:
@@ -599,4 +608,23 @@ def _decode_images(
                 f"{path}: image for id {ids[i]} is not a decodable {IMAGE_SIZE}x{IMAGE_SIZE} grayscale "
                 f"(mode 'L') PNG ({problem})"
             )
+    for mode, count in converted.items():
+        log.info("%s: %d PNG(s) stored in mode %r hold gray pixels without loss: read as grayscale", path, count, mode)
     return out
+
+
+def _exact_gray(im: PngImagePlugin.PngImageFile) -> np.ndarray | None:
+    """`im`'s pixels as uint8 gray when its mode holds gray values without loss, else None."""
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    a = np.asarray(im)
+    if im.mode in ("I", "I;16", "I;16B"):
+        a = a.astype(np.int64)
+        return (a // 257).astype(np.uint8) if (a >= 0).all() and (a % 257 == 0).all() else None
+    if im.mode in ("LA", "RGBA"):
+        if (a[..., -1] != 255).any():
+            return None
+        a = a[..., :-1]
+    if im.mode in ("RGB", "RGBA") and not ((a[..., 0] == a[..., 1]) & (a[..., 1] == a[..., 2])).all():
+        return None
+    return a[..., 0].copy() if im.mode in ("LA", "RGB", "RGBA") else None
