@@ -207,12 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path.cwd()
     try:
         if args.command == "pack":
+            had_study = (repo / STUDY).exists()
             n = pack(repo)
-            print(f"parked {STUDY}/ in {ASIDE}/ and wrote the summaries of its {n} run dirs to {KIT}/ "
-                  f"(carry {KIT} in the device call; afterwards: python -m fmnist.study_transfer unpack ...)")
+            print((f"parked {STUDY}/ in {ASIDE}/ and wrote the summaries of its {n} run dirs to {KIT}/ " if had_study
+                   else f"no {STUDY}/ yet: wrote an empty {KIT}/ (the device session starts the study) ")
+                  + f"(carry {KIT} in the device call; afterwards: python -m fmnist.study_transfer unpack ...)")
         elif args.command == "unpack":
             added, kept = unpack(repo, args.parts)
-            print(f"{STUDY}/ is back; {added} run dirs added from the archive"
+            print(f"{STUDY}/ is back; " + (f"{added} run dirs added from the archive" if args.parts else
+                                           "no archive parts given, so nothing was added")
                   + (f", {kept} kept as they were (already finished here)" if kept else ""))
         elif args.command == "manifest":
             _check_root(args.root)

@@ -139,3 +139,12 @@ def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pyt
     assert "give the archive's file name in an existing folder" in capsys.readouterr().err
     assert st.main(["manifest", str(tmp_path / "no-such-root")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_the_first_pack_and_an_unpack_without_parts_say_what_they_did(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert st.main(["pack"]) == 0  # no study yet: the first device session starts it
+    assert capsys.readouterr().out.startswith("no multirun/study/ yet: wrote an empty .devstudy/")
+    assert st.main(["unpack"]) == 0  # e.g. the device call returned nothing
+    assert "no archive parts given, so nothing was added" in capsys.readouterr().out
