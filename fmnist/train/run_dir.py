@@ -201,13 +201,15 @@ class RunDirBusy(FmnistError):
 @contextlib.contextmanager
 def hold_run_dir(run_dir: Path) -> Iterator[None]:
     """Hold `run_dir`'s lock while training it; raise RunDirBusy at once when another process holds it (its pid is
-    in the message). A file system without locks trains unlocked."""
+    in the message). Where no lock can be taken (a read-only run dir of a finished run, a file system without
+    locks) the block runs unlocked: a write it needs then fails with its own message."""
     run_dir = Path(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")
-    except OSError as exc:
-        raise FmnistError(f"cannot write to the run dir {run_dir}: {exc.strerror or exc}") from exc
+    except OSError:
+        yield
+        return
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
