@@ -15,7 +15,7 @@ not in the analysed sweeps):
   gaps;
 * ``\readNorm``: no normalisation vs BatchNorm, with the accuracy after one epoch and failures;
 * ``\readLrSchedule``: how much the learning rate and the schedule each move accuracy, and whether either does
-  beyond seed noise (one-way ANOVA; with ``tables/lr_schedules.tex``);
+  beyond seed noise (two-way ANOVA against the seed noise; with ``tables/lr_schedules.tex``);
 * ``\readDeadActivation``, ``\readDeadLr``: dead units by activation and against accuracy; by learning rate;
 * ``\readAugment``: no augmentation vs crop + flip, with generalisation gaps;
 * ``\readRegularization``: the main effect of each regularisation factor (with ``tables/main_effects.tex``);
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -418,17 +417,18 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
 
 
 def _lr_or_schedule(result: AnalysisResult) -> str:
-    """Which of learning rate and schedule moves accuracy beyond seed noise: a one-way ANOVA over stage2_lr's
-    runs for each, the other setting pooled."""
+    """Which of learning rate and schedule moves accuracy beyond seed noise: a two-way ANOVA of stage2_lr's runs
+    whose error term is the seed noise within cells (pooling the other setting would count its effect as noise)."""
     runs = result.collection.completed
     runs = runs[runs["preset"] == "stage2_lr"]
-    p_lr, p_sched = (_anova(runs, key, primary(result)) for key in ("optimizer.lr", "scheduler"))
+    p_lr, p_sched, p_both = two_way_anova(runs, "optimizer.lr", "scheduler", primary(result))
     if math.isnan(p_lr) and math.isnan(p_sched):
         return ""
-    untestable = "not testable (fewer than two values of two runs each)"
-    tests = (f" (one-way ANOVA over the runs, the other setting pooled: learning rate "
+    untestable = "not testable (one value, or no seed noise to test against)"
+    tests = (f" (two-way ANOVA, seed noise within cells as the error: learning rate "
              f"{untestable if math.isnan(p_lr) else p_math(p_lr)}, schedule "
-             f"{untestable if math.isnan(p_sched) else p_math(p_sched)})")
+             f"{untestable if math.isnan(p_sched) else p_math(p_sched)}"
+             + ("" if math.isnan(p_both) else f", their interaction {p_math(p_both)}") + ")")
     lr, sched = p_lr < result.alpha, p_sched < result.alpha
     if math.isnan(p_lr) or math.isnan(p_sched):  # one of them tested: nothing to say which matters more
         name = "schedule" if math.isnan(p_lr) else "learning rate"
@@ -441,20 +441,45 @@ def _lr_or_schedule(result: AnalysisResult) -> str:
     return f" Neither moves accuracy beyond seed noise{tests}."
 
 
-def _anova(runs: pd.DataFrame, key: str, accuracy: str) -> float:
-    """p of a one-way ANOVA of `accuracy` across the levels of `key`; NaN without two levels of two runs each."""
-    if key not in runs or accuracy not in runs:
-        return math.nan
-    values = pd.to_numeric(runs[accuracy], errors="coerce")
-    groups = [g.dropna().to_numpy(float) for _, g in values.groupby(runs[key].astype(str))]
-    groups = [g for g in groups if len(g)]
-    if len(groups) < 2 or min(len(g) for g in groups) < 2:
-        return math.nan
-    if all(np.var(g) == 0 for g in groups):  # no seed noise at all: any difference of the means is exact
-        return 1.0 if len({float(g.mean()) for g in groups}) == 1 else 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(scipy_stats.f_oneway(*groups).pvalue)
+def two_way_anova(runs: pd.DataFrame, a: str, b: str, column: str) -> tuple[float, float, float]:
+    """p of factor `a`, factor `b` and their interaction on `column` (type II sums of squares, least squares, so
+    missing runs are fine), each tested against the variance between runs of the same cell (the seeds). NaN for a
+    factor with one level, an interaction not estimable, or no cell with two runs. Without any seed noise an
+    effect is exact: p 0 when it changes the means, else 1."""
+    if not {a, b, column} <= set(runs.columns):
+        return math.nan, math.nan, math.nan
+    data = pd.DataFrame({"y": pd.to_numeric(runs[column], errors="coerce"), "a": runs[a].astype(str),
+                         "b": runs[b].astype(str)}).dropna()
+    if data.empty:
+        return math.nan, math.nan, math.nan
+    y = data["y"].to_numpy(float)
+    ones = np.ones((len(y), 1))
+    dummies = {k: pd.get_dummies(data[k], drop_first=True).to_numpy(float) for k in ("a", "b")}
+    cells = pd.get_dummies(data["a"] + "\x00" + data["b"]).to_numpy(float)
+
+    def fit(*blocks: np.ndarray) -> tuple[float, int]:
+        x = np.hstack(blocks)
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        return float(((y - x @ coef) ** 2).sum()), int(np.linalg.matrix_rank(x))
+
+    (rss_full, rank_full), (rss_ab, rank_ab) = fit(cells), fit(ones, dummies["a"], dummies["b"])
+    (rss_a, rank_a), (rss_b, rank_b) = fit(ones, dummies["a"]), fit(ones, dummies["b"])
+    df_error = len(y) - rank_full
+    if df_error <= 0:
+        return math.nan, math.nan, math.nan
+    tests = ((rss_b - rss_ab, rank_ab - rank_b), (rss_a - rss_ab, rank_ab - rank_a), (rss_ab - rss_full,
+                                                                                      rank_full - rank_ab))
+    noise = rss_full / df_error
+    scale = max(float(np.abs(y).max()), 1.0) ** 2 * 1e-12 * len(y)  # rounding of the sums of squares
+
+    def p_value(ss: float, df: int) -> float:
+        if df <= 0:
+            return math.nan
+        if noise <= scale / df_error:
+            return 0.0 if ss > scale else 1.0
+        return float(scipy_stats.f.sf(max(ss, 0.0) / df / noise, df, df_error))
+
+    return tuple(p_value(ss, df) for ss, df in tests)  # type: ignore[return-value]
 
 
 def run_source(run_dir: str, reused_from: Any) -> str:
