@@ -178,6 +178,21 @@ def test_main_effects_pool_the_other_factors() -> None:
     assert r"\label{tab:main-effects}" in report_tables.main_effects_table(result)
 
 
+def test_a_main_effect_is_tested_against_the_seed_noise_not_against_the_other_factors() -> None:
+    """Label smoothing moves accuracy by 5 pp, weight decay by 0.5 pp, the seeds by 0.1 pp: pooled over label
+    smoothing, weight decay's runs spread by 5 pp and a two-sample test of them sees no effect."""
+    runs = []
+    for wd in (0.0, 5e-4):
+        for ls in (0.0, 0.1):
+            acc = 0.90 + (0.005 if wd else 0.0) + (0.05 if ls else 0.0)
+            cell = {"optimizer.weight_decay": wd, "trainer.label_smoothing": ls}
+            runs += seeds(cell, [acc - 0.001, acc, acc + 0.001])
+    effects = evidence.main_effects(make_result({"stage3_regularization": runs}))
+    wd = effects[effects["key"] == "optimizer.weight_decay"].set_index("level")
+    pooled = welch(np.array([r["test_acc"] for r in runs if r["cell"]["optimizer.weight_decay"]]),
+                   np.array([r["test_acc"] for r in runs if not r["cell"]["optimizer.weight_decay"]]))
+    assert pooled > ALPHA and wd.loc[5e-4, "p"] < 1e-4 and wd.loc[5e-4, "delta"] == pytest.approx(0.005)
+
 def test_main_effects_name_their_baseline_when_it_is_not_none() -> None:
     runs = [run for wd, a in ((1e-4, [0.90, 0.91, 0.89]), (5e-4, [0.92, 0.93, 0.91]))
             for run in seeds({"optimizer.weight_decay": wd, "trainer.label_smoothing": 0.0}, a)]

@@ -455,21 +455,20 @@ def two_way_anova(runs: pd.DataFrame, a: str, b: str, column: str) -> tuple[floa
     y = data["y"].to_numpy(float)
     ones = np.ones((len(y), 1))
     dummies = {k: pd.get_dummies(data[k], drop_first=True).to_numpy(float) for k in ("a", "b")}
-    cells = pd.get_dummies(data["a"] + "\x00" + data["b"]).to_numpy(float)
 
     def fit(*blocks: np.ndarray) -> tuple[float, int]:
         x = np.hstack(blocks)
         coef, *_ = np.linalg.lstsq(x, y, rcond=None)
         return float(((y - x @ coef) ** 2).sum()), int(np.linalg.matrix_rank(x))
 
-    (rss_full, rank_full), (rss_ab, rank_ab) = fit(cells), fit(ones, dummies["a"], dummies["b"])
-    (rss_a, rank_a), (rss_b, rank_b) = fit(ones, dummies["a"]), fit(ones, dummies["b"])
-    df_error = len(y) - rank_full
+    noise, df_error = within_cell_noise(data, ["a", "b"], "y")
     if df_error <= 0:
         return math.nan, math.nan, math.nan
+    rss_full, rank_full = noise * df_error, len(y) - df_error  # the cell means' fit: one parameter per cell
+    (rss_ab, rank_ab), (rss_a, rank_a), (rss_b, rank_b) = (
+        fit(ones, dummies["a"], dummies["b"]), fit(ones, dummies["a"]), fit(ones, dummies["b"]))
     tests = ((rss_b - rss_ab, rank_ab - rank_b), (rss_a - rss_ab, rank_ab - rank_a), (rss_ab - rss_full,
                                                                                       rank_full - rank_ab))
-    noise = rss_full / df_error
     scale = max(float(np.abs(y).max()), 1.0) ** 2 * 1e-12 * len(y)  # rounding of the sums of squares
 
     def p_value(ss: float, df: int) -> float:
@@ -608,27 +607,56 @@ REG_FACTORS = {"optimizer.weight_decay": "weight decay", "trainer.label_smoothin
 
 def main_effects(result: AnalysisResult) -> pd.DataFrame:
     """For each factor of stage3_regularization and each of its levels: test accuracy averaged over the other
-    factors (all their runs pooled) and Welch's test against the factor's lowest level."""
+    factors (all their runs pooled), and its difference from the factor's lowest level tested against the seed
+    noise within the preset's cells (a t-test with the pooled within-cell variance; pooling the other factors into
+    the noise, as a plain two-sample test of the pooled runs does, would count their effects as noise)."""
     runs = result.collection.completed
     runs = runs[runs["preset"] == "stage3_regularization"]
     accuracy = primary(result)
+    factors = [f for f in REG_FACTORS if f in runs and runs[f].notna().any()]
+    noise, df_noise = within_cell_noise(runs, factors, accuracy)
     rows = []
-    for factor, label in REG_FACTORS.items():
-        if factor not in runs or runs[factor].isna().all():
-            continue
+    for factor in factors:
         setting = pd.to_numeric(runs[factor], errors="coerce")
         levels = sorted(setting.dropna().unique())
         if len(levels) < 2:  # not varied in the analysed runs: no effect to estimate
             continue
-        values = {lv: pd.to_numeric(runs.loc[np.isclose(setting, lv), accuracy], errors="coerce").to_numpy(float)
-                  for lv in levels}
+        values = {lv: pd.to_numeric(runs.loc[np.isclose(setting, lv), accuracy], errors="coerce").dropna()
+                  .to_numpy(float) for lv in levels}
         base = values[levels[0]]
         for lv in levels:
-            c = _test(values[lv], base)
-            if c is not None:
-                rows.append({"factor": label, "key": factor, "level": lv, "n": c.n_a, "acc": c.a,
-                             "delta": c.diff, "p": c.p if lv != levels[0] else math.nan})
+            a = values[lv]
+            if len(a) == 0 or len(base) == 0:
+                continue
+            diff = float(a.mean() - base.mean())
+            rows.append({"factor": REG_FACTORS[factor], "key": factor, "level": lv, "n": len(a), "acc": float(a.mean()),
+                         "delta": diff, "p": math.nan if lv == levels[0] else _contrast_p(diff, len(a), len(base),
+                                                                                            noise, df_noise)})
     return pd.DataFrame(rows)
+
+
+def within_cell_noise(runs: pd.DataFrame, keys: list[str], column: str) -> tuple[float, int]:
+    """The pooled variance of `column` between runs of the same cell (the same values of `keys`: the seeds) and
+    its degrees of freedom (runs minus cells); (nan, 0) without a cell of two runs."""
+    data = runs[[*keys, column]].copy()
+    data[column] = pd.to_numeric(data[column], errors="coerce")
+    data = data.dropna(subset=[column])
+    if data.empty:
+        return math.nan, 0
+    groups = data.groupby([data[k].astype(str) for k in keys])[column] if keys else [(None, data[column])]
+    ss = sum(float(((g - g.mean()) ** 2).sum()) for _, g in groups)
+    df = len(data) - (data.groupby([data[k].astype(str) for k in keys]).ngroups if keys else 1)
+    return (ss / df, df) if df > 0 else (math.nan, 0)
+
+
+def _contrast_p(diff: float, n_a: int, n_b: int, noise: float, df: int) -> float:
+    """Two-sided p of a difference of two means of n_a and n_b runs, given the seed noise variance `noise`."""
+    if df <= 0 or math.isnan(noise):
+        return math.nan
+    se = math.sqrt(noise * (1.0 / n_a + 1.0 / n_b))
+    if se == 0.0:  # no seed noise at all: a difference is exact
+        return 0.0 if abs(diff) > 1e-12 else 1.0
+    return float(2.0 * scipy_stats.t.sf(abs(diff) / se, df))
 
 
 def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:

@@ -217,7 +217,8 @@ def main_effects_table(result: AnalysisResult) -> str:
     return latex.table(["factor", "level", "runs", r"test acc.\ (\%)", r"$\Delta$ (pp)", "$p$"], rows, "lrrrrr",
                        r"Main effects in \texttt{stage3\_regularization}: test accuracy of all runs at one level "
                        r"of a factor (the other factors' levels pooled), compared with the factor's lowest level by "
-                       r"Welch's two-sided t-test (not corrected for the multiple comparisons).", "tab:main-effects")
+                       r"a two-sided t-test against the seed noise within the preset's cells (not corrected for the "
+                       r"multiple comparisons).", "tab:main-effects")
 
 
 def key_comparisons_table(result: AnalysisResult) -> str:
