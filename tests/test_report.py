@@ -323,3 +323,13 @@ def test_problems_table_breaks_long_run_names(tmp_path: Path) -> None:
     assert r"\begin{longtable}" in table  # 60 rows: not a float, it breaks across pages
     one = SimpleNamespace(collection=SimpleNamespace(problems=pd.DataFrame, runs=pd.DataFrame({"run": ["a"]})))
     assert problems_table(one) == "The only run completed.\n"
+
+
+def test_model_descriptions_typeset_arrows_and_sizes(tmp_path: Path) -> None:
+    from fmnist.analysis.report_tables import _describe
+
+    conf = tmp_path / "net.yaml"
+    conf.write_text('# Net_A ("x"), 28x28: 28->14->7, bottleneck x4\n_target_: x\n')
+    assert _describe(conf) == r'Net\_A ("x"), $28{\times}28$: 28$\to$14$\to$7, bottleneck $\times$4'
+    conf.write_text("_target_: x\n")
+    assert _describe(conf) == ""

@@ -359,7 +359,7 @@ def normalisation(result: AnalysisResult) -> str:
         return _all_failed(result, "stage2_norm", none, "ResNet-9 without normalisation")
     text = versus(acc, result.alpha, "ResNet-9 without normalisation", "ResNet-9 with BatchNorm", metric_name(result))
     if early is not None:
-        text += (rf" After one epoch its validation accuracy is {latex.pct(early.a)}\,\% against "
+        text += (rf" After one epoch the unnormalised net reaches {latex.pct(early.a)}\,\% validation accuracy against "
                  rf"{latex.pct(early.b)}\,\% with BatchNorm ({_p(early)})" + (
                      r": BatchNorm speeds up early training~\citep{ioffe2015batch}."
                      if early.significant(result.alpha) and early.diff < 0 else "."))
@@ -515,28 +515,24 @@ def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataF
 
 
 def dead_by_activation(result: AnalysisResult) -> str:
-    """Dead units per activation in stage2_activation, and their rank correlation with test accuracy."""
+    """The rank correlation of dead units with test accuracy over stage2_activation's runs (the dead fraction of
+    each activation is \\readDead's: macros._dead_by_activation)."""
     dead = result.dead_runs
     if dead.empty or "preset" not in dead:
         return NA
     dead = dead[dead["preset"] == "stage2_activation"]
     accuracy = primary(result)
     data = dead.merge(result.collection.completed[["run_dir", accuracy]], on="run_dir")
-    if data.empty:
-        return NA
-    by_act = data.groupby("activation")["dead_fraction"].mean().sort_values(ascending=False)
-    parts = ", ".join(rf"{escape(a)} {latex.pct(v)}\,\%" for a, v in by_act.items())
-    text = rf"In \texttt{{stage2\_activation}} the dead units are: {parts}."
-    metric = metric_name(result)
     valid = data[["dead_fraction", accuracy]].astype(float).dropna()
-    if len(valid) >= 4 and valid["dead_fraction"].nunique() > 1 and valid[accuracy].nunique() > 1:
-        rho, p = scipy_stats.spearmanr(valid["dead_fraction"], valid[accuracy])
-        text += (rf" Over its {len(valid)} runs (every activation pooled, so this mostly compares the activations), "
-                 rf"the rank correlation between the dead fraction and {metric} is $\rho={rho:.2f}$ ({p_math(p)})" + (
-                     ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
-                     ": more dead units go with higher accuracy." if p < result.alpha else
-                     ": no significant relation between dead units and accuracy."))
-    return text
+    if len(valid) < 4 or valid["dead_fraction"].nunique() < 2 or valid[accuracy].nunique() < 2:
+        return NA
+    rho, p = scipy_stats.spearmanr(valid["dead_fraction"], valid[accuracy])
+    return (rf"Over the {len(valid)} runs of \texttt{{stage2\_activation}} (every activation pooled, so this mostly "
+            rf"compares the activations), the rank correlation between the dead fraction and {metric_name(result)} "
+            rf"is $\rho={rho:.2f}$ ({p_math(p)})" + (
+                ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
+                ": more dead units go with higher accuracy." if p < result.alpha else
+                ": no significant relation between dead units and accuracy."))
 
 
 def dead_by_lr(result: AnalysisResult) -> str:
@@ -674,8 +670,9 @@ def regularisation(result: AnalysisResult, effects: pd.DataFrame) -> str:
         parts.append(rf"{label} {latex.number(top['level'])}{against}: {effect(c, result.alpha)}")
     if not parts:
         return NA
-    return (f"Averaged over the other factors (Table~\\ref{{tab:main-effects}}), against "
-            f"{'none of it' if all(b == 0 for b in bases) else 'its lowest level'}: " + "; ".join(parts) + ".")
+    base = "without it" if all(b == 0 for b in bases) else "at its lowest level"
+    return (f"Each regulariser at its strongest level against the runs {base}, averaged over the other factors "
+            f"(Table~\\ref{{tab:main-effects}}): " + "; ".join(parts) + ".")
 
 
 #: Classes that look alike at 28x28: the upper-body garments and the footwear.
@@ -816,11 +813,13 @@ def preset_summary(result: AnalysisResult, preset: str) -> str:
                 rf"{plural(best['n'], 'seed')})" + ("." if best["is_reference"] else
                                                     rf"; the reference {ref_name} has none."))
     by = _best_by(result)
+    # picked by validation accuracy: say which accuracy the parenthesis quotes
+    quoted = (f"{metric_name(result)} " if by else "") + _acc(result, best)
     if best["is_reference"]:
-        text = rf"The best cell{by} is the reference, {ref_name} ({_acc(result, best)})."
+        text = rf"The best cell{by} is the reference, {ref_name} ({quoted})."
     else:
         reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
-        text = rf"The best cell{by} is {best_name} ({_acc(result, best)}); the reference {ref_name} {reached}."
+        text = rf"The best cell{by} is {best_name} ({quoted}); the reference {ref_name} {reached}."
     return text + _significance(result, done)
 
 
@@ -866,10 +865,11 @@ def models_summary(result: AnalysisResult) -> str:
 
 
 def capacity_summary(result: AnalysisResult) -> str:
-    """stage1_capacity: the depth and the width comparison, then the preset's best cell against its reference."""
+    """stage1_capacity: the depth and the width comparison; without either, the preset's best cell against its
+    reference (which the preset's own subsection states anyway)."""
     pairs = capacity_pairs(result)
-    return _join(pair_summary(result, pairs.get("Depth")), pair_summary(result, pairs.get("Width")),
-                 preset_summary(result, CAPACITY))
+    return _join(pair_summary(result, pairs.get("Depth")), pair_summary(result, pairs.get("Width"))) or \
+        preset_summary(result, CAPACITY)
 
 
 def _join(*sentences: str) -> str:
@@ -885,9 +885,7 @@ def residual_discussion(result: AnalysisResult) -> str:
                  if models != NA else NA,
                  "ResNet-9 with and without its two residual additions (identical parameters). " + skip
                  if skip != NA else NA)
-    return _join(text, r"\citet{he2016deep} found plain nets of 20--56 layers harder to optimise than their residual "
-                       r"twins (higher training error); with BatchNorm, our shallower nets put that finding to a test "
-                       r"at the depths we trained." if text else NA)
+    return _join(text, HE_FINDING if text else NA)
 
 
 def capacity_discussion(result: AnalysisResult) -> str:
@@ -899,10 +897,15 @@ def capacity_discussion(result: AnalysisResult) -> str:
     return _join(text, figure)
 
 
+#: What He et al. (2016) found on depth, which the residual vs plain pairs (9 and 18 layers) are read against.
+HE_FINDING = (r"\citet{he2016deep} found plain nets harder to optimise as they grow deeper (on CIFAR-10 the training "
+              r"error of plain nets rose from 20 to 56 layers; on ImageNet plain-34 trained worse than plain-18), "
+              r"while at 18 layers their plain and residual nets reached about the same accuracy, the residual one "
+              r"converging faster; our pairs are 9 and 18 layers deep.")
 #: What the optimiser comparison holds fixed (conf/optimizer/).
-OPTIMIZER_NOTE = (r"Each optimiser runs at its usual default learning rate and weight decay (\texttt{conf/optimizer/}: "
-                  r"Adam, AdamW and RMSprop at $10^{-3}$), so this compares the optimisers as commonly used, not each "
-                  "at its tuned best.")
+OPTIMIZER_NOTE = (r"Each optimiser runs with its own conventional learning rate and weight decay "
+                  r"(Table~\ref{tab:ablations}: SGD at 0.1, Adam, AdamW and RMSprop at $10^{-3}$), so this compares "
+                  "the optimisers as commonly used, not each at its tuned best.")
 #: Why the gaps of mixup and cutmix are not comparable.
 MIXING_NOTE = ("For mixup and cutmix the training accuracy is measured on mixed images, so their gaps are not "
                "comparable.")

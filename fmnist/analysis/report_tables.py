@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -166,8 +167,13 @@ def dead_table(result: AnalysisResult) -> str:
 
 
 def _describe(path: Path) -> str:
+    """A model config's first comment line as LaTeX: its ASCII arrows and sizes (``28x28: 28->14``, ``x4``) typeset
+    as maths, so that a table cell neither prints them raw nor breaks a line inside an arrow."""
     first = path.read_text().splitlines()[0] if path.stat().st_size else ""
-    return first.lstrip("# ").strip() if first.startswith("#") else ""
+    text = escape(first.lstrip("# ").strip()) if first.startswith("#") else ""
+    text = re.sub(r"(\d+)x(\d+)", r"$\1{\\times}\2$", text)
+    text = re.sub(r"\bx(\d+)\b", r"$\\times$\1", text)
+    return re.sub(r"(\d+)->", r"\1$\\to$", text)
 
 
 def models_table(conf_dir: Path) -> str:
@@ -183,7 +189,7 @@ def models_table(conf_dir: Path) -> str:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
         wide = sum(1 for m in convs if m.kernel_size != (1, 1))
         info = model_summary(model)
-        rows.append([rf"\texttt{{{escape(path.stem)}}}", escape(_describe(path)),
+        rows.append([rf"\texttt{{{escape(path.stem)}}}", _describe(path),
                      f"{wide} + {len(convs) - wide}", latex.count(info["params"]), latex.count(info["flops"])])
     return latex.table(["model", "description", r"convs ($3{\times}3$ + $1{\times}1$)", "params", "FLOPs"], rows,
                        r"lp{0.5\linewidth}rrr",
