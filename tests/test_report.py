@@ -237,8 +237,11 @@ def test_operations_macros_count_graphs_fallbacks_and_resumes() -> None:
     assert text.startswith("Of the 3 trained runs, 2 replayed their training step as CUDA graphs and 1 fell back")
     assert r"(most often: \texttt{CUDA error: operation not permitted})." in text
     assert "Numeric precision: bf16 (3 runs)." in text
-    assert text.endswith("1 run was interrupted (preemption, a session's time limit) and resumed from the last "
-                         "checkpoint.")
+    assert text.endswith(" In all, 1 run was interrupted (preemption, a session's time limit) and resumed from "
+                         "the last checkpoint.")
+    runs["resumed_from_epoch"] = None
+    text = _operations(SimpleNamespace(collection=SimpleNamespace(completed=runs)))["readOperations"]
+    assert text.endswith(" No run was interrupted and resumed from a checkpoint.")  # no sentence starts with a digit
 
 
 STUDY = ROOT / "multirun" / "study"
@@ -333,3 +336,43 @@ def test_model_descriptions_typeset_arrows_and_sizes(tmp_path: Path) -> None:
     assert _describe(conf) == r'Net\_A ("x"), $28{\times}28$: 28$\to$14$\to$7, bottleneck $\times$4'
     conf.write_text("_target_: x\n")
     assert _describe(conf) == ""
+
+
+def _tex_number(text: str) -> float:
+    """0.01, 10^{-4}, 5{\\cdot}10^{-4} -> float."""
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)\{\\cdot\})?10\^\{(-?\d+)\}", text)
+    return float(m.group(1) or 1) * 10.0 ** int(m.group(2)) if m else float(text)
+
+
+def test_the_ablations_table_states_what_conf_runs() -> None:
+    """Table tab:ablations in report/main.tex is written by hand: its presets and the grids it quotes must be the
+    ones conf/experiment/ sweeps, and the optimisers' recipes those of conf/optimizer/."""
+    import yaml
+
+    text = (ROOT / "report" / "main.tex").read_text()
+    table = text[text.index(r"\label{tab:ablations}"):text.index(r"\end{tabular}", text.index(r"\label{tab:ablations}"))]
+    rows = dict(re.findall(r"\\texttt\{(stage[^}]*)\} & (.*?)\\\\", table.replace("\\_", "_"), re.S))
+    conf = ROOT / "conf"
+    sweeps = {p.stem: yaml.safe_load(p.read_text())["hydra"]["sweeper"]["params"]
+              for p in (conf / "experiment").glob("stage*.yaml")}
+    assert set(rows) == set(sweeps)
+
+    def grid(preset: str, key: str) -> list[float]:
+        return [float(v) for v in str(sweeps[preset][key]).split(",")]
+
+    def quoted(row: str, before: str) -> list[float]:
+        inner = re.search(re.escape(before) + r"\s*\$?\\\{(.*?)\\\}", rows[row], re.S).group(1)
+        return [_tex_number(v.strip()) for v in inner.split(",")]
+
+    assert quoted("stage2_lr", "peak lr") == grid("stage2_lr", "optimizer.lr")
+    assert quoted("stage3_regularization", "weight decay") == grid("stage3_regularization", "optimizer.weight_decay")
+    assert quoted("stage3_regularization", "smoothing~\\citep{szegedy2016rethinking}") == grid(
+        "stage3_regularization", "trainer.label_smoothing")
+    assert quoted("stage3_regularization", "classifier") == grid("stage3_regularization", "model.dropout")
+    assert len(sweeps["stage2_lr"]["scheduler"].split(",")) == rows["stage2_lr"].count(";") + 1
+    widths = re.search(r"w\\in\\\{(.*?)\\\}", rows["stage1_capacity"]).group(1)
+    assert [float(w) for w in widths.split(",")] == grid("stage1_capacity", "model.width")
+    for name, label in (("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop")):
+        opt = yaml.safe_load((conf / "optimizer" / f"{name}.yaml").read_text())
+        recipe = re.search(re.escape(label) + r"~\\citep\{[^}]*\} \(lr (.*?),", rows["stage2_optimizer"]).group(1)
+        assert _tex_number(recipe.strip("$")) == float(opt["lr"]), name

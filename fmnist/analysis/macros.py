@@ -313,8 +313,9 @@ def _operations(result: AnalysisResult) -> dict[str, str]:
         counts = runs["precision"].dropna().value_counts()
         text += " Numeric precision: " + ", ".join(f"{escape(k)} ({plural(v, 'run')})" for k, v in counts.items()) + "."
     resumed = int(runs["resumed_from_epoch"].notna().sum()) if "resumed_from_epoch" in runs else 0
-    text += (f" {resumed} {'run was' if resumed == 1 else 'runs were'} interrupted (preemption, a session's time "
-             "limit) and resumed from the last checkpoint.")
+    text += (f" In all, {plural(resumed, 'run')} {'was' if resumed == 1 else 'were'} interrupted (preemption, a "
+             "session's time limit) and resumed from the last checkpoint." if resumed else
+             " No run was interrupted and resumed from a checkpoint.")
     return {"readOperations": text}
 
 
