@@ -537,3 +537,14 @@ def test_two_way_anova_matches_the_balanced_sums_of_squares() -> None:
     missing = evidence.two_way_anova(runs.iloc[1:], "lr", "s", "acc")  # unbalanced: still three finite p
     assert all(0 <= p <= 1 for p in missing)
     assert math.isnan(evidence.two_way_anova(runs[runs["s"] == "a"], "lr", "s", "acc")[1])  # one schedule
+
+
+def test_the_conclusions_answer_each_question_in_a_list() -> None:
+    skip, noskip = {"model.skip": True}, {"model.skip": False}
+    result = make_result({"stage2_skip": seeds(skip, [0.93, 0.931, 0.929]) + seeds(noskip, [0.90, 0.901, 0.899])})
+    text = evidence.evidence_macros(result)["readAnswers"]
+    p = welch(np.array([0.93, 0.931, 0.929]), np.array([0.90, 0.901, 0.899]))
+    assert text.startswith(r"The study's questions (Table~\ref{tab:key-comparisons}; test accuracy")
+    assert rf"\item Skip connections, ResNet-9: skips against no skips, higher by 3.00\,pp ({evidence.p_math(p)})." \
+        in text and text.count(r"\item ") == 1 and text.endswith(r"\end{itemize}")
+    assert evidence.evidence_macros(make_result({"other": seeds({"x": 1}, [0.5])}))["readAnswers"] == ""

@@ -724,6 +724,20 @@ def _itemize(cells: pd.DataFrame, rows: pd.DataFrame) -> str:
     return "\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else ""
 
 
+def answers(result: AnalysisResult) -> str:
+    """The study's questions answered in one list: each key comparison (Table tab:key-comparisons) in words."""
+    table = key_comparisons(result)
+    items = []
+    for _, r in table.iterrows():
+        c = Comparison(r["acc_a"], r["acc_b"], r["p"], int(r["n_a"]), int(r["n_b"]))
+        items.append(rf"\item {escape(r['question'][:1].upper() + r['question'][1:])}: {escape(r['a'])} against "
+                     rf"{escape(r['b'])}, {effect(c, result.alpha)}.")
+    if not items:
+        return ""
+    return (rf"The study's questions (Table~\ref{{tab:key-comparisons}}; {metric_name(result)}, Welch's $p$ "
+            "uncorrected):\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}")
+
+
 def findings(result: AnalysisResult) -> str:
     """How many comparisons with a preset's reference are significant (Holm-corrected), and the list of the cells
     that score higher than their reference."""
@@ -955,6 +969,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readAugments": against_reference(result, "stage3_augment"),
         "readConfusionGroups": confusion_groups(result),
         "readBest": best_sentence(result),
+        "readAnswers": answers(result),
         "readFindings": findings(result),
         "readNegative": negative_results(result),
         "sumModels": models_summary(result),
