@@ -17,7 +17,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from fmnist.train.callbacks import SweepReport, sweep_outcome
-from fmnist.train.renumber import job_dirnames
+from fmnist.train.renumber import job_dirnames, renumber_run_dirs
+from fmnist.train.run_dir import hold_run_dir
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from hydra_plugins.fmnist_launchers import gpu_pool
 from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
@@ -200,6 +201,17 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
     link = json.loads((copy / "summary.json").read_text())["reused_from"]
     assert (copy / link).resolve() == (sweep / "3_model.skip=False,seed=0").resolve()
     assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweep.subdir=${hydra.job.override_dirname}")) is None
+
+
+def test_a_run_dir_being_trained_is_not_renumbered(tmp_path: Path) -> None:
+    """The same grid change while the earlier launch still trains that run dir: renaming it under the running
+    process would split its files between two folders."""
+    busy = tmp_path / "1_model.skip=False,seed=0"
+    (busy / ".hydra").mkdir(parents=True)
+    with hold_run_dir(busy):
+        assert renumber_run_dirs(tmp_path, ["model.skip=True,seed=0", "x", "y", "model.skip=False,seed=0"]) == []
+    assert renumber_run_dirs(tmp_path, ["model.skip=True,seed=0", "x", "y", "model.skip=False,seed=0"]) == [
+        (busy.name, "3_model.skip=False,seed=0")]
 
 
 # -------------------------------------------------------------------------------------------- the report

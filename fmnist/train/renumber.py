@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.study import expand_grid
-from fmnist.train.run_dir import HYDRA_DIR, SUMMARY_FILE, read_summary, write_summary
+from fmnist.train.run_dir import HYDRA_DIR, SUMMARY_FILE, is_busy, read_summary, write_summary
 
 log = logging.getLogger("fmnist")
 
@@ -44,7 +44,8 @@ def job_dirnames(config: DictConfig) -> list[str] | None:
 
 def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, str]]:
     """Rename each run dir `<m>_<d>` of `sweep_dir` to `<k>_<d>` when `d` is the dirname of job k alone (k != m),
-    no `<k>_<d>` exists and no other run dir holds `d`. Returns the (old, new) names."""
+    no `<k>_<d>` exists, no other run dir holds `d` and no process is training it (an earlier launch still
+    running). Returns the (old, new) names."""
     jobs: dict[str, list[int]] = {}
     for k, dirname in enumerate(dirnames):
         jobs.setdefault(dirname, []).append(k)
@@ -59,6 +60,9 @@ def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, s
         if len(numbers) != 1 or len(dirs) != 1:
             continue
         old, new = dirs[0], dirs[0].with_name(f"{numbers[0]}_{dirname}")
+        if old != new and is_busy(old):  # an earlier launch is training it right now: leave it where it is
+            log.warning("run dir %s is being trained by another process: not renamed to %s", old.name, new.name)
+            continue
         if old != new and not new.exists():
             old.rename(new)
             renamed.append((old.name, new.name))

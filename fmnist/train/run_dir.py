@@ -226,3 +226,15 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
+
+
+def is_busy(run_dir: Path) -> bool:
+    """Whether another process holds `run_dir`'s lock (is training it) right now."""
+    try:
+        with open(Path(run_dir) / LOCK_FILE, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file (never trained here), or no locks on this file system
+        return False
+    return False
