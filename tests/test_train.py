@@ -378,6 +378,14 @@ def test_a_run_dir_another_process_is_training_is_left_alone(tmp_path: Path) -> 
         with pytest.raises(RunDirBusy, match=f"being trained by another process right now \\(pid {os.getpid()}\\)"):
             train(compose_cfg(tmp_path / "no-data", "trainer.epochs=1"), run_dir)
         assert [p.name for p in run_dir.iterdir()] == [".lock"]  # nothing written, no failed summary
+        # the running process's summary: Hydra's record of the refused job (another config) is put back from it
+        (run_dir / "summary.json").write_text(json.dumps({"status": "running", "overrides": ["seed=1"],
+                                                          "config": {"seed": 1}}))
+        (run_dir / ".hydra").mkdir()
+        (run_dir / ".hydra" / "overrides.yaml").write_text("- seed=2\n")
+        with pytest.raises(RunDirBusy):
+            train(compose_cfg(tmp_path / "no-data", "trainer.epochs=1", "seed=2"), run_dir)
+        assert yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) == ["seed=1"]
     with hold_run_dir(run_dir):  # released: the next holder gets it
         pass
 

@@ -35,7 +35,7 @@ from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
 from fmnist.train.reuse import adopt_results, find_identical_run
 from fmnist.train.run_dir import (
-    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, hold_run_dir, is_finished, note_refusal, read_summary,
+    METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, RunDirBusy, hold_run_dir, is_finished, note_refusal, read_summary,
     restore_hydra_record, write_metrics, write_rows_csv, write_summary,
 )
 from fmnist.train.seeding import rng_state, seed_everything, set_rng_state
@@ -111,8 +111,14 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     (restore_hydra_record), and Ctrl-C records status `interrupted`. `overrides` (the job's command-line
     overrides) are recorded in summary.json. While it trains, the run dir is locked (run_dir.hold_run_dir): a second
     process launched into it meanwhile raises RunDirBusy and writes nothing."""
-    with hold_run_dir(Path(run_dir)):
-        return _train_held(cfg, Path(run_dir), choices, overrides)
+    try:
+        with hold_run_dir(Path(run_dir)):
+            return _train_held(cfg, Path(run_dir), choices, overrides)
+    except RunDirBusy:  # Hydra rewrote .hydra/ for this job: put back the record of the run being trained
+        running = read_summary(Path(run_dir))
+        if running:
+            restore_hydra_record(Path(run_dir), running)
+        raise
 
 
 def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
