@@ -64,7 +64,7 @@ def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path)
     assert sorted(before) == [f"{STUDY}/p/0_done_before", f"{STUDY}/p/1_was_running"]
 
     make_run(device, "p/1_was_running", **{"checkpoints/last.pt": "big"})  # finished in the session
-    make_run(device, "q/0_new", **{"tensorboard/events": "e"})
+    make_run(device, "q/0_new", **{"tensorboard/events": "e", ".lock": "123"})
     make_run(device, "q/1_diverged", status="failed", error="TrainingDiverged: loss became NaN")
     make_run(device, "q/2_cut_off", status="failed", error="KeyboardInterrupt: ")  # starts again later
     make_run(device, "q/3_still_running", status="running")
@@ -79,7 +79,7 @@ def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path)
     assert [p.name for p in parts] == ["study.tar.gz.part-aa"]
     with tarfile.open(parts[0]) as tar:
         names = tar.getnames()
-    assert not [n for n in names if "checkpoints" in n or ".pool" in n or "0_done_before" in n]
+    assert not [n for n in names if "checkpoints" in n or ".pool" in n or "0_done_before" in n or ".lock" in n]
     assert f"{STUDY}/q/0_new/tensorboard/events" in names
 
     repo = tmp_path / "repo"
