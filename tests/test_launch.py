@@ -206,11 +206,14 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
 def test_a_run_dir_being_trained_is_not_renumbered(tmp_path: Path) -> None:
     """The same grid change while the earlier launch still trains that run dir: renaming it under the running
     process would split its files between two folders."""
-    busy = tmp_path / "1_model.skip=False,seed=0"
+    sweep = tmp_path / "sweep"
+    busy = sweep / "1_model.skip=False,seed=0"
     (busy / ".hydra").mkdir(parents=True)
+    (tmp_path / "other" / "0_x").mkdir(parents=True)
+    (tmp_path / "other" / "0_x" / "summary.json").write_text('"not an object"')  # a damaged run beside it
     with hold_run_dir(busy):
-        assert renumber_run_dirs(tmp_path, ["model.skip=True,seed=0", "x", "y", "model.skip=False,seed=0"]) == []
-    assert renumber_run_dirs(tmp_path, ["model.skip=True,seed=0", "x", "y", "model.skip=False,seed=0"]) == [
+        assert renumber_run_dirs(sweep, ["model.skip=True,seed=0", "x", "y", "model.skip=False,seed=0"]) == []
+    assert renumber_run_dirs(sweep, ["model.skip=True,seed=0", "x", "y", "model.skip=False,seed=0"]) == [
         (busy.name, "3_model.skip=False,seed=0")]
 
 

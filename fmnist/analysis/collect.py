@@ -150,8 +150,7 @@ def _config_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, Any]:
 
 def _summary(run_dir: Path) -> dict[str, Any] | None:
     """summary.json, or None when it is missing, not JSON or not a JSON object."""
-    summary = read_summary(run_dir)
-    return summary if isinstance(summary, dict) else None
+    return read_summary(run_dir)
 
 
 def run_config(run_dir: Path) -> dict[str, Any]:

@@ -139,12 +139,13 @@ def write_metrics(run_dir: Path, rows: list[Mapping[str, Any]]) -> None:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The run's summary.json, or None when absent or unreadable."""
+    """The run's summary.json, or None when absent, unreadable or not a JSON object."""
     path = Path(run_dir) / SUMMARY_FILE
     try:
-        return read_json(path)
+        summary = read_json(path)
     except (OSError, ValueError):
         return None
+    return summary if isinstance(summary, dict) else None
 
 
 #: The error class of a run whose loss became NaN/inf (fmnist.train.run.TrainingDiverged).
