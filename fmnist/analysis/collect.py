@@ -148,14 +148,9 @@ def _config_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, Any]:
     return cfg if isinstance(cfg, dict) else {}
 
 
-def _summary(run_dir: Path) -> dict[str, Any] | None:
-    """summary.json, or None when it is missing, not JSON or not a JSON object."""
-    return read_summary(run_dir)
-
-
 def run_config(run_dir: Path) -> dict[str, Any]:
     """A run's config: summary.json's resolved copy, else .hydra/config.yaml ({} when neither is readable)."""
-    return _config_of(Path(run_dir), _summary(run_dir))
+    return _config_of(Path(run_dir), read_summary(run_dir))
 
 
 def _choices_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, str]:
@@ -247,7 +242,7 @@ _STATUS_ERRORS = {
 
 
 def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
-    summary = _summary(run_dir)
+    summary = read_summary(run_dir)  # None when missing, not JSON or not an object
     config = _config_of(run_dir, summary)
     issues: list[str] = []
     overrides_list, overrides = _read_overrides(run_dir, issues)
