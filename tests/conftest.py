@@ -3,8 +3,9 @@
 Data fixtures (fmnist.data):
 - ``make_resplit``: factory writing a small synthetic FashionMNIST-Resplit folder (optionally corrupted).
 - ``fake_raw_dir``: a tiny set of raw IDX files (120 train + 30 t10k images) for fast builder tests.
-- ``real_raw_dir`` / ``real_resplit_dir``: the real IDX files and the official folder built from them once
+- ``real_raw_dir`` / ``official_resplit_dir``: the real IDX files and the official folder built from them once
   per session (skipped when the raw files are not installed).
+- ``real_resplit_dir``: the same training images with 1,000 of the official test images, for training runs.
 """
 
 from __future__ import annotations
@@ -341,11 +342,32 @@ def real_raw_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_resplit_dir(real_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def official_resplit_dir(real_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The official FashionMNIST-Resplit folder built from the real IDX files, once per session."""
     from fmnist.data.prepare import build_resplit
 
     return build_resplit(tmp_path_factory.mktemp("real") / "FashionMNIST-Resplit", raw_dir=real_raw_dir)
+
+
+#: Test images per class in `real_resplit_dir`.
+QUICK_TEST_PER_CLASS = 100
+
+
+@pytest.fixture(scope="session")
+def real_resplit_dir(real_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real Fashion-MNIST for the training tests, built once per session: the official 60,000 training images
+    and the first `QUICK_TEST_PER_CLASS` official test images of each class (1,000). A tiny CPU run spends most
+    of its time testing, and this cuts that tenfold; tests of the full official split use `official_resplit_dir`."""
+    from fmnist.data.prepare import _read_raw, build_resplit
+
+    train_x, train_y, test_x, test_y = _read_raw(real_raw_dir)
+    keep = np.sort(np.concatenate([np.flatnonzero(test_y == c)[:QUICK_TEST_PER_CLASS] for c in range(10)]))
+    raw = tmp_path_factory.mktemp("real_quick_raw")
+    _write_idx(raw / "train-images-idx3-ubyte", train_x, compress=False)
+    _write_idx(raw / "train-labels-idx1-ubyte", train_y, compress=False)
+    _write_idx(raw / "t10k-images-idx3-ubyte", test_x[keep], compress=False)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", test_y[keep], compress=False)
+    return build_resplit(tmp_path_factory.mktemp("real_quick") / "FashionMNIST-Resplit", raw_dir=raw)
 
 
 # ------------------------------------------------------------------------------ analysis: a tiny real sweep
@@ -367,13 +389,13 @@ class TinySweep:
 
 
 @pytest.fixture(scope="session")
-def tiny_sweep(real_resplit_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TinySweep:
+def tiny_sweep(official_resplit_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TinySweep:
     import subprocess
     import sys
 
     repo = Path(__file__).resolve().parents[1]
     root = tmp_path_factory.mktemp("tiny") / "sweep"
-    common = [*TINY_SWEEP_ARGS, f"data.dir={real_resplit_dir}"]
+    common = [*TINY_SWEEP_ARGS, f"data.dir={official_resplit_dir}"]
     train = [sys.executable, str(repo / "train.py")]
     failed = root / "failed_lr"
 
@@ -386,7 +408,7 @@ def tiny_sweep(real_resplit_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     # then a run beside the sweep's jobs that diverges in epoch 1 (optimizer.lr=1e30): status "failed"
     diverged = run("model.skip=false", "seed=0", "optimizer.lr=1e30", *common, f"hydra.run.dir={failed}")
     assert diverged.returncode == 1, (diverged.stdout + diverged.stderr)[-3000:]
-    return TinySweep(root, real_resplit_dir, failed)
+    return TinySweep(root, official_resplit_dir, failed)
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -380,12 +380,12 @@ def test_no_writable_cache_warns_but_loads(make_resplit, monkeypatch, tmp_path: 
 
 
 @pytest.mark.slow
-def test_real_official(real_resplit_dir: Path, real_raw_dir: Path, tmp_path: Path) -> None:
+def test_real_official(official_resplit_dir: Path, real_raw_dir: Path, tmp_path: Path) -> None:
     start = time.perf_counter()
-    got = load_resplit(real_resplit_dir, cache_dir=tmp_path / "cache")
+    got = load_resplit(official_resplit_dir, cache_dir=tmp_path / "cache")
     uncached = time.perf_counter() - start
     start = time.perf_counter()
-    cached = load_resplit(real_resplit_dir, cache_dir=tmp_path / "cache")
+    cached = load_resplit(official_resplit_dir, cache_dir=tmp_path / "cache")
     cached_s = time.perf_counter() - start
     print(f"\nreal Resplit load: uncached {uncached:.2f} s, cached {cached_s:.3f} s")
     assert cached_s < 1.0
@@ -430,10 +430,10 @@ def test_real_random(real_raw_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # loads the real official folder (session fixture)
-def test_official_test_set_is_recognised_by_content(real_raw_dir: Path, real_resplit_dir: Path) -> None:
+def test_official_test_set_is_recognised_by_content(real_raw_dir: Path, official_resplit_dir: Path) -> None:
     """The analysis says whether the runs used the official test set: the t10k images and labels, whatever their
     ids or order; a re-split's test set or a single changed image is not it."""
-    assert resplit.is_official_test(load_resplit(real_resplit_dir).test) is True
+    assert resplit.is_official_test(load_resplit(official_resplit_dir).test) is True
     images = {k: read_idx(prepare._raw_file(real_raw_dir, prepare.RAW_STEMS[k]))
               for k in ("train_images", "train_labels", "test_images", "test_labels")}
     perm = np.random.default_rng(0).permutation(10_000)

@@ -251,13 +251,14 @@ COMMITTED_PDF = ROOT / "report" / "main.pdf"
 @pytest.mark.slow
 @pytest.mark.skipif(not (COMMITTED_PDF.is_file() and any(STUDY.glob("*/*/summary.json"))),
                     reason="no committed study results and report yet (multirun/study/, report/main.pdf)")
-def test_committed_report_is_what_the_committed_study_builds(tex, real_resplit_dir: Path, tmp_path: Path) -> None:
+def test_committed_report_is_what_the_committed_study_builds(tex, official_resplit_dir: Path,
+                                                             tmp_path: Path) -> None:
     """report/main.pdf is built from the committed run dirs by one command (README): rebuilt into a copy of the
     report, its text is the committed PDF's text, and it is text-based."""
     report_dir = report_copy(tmp_path)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "analyze.py"), "sweep_dir=multirun/study", "report=true",
-         f"report_dir={report_dir}", f"out_dir={tmp_path / 'analysis'}", f"data_dir={real_resplit_dir}"],
+         f"report_dir={report_dir}", f"out_dir={tmp_path / 'analysis'}", f"data_dir={official_resplit_dir}"],
         cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     rebuilt, committed = pdf_text(report_dir / "main.pdf"), pdf_text(COMMITTED_PDF)
