@@ -159,6 +159,18 @@ def test_learning_rate_against_schedule_spread_and_table() -> None:
     assert r"\label{tab:lr-schedules}" in tex and r"\texttt{cosine} & 0.1 & 93.00 & 0.3 & 90.00 & 3.00 & 0" in tex
 
 
+def test_a_learning_rate_whose_runs_all_diverged_is_counted_and_named() -> None:
+    runs = [run for lr, a in ((0.01, 0.90), (0.1, 0.93)) for sched in ("cosine", "constant")
+            for run in seeds({"optimizer.lr": lr, "scheduler": sched}, [a - 0.001, a, a + 0.001])]
+    runs += [{"cell": {"optimizer.lr": 0.3, "scheduler": "constant"}, "status": "failed", "test_acc": None}] * 3
+    result = make_result({"stage2_lr": runs})
+    text, table = evidence.lr_schedule_spread(result)
+    assert table.set_index("scheduler")["failed"].to_dict() == {"cosine": 0, "constant": 3}
+    assert (r"Every run failed at learning rate 0.3 with the constant schedule (3 runs); see Table~\ref{tab:problems}. "
+            "The spreads and best learning rates above leave this cell out.") in text
+    assert r"\texttt{constant} & 0.1 & 93.00 & 0.01 & 90.00 & 3.00 & 3" in report_tables.lr_schedules_table(result)
+
+
 def test_main_effects_pool_the_other_factors() -> None:
     runs = []
     for wd in (0.0, 5e-4):

@@ -386,7 +386,8 @@ def _all_failed(result: AnalysisResult, preset: str, params: Mapping[str, Any], 
 def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     """How far accuracy moves across learning rates (per schedule) and across schedules (per learning rate),
     per schedule its best and worst learning rate, and whether either setting moves accuracy beyond seed noise."""
-    cells = result.cells[(result.cells["preset"] == "stage2_lr") & (result.cells["n"] > 0)]
+    preset_cells = result.cells[result.cells["preset"] == "stage2_lr"]
+    cells = preset_cells[preset_cells["n"] > 0]
     if cells.empty or not {"optimizer.lr", "scheduler"} <= set(cells.columns):
         return NA, pd.DataFrame()
     mean = f"{primary(result)}_mean"
@@ -396,7 +397,7 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
         accs = accs.dropna()
         if accs.empty:
             continue
-        failed = int(cells.loc[cells["scheduler"] == scheduler, "n_failed"].sum())
+        failed = int(preset_cells.loc[preset_cells["scheduler"] == scheduler, "n_failed"].sum())  # all-failed cells too
         rows.append({"scheduler": scheduler, "best_lr": accs.idxmax(), "best": accs.max(), "worst_lr": accs.idxmin(),
                      "worst": accs.min(), "spread": accs.max() - accs.min(), "failed": failed})
     table = pd.DataFrame(rows)
@@ -413,7 +414,19 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     text = latex.sentence("; ".join(t for t in spreads if t)) + ". " if any(spreads) else ""
     text += (rf"The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
              r"(Table~\ref{tab:lr-schedules}).")
-    return text + _lr_or_schedule(result), table
+    return text + _lr_failures(preset_cells) + _lr_or_schedule(result), table
+
+
+def _lr_failures(cells: pd.DataFrame) -> str:
+    """' Every run failed at learning rate 0.3 with the constant schedule (3 runs); see Table ...' for the cells of
+    stage2_lr without a completed run (a divergence is a result, which the spreads and best learning rates leave out)."""
+    lost = cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
+    if lost.empty:
+        return ""
+    names = [rf"learning rate {latex.number(c['optimizer.lr'])} with the {escape(c['scheduler'])} schedule "
+             rf"({plural(int(c['n_failed']), 'run')})" for _, c in lost.iterrows()]
+    return (rf" Every run failed at {latex.and_join(names)}; see Table~\ref{{tab:problems}}. The spreads and best "
+            f"learning rates above leave {'this cell' if len(lost) == 1 else 'these cells'} out.")
 
 
 def _lr_or_schedule(result: AnalysisResult) -> str:
