@@ -366,7 +366,7 @@ def normalisation(result: AnalysisResult) -> str:
     cell = find_cell(result, "stage2_norm", none)
     failed = 0 if cell is None else int(cell.get("n_failed", 0) or 0)
     if failed:
-        text += rf" {failed} of its {plural(failed + int(cell['n']), 'run')} failed (Table~\ref{{tab:problems}})."
+        text += rf" Of its {plural(failed + int(cell['n']), 'run')}, {failed} failed (Table~\ref{{tab:problems}})."
     return text
 
 
@@ -782,7 +782,7 @@ def negative_results(result: AnalysisResult) -> str:
         its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
         text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
                  f"from seed noise; that does not show that {it} no effect.")
-    return text + (f" {len(worse)} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
+    return text + (f" In all, {plural(len(worse), 'cell')} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
                    + _itemize(result.cells, worse) if len(worse) else "")
 
 
@@ -859,7 +859,7 @@ def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
                                             rf"significant after Holm's correction ($\alpha={result.alpha:g}$)",
                                             "comparisons with the reference")) + "."
     untested = len(others) - len(compared)
-    return text + (f" {plural(untested, 'other cell')} {'has' if untested == 1 else 'have'} too few seeds for a test."
+    return text + (f" Of the other cells, {untested} {'has' if untested == 1 else 'have'} too few seeds for a test."
                    if untested else "")
 
 
