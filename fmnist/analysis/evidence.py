@@ -327,9 +327,11 @@ def residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
         return text + (rf" The plain net also ends training with a higher training loss ({losses}): it is harder to "
                        r"optimise rather than overfitting, the degradation problem that residual connections "
                        r"address~\citep{he2016deep}.")
-    if loss.diff > 0:  # harder to optimise, without a significant accuracy gap to explain
+    if loss.diff > 0:  # harder to optimise, without a significant accuracy gap to explain (or scoring higher)
+        though = (f"yet it scores higher in {metric_name(result)}" if acc.significant(result.alpha) else
+                  f"though its {metric_name(result)} is not significantly lower")
         return text + (rf" The plain net ends training with a higher training loss ({losses}): it is harder to "
-                       rf"optimise, though its {metric_name(result)} is not significantly lower.")
+                       rf"optimise, {though}.")
     return text + rf" The plain net ends training with a lower training loss ({losses})."
 
 
