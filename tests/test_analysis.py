@@ -483,6 +483,22 @@ def test_log_axes_are_labelled_in_plain_numbers_at_readable_ticks(tmp_path: Path
     assert labels(saved[1].axes[0]) == ["1M", "2M", "5M", "10M", "20M"]
 
 
+def test_confusion_matrix_prints_no_zero_for_a_small_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import image_figures
+    from fmnist.analysis.predictions import ClassResults
+
+    confusion = np.diag([1000] * 10)
+    confusion[0, 0], confusion[0, 1], confusion[0, 6] = 990, 5, 5  # 0.5 % each: rounds to 0, printed as nothing
+    confusion[6, 6], confusion[6, 0] = 900, 100
+    per_class = pd.DataFrame({"run_dir": "r", "class": list(range(10)), "accuracy": [0.99] + [1.0] * 9})
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        image_figures.confusion(ClassResults("c", "p", confusion, per_class, pd.DataFrame(), "r"), tmp_path)
+    printed = [t.get_text() for t in saved[0].axes[0].texts]
+    assert "0" not in printed and printed.count("100") == 8 and {"99", "90", "10"} <= set(printed)
+
+
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake_sweep(tmp_path)
     collection = collect(tmp_path)
