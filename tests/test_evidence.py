@@ -177,6 +177,8 @@ def test_a_learning_rate_whose_runs_all_diverged_is_counted_and_named() -> None:
     result = make_result({"stage2_lr": runs})
     text, table = evidence.lr_schedule_spread(result)
     assert table.set_index("scheduler")["failed"].to_dict() == {"cosine": 0, "constant": 3}
+    assert evidence.preset_summary(result, "stage2_lr").endswith(
+        r" Without a completed run: optimizer.lr=0.3, scheduler=constant (3 failed); see Table~\ref{tab:problems}.")
     assert (r"Every run failed at learning rate 0.3 with the constant schedule (3 runs); see Table~\ref{tab:problems}. "
             "The spreads and best learning rates above leave this cell out.") in text
     assert r"\texttt{constant} & 0.1 & 93.00 & 0.01 & 90.00 & 3.00 & 3" in report_tables.lr_schedules_table(result)

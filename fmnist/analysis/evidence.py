@@ -849,7 +849,14 @@ def preset_summary(result: AnalysisResult, preset: str) -> str:
     else:
         reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
         text = rf"The best cell{by} is {best_name} ({quoted}); the reference {ref_name} {reached}."
-    return text + _significance(result, done)
+    return text + _significance(result, done) + _no_result(cells)
+
+
+def _no_result(cells: pd.DataFrame) -> str:
+    """' Without a completed run: X (3 failed).' for the cells whose every run failed (a divergence is a result too)."""
+    lost = cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
+    names = [f"{escape(c['cell'])} ({int(c['n_failed'])} failed)" for _, c in lost.iterrows()]
+    return rf" Without a completed run: {latex.and_join(names)}; see Table~\ref{{tab:problems}}." if names else ""
 
 
 def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
