@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -456,6 +457,47 @@ def test_curves_of_many_cells_get_one_column_of_panels_per_value_of_the_first_ke
         "scheduler=constant", "scheduler=cosine", "scheduler=onecycle", "train", "validation"]
     assert len(few.axes) == 2 and [t.get_text() for t in few.legends[0].get_texts()][:2] == [
         "lr=0.01, scheduler=constant", "lr=0.01, scheduler=cosine"]
+
+def test_log_axes_are_labelled_in_plain_numbers_at_readable_ticks(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = pd.DataFrame([{"optimizer.lr": lr, "activation": "relu", "dead_fraction": 0.01 * i}
+                         for i, lr in enumerate((0.01, 0.03, 0.1, 0.3))])
+    cells = pd.DataFrame([{"preset": "p", "cell": f"c{i}", "n": 3, "metric": "test_acc", "test_acc_mean": 0.94,
+                           "test_acc_std": 0.001, "params_mean": p, "params_std": 0.0, "flops_mean": 10 * p,
+                           "flops_std": 0.0, "train_time_s_mean": t, "train_time_s_std": 1.0}
+                          for i, (p, t) in enumerate(zip((7e5, 1.3e6, 2.8e6, 5.3e6, 1.1e7, 2.1e7, 2.3e7),
+                                                         (21, 38, 49, 87, 111, 202, 240)))])
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        figures.dead_vs_lr(dead, tmp_path)
+        figures.capacity(cells, tmp_path)
+
+    def labels(ax: plt.Axes) -> list[str]:
+        ax.figure.canvas.draw()
+        low, high = ax.get_xlim()
+        return [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks()) if low <= x <= high]
+
+    assert labels(saved[0].axes[0]) == ["0.01", "0.03", "0.1", "0.3"]  # the swept values, not 10^-2 and 10^-1
+    assert labels(saved[1].axes[2]) == ["20", "50", "100", "200"]  # training time: not 10^2 alone
+    assert labels(saved[1].axes[0]) == ["1M", "2M", "5M", "10M", "20M"]
+
+
+def test_confusion_matrix_prints_no_zero_for_a_small_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import image_figures
+    from fmnist.analysis.predictions import ClassResults
+
+    confusion = np.diag([1000] * 10)
+    confusion[0, 0], confusion[0, 1], confusion[0, 6] = 990, 5, 5  # 0.5 % each: rounds to 0, printed as nothing
+    confusion[6, 6], confusion[6, 0] = 900, 100
+    per_class = pd.DataFrame({"run_dir": "r", "class": list(range(10)), "accuracy": [0.99] + [1.0] * 9})
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        image_figures.confusion(ClassResults("c", "p", confusion, per_class, pd.DataFrame(), "r"), tmp_path)
+    printed = [t.get_text() for t in saved[0].axes[0].texts]
+    assert "0" not in printed and printed.count("100") == 8 and {"99", "90", "10"} <= set(printed)
+
 
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake_sweep(tmp_path)

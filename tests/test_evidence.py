@@ -5,6 +5,7 @@ built by hand (the numbers must be known to check them); `aggregate` and Welch's
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,16 @@ def test_a_plain_net_that_trains_worse_but_scores_as_well_has_no_gap_to_explain(
     assert "harder to optimise, though its test accuracy is not significantly lower." in text
 
 
+def test_a_plain_net_that_trains_worse_but_scores_higher_is_not_said_to_score_no_lower() -> None:
+    res, plain = {"model": "resnet18"}, {"model": "plain18"}
+    result = make_result({"stage1_models": seeds(res, [0.91, 0.912, 0.908], train_loss_final=[0.10, 0.11, 0.09])
+                          + seeds(plain, [0.93, 0.931, 0.929], train_loss_final=[0.30, 0.31, 0.29])})
+    text = evidence.evidence_macros(result)["readResVsPlainEighteen"]
+    assert r"scores 2.00\,pp lower than the plain net" in text
+    assert text.endswith("it is harder to optimise, yet it scores higher in test accuracy.")
+    assert "not significantly lower" not in text
+
+
 def test_a_difference_within_seed_noise_is_not_called_an_effect() -> None:
     skip, noskip = {"model.skip": True}, {"model.skip": False}
     result = make_result({"stage2_skip": seeds(skip, [0.93, 0.92, 0.94], train_loss_final=[0.1, 0.2, 0.3])
@@ -129,7 +140,7 @@ def test_normalisation_quotes_the_first_epoch_and_divergences() -> None:
     text = evidence.evidence_macros(make_result({"stage2_norm": runs}))["readNorm"]
     assert r"ResNet-9 without normalisation scores 2.50\,pp lower than ResNet-9 with BatchNorm" in text
     assert r"the unnormalised net reaches 61.00\,\% validation accuracy against 81.00\,\%" in text and "speeds up early training" in text
-    assert r"1 of its 3 runs failed (Table~\ref{tab:problems})" in text
+    assert r"Of its 3 runs, 1 failed (Table~\ref{tab:problems})" in text
 
 
 def test_a_cell_whose_runs_all_diverged_is_reported_not_left_out() -> None:
@@ -157,6 +168,20 @@ def test_learning_rate_against_schedule_spread_and_table() -> None:
     assert "Both the learning rate and the schedule move accuracy significantly (two-way ANOVA" in text
     tex = report_tables.lr_schedules_table(result)
     assert r"\label{tab:lr-schedules}" in tex and r"\texttt{cosine} & 0.1 & 93.00 & 0.3 & 90.00 & 3.00 & 0" in tex
+
+
+def test_a_learning_rate_whose_runs_all_diverged_is_counted_and_named() -> None:
+    runs = [run for lr, a in ((0.01, 0.90), (0.1, 0.93)) for sched in ("cosine", "constant")
+            for run in seeds({"optimizer.lr": lr, "scheduler": sched}, [a - 0.001, a, a + 0.001])]
+    runs += [{"cell": {"optimizer.lr": 0.3, "scheduler": "constant"}, "status": "failed", "test_acc": None}] * 3
+    result = make_result({"stage2_lr": runs})
+    text, table = evidence.lr_schedule_spread(result)
+    assert table.set_index("scheduler")["failed"].to_dict() == {"cosine": 0, "constant": 3}
+    assert evidence.preset_summary(result, "stage2_lr").endswith(
+        r" Without a completed run: optimizer.lr=0.3, scheduler=constant (3 failed); see Table~\ref{tab:problems}.")
+    assert (r"Every run failed at learning rate 0.3 with the constant schedule (3 runs); see Table~\ref{tab:problems}. "
+            "The spreads and best learning rates above leave this cell out.") in text
+    assert r"\texttt{constant} & 0.1 & 93.00 & 0.01 & 90.00 & 3.00 & 3" in report_tables.lr_schedules_table(result)
 
 
 def test_main_effects_pool_the_other_factors() -> None:
@@ -242,9 +267,12 @@ def test_findings_and_negative_results_list_the_significant_cells() -> None:
         in found
     assert r"\item \texttt{stage2\_norm}: norm=layernorm is higher than norm=batchnorm by 2.00\,pp" in found
     assert "norm=none" not in found and found.count(r"\item ") == 1
-    assert negative.startswith("1 of the 3 alternatives we tried is within seed noise of the reference.")
-    assert "1 scores significantly lower" in negative
+    assert negative.startswith("Of the 3 alternatives we tried, 1 is within seed noise of the reference.")
+    assert "In all, 1 cell scores significantly lower" in negative
     assert r"\item \texttt{stage2\_norm}: norm=none is lower than norm=batchnorm by 3.00\,pp" in negative
+    summary = evidence.preset_summary(result, "stage2_norm")
+    for text in (negative, summary):  # a count never starts a sentence
+        assert not re.search(r"(^|[.:] )\d", text), text
     assert "groupnorm" not in found + negative and negative.count(r"\item ") == 1
     single = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.9])})
     assert "at least two seeds" in evidence.evidence_macros(single)["readFindings"]
@@ -362,8 +390,8 @@ def test_preset_summary_names_the_reference_and_counts_with_grammar() -> None:
     result = make_result({"stage2_optimizer": runs, "stage2_norm": seeds({"norm": "batchnorm"}, [0.93])})
     text = evidence.preset_summary(result, "stage2_optimizer")
     assert text.startswith(r"The best cell is the reference, optimizer=sgd (93.10\,\%).")  # not compared with itself
-    assert "1 of the 2 comparisons with the reference is significant after Holm's correction" in text
-    assert text.endswith("1 other cell has too few seeds for a test.")
+    assert "Of the 2 comparisons with the reference, 1 is significant after Holm's correction" in text
+    assert text.endswith("Of the other cells, 1 has too few seeds for a test.")
     assert evidence.preset_summary(result, "stage2_norm") == (r"The only cell with completed runs is norm=batchnorm "
                                                              r"(93.00\,\% over 1 seed).")
     assert evidence.preset_summary(result, "stage2_skip") == latex.NA  # not analysed: the paragraph is left out
@@ -448,7 +476,8 @@ def test_counts_in_words() -> None:
     assert latex.plural(2, "copy", "copies") == "2 copies" and latex.plural(None, "run") == latex.NA
     assert latex.share(0, 1, "comparison", "significant") == "the only comparison is not significant"
     assert latex.share(0, 3, "comparison", "significant") == "none of the 3 comparisons is significant"
-    assert latex.share(1, 3, "comparison", "significant") == "1 of the 3 comparisons is significant"
+    assert latex.share(1, 3, "comparison", "significant") == "of the 3 comparisons, 1 is significant"
+    assert latex.share(2, 3, "comparison", "significant") == "of the 3 comparisons, 2 are significant"
     assert latex.share(3, 3, "comparison", "significant") == "all 3 comparisons are significant"
     assert latex.and_join(["a", "b", "c"]) == "a, b and c" and latex.and_join(["a"]) == "a"
 

@@ -242,6 +242,12 @@ def test_operations_macros_count_graphs_fallbacks_and_resumes() -> None:
     runs["resumed_from_epoch"] = None
     text = _operations(SimpleNamespace(collection=SimpleNamespace(completed=runs)))["readOperations"]
     assert text.endswith(" No run was interrupted and resumed from a checkpoint.")  # no sentence starts with a digit
+    runs["cuda_graphs"] = ["captured"] * 3 + [None]
+    text = _operations(SimpleNamespace(collection=SimpleNamespace(completed=runs)))["readOperations"]
+    assert text.startswith("Of the 3 trained runs, all replayed their training step as CUDA graphs.")
+    runs["cuda_graphs"] = None  # CPU runs
+    text = _operations(SimpleNamespace(collection=SimpleNamespace(completed=runs)))["readOperations"]
+    assert text.startswith("Of the 3 trained runs, none replayed their training step as CUDA graphs.")
 
 
 STUDY = ROOT / "multirun" / "study"

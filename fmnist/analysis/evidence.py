@@ -327,9 +327,11 @@ def residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
         return text + (rf" The plain net also ends training with a higher training loss ({losses}): it is harder to "
                        r"optimise rather than overfitting, the degradation problem that residual connections "
                        r"address~\citep{he2016deep}.")
-    if loss.diff > 0:  # harder to optimise, without a significant accuracy gap to explain
+    if loss.diff > 0:  # harder to optimise, without a significant accuracy gap to explain (or scoring higher)
+        though = (f"yet it scores higher in {metric_name(result)}" if acc.significant(result.alpha) else
+                  f"though its {metric_name(result)} is not significantly lower")
         return text + (rf" The plain net ends training with a higher training loss ({losses}): it is harder to "
-                       rf"optimise, though its {metric_name(result)} is not significantly lower.")
+                       rf"optimise, {though}.")
     return text + rf" The plain net ends training with a lower training loss ({losses})."
 
 
@@ -366,7 +368,7 @@ def normalisation(result: AnalysisResult) -> str:
     cell = find_cell(result, "stage2_norm", none)
     failed = 0 if cell is None else int(cell.get("n_failed", 0) or 0)
     if failed:
-        text += rf" {failed} of its {plural(failed + int(cell['n']), 'run')} failed (Table~\ref{{tab:problems}})."
+        text += rf" Of its {plural(failed + int(cell['n']), 'run')}, {failed} failed (Table~\ref{{tab:problems}})."
     return text
 
 
@@ -386,7 +388,8 @@ def _all_failed(result: AnalysisResult, preset: str, params: Mapping[str, Any], 
 def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     """How far accuracy moves across learning rates (per schedule) and across schedules (per learning rate),
     per schedule its best and worst learning rate, and whether either setting moves accuracy beyond seed noise."""
-    cells = result.cells[(result.cells["preset"] == "stage2_lr") & (result.cells["n"] > 0)]
+    preset_cells = result.cells[result.cells["preset"] == "stage2_lr"]
+    cells = preset_cells[preset_cells["n"] > 0]
     if cells.empty or not {"optimizer.lr", "scheduler"} <= set(cells.columns):
         return NA, pd.DataFrame()
     mean = f"{primary(result)}_mean"
@@ -396,7 +399,7 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
         accs = accs.dropna()
         if accs.empty:
             continue
-        failed = int(cells.loc[cells["scheduler"] == scheduler, "n_failed"].sum())
+        failed = int(preset_cells.loc[preset_cells["scheduler"] == scheduler, "n_failed"].sum())  # all-failed cells too
         rows.append({"scheduler": scheduler, "best_lr": accs.idxmax(), "best": accs.max(), "worst_lr": accs.idxmin(),
                      "worst": accs.min(), "spread": accs.max() - accs.min(), "failed": failed})
     table = pd.DataFrame(rows)
@@ -413,7 +416,19 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     text = latex.sentence("; ".join(t for t in spreads if t)) + ". " if any(spreads) else ""
     text += (rf"The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
              r"(Table~\ref{tab:lr-schedules}).")
-    return text + _lr_or_schedule(result), table
+    return text + _lr_failures(preset_cells) + _lr_or_schedule(result), table
+
+
+def _lr_failures(cells: pd.DataFrame) -> str:
+    """' Every run failed at learning rate 0.3 with the constant schedule (3 runs); see Table ...' for the cells of
+    stage2_lr without a completed run (a divergence is a result, which the spreads and best learning rates leave out)."""
+    lost = cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
+    if lost.empty:
+        return ""
+    names = [rf"learning rate {latex.number(c['optimizer.lr'])} with the {escape(c['scheduler'])} schedule "
+             rf"({plural(int(c['n_failed']), 'run')})" for _, c in lost.iterrows()]
+    return (rf" Every run failed at {latex.and_join(names)}; see Table~\ref{{tab:problems}}. The spreads and best "
+            f"learning rates above leave {'this cell' if len(lost) == 1 else 'these cells'} out.")
 
 
 def _lr_or_schedule(result: AnalysisResult) -> str:
@@ -769,7 +784,7 @@ def negative_results(result: AnalysisResult) -> str:
         its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
         text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
                  f"from seed noise; that does not show that {it} no effect.")
-    return text + (f" {len(worse)} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
+    return text + (f" In all, {plural(len(worse), 'cell')} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
                    + _itemize(result.cells, worse) if len(worse) else "")
 
 
@@ -834,7 +849,14 @@ def preset_summary(result: AnalysisResult, preset: str) -> str:
     else:
         reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
         text = rf"The best cell{by} is {best_name} ({quoted}); the reference {ref_name} {reached}."
-    return text + _significance(result, done)
+    return text + _significance(result, done) + _no_result(cells)
+
+
+def _no_result(cells: pd.DataFrame) -> str:
+    """' Without a completed run: X (3 failed).' for the cells whose every run failed (a divergence is a result too)."""
+    lost = cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
+    names = [f"{escape(c['cell'])} ({int(c['n_failed'])} failed)" for _, c in lost.iterrows()]
+    return rf" Without a completed run: {latex.and_join(names)}; see Table~\ref{{tab:problems}}." if names else ""
 
 
 def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
@@ -846,7 +868,7 @@ def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
                                             rf"significant after Holm's correction ($\alpha={result.alpha:g}$)",
                                             "comparisons with the reference")) + "."
     untested = len(others) - len(compared)
-    return text + (f" {plural(untested, 'other cell')} {'has' if untested == 1 else 'have'} too few seeds for a test."
+    return text + (f" Of the other cells, {untested} {'has' if untested == 1 else 'have'} too few seeds for a test."
                    if untested else "")
 
 

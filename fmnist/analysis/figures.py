@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.lines import Line2D
-from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from omegaconf import OmegaConf
 
 from fmnist.analysis import style
@@ -37,13 +37,23 @@ def _legend_below(fig: plt.Figure, handles: list, ncol: int) -> None:
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=max(1, ncol))
 
 
+#: A log axis with at most this many distinct values gets a tick at each of them (e.g. the swept learning rates).
+MAX_VALUE_TICKS = 6
+
+
 def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x") -> None:
-    """Log scale when the values span more than a factor 5, plain numbers on the ticks either way."""
+    """Log scale when the values span more than a factor 5, plain numbers on the ticks either way: on a log axis at
+    the values themselves when there are few, else at 1, 2 and 5 times the powers of ten (a span of less than two
+    decades would otherwise show one or two labels, 10^2 alone under 20-300 s)."""
     v = pd.to_numeric(values, errors="coerce").dropna()
     v = v[v > 0]
+    target = ax.xaxis if axis == "x" else ax.yaxis
     if len(v) and v.max() / v.min() > 5:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    target = ax.xaxis if axis == "x" else ax.yaxis
+        distinct = np.unique(v.to_numpy(float))
+        target.set_major_locator(FixedLocator(distinct) if len(distinct) <= MAX_VALUE_TICKS
+                                 else LogLocator(subs=(1.0, 2.0, 5.0)))
+        target.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     target.set_minor_formatter(NullFormatter())
 
 

@@ -26,7 +26,7 @@ def confusion(results: ClassResults, out_dir: Path) -> list[Path]:
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=100)
     for t in range(len(names)):
         for p in range(len(names)):
-            if matrix[t, p] >= 0.5:
+            if round(matrix[t, p]) >= 1:  # a share that prints as 0 is left blank, like an empty cell
                 ax.text(p, t, f"{matrix[t, p]:.0f}", ha="center", va="center", fontsize=5.5,
                         color="white" if matrix[t, p] > 60 else "black")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right")

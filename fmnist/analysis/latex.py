@@ -47,7 +47,8 @@ def plural(n: Any, word: str, words: str | None = None) -> str:
 
 def share(k: int, n: int, noun: str, adjective: str, nouns: str | None = None) -> str:
     """How many of `n` things are `adjective`, in words: 'the only comparison is (not) significant', 'all 3
-    comparisons are ...', 'none of the 3 comparisons is ...', '1 of the 3 comparisons is ...', '2 of the 3 ... are'."""
+    comparisons are ...', 'none of the 3 comparisons is ...', 'of the 3 comparisons, 1 is ...', 'of the 3 ..., 2 are'
+    (never a digit first: it starts sentences)."""
     many = nouns or noun + "s"
     if n == 1:
         return f"the only {noun} is {'' if k else 'not '}{adjective}"
@@ -55,7 +56,7 @@ def share(k: int, n: int, noun: str, adjective: str, nouns: str | None = None) -
         return f"all {n} {many} are {adjective}"
     if k == 0:
         return f"none of the {n} {many} is {adjective}"
-    return f"{k} of the {n} {many} {'is' if k == 1 else 'are'} {adjective}"
+    return f"of the {n} {many}, {k} {'is' if k == 1 else 'are'} {adjective}"
 
 
 def and_join(items: Sequence[str]) -> str:

@@ -303,7 +303,8 @@ def _operations(result: AnalysisResult) -> dict[str, str]:
     graphs = runs["cuda_graphs"].dropna().astype(str) if "cuda_graphs" in runs else pd.Series(dtype=str)
     failed = graphs[graphs.str.startswith("failed")]
     captured = int((graphs == "captured").sum())
-    text = f"Of the {plural(len(runs), 'trained run')}, {captured} replayed their training step as CUDA graphs"
+    replayed = "all" if captured == len(runs) else "none" if captured == 0 else str(captured)
+    text = f"Of the {plural(len(runs), 'trained run')}, {replayed} replayed their training step as CUDA graphs"
     if len(failed):
         reason = failed.value_counts().index[0].removeprefix("failed:").strip()
         text += (f" and {len(failed)} fell back to eager training after a failed capture (most often: "
