@@ -133,7 +133,7 @@ if [ "$PLAN" = study ]; then
   MODE=()
   if [ "${CHECK_GRAPHS:-1}" = 1 ]; then
     CAP=${CHECK_CAP:-240} step "CUDA-graph checks" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
-      -k "matches_eager or partial_last_batch"
+      -k "matches_eager or partial_last_batch or replay"
     if [ "$LAST_RC" != 0 ]; then
       echo "== CUDA-graph checks did not pass: the study trains eagerly (trainer.cuda_graphs=false)"
       MODE=(trainer.cuda_graphs=false)
