@@ -170,3 +170,18 @@ def test_finished_measurements_are_kept_when_a_later_one_stops(real_resplit_dir:
     assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--skip-naive", "--out", str(out)]) == 1
     saved = json.loads(out.read_text())
     assert [r["model"] for r in saved["throughput"]] == ["resnet9"] and saved["time_to_accuracy"] == []
+
+
+def test_time_to_accuracy_counts_the_graph_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA-graph capture happens before epoch 1, outside the run's epoch times: the time to accuracy adds it
+    (torch.compile's compilation is already inside epoch 1), and says how the run ran."""
+    from fmnist.bench import tta
+
+    summary = {"status": "completed", "test_acc": 0.94, "train_time_s": 9.25, "epochs_completed": 24,
+               "cuda_graphs": "captured", "graph_capture_s": 1.5, "device_name": "GPU"}
+    monkeypatch.setattr(tta, "train", lambda cfg, run_dir: dict(summary))
+    result = tta.time_to_accuracy("fast", ["data.dir=unused"])
+    assert result["train_time_s"] == pytest.approx(10.75)
+    assert (result["graph_capture_s"], result["cuda_graphs"]) == (1.5, "captured")
+    del summary["graph_capture_s"], summary["cuda_graphs"]  # eager (CPU, or a capture that fell back)
+    assert tta.time_to_accuracy("fast", ["data.dir=unused"])["train_time_s"] == pytest.approx(9.25)

@@ -61,7 +61,8 @@ def tta_table(result: dict[str, Any]) -> list[str]:
     rows = result.get("time_to_accuracy") or []
     if not rows:
         return []
-    lines = [f"Time to accuracy (official test set, training time counted; {_machine(result)}):", "",
+    lines = [f"Time to accuracy (official test set; training time counted, CUDA-graph capture included; "
+             f"{_machine(result)}):", "",
              "| preset | epochs | test acc. | training s | aim | |", "|---|---|---|---|---|---|"]
     for r in rows:
         aim = TTA_TARGETS.get(r["preset"])
