@@ -185,3 +185,30 @@ def test_time_to_accuracy_counts_the_graph_capture(monkeypatch: pytest.MonkeyPat
     assert (result["graph_capture_s"], result["cuda_graphs"]) == (1.5, "captured")
     del summary["graph_capture_s"], summary["cuda_graphs"]  # eager (CPU, or a capture that fell back)
     assert tta.time_to_accuracy("fast", ["data.dir=unused"])["train_time_s"] == pytest.approx(9.25)
+
+
+def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """A capture or compilation that fails on the GPU (RuntimeError) costs its own measurement, not the rest of the
+    benchmark step: the error is recorded, the row has no best mode, and the next rows are measured."""
+    import fmnist.bench.__main__ as bench
+
+    real = bench.time_ours
+
+    def fails_at_32(model, split, batch_size, *args, **kwargs):
+        if batch_size == 32:
+            raise RuntimeError("CUDA graph capture failed: operation not permitted when stream is capturing\ndetail")
+        return real(model, split, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "time_ours", fails_at_32)
+    out = tmp_path / "bench.json"
+    data = make_resplit().path  # a small synthetic folder: quick to load
+    assert main(["--data-dir", str(data), "--models", "resnet9", "--batch-sizes", "32", "16", "--width",
+                 "4", "--steps", "1", "--warmup", "0", "--skip-naive", "--out", str(out)]) == 0
+    failed, measured = json.loads(out.read_text())["throughput"]
+    assert failed["modes"] == {"eager": {"error": "CUDA graph capture failed: operation not permitted when stream "
+                                                  "is capturing"}} and "ours_s_per_epoch" not in failed
+    assert measured["batch_size"] == 16 and measured["ours_s_per_epoch"] > 0
+    assert markdown_main([str(out)]) == 0
+    assert "| resnet9 | 32 | - | failed | - | - | - |" in capsys.readouterr().out

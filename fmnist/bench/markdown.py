@@ -49,7 +49,8 @@ def throughput_table(result: dict[str, Any]) -> list[str]:
         target = EPOCH_TARGETS.get((r["model"], r["batch_size"]))
         best = r.get("ours_s_per_epoch")
         cells = [r["model"], str(r["batch_size"]), _num(r.get("naive_s_per_epoch")),
-                 *[_num(r["modes"].get(m, {}).get("s_per_epoch")) for m in modes],
+                 *["failed" if "error" in r["modes"].get(m, {}) else _num(r["modes"].get(m, {}).get("s_per_epoch"))
+                   for m in modes],
                  f"{r['speedup']:.1f}x faster" if r.get("speedup") else "-",
                  f"≤ {target:g} ({_verdict(best <= target)})" if target and best else "-",
                  _num(r["modes"].get(r.get("ours_mode"), {}).get("setup_s"), 1)]
