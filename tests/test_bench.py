@@ -212,3 +212,25 @@ def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_p
     assert measured["batch_size"] == 16 and measured["ours_s_per_epoch"] > 0
     assert markdown_main([str(out)]) == 0
     assert "| resnet9 | 32 | - | failed | - | - | - |" in capsys.readouterr().out
+
+
+def test_a_failed_time_to_accuracy_run_is_a_result(make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """An untuned preset that diverges (or runs out of memory) on the GPU is recorded as failed, with its error, and
+    the next preset still runs: it used to end the benchmark step."""
+    from fmnist.bench import tta
+    from fmnist.train.run import TrainingDiverged
+
+    def diverges(cfg, run_dir):
+        raise TrainingDiverged(f"training loss became NaN/inf in epoch 3 ({cfg.name}); lower optimizer.lr")
+
+    monkeypatch.setattr(tta, "train", diverges)
+    out = tmp_path / "bench.json"
+    assert main(["--data-dir", str(make_resplit().path), "--models", "--tta", "fast", "fast95", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["time_to_accuracy"]
+    assert [(r["preset"], r["status"], r["test_acc"], r["train_time_s"]) for r in rows] == [
+        ("fast", "failed", None, None), ("fast95", "failed", None, None)]
+    assert rows[1]["error"] == "training loss became NaN/inf in epoch 3 (fast95); lower optimizer.lr"
+    assert "tta fast: failed: training loss became NaN/inf" in capsys.readouterr().out
+    assert markdown_main([str(out)]) == 0
+    assert "| `fast95` | - | - | - | ≥ 95.5 % in ≤ 45 s | failed |" in capsys.readouterr().out

@@ -172,7 +172,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res = time_to_accuracy(preset, [f"data.dir={data_dir}", *args.tta_overrides])
         results["time_to_accuracy"].append(res)
         _save(args, results)
-        print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
+        if res["error"]:
+            print(f"tta {preset}: {res['status']}: {res['error']}")
+        else:
+            print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
     base = None
     for k in args.concurrency or []:
         res = sweep_throughput(k, args.concurrency_jobs, [f"data.dir={data_dir}", *args.concurrency_overrides])

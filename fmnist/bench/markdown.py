@@ -69,8 +69,10 @@ def tta_table(result: dict[str, Any]) -> list[str]:
         aim = TTA_TARGETS.get(r["preset"])
         acc, seconds = r.get("test_acc"), r.get("train_time_s")
         ok = None if aim is None or acc is None or seconds is None else acc >= aim[0] and seconds <= aim[1]
-        lines.append(f"| `{r['preset']}` | {r.get('epochs')} | {_pct(acc)} | {_num(seconds, 1)} | "
-                     + (f"≥ {100 * aim[0]:.1f} % in ≤ {aim[1]:g} s" if aim else "-") + f" | {_verdict(ok)} |")
+        verdict = "failed" if r.get("status") == "failed" else _verdict(ok)
+        epochs = "-" if r.get("epochs") is None else r["epochs"]
+        lines.append(f"| `{r['preset']}` | {epochs} | {_pct(acc)} | {_num(seconds, 1)} | "
+                     + (f"≥ {100 * aim[0]:.1f} % in ≤ {aim[1]:g} s" if aim else "-") + f" | {verdict} |")
     return lines + [""]
 
 
