@@ -206,12 +206,15 @@ def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_p
     data = make_resplit().path  # a small synthetic folder: quick to load
     assert main(["--data-dir", str(data), "--models", "resnet9", "--batch-sizes", "32", "16", "--width",
                  "4", "--steps", "1", "--warmup", "0", "--skip-naive", "--out", str(out)]) == 0
-    failed, measured = json.loads(out.read_text())["throughput"]
+    results = json.loads(out.read_text())
+    assert results["cudnn"] == {"deterministic": True, "benchmark": False}  # the trainer's default, recorded
+    failed, measured = results["throughput"]
     assert failed["modes"] == {"eager": {"error": "CUDA graph capture failed: operation not permitted when stream "
                                                   "is capturing"}} and "ours_s_per_epoch" not in failed
     assert measured["batch_size"] == 16 and measured["ours_s_per_epoch"] > 0
     assert markdown_main([str(out)]) == 0
-    assert "| resnet9 | 32 | - | failed | - | - | - |" in capsys.readouterr().out
+    tables = capsys.readouterr().out
+    assert "| resnet9 | 32 | - | failed | - | - | - |" in tables and "; deterministic cuDNN kernels):" in tables
 
 
 def test_a_failed_time_to_accuracy_run_is_a_result(make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
         "python": platform.python_version(), "precision": precision,
+        # the trainer's default (trainer.deterministic=true); the time-to-accuracy presets set their own
+        "cudnn": {"deterministic": torch.backends.cudnn.deterministic, "benchmark": torch.backends.cudnn.benchmark},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "settings": vars(args).copy(),
         "throughput": [], "time_to_accuracy": [], "concurrency": [],
     }

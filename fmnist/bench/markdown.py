@@ -37,13 +37,16 @@ def throughput_table(result: dict[str, Any]) -> list[str]:
     rows = result.get("throughput") or []
     if not rows:
         return []
+    cudnn = result.get("cudnn") or {}
     modes = list(dict.fromkeys(m for r in rows for m in r.get("modes", {})))
     head = ["model", "batch", "naive s/epoch", *[f"{m} s/epoch" for m in modes], "speed-up (naive / ours)", "target",
             "setup s (best mode)"]
     settings = result.get("settings") or {}
     timed = (f"timed over {settings['steps']} steps after {settings.get('warmup', 0)} warm-up steps"
              if settings.get("steps") else "one whole epoch timed")
-    lines = [f"Seconds per training epoch of 60,000 images ({timed}; {_machine(result)}):", "",
+    kernels = {True: "; deterministic cuDNN kernels", False: "; cuDNN benchmark mode"}.get(
+        cudnn.get("deterministic"), "")
+    lines = [f"Seconds per training epoch of 60,000 images ({timed}; {_machine(result)}{kernels}):", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         target = EPOCH_TARGETS.get((r["model"], r["batch_size"]))
