@@ -24,6 +24,7 @@
 # TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs per GPU, 4),
 # CONCURRENT (presets at once, 2), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy),
 # CHECK_GRAPHS (1: the CUDA-graph checks of tests/test_gpu.py before the study; 0 once a session passed them).
+# CHECK_CAP (240): the most seconds the GPU tests of the bench and study plans may take (a hang costs no more).
 set -u
 cd "$(dirname "$0")/.."  # the repo root
 PLAN=${1:-bench}
@@ -44,19 +45,22 @@ PY=${PYTHON:-python3}
 
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 LAST_RC=0
-step() {  # step NAME MIN_SECONDS COMMAND...: run COMMAND within what is left, unless less than MIN_SECONDS is
+step() {  # step NAME MIN_SECONDS COMMAND...: run COMMAND within what is left, unless less than MIN_SECONDS is;
+  # CAP=N step ...: at most N s of it (the checks: a hung test must not take the session's whole budget)
   local name=$1 need=$2
   shift 2
-  local budget
+  local budget limit
   budget=$(left)
   if [ "$budget" -lt "$need" ]; then
     echo "== $name: skipped ($budget s left, needs $need)"
     LAST_RC=skipped
     return 0
   fi
-  echo "== $name ($budget s left): $*"
+  limit=$budget
+  if [ -n "${CAP:-}" ] && [ "$CAP" -lt "$budget" ]; then limit=$CAP; fi
+  echo "== $name ($budget s left, limit $limit s): $*"
   local tic=$(date +%s)
-  timeout --signal=TERM --kill-after=15 "$budget" "$@"
+  timeout --signal=TERM --kill-after=15 "$limit" "$@"
   local rc=$?
   LAST_RC=$rc
   echo "== $name: exit $rc after $(($(date +%s) - tic)) s"
@@ -105,7 +109,8 @@ BENCH_ARGS=(--data-dir "$DATA")
 case "$PLAN" in
 check) step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py ;;
 # the bench leaves the torch.compile tests (a minute or two of compiling) to its own compile-modes step
-bench) step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py -k "not compile_modes" ;;
+bench) CAP=${CHECK_CAP:-240} step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
+  -k "not compile_modes" ;;
 esac
 if [ "$PLAN" = bench ]; then
   step "throughput: naive vs ours" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${BENCH[@]}" --out "$OUT/bench_throughput.json"
@@ -127,8 +132,8 @@ if [ "$PLAN" = study ]; then
   # they fail, the study trains eagerly (cuda_graphs is a neutral key: the same run dirs either way).
   MODE=()
   if [ "${CHECK_GRAPHS:-1}" = 1 ]; then
-    step "CUDA-graph checks" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
-      -k "matches_eager or partial_last_batch"
+    CAP=${CHECK_CAP:-240} step "CUDA-graph checks" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
+      -k "matches_eager or partial_last_batch or replay"
     if [ "$LAST_RC" != 0 ]; then
       echo "== CUDA-graph checks did not pass: the study trains eagerly (trainer.cuda_graphs=false)"
       MODE=(trainer.cuda_graphs=false)

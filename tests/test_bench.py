@@ -170,3 +170,70 @@ def test_finished_measurements_are_kept_when_a_later_one_stops(real_resplit_dir:
     assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--skip-naive", "--out", str(out)]) == 1
     saved = json.loads(out.read_text())
     assert [r["model"] for r in saved["throughput"]] == ["resnet9"] and saved["time_to_accuracy"] == []
+
+
+def test_time_to_accuracy_counts_the_graph_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA-graph capture happens before epoch 1, outside the run's epoch times: the time to accuracy adds it
+    (torch.compile's compilation is already inside epoch 1), and says how the run ran."""
+    from fmnist.bench import tta
+
+    summary = {"status": "completed", "test_acc": 0.94, "train_time_s": 9.25, "epochs_completed": 24,
+               "cuda_graphs": "captured", "graph_capture_s": 1.5, "device_name": "GPU"}
+    monkeypatch.setattr(tta, "train", lambda cfg, run_dir: dict(summary))
+    result = tta.time_to_accuracy("fast", ["data.dir=unused"])
+    assert result["train_time_s"] == pytest.approx(10.75)
+    assert (result["graph_capture_s"], result["cuda_graphs"]) == (1.5, "captured")
+    del summary["graph_capture_s"], summary["cuda_graphs"]  # eager (CPU, or a capture that fell back)
+    assert tta.time_to_accuracy("fast", ["data.dir=unused"])["train_time_s"] == pytest.approx(9.25)
+
+
+def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """A capture or compilation that fails on the GPU (RuntimeError) costs its own measurement, not the rest of the
+    benchmark step: the error is recorded, the row has no best mode, and the next rows are measured."""
+    import fmnist.bench.__main__ as bench
+
+    real = bench.time_ours
+
+    def fails_at_32(model, split, batch_size, *args, **kwargs):
+        if batch_size == 32:
+            raise RuntimeError("CUDA graph capture failed: operation not permitted when stream is capturing\ndetail")
+        return real(model, split, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "time_ours", fails_at_32)
+    out = tmp_path / "bench.json"
+    data = make_resplit().path  # a small synthetic folder: quick to load
+    assert main(["--data-dir", str(data), "--models", "resnet9", "--batch-sizes", "32", "16", "--width",
+                 "4", "--steps", "1", "--warmup", "0", "--skip-naive", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["cudnn"] == {"deterministic": True, "benchmark": False}  # the trainer's default, recorded
+    failed, measured = results["throughput"]
+    assert failed["modes"] == {"eager": {"error": "CUDA graph capture failed: operation not permitted when stream "
+                                                  "is capturing"}} and "ours_s_per_epoch" not in failed
+    assert measured["batch_size"] == 16 and measured["ours_s_per_epoch"] > 0
+    assert markdown_main([str(out)]) == 0
+    tables = capsys.readouterr().out
+    assert "| resnet9 | 32 | - | failed | - | - | - |" in tables and "; deterministic cuDNN kernels):" in tables
+
+
+def test_a_failed_time_to_accuracy_run_is_a_result(make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """An untuned preset that diverges (or runs out of memory) on the GPU is recorded as failed, with its error, and
+    the next preset still runs: it used to end the benchmark step."""
+    from fmnist.bench import tta
+    from fmnist.train.run import TrainingDiverged
+
+    def diverges(cfg, run_dir):
+        raise TrainingDiverged(f"training loss became NaN/inf in epoch 3 ({cfg.name}); lower optimizer.lr")
+
+    monkeypatch.setattr(tta, "train", diverges)
+    out = tmp_path / "bench.json"
+    assert main(["--data-dir", str(make_resplit().path), "--models", "--tta", "fast", "fast95", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["time_to_accuracy"]
+    assert [(r["preset"], r["status"], r["test_acc"], r["train_time_s"]) for r in rows] == [
+        ("fast", "failed", None, None), ("fast95", "failed", None, None)]
+    assert rows[1]["error"] == "training loss became NaN/inf in epoch 3 (fast95); lower optimizer.lr"
+    assert "tta fast: failed: training loss became NaN/inf" in capsys.readouterr().out
+    assert markdown_main([str(out)]) == 0
+    assert "| `fast95` | - | - | - | ≥ 95.5 % in ≤ 45 s | failed |" in capsys.readouterr().out

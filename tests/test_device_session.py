@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -85,3 +86,16 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
 def test_unknown_plan_is_refused(tmp_path: Path) -> None:
     proc = session("everything", tmp_path / "out", tmp_path)
     assert proc.returncode == 2 and "unknown plan 'everything': choose check, bench or study" in proc.stderr
+
+
+def test_a_capped_step_is_stopped_at_its_cap() -> None:
+    """`CAP=N step ...` (the GPU checks before the bench and the study): a hung check is stopped after N s instead
+    of taking what is left of the session; the script's own left() and step(), run alone."""
+    text = SCRIPT.read_text()
+    start = text.index("\nleft() {")
+    functions = text[start:text.index("\n}\n", text.index("\nstep() {")) + 3]
+    proc = subprocess.run(["bash", "-c", "set -u\nBUDGET=300\nSTART=$(date +%s)\n" + functions +
+                           'CAP=1 step "hung check" 10 sleep 30\necho "rc=$LAST_RC"\nstep "next" 10 true\n'
+                           'echo "rc=$LAST_RC"'], capture_output=True, text=True, timeout=60)
+    assert re.search(r"== hung check \(\d+ s left, limit 1 s\): sleep 30\n== hung check: exit 124 after", proc.stdout)
+    assert re.search(r"== next \(\d+ s left, limit \d{3} s\): true\n== next: exit 0 after", proc.stdout), proc.stdout

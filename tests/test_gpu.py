@@ -5,6 +5,8 @@ the lent GPU. Training checks use the real data at small sizes, as on CPU."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from runs import compose_train
 
 from fmnist.models.factory import build_model
 from fmnist.train.graphs import CudaGraphModel, capture_training_step
+from fmnist.train.loop import train_one_epoch
 from fmnist.train.run import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -50,6 +53,47 @@ def test_capture_restores_state_and_matches_eager_step(real_resplit_dir: Path) -
     torch.testing.assert_close(out_graph, out_eager, rtol=2e-2, atol=2e-3)
     for a, b in zip(g_graph, g_eager):
         torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-3)
+
+
+def test_replayed_steps_follow_the_eager_ones_with_the_optimizer_and_schedule(real_resplit_dir: Path) -> None:
+    """Six steps of the trainer's loop with fused SGD (Nesterov, weight decay) and a per-step OneCycle schedule
+    outside the graph: the graphed run ends with the eager run's weights, BatchNorm statistics and learning rate
+    (a learning rate frozen into the graph, a stale weight or a lost buffer update would be far off)."""
+    torch.manual_seed(0)
+    base = build_model(_cfg(real_resplit_dir)).cuda()
+    batches = [(torch.randn(32, 1, 28, 28, device="cuda"), torch.randint(0, 10, (32,), device="cuda"))
+               for _ in range(6)]
+    ends = []
+    for graphed in (False, True):
+        model = copy.deepcopy(base)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                                    fused=True)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=len(batches))
+        runner = capture_training_step(model, 32, (1, 28, 28), "fp32", channels_last=False) if graphed else model
+        train_one_epoch(runner, ((x, y, y) for x, y in batches), optimizer, scheduler, contextlib.nullcontext)
+        ends.append(({k: v.clone() for k, v in model.state_dict().items()}, optimizer.param_groups[0]["lr"]))
+    (eager, eager_lr), (graph, graph_lr) = ends
+    assert graph_lr == eager_lr
+    start = base.state_dict()
+    assert all(not torch.equal(graph[k], start[k]) for k in start if k.endswith("weight"))  # every layer trained
+    for key, value in eager.items():
+        torch.testing.assert_close(graph[key], value, rtol=1e-2, atol=1e-3, msg=lambda m, k=key: f"{k}: {m}")
+
+
+def test_replays_draw_new_dropout_masks_and_update_batchnorm(real_resplit_dir: Path) -> None:
+    """Dropout inside the graph draws a new mask at every replay (the CUDA RNG advances), and every replay moves the
+    BatchNorm running statistics as an eager forward does."""
+    torch.manual_seed(0)
+    model = build_model(_cfg(real_resplit_dir, "model.dropout=0.5")).cuda()
+    graphed = capture_training_step(model, 32, (1, 28, 28), "fp32", channels_last=False)
+    tracked = {k: v.clone() for k, v in model.state_dict().items() if k.endswith("num_batches_tracked")}
+    assert tracked
+    graphed.train()
+    x = torch.randn(32, 1, 28, 28, device="cuda")
+    first, second = graphed(x).detach().clone(), graphed(x).detach().clone()
+    assert not torch.equal(first, second)
+    state = model.state_dict()
+    assert all(int(state[k]) == int(v) + 2 for k, v in tracked.items())
 
 
 def test_cuda_graph_training_matches_eager(real_resplit_dir: Path, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from fmnist.bench.tta import CONF_DIR, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import load_resplit
-from fmnist.errors import FmnistError
+from fmnist.errors import FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.train.device import device_name, resolve_device, resolve_precision
 from fmnist.train.run_dir import write_json
@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
         "python": platform.python_version(), "precision": precision,
+        # the trainer's default (trainer.deterministic=true); the time-to-accuracy presets set their own
+        "cudnn": {"deterministic": torch.backends.cudnn.deterministic, "benchmark": torch.backends.cudnn.benchmark},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "settings": vars(args).copy(),
         "throughput": [], "time_to_accuracy": [], "concurrency": [],
     }
@@ -147,25 +149,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       f"{naive.images_per_s:>10.0f}{1.0:>10.1f}x")
             for mode in modes:
                 torch.manual_seed(0)
-                ours = time_ours(_model(name, args.width).to(device), split, bs, steps, args.warmup, device,
-                                 precision, channels_last=device.type == "cuda", mode=mode)
+                try:
+                    ours = time_ours(_model(name, args.width).to(device), split, bs, steps, args.warmup, device,
+                                     precision, channels_last=device.type == "cuda", mode=mode)
+                except (RuntimeError, AssertionError) as exc:  # a failed capture or compilation: the next mode
+                    row["modes"][mode] = {"error": first_line(exc)[:300]}
+                    print(f"{name:<16}{bs:>6}{mode:>25}  failed: {row['modes'][mode]['error']}")
+                    continue
                 row["modes"][mode] = {"s_per_epoch": ours.s_per_epoch, "images_per_s": ours.images_per_s,
                                       "setup_s": ours.setup_s}
                 ratio = f"{naive.s_per_epoch / ours.s_per_epoch:.1f}x" if naive else "-"
                 print(f"{name:<16}{bs:>6}{mode:>25}{ours.setup_s:>9.1f}{ours.s_per_epoch:>9.2f}"
                       f"{ours.images_per_s:>10.0f}{ratio:>11}")
-            best = min(row["modes"], key=lambda m: row["modes"][m]["s_per_epoch"])
-            row.update(ours_mode=best, ours_s_per_epoch=row["modes"][best]["s_per_epoch"],
-                       ours_images_per_s=row["modes"][best]["images_per_s"])
-            if naive is not None:
-                row["speedup"] = naive.s_per_epoch / row["ours_s_per_epoch"]
+            timed = [m for m in row["modes"] if "s_per_epoch" in row["modes"][m]]
+            if timed:
+                best = min(timed, key=lambda m: row["modes"][m]["s_per_epoch"])
+                row.update(ours_mode=best, ours_s_per_epoch=row["modes"][best]["s_per_epoch"],
+                           ours_images_per_s=row["modes"][best]["images_per_s"])
+                if naive is not None:
+                    row["speedup"] = naive.s_per_epoch / row["ours_s_per_epoch"]
             results["throughput"].append(row)
             _save(args, results)
     for preset in args.tta:
         res = time_to_accuracy(preset, [f"data.dir={data_dir}", *args.tta_overrides])
         results["time_to_accuracy"].append(res)
         _save(args, results)
-        print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
+        if res["error"]:
+            print(f"tta {preset}: {res['status']}: {res['error']}")
+        else:
+            print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
     base = None
     for k in args.concurrency or []:
         res = sweep_throughput(k, args.concurrency_jobs, [f"data.dir={data_dir}", *args.concurrency_overrides])

@@ -37,19 +37,23 @@ def throughput_table(result: dict[str, Any]) -> list[str]:
     rows = result.get("throughput") or []
     if not rows:
         return []
+    cudnn = result.get("cudnn") or {}
     modes = list(dict.fromkeys(m for r in rows for m in r.get("modes", {})))
     head = ["model", "batch", "naive s/epoch", *[f"{m} s/epoch" for m in modes], "speed-up (naive / ours)", "target",
             "setup s (best mode)"]
     settings = result.get("settings") or {}
     timed = (f"timed over {settings['steps']} steps after {settings.get('warmup', 0)} warm-up steps"
              if settings.get("steps") else "one whole epoch timed")
-    lines = [f"Seconds per training epoch of 60,000 images ({timed}; {_machine(result)}):", "",
+    kernels = {True: "; deterministic cuDNN kernels", False: "; cuDNN benchmark mode"}.get(
+        cudnn.get("deterministic"), "")
+    lines = [f"Seconds per training epoch of 60,000 images ({timed}; {_machine(result)}{kernels}):", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         target = EPOCH_TARGETS.get((r["model"], r["batch_size"]))
         best = r.get("ours_s_per_epoch")
         cells = [r["model"], str(r["batch_size"]), _num(r.get("naive_s_per_epoch")),
-                 *[_num(r["modes"].get(m, {}).get("s_per_epoch")) for m in modes],
+                 *["failed" if "error" in r["modes"].get(m, {}) else _num(r["modes"].get(m, {}).get("s_per_epoch"))
+                   for m in modes],
                  f"{r['speedup']:.1f}x faster" if r.get("speedup") else "-",
                  f"≤ {target:g} ({_verdict(best <= target)})" if target and best else "-",
                  _num(r["modes"].get(r.get("ours_mode"), {}).get("setup_s"), 1)]
@@ -61,14 +65,17 @@ def tta_table(result: dict[str, Any]) -> list[str]:
     rows = result.get("time_to_accuracy") or []
     if not rows:
         return []
-    lines = [f"Time to accuracy (official test set, training time counted; {_machine(result)}):", "",
+    lines = [f"Time to accuracy (official test set; training time counted, CUDA-graph capture included; "
+             f"{_machine(result)}):", "",
              "| preset | epochs | test acc. | training s | aim | |", "|---|---|---|---|---|---|"]
     for r in rows:
         aim = TTA_TARGETS.get(r["preset"])
         acc, seconds = r.get("test_acc"), r.get("train_time_s")
         ok = None if aim is None or acc is None or seconds is None else acc >= aim[0] and seconds <= aim[1]
-        lines.append(f"| `{r['preset']}` | {r.get('epochs')} | {_pct(acc)} | {_num(seconds, 1)} | "
-                     + (f"≥ {100 * aim[0]:.1f} % in ≤ {aim[1]:g} s" if aim else "-") + f" | {_verdict(ok)} |")
+        verdict = "failed" if r.get("status") == "failed" else _verdict(ok)
+        epochs = "-" if r.get("epochs") is None else r["epochs"]
+        lines.append(f"| `{r['preset']}` | {epochs} | {_pct(acc)} | {_num(seconds, 1)} | "
+                     + (f"≥ {100 * aim[0]:.1f} % in ≤ {aim[1]:g} s" if aim else "-") + f" | {verdict} |")
     return lines + [""]
 
 

@@ -8,22 +8,31 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 
+from fmnist.errors import FmnistError, first_line
 from fmnist.train.run import train
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
-    """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass. The
-    run dir goes to `run_root`, or to a temporary folder that is removed afterwards."""
+    """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass, and
+    counts the CUDA-graph capture (`graph_capture_s`, before epoch 1), as torch.compile's compilation is counted in
+    epoch 1. The run dir goes to `run_root`, or to a temporary folder that is removed afterwards. A run that fails
+    (diverges, runs out of memory) is a result too (status failed, `error`), so the next preset still runs."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"+experiment={preset}", "logger=none", *overrides])
     with tempfile.TemporaryDirectory(prefix="fmnist-tta-") as tmp:
         root = Path(run_root) if run_root else Path(tmp)
-        summary = train(cfg, root / preset)
+        try:
+            summary = train(cfg, root / preset)
+        except FmnistError as exc:
+            summary = {"status": "failed", "error": first_line(exc)[:300]}
+    epochs_s, capture_s = summary.get("train_time_s"), summary.get("graph_capture_s")
     return {
         "preset": preset, "overrides": overrides, "status": summary["status"],
         "test_acc": summary.get("test_acc"), "best_val_acc": summary.get("best_val_acc"),
-        "train_time_s": summary.get("train_time_s"), "epochs": summary.get("epochs_completed"),
-        "device_name": summary.get("device_name"), "run_dir": str(root / preset) if run_root else None,
+        "train_time_s": None if epochs_s is None else epochs_s + (capture_s or 0.0),
+        "graph_capture_s": capture_s, "cuda_graphs": summary.get("cuda_graphs"),
+        "epochs": summary.get("epochs_completed"), "device_name": summary.get("device_name"),
+        "run_dir": str(root / preset) if run_root else None, "error": summary.get("error"),
     }

@@ -10,15 +10,14 @@ import torch
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch (all devices); optionally ask cuDNN for deterministic kernels."""
+    """Seed Python, NumPy and torch (all devices), and set cuDNN to deterministic kernels (`deterministic`) or to
+    the fastest ones it finds (benchmark mode). Both flags are set either way: they are process-wide, and a run after
+    a deterministic one in the same process (the benchmark's time-to-accuracy runs) must not inherit them."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if deterministic:
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    else:
-        torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = bool(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def _numpy_state_to_torch(state: tuple) -> tuple:
