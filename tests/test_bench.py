@@ -19,6 +19,7 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     assert main(["--tiny", "--data-dir", str(real_resplit_dir), "--concurrency", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["torch_version"] and results["device"] == "cpu"
+    assert results["cudnn"] == {"deterministic": False, "benchmark": True}  # the default --cudnn benchmark
     [row] = results["throughput"]
     assert row["model"] == "resnet9" and row["batch_size"] == 64 and row["steps"] == 3
     for key in ("ours_s_per_epoch", "naive_s_per_epoch", "ours_images_per_s", "naive_images_per_s"):
@@ -38,6 +39,7 @@ def test_bench_tiny_smoke(real_resplit_dir: Path, tmp_path: Path, capsys: pytest
     assert f"| resnet9 | 64 | {times}" in tables
     assert f"| `quick` | 1 | {100 * tta['test_acc']:.2f} % | {tta['train_time_s']:.1f} | - |" in tables
     assert f"{results['device_name']}, torch {results['torch_version']}" in tables
+    assert "; cuDNN benchmark mode):" in tables
     assert "timed over 3 steps after 1 warm-up steps" in tables
 
 
@@ -205,9 +207,10 @@ def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_p
     out = tmp_path / "bench.json"
     data = make_resplit().path  # a small synthetic folder: quick to load
     assert main(["--data-dir", str(data), "--models", "resnet9", "--batch-sizes", "32", "16", "--width",
-                 "4", "--steps", "1", "--warmup", "0", "--skip-naive", "--out", str(out)]) == 0
+                 "4", "--steps", "1", "--warmup", "0", "--skip-naive", "--cudnn", "deterministic", "--out",
+                 str(out)]) == 0
     results = json.loads(out.read_text())
-    assert results["cudnn"] == {"deterministic": True, "benchmark": False}  # the trainer's default, recorded
+    assert results["cudnn"] == {"deterministic": True, "benchmark": False}  # --cudnn deterministic, recorded
     failed, measured = results["throughput"]
     assert failed["modes"] == {"eager": {"error": "CUDA graph capture failed: operation not permitted when stream "
                                                   "is capturing"}} and "ours_s_per_epoch" not in failed
