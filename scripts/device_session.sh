@@ -39,6 +39,9 @@ esac
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/session.log") 2>&1
+TEE_PID=$!
+# at exit, close the pipe and wait for tee, so the log's last lines are on disk before the machine is given back
+trap 'exec >&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT
 export PYTHONUNBUFFERED=1
 START=$(date +%s)
 PY=${PYTHON:-python3}
