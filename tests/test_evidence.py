@@ -572,8 +572,37 @@ def test_the_conclusions_answer_each_question_in_a_list() -> None:
     skip, noskip = {"model.skip": True}, {"model.skip": False}
     result = make_result({"stage2_skip": seeds(skip, [0.93, 0.931, 0.929]) + seeds(noskip, [0.90, 0.901, 0.899])})
     text = evidence.evidence_macros(result)["readAnswers"]
-    p = welch(np.array([0.93, 0.931, 0.929]), np.array([0.90, 0.901, 0.899]))
+    p = welch(np.array([0.93, 0.931, 0.929]), np.array([0.90, 0.901, 0.899]))  # one question: Holm's p is p
     assert text.startswith(r"The study's questions (Table~\ref{tab:key-comparisons}; test accuracy")
-    assert rf"\item Skip connections, ResNet-9: skips against no skips, higher by 3.00\,pp ({evidence.p_math(p)})." \
-        in text and text.count(r"\item ") == 1 and text.endswith(r"\end{itemize}")
+    assert (rf"\item Skip connections, ResNet-9: skips against no skips, higher by 3.00\,pp "
+            rf"({evidence.p_math(p, evidence.HOLM)}).") in text
+    assert text.count(r"\item ") == 1 and text.endswith(r"\end{itemize}")
     assert evidence.evidence_macros(make_result({"other": seeds({"x": 1}, [0.5])}))["readAnswers"] == ""
+
+
+def test_key_comparisons_are_holm_corrected_across_the_questions_wherever_they_are_quoted() -> None:
+    """A question whose comparison is significant alone (p=0.038) but not among the questions' family (Holm) is
+    within seed noise in the conclusions, the key-comparison table and the discussion's sentence alike; a single
+    test on another number (the training loss) stays uncorrected."""
+    skip, noskip = [0.930, 0.932, 0.934], [0.925, 0.927, 0.929]
+    res, plain = [0.930, 0.932, 0.934], [0.9255, 0.9275, 0.9295]
+    result = make_result({
+        "stage2_skip": seeds({"model.skip": True}, skip, train_loss_final=[0.10, 0.11, 0.09])
+        + seeds({"model.skip": False}, noskip, train_loss_final=[0.30, 0.31, 0.29]),
+        "stage1_models": seeds({"model": "resnet18"}, res) + seeds({"model": "plain18"}, plain)})
+    p_skip, p_res = welch(np.array(skip), np.array(noskip)), welch(np.array(res), np.array(plain))
+    holm_skip, holm_res = evidence.holm([p_skip, p_res])
+    assert p_skip < ALPHA <= holm_skip  # the case this test is about
+    table = evidence.key_comparisons(result).set_index("preset")
+    assert table.loc["stage2_skip", "p"] == pytest.approx(p_skip)
+    assert table.loc["stage2_skip", "p_holm"] == pytest.approx(holm_skip)
+    assert table.loc["stage1_models", "p_holm"] == pytest.approx(holm_res)
+    assert set(table["verdict"]) == {"within seed noise"}
+    macros = evidence.evidence_macros(result)
+    corrected = evidence.p_math(holm_skip, evidence.HOLM)
+    assert rf"skips against no skips, within seed noise ($\Delta$\,=\,+0.50\,pp, {corrected})" in macros["readAnswers"]
+    prose = macros["readSkipVsNoSkip"]
+    assert "are within seed noise of each other in test accuracy" in prose and corrected in prose
+    assert evidence.p_math(welch(np.array([0.30, 0.31, 0.29]), np.array([0.10, 0.11, 0.09]))) in prose  # the loss
+    assert f"& {latex.pvalue(p_skip)} & {latex.pvalue(holm_skip)} & within seed noise" in \
+        report_tables.key_comparisons_table(result)

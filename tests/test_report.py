@@ -130,7 +130,7 @@ def test_latex_helpers() -> None:
 
 def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
     """The stage1_capacity pairs (ResNet-34 vs 18 at the largest common width, ResNet-18 at its largest vs its
-    smallest width: here 64 and 16) compare the right cells' seeds."""
+    smallest width: here 64 and 16) compare the right cells' seeds, Holm-corrected as key comparisons."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -138,7 +138,7 @@ def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
 
     from fmnist.analysis import latex
     from fmnist.analysis.macros import _named
-    from fmnist.analysis.stats import welch
+    from fmnist.analysis.stats import holm, welch
 
     accs = {("resnet18", 16): [0.90, 0.91, 0.905], ("resnet18", 64): [0.93, 0.935, 0.94],
             ("resnet34", 64): [0.94, 0.942, 0.938]}
@@ -153,9 +153,10 @@ def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
     depth_p = welch(np.array(accs[("resnet34", 64)]), np.array(accs[("resnet18", 64)]))
     width_p = welch(np.array(accs[("resnet18", 64)]), np.array(accs[("resnet18", 16)]))
     assert m["diffDepth"] == latex.pp(np.mean(accs[("resnet34", 64)]) - np.mean(accs[("resnet18", 64)]))
-    assert m["pDepth"] == latex.pvalue(depth_p) and depth_p > 0.05 and m["verdictDepth"] == "within seed noise"
+    depth_holm, width_holm = holm([depth_p, width_p])  # the two key comparisons analysed here: one family
+    assert m["pDepth"] == latex.pvalue(depth_holm) and depth_p > 0.05 and m["verdictDepth"] == "within seed noise"
     assert m["diffWidth"] == latex.pp(0.935 - 0.905)
-    assert m["pWidth"] == latex.pvalue(width_p) and m["verdictWidth"] == "higher"
+    assert m["pWidth"] == latex.pvalue(width_holm) and width_holm < 0.05 and m["verdictWidth"] == "higher"
 
 
 def test_speed_macros_sum_the_training_time(tiny_analysis) -> None:

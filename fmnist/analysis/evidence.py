@@ -4,7 +4,10 @@ and a sentence that reads them no further than the test allows.
 A comparison is Welch's two-sided t-test over seeds (:func:`fmnist.analysis.stats.welch`) between two cells of a
 preset, on test accuracy or on a number read off the training curves (``CURVE_FIELDS``: the last epoch's
 training loss, the generalisation gap, the validation accuracy after one epoch). A difference is called an
-effect only when p < alpha; otherwise the sentence says "within seed noise". Every sentence quotes the numbers
+effect only when p < alpha; otherwise the sentence says "within seed noise". The key comparison of each question
+(:data:`KEY_COMPARISONS`, :func:`capacity_pairs`) is one family: its accuracy p-values are Holm-corrected across
+the questions, wherever the report quotes them (:func:`compare`), so the conclusions claim no more than the
+questions' number allows. Every sentence quotes the numbers
 it rests on, so the prose traces to the runs. Macros (report/macros.tex; each expands to nothing when its data is
 not in the analysed sweeps):
 
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -48,10 +51,13 @@ from fmnist.analysis import latex
 from fmnist.analysis.collect import run_config, same_value, select
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import selection_metric, welch, welch_ci
+from fmnist.analysis.stats import holm, selection_metric, welch, welch_ci
 from fmnist.analysis.style import slug
 
 log = logging.getLogger(__name__)
+
+#: How the text names a Holm-corrected p.
+HOLM = r"p_\mathrm{Holm}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class Comparison:
     n_b: int
     low: float = math.nan   # 95 % confidence interval of a - b (Welch)
     high: float = math.nan
+    p_name: str = "p"       # how the text names p: HOLM for a key comparison (Holm-corrected across the questions)
 
     @property
     def diff(self) -> float:
@@ -159,12 +166,39 @@ def _test(a: np.ndarray, b: np.ndarray) -> Comparison | None:
 def compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mapping[str, Any],
             column: str | None = None) -> Comparison | None:
     """Cell `a` against cell `b` of `preset` on `column` (default: the primary accuracy); None when either cell
-    or its values are missing."""
+    or its values are missing. The accuracy of a key comparison (either way round) carries its Holm-corrected p."""
     column = column or primary(result)
+    c = _compare(result, preset, a, b, column)
+    if c is None or column != primary(result):
+        return c
+    corrected = key_family_p(result).get(_pair_key(preset, a, b))
+    return c if corrected is None else replace(c, p=corrected, p_name=HOLM)
+
+
+def _compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mapping[str, Any],
+             column: str) -> Comparison | None:
     ca, cb = find_cell(result, preset, a), find_cell(result, preset, b)
     if ca is None or cb is None:
         return None
     return _test(cell_values(result, ca, column), cell_values(result, cb, column))
+
+
+def _pair_key(preset: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, frozenset]:
+    def frozen(params: Mapping[str, Any]) -> tuple:
+        return tuple(sorted((k, repr(_plain(v))) for k, v in params.items()))
+    return preset, frozenset((frozen(a), frozen(b)))
+
+
+def key_family_p(result: AnalysisResult) -> dict[tuple[str, frozenset], float]:
+    """Holm-corrected accuracy p of each key comparison the analysed runs allow (keyed by :func:`_pair_key`);
+    the family is the comparisons with a test."""
+    metric = primary(result)
+    tested = {}
+    for _, preset, a, b, _, _ in _key_specs(result):
+        c = _compare(result, preset, a, b, metric)
+        if c is not None and not math.isnan(c.p):
+            tested[_pair_key(preset, a, b)] = c.p
+    return dict(zip(tested, holm(list(tested.values()))))
 
 
 # ------------------------------------------------------------------------------------------ wording
@@ -174,7 +208,7 @@ def p_math(p: float, name: str = "p") -> str:
 
 
 def _p(c: Comparison) -> str:
-    return "too few seeds for a test" if math.isnan(c.p) else p_math(c.p)
+    return "too few seeds for a test" if math.isnan(c.p) else p_math(c.p, c.p_name)
 
 
 def _size(diff: float) -> str:
@@ -293,15 +327,17 @@ def verdict(c: Comparison, alpha: float) -> str:
 
 
 def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
-    """One row per key comparison whose cells were analysed: the two means, n, difference, p, verdict."""
+    """One row per key comparison whose cells were analysed: the two means, n, difference, Welch's p and its Holm
+    correction across the questions (the verdict's)."""
     rows = []
     for question, preset, a, b, name_a, name_b in _key_specs(result):
         c = compare(result, preset, a, b)
         if c is None:
             continue
+        raw = _compare(result, preset, a, b, primary(result))
         rows.append({"question": question, "preset": preset, "a": name_a, "b": name_b, "acc_a": c.a, "acc_b": c.b,
-                     "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "ci_low": c.low, "ci_high": c.high, "p": c.p,
-                     "verdict": verdict(c, result.alpha)})
+                     "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "ci_low": c.low, "ci_high": c.high,
+                     "p": raw.p if raw else math.nan, "p_holm": c.p, "verdict": verdict(c, result.alpha)})
     return pd.DataFrame(rows)
 
 
@@ -724,7 +760,6 @@ def confusion_groups(result: AnalysisResult) -> str:
     return text
 
 
-HOLM = r"p_\mathrm{Holm}"
 
 
 def _compared(cells: pd.DataFrame) -> pd.DataFrame:
@@ -744,13 +779,13 @@ def answers(result: AnalysisResult) -> str:
     table = key_comparisons(result)
     items = []
     for _, r in table.iterrows():
-        c = Comparison(r["acc_a"], r["acc_b"], r["p"], int(r["n_a"]), int(r["n_b"]))
+        c = Comparison(r["acc_a"], r["acc_b"], r["p_holm"], int(r["n_a"]), int(r["n_b"]), p_name=HOLM)
         items.append(rf"\item {escape(r['question'][:1].upper() + r['question'][1:])}: {escape(r['a'])} against "
                      rf"{escape(r['b'])}, {effect(c, result.alpha)}.")
     if not items:
         return ""
     return (rf"The study's questions (Table~\ref{{tab:key-comparisons}}; {metric_name(result)}, Welch's $p$ "
-            "uncorrected):\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}")
+            "Holm-corrected across the questions):\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}")
 
 
 def findings(result: AnalysisResult) -> str:
@@ -881,7 +916,7 @@ def pair_summary(result: AnalysisResult, pair: Pair | None) -> str:
     if ca is None or cb is None or c is None:
         return NA
     test = ("too few seeds for a test" if math.isnan(c.p) else
-            rf"{p_math(c.p)}: {'significant' if c.significant(result.alpha) else 'within seed noise'}")
+            rf"{_p(c)}: {'significant' if c.significant(result.alpha) else 'within seed noise'}")
     return (rf"{latex.sentence(pair.name_a)} reaches {_acc(result, ca, std=True)} and {pair.name_b} "
             rf"{_acc(result, cb, std=True)} {metric_name(result)} (difference {latex.pp(c.diff)}\,pp, {test}).")
 

@@ -235,7 +235,7 @@ def capacity(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 def key_comparisons(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """The key comparison of each question as a forest plot: the difference in accuracy (a - b, pp) with its 95 %
-    confidence interval; filled where p < alpha, hollow within seed noise."""
+    confidence interval; filled where its Holm-corrected p < alpha, hollow within seed noise."""
     if table.empty:
         return []
     rows = table.iloc[::-1]  # the first question at the top

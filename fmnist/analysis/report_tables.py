@@ -231,11 +231,14 @@ def key_comparisons_table(result: AnalysisResult) -> str:
     """tables/key_comparisons.tex: a sentence and the table of the one comparison that answers each question."""
     rows = [[escape(r["question"]), rf"\texttt{{{escape(r['preset'])}}}", escape(r["a"]), escape(r["b"]),
              f"{r['n_a']} / {r['n_b']}", latex.pct(r["acc_a"]), latex.pct(r["acc_b"]), latex.pp(r["delta"]),
-             latex.pvalue(r["p"]), escape(r["verdict"])] for _, r in key_comparisons(result).iterrows()]
+             latex.pvalue(r["p"]), latex.pvalue(r["p_holm"]), escape(r["verdict"])]
+            for _, r in key_comparisons(result).iterrows()]
     if not rows:
         return ""
     return r"Table~\ref{tab:key-comparisons} collects the key comparison of each question." + "\n" + latex.table(
-        ["question", "preset", "a", "b", "$n$", r"a (\%)", r"b (\%)", r"$\Delta$ (pp)", "$p$", r"a vs.\ b"], rows,
-        "llllrrrrrl", r"The key comparison of each question: two cells of one preset that differ only in the named "
-                      r"setting; test accuracy, mean over seeds; $p$ from Welch's two-sided t-test (uncorrected).",
+        ["question", "preset", "a", "b", "$n$", r"a (\%)", r"b (\%)", r"$\Delta$ (pp)", "$p$", r"$p_\mathrm{Holm}$",
+         r"a vs.\ b"], rows,
+        "llllrrrrrrl", r"The key comparison of each question: two cells of one preset that differ only in the named "
+                       r"setting; test accuracy, mean over seeds; $p$ from Welch's two-sided t-test, "
+                       r"$p_\mathrm{Holm}$ Holm-corrected across the questions (the verdict's).",
         "tab:key-comparisons")
