@@ -228,7 +228,8 @@ def test_main_effects_name_their_baseline_when_it_is_not_none() -> None:
 
 
 def test_dead_units_by_activation_and_by_learning_rate() -> None:
-    acts = {"relu": (0.10, 0.90), "gelu": (0.01, 0.93), "silu": (0.0, 0.94)}
+    acts = {"relu": (0.10, 0.90), "leaky_relu": (0.05, 0.91), "elu": (0.02, 0.92), "gelu": (0.01, 0.93),
+            "silu": (0.0, 0.94)}
     runs, dead_rows = [], []
     for act, (dead, acc) in acts.items():
         for s in range(3):
@@ -242,10 +243,30 @@ def test_dead_units_by_activation_and_by_learning_rate() -> None:
     result = make_result({"stage2_activation": runs}, dead=pd.DataFrame(dead_rows))
     macros = evidence.evidence_macros(result)
     assert "relu 10.10" not in macros["readDeadActivation"]  # the per-activation list is \readDead's, not repeated
-    assert r"$\rho=-" in macros["readDeadActivation"] and "more dead units go with lower accuracy" in macros[
-        "readDeadActivation"]
+    # one point per activation (5): the smallest two-sided p of a perfect ordering is 2/5! = 0.0167
+    assert (r"Across the 5 activations of \texttt{stage2\_activation} (each one's mean over its seeds), the rank "
+            r"correlation between the dead fraction and test accuracy is $\rho=-1.00$ ($p=0.0167$, permutation test): "
+            "more dead units go with lower accuracy.") in macros["readDeadActivation"]
     assert r"21.00\,\% of the units are dead at learning rate 0.3 against 3.00\,\% at 0.01" in macros["readDeadLr"]
     assert "large steps kill units" in macros["readDeadLr"]
+
+
+def test_dead_units_of_few_activations_are_not_a_relation_however_many_seeds() -> None:
+    """Three activations, ten seeds each: the runs of one activation are not independent evidence about
+    activations, so the test has three points, and no ordering of three is significant (pooling the 30 runs
+    gave p < 0.001)."""
+    acts = {"relu": (0.10, 0.90), "gelu": (0.01, 0.93), "silu": (0.0, 0.94)}
+    runs, dead_rows = [], []
+    for act, (dead, acc) in acts.items():
+        for s in range(10):
+            dead_rows.append({"run_dir": f"/stage2_activation/{len(runs)}", "preset": "stage2_activation",
+                              "activation": act, "dead_fraction": dead + 0.001 * s})
+            runs.append({"cell": {"activation": act}, "test_acc": acc + 0.001 * s})
+    text = evidence.evidence_macros(make_result({"stage2_activation": runs}, dead=pd.DataFrame(dead_rows)))[
+        "readDeadActivation"]
+    assert "Across the 3 activations" in text and r"$\rho=-1.00$ ($p=0.333$, permutation test)" in text
+    assert text.endswith("no significant relation between dead units and accuracy (with 3 activations, no ordering "
+                         "could be significant).")
 
 
 def test_augmentation_compares_the_generalisation_gap() -> None:

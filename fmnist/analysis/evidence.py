@@ -566,24 +566,42 @@ def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataF
 
 
 def dead_by_activation(result: AnalysisResult) -> str:
-    """The rank correlation of dead units with test accuracy over stage2_activation's runs (the dead fraction of
-    each activation is \\readDead's: macros._dead_by_activation)."""
+    """The rank correlation of dead units with test accuracy across stage2_activation's activations, one point per
+    activation (the mean over its seeds: the seeds of one activation are not independent evidence about
+    activations), with its permutation p (the dead fraction of each activation is \\readDead's:
+    macros._dead_by_activation)."""
     dead = result.dead_runs
-    if dead.empty or "preset" not in dead:
+    if dead.empty or "preset" not in dead or "activation" not in dead:
         return NA
     dead = dead[dead["preset"] == "stage2_activation"]
     accuracy = primary(result)
     data = dead.merge(result.collection.completed[["run_dir", accuracy]], on="run_dir")
-    valid = data[["dead_fraction", accuracy]].astype(float).dropna()
-    if len(valid) < 4 or valid["dead_fraction"].nunique() < 2 or valid[accuracy].nunique() < 2:
+    data = data.assign(dead_fraction=pd.to_numeric(data["dead_fraction"], errors="coerce"),
+                       **{accuracy: pd.to_numeric(data[accuracy], errors="coerce")}).dropna(
+        subset=["dead_fraction", accuracy])
+    means = data.groupby("activation")[["dead_fraction", accuracy]].mean()
+    if len(means) < 3 or means["dead_fraction"].nunique() < 2 or means[accuracy].nunique() < 2:
         return NA
-    rho, p = scipy_stats.spearmanr(valid["dead_fraction"], valid[accuracy])
-    return (rf"Over the {len(valid)} runs of \texttt{{stage2\_activation}} (every activation pooled, so this mostly "
-            rf"compares the activations), the rank correlation between the dead fraction and {metric_name(result)} "
-            rf"is $\rho={rho:.2f}$ ({p_math(p)})" + (
+    rho, p = rank_correlation(means["dead_fraction"].to_numpy(), means[accuracy].to_numpy())
+    return (rf"Across the {len(means)} activations of \texttt{{stage2\_activation}} (each one's mean over its seeds), "
+            rf"the rank correlation between the dead fraction and {metric_name(result)} is $\rho={rho:.2f}$ "
+            rf"({p_math(p)}, permutation test)" + (
                 ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
                 ": more dead units go with higher accuracy." if p < result.alpha else
-                ": no significant relation between dead units and accuracy."))
+                ": no significant relation between dead units and accuracy" + (
+                    f" (with {len(means)} activations, no ordering could be significant)." if 2 / math.factorial(len(means))
+                    >= result.alpha else ".")))
+
+
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho of two samples and its two-sided p from every pairing (exact up to 8 points, 9,999 random
+    pairings beyond)."""
+    def rho(a: np.ndarray) -> float:
+        return float(scipy_stats.spearmanr(a, y).statistic)
+
+    test = scipy_stats.permutation_test((x,), rho, permutation_type="pairings", n_resamples=9999,
+                                        alternative="two-sided", random_state=0)
+    return rho(x), float(test.pvalue)
 
 
 def dead_by_lr(result: AnalysisResult) -> str:
