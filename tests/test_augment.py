@@ -147,11 +147,11 @@ def test_rng_state_restore_is_exact():
 def test_rejects_bad_inputs():
     aug = load("standard")
     x, y = batch(4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Augment expects images of shape \[B, C, H, W\], got \(1, 28, 28\)"):
         aug(x[0], y)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"Augment expects float images in \[0, 1\], got dtype torch.uint8"):
         aug((x * 255).to(torch.uint8), y)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels must have shape \[4\], got \(3,\)"):
         aug(x, y[:3])
 
 
