@@ -147,7 +147,7 @@ def test_fused_only_on_cuda_when_supported():
 
 def test_no_trainable_params_is_config_error():
     model = nn.Linear(2, 2).requires_grad_(False)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="^the model has no trainable parameters for the optimizer$"):
         build_optimizer(load_opt("sgd"), model)
 
 
