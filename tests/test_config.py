@@ -109,7 +109,7 @@ def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> N
 
 def test_a_constructor_error_keeps_its_own_message() -> None:
     cfg = compose_train("augment.erasing=2")  # Hydra's InstantiationException says only "Error in call to target"
-    with pytest.raises(ConfigError, match=r"augment.erasing is a probability and must be in \[0, 1\], got 2.0"):
+    with pytest.raises(ConfigError, match=r"^augment.erasing is a probability and must be in \[0, 1\], got 2.0$"):
         safe_instantiate(cfg.augment, "augment")
     with pytest.raises(ConfigError, match=r"cannot build 'model' from its config: .*unexpected keyword argument 'foo'"):
         safe_instantiate(compose_train("+model.foo=1").model, "model")
