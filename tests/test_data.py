@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -728,8 +729,22 @@ def test_subset_all_and_errors() -> None:
     with pytest.raises(DataError, match="301.*300"):
         subset_indices(labels, pool, 301, seed=0)
     for bad in (0, -5):
-        with pytest.raises(DataError, match="positive"):
+        with pytest.raises(DataError, match=f"^subset size must be positive, got {bad}$"):
             subset_indices(labels, pool, bad, seed=0)
+    for bad in (True, 2.0, "5"):
+        with pytest.raises(DataError, match=f"^subset size must be an integer or None, got {re.escape(repr(bad))}$"):
+            subset_indices(labels, pool, bad, seed=0)
+
+
+def test_split_helpers_refuse_arrays_that_are_not_1d_integers() -> None:
+    labels = _uneven_labels()
+    with pytest.raises(DataError, match=r"^labels must be a 1-D integer array, got float64 with shape \(1003,\)$"):
+        stratified_split(labels.astype(float), 0.1, seed=0)
+    with pytest.raises(DataError, match=r"^labels must be a 1-D integer array, got int64 with shape \(1003, 1\)$"):
+        subset_indices(labels[:, None], np.arange(10), 5, seed=0)
+    with pytest.raises(DataError, match=r"^indices must be a 1-D integer array, got float64 with shape \(10,\)$"):
+        subset_indices(labels, np.arange(10.0), 5, seed=0)
+    assert stratified_split(np.array([]), 0.1, seed=0)[0].size == 0  # an empty split: no dtype to check
 
 
 @pytest.mark.parametrize(("n", "batch", "drop_last", "steps"), [
