@@ -177,6 +177,9 @@ def test_missing_folder(tmp_path: Path) -> None:
     msg = str(info.value)
     assert str(missing) in msg and "does not exist" in msg
     assert f"python -m fmnist.data.prepare --out {missing}" in msg
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DataError, match=f"^dataset folder {tmp_path / 'a-file'} is not a folder; build one with: "):
+        load_resplit(tmp_path / "a-file")
 
 
 def test_path_to_a_file_of_the_folder(make_resplit, tmp_path: Path) -> None:
@@ -234,6 +237,13 @@ BAD_INPUTS = {
     "image_path_only": lambda s: [
         "data.parquet", f"image for id {s.train_ids[2]}", f"image.path is 'images/{s.train_ids[2]}.png'", "image.bytes"
     ],
+    "no_train_labels": lambda s: ["the train split has no labels (data.parquet has no label values for train rows "
+                                  "and train.csv has no label column or it is empty)"],
+    "parquet_id_strings": lambda s: ["data.parquet: column id has type string; expected integers"],
+    "parquet_id_null": lambda s: ["data.parquet: column id has 1 missing value(s)"],
+    "image_column_int": lambda s: ["data.parquet: column image has type int64; expected struct<bytes: binary"],
+    "image_bytes_not_binary": lambda s: ["data.parquet: column image has field bytes of type int64; expected binary"],
+    "csv_extra_field": lambda s: ["train.csv: cannot read CSV (", "Expected 2 fields in line 4, saw 3)"],
 }
 
 
@@ -333,6 +343,23 @@ def test_corrupt_cache_is_rebuilt(make_resplit, decode_calls, damage: str) -> No
     assert len(decode_calls) == 4
     assert_matches(load_resplit(s.path), s)  # rebuilt cache is valid again
     assert len(decode_calls) == 4
+
+
+def test_cache_of_inconsistent_arrays_is_rebuilt(make_resplit, decode_calls) -> None:
+    """A cache file that is a valid zip with the right key but arrays that cannot be a dataset (a label 12, ids out
+    of order) is never trusted."""
+    s = make_resplit()
+    load_resplit(s.path)
+    [cache_file] = _cache_files(s.path / ".fmnist_cache")
+    with np.load(cache_file, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    for name, edit in (("train_labels", lambda a: np.where(np.arange(a.size) == 3, 12, a)),
+                       ("test_ids", lambda a: a[::-1].copy())):
+        with open(cache_file, "wb") as f:
+            np.savez(f, **{**arrays, name: edit(arrays[name])})
+        decoded = len(decode_calls)
+        assert_matches(load_resplit(s.path), s)
+        assert len(decode_calls) == decoded + 2  # decoded again, not served from the cache
 
 
 def test_explicit_cache_dir(make_resplit, tmp_path: Path, decode_calls) -> None:
