@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -563,6 +564,31 @@ def test_build_crash_leaves_nothing(fake_raw_dir, tmp_path: Path, monkeypatch) -
     with pytest.raises(DataError):
         build_resplit(tmp_path / "new", raw_dir=fake_raw_dir.path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+@pytest.mark.parametrize(("stem", "array", "message"), [
+    ("train-images-idx3-ubyte", np.zeros((120, 28, 27), np.uint8),
+     "train-images-idx3-ubyte.gz: expected uint8 images of shape [N, 28, 28], got uint8 (120, 28, 27)"),
+    ("t10k-labels-idx1-ubyte", np.zeros(29, np.uint8),
+     "t10k-labels-idx1-ubyte: expected 30 uint8 labels (one per image in t10k-images-idx3-ubyte.gz), got uint8 (29,)"),
+    ("train-labels-idx1-ubyte", np.full(120, 10, np.uint8), "train-labels-idx1-ubyte: label 10 is outside 0..9"),
+])
+def test_raw_files_that_are_not_fashion_mnist_are_named(fake_raw_dir, tmp_path: Path, write_idx, stem: str,
+                                                        array: np.ndarray, message: str) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(fake_raw_dir.path, raw)
+    [path] = [p for p in raw.iterdir() if p.name.startswith(stem)]
+    write_idx(path, array, compress=path.suffix == ".gz")
+    with pytest.raises(DataError, match=re.escape(message)):
+        build_resplit(tmp_path / "ds", raw_dir=raw)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_build_refuses_a_file_as_out(fake_raw_dir, tmp_path: Path) -> None:
+    (tmp_path / "ds").write_text("mine")
+    with pytest.raises(DataError, match=r"ds: exists and is not a folder; remove it or pass --force"):
+        build_resplit(tmp_path / "ds", raw_dir=fake_raw_dir.path)
+    assert (tmp_path / "ds").read_text() == "mine"
 
 
 def test_build_bad_mode(tmp_path: Path) -> None:
