@@ -352,6 +352,8 @@ def test_bad_out_dir_and_report_dir_are_named(tmp_path: Path, analyze_config) ->
     (tmp_path / "file").write_text("x")
     with pytest.raises(AnalysisError, match="out_dir .*file exists and is not a directory"):
         check_options(analyze_config(f"sweep_dir={tmp_path}", f"out_dir={tmp_path / 'file'}"))
+    with pytest.raises(AnalysisError, match=f"^data_dir {tmp_path / 'file'} is not a directory$"):
+        check_options(analyze_config(f"sweep_dir={tmp_path}", f"data_dir={tmp_path / 'file'}"))
     report = tmp_path / "report"
     report.mkdir()
     with pytest.raises(ReportError, match="has no main.tex"):
@@ -578,6 +580,13 @@ def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Pa
     with pytest.raises(FmnistError):
         quick_analysis(analyze_config, sweep, fresh)
     assert not fresh.exists()
+
+
+def test_an_out_dir_that_cannot_be_made_is_one_error(tmp_path: Path, analyze_config) -> None:
+    fake_sweep(tmp_path / "sweep")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AnalysisError, match=f"^cannot write to out_dir {tmp_path / 'file' / 'out'}: Not a directory$"):
+        quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "file" / "out")
 
 
 def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
