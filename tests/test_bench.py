@@ -99,10 +99,10 @@ def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys: p
     assert not (tmp_path / "never-read").exists() and not out.parent.exists()
 
 
-def test_a_failed_concurrency_sweep_says_why(real_resplit_dir: Path) -> None:
+def test_a_failed_concurrency_sweep_says_why(tmp_path: Path) -> None:
     from fmnist.bench.concurrency import sweep_throughput
 
-    res = sweep_throughput(1, 1, [f"data.dir={real_resplit_dir}", "trainer.epochs=abc"])
+    res = sweep_throughput(1, 1, [f"data.dir={tmp_path / 'never-read'}", "trainer.epochs=abc"])
     assert res["completed"] == 0 and res["runs_per_min"] == 0.0 and res["sweep_dir"] is None
     assert "trainer.epochs='abc' is invalid" in res["error"]
 
@@ -115,13 +115,15 @@ def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.Capture
     assert "error:" in capsys.readouterr().err
 
 
-def test_bench_refuses_graphs_without_cuda(real_resplit_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bench_refuses_graphs_without_cuda(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Refused before the data folder is read (or, as data/ would be, built from the raw files)."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU-only refusal")
-    rc = main(["--tiny", "--data-dir", str(real_resplit_dir), "--skip-naive", "--modes", "graphs"])
-    assert rc == 1 and "--modes graphs needs a CUDA device" in capsys.readouterr().err
+    rc = main(["--tiny", "--data-dir", str(tmp_path / "data"), "--skip-naive", "--modes", "graphs"])
+    assert rc == 1 and capsys.readouterr().err == "error: --modes graphs needs a CUDA device; this is cpu\n"
+    assert not (tmp_path / "data").exists()
 
 
 def test_step_model_modes() -> None:
