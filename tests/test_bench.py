@@ -142,17 +142,22 @@ def test_step_model_modes() -> None:
 @pytest.mark.parametrize(("preset", "model", "epochs", "erasing", "ema"), [
     ("fast", "ResNet9", 24, 0.0, None), ("fast95", "ResNet", 40, 0.5, None), ("best", "ResNet", 120, 0.5, 0.999),
 ])
-def test_speed_presets_compose_and_train(real_resplit_dir: Path, tmp_path: Path, preset: str, model: str,
-                                         epochs: int, erasing: float, ema: float | None) -> None:
-    """The time-to-accuracy presets: their recipe composes, and each trains end to end at CPU size."""
+def test_speed_presets_compose_to_their_recipe(tmp_path: Path, preset: str, model: str, epochs: int, erasing: float,
+                                               ema: float | None) -> None:
     from runs import compose_train
 
-    from fmnist.bench.tta import time_to_accuracy
-
-    cfg = compose_train(real_resplit_dir, f"+experiment={preset}")
+    cfg = compose_train(tmp_path, f"+experiment={preset}")
     assert cfg.model._target_.endswith(model) and cfg.trainer.epochs == epochs and cfg.trainer.ema_decay == ema
     assert (cfg.trainer.batch_size, cfg.data.val_fraction, cfg.trainer.tta_flip) == (512, 0.0, True)
     assert cfg.augment.flip == "alternating" and cfg.augment.erasing == erasing and cfg.optimizer.nesterov
+
+
+@pytest.mark.slow  # three training runs
+@pytest.mark.parametrize("preset", ["fast", "fast95", "best"])
+def test_speed_presets_train(real_resplit_dir: Path, tmp_path: Path, preset: str) -> None:
+    """The time-to-accuracy presets train end to end at CPU size."""
+    from fmnist.bench.tta import time_to_accuracy
+
     result = time_to_accuracy(preset, [f"data.dir={real_resplit_dir}", "trainer.epochs=1", "data.subset=1024",
                                        "model.width=4"], run_root=tmp_path)
     assert result["status"] == "completed" and 0.0 <= result["test_acc"] <= 1.0 and result["epochs"] == 1

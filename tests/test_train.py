@@ -357,7 +357,7 @@ def test_checkpoint_every_n_epochs_resumes_from_the_last_one_written(real_respli
     assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
 
 
-
+@pytest.mark.slow
 def test_best_weights_are_written_with_last_pt_so_a_resume_never_meets_newer_ones(
         real_resplit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """checkpoint_every=3, stopped in epoch 3: epochs 1-2 improved val_acc but nothing was checkpointed, so no
