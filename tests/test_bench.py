@@ -111,8 +111,10 @@ def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.Capture
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHION_MNIST_RAW", str(tmp_path / "no-raw"))
     rc = main(["--tiny", "--data-dir", str(tmp_path / "none"), "--skip-naive"])
-    assert rc == 1
-    assert "error:" in capsys.readouterr().err
+    assert rc == 1 and not (tmp_path / "none").exists()
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: $FASHION_MNIST_RAW={tmp_path / 'no-raw'}: {tmp_path / 'no-raw'} lacks train-images")
+    assert err.count("\n") == 1
 
 
 def test_bench_refuses_graphs_without_cuda(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

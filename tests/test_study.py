@@ -103,6 +103,7 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: cannot parse the overrides after --:") and err.count("\n") == 1
     assert study_main(["--list", "--concurrent", "0"]) == 2
+    assert capsys.readouterr().err == "error: --concurrent must be >= 1, got 0\n"
 
 
 #: A stand-in train.py: says which preset is up, then waits; Ctrl-C makes it record `interrupted` and exit 130.
