@@ -450,6 +450,29 @@ def test_cudagraph_steps_are_marked_once_per_iteration_when_asked(monkeypatch: p
     assert stats.n == 40 and len(calls) == (5 if mark else 0)
 
 
+@pytest.mark.parametrize("scaled", [False, True])
+def test_grad_clip_bounds_the_step_also_under_a_grad_scaler(scaled: bool) -> None:
+    """trainer.grad_clip: plain SGD (lr 1) moves the weights by exactly the clipped gradient norm; with a GradScaler
+    the gradients are unscaled before clipping (else the step would be 2^16 times too small)."""
+    import contextlib
+
+    from fmnist.train.loop import train_one_epoch
+
+    def step_norm(grad_clip: float | None) -> float:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        scaler = torch.amp.GradScaler("cpu") if scaled else None
+        batch = [(torch.randn(8, 4) * 100, torch.arange(8) % 3, torch.arange(8) % 3)]
+        train_one_epoch(model, batch, optimizer, scheduler, contextlib.nullcontext, scaler=scaler, grad_clip=grad_clip)
+        return float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
+
+    assert step_norm(None) > 1.0  # the unclipped gradient is large
+    assert step_norm(0.01) == pytest.approx(0.01, rel=1e-4)
+
+
 def test_diverged_runs_are_recognised_by_their_error_class() -> None:
     from fmnist.train.run_dir import DIVERGED, is_finished
 
