@@ -473,6 +473,27 @@ def test_grad_clip_bounds_the_step_also_under_a_grad_scaler(scaled: bool) -> Non
     assert step_norm(0.01) == pytest.approx(0.01, rel=1e-4)
 
 
+def test_flip_tta_averages_the_logits_of_each_image_and_its_mirror() -> None:
+    import contextlib
+
+    import numpy as np
+
+    from fmnist.data.loader import DeviceSplit, eval_batches
+    from fmnist.train.loop import evaluate
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))  # not mirror-symmetric
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    split = DeviceSplit("test", np.arange(6), images, torch.arange(6) % 10)
+    [(x, _)] = list(eval_batches(split, 64))
+    with torch.no_grad():
+        plain, mirrored = model(x), model(torch.flip(x, dims=[3]))
+    got = evaluate(model, split, 4, contextlib.nullcontext, tta_flip=True)  # two batches
+    torch.testing.assert_close(got.probs, ((plain + mirrored) / 2).softmax(1))
+    assert got.acc == int(((plain + mirrored).argmax(1) == split.labels).sum()) / 6
+    torch.testing.assert_close(evaluate(model, split, 4, contextlib.nullcontext).probs, plain.softmax(1))
+
+
 def test_diverged_runs_are_recognised_by_their_error_class() -> None:
     from fmnist.train.run_dir import DIVERGED, is_finished
 
