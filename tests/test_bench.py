@@ -62,6 +62,16 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
     assert "| resnet9 | 512 | - | 0.50 | - | - | ≤ 0.4 (missed) | 0.1 |" in out
     assert "| `fast` | 24 | 94.12 % | 11.3 | ≥ 94.0 % in ≤ 10 s | missed |" in out  # accurate enough, 1.3 s too slow
     assert "Jobs per GPU" not in out
+    result |= {"throughput": [], "time_to_accuracy": [], "settings": {"concurrency_overrides": ["trainer.epochs=1"]},
+               "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 2.0, "speedup_vs_first": 1.0,
+                                "completed": 8},
+                               {"jobs_per_gpu": 4, "jobs": 8, "runs_per_min": 6.5, "speedup_vs_first": 3.25,
+                                "completed": 7}]}
+    path.write_text(json.dumps(result))
+    assert markdown_main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Jobs per GPU (gpu_pool, 8 runs of `trainer.epochs=1`, process start and data load included" in out
+    assert "| 1 | 2.00 | 1.00x | 8/8 |\n| 4 | 6.50 | 3.25x | 7/8 |" in out and "Time to accuracy" not in out
     assert markdown_main([str(tmp_path / "missing.json")]) == 1
     assert "cannot read benchmark results" in capsys.readouterr().err
 
