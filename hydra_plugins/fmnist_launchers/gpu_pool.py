@@ -133,10 +133,14 @@ class GpuPoolLauncher(Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        try:
+            slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
+        except ValueError as exc:  # a bad hydra.launcher value: one line, as for any other bad setting
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(1)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         pool_dir = sweep_dir / POOL_DIR
         pool_dir.mkdir(parents=True, exist_ok=True)
-        slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
         threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // len(slots))
         log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time "
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
