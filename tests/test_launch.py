@@ -127,7 +127,9 @@ def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
 
 @pytest.mark.parametrize(("settings", "message"), [
     ({"jobs_per_gpu": 0}, "hydra.launcher.jobs_per_gpu=0 is invalid: must be an integer >= 1"),
+    ({"jobs_per_gpu": "abc"}, "hydra.launcher.jobs_per_gpu='abc' is invalid: must be an integer >= 1"),
     ({"jobs_per_gpu": 2, "cpu_jobs": 0}, "hydra.launcher.cpu_jobs=0 is invalid: must be null or an integer >= 1"),
+    ({"deadline": "abc"}, "hydra.launcher.deadline='abc' is invalid: must be null or a Unix time in seconds"),
 ])
 def test_bad_pool_settings_are_one_line_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                    settings: dict, message: str) -> None:
