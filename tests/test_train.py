@@ -172,6 +172,23 @@ def test_refused_or_invalid_rerun_leaves_the_finished_run_as_it_was(tmp_path: Pa
         assert outcome.failed == [(run, f"{type(refused.value).__name__}: {refused.value}")] and not outcome.skipped
 
 
+def test_a_finished_run_dir_is_skipped_and_a_diverged_one_refused_without_reading_data(tmp_path: Path) -> None:
+    """In-process, no data: the same command again returns the completed run's summary untouched, and refuses to
+    train a run that diverged (its recorded failure stands) unless forced."""
+    cfg = compose_cfg(tmp_path / "no-data", "trainer.epochs=1")
+    run = tmp_path / "r"
+    recorded = _finished_run_dir(run, cfg, ["trainer.epochs=1"])
+    assert train(cfg, run, overrides=["trainer.epochs=1"]) == recorded
+    diverged = recorded | {"status": "failed", "error": "TrainingDiverged: training loss became NaN/inf in epoch 1"}
+    (run / "summary.json").write_text(json.dumps(diverged))
+    before = (run / "summary.json").read_bytes()
+    with pytest.raises(TrainingDiverged) as info:
+        train(cfg, run, overrides=["trainer.epochs=1"])
+    assert str(info.value) == (f"{run} diverged before (TrainingDiverged: training loss became NaN/inf in epoch 1); "
+                               "not trained again — set trainer.force=true to rerun")
+    assert (run / "summary.json").read_bytes() == before
+
+
 @pytest.mark.slow
 def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "r"
