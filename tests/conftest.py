@@ -197,6 +197,24 @@ def _image_path_only(s: SyntheticResplit) -> None:
                                                      fields=list(IMAGE_TYPE)))
 
 
+def _no_train_labels(s: SyntheticResplit) -> None:
+    """Neither file labels the train rows: no label column in the parquet, only ids in train.csv."""
+    _drop_column(s, "label")
+    _rewrite_csv(s.train_csv, lambda lines: ["id"] + [ln.split(",")[0] for ln in lines[1:]])
+
+
+def _parquet_id_null(s: SyntheticResplit) -> None:
+    ids = s.read_table().column("id").to_pylist()
+    ids[4] = None
+    s.set_column("id", pa.array(ids, pa.int64()))
+
+
+def _image_bytes_not_binary(s: SyntheticResplit) -> None:
+    n = s.read_table().num_rows
+    s.set_column("image", pa.StructArray.from_arrays([pa.array(range(n), pa.int64()), pa.nulls(n, pa.string())],
+                                                     names=["bytes", "path"]))
+
+
 # Each corruption applies one defect to a freshly written synthetic folder. The expected message fragments
 # live with the tests (tests/test_data.py).
 RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
@@ -245,6 +263,12 @@ RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
     "rgb_png": lambda s: s.replace_image(int(s.test_ids[3]), png_bytes(_tinted(s.test_images[3]))),
     "null_image": lambda s: s.replace_image(int(s.test_ids[3]), None),
     "image_path_only": _image_path_only,
+    "no_train_labels": _no_train_labels,
+    "parquet_id_strings": lambda s: s.set_column("id", pa.array([str(i) for i in s.read_table()["id"].to_pylist()])),
+    "parquet_id_null": _parquet_id_null,
+    "image_column_int": lambda s: s.set_column("image", pa.array(range(s.read_table().num_rows), pa.int64())),
+    "image_bytes_not_binary": _image_bytes_not_binary,
+    "csv_extra_field": lambda s: _rewrite_csv(s.train_csv, lambda ls: ls[:3] + [f"{ls[3]},7"] + ls[4:]),
 }
 
 

@@ -197,6 +197,9 @@ def test_bad_sweep_dirs_are_clear_errors(tmp_path: Path) -> None:
         collect(tmp_path / "empty")
     with pytest.raises(AnalysisError, match="no sweep_dir"):
         collect([])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(AnalysisError, match=f"^sweep_dir {tmp_path / 'file'} is not a directory$"):
+        collect([tmp_path / "empty", tmp_path / "file"])
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)
@@ -353,6 +356,8 @@ def test_bad_out_dir_and_report_dir_are_named(tmp_path: Path, analyze_config) ->
     (tmp_path / "file").write_text("x")
     with pytest.raises(AnalysisError, match="out_dir .*file exists and is not a directory"):
         check_options(analyze_config(f"sweep_dir={tmp_path}", f"out_dir={tmp_path / 'file'}"))
+    with pytest.raises(AnalysisError, match=f"^data_dir {tmp_path / 'file'} is not a directory$"):
+        check_options(analyze_config(f"sweep_dir={tmp_path}", f"data_dir={tmp_path / 'file'}"))
     report = tmp_path / "report"
     report.mkdir()
     with pytest.raises(ReportError, match="has no main.tex"):
@@ -409,19 +414,24 @@ def test_damaged_metrics_are_read_as_missing_and_named(tmp_path: Path, analyze_c
     (runs[1] / "metrics.csv").write_text(METRICS_CSV[:-20])          # the last row cut off in the middle
     (runs[2] / "metrics.csv").write_text(METRICS_CSV.split("\n")[0] + "\n")  # header only
     (runs[3] / "metrics.csv").unlink()
+    extra = fake_run(tmp_path / "sweep", 4, True, 2, epochs_completed=3)  # metrics.csv has 2 rows
+    unreadable = fake_run(tmp_path / "sweep", 5, False, 2)
+    (unreadable / "metrics.csv").write_text('epoch,lr\n"1,0.1\n')
     result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
     warned = {r.getMessage().split(" ")[1]: r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
     assert "1 incomplete or non-numeric row(s)" in warned[runs[0].name]
     assert "1 incomplete or non-numeric row(s)" in warned[runs[1].name]
     assert "metrics.csv has no epoch rows" in warned[runs[2].name]
     assert "metrics.csv is missing or empty" in warned[runs[3].name]
+    assert "metrics.csv has 2 epoch row(s), summary.json says 3 epochs completed" in warned[extra.name]
+    assert "metrics.csv is unreadable (ParserError: " in warned[unreadable.name]
     epochs = pd.read_parquet(tmp_path / "out" / "epochs.parquet")
-    assert len(epochs) == 4 and all(pd.api.types.is_float_dtype(epochs[c]) for c in ("train_loss", "train_acc"))
+    assert len(epochs) == 4 + 2 and all(pd.api.types.is_float_dtype(epochs[c]) for c in ("train_loss", "train_acc"))
     runs_table = result.collection.runs.set_index("run")
     assert pd.isna(runs_table.loc[runs[0].name, "train_loss_final"])
     assert runs_table.loc[runs[0].name, "train_acc_final"] == 0.5
     assert pd.isna(runs_table.loc[runs[1].name, "train_acc_final"])
-    assert runs_table["issues"].notna().tolist() == [True] * 4
+    assert runs_table["issues"].notna().tolist() == [True] * 6
     with style.context():  # the curves of the damaged table still plot
         assert figures.training_curves(result.collection.runs, result.collection.epochs, "fake",
                                        list(result.cells["cell"]), tmp_path / "figs")
@@ -573,16 +583,23 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     rows = "id,label,pred," + ",".join(f"p{c}" for c in range(10)) + "\n"
     probs = ",".join(["0.1"] * 10)
     full = rows + "".join(f"{i},{i % 10},{i % 10},{probs}\n" for i in range(20))
-    runs = [tmp_path / name for name in ("a", "b", "c")]
+    runs = [tmp_path / name for name in ("a", "b", "c", "d", "e", "f")]
     for run in runs:
         run.mkdir()
         (run / "predictions_test.csv").write_text(full)
     (runs[1] / "predictions_test.csv").write_text(full[: len(full) // 2])    # cut in the middle of a row
     (runs[2] / "predictions_test.csv").write_text(full.replace("\n19,9,9", "\n19,9,x"))
-    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20, 20, 20])
+    (runs[3] / "predictions_test.csv").write_text(full.replace(",pred,", ",guess,"))
+    (runs[4] / "predictions_test.csv").write_text(full.replace("\n7,7,7,0.1,", "\n7,7,7,high,"))
+    (runs[5] / "predictions_test.csv").write_bytes(b"id,label\n\"1,2\n")  # an unterminated quote: unreadable
+    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20] * 6)
     assert results.n_runs == 1 and results.confusion.sum() == 20
-    assert f"{runs[1] / 'predictions_test.csv'} has 10 rows, but the run's test set has 20 images" in caplog.text
-    assert "pred values that are missing or not classes 0..9" in caplog.text
+    file = "predictions_test.csv"
+    assert f"{runs[1] / file} has 10 rows, but the run's test set has 20 images" in caplog.text
+    assert f"{runs[2] / file} has pred values that are missing or not classes 0..9" in caplog.text
+    assert f"{runs[3] / file} has no pred column" in caplog.text
+    assert f"{runs[4] / file} has ids or probabilities that are missing or not numbers" in caplog.text
+    assert f"{runs[5] / file} is unreadable (ParserError): left out of the confusion matrix" in caplog.text
 
 
 def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Path, analyze_config,
@@ -620,6 +637,13 @@ def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Pa
     with pytest.raises(FmnistError):
         quick_analysis(analyze_config, sweep, fresh)
     assert not fresh.exists()
+
+
+def test_an_out_dir_that_cannot_be_made_is_one_error(tmp_path: Path, analyze_config) -> None:
+    fake_sweep(tmp_path / "sweep")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AnalysisError, match=f"^cannot write to out_dir {tmp_path / 'file' / 'out'}: Not a directory$"):
+        quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "file" / "out")
 
 
 def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -64,23 +64,28 @@ def test_cli_style_override():
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
+    "kwargs, message",
     [
-        ({"crop_padding": -1}, "crop_padding"),
-        ({"crop_padding": 1.5}, "crop_padding"),
-        ({"erasing": 1.5}, "erasing"),
-        ({"erasing_area": (0.3, 0.2)}, "erasing_area"),
-        ({"erasing_area": (0.0, 0.2)}, "erasing_area"),
-        ({"erasing_area": (0.1,)}, "erasing_area"),
-        ({"mixup_alpha": -0.1}, "mixup_alpha"),
-        ({"cutmix_alpha": -1}, "cutmix_alpha"),
-        ({"num_classes": 0}, "num_classes"),
-        ({"flip": "yes"}, "flip"),
+        ({"crop_padding": -1}, "augment.crop_padding must be an integer >= 0, got -1"),
+        ({"crop_padding": 1.5}, "augment.crop_padding must be an integer >= 0, got 1.5"),
+        ({"erasing": 1.5}, "augment.erasing is a probability and must be in [0, 1], got 1.5"),
+        ({"erasing": True}, "augment.erasing must be a number, got True"),
+        ({"erasing": "often"}, "augment.erasing must be a number, got 'often'"),
+        ({"erasing_area": (0.3, 0.2)}, "augment.erasing_area must satisfy 0 < min <= max <= 1, got [0.3, 0.2]"),
+        ({"erasing_area": (0.0, 0.2)}, "augment.erasing_area must satisfy 0 < min <= max <= 1, got [0.0, 0.2]"),
+        ({"erasing_area": (0.1,)}, "augment.erasing_area must be a pair [min, max], got [0.1]"),
+        ({"erasing_area": 0.1}, "augment.erasing_area must be a pair [min, max], got 0.1"),
+        ({"erasing_area": ("a", 0.2)}, "augment.erasing_area must hold two numbers, got ['a', 0.2]"),
+        ({"mixup_alpha": -0.1}, "augment.mixup_alpha must be >= 0 (0 = off), got -0.1"),
+        ({"cutmix_alpha": -1}, "augment.cutmix_alpha must be >= 0 (0 = off), got -1.0"),
+        ({"num_classes": 0}, "augment.num_classes must be an integer >= 1, got 0"),
+        ({"flip": "yes"}, "augment.flip must be true, false or alternating, got 'yes'"),
     ],
 )
-def test_bad_arguments_raise_config_error(kwargs, name):
-    with pytest.raises(ConfigError, match=name):
+def test_bad_arguments_raise_config_error(kwargs, message):
+    with pytest.raises(ConfigError) as info:
         Augment(**kwargs)
+    assert str(info.value) == message
 
 
 # ----------------------------------------------------------------------------- general contract
@@ -147,11 +152,11 @@ def test_rng_state_restore_is_exact():
 def test_rejects_bad_inputs():
     aug = load("standard")
     x, y = batch(4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Augment expects images of shape \[B, C, H, W\], got \(1, 28, 28\)"):
         aug(x[0], y)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"Augment expects float images in \[0, 1\], got dtype torch.uint8"):
         aug((x * 255).to(torch.uint8), y)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels must have shape \[4\], got \(3,\)"):
         aug(x, y[:3])
 
 

@@ -50,6 +50,28 @@ def test_bad_value_is_refused_and_recorded(tmp_path: Path, override: str, messag
     assert summary["status"] == "failed" and message in summary["error"]  # a sweep's report shows why
 
 
+def test_precision_and_device_names_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each refusal of fmnist/train/device.py with its own message; the GPU counts are the machine's, stubbed."""
+    import torch
+
+    from fmnist.train.device import resolve_device
+
+    with pytest.raises(ConfigError, match=r"^trainer.precision=fp16 needs a GPU; use fp32 or bf16 on CPU$"):
+        train(compose_cfg(tmp_path / "no-data-needed", "device=cpu", "trainer.precision=fp16"), tmp_path / "r")
+    with pytest.raises(ConfigError, match=r"^device='meta' is not supported \(use auto, cpu, cuda, cuda:N or mps\)$"):
+        resolve_device("meta")
+    with pytest.raises(ConfigError, match=r"^device='tpu' is not a device name \(use auto, cpu, cuda, cuda:N or"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"^device='cuda:3' requested but CUDA is not available on this machine$"):
+        resolve_device("cuda:3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ConfigError, match=r"^device='cuda:3' does not exist: this machine has 2 CUDA device\(s\)$"):
+        resolve_device("cuda:3")
+    assert resolve_device("CUDA:1") == torch.device("cuda", 1)
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["trainer.cuda_graphs=yes"], "trainer.cuda_graphs='yes' is invalid: choose auto, true or false"),
     (["trainer.cuda_graphs=true", "trainer.compile=default"],

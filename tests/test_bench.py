@@ -64,6 +64,16 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
     assert "| resnet9 | 512 | - | 0.50 | - | - | ≤ 0.4 (missed) | 0.1 |" in out
     assert "| `fast` | 24 | 94.12 % | 11.3 | ≥ 94.0 % in ≤ 10 s | missed |" in out  # accurate enough, 1.3 s too slow
     assert "Jobs per GPU" not in out
+    result |= {"throughput": [], "time_to_accuracy": [], "settings": {"concurrency_overrides": ["trainer.epochs=1"]},
+               "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 2.0, "speedup_vs_first": 1.0,
+                                "completed": 8},
+                               {"jobs_per_gpu": 4, "jobs": 8, "runs_per_min": 6.5, "speedup_vs_first": 3.25,
+                                "completed": 7}]}
+    path.write_text(json.dumps(result))
+    assert markdown_main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Jobs per GPU (gpu_pool, 8 runs of `trainer.epochs=1`, process start and data load included" in out
+    assert "| 1 | 2.00 | 1.00x | 8/8 |\n| 4 | 6.50 | 3.25x | 7/8 |" in out and "Time to accuracy" not in out
     assert markdown_main([str(tmp_path / "missing.json")]) == 1
     assert "cannot read benchmark results" in capsys.readouterr().err
 
@@ -101,10 +111,10 @@ def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys: p
     assert not (tmp_path / "never-read").exists() and not out.parent.exists()
 
 
-def test_a_failed_concurrency_sweep_says_why(real_resplit_dir: Path) -> None:
+def test_a_failed_concurrency_sweep_says_why(tmp_path: Path) -> None:
     from fmnist.bench.concurrency import sweep_throughput
 
-    res = sweep_throughput(1, 1, [f"data.dir={real_resplit_dir}", "trainer.epochs=abc"])
+    res = sweep_throughput(1, 1, [f"data.dir={tmp_path / 'never-read'}", "trainer.epochs=abc"])
     assert res["completed"] == 0 and res["runs_per_min"] == 0.0 and res["sweep_dir"] is None
     assert "trainer.epochs='abc' is invalid" in res["error"]
 
@@ -113,17 +123,21 @@ def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.Capture
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHION_MNIST_RAW", str(tmp_path / "no-raw"))
     rc = main(["--tiny", "--data-dir", str(tmp_path / "none"), "--skip-naive"])
-    assert rc == 1
-    assert "error:" in capsys.readouterr().err
+    assert rc == 1 and not (tmp_path / "none").exists()
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: $FASHION_MNIST_RAW={tmp_path / 'no-raw'}: {tmp_path / 'no-raw'} lacks train-images")
+    assert err.count("\n") == 1
 
 
-def test_bench_refuses_graphs_without_cuda(real_resplit_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bench_refuses_graphs_without_cuda(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Refused before the data folder is read (or, as data/ would be, built from the raw files)."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU-only refusal")
-    rc = main(["--tiny", "--data-dir", str(real_resplit_dir), "--skip-naive", "--modes", "graphs"])
-    assert rc == 1 and "--modes graphs needs a CUDA device" in capsys.readouterr().err
+    rc = main(["--tiny", "--data-dir", str(tmp_path / "data"), "--skip-naive", "--modes", "graphs"])
+    assert rc == 1 and capsys.readouterr().err == "error: --modes graphs needs a CUDA device; this is cpu\n"
+    assert not (tmp_path / "data").exists()
 
 
 def test_step_model_modes() -> None:
@@ -142,17 +156,22 @@ def test_step_model_modes() -> None:
 @pytest.mark.parametrize(("preset", "model", "epochs", "erasing", "ema"), [
     ("fast", "ResNet9", 24, 0.0, None), ("fast95", "ResNet", 40, 0.5, None), ("best", "ResNet", 120, 0.5, 0.999),
 ])
-def test_speed_presets_compose_and_train(real_resplit_dir: Path, tmp_path: Path, preset: str, model: str,
-                                         epochs: int, erasing: float, ema: float | None) -> None:
-    """The time-to-accuracy presets: their recipe composes, and each trains end to end at CPU size."""
+def test_speed_presets_compose_to_their_recipe(tmp_path: Path, preset: str, model: str, epochs: int, erasing: float,
+                                               ema: float | None) -> None:
     from runs import compose_train
 
-    from fmnist.bench.tta import time_to_accuracy
-
-    cfg = compose_train(real_resplit_dir, f"+experiment={preset}")
+    cfg = compose_train(tmp_path, f"+experiment={preset}")
     assert cfg.model._target_.endswith(model) and cfg.trainer.epochs == epochs and cfg.trainer.ema_decay == ema
     assert (cfg.trainer.batch_size, cfg.data.val_fraction, cfg.trainer.tta_flip) == (512, 0.0, True)
     assert cfg.augment.flip == "alternating" and cfg.augment.erasing == erasing and cfg.optimizer.nesterov
+
+
+@pytest.mark.slow  # three training runs
+@pytest.mark.parametrize("preset", ["fast", "fast95", "best"])
+def test_speed_presets_train(real_resplit_dir: Path, tmp_path: Path, preset: str) -> None:
+    """The time-to-accuracy presets train end to end at CPU size."""
+    from fmnist.bench.tta import time_to_accuracy
+
     result = time_to_accuracy(preset, [f"data.dir={real_resplit_dir}", "trainer.epochs=1", "data.subset=1024",
                                        "model.width=4"], run_root=tmp_path)
     assert result["status"] == "completed" and 0.0 <= result["test_acc"] <= 1.0 and result["epochs"] == 1

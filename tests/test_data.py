@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -176,6 +178,9 @@ def test_missing_folder(tmp_path: Path) -> None:
     msg = str(info.value)
     assert str(missing) in msg and "does not exist" in msg
     assert f"python -m fmnist.data.prepare --out {missing}" in msg
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DataError, match=f"^dataset folder {tmp_path / 'a-file'} is not a folder; build one with: "):
+        load_resplit(tmp_path / "a-file")
 
 
 def test_path_to_a_file_of_the_folder(make_resplit, tmp_path: Path) -> None:
@@ -233,6 +238,13 @@ BAD_INPUTS = {
     "image_path_only": lambda s: [
         "data.parquet", f"image for id {s.train_ids[2]}", f"image.path is 'images/{s.train_ids[2]}.png'", "image.bytes"
     ],
+    "no_train_labels": lambda s: ["the train split has no labels (data.parquet has no label values for train rows "
+                                  "and train.csv has no label column or it is empty)"],
+    "parquet_id_strings": lambda s: ["data.parquet: column id has type string; expected integers"],
+    "parquet_id_null": lambda s: ["data.parquet: column id has 1 missing value(s)"],
+    "image_column_int": lambda s: ["data.parquet: column image has type int64; expected struct<bytes: binary"],
+    "image_bytes_not_binary": lambda s: ["data.parquet: column image has field bytes of type int64; expected binary"],
+    "csv_extra_field": lambda s: ["train.csv: cannot read CSV (", "Expected 2 fields in line 4, saw 3)"],
 }
 
 
@@ -332,6 +344,23 @@ def test_corrupt_cache_is_rebuilt(make_resplit, decode_calls, damage: str) -> No
     assert len(decode_calls) == 4
     assert_matches(load_resplit(s.path), s)  # rebuilt cache is valid again
     assert len(decode_calls) == 4
+
+
+def test_cache_of_inconsistent_arrays_is_rebuilt(make_resplit, decode_calls) -> None:
+    """A cache file that is a valid zip with the right key but arrays that cannot be a dataset (a label 12, ids out
+    of order) is never trusted."""
+    s = make_resplit()
+    load_resplit(s.path)
+    [cache_file] = _cache_files(s.path / ".fmnist_cache")
+    with np.load(cache_file, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    for name, edit in (("train_labels", lambda a: np.where(np.arange(a.size) == 3, 12, a)),
+                       ("test_ids", lambda a: a[::-1].copy())):
+        with open(cache_file, "wb") as f:
+            np.savez(f, **{**arrays, name: edit(arrays[name])})
+        decoded = len(decode_calls)
+        assert_matches(load_resplit(s.path), s)
+        assert len(decode_calls) == decoded + 2  # decoded again, not served from the cache
 
 
 def test_explicit_cache_dir(make_resplit, tmp_path: Path, decode_calls) -> None:
@@ -537,6 +566,31 @@ def test_build_crash_leaves_nothing(fake_raw_dir, tmp_path: Path, monkeypatch) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 
 
+@pytest.mark.parametrize(("stem", "array", "message"), [
+    ("train-images-idx3-ubyte", np.zeros((120, 28, 27), np.uint8),
+     "train-images-idx3-ubyte.gz: expected uint8 images of shape [N, 28, 28], got uint8 (120, 28, 27)"),
+    ("t10k-labels-idx1-ubyte", np.zeros(29, np.uint8),
+     "t10k-labels-idx1-ubyte: expected 30 uint8 labels (one per image in t10k-images-idx3-ubyte.gz), got uint8 (29,)"),
+    ("train-labels-idx1-ubyte", np.full(120, 10, np.uint8), "train-labels-idx1-ubyte: label 10 is outside 0..9"),
+])
+def test_raw_files_that_are_not_fashion_mnist_are_named(fake_raw_dir, tmp_path: Path, write_idx, stem: str,
+                                                        array: np.ndarray, message: str) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(fake_raw_dir.path, raw)
+    [path] = [p for p in raw.iterdir() if p.name.startswith(stem)]
+    write_idx(path, array, compress=path.suffix == ".gz")
+    with pytest.raises(DataError, match=re.escape(message)):
+        build_resplit(tmp_path / "ds", raw_dir=raw)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_build_refuses_a_file_as_out(fake_raw_dir, tmp_path: Path) -> None:
+    (tmp_path / "ds").write_text("mine")
+    with pytest.raises(DataError, match=r"ds: exists and is not a folder; remove it or pass --force"):
+        build_resplit(tmp_path / "ds", raw_dir=fake_raw_dir.path)
+    assert (tmp_path / "ds").read_text() == "mine"
+
+
 def test_build_bad_mode(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown mode 'stratified'"):
         build_resplit(tmp_path / "x", mode="stratified")
@@ -728,8 +782,22 @@ def test_subset_all_and_errors() -> None:
     with pytest.raises(DataError, match="301.*300"):
         subset_indices(labels, pool, 301, seed=0)
     for bad in (0, -5):
-        with pytest.raises(DataError, match="positive"):
+        with pytest.raises(DataError, match=f"^subset size must be positive, got {bad}$"):
             subset_indices(labels, pool, bad, seed=0)
+    for bad in (True, 2.0, "5"):
+        with pytest.raises(DataError, match=f"^subset size must be an integer or None, got {re.escape(repr(bad))}$"):
+            subset_indices(labels, pool, bad, seed=0)
+
+
+def test_split_helpers_refuse_arrays_that_are_not_1d_integers() -> None:
+    labels = _uneven_labels()
+    with pytest.raises(DataError, match=r"^labels must be a 1-D integer array, got float64 with shape \(1003,\)$"):
+        stratified_split(labels.astype(float), 0.1, seed=0)
+    with pytest.raises(DataError, match=r"^labels must be a 1-D integer array, got int64 with shape \(1003, 1\)$"):
+        subset_indices(labels[:, None], np.arange(10), 5, seed=0)
+    with pytest.raises(DataError, match=r"^indices must be a 1-D integer array, got float64 with shape \(10,\)$"):
+        subset_indices(labels, np.arange(10.0), 5, seed=0)
+    assert stratified_split(np.array([]), 0.1, seed=0)[0].size == 0  # an empty split: no dtype to check
 
 
 @pytest.mark.parametrize(("n", "batch", "drop_last", "steps"), [

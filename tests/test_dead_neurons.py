@@ -186,3 +186,18 @@ def test_corrupt_best_pt_skips_the_run_with_a_warning(tmp_path: Path, caplog: py
     runs, layers = dead_neuron_tables(OmegaConf.create({"data_dir": str(tmp_path)}), collect(tmp_path / "sweep"))
     assert runs.empty and layers.empty
     assert f"dead neurons: {run.name} skipped: {run / 'checkpoints' / 'best.pt'} is unreadable" in caplog.text
+
+
+def test_weights_of_another_model_or_a_run_without_config_are_named(tmp_path: Path) -> None:
+    """best.pt of a width-8 net in a width-4 run (a run dir copied over another), or a run whose config cannot be
+    read: one AnalysisError each, which the pipeline turns into a skipped run."""
+    from fmnist.analysis.errors import AnalysisError
+    from fmnist.train.checkpoint import save_checkpoint
+
+    run = fake_trained_run(tmp_path)
+    other = build_model(compose_train(tmp_path, "model.width=8"))
+    save_checkpoint(run / "checkpoints" / "best.pt", {"model": other.state_dict(), "epoch": 1})
+    with pytest.raises(AnalysisError, match=r"best.pt does not hold weights of the run's model \(RuntimeError\)$"):
+        measure_run(run_config(run), run, tmp_path)
+    with pytest.raises(AnalysisError, match=f"^run {run} has no readable config"):
+        measure_run({"model": {"width": 4}}, run, tmp_path)

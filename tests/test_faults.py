@@ -120,6 +120,31 @@ def test_corrupt_checkpoint_without_a_good_one_is_a_clear_error(real_resplit_dir
     assert s["status"] == "failed" and "CheckpointError" in s["error"]
 
 
+def test_a_checkpoint_that_is_not_a_resume_state_is_skipped_like_a_damaged_one(tmp_path: Path,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """In-process, no training: last.pt holding no dict, or a dict without the resume keys, is not resumed from."""
+    assert ckpt.load_resume_state(tmp_path) is None  # no checkpoint: a fresh start
+    last, previous = ckpt.checkpoint_path(tmp_path, ckpt.LAST), ckpt.checkpoint_path(tmp_path, ckpt.PREVIOUS)
+    last.parent.mkdir()
+    good = {key: {} for key in ckpt.RESUME_KEYS} | {"epoch": 1}
+    torch.save([1, 2], last)
+    torch.save(good, previous)
+    with caplog.at_level("WARNING"):
+        state = ckpt.load_resume_state(tmp_path)
+    assert state["epoch"] == 1 and state["path"] == str(previous)
+    assert f"checkpoint {last} does not hold a checkpoint (got list)" in caplog.text
+    assert last.with_name("last.pt.corrupt").exists() and not last.exists()
+
+    torch.save({"model": {}, "epoch": 2}, last)
+    previous.unlink()
+    with pytest.raises(CheckpointError) as info:
+        ckpt.load_resume_state(tmp_path)
+    assert str(info.value) == (f"cannot resume {tmp_path}: checkpoint {last} lacks optimizer, scheduler, rng, metrics, "
+                               "best. No good checkpoint is left: restore one, or set trainer.force=true to discard "
+                               "them and train from scratch")
+    assert last.exists()  # nothing set aside or deleted when nothing can be resumed
+
+
 # ------------------------------------------------------------------------------- full disk, read-only dir
 
 

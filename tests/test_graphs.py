@@ -63,6 +63,26 @@ def test_capture_restores_weights_and_batchnorm_statistics(fake_capture: dict) -
     assert graphed.shape == sample.shape and not fake_capture["autocast"]
 
 
+def test_a_failed_capture_leaves_the_model_as_it_was(fake_capture: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up moved the BatchNorm statistics, then the capture failed: the eager fallback must train the
+    model as it was before (graphs.py restores it in a finally)."""
+    real = torch.cuda.make_graphed_callables  # the fixture's stand-in: warms up, then we fail
+
+    def warm_up_then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", warm_up_then_fail)
+    model = _net()
+    model(torch.zeros(2, 1, 28, 28))
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="stream is capturing"):
+        graphs.capture_training_step(model, 16, (1, 28, 28), "fp32", channels_last=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert fake_capture["rng_set"] == 1 and not model.training
+
+
 def test_only_full_training_batches_replay_the_graph(fake_capture: dict) -> None:
     model = _net()
     model(torch.zeros(2, 1, 28, 28))

@@ -125,6 +125,23 @@ def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
     return launcher
 
 
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"jobs_per_gpu": 0}, "hydra.launcher.jobs_per_gpu=0 is invalid: must be an integer >= 1"),
+    ({"jobs_per_gpu": "abc"}, "hydra.launcher.jobs_per_gpu='abc' is invalid: must be an integer >= 1"),
+    ({"jobs_per_gpu": 2, "cpu_jobs": 0}, "hydra.launcher.cpu_jobs=0 is invalid: must be null or an integer >= 1"),
+    ({"deadline": "abc"}, "hydra.launcher.deadline='abc' is invalid: must be null or a Unix time in seconds"),
+])
+def test_bad_pool_settings_are_one_line_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   settings: dict, message: str) -> None:
+    launcher = GpuPoolLauncher(gpus=[], **settings)
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+    with pytest.raises(SystemExit) as info:
+        launcher.launch([["seed=0"]], 0)
+    assert info.value.code == 1 and capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "sweep").exists()
+
+
 #: A stand-in pool worker that notes which job its payload holds.
 NOTING_WORKER = """import pathlib, sys, time
 payload = pathlib.Path(sys.argv[-2]).read_bytes()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -147,8 +149,17 @@ def test_fused_only_on_cuda_when_supported():
 
 def test_no_trainable_params_is_config_error():
     model = nn.Linear(2, 2).requires_grad_(False)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="^the model has no trainable parameters for the optimizer$"):
         build_optimizer(load_opt("sgd"), model)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (-1e-4, "optimizer.weight_decay must be >= 0, got -0.0001"),  # conf/ does not check it: the optimizer does
+    ("abc", "optimizer.weight_decay must be a number, got 'abc'"),
+])
+def test_bad_weight_decay_is_named(value, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        build_optimizer(functools.partial(torch.optim.SGD, lr=0.1, weight_decay=value), tiny_model())
 
 
 # ----------------------------------------------------------------------------- schedulers
@@ -299,29 +310,39 @@ def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
 
 
 @pytest.mark.parametrize(
-    "factory, kwargs, name",
+    "factory, kwargs, message",
     [
-        (schedulers.constant, {"epochs": 0}, "epochs"),
-        (schedulers.constant, {"epochs": 2.5}, "epochs"),
-        (schedulers.cosine, {"steps_per_epoch": 0}, "steps_per_epoch"),
-        (schedulers.constant, {"warmup_epochs": -1.0}, "warmup_epochs"),
-        (schedulers.multistep, {"milestones": [0.75, 0.5]}, "milestones"),
-        (schedulers.multistep, {"milestones": [0.5, 1.5]}, "milestones"),
-        (schedulers.multistep, {"milestones": [0.0]}, "milestones"),
-        (schedulers.multistep, {"milestones": "0.5"}, "milestones"),
-        (schedulers.multistep, {"gamma": 0.0}, "gamma"),
-        (schedulers.multistep, {"gamma": 2.0}, "gamma"),
-        (schedulers.cosine, {"min_lr_ratio": 1.5}, "min_lr_ratio"),
-        (schedulers.warmup_cosine, {"min_lr_ratio": -0.1}, "min_lr_ratio"),
-        (schedulers.warmup_cosine, {"warmup_epochs": float("inf")}, "warmup_epochs"),
-        (schedulers.onecycle, {"pct_start": 1.0}, "pct_start"),
-        (schedulers.onecycle, {"pct_start": 0.0}, "pct_start"),
-        (schedulers.onecycle, {"div_factor": 0.5}, "div_factor"),
-        (schedulers.onecycle, {"final_div_factor": 0.0}, "final_div_factor"),
-        (schedulers.onecycle, {"anneal_strategy": "exp"}, "anneal_strategy"),
+        (schedulers.constant, {"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        (schedulers.constant, {"epochs": 2.5}, "epochs must be an integer >= 1, got 2.5"),
+        (schedulers.constant, {"epochs": "2"}, "epochs must be an integer >= 1, got '2'"),
+        (schedulers.constant, {"epochs": True}, "epochs must be an integer >= 1, got True"),
+        (schedulers.cosine, {"steps_per_epoch": 0}, "steps_per_epoch must be an integer >= 1, got 0"),
+        (schedulers.constant, {"warmup_epochs": -1.0}, "warmup_epochs must be a number in [0.0, inf), got -1.0"),
+        (schedulers.multistep, {"milestones": [0.75, 0.5]}, "milestones must be increasing, got [0.75, 0.5]"),
+        (schedulers.multistep, {"milestones": [0.5, 1.5]}, "milestones must be a number in (0.0, 1.0], got 1.5"),
+        (schedulers.multistep, {"milestones": [0.0]}, "milestones must be a number in (0.0, 1.0], got 0.0"),
+        (schedulers.multistep, {"milestones": "0.5"}, "milestones must be a list of fractions, got '0.5'"),
+        (schedulers.multistep, {"milestones": None}, "milestones must be a list of fractions, got None"),
+        (schedulers.multistep, {"gamma": 0.0}, "gamma must be a number in (0.0, 1.0], got 0.0"),
+        (schedulers.multistep, {"gamma": 2.0}, "gamma must be a number in (0.0, 1.0], got 2.0"),
+        (schedulers.multistep, {"gamma": "0.1"}, "gamma must be a number in (0.0, 1.0], got '0.1'"),
+        (schedulers.cosine, {"min_lr_ratio": 1.5}, "min_lr_ratio must be a number in [0.0, 1.0], got 1.5"),
+        (schedulers.warmup_cosine, {"min_lr_ratio": -0.1}, "min_lr_ratio must be a number in [0.0, 1.0], got -0.1"),
+        (schedulers.warmup_cosine, {"warmup_epochs": float("inf")}, "warmup_epochs must be a number in [0.0, inf)"),
+        (schedulers.onecycle, {"pct_start": 1.0}, "pct_start must be a number in (0.0, 1.0), got 1.0"),
+        (schedulers.onecycle, {"pct_start": 0.0}, "pct_start must be a number in (0.0, 1.0), got 0.0"),
+        (schedulers.onecycle, {"div_factor": 0.5}, "div_factor must be a number in [1.0, inf), got 0.5"),
+        (schedulers.onecycle, {"final_div_factor": 0.0}, "final_div_factor must be a number in "),
+        (schedulers.onecycle, {"anneal_strategy": "exp"}, "anneal_strategy must be 'cos' or 'linear', got 'exp'"),
     ],
 )
-def test_bad_scheduler_args_raise_config_error(factory, kwargs, name):
+def test_bad_scheduler_args_raise_config_error(factory, kwargs, message):
     args = {"epochs": E, "steps_per_epoch": S, **kwargs}
-    with pytest.raises(ConfigError, match=name):
+    with pytest.raises(ConfigError) as info:
         factory(make_opt(), **args)
+    assert str(info.value).startswith(f"scheduler argument {message}"), str(info.value)
+
+
+def test_scheduler_needs_an_optimizer():
+    with pytest.raises(ConfigError, match="^scheduler needs a torch.optim.Optimizer, got Linear$"):
+        schedulers.cosine(nn.Linear(2, 2), epochs=E, steps_per_epoch=S)

@@ -159,6 +159,7 @@ def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:
     assert m["pWidth"] == latex.pvalue(width_holm) and width_holm < 0.05 and m["verdictWidth"] == "higher"
 
 
+@pytest.mark.slow  # the real tiny sweep (session fixture)
 def test_speed_macros_sum_the_training_time(tiny_analysis) -> None:
     from fmnist.analysis.latex import NA
     from fmnist.analysis.macros import build_macros

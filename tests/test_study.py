@@ -103,6 +103,7 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: cannot parse the overrides after --:") and err.count("\n") == 1
     assert study_main(["--list", "--concurrent", "0"]) == 2
+    assert capsys.readouterr().err == "error: --concurrent must be >= 1, got 0\n"
 
 
 #: A stand-in train.py: says which preset is up, then waits; Ctrl-C makes it record `interrupted` and exit 130.
@@ -141,6 +142,20 @@ def test_study_stopped_passes_one_ctrl_c_to_its_sweep(sig: signal.Signals, tmp_p
     assert sorted(p.name for p in tmp_path.glob("stage*")) == ["stage2_skip.interrupted", "stage2_skip.up"]
     out = capsys.readouterr().out
     assert "interrupted: the study stopped 1 running preset(s) (stage2_skip) and did not start 1" in out
+
+
+def test_a_preset_whose_sweep_fails_is_named_and_the_study_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """A stand-in train.py that fails stage2_skip's sweep: the next preset still runs, the study names the failed
+    one and exits 1."""
+    (tmp_path / "train.py").write_text("import pathlib, sys\npreset = sys.argv[2].split('=')[1]\n"
+                                       "pathlib.Path(__file__).with_name(preset + '.ran').write_text('')\n"
+                                       "sys.exit(1 if preset == 'stage2_skip' else 0)\n")
+    monkeypatch.setattr(fmnist.study, "TRAIN_SCRIPT", tmp_path / "train.py")
+    assert study_main(["--presets", "stage2_skip", "stage2_norm"]) == 1
+    assert sorted(p.name for p in tmp_path.glob("*.ran")) == ["stage2_norm.ran", "stage2_skip.ran"]
+    assert capsys.readouterr().out.endswith("study: 1 presets completed, 1 with failed or unstarted jobs "
+                                            "(stage2_skip)\n")
 
 
 #: Narrower grids for the tiny runs of the two big presets (the compose test checks every cell's config).

@@ -106,6 +106,9 @@ def test_a_big_archive_comes_back_in_parts(tmp_path: Path, monkeypatch: pytest.M
     parts = st.archive(device, {}, tmp_path / "out" / st.ARCHIVE)
     assert len(parts) > 2 and parts[1].name == "study.tar.gz.part-ab"
     assert all(p.stat().st_size <= 4096 for p in parts)
+    with pytest.raises(st.FmnistError, match=r"^cannot extract .*part-aa, .*: .* \(are all the parts there\?\)$"):
+        st.unpack(tmp_path / "repo", parts[:-1])  # the last part did not come back
+    assert not (tmp_path / "repo" / STUDY).exists()  # nothing half-extracted was added
     assert st.unpack(tmp_path / "repo", parts) == (3, 0)
     assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
 

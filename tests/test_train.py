@@ -172,6 +172,23 @@ def test_refused_or_invalid_rerun_leaves_the_finished_run_as_it_was(tmp_path: Pa
         assert outcome.failed == [(run, f"{type(refused.value).__name__}: {refused.value}")] and not outcome.skipped
 
 
+def test_a_finished_run_dir_is_skipped_and_a_diverged_one_refused_without_reading_data(tmp_path: Path) -> None:
+    """In-process, no data: the same command again returns the completed run's summary untouched, and refuses to
+    train a run that diverged (its recorded failure stands) unless forced."""
+    cfg = compose_cfg(tmp_path / "no-data", "trainer.epochs=1")
+    run = tmp_path / "r"
+    recorded = _finished_run_dir(run, cfg, ["trainer.epochs=1"])
+    assert train(cfg, run, overrides=["trainer.epochs=1"]) == recorded
+    diverged = recorded | {"status": "failed", "error": "TrainingDiverged: training loss became NaN/inf in epoch 1"}
+    (run / "summary.json").write_text(json.dumps(diverged))
+    before = (run / "summary.json").read_bytes()
+    with pytest.raises(TrainingDiverged) as info:
+        train(cfg, run, overrides=["trainer.epochs=1"])
+    assert str(info.value) == (f"{run} diverged before (TrainingDiverged: training loss became NaN/inf in epoch 1); "
+                               "not trained again — set trainer.force=true to rerun")
+    assert (run / "summary.json").read_bytes() == before
+
+
 @pytest.mark.slow
 def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "r"
@@ -249,15 +266,16 @@ def test_cli_error_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_unknown_key_is_refused(tmp_path: Path) -> None:
     proc = run_cli("trainer.epoch=3", f"hydra.run.dir={tmp_path / 'r'}")
-    assert proc.returncode != 0
-    assert "epoch" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and not (tmp_path / "r").exists()
+    assert proc.stderr.startswith("Could not override 'trainer.epoch'.\nTo append to your config use +trainer.epoch=3")
+    assert "Traceback" not in proc.stderr
 
 
 def test_missing_device_is_refused(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     cfg = compose_cfg(tmp_path / "nodata", "device=cuda:3")
-    with pytest.raises(ConfigError, match="cuda"):
+    with pytest.raises(ConfigError, match=r"device='cuda:3' requested but CUDA is not available on this machine"):
         train(cfg, tmp_path / "r")
 
 
@@ -357,7 +375,7 @@ def test_checkpoint_every_n_epochs_resumes_from_the_last_one_written(real_respli
     assert without_timing(read_metrics(tmp_path / "cut")) == without_timing(read_metrics(tmp_path / "whole"))
 
 
-
+@pytest.mark.slow
 def test_best_weights_are_written_with_last_pt_so_a_resume_never_meets_newer_ones(
         real_resplit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """checkpoint_every=3, stopped in epoch 3: epochs 1-2 improved val_acc but nothing was checkpointed, so no
@@ -447,6 +465,50 @@ def test_cudagraph_steps_are_marked_once_per_iteration_when_asked(monkeypatch: p
     batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)), torch.randint(0, 3, (8,))) for _ in range(5)]
     stats = train_one_epoch(model, batches, optimizer, scheduler, contextlib.nullcontext, mark_cudagraph_steps=mark)
     assert stats.n == 40 and len(calls) == (5 if mark else 0)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_grad_clip_bounds_the_step_also_under_a_grad_scaler(scaled: bool) -> None:
+    """trainer.grad_clip: plain SGD (lr 1) moves the weights by exactly the clipped gradient norm; with a GradScaler
+    the gradients are unscaled before clipping (else the step would be 2^16 times too small)."""
+    import contextlib
+
+    from fmnist.train.loop import train_one_epoch
+
+    def step_norm(grad_clip: float | None) -> float:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        scaler = torch.amp.GradScaler("cpu") if scaled else None
+        batch = [(torch.randn(8, 4) * 100, torch.arange(8) % 3, torch.arange(8) % 3)]
+        train_one_epoch(model, batch, optimizer, scheduler, contextlib.nullcontext, scaler=scaler, grad_clip=grad_clip)
+        return float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
+
+    assert step_norm(None) > 1.0  # the unclipped gradient is large
+    assert step_norm(0.01) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_flip_tta_averages_the_logits_of_each_image_and_its_mirror() -> None:
+    import contextlib
+
+    import numpy as np
+
+    from fmnist.data.loader import DeviceSplit, eval_batches
+    from fmnist.train.loop import evaluate
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))  # not mirror-symmetric
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    split = DeviceSplit("test", np.arange(6), images, torch.arange(6) % 10)
+    [(x, _)] = list(eval_batches(split, 64))
+    with torch.no_grad():
+        plain, mirrored = model(x), model(torch.flip(x, dims=[3]))
+    got = evaluate(model, split, 4, contextlib.nullcontext, tta_flip=True)  # two batches
+    torch.testing.assert_close(got.probs, ((plain + mirrored) / 2).softmax(1))
+    assert got.acc == int(((plain + mirrored).argmax(1) == split.labels).sum()) / 6
+    torch.testing.assert_close(evaluate(model, split, 4, contextlib.nullcontext).probs, plain.softmax(1))
 
 
 def test_diverged_runs_are_recognised_by_their_error_class() -> None:

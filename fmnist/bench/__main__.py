@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(0, deterministic=args.cudnn == "deterministic")
     device = resolve_device(args.device)
     precision = resolve_precision("auto", device)
+    modes = args.modes or (["eager", "graphs"] if device.type == "cuda" else ["eager"])
+    if "graphs" in modes and device.type != "cuda":
+        raise FmnistError(f"--modes graphs needs a CUDA device; this is {device}")
     data_dir = ensure_resplit(args.data_dir)
     data = load_resplit(data_dir)
     import numpy as np
@@ -142,9 +145,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "throughput": [], "time_to_accuracy": [], "concurrency": [],
     }
     print(f"device {results['device_name']} | torch {torch.__version__} | precision {precision}")
-    modes = args.modes or (["eager", "graphs"] if device.type == "cuda" else ["eager"])
-    if "graphs" in modes and device.type != "cuda":
-        raise FmnistError(f"--modes graphs needs a CUDA device; this is {device}")
     if args.models:
         print(f"{'model':<16}{'batch':>6}{'mode':>25}{'setup s':>9}{'s/epoch':>9}{'img/s':>10}{'naive/this':>11}")
     for name in args.models:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import PngImagePlugin
 
-from fmnist.errors import DataError
+from fmnist.errors import DataError, first_line
 from fmnist.train.run_dir import _UMASK
 
 log = logging.getLogger(__name__)
@@ -452,7 +452,7 @@ def _read_csv(path: Path) -> _Csv:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty; expected a header line 'id,label' and one row per image") from None
     except Exception as exc:  # noqa: BLE001 - parser, encoding and OS errors
-        raise DataError(f"{path}: cannot read CSV ({exc})") from None
+        raise DataError(f"{path}: cannot read CSV ({first_line(exc)})") from None
     found = ", ".join(str(c) for c in df.columns) or "none"
     df.columns = [str(c).strip().lower() for c in df.columns]  # "ID,Label" means id,label
     for name in ("id", "label"):

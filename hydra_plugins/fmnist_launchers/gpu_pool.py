@@ -70,18 +70,21 @@ def visible_gpus() -> list[str]:
         return []
 
 
+def _positive_int(value: Any, key: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"hydra.launcher.{key}={value!r} is invalid: must be {what}")
+    return value
+
+
 def plan_slots(jobs_per_gpu: int, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None) -> list[Slot]:
     """`jobs_per_gpu` slots on every GPU (interleaved, so that a short sweep still spreads over all
     GPUs), or `cpu_jobs` (default `jobs_per_gpu`) CPU slots when there is no GPU."""
-    if int(jobs_per_gpu) < 1:
-        raise ValueError(f"hydra.launcher.jobs_per_gpu={jobs_per_gpu!r} is invalid: must be an integer >= 1")
+    jobs_per_gpu = _positive_int(jobs_per_gpu, "jobs_per_gpu", "an integer >= 1")
     gpu_ids = [str(g) for g in (visible_gpus() if gpus is None else gpus)]
     if gpu_ids:
         return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g})
-                for k in range(int(jobs_per_gpu)) for g in gpu_ids]
-    n = int(cpu_jobs) if cpu_jobs is not None else int(jobs_per_gpu)
-    if n < 1:
-        raise ValueError(f"hydra.launcher.cpu_jobs={cpu_jobs!r} is invalid: must be null or an integer >= 1")
+                for k in range(jobs_per_gpu) for g in gpu_ids]
+    n = jobs_per_gpu if cpu_jobs is None else _positive_int(cpu_jobs, "cpu_jobs", "null or an integer >= 1")
     return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(n)]
 
 
@@ -133,10 +136,18 @@ class GpuPoolLauncher(Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        try:
+            if self.deadline is not None and (isinstance(self.deadline, bool)
+                                              or not isinstance(self.deadline, (int, float))):
+                raise ValueError(f"hydra.launcher.deadline={self.deadline!r} is invalid: must be null or a Unix time "
+                                 "in seconds")
+            slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
+        except ValueError as exc:  # a bad hydra.launcher value: one line, as for any other bad setting
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(1)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         pool_dir = sweep_dir / POOL_DIR
         pool_dir.mkdir(parents=True, exist_ok=True)
-        slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
         threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // len(slots))
         log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time "
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
