@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     pool.shutdown()
     failed = [name for name, code in zip(presets, codes) if code != 0]
-    print(f"study: {len(presets) - len(failed)} presets completed, {len(failed)} with failed or unstarted jobs"
+    done = len(presets) - len(failed)
+    print(f"study: {done} preset{'' if done == 1 else 's'} completed, {len(failed)} with failed or unstarted jobs"
           + (f" ({', '.join(failed)})" if failed else ""))
     return 1 if failed else 0
 

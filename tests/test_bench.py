@@ -121,9 +121,17 @@ def test_a_failed_concurrency_sweep_says_why(tmp_path: Path) -> None:
 
 def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing --data-dir other than the default is a typo, not a request to build Fashion-MNIST there; the
+    default folder is built, and without raw files that is one line too."""
     monkeypatch.setenv("FASHION_MNIST_RAW", str(tmp_path / "no-raw"))
     rc = main(["--tiny", "--data-dir", str(tmp_path / "none"), "--skip-naive"])
     assert rc == 1 and not (tmp_path / "none").exists()
+    err = capsys.readouterr().err
+    assert err == (f"error: dataset folder {tmp_path / 'none'} does not exist; --data-dir names your "
+                   f"FashionMNIST-Resplit folder (a typo?). To build the official split there instead: "
+                   f"python -m fmnist.data.prepare --out {tmp_path / 'none'}\n")
+    monkeypatch.chdir(tmp_path)  # the default folder, data/FashionMNIST-Resplit, is missing here
+    assert main(["--tiny", "--skip-naive"]) == 1 and not (tmp_path / "data" / "FashionMNIST-Resplit").exists()
     err = capsys.readouterr().err
     assert err.startswith(f"error: $FASHION_MNIST_RAW={tmp_path / 'no-raw'}: {tmp_path / 'no-raw'} lacks train-images")
     assert err.count("\n") == 1

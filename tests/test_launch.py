@@ -83,6 +83,7 @@ def test_pool_puts_k_jobs_on_every_gpu_interleaved() -> None:
 def test_pool_without_gpu_runs_k_cpu_workers() -> None:
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(2, gpus=[])] == ["", ""]
     assert len(plan_slots(2, gpus=[], cpu_jobs=3)) == 3
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(2, gpus=3)] == ["3", "3"]  # gpus=3: GPU 3 alone
     with pytest.raises(ValueError, match="jobs_per_gpu"):
         plan_slots(0, gpus=[])
 
@@ -130,10 +131,13 @@ def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
     ({"jobs_per_gpu": "abc"}, "hydra.launcher.jobs_per_gpu='abc' is invalid: must be an integer >= 1"),
     ({"jobs_per_gpu": 2, "cpu_jobs": 0}, "hydra.launcher.cpu_jobs=0 is invalid: must be null or an integer >= 1"),
     ({"deadline": "abc"}, "hydra.launcher.deadline='abc' is invalid: must be null or a Unix time in seconds"),
+    ({"gpus": "abc"}, "hydra.launcher.gpus='abc' is invalid: must be null, a GPU id or a list of them, e.g. [0,1]"),
+    ({"threads_per_job": 0}, "hydra.launcher.threads_per_job=0 is invalid: must be null (share the cores) or an "
+                             "integer >= 1"),
 ])
 def test_bad_pool_settings_are_one_line_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                    settings: dict, message: str) -> None:
-    launcher = GpuPoolLauncher(gpus=[], **settings)
+    launcher = GpuPoolLauncher(**{"gpus": [], **settings})
     launcher.setup(hydra_context=object(), task_function=print,
                    config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
     with pytest.raises(SystemExit) as info:

@@ -154,7 +154,7 @@ def test_a_preset_whose_sweep_fails_is_named_and_the_study_goes_on(tmp_path: Pat
     monkeypatch.setattr(fmnist.study, "TRAIN_SCRIPT", tmp_path / "train.py")
     assert study_main(["--presets", "stage2_skip", "stage2_norm"]) == 1
     assert sorted(p.name for p in tmp_path.glob("*.ran")) == ["stage2_norm.ran", "stage2_skip.ran"]
-    assert capsys.readouterr().out.endswith("study: 1 presets completed, 1 with failed or unstarted jobs "
+    assert capsys.readouterr().out.endswith("study: 1 preset completed, 1 with failed or unstarted jobs "
                                             "(stage2_skip)\n")
 
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
+from fmnist.analysis.latex import plural
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
 from fmnist.analysis.dead_neurons import DeadStats, measure_run
 from fmnist.analysis.errors import AnalysisError
@@ -72,7 +73,7 @@ def _out_dir(out_dir: Path | None, collection: Collection) -> Path:
 def _log_problems(collection: Collection) -> None:
     problems = collection.problems()
     done = int((collection.runs["status"] == COMPLETED).sum())
-    log.info("%d run dirs: %d completed, %d not%s", len(collection.runs), done, len(collection.runs) - done,
+    log.info("%s: %d completed, %d not%s", plural(len(collection.runs), "run dir"), done, len(collection.runs) - done,
              f"; {len(collection.missing)} job(s) without a run dir" if len(collection.missing) else "")
     for _, p in problems.iterrows():
         log.warning("%s run %s (%s): %s", p["status"], p["run"], p["preset"], p["error"] or "no error recorded")

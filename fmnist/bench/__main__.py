@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     modes = args.modes or (["eager", "graphs"] if device.type == "cuda" else ["eager"])
     if "graphs" in modes and device.type != "cuda":
         raise FmnistError(f"--modes graphs needs a CUDA device; this is {device}")
-    data_dir = ensure_resplit(args.data_dir)
+    data_dir = ensure_resplit(args.data_dir, "auto", option="--data-dir")  # builds only the default folder
     data = load_resplit(data_dir)
     import numpy as np
 

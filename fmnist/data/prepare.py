@@ -335,11 +335,13 @@ DEFAULT_DIR = Path("data/FashionMNIST-Resplit")
 
 
 def ensure_resplit(
-    data_dir: str | Path, auto_prepare: bool | str = True, mode: str = "official", seed: int = 0
+    data_dir: str | Path, auto_prepare: bool | str = True, mode: str = "official", seed: int = 0,
+    option: str = "data.dir",
 ) -> Path:
     """Return `data_dir`, building it with :func:`build_resplit` first if it does not exist and `auto_prepare`
     (true, or ``auto`` when `data_dir` is the default folder: any other missing folder is more likely a mistyped
-    path to the user's own copy than a request for the official split).
+    path to the user's own copy than a request for the official split). `option` is how the error names the
+    setting that gave `data_dir`.
 
     An existing folder is returned as is (the reader validates it); a path to one of its files means the folder.
     Concurrent callers (sweep jobs) are serialised with a lock file next to the folder, so it is built once.
@@ -351,8 +353,9 @@ def ensure_resplit(
     command = f"python -m fmnist.data.prepare --out {shlex.quote(str(path))}"
     if auto_prepare == "auto" and path.resolve() != DEFAULT_DIR.resolve():
         raise DataError(
-            f"dataset folder {path} does not exist; data.dir names your FashionMNIST-Resplit folder (a typo?). To "
-            f"build the official split there instead: {command}, or set data.auto_prepare=true"
+            f"dataset folder {path} does not exist; {option} names your FashionMNIST-Resplit folder (a typo?). To "
+            f"build the official split there instead: {command}"
+            + (", or set data.auto_prepare=true" if option == "data.dir" else "")
         )
     if not auto_prepare:
         raise DataError(f"dataset folder {path} does not exist and data.auto_prepare is off; build it with: {command}")

@@ -76,11 +76,23 @@ def _positive_int(value: Any, key: str, what: str) -> int:
     return value
 
 
-def plan_slots(jobs_per_gpu: int, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None) -> list[Slot]:
+def _gpu_ids(gpus: Any) -> list[str]:
+    """hydra.launcher.gpus as CUDA_VISIBLE_DEVICES entries: null = the visible GPUs, one id, or a list of ids."""
+    if gpus is None:
+        return visible_gpus()
+    if isinstance(gpus, int) and not isinstance(gpus, bool):
+        return [str(gpus)]
+    if isinstance(gpus, (str, bool)) or not isinstance(gpus, Sequence):
+        raise ValueError(f"hydra.launcher.gpus={gpus!r} is invalid: must be null, a GPU id or a list of them, "
+                         "e.g. [0,1]")
+    return [str(g) for g in gpus]
+
+
+def plan_slots(jobs_per_gpu: int, gpus: Any = None, cpu_jobs: int | None = None) -> list[Slot]:
     """`jobs_per_gpu` slots on every GPU (interleaved, so that a short sweep still spreads over all
     GPUs), or `cpu_jobs` (default `jobs_per_gpu`) CPU slots when there is no GPU."""
     jobs_per_gpu = _positive_int(jobs_per_gpu, "jobs_per_gpu", "an integer >= 1")
-    gpu_ids = [str(g) for g in (visible_gpus() if gpus is None else gpus)]
+    gpu_ids = _gpu_ids(gpus)
     if gpu_ids:
         return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g})
                 for k in range(jobs_per_gpu) for g in gpu_ids]
@@ -116,7 +128,7 @@ class GpuPoolLauncher(Launcher):
                  threads_per_job: int | None = None, deadline: float | None = None) -> None:
         self.jobs_per_gpu = jobs_per_gpu
         self.deadline = deadline
-        self.gpus = list(gpus) if gpus is not None else None
+        self.gpus = gpus
         self.cpu_jobs = cpu_jobs
         self.threads_per_job = threads_per_job
         self.config: DictConfig | None = None
@@ -142,6 +154,8 @@ class GpuPoolLauncher(Launcher):
                 raise ValueError(f"hydra.launcher.deadline={self.deadline!r} is invalid: must be null or a Unix time "
                                  "in seconds")
             slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
+            if self.threads_per_job is not None:
+                _positive_int(self.threads_per_job, "threads_per_job", "null (share the cores) or an integer >= 1")
         except ValueError as exc:  # a bad hydra.launcher value: one line, as for any other bad setting
             print(f"error: {exc}", file=sys.stderr, flush=True)
             sys.exit(1)
