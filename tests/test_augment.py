@@ -273,6 +273,19 @@ def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
     assert not torch.equal(other_run.flip_mask(index, 1), aug.flip_mask(index, 1))
 
 
+def test_alternating_flip_half_is_random_and_independent_between_runs():
+    """The flipped half looks random: neighbouring indices agree half the time (not an alternating pattern),
+    and two runs (two salts) share half their flipped images, not a correlated or complementary set."""
+    torch.manual_seed(0)
+    index = torch.arange(54_000)
+    masks = [Augment(flip="alternating").flip_mask(index, 1) for _ in range(4)]
+    for m in masks:
+        assert 0.49 < float(m.float().mean()) < 0.51
+        assert 0.48 < float((m[1:] == m[:-1]).float().mean()) < 0.52
+    for other in masks[1:]:
+        assert 0.48 < float((other == masks[0]).float().mean()) < 0.52
+
+
 def test_alternating_flip_needs_index_and_epoch():
     aug = Augment(flip="alternating")
     x, y = batch(8)

@@ -67,6 +67,16 @@ def _as_area(value: object) -> tuple[float, float]:
     return lo, hi
 
 
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash with full avalanche (every input bit flips every output bit with p ≈ 1/2), on int64
+    tensors so that it runs on any device; a multiplicative hash alone gives neighbouring indices alternating bits."""
+    mask = 0xFFFFFFFF
+    x = x & mask
+    x = ((x >> 16) ^ x) * 0x45D9F3B & mask  # products stay below 2**59: no int64 overflow
+    x = ((x >> 16) ^ x) * 0x45D9F3B & mask
+    return (x >> 16) ^ x
+
+
 def _mirror_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The images of `x` whose `mask` entry is true, mirrored left-right; the others as they are."""
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
@@ -230,8 +240,7 @@ class Augment:
 
     def flip_mask(self, index: torch.Tensor, epoch: int) -> torch.Tensor:
         """Which images of `index` the alternating flip mirrors in `epoch` (bool [B])."""
-        mixed = (index.to(torch.int64) * 2654435761 + self._flip_salt) >> 15  # Knuth's multiplicative hash
-        return (mixed & 1).bool() ^ bool(epoch % 2)
+        return (_mix32(index.to(torch.int64) ^ self._flip_salt) & 1).bool() ^ bool(epoch % 2)
 
     def _alternating_flip(self, x: torch.Tensor, index: torch.Tensor | None, epoch: int | None) -> torch.Tensor:
         if index is None or epoch is None:
