@@ -509,6 +509,40 @@ def test_confusion_matrix_prints_no_zero_for_a_small_share(tmp_path: Path, monke
     assert "0" not in printed and printed.count("100") == 8 and {"99", "90", "10"} <= set(printed)
 
 
+def test_augmentation_figure_applies_each_augmentation_as_the_trainer_does(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alternating flips get each image's index and the epoch (they raised before); the mixing rows name their λ,
+    and the mixed images are λ·own + (1 − λ)·partner with that λ."""
+    import torch
+
+    from fmnist.analysis import image_figures
+    from fmnist.data.augment import Augment
+    from fmnist.data.resplit import ImageSet
+
+    rng = np.random.default_rng(0)
+    train = ImageSet(np.arange(20), rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10)
+    alternating, mixup = Augment(flip="alternating"), Augment(mixup_alpha=0.2)
+    augments = [("alternating", alternating), ("mixup", mixup), ("cutmix", Augment(cutmix_alpha=1.0))]
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        image_figures.augmentations(train, augments, tmp_path, [str(c) for c in range(10)])
+    saved[0].canvas.draw()  # renders the λ labels
+    names = [ax.get_ylabel() for ax in saved[0].axes[::10]]
+    assert names[:2] == ["raw", "alternating"] and names[2].startswith("mixup\n$\\lambda$ = ")
+    assert names[3].startswith("cutmix\n$\\lambda$ = ")
+
+    raw = torch.from_numpy(train.images[:10]).float().div(255).unsqueeze(1)
+    rows = dict(image_figures.augmented_rows(raw, torch.arange(10), augments))
+    flipped = alternating.flip_mask(torch.arange(10), 1)
+    assert torch.equal(rows["alternating"], torch.where(flipped.view(-1, 1, 1, 1), raw.flip(-1), raw))
+    (name, mixed), = [(n, x) for n, x in rows.items() if n.startswith("mixup")]
+    lam = float(name.rsplit("= ", 1)[1])
+    for j in range(10):  # each image is its own image mixed with λ (2 decimals) and one partner of the batch
+        errors = [float((mixed[j] - lam * raw[j] - (1 - lam) * raw[k]).abs().max()) for k in range(10)]
+        assert min(errors) <= 0.006, j
+
+
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake_sweep(tmp_path)
     collection = collect(tmp_path)

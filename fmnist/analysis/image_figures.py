@@ -72,6 +72,24 @@ def misclassified(results: ClassResults, test: ImageSet, out_dir: Path, count: i
     return style.save(fig, out_dir, "misclassified")
 
 
+def augmented_rows(raw: torch.Tensor, labels: torch.Tensor, augments: Sequence[tuple[str, Augment]],
+                   seed: int = 0) -> list[tuple[str, torch.Tensor]]:
+    """The rows of the augmentation figure: `raw` ([B, 1, H, W] in [0, 1]), then each augmentation applied to it
+    as the trainer applies it to a batch (index = position in the batch, epoch 1, for alternating flips). Mixup
+    and cutmix draw one λ per batch, the weight of each image's own class: their row names give it, since with
+    λ < 0.5 the picture under a class's column is mostly another class's image."""
+    rows = [("raw", raw)]
+    index = torch.arange(raw.shape[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for name, aug in augments:
+            images, targets = aug(raw.clone(), labels, index=index, epoch=1)
+            if aug.soft_targets:  # an image paired with itself keeps weight 1: the batch's λ is the smallest
+                name += f"\n$\\lambda$ = {float(targets.gather(1, labels[:, None]).min()):.2f}"
+            rows.append((name, images))
+    return rows
+
+
 def augmentations(train: ImageSet, augments: Sequence[tuple[str, Augment]], out_dir: Path,
                   class_names: Sequence[str], seed: int = 0) -> list[Path]:
     """One training image per class (columns): raw, then after each augmentation (rows), exactly as the
@@ -82,10 +100,7 @@ def augmentations(train: ImageSet, augments: Sequence[tuple[str, Augment]], out_
              if (train.labels == c).any()]
     raw = torch.from_numpy(train.images[picks]).float().div(255.0).unsqueeze(1)
     labels = torch.from_numpy(train.labels[picks])
-    rows = [("raw", raw)]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        rows += [(name, aug(raw.clone(), labels)[0]) for name, aug in augments]
+    rows = augmented_rows(raw, labels, augments, seed)
     fig, axes = plt.subplots(len(rows), len(picks), figsize=(style.TWO_COLUMN, 0.78 * len(rows)), squeeze=False)
     for r, (name, images) in enumerate(rows):
         for c in range(len(picks)):
