@@ -471,6 +471,35 @@ def test_cudagraph_steps_are_marked_once_per_iteration_when_asked(monkeypatch: p
     assert stats.n == 40 and len(calls) == (5 if mark else 0)
 
 
+def test_training_accuracy_of_mixed_images_is_the_weight_of_the_predicted_class() -> None:
+    """Under mixup / cutmix an image's label is a mix: a prediction earns the weight its class has in it (a net that
+    always names the dominant class of a 0.7/0.3 mix scores 0.7, not 1 or 0 by the base image's label alone);
+    hard labels count as before."""
+    import contextlib
+
+    from fmnist.train.loop import train_one_epoch
+
+    class Fixed(torch.nn.Module):  # predicts class 0 for every image, and trains (lr 0) nothing
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bias.expand(x.shape[0], 3)
+
+    def accuracy(targets: torch.Tensor, labels: torch.Tensor) -> float:
+        model = Fixed()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        return train_one_epoch(model, [(torch.zeros(4, 1), targets, labels)], optimizer, scheduler,
+                               contextlib.nullcontext).acc
+
+    labels = torch.tensor([0, 0, 1, 2])  # each image's own class
+    mixed = torch.tensor([[0.7, 0.3, 0.0], [0.3, 0.0, 0.7], [0.3, 0.7, 0.0], [0.0, 0.0, 1.0]])
+    assert accuracy(mixed, labels) == pytest.approx((0.7 + 0.3 + 0.3 + 0.0) / 4)
+    assert accuracy(labels, labels) == 0.5  # hard labels: two of four are class 0
+
+
 @pytest.mark.parametrize("scaled", [False, True])
 def test_grad_clip_bounds_the_step_also_under_a_grad_scaler(scaled: bool) -> None:
     """trainer.grad_clip: plain SGD (lr 1) moves the weights by exactly the clipped gradient norm; with a GradScaler

@@ -996,8 +996,8 @@ OPTIMIZER_NOTE = (r"Each optimiser runs with its own conventional learning rate 
                   r"(Table~\ref{tab:ablations}: SGD at 0.1, Adam, AdamW and RMSprop at $10^{-3}$), so this compares "
                   "the optimisers as commonly used, not each at its tuned best.")
 #: Why the gaps of mixup and cutmix are not comparable.
-MIXING_NOTE = ("For mixup and cutmix the training accuracy is measured on mixed images, so their gaps are not "
-               "comparable.")
+MIXING_NOTE = ("For mixup and cutmix the training accuracy is measured on mixed images (a prediction earns the "
+               "weight of its class in the mixed label), so their gaps are not comparable with the others'.")
 
 
 def optimisation_discussion(result: AnalysisResult, lr_text: str) -> str:

@@ -49,7 +49,7 @@ def train_one_epoch(
     model.train()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    correct = torch.zeros((), device=device)  # float32: whole counts are exact far beyond an epoch's images
     n = 0
     for x, targets, labels in batches:
         if mark_cudagraph_steps:
@@ -75,12 +75,16 @@ def train_one_epoch(
             after_step()
         batch = labels.shape[0]
         loss_sum += loss.detach() * batch
-        correct += (logits.detach().argmax(1) == labels).sum()
+        pred = logits.detach().argmax(1)
+        if targets.ndim == 2:  # mixup / cutmix: the weight of the predicted class in each image's mixed label
+            correct += targets.gather(1, pred[:, None]).sum()
+        else:
+            correct += (pred == labels).sum()
         n += batch
     total_loss = float(loss_sum)  # the one host sync of the epoch
     return EpochStats(
         loss=total_loss / max(n, 1),
-        acc=int(correct) / max(n, 1),
+        acc=float(correct) / max(n, 1),
         n=n,
         finite=bool(torch.isfinite(loss_sum)),
     )
