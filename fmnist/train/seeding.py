@@ -35,7 +35,13 @@ def rng_state() -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if _mps_available():  # on Apple GPUs the on-device augmentation draws from this generator
+        state["mps"] = torch.mps.get_rng_state()
     return state
+
+
+def _mps_available() -> bool:
+    return hasattr(torch, "mps") and torch.backends.mps.is_available()
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -46,3 +52,5 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "mps" in state and _mps_available():
+        torch.mps.set_rng_state(state["mps"])
