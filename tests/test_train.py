@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -18,7 +19,7 @@ from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 from fmnist.errors import ConfigError
 from fmnist.train.callbacks import sweep_outcome
 from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
-from fmnist.train.run import TrainingDiverged, train
+from fmnist.train.run import TrainingDiverged, _write_predictions, train
 from fmnist.train.logging import to_container
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS, RunDirBusy, hold_run_dir
 
@@ -81,6 +82,13 @@ def test_cli_run_writes_the_whole_contract(real_resplit_dir: Path, tmp_path: Pat
     assert sum(float(preds[0][f"p{c}"]) for c in range(10)) == pytest.approx(1.0, abs=1e-4)
     log = (run_dir / "train.log").read_text()
     assert "epoch 1/2" in log and "epoch 2/2" in log
+
+
+def test_predictions_are_fixed_point_probabilities(tmp_path: Path) -> None:
+    probs = torch.tensor([[1 - 2.5e-7, 1e-7, 1.5e-7], [0.2, 0.3, 0.5]], dtype=torch.float64)
+    _write_predictions(tmp_path / "p.csv", np.array([7, 9]), torch.tensor([0, 1]), probs)
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines == ["id,label,pred,p0,p1,p2", "7,0,0,1.000000,0.000000,0.000000", "9,1,2,0.200000,0.300000,0.500000"]
 
 
 @pytest.mark.slow

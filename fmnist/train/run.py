@@ -68,6 +68,8 @@ def _now() -> str:
 
 
 def _write_predictions(path: Path, ids: np.ndarray, labels: torch.Tensor | None, probs: torch.Tensor) -> None:
+    """predictions_test.csv: probabilities in fixed point to 1e-6. Exponent notation (1.23457e-07) for the many
+    near-zero ones of a trained net doubled the file and compressed poorly in the committed study."""
     pred = probs.argmax(1).numpy()
     p = probs.numpy()
     columns = ["id"] + (["label"] if labels is not None else []) + ["pred"] + [f"p{c}" for c in range(p.shape[1])]
@@ -77,7 +79,7 @@ def _write_predictions(path: Path, ids: np.ndarray, labels: torch.Tensor | None,
         row: dict[str, Any] = {"id": int(ids[i]), "pred": int(pred[i])}
         if true is not None:
             row["label"] = int(true[i])
-        row.update({f"p{c}": f"{p[i, c]:.6g}" for c in range(p.shape[1])})
+        row.update({f"p{c}": f"{p[i, c]:.6f}" for c in range(p.shape[1])})
         rows.append(row)
     write_rows_csv(path, columns, rows)
 
