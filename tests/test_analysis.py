@@ -692,3 +692,14 @@ def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, capl
     assert runs.loc[str(other_seed), "status"] == "completed" and (runs["status"] == "completed").sum() == 5
     assert list(collection.problems()["run_dir"]) == [str(again)]
     assert any("counted once" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_failed_job_with_a_mistyped_value_is_a_cell_of_its_own(tmp_path: Path, analyze_config) -> None:
+    """`model.skip=true,flase`: the job refused for 'flase' is listed, and the cells table (True beside 'flase' in one
+    column) is still written as parquet."""
+    fake_sweep(tmp_path / "sweep")
+    typo = fake_run(tmp_path / "sweep", 4, "flase", 0, None, status="failed", error="ConfigError: model.skip")
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    assert list(result.collection.problems()["run_dir"]) == [str(typo)]
+    cells = pd.read_parquet(tmp_path / "out" / "cells.parquet").set_index("cell")
+    assert cells.loc["model.skip=flase", "n_failed"] == 1 and cells.loc["model.skip=True", "n"] == 2
