@@ -610,6 +610,18 @@ def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, cap
     assert collect(sweep).problems().empty and "cannot read the jobs of" in caplog.text
 
 
+def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> None:
+    """sweep_dir naming one run dir (or a few) of a complete sweep: the sweep's other jobs are not "missing"."""
+    runs = fake_sweep(tmp_path / "sweep")
+    (tmp_path / "sweep" / "multirun.yaml").write_text(
+        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+        "    params:\n      model.skip: true,false\n      seed: 0,1\n"
+        "  overrides:\n    task:\n    - trainer.epochs=2\nname: fake\n")
+    assert collect(runs[0]).problems().empty and collect(runs[1:3]).problems().empty
+    shutil.rmtree(runs[3])
+    assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]
+
+
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     from fmnist.analysis.predictions import class_results
