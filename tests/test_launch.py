@@ -374,3 +374,10 @@ def test_gpu_pool_starts_no_job_after_its_deadline(real_resplit_dir: Path, tmp_p
     assert f"sweep: 0 completed, 0 failed, 0 skipped, 2 not started ({sweep})" in proc.stdout
     assert "not started: seed=0" in proc.stdout and "deadline reached; 2 job(s) not started" in proc.stdout
     assert not list(sweep.glob("*/summary.json"))
+
+
+def test_pool_line_of_a_job_whose_run_was_already_complete_says_skipped(tmp_path: Path) -> None:
+    """The pool's end-of-job line agrees with the sweep line: a run dir completed before the job started is skipped."""
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "completed"}))
+    assert gpu_pool._summary_status(tmp_path, since=time.time() + 60) == "skipped: already completed"
+    assert gpu_pool._summary_status(tmp_path, since=time.time() - 60) == "completed"
