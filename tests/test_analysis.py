@@ -217,6 +217,17 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no outputs/, .hydra/ or log file
 
 
+
+@pytest.mark.parametrize("args", [["{sweep}"], ["report=true", "{sweep}"], ["-m", "{sweep}"]])
+def test_a_sweep_dir_given_without_its_key_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """`python analyze.py multirun/...` (no `sweep_dir=`): Hydra's own error would be a lexer message."""
+    sweep = "multirun/2025-06-01/10-00-00_stage2_skip_3fa9c1"
+    proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), *(a.format(sweep=sweep) for a in args)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and (proc.stdout + proc.stderr).strip().splitlines() == [
+        f"error: {sweep} is not a key=value override: python analyze.py sweep_dir={sweep}"]
+
+
 # ------------------------------------------------------------------------------------------ confusion
 @pytest.mark.slow  # the real tiny sweep (session fixture)
 def test_confusion_cell_pools_the_seeds_predictions(tiny_analysis) -> None:
