@@ -4,10 +4,12 @@
 
 All logic lives in fmnist/analysis/; see README ("Analysis and report") and conf/analyze.yaml."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from fmnist.analysis.entry import hydra_main
+from fmnist.analysis.entry import bare_argument, hydra_main
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
@@ -16,4 +18,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if message := bare_argument(sys.argv[1:]):
+        sys.exit(message)
     main()

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import OverrideParseException
+from hydra.errors import HydraException, OverrideParseException
 
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 
@@ -53,6 +53,19 @@ def expand_grid(params: Mapping[str, Any], overrides: Iterable[str] = ()) -> lis
     `overrides` (an OverrideParseException for one it cannot parse)."""
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
     return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
+
+
+def override_error(presets: Iterable[str], extra: list[str]) -> str | None:
+    """The first error composing each preset's first job with the overrides after `--` (a mistyped key or option
+    fails once, here, instead of once per preset), else None."""
+    for name in presets:
+        try:
+            job = preset_jobs(name, extra)[0]
+            with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+                compose("train", overrides=[f"+experiment={name}", *STUDY_DEFAULTS, *job], return_hydra_config=True)
+        except HydraException as exc:
+            return f"error: {name} with the overrides after --: {str(exc).strip().splitlines()[0]}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"total: {sum(map(len, grids.values()))} jobs")
         return 0
 
+    if error := override_error(presets, extra):
+        print(error, file=sys.stderr)
+        return 2
     procs: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()
     starting = threading.Lock()

@@ -217,6 +217,17 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no outputs/, .hydra/ or log file
 
 
+
+@pytest.mark.parametrize("args", [["{sweep}"], ["report=true", "{sweep}"], ["-m", "{sweep}"]])
+def test_a_sweep_dir_given_without_its_key_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """`python analyze.py multirun/...` (no `sweep_dir=`): Hydra's own error would be a lexer message."""
+    sweep = "multirun/2025-06-01/10-00-00_stage2_skip_3fa9c1"
+    proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), *(a.format(sweep=sweep) for a in args)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and (proc.stdout + proc.stderr).strip().splitlines() == [
+        f"error: {sweep} is not a key=value override: python analyze.py sweep_dir={sweep}"]
+
+
 # ------------------------------------------------------------------------------------------ confusion
 @pytest.mark.slow  # the real tiny sweep (session fixture)
 def test_confusion_cell_pools_the_seeds_predictions(tiny_analysis) -> None:
@@ -610,6 +621,18 @@ def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, cap
     assert collect(sweep).problems().empty and "cannot read the jobs of" in caplog.text
 
 
+def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> None:
+    """sweep_dir naming one run dir (or a few) of a complete sweep: the sweep's other jobs are not "missing"."""
+    runs = fake_sweep(tmp_path / "sweep")
+    (tmp_path / "sweep" / "multirun.yaml").write_text(
+        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+        "    params:\n      model.skip: true,false\n      seed: 0,1\n"
+        "  overrides:\n    task:\n    - trainer.epochs=2\nname: fake\n")
+    assert collect(runs[0]).problems().empty and collect(runs[1:3]).problems().empty
+    shutil.rmtree(runs[3])
+    assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]
+
+
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     from fmnist.analysis.predictions import class_results
@@ -692,3 +715,14 @@ def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, capl
     assert runs.loc[str(other_seed), "status"] == "completed" and (runs["status"] == "completed").sum() == 5
     assert list(collection.problems()["run_dir"]) == [str(again)]
     assert any("counted once" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_failed_job_with_a_mistyped_value_is_a_cell_of_its_own(tmp_path: Path, analyze_config) -> None:
+    """`model.skip=true,flase`: the job refused for 'flase' is listed, and the cells table (True beside 'flase' in one
+    column) is still written as parquet."""
+    fake_sweep(tmp_path / "sweep")
+    typo = fake_run(tmp_path / "sweep", 4, "flase", 0, None, status="failed", error="ConfigError: model.skip")
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    assert list(result.collection.problems()["run_dir"]) == [str(typo)]
+    cells = pd.read_parquet(tmp_path / "out" / "cells.parquet").set_index("cell")
+    assert cells.loc["model.skip=flase", "n_failed"] == 1 and cells.loc["model.skip=True", "n"] == 2

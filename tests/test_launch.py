@@ -238,6 +238,20 @@ def test_a_run_dir_being_trained_is_not_renumbered(tmp_path: Path) -> None:
         (busy.name, "3_model.skip=False,seed=0")]
 
 
+def test_a_run_dir_renamed_for_a_changed_grid_counts_as_skipped(tmp_path: Path) -> None:
+    """seed=0 first, seed=0,1 later: the finished run renamed from job 1 to job 2 was not trained again."""
+    now = time.time()
+    sweep, renamed = tmp_path / "sweep", tmp_path / "sweep" / "2_model.skip=False,seed=0"
+    _fake_run(sweep, "1_model.skip=False,seed=0", "completed", now - 3600)
+    summary = sweep / "1_model.skip=False,seed=0" / "summary.json"
+    summary.write_text(json.dumps({"status": "completed", "run_dir": str(summary.parent)}))
+    os.utime(summary, (now - 3600, now - 3600))
+    assert renumber_run_dirs(sweep, ["model.skip=True,seed=0", "model.skip=True,seed=1", "model.skip=False,seed=0"])
+    os.utime(renamed / ".hydra" / "overrides.yaml", (now + 5, now + 5))  # Hydra rewrites it when it launches job 2
+    assert sweep_outcome(sweep, since=now).line() == f"sweep: 0 completed, 0 failed, 1 skipped ({sweep})"
+    assert json.loads((renamed / "summary.json").read_text())["run_dir"] == str(renamed)
+
+
 # -------------------------------------------------------------------------------------------- the report
 
 
@@ -374,3 +388,10 @@ def test_gpu_pool_starts_no_job_after_its_deadline(real_resplit_dir: Path, tmp_p
     assert f"sweep: 0 completed, 0 failed, 0 skipped, 2 not started ({sweep})" in proc.stdout
     assert "not started: seed=0" in proc.stdout and "deadline reached; 2 job(s) not started" in proc.stdout
     assert not list(sweep.glob("*/summary.json"))
+
+
+def test_pool_line_of_a_job_whose_run_was_already_complete_says_skipped(tmp_path: Path) -> None:
+    """The pool's end-of-job line agrees with the sweep line: a run dir completed before the job started is skipped."""
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "completed"}))
+    assert gpu_pool._summary_status(tmp_path, since=time.time() + 60) == "skipped: already completed"
+    assert gpu_pool._summary_status(tmp_path, since=time.time() - 60) == "completed"

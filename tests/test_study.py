@@ -106,6 +106,21 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().err == "error: --concurrent must be >= 1, got 0\n"
 
 
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["trainer.epoch=3"], "error: stage2_skip with the overrides after --: Could not override 'trainer.epoch'."),
+    (["model=resnet1000"], "error: stage2_skip with the overrides after --: In 'train': Could not find "
+                           "'model/resnet1000'"),
+])
+def test_a_mistyped_override_after_the_dashes_stops_the_study_before_any_preset(
+        extra: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """One line, before any sweep starts, instead of the same Hydra error from every preset in turn."""
+    (tmp_path / "train.py").write_text("import pathlib\npathlib.Path(__file__).with_name('ran').write_text('')\n")
+    monkeypatch.setattr(fmnist.study, "TRAIN_SCRIPT", tmp_path / "train.py")
+    assert study_main(["--presets", "stage2_skip", "stage2_norm", "--", *extra]) == 2
+    assert capsys.readouterr().err == message + "\n" and not (tmp_path / "ran").exists()
+
 #: A stand-in train.py: says which preset is up, then waits; Ctrl-C makes it record `interrupted` and exit 130.
 FAKE_TRAIN = """import pathlib, sys, time
 out = pathlib.Path(__file__).parent / sys.argv[2].split("=")[1]

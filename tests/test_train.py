@@ -559,3 +559,21 @@ def test_diverged_runs_are_recognised_by_their_error_class() -> None:
     assert is_finished({"status": "completed"}) and is_finished({"status": "failed", "error": f"{DIVERGED}: nan"})
     assert not is_finished({"status": "failed", "error": "OutOfMemory: ..."}) and not is_finished(None)
     assert not is_finished({"status": "running"})
+
+
+def test_a_preset_with_a_grid_run_without_multirun_is_named_in_a_warning() -> None:
+    """`python train.py +experiment=stage2_skip` (no -m) trains one run of the defaults, not the preset's grid."""
+    from hydra import compose, initialize_config_dir
+    from hydra.types import RunMode
+    from runs import ROOT
+
+    from fmnist.train.entry import grid_ignored
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        preset = compose("train", overrides=["+experiment=stage2_skip"], return_hydra_config=True).hydra
+        plain = compose("train", overrides=["+experiment=study_protocol"], return_hydra_config=True).hydra
+    assert grid_ignored(preset) == ("stage2_skip sweeps model.skip, seed (hydra.sweeper.params), but without -m "
+                                    "this is one run of its defaults: add -m to run the grid")
+    assert grid_ignored(plain) is None
+    preset.mode = RunMode.MULTIRUN
+    assert grid_ignored(preset) is None

@@ -383,7 +383,7 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
-def _tidy(values: pd.Series) -> pd.Series:
+def tidy(values: pd.Series) -> pd.Series:
     """One dtype per column (parquet needs it): bool, number or text."""
     present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if present and all(isinstance(v, bool) for v in present):
@@ -436,7 +436,14 @@ def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
 
     table = pd.DataFrame([r.row for r in runs])
     for column in table.columns:
-        table[column] = _tidy(table[column].astype(object).where(table[column].notna(), None))
+        table[column] = tidy(table[column].astype(object).where(table[column].notna(), None))
     frames = [r.metrics.assign(run_dir=r.row["run_dir"]) for r in runs if r.metrics is not None]
     epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_dir", "epoch"])
-    return Collection(table, epochs, swept, sweeps, pd.DataFrame(missing_jobs(list(found), found)))
+    return Collection(table, epochs, swept, sweeps, pd.DataFrame(missing_jobs(_in_whole_sweeps(found, sweeps), found)))
+
+
+def _in_whole_sweeps(run_dirs: Iterable[Path], sweeps: list[Path]) -> list[Path]:
+    """The run dirs whose sweep is one of `sweeps` or lies below one: a run dir named alone (a few of a sweep's
+    jobs) leaves the sweep's other jobs out, not missing."""
+    roots = [s.resolve() for s in sweeps]
+    return [d for d in run_dirs if any(d.parent == r or r in d.parent.parents for r in roots)]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from fmnist.analysis.collect import COMPLETED, CURVE_FIELDS, UNFINISHED, Collection, cell_label, same_value
+from fmnist.analysis.collect import COMPLETED, CURVE_FIELDS, UNFINISHED, Collection, cell_label, same_value, tidy
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,9 @@ def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]]
             rows.append(row)
     table = pd.DataFrame(rows)
     table["significant"] = table["significant"].astype("boolean")
+    for key in dict.fromkeys(k for keys in collection.swept.values() for k in keys):
+        if len({type(v) for v in table[key].dropna()}) > 1:  # True beside a mistyped 'flase': one dtype, as in runs
+            table[key] = tidy(table[key].astype(object).where(table[key].notna(), None))
     lead = ["preset", "cell"]
     return table[lead + [c for c in table.columns if c not in lead]]
 

@@ -47,6 +47,16 @@ def _job_label(hc: Any) -> str:
     return f"job #{hc.job.num}" if hc.mode == RunMode.MULTIRUN else "the run"
 
 
+def grid_ignored(hc: Any) -> str | None:
+    """The warning for a config whose grid (hydra.sweeper.params, a study preset's) a run without -m ignores."""
+    params = hc.sweeper.get("params") if hc.mode != RunMode.MULTIRUN else None
+    if not params:
+        return None
+    name = hc.runtime.choices.get("experiment") or "this config"
+    return (f"{name} sweeps {', '.join(params)} (hydra.sweeper.params), but without -m this is one run of its "
+            "defaults: add -m to run the grid")
+
+
 def hydra_main(cfg: DictConfig) -> float | None:
     """Run `train` in Hydra's output dir. Returns the best validation accuracy (for sweepers).
 
@@ -58,6 +68,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     choices = {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/")}
     sweep = hc.mode == RunMode.MULTIRUN
+    if warning := grid_ignored(hc):
+        log.warning(warning)
     try:
         summary = train(cfg, hc.runtime.output_dir, choices, [str(o) for o in hc.overrides.task])
     except KeyboardInterrupt:  # Ctrl-C ends a run and a sweep alike, with one line instead of a traceback

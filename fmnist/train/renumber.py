@@ -79,9 +79,16 @@ def _follow_renames(sweep_dir: Path, renamed: dict[str, str]) -> None:
     for new in moved.values():
         summary = read_summary(new)
         if summary and "run_dir" in summary:
-            write_summary(new, {**summary, "run_dir": str(new)})
+            _rewrite_summary(new, {**summary, "run_dir": str(new)})
     for path in sweep_dir.resolve().parent.glob(f"*/*/{SUMMARY_FILE}"):
         summary = read_summary(path.parent)
         link = summary.get("reused_from") if summary else None
         if isinstance(link, str) and (target := moved.get((path.parent / link).resolve())) is not None:
-            write_summary(path.parent, {**summary, "reused_from": os.path.relpath(target.resolve(), path.parent)})
+            _rewrite_summary(path.parent, {**summary, "reused_from": os.path.relpath(target.resolve(), path.parent)})
+
+
+def _rewrite_summary(run_dir: Path, summary: dict) -> None:
+    """write_summary, keeping summary.json's time: the run did not finish again (the sweep line counts it skipped)."""
+    stat = (run_dir / SUMMARY_FILE).stat()
+    write_summary(run_dir, summary)
+    os.utime(run_dir / SUMMARY_FILE, ns=(stat.st_atime_ns, stat.st_mtime_ns))

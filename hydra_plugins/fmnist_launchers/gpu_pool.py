@@ -120,7 +120,8 @@ class _Job:
     log: Path
     proc: subprocess.Popen | None = None
     slot: Slot | None = None
-    started: float = 0.0
+    started: float = 0.0     # time.monotonic(), for its duration
+    started_at: float = 0.0  # time.time(), to tell a run it completed from one completed before (skipped)
 
 
 class GpuPoolLauncher(Launcher):
@@ -236,6 +237,7 @@ class GpuPoolLauncher(Launcher):
         if "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(threads)
         env["FMNIST_POOL_SLOT"] = slot.label
+        job.started_at = time.time()
         with open(job.log, "ab") as out:
             job.proc = subprocess.Popen(
                 [sys.executable, "-m", "hydra_plugins.fmnist_launchers._worker", str(job.payload), str(job.result)],
@@ -271,20 +273,26 @@ class GpuPoolLauncher(Launcher):
             record_job_failure(run_dir, error)
             log.error(f"gpu_pool: #{job.num} failed after {took:.1f}s: {error} (log: {job.log})")
             return failed_return(job.overrides)
-        status = _summary_status(run_dir)
+        status = _summary_status(run_dir, job.started_at)
         log.info(f"gpu_pool: #{job.num} finished in {took:.1f}s on {job.slot.label if job.slot else '?'}: {status}")
         return ret
 
 
-def _summary_status(run_dir: Path | None) -> str:
+def _summary_status(run_dir: Path | None, since: float = 0.0) -> str:
+    """The run's status for the end-of-job line; "skipped" when it completed before `since` (the job's start), as
+    the sweep line counts it."""
     try:
-        from fmnist.train.run_dir import read_summary
+        from fmnist.train.callbacks import CLOCK_SLACK_S
+        from fmnist.train.run_dir import SUMMARY_FILE, read_summary
 
         summary = read_summary(run_dir) if run_dir is not None else None
+        skipped = summary and (run_dir / SUMMARY_FILE).stat().st_mtime < since - CLOCK_SLACK_S
     except Exception:
-        summary = None
+        summary = skipped = None
     if not summary:
         return "no summary.json"
     if summary.get("status") == "failed":
         return f"failed: {summary.get('error')}"
+    if summary.get("status") == "completed" and skipped:
+        return "skipped: already completed"
     return str(summary.get("status"))
