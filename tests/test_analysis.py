@@ -726,3 +726,10 @@ def test_a_failed_job_with_a_mistyped_value_is_a_cell_of_its_own(tmp_path: Path,
     assert list(result.collection.problems()["run_dir"]) == [str(typo)]
     cells = pd.read_parquet(tmp_path / "out" / "cells.parquet").set_index("cell")
     assert cells.loc["model.skip=flase", "n_failed"] == 1 and cells.loc["model.skip=True", "n"] == 2
+
+
+def test_a_sweep_without_completed_runs_does_not_ask_for_a_data_folder(
+        tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
+    fake_run(tmp_path / "sweep", 0, True, 0, status="failed", error="diverged")
+    quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    assert "no data folder found" not in caplog.text and "failed" in caplog.text

@@ -177,6 +177,8 @@ def _augments() -> list[tuple[str, Any]]:
 
 
 def _dataset(cfg: DictConfig, runs: pd.DataFrame) -> Resplit | None:
+    if runs.empty:  # no completed run: nothing needs the images, and no folder is missing
+        return None
     for _, run in runs.iterrows():
         data_dir = _data_dir(cfg, run)
         if data_dir is not None:
