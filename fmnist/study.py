@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from hydra import compose, initialize_config_dir
@@ -27,10 +26,10 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 
+from fmnist.config import CONF_DIR
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
+ROOT = CONF_DIR.parent
 TRAIN_SCRIPT = ROOT / "train.py"
 #: Overrides every preset of the study starts from (the command line's come after them and win).
 STUDY_DEFAULTS = ("trainer.reuse_identical=true",)

@@ -22,6 +22,7 @@ from fmnist.analysis.collect import collect, find_run_dirs, short_keys, short_la
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.pipeline import analyze, choose_cell
 from fmnist.analysis.stats import holm, welch
+from fmnist.config import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -733,3 +734,15 @@ def test_a_sweep_without_completed_runs_does_not_ask_for_a_data_folder(
     fake_run(tmp_path / "sweep", 0, True, 0, status="failed", error="diverged")
     quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
     assert "no data folder found" not in caplog.text and "failed" in caplog.text
+
+
+def test_lr_schedule_figure_draws_every_scheduler_without_the_trainers_notes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A 1-epoch run is shorter than the warmup schedulers' warmup: drawing them logs nothing about it."""
+    runs = pd.DataFrame([{"status": "completed", "trainer.epochs": 1, "trainer.batch_size": 64, "n_train": 256,
+                          "scheduler": "cosine", "run_dir": "r0", "optimizer.lr": 0.1}])
+    epochs = pd.DataFrame([{"run_dir": "r0", "epoch": 1, "lr": 0.1}])
+    caplog.set_level("INFO")
+    files = figures.lr_schedules(runs, epochs, CONF_DIR, tmp_path)
+    assert files and all(f.is_file() for f in files)
+    assert "clamped" not in caplog.text

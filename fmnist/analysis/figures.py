@@ -4,6 +4,7 @@ to plot); the style comes from :mod:`fmnist.analysis.style` (call them inside ``
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +20,7 @@ from fmnist.analysis import style
 from fmnist.analysis.collect import COMPLETED, cell_label, short_labels
 from fmnist.config import safe_instantiate
 from fmnist.data.loader import steps_per_epoch
+from fmnist.train import schedulers
 
 PERCENT = 100.0
 
@@ -258,7 +260,12 @@ def key_comparisons(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 def _multipliers(scheduler_cfg, epochs: int, steps: int) -> np.ndarray:
     param = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.SGD([param], lr=1.0)
-    scheduler = safe_instantiate(scheduler_cfg, "scheduler")(optimizer, epochs=epochs, steps_per_epoch=steps)
+    quiet = logging.getLogger(schedulers.__name__)  # its notes (warmup clamped) concern runs, not this drawing
+    level, quiet.level = quiet.level, logging.WARNING
+    try:
+        scheduler = safe_instantiate(scheduler_cfg, "scheduler")(optimizer, epochs=epochs, steps_per_epoch=steps)
+    finally:
+        quiet.setLevel(level)
     values = []
     for _ in range(epochs * steps + 1):
         values.append(optimizer.param_groups[0]["lr"])

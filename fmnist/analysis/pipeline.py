@@ -22,10 +22,9 @@ from fmnist.analysis.options import check_options, check_out_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
-from fmnist.config import safe_instantiate
+from fmnist.config import CONF_DIR, safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, is_official_test, load_resplit
 from fmnist.errors import FmnistError
-from fmnist.study import CONF_DIR
 from fmnist.train.device import resolve_device
 from fmnist.train.run_dir import atomic_write_bytes, atomic_write_text, write_json
 

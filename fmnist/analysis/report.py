@@ -15,7 +15,7 @@ from fmnist.analysis.macros import macros_tex
 from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.style import slug
-from fmnist.study import CONF_DIR
+from fmnist.config import CONF_DIR
 from fmnist.train.run_dir import atomic_write_text
 
 log = logging.getLogger("fmnist.analysis")

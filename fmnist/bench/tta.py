@@ -8,10 +8,10 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 
+from fmnist.config import CONF_DIR
 from fmnist.errors import FmnistError, first_line
 from fmnist.train.run import train
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
