@@ -15,6 +15,7 @@ sessions: `'hydra.sweep.dir=multirun/study/${name}'` (completed runs are skipped
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import threading
@@ -30,6 +31,9 @@ from fmnist.config import CONF_DIR
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 
 ROOT = CONF_DIR.parent
+#: Set for each preset's sweep to the number of sweeps run at once: hydra/launcher=gpu_pool sizes its jobs' CPU
+#: threads from the cores divided among them all (two presets of four jobs on 16 cores: 2 threads each, not 4).
+SWEEPS_AT_ONCE_ENV = "FMNIST_SWEEPS_AT_ONCE"
 TRAIN_SCRIPT = ROOT / "train.py"
 #: Overrides every preset of the study starts from (the command line's come after them and win).
 STUDY_DEFAULTS = ("trainer.reuse_identical=true",)
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     procs: dict[str, subprocess.Popen] = {}
+    env = {**os.environ, SWEEPS_AT_ONCE_ENV: str(min(args.concurrent, len(presets)))}
     stopping = threading.Event()
     starting = threading.Lock()
 
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
             print("+", " ".join(cmd), flush=True)
             # Ctrl-C: one SIGINT from main (fmnist/stopping.py)
-            procs[name] = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
+            procs[name] = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent, env=env)
         return procs[name].wait()
 
     pool = ThreadPoolExecutor(max_workers=args.concurrent)

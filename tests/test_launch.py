@@ -88,6 +88,13 @@ def test_pool_without_gpu_runs_k_cpu_workers() -> None:
         plan_slots(0, gpus=[])
 
 
+@pytest.mark.parametrize(("cores", "slots", "sweeps", "threads"), [
+    (16, 4, None, 4), (16, 4, "2", 2), (16, 4, "3", 1), (2, 4, None, 1), (16, 4, "0", 4), (16, 4, "two", 4)])
+def test_cpu_threads_share_the_cores_among_slots_and_sweeps_at_once(cores: int, slots: int, sweeps: str | None,
+                                                                      threads: int) -> None:
+    assert gpu_pool.cpu_threads(cores, slots, sweeps) == threads
+
+
 def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_gpus() == ["2", "3"]

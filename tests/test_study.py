@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 import fmnist.study
 import fmnist.train.entry  # noqa: F401  (registers the resolver the configs use)
 from fmnist.study import main as study_main
-from fmnist.study import preset_jobs, stage_presets
+from fmnist.study import SWEEPS_AT_ONCE_ENV, preset_jobs, stage_presets
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ["seed=0", "seed=1", "seed=2"]
@@ -242,3 +242,15 @@ def test_concurrent_presets_into_fixed_folders_resume_as_a_study(real_resplit_di
              for p in (tmp_path / "study").glob("*/*/summary.json")}
     assert again == started
     assert study_main(["--concurrent", "0"]) == 2 and "--concurrent must be >= 1" in capsys.readouterr().err
+
+
+def test_presets_run_at_once_are_told_how_many_share_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each preset's sweep sees how many sweeps run at once (gpu_pool divides the CPU threads among them)."""
+    (tmp_path / "train.py").write_text(f"import os, pathlib, sys\npreset = sys.argv[2].split('=')[1]\n"
+                                       f"pathlib.Path(__file__).with_name(preset + '.env').write_text("
+                                       f"os.environ['{SWEEPS_AT_ONCE_ENV}'])\n")
+    monkeypatch.setattr(fmnist.study, "TRAIN_SCRIPT", tmp_path / "train.py")
+    assert study_main(["--concurrent", "3", "--presets", "stage2_skip", "stage2_norm"]) == 0
+    assert {p.name: p.read_text() for p in tmp_path.glob("*.env")} == {"stage2_skip.env": "2", "stage2_norm.env": "2"}
+    assert study_main(["--presets", "stage2_skip"]) == 0
+    assert (tmp_path / "stage2_skip.env").read_text() == "1"

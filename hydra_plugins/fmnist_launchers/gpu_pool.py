@@ -39,6 +39,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
+from fmnist.study import SWEEPS_AT_ONCE_ENV
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,8 @@ class GpuPoolLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         pool_dir = sweep_dir / POOL_DIR
         pool_dir.mkdir(parents=True, exist_ok=True)
-        threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // len(slots))
+        sweeps_at_once = os.environ.get(SWEEPS_AT_ONCE_ENV)
+        threads = self.threads_per_job or cpu_threads(os.cpu_count() or 1, len(slots), sweeps_at_once)
         log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time "
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
 
@@ -276,6 +278,13 @@ class GpuPoolLauncher(Launcher):
         status = _summary_status(run_dir, job.started_at)
         log.info(f"gpu_pool: #{job.num} finished in {took:.1f}s on {job.slot.label if job.slot else '?'}: {status}")
         return ret
+
+
+def cpu_threads(cores: int, slots: int, sweeps_at_once: str | None) -> int:
+    """CPU threads per job: the cores shared by this pool's slots and by the other sweeps `fmnist.study` runs
+    beside it (its SWEEPS_AT_ONCE_ENV; unset or not a positive integer: this sweep alone)."""
+    sweeps = int(sweeps_at_once) if sweeps_at_once and sweeps_at_once.isdigit() and int(sweeps_at_once) > 0 else 1
+    return max(1, cores // (slots * sweeps))
 
 
 def _summary_status(run_dir: Path | None, since: float = 0.0) -> str:
