@@ -384,8 +384,9 @@ def _fmt_value(value: Any) -> str:
 
 
 def tidy(values: pd.Series) -> pd.Series:
-    """One dtype per column (parquet needs it): bool, number or text."""
-    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    """One dtype per column (parquet needs it): bool, number or text; missing values (None, NaN) stay missing."""
+    values = values.astype(object).where(values.notna(), None)
+    present = [v for v in values if v is not None]
     if present and all(isinstance(v, bool) for v in present):
         return values.astype("boolean")
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
@@ -436,7 +437,7 @@ def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
 
     table = pd.DataFrame([r.row for r in runs])
     for column in table.columns:
-        table[column] = tidy(table[column].astype(object).where(table[column].notna(), None))
+        table[column] = tidy(table[column])
     frames = [r.metrics.assign(run_dir=r.row["run_dir"]) for r in runs if r.metrics is not None]
     epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_dir", "epoch"])
     return Collection(table, epochs, swept, sweeps, pd.DataFrame(missing_jobs(_in_whole_sweeps(found, sweeps), found)))

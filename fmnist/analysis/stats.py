@@ -160,7 +160,7 @@ def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]]
     table["significant"] = table["significant"].astype("boolean")
     for key in dict.fromkeys(k for keys in collection.swept.values() for k in keys):
         if len({type(v) for v in table[key].dropna()}) > 1:  # True beside a mistyped 'flase': one dtype, as in runs
-            table[key] = tidy(table[key].astype(object).where(table[key].notna(), None))
+            table[key] = tidy(table[key])
     lead = ["preset", "cell"]
     return table[lead + [c for c in table.columns if c not in lead]]
 

@@ -83,6 +83,13 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+def completed_before(run_dir: Path, since: float) -> bool:
+    """Whether `run_dir`'s summary.json was written before `since` (epoch seconds, less CLOCK_SLACK_S): a completed
+    run that a job launched at `since` skipped rather than trained."""
+    written = _mtime(Path(run_dir) / SUMMARY_FILE)
+    return written is not None and written < since - CLOCK_SLACK_S
+
+
 def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOutcome:
     """Count the outcomes of the jobs under `sweep_dir` launched at or after `since` (epoch seconds; None
     = all run dirs there). A job counts as launched when Hydra wrote its .hydra/overrides.yaml, which it
@@ -102,8 +109,7 @@ def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOut
         if refused is not None:  # the run dir's own run is intact; this sweep's job was not run
             outcome.failed.append((run_dir, refused))
         elif status == "completed":
-            written = _mtime(run_dir / SUMMARY_FILE)
-            if start is not None and written is not None and written < start:
+            if since is not None and completed_before(run_dir, since):
                 outcome.skipped.append(run_dir)
             else:
                 outcome.completed.append(run_dir)

@@ -291,11 +291,11 @@ def _summary_status(run_dir: Path | None, since: float = 0.0) -> str:
     """The run's status for the end-of-job line; "skipped" when it completed before `since` (the job's start), as
     the sweep line counts it."""
     try:
-        from fmnist.train.callbacks import CLOCK_SLACK_S
-        from fmnist.train.run_dir import SUMMARY_FILE, read_summary
+        from fmnist.train.callbacks import completed_before
+        from fmnist.train.run_dir import read_summary
 
         summary = read_summary(run_dir) if run_dir is not None else None
-        skipped = summary and (run_dir / SUMMARY_FILE).stat().st_mtime < since - CLOCK_SLACK_S
+        skipped = summary and completed_before(run_dir, since)
     except Exception:
         summary = skipped = None
     if not summary:
