@@ -171,8 +171,7 @@ def compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mappin
     c = _compare(result, preset, a, b, column)
     if c is None or column != primary(result):
         return c
-    corrected = key_family_p(result).get(_pair_key(preset, a, b))
-    return c if corrected is None else replace(c, p=corrected, p_name=HOLM)
+    return _in_family(c, key_family_p(result), preset, a, b)
 
 
 def _compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mapping[str, Any],
@@ -181,6 +180,13 @@ def _compare(result: AnalysisResult, preset: str, a: Mapping[str, Any], b: Mappi
     if ca is None or cb is None:
         return None
     return _test(cell_values(result, ca, column), cell_values(result, cb, column))
+
+
+def _in_family(c: Comparison, family: Mapping[tuple[str, frozenset], float], preset: str, a: Mapping[str, Any],
+               b: Mapping[str, Any]) -> Comparison:
+    """`c` with its Holm-corrected p when it is a key comparison of `family` (:func:`key_family_p`)."""
+    corrected = family.get(_pair_key(preset, a, b))
+    return c if corrected is None else replace(c, p=corrected, p_name=HOLM)
 
 
 def _pair_key(preset: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, frozenset]:
@@ -330,14 +336,15 @@ def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
     """One row per key comparison whose cells were analysed: the two means, n, difference, Welch's p and its Holm
     correction across the questions (the verdict's)."""
     rows = []
+    family = key_family_p(result)
     for question, preset, a, b, name_a, name_b in _key_specs(result):
-        c = compare(result, preset, a, b)
-        if c is None:
-            continue
         raw = _compare(result, preset, a, b, primary(result))
+        if raw is None:
+            continue
+        c = _in_family(raw, family, preset, a, b)
         rows.append({"question": question, "preset": preset, "a": name_a, "b": name_b, "acc_a": c.a, "acc_b": c.b,
                      "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "ci_low": c.low, "ci_high": c.high,
-                     "p": raw.p if raw else math.nan, "p_holm": c.p, "verdict": verdict(c, result.alpha)})
+                     "p": raw.p, "p_holm": c.p, "verdict": verdict(c, result.alpha)})
     return pd.DataFrame(rows)
 
 
@@ -455,10 +462,16 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
     return text + _lr_failures(preset_cells) + _lr_or_schedule(result), table
 
 
+def failed_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells without a completed run whose runs failed (diverged): a result, not a gap."""
+    return cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
+
+
 def _lr_failures(cells: pd.DataFrame) -> str:
     """' Every run failed at learning rate 0.3 with the constant schedule (3 runs); see Table ...' for the cells of
-    stage2_lr without a completed run (a divergence is a result, which the spreads and best learning rates leave out)."""
-    lost = cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
+    stage2_lr without a completed run (a divergence is a result, which the spreads and best learning rates leave
+    out)."""
+    lost = failed_cells(cells)
     if lost.empty:
         return ""
     names = [rf"learning rate {latex.number(c['optimizer.lr'])} with the {escape(c['scheduler'])} schedule "
@@ -583,14 +596,16 @@ def dead_by_activation(result: AnalysisResult) -> str:
     if len(means) < 3 or means["dead_fraction"].nunique() < 2 or means[accuracy].nunique() < 2:
         return NA
     rho, p = rank_correlation(means["dead_fraction"].to_numpy(), means[accuracy].to_numpy())
+    if p < result.alpha:
+        reading = f": more dead units go with {'lower' if rho < 0 else 'higher'} accuracy."
+    elif 2 / math.factorial(len(means)) >= result.alpha:  # the smallest p any ordering of these points can reach
+        reading = (f": no significant relation between dead units and accuracy (with {len(means)} activations, no "
+                   "ordering could be significant).")
+    else:
+        reading = ": no significant relation between dead units and accuracy."
     return (rf"Across the {len(means)} activations of \texttt{{stage2\_activation}} (each one's mean over its seeds), "
             rf"the rank correlation between the dead fraction and {metric_name(result)} is $\rho={rho:.2f}$ "
-            rf"({p_math(p)}, permutation test)" + (
-                ": more dead units go with lower accuracy." if p < result.alpha and rho < 0 else
-                ": more dead units go with higher accuracy." if p < result.alpha else
-                ": no significant relation between dead units and accuracy" + (
-                    f" (with {len(means)} activations, no ordering could be significant)." if 2 / math.factorial(len(means))
-                    >= result.alpha else ".")))
+            rf"({p_math(p)}, permutation test)" + reading)
 
 
 def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -778,8 +793,6 @@ def confusion_groups(result: AnalysisResult) -> str:
     return text
 
 
-
-
 def _compared(cells: pd.DataFrame) -> pd.DataFrame:
     """The cells compared with their preset's reference (both sides with at least two seeds)."""
     return cells[cells["significant"].notna()] if "significant" in cells else cells.iloc[:0]
@@ -803,7 +816,8 @@ def answers(result: AnalysisResult) -> str:
     if not items:
         return ""
     return (rf"The study's questions (Table~\ref{{tab:key-comparisons}}; {metric_name(result)}, Welch's $p$ "
-            "Holm-corrected across the questions):\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}")
+            "Holm-corrected across the questions):\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items)
+            + "\n\\end{itemize}")
 
 
 def findings(result: AnalysisResult) -> str:
@@ -837,7 +851,8 @@ def negative_results(result: AnalysisResult) -> str:
         its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
         text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
                  f"from seed noise; that does not show that {it} no effect.")
-    return text + (f" In all, {plural(len(worse), 'cell')} {'scores' if len(worse) == 1 else 'score'} significantly lower:"
+    scores = "scores" if len(worse) == 1 else "score"
+    return text + (f" In all, {plural(len(worse), 'cell')} {scores} significantly lower:"
                    + _itemize(result.cells, worse) if len(worse) else "")
 
 
@@ -907,8 +922,7 @@ def preset_summary(result: AnalysisResult, preset: str) -> str:
 
 def _no_result(cells: pd.DataFrame) -> str:
     """' Without a completed run: X (3 failed).' for the cells whose every run failed (a divergence is a result too)."""
-    lost = cells[(cells["n"] == 0) & (cells["n_failed"] > 0)]
-    names = [f"{escape(c['cell'])} ({int(c['n_failed'])} failed)" for _, c in lost.iterrows()]
+    names = [f"{escape(c['cell'])} ({int(c['n_failed'])} failed)" for _, c in failed_cells(cells).iterrows()]
     return rf" Without a completed run: {latex.and_join(names)}; see Table~\ref{{tab:problems}}." if names else ""
 
 
