@@ -29,16 +29,16 @@ import tarfile
 from pathlib import Path
 
 from fmnist.errors import FmnistError
-from fmnist.train.run_dir import CHECKPOINT_DIR, LOCK_FILE, SUMMARY_FILE, is_finished, read_summary
+from fmnist.train.run_dir import CHECKPOINT_DIR, CLAIMS_DIR, LOCK_FILE, SUMMARY_FILE, is_finished, read_summary
 
 STUDY = Path("multirun") / "study"
 ASIDE = Path(".aside")
 KIT = Path(".devstudy")
 ARCHIVE = "study.tar.gz"
 PART_BYTES = 15 * 2**20  # the device returns files of at most 16 MiB
-#: Never archived: checkpoints (tens of MB each, not committed), the pool launcher's worker files and the run dirs'
-#: lock files (run_dir.LOCK_FILE).
-NOT_ARCHIVED = frozenset({CHECKPOINT_DIR, ".pool", LOCK_FILE})
+#: Never archived: checkpoints (tens of MB each, not committed), the pool launcher's worker files, the run dirs'
+#: lock files (run_dir.LOCK_FILE) and the study's claims on shared cells (run_dir.CLAIMS_DIR).
+NOT_ARCHIVED = frozenset({CHECKPOINT_DIR, ".pool", LOCK_FILE, CLAIMS_DIR})
 
 
 def _summaries(study: Path) -> list[Path]:

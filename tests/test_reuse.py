@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from runs import compose_train
 
-from fmnist.train.reuse import find_identical_run
+from fmnist.config import validate
+from fmnist.train.logging import to_container
+from fmnist.train.reuse import claim_computation, computation_key, find_identical_run
 from fmnist.train.run import train
 
 TINY = ["model.width=4", "data.subset=512", "trainer.batch_size=128", "trainer.epochs=1", "data.val_fraction=0.05"]
@@ -124,3 +129,106 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
     assert find_identical_run(me, config | {"name": "b"}, data) == neutral
     assert find_identical_run(me, config | {"name": "b"}, tmp_path / "another_copy") == tmp_path / "p1/other_data"
     assert find_identical_run(neutral, config, data) is None  # never itself
+
+
+def test_computation_key_names_what_a_run_computes() -> None:
+    config = {"name": "a", "seed": 0, "device": "auto", "optimizer": {"lr": 0.1},
+              "trainer": {"epochs": 3, "force": False}, "data": {"dir": "x", "subset": None}}
+    data = Path("/data/fm")
+    key = computation_key(config, data)
+    same = json.loads(json.dumps(config))
+    same.update(name="b", device="cuda:1")
+    same["trainer"]["force"], same["data"]["dir"] = True, "elsewhere"  # neutral keys
+    assert computation_key(same, data) == key
+    assert computation_key(config, "/data/../data/fm") == key  # the folder, resolved
+    for dotted, value in (("seed", 1), ("optimizer.lr", 0.2), ("trainer.epochs", 4), ("data.subset", 512)):
+        other = json.loads(json.dumps(config))
+        *groups, last = dotted.split(".")
+        node = other
+        for group in groups:
+            node = node[group]
+        node[last] = value
+        assert computation_key(other, data) != key, dotted
+    assert computation_key(config, "/data/another_copy") != key
+
+
+def _launch(target, *args) -> tuple[threading.Thread, dict]:
+    """`target(*args)` in a thread; the returned dict gets its result (or the exception it raised)."""
+    out: dict = {}
+
+    def work() -> None:
+        try:
+            out["result"] = target(*args)
+        except BaseException as exc:  # reported by the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _claim_of(config_) -> dict:
+    validate(config_)
+    return to_container(config_)
+
+
+@pytest.mark.slow
+def test_a_run_launched_while_an_identical_one_trains_waits_and_copies_it(
+        real_resplit_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two presets started together reach their shared cell together: the second waits, then copies."""
+    root = tmp_path / "study"
+    first, second = root / "stage_a" / "0_base", root / "stage_b" / "4_base"
+    caplog.set_level(logging.INFO, logger="fmnist")
+    with claim_computation(first, _claim_of(cfg(real_resplit_dir, "stage_a")), real_resplit_dir):
+        thread, out = _launch(train, cfg(real_resplit_dir, "stage_b"), second)
+        assert _wait_for(lambda: "waiting for it" in caplog.text), out
+        assert str(first.resolve()) in caplog.text  # the message names who trains it
+        # the claimant trains (with the option off: this test holds its claim) while the second waits
+        trained = train(cfg(real_resplit_dir, "stage_a", reuse=False), first)
+        time.sleep(0.5)
+        assert thread.is_alive() and not (second / "summary.json").exists()
+    thread.join(120)
+    assert not thread.is_alive() and "error" not in out, out
+    got = out["result"]
+    assert got["reused_from"] == os.path.join("..", "..", "stage_a", "0_base")
+    assert got["test_acc"] == trained["test_acc"] and got["started_at"] == trained["started_at"]
+    assert sorted(p.name for p in (root / ".claims").iterdir()) == [
+        computation_key(got["config"], real_resplit_dir) + ".lock"]
+
+
+@pytest.mark.slow
+def test_a_waiting_run_trains_itself_when_the_claimant_leaves_nothing(
+        real_resplit_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The claimant failed or was killed (its flock went with it): the waiting run trains the cell itself."""
+    root = tmp_path / "study"
+    caplog.set_level(logging.INFO, logger="fmnist")
+    with claim_computation(root / "stage_a" / "0_base", _claim_of(cfg(real_resplit_dir, "stage_a")),
+                           real_resplit_dir):
+        thread, out = _launch(train, cfg(real_resplit_dir, "stage_b"), root / "stage_b" / "0_base")
+        assert _wait_for(lambda: "waiting for it" in caplog.text), out
+    thread.join(120)
+    assert not thread.is_alive() and "error" not in out, out
+    assert out["result"]["status"] == "completed" and "reused_from" not in out["result"]
+
+
+def test_runs_of_other_computations_do_not_wait(real_resplit_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "study"
+    base = _claim_of(cfg(real_resplit_dir, "stage_a"))
+    other_seed = _claim_of(cfg(real_resplit_dir, "stage_b", "seed=1"))
+    def claim_other() -> bool:
+        with claim_computation(root / "stage_b" / "0_seed=1", other_seed, real_resplit_dir):
+            return True
+
+    with claim_computation(root / "stage_a" / "0_base", base, real_resplit_dir):
+        thread, out = _launch(claim_other)
+        thread.join(30)
+        assert not thread.is_alive() and out == {"result": True}  # took its own claim at once

@@ -70,6 +70,8 @@ def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path)
     make_run(device, "q/3_still_running", status="running")
     (device / STUDY / "q" / ".pool").mkdir()
     (device / STUDY / "q" / ".pool" / "0.log").write_text("worker")
+    (device / STUDY / ".claims").mkdir()
+    (device / STUDY / ".claims" / "0123abcd.lock").write_text("pid 1 on device")
     assert st.finished_since(device, before) == [f"{STUDY}/p/1_was_running", f"{STUDY}/q/0_new",
                                                  f"{STUDY}/q/1_diverged"]
 
@@ -79,7 +81,8 @@ def test_archive_holds_only_the_runs_finished_since_the_manifest(tmp_path: Path)
     assert [p.name for p in parts] == ["study.tar.gz.part-aa"]
     with tarfile.open(parts[0]) as tar:
         names = tar.getnames()
-    assert not [n for n in names if "checkpoints" in n or ".pool" in n or "0_done_before" in n or ".lock" in n]
+    assert not [n for n in names if "checkpoints" in n or ".pool" in n or "0_done_before" in n or ".lock" in n
+                or ".claims" in n]
     assert f"{STUDY}/q/0_new/tensorboard/events" in names
 
     repo = tmp_path / "repo"

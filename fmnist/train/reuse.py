@@ -10,22 +10,32 @@ what the analysis reads, copies its results into its own run dir and records whe
 included, up to the keys that do not change what a run computes (`run_dir.NEUTRAL_KEYS`), `name`, and
 keys only one of the two configs has (added to conf/ since; see `fmnist.config.differing_keys`), and trained
 on the same data folder.
+
+Presets run at once (`fmnist.study --concurrent N`, Slurm array jobs) start their shared cell together. A run
+with the option on claims its computation first (`claim_computation`: an flock on `<root>/.claims/<key>.lock`):
+the first one trains, and an identical run launched meanwhile waits for it and then copies its results. When
+the claimant fails or is killed, its claim is released and the next one trains.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
 import os
 import shutil
+import socket
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 from fmnist.config import differing_keys
 from fmnist.errors import FmnistError
 from fmnist.train.checkpoint import discard_resume_state
 from fmnist.train.run_dir import (
-    CHECKPOINT_DIR, METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary, write_summary,
+    CHECKPOINT_DIR, CLAIMS_DIR, METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary, write_summary,
 )
 
 log = logging.getLogger("fmnist")
@@ -38,6 +48,54 @@ REQUIRED_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 NOT_COPIED = frozenset({SUMMARY_FILE, ".hydra", "train.log", CHECKPOINT_DIR, ".submitit", "wandb"})
 #: summary.json fields that describe this run, not the computation it reuses.
 OWN_FIELDS = ("run_dir", "config", "choices", "command", "process_command")
+
+
+def computation_key(config: Mapping[str, Any], data_dir: str | Path) -> str:
+    """A short hash naming what a run computes: its resolved config without IDENTITY_IGNORED_KEYS, and the
+    resolved data folder. Two runs with the same key are identical in find_identical_run's sense."""
+    def kept(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if dotted not in IDENTITY_IGNORED_KEYS:
+                out[str(key)] = kept(value, dotted + ".") if isinstance(value, Mapping) else value
+        return out
+
+    text = json.dumps([kept(config), str(Path(data_dir).expanduser().resolve())], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@contextmanager
+def claim_computation(run_dir: Path, config: Mapping[str, Any], data_dir: str | Path) -> Iterator[None]:
+    """Hold the claim on this run's computation among the run dirs two levels above `run_dir`, waiting (and
+    saying so once) while another process holds it: that process is training the identical run, whose results
+    this one can copy once it finishes. The claim is an flock, so it is released when its holder exits, killed
+    included. Where no lock can be taken (a read-only folder, a file system without locks) the block runs
+    unclaimed."""
+    run_dir = Path(run_dir).resolve()
+    path = run_dir.parent.parent / CLAIMS_DIR / f"{computation_key(config, data_dir)}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            log.info("an identical run is being trained right now (%s); waiting for it, to copy its results", holder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # no locks on this file system
+            yield
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, in {run_dir}\n")
+        handle.flush()
+        yield
 
 
 def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Path) -> Path | None:

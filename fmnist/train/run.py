@@ -10,6 +10,7 @@ import math
 import os
 import time
 import traceback
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to
 from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, EvalResult, evaluate, train_one_epoch
 from fmnist.train.optim import build_optimizer
 from fmnist.train.provenance import provenance
-from fmnist.train.reuse import adopt_results, find_identical_run
+from fmnist.train.reuse import adopt_results, claim_computation, find_identical_run
 from fmnist.train.run_dir import (
     METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, RunDirBusy, hold_run_dir, is_finished, note_refusal, read_summary,
     restore_hydra_record, write_metrics, write_rows_csv, write_summary,
@@ -106,7 +107,7 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     A completed run (its summary says so) is returned as it is unless `trainer.force=true`; one that diverged
     raises TrainingDiverged again without training; either is refused when the run dir was made by another
     configuration. With `trainer.reuse_identical=true` a completed identical run beside this one is copied
-    instead of trained (fmnist.train.reuse). Every failure, invalid configuration and out-of-memory included,
+    instead of trained, after waiting for one being trained right now (fmnist.train.reuse). Every failure, invalid configuration and out-of-memory included,
     is recorded in summary.json (status failed, error) and re-raised; out of memory becomes `OutOfMemory`, a
     one-line FmnistError. Except: a configuration error raised before training (a bad value, a run dir holding
     another configuration's run) leaves a run dir that holds a run as it was, its .hydra/ record included
@@ -145,14 +146,15 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
     try:
         validate(cfg)
         config = to_container(cfg)
-        if cfg.trainer.reuse_identical:
-            source = find_identical_run(run_dir, config, cfg.data.dir)
-            if source is not None:
-                return adopt_results(source, run_dir, summary | {"config": config})
-        try:
-            return _train(cfg, run_dir, config, summary, opened)
-        except (torch.OutOfMemoryError, MemoryError) as exc:
-            raise _out_of_memory(exc, summary.get("device")) from exc
+        with claim_computation(run_dir, config, cfg.data.dir) if cfg.trainer.reuse_identical else nullcontext():
+            if cfg.trainer.reuse_identical:
+                source = find_identical_run(run_dir, config, cfg.data.dir)
+                if source is not None:
+                    return adopt_results(source, run_dir, summary | {"config": config})
+            try:
+                return _train(cfg, run_dir, config, summary, opened)
+            except (torch.OutOfMemoryError, MemoryError) as exc:
+                raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
         if isinstance(exc, ConfigError) and previous is not None:  # nothing trained: keep the run dir's run
             _keep_finished_run(run_dir, previous, exc)

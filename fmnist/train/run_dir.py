@@ -40,6 +40,9 @@ REFUSED_FILE = ".refused"
 #: Held (flock) by the process training the run dir, so that a second launch of the same job waits for nothing and
 #: writes nothing: two identical sweeps started into one folder would otherwise both train every job in it.
 LOCK_FILE = ".lock"
+#: Beside the sweeps (`<root>/.claims/`, root = two levels above a run dir): one lock file per computation trained
+#: with trainer.reuse_identical=true, held while it trains (fmnist.train.reuse.claim_computation).
+CLAIMS_DIR = ".claims"
 
 #: Config keys that change how a run is launched, logged, checkpointed or stepped, or where its data folder is,
 #: not what it computes: a run may resume, be skipped as completed or be reused under other values of these.
