@@ -107,13 +107,14 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     A completed run (its summary says so) is returned as it is unless `trainer.force=true`; one that diverged
     raises TrainingDiverged again without training; either is refused when the run dir was made by another
     configuration. With `trainer.reuse_identical=true` a completed identical run beside this one is copied
-    instead of trained, after waiting for one being trained right now (fmnist.train.reuse). Every failure, invalid configuration and out-of-memory included,
-    is recorded in summary.json (status failed, error) and re-raised; out of memory becomes `OutOfMemory`, a
-    one-line FmnistError. Except: a configuration error raised before training (a bad value, a run dir holding
-    another configuration's run) leaves a run dir that holds a run as it was, its .hydra/ record included
-    (restore_hydra_record), and Ctrl-C records status `interrupted`. `overrides` (the job's command-line
-    overrides) are recorded in summary.json. While it trains, the run dir is locked (run_dir.hold_run_dir): a second
-    process launched into it meanwhile raises RunDirBusy and writes nothing."""
+    instead of trained, after waiting for one being trained right now (fmnist.train.reuse). Every failure,
+    invalid configuration and out-of-memory included, is recorded in summary.json (status failed, error) and
+    re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError. Except: a configuration error raised
+    before training (a bad value, a run dir holding another configuration's run) leaves a run dir that holds a
+    run as it was, its .hydra/ record included (restore_hydra_record), and Ctrl-C records status `interrupted`.
+    `overrides` (the job's command-line overrides) are recorded in summary.json. While it trains, the run dir is
+    locked (run_dir.hold_run_dir): a second process launched into it meanwhile raises RunDirBusy and writes
+    nothing."""
     try:
         with hold_run_dir(Path(run_dir)):
             return _train_held(cfg, Path(run_dir), choices, overrides)
