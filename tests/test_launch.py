@@ -153,6 +153,36 @@ def test_bad_pool_settings_are_one_line_before_anything_is_written(tmp_path: Pat
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.parametrize(("count", "gpus", "message"), [
+    (0, [0, 1], "hydra.launcher.gpus=[0, 1] names GPU 0, 1, but this machine has no GPU"),
+    (2, [1, 2], "hydra.launcher.gpus=[1, 2] names GPU 2, but this machine has 2 GPUs (0-1)"),
+    (1, 3, "hydra.launcher.gpus=3 names GPU 3, but this machine has 1 GPU (0)"),
+])
+def test_gpus_the_machine_lacks_are_refused_not_run_on_the_cpu(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        count: int, gpus, message: str) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: count)
+    launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=gpus)
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+    with pytest.raises(SystemExit) as info:
+        launcher.launch([["seed=0"]], 0)
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and err.startswith(f"error: {message}; leave it null") and err.count("\n") == 1
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_named_gpus_the_machine_has_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: 2)
+    for gpus in (None, [0, 1], 1, ["GPU-5a1b"], []):
+        gpu_pool.check_named_gpus(gpus)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # torch's count is then not the machine's: not checked
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: 0)
+    gpu_pool.check_named_gpus([5])
+
+
 #: A stand-in pool worker that notes which job its payload holds.
 NOTING_WORKER = """import pathlib, sys, time
 payload = pathlib.Path(sys.argv[-2]).read_bytes()

@@ -58,17 +58,36 @@ class Slot:
     env: dict[str, str] = field(default_factory=dict)
 
 
+def cuda_device_count() -> int:
+    """The CUDA devices torch sees from this process (0 without torch or a driver)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # no torch, no driver
+        return 0
+
+
 def visible_gpus() -> list[str]:
     """The GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES when set, else 0..N-1."""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    try:
-        import torch
+    return [str(i) for i in range(cuda_device_count())]
 
-        return [str(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # no torch, no driver
-        return []
+
+def check_named_gpus(gpus: Any) -> None:
+    """A ValueError when hydra.launcher.gpus names a GPU number this machine does not have (a job sent there
+    would silently train on the CPU). Checked only where CUDA_VISIBLE_DEVICES is unset, so that torch's count is
+    the machine's; ids that are not numbers (GPU UUIDs, MIG devices) are left to CUDA."""
+    if gpus is None or os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return
+    count = cuda_device_count()
+    absent = [g for g in _gpu_ids(gpus) if g.isdigit() and int(g) >= count]
+    if absent:
+        has = {0: "no GPU", 1: "1 GPU (0)"}.get(count, f"{count} GPUs (0-{count - 1})")
+        raise ValueError(f"hydra.launcher.gpus={gpus!r} names GPU {', '.join(absent)}, but this machine has {has}; "
+                         "leave it null to use the GPUs there are (CPU slots where there is none)")
 
 
 def _positive_int(value: Any, key: str, what: str) -> int:
@@ -156,6 +175,7 @@ class GpuPoolLauncher(Launcher):
                 raise ValueError(f"hydra.launcher.deadline={self.deadline!r} is invalid: must be null or a Unix time "
                                  "in seconds")
             slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
+            check_named_gpus(self.gpus)
             if self.threads_per_job is not None:
                 _positive_int(self.threads_per_job, "threads_per_job", "null (share the cores) or an integer >= 1")
         except ValueError as exc:  # a bad hydra.launcher value: one line, as for any other bad setting
