@@ -184,7 +184,7 @@ def check_group_types(cfg: DictConfig, groups: Iterable[str]) -> None:
             ok = isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool))
             names = " or ".join(dict.fromkeys({bool: "true or false", int: "an integer", float: "a number"}[t]
                                               for t in accepted if not (t is int and float in accepted)))
-            _require(ok, f"{group}.{key}", value, f"must be {names}")
+            _require(ok, f"{group}.{key}", value, "choose true or false" if accepted == (bool,) else f"must be {names}")
 
 
 def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -81,7 +81,7 @@ def test_wrong_type_is_named() -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["trainer.force=flase"], "trainer.force='flase' is invalid: choose true or false"),
-    (["model.skip=flase"], "model.skip='flase' is invalid: must be true or false"),
+    (["model.skip=flase"], "model.skip='flase' is invalid: choose true or false"),
     (["trainer.drop_last=abc"], "trainer.drop_last='abc' is invalid: choose true or false"),
     (["data.auto_prepare=yes"], "data.auto_prepare='yes' is invalid: choose auto, true or false"),
     (["trainer.channels_last=abc"], "trainer.channels_last='abc' is invalid: choose auto, true or false"),
@@ -89,7 +89,7 @@ def test_wrong_type_is_named() -> None:
     (["model.width=4.5"], "model.width=4.5 is invalid: must be an integer"),
     (["activation=leaky_relu", "activation.negative_slope=abc"], "activation.negative_slope='abc' is invalid"),
     (["optimizer.lr=abc"], "optimizer.lr='abc' is invalid: must be a number"),
-    (["optimizer.nesterov=1"], "optimizer.nesterov=1 is invalid: must be true or false"),
+    (["optimizer.nesterov=1"], "optimizer.nesterov=1 is invalid: choose true or false"),
     (["trainer.grad_clip=-1"], "trainer.grad_clip=-1 is invalid: must be null (no clipping) or a number > 0"),
     (["trainer.grad_clip=abc"], "trainer.grad_clip='abc' is invalid"),
     (["trainer.batch_size=1"], "trainer.batch_size=1 is invalid: must be an integer >= 2"),
