@@ -108,12 +108,16 @@ def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> N
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["norm=groupnorm", "norm.groups=0"], "groupnorm: groups must be >= 1, got 0"),
-    (["model=resnet18", "model.init=xavier"], "init must be one of ('kaiming', 'default'), got 'xavier'"),
+    (["norm=groupnorm", "norm.groups=0"], "norm.groups must be >= 1, got 0"),
+    (["model=resnet18", "model.init=xavier"], "model.init must be one of ('kaiming', 'default'), got 'xavier'"),
+    (["model.width=0"], "model.width must be >= 1, got 0"),
+    (["model=vgg11", "model.dropout=1.5"], "model.dropout must be in [0, 1), got 1.5"),
+    (["model=resnet18", "model.depths=[2,0,2,2]"], "model.depths must be a non-empty list of positive ints, "
+                                                   "got [2, 0, 2, 2]"),
 ])
 def test_values_checked_when_the_model_is_built_are_named(overrides: list[str], message: str) -> None:
     """Values that pass validate() and are refused by the model's constructors, as one ConfigError line."""
-    cfg = compose_train(*overrides, "model.width=4")
+    cfg = compose_train("model.width=4", *overrides)
     validate(cfg)
     with pytest.raises(ConfigError) as info:
         build_model(cfg)

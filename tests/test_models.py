@@ -308,21 +308,21 @@ def test_defaults_without_hydra():
 
 
 def test_invalid_knobs_raise():
-    with pytest.raises(ConfigError, match="block must be 'basic' or 'bottleneck', got 'wide'"):
+    with pytest.raises(ConfigError, match="model.block must be 'basic' or 'bottleneck', got 'wide'"):
         ResNet([2, 2], block="wide")
-    with pytest.raises(ConfigError, match=r"shortcut must be one of .*, got 'option_c'"):
+    with pytest.raises(ConfigError, match=r"model.shortcut must be one of .*, got 'option_c'"):
         ResNet([2, 2], shortcut="option_c")
     for depths in ([], [2, 0]):
-        with pytest.raises(ConfigError, match=r"depths must be a non-empty list of positive ints, got \["):
+        with pytest.raises(ConfigError, match=r"model.depths must be a non-empty list of positive ints, got \["):
             ResNet(depths)
-    with pytest.raises(ConfigError, match="VGG layers: expected an int or 'M', got 'X'"):
+    with pytest.raises(ConfigError, match="model.layers: expected an int or 'M', got 'X'"):
         VGG([8, "X"])
-    with pytest.raises(ConfigError, match="VGG layers must contain at least one conv"):
+    with pytest.raises(ConfigError, match="model.layers must contain at least one conv"):
         VGG(["M"])
     for make in (lambda **kw: ResNet([1, 1], **kw), ResNet9, VGG):  # every model checks width and dropout
-        with pytest.raises(ConfigError, match="width must be >= 1, got 0"):
+        with pytest.raises(ConfigError, match="model.width must be >= 1, got 0"):
             make(width=0)
-        with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        with pytest.raises(ConfigError, match=r"model.dropout must be in \[0, 1\), got 1.0"):
             make(width=4, dropout=1.0)
     assert groupnorm(48, groups=32).num_groups == 16
     assert groupnorm(8, groups=32).num_groups == 8

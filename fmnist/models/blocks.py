@@ -76,7 +76,7 @@ def make_shortcut(
 ) -> nn.Module:
     """The shortcut module of a residual block (``nn.Identity`` when shapes already match)."""
     if kind not in SHORTCUTS:
-        raise ConfigError(f"shortcut must be one of {SHORTCUTS}, got {kind!r}")
+        raise ConfigError(f"model.shortcut must be one of {SHORTCUTS}, got {kind!r}")
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     if kind == "zeropad":

@@ -73,7 +73,7 @@ def groupnorm(num_channels: int, groups: int = 32, eps: float = 1e-5, affine: bo
     uses more groups than asked for, and falls back to fewer, larger groups.
     """
     if groups < 1:
-        raise ConfigError(f"groupnorm: groups must be >= 1, got {groups}")
+        raise ConfigError(f"norm.groups must be >= 1, got {groups}")
     return nn.GroupNorm(math.gcd(int(groups), int(num_channels)), num_channels, eps=eps, affine=affine)
 
 
@@ -101,9 +101,9 @@ def is_identity_norm(norm: NormFactory) -> bool:
 def check_width_dropout(width: int, dropout: float) -> None:
     """The checks every model makes of its base width and its dropout probability (ConfigError naming the key)."""
     if width < 1:
-        raise ConfigError(f"width must be >= 1, got {width}")
+        raise ConfigError(f"model.width must be >= 1, got {width}")
     if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
 
 
 def conv_bias(norm: NormFactory) -> bool:
@@ -135,7 +135,7 @@ def init_weights(model: nn.Module, scheme: str = "kaiming") -> None:
     ``"default"``: leave torch's default initialisation untouched.
     """
     if scheme not in INIT_SCHEMES:
-        raise ConfigError(f"init must be one of {INIT_SCHEMES}, got {scheme!r}")
+        raise ConfigError(f"model.init must be one of {INIT_SCHEMES}, got {scheme!r}")
     if scheme == "default":
         return
     for m in model.modules():

@@ -93,11 +93,11 @@ class ResNet(nn.Module):
         super().__init__()
         depths = [int(d) for d in depths]
         if not depths or any(d < 1 for d in depths):
-            raise ConfigError(f"depths must be a non-empty list of positive ints, got {depths}")
+            raise ConfigError(f"model.depths must be a non-empty list of positive ints, got {depths}")
         if (block, bool(preact)) not in _BLOCKS:
-            raise ConfigError(f"block must be 'basic' or 'bottleneck', got {block!r}")
+            raise ConfigError(f"model.block must be 'basic' or 'bottleneck', got {block!r}")
         if shortcut not in SHORTCUTS:
-            raise ConfigError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
+            raise ConfigError(f"model.shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
         check_width_dropout(width, dropout)
         block_cls = _BLOCKS[(block, bool(preact))]
         bias = conv_bias(norm)

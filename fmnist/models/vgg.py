@@ -68,14 +68,14 @@ class VGG(nn.Module):
         for item in self.layers:
             if isinstance(item, str):
                 if item.upper() != "M":
-                    raise ConfigError(f"VGG layers: expected an int or 'M', got {item!r}")
+                    raise ConfigError(f"model.layers: expected an int or 'M', got {item!r}")
                 modules.append(nn.MaxPool2d(2))
                 continue
             out = max(1, round(int(item) * self.width / 64))
             modules += [conv3x3(channels, out, bias=bias), norm(out), activation()]
             channels = out
         if not any(isinstance(m, nn.Conv2d) for m in modules):
-            raise ConfigError("VGG layers must contain at least one conv")
+            raise ConfigError("model.layers must contain at least one conv")
         self.features = nn.Sequential(*modules)
         self.num_features = channels
         self.pool = nn.AdaptiveAvgPool2d(1)

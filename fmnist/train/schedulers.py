@@ -56,7 +56,7 @@ def _int_at_least(name: str, value: object, minimum: int) -> int:
 
 def _real(name: str, value: object, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
     lo_b, hi_b = "(" if lo_open else "[", ")" if hi_open else "]"
-    msg = f"scheduler argument {name} must be a number in {lo_b}{lo}, {hi}{hi_b}, got {value!r}"
+    msg = f"scheduler.{name} must be a number in {lo_b}{lo}, {hi}{hi_b}, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(msg)
     x = float(value)
@@ -202,14 +202,14 @@ def multistep(optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch:
     if isinstance(milestones, numbers.Real) and not isinstance(milestones, bool):
         milestones = [milestones]
     if isinstance(milestones, (str, bytes)):
-        raise ConfigError(f"scheduler argument milestones must be a list of fractions, got {milestones!r}")
+        raise ConfigError(f"scheduler.milestones must be a list of fractions, got {milestones!r}")
     try:
         items = list(milestones)
     except TypeError:
-        raise ConfigError(f"scheduler argument milestones must be a list of fractions, got {milestones!r}") from None
+        raise ConfigError(f"scheduler.milestones must be a list of fractions, got {milestones!r}") from None
     fracs = [_real("milestones", m, 0.0, 1.0, lo_open=True) for m in items]
     if fracs != sorted(fracs):
-        raise ConfigError(f"scheduler argument milestones must be increasing, got {items!r}")
+        raise ConfigError(f"scheduler.milestones must be increasing, got {items!r}")
     g = _real("gamma", gamma, 0.0, 1.0, lo_open=True)
     steps = [int(math.floor(f * total + 0.5)) for f in fracs]
     return ScheduleLR(optimizer, _MultiStep(total, _warmup_steps(warmup_epochs, s, total), steps, g))
@@ -250,7 +250,7 @@ def onecycle(optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: 
     div = _real("div_factor", div_factor, 1.0, math.inf, hi_open=True)
     final_div = _real("final_div_factor", final_div_factor, 1.0, math.inf, hi_open=True)
     if anneal_strategy not in ("cos", "linear"):
-        raise ConfigError(f"scheduler argument anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        raise ConfigError(f"scheduler.anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
     # The peak needs a step after it to anneal towards the end value: keep it in [0, T - 1].
     peak = min(int(math.floor(pct * total + 0.5)), total - 1)
     return ScheduleLR(optimizer, _OneCycle(total, peak, 1.0 / div, 1.0 / (div * final_div), anneal_strategy))
