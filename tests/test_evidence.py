@@ -17,7 +17,7 @@ from scipy import stats as scipy_stats
 from fmnist.analysis import evidence, latex, report_tables
 from fmnist.analysis.collect import CURVE_FIELDS, Collection, cell_label, curve_fields
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import aggregate, welch
+from fmnist.analysis.stats import aggregate, holm, welch
 
 ALPHA = 0.05
 
@@ -612,7 +612,7 @@ def test_key_comparisons_are_holm_corrected_across_the_questions_wherever_they_a
         + seeds({"model.skip": False}, noskip, train_loss_final=[0.30, 0.31, 0.29]),
         "stage1_models": seeds({"model": "resnet18"}, res) + seeds({"model": "plain18"}, plain)})
     p_skip, p_res = welch(np.array(skip), np.array(noskip)), welch(np.array(res), np.array(plain))
-    holm_skip, holm_res = evidence.holm([p_skip, p_res])
+    holm_skip, holm_res = holm([p_skip, p_res])
     assert p_skip < ALPHA <= holm_skip  # the case this test is about
     table = evidence.key_comparisons(result).set_index("preset")
     assert table.loc["stage2_skip", "p"] == pytest.approx(p_skip)

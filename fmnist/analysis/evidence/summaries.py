@@ -1,0 +1,200 @@
+"""Summaries: the study's questions answered in one list, the cells that beat or lose to their preset's
+reference (Holm), the best cell, and the results section's paragraph per preset.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from fmnist.analysis import latex
+from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, RES_VS_PLAIN, Comparison, Pair, capacity_pairs,
+                                                  compare, failed_cells, find_cell, key_comparisons, metric_name,
+                                                  primary)
+from fmnist.analysis.evidence.wording import _join, _p, _size, effect, p_math
+from fmnist.analysis.latex import NA, escape, plural
+from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.stats import selection_metric
+
+
+def _compared(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells compared with their preset's reference (both sides with at least two seeds)."""
+    return cells[cells["significant"].notna()] if "significant" in cells else cells.iloc[:0]
+
+
+def _itemize(cells: pd.DataFrame, rows: pd.DataFrame) -> str:
+    items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])} is {escape(c['verdict'])} than "
+             rf"{escape(_reference(cells, c['preset']))} by {_size(c['delta'])}\,pp "
+             rf"({p_math(c['p_holm'], HOLM)})." for _, c in rows.iterrows()]
+    return "\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else ""
+
+
+def answers(result: AnalysisResult) -> str:
+    """The study's questions answered in one list: each key comparison (Table tab:key-comparisons) in words."""
+    table = key_comparisons(result)
+    items = []
+    for _, r in table.iterrows():
+        c = Comparison(r["acc_a"], r["acc_b"], r["p_holm"], int(r["n_a"]), int(r["n_b"]), p_name=HOLM)
+        items.append(rf"\item {escape(r['question'][:1].upper() + r['question'][1:])}: {escape(r['a'])} against "
+                     rf"{escape(r['b'])}, {effect(c, result.alpha)}.")
+    if not items:
+        return ""
+    return (rf"The study's questions (Table~\ref{{tab:key-comparisons}}; {metric_name(result)}, Welch's $p$ "
+            "Holm-corrected across the questions):\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items)
+            + "\n\\end{itemize}")
+
+
+def findings(result: AnalysisResult) -> str:
+    """How many comparisons with a preset's reference are significant (Holm-corrected), and the list of the cells
+    that score higher than their reference."""
+    compared = _compared(result.cells)
+    if compared.empty:
+        return ("No comparison with a reference cell had at least two seeds on both sides."
+                if (result.cells["n"] > 0).any() else NA)
+    hits = compared[compared["significant"].astype(bool)]
+    better = hits[hits["delta"] > 0].sort_values("delta", ascending=False)
+    text = (f"Comparisons of a cell with its preset's reference cell: {len(compared)}; significant after Holm's "
+            f"correction: {len(hits)} ({len(better)} higher, {len(hits) - len(better)} lower); within seed noise: "
+            f"{len(compared) - len(hits)}.")
+    return text + (" The cells that score higher than their reference:" + _itemize(result.cells, better)
+                   if len(better) else " No cell scores significantly higher than its preset's reference.")
+
+
+def negative_results(result: AnalysisResult) -> str:
+    """The cells that score significantly lower than their reference, and the changes that made no measurable
+    difference."""
+    compared = _compared(result.cells)
+    if compared.empty:
+        return NA
+    significant = compared["significant"].astype(bool)
+    worse = compared[significant & (compared["delta"] < 0)].sort_values("delta")
+    null = int((~significant).sum())
+    text = latex.sentence(latex.share(null, len(compared), "alternative we tried", "within seed noise of the "
+                                      "reference", "alternatives we tried")) + "."
+    if null:
+        its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
+        text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
+                 f"from seed noise; that does not show that {it} no effect.")
+    scores = "scores" if len(worse) == 1 else "score"
+    return text + (f" In all, {plural(len(worse), 'cell')} {scores} significantly lower:"
+                   + _itemize(result.cells, worse) if len(worse) else "")
+
+
+def _reference(cells: pd.DataFrame, preset: str) -> str:
+    ref = cells[(cells["preset"] == preset) & cells["is_reference"]]
+    return str(ref["cell"].iloc[0]) if len(ref) else "the reference"
+
+
+# ------------------------------------------------------------------------------------------ the results section
+def best_cell(result: AnalysisResult, preset: str | None = None) -> pd.Series | None:
+    """The cell (of `preset`, else of all presets) with the highest mean validation accuracy (stats.selection_metric:
+    the primary accuracy when there is none) among those with a primary accuracy to quote; None without one."""
+    mean, chosen_by = f"{primary(result)}_mean", f"{selection_metric(result.cells)}_mean"
+    if mean not in result.cells or chosen_by not in result.cells:
+        return None
+    cells = result.cells[(result.cells["n"] > 0) & result.cells[mean].notna() & result.cells[chosen_by].notna()]
+    if preset is not None:
+        cells = cells[cells["preset"] == preset]
+    return None if cells.empty else cells.loc[cells[chosen_by].idxmax()]
+
+
+def _best_by(result: AnalysisResult) -> str:
+    """' by validation accuracy' when that, not the quoted accuracy, picks the best cell."""
+    return "" if selection_metric(result.cells) == primary(result) else " by validation accuracy"
+
+
+def _acc(result: AnalysisResult, cell: pd.Series, std: bool = False) -> str:
+    """A cell's mean primary accuracy in percent, with its std over seeds (when asked for and defined)."""
+    metric = primary(result)
+    spread = latex.pct(cell[f"{metric}_std"]) if std and not latex.missing(cell[f"{metric}_std"]) else None
+    return latex.pct(cell[f"{metric}_mean"]) + r"\,\%" + (rf"\,$\pm$\,{spread}" if spread else "")
+
+
+def best_sentence(result: AnalysisResult) -> str:
+    """'The best cell, X of P, reaches 93.10 % ± 0.10 test accuracy over 3 seeds.'; NA without a completed run."""
+    best = best_cell(result)
+    if best is None:
+        return NA
+    return (rf"The best cell{_best_by(result)}, {escape(best['cell'])} of \texttt{{{escape(best['preset'])}}}, reaches "
+            rf"{_acc(result, best, std=True)} {metric_name(result)} over {plural(best['n'], 'seed')}.")
+
+
+def preset_summary(result: AnalysisResult, preset: str) -> str:
+    """The best cell of `preset` against its reference cell, and how many comparisons with the reference are
+    significant (Holm); NA when no cell of the preset has a completed run."""
+    best = best_cell(result, preset)
+    if best is None:
+        return NA
+    cells = result.cells[result.cells["preset"] == preset]
+    ref = cells[cells["is_reference"]].iloc[0]
+    done = cells[cells["n"] > 0]
+    best_name, ref_name = escape(best["cell"]), escape(ref["cell"])
+    if len(done) == 1:
+        return (rf"The only cell with completed runs is {best_name} ({_acc(result, best)} over "
+                rf"{plural(best['n'], 'seed')})" + ("." if best["is_reference"] else
+                                                    rf"; the reference {ref_name} has none."))
+    by = _best_by(result)
+    # picked by validation accuracy: say which accuracy the parenthesis quotes
+    quoted = (f"{metric_name(result)} " if by else "") + _acc(result, best)
+    if best["is_reference"]:
+        text = rf"The best cell{by} is the reference, {ref_name} ({quoted})."
+    else:
+        reached = rf"reaches {_acc(result, ref)}" if ref["n"] > 0 else "has no completed run"
+        text = rf"The best cell{by} is {best_name} ({quoted}); the reference {ref_name} {reached}."
+    return text + _significance(result, done) + _no_result(cells)
+
+
+def _no_result(cells: pd.DataFrame) -> str:
+    """' Without a completed run: X (3 failed).' for the cells whose every run failed (a divergence is a result too)."""
+    names = [f"{escape(c['cell'])} ({int(c['n_failed'])} failed)" for _, c in failed_cells(cells).iterrows()]
+    return rf" Without a completed run: {latex.and_join(names)}; see Table~\ref{{tab:problems}}." if names else ""
+
+
+def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
+    others, compared = done[~done["is_reference"]], _compared(done)
+    if compared.empty:
+        return " With fewer than two seeds on a side, no cell could be tested against the reference."
+    k = int(compared["significant"].astype(bool).sum())
+    text = " " + latex.sentence(latex.share(k, len(compared), "comparison with the reference",
+                                            rf"significant after Holm's correction ($\alpha={result.alpha:g}$)",
+                                            "comparisons with the reference")) + "."
+    untested = len(others) - len(compared)
+    return text + (f" Of the other cells, {untested} {'has' if untested == 1 else 'have'} too few seeds for a test."
+                   if untested else "")
+
+
+def pair_summary(result: AnalysisResult, pair: Pair | None) -> str:
+    """'A reaches 93.10 % ± 0.10 and B 91.00 % ± 0.20 test accuracy (difference +2.10 pp, p=0.001: significant).';
+    NA when either cell is missing."""
+    ca = None if pair is None else find_cell(result, pair.preset, pair.a)
+    cb = None if pair is None else find_cell(result, pair.preset, pair.b)
+    c = None if pair is None else compare(result, pair.preset, pair.a, pair.b)
+    if ca is None or cb is None or c is None:
+        return NA
+    test = ("too few seeds for a test" if math.isnan(c.p) else
+            rf"{_p(c)}: {'significant' if c.significant(result.alpha) else 'within seed noise'}")
+    return (rf"{latex.sentence(pair.name_a)} reaches {_acc(result, ca, std=True)} and {pair.name_b} "
+            rf"{_acc(result, cb, std=True)} {metric_name(result)} (difference {latex.pp(c.diff)}\,pp, {test}).")
+
+
+#: Stage-1 models quoted by accuracy besides the residual vs plain pair.
+OTHER_MODELS = {"resnet9": "ResNet-9", "resnet50": "ResNet-50", "preact_resnet18": "pre-activation ResNet-18",
+                "vgg11": "VGG-11"}
+
+
+def models_summary(result: AnalysisResult) -> str:
+    """stage1_models: ResNet-18 against Plain-18, and the accuracy of the other models."""
+    found = [(name, _acc(result, cell)) for model, name in OTHER_MODELS.items()
+             if (cell := find_cell(result, "stage1_models", {"model": model})) is not None]
+    others = latex.and_join([f"{name} {'reaches ' if i == 0 else ''}{acc}" for i, (name, acc) in enumerate(found)])
+    text = _join(pair_summary(result, RES_VS_PLAIN), f"{others}." if found else NA)
+    return text or preset_summary(result, "stage1_models")
+
+
+def capacity_summary(result: AnalysisResult) -> str:
+    """stage1_capacity: the depth and the width comparison; without either, the preset's best cell against its
+    reference (which the preset's own subsection states anyway)."""
+    pairs = capacity_pairs(result)
+    return _join(pair_summary(result, pairs.get("Depth")), pair_summary(result, pairs.get("Width"))) or \
+        preset_summary(result, CAPACITY)
