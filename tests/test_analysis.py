@@ -348,6 +348,7 @@ def quick_analysis(analyze_config, sweep: Path, out: Path, *overrides: str):
     (("misclassified=abc",), "misclassified must be a whole number"),
     (("misclassified=-1",), "misclassified must be a whole number"),
     (("figures=maybe",), "figures must be true or false"),
+    (("+figurez=false", "+alfa=0.1"), r"unknown option\(s\) alfa, figurez: not part of conf/analyze.yaml"),
     (("data_dir=/nonexistent/fmnist",), "data_dir /nonexistent/fmnist does not exist"),
 ])
 def test_bad_options_fail_before_anything_is_read(tmp_path: Path, analyze_config, monkeypatch: pytest.MonkeyPatch,

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis.collect import sweep_paths
 from fmnist.analysis.errors import AnalysisError, ReportError
+from fmnist.config import CONF_DIR
 from fmnist.train.device import resolve_device
 
 USAGE = "python analyze.py sweep_dir=multirun/<date>/<time>_<name>"
@@ -32,6 +33,10 @@ class Options:
 
 def check_options(cfg: DictConfig) -> Options:
     """The options of `cfg`; an AnalysisError (or ReportError) names the first bad one."""
+    unknown = sorted(set(map(str, cfg.keys())) - known_options())
+    if unknown:
+        raise AnalysisError(f"unknown option(s) {', '.join(unknown)}: not part of conf/analyze.yaml "
+                            "(python analyze.py --cfg job shows every option)")
     sweep_dirs = sweep_paths(_sweep_dirs(cfg))
     for key in ("report", "figures", "dead_neurons"):
         _flag(cfg, key)
@@ -51,6 +56,11 @@ def check_options(cfg: DictConfig) -> Options:
                    if s is not None},
         confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE),
     )
+
+
+def known_options() -> set[str]:
+    """The options conf/analyze.yaml defines (its top-level keys but Hydra's)."""
+    return set(map(str, OmegaConf.load(CONF_DIR / "analyze.yaml").keys())) - {"defaults", "hydra"}
 
 
 def check_out_dir(out_dir: Path) -> None:
