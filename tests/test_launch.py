@@ -292,6 +292,22 @@ def test_a_run_dir_renamed_for_a_changed_grid_counts_as_skipped(tmp_path: Path) 
 # -------------------------------------------------------------------------------------------- the report
 
 
+def test_sweep_line_counts_the_runs_copied_from_identical_ones(tmp_path: Path) -> None:
+    now = time.time()
+    sweep = tmp_path / "sweep"
+    _fake_run(sweep, "0_a", "completed", now + 5)
+    _fake_run(sweep, "1_b", "completed", now + 5)
+    _fake_run(sweep, "2_c", "completed", now + 5, written=now - 3600)  # skipped, whatever it holds
+    for name in ("1_b", "2_c"):
+        summary = sweep / name / "summary.json"
+        stat = summary.stat()
+        summary.write_text(json.dumps({"status": "completed", "reused_from": "../../other/0_a"}))
+        os.utime(summary, (stat.st_atime, stat.st_mtime))
+    outcome = sweep_outcome(sweep, since=now)
+    assert outcome.line() == f"sweep: 2 completed (1 copied from an identical run), 0 failed, 1 skipped ({sweep})"
+    assert [p.name for p in outcome.copied] == ["1_b"]
+
+
 def _fake_run(sweep: Path, name: str, status: str | None, launched: float, written: float | None = None) -> None:
     run = sweep / name
     (run / ".hydra").mkdir(parents=True)

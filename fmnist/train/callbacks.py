@@ -4,12 +4,12 @@
 
     sweep: 5 completed, 1 failed, 2 skipped (multirun/2026-11-27/10-00-00_stage2_skip_3fa9c1)
 
-followed by one line per failed job, and makes the process exit with status 1 when any job failed or was
-never started (a launcher's deadline: `not_started`). It
-reads the run dirs' summary.json files, so it also counts jobs that ran elsewhere (Slurm nodes, pool
-workers) and jobs that died without a word (killed, out of host memory): a run dir of this sweep whose
-summary is missing or still says `running` counts as failed, and so does one where this sweep's job was refused
-(run_dir.REFUSED_FILE: its summary.json still describes the run that was there).
+("5 completed (2 copied from identical runs)" when trainer.reuse_identical copied a run's results), followed by
+one line per failed job, and makes the process exit with status 1 when any job failed or was never started (a
+launcher's deadline: `not_started`). It reads the run dirs' summary.json files, so it also counts jobs that ran
+elsewhere (Slurm nodes, pool workers) and jobs that died without a word (killed, out of host memory): a run dir
+of this sweep whose summary is missing or still says `running` counts as failed, and so does one where this
+sweep's job was refused (run_dir.REFUSED_FILE: its summary.json still describes the run that was there).
 
 It also puts the command line that launched the run or sweep into the environment (FMNIST_COMMAND), which
 every job inherits, wherever it runs (sbatch passes the environment on), so each run's summary.json
@@ -53,10 +53,13 @@ class SweepOutcome:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)
+    copied: list[Path] = field(default_factory=list)  # completed by copying an identical run (reuse_identical)
 
     def line(self) -> str:
+        source = "an identical run" if len(self.copied) == 1 else "identical runs"
+        copied = f" ({len(self.copied)} copied from {source})" if self.copied else ""
         late = f", {len(self.not_started)} not started" if self.not_started else ""
-        return (f"sweep: {len(self.completed)} completed, {len(self.failed)} failed, "
+        return (f"sweep: {len(self.completed)} completed{copied}, {len(self.failed)} failed, "
                 f"{len(self.skipped)} skipped{late} ({self.sweep_dir})")
 
 
@@ -113,6 +116,8 @@ def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOut
                 outcome.skipped.append(run_dir)
             else:
                 outcome.completed.append(run_dir)
+                if summary.get("reused_from"):
+                    outcome.copied.append(run_dir)
         elif status == "failed":
             outcome.failed.append((run_dir, str(summary.get("error") or "failed (no error recorded)")))
         elif summary is None:
