@@ -93,6 +93,52 @@ def test_tables_are_saved_as_csv_and_parquet(tiny_analysis) -> None:
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)
+def test_the_runs_data_fingerprint_is_checked_against_the_analysed_folder(tiny_analysis) -> None:
+    from fmnist.analysis.macros import build_macros
+    from fmnist.data.resplit import OFFICIAL_RESPLIT_FINGERPRINT, data_fingerprint, load_resplit
+
+    done = [s for s in summaries(tiny_analysis.sweep.root).values() if s["status"] == "completed"]
+    recorded = {s["data_fingerprint"] for s in done}
+    assert recorded == {data_fingerprint(load_resplit(tiny_analysis.sweep.data_dir))} == {OFFICIAL_RESPLIT_FINGERPRINT}
+    check = tiny_analysis.result.data
+    assert check.fingerprints == sorted(recorded) and check.folder in recorded and check.unrecorded == 0
+    assert not check.mixed and not check.folder_differs
+    meta = json.loads((tiny_analysis.result.out_dir / "analysis.json").read_text())
+    assert meta["data_fingerprints"] == sorted(recorded)
+    text = build_macros(tiny_analysis.result)["readDataSplit"]
+    assert text.startswith("The runs' test set is the official")
+    assert (r"same data fingerprint, that of the split \texttt{python -m fmnist.data.prepare} builds (\texttt{"
+            + check.folder + "}, a hash of the ids, labels and images it read)") in text
+
+
+def test_data_check_names_mixed_data_and_a_folder_that_is_not_the_runs(caplog: pytest.LogCaptureFixture,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import pipeline
+    from fmnist.analysis.macros import _same_data
+
+    runs = pd.DataFrame({"data_fingerprint": ["aaaa", "aaaa", None, "bbbb"]})
+    with caplog.at_level("WARNING", logger="fmnist.analysis"):
+        mixed = pipeline.data_check(runs, None)
+    assert mixed.fingerprints == ["aaaa", "bbbb"] and mixed.unrecorded == 1 and mixed.mixed
+    assert "the runs trained on 2 different data sets (data_fingerprint aaaa, bbbb)" in caplog.text
+    assert "did not all train on the same data" in _same_data(mixed) and "texttt{bbbb}" in _same_data(mixed)
+
+    caplog.clear()
+    one = pd.DataFrame({"data_fingerprint": ["aaaa", None]})
+    monkeypatch.setattr(pipeline, "data_fingerprint", lambda dataset: "cccc")  # the folder the analysis read
+    with caplog.at_level("WARNING", logger="fmnist.analysis"):
+        other_folder = pipeline.data_check(one, object())
+    assert other_folder.folder_differs and not other_folder.mixed
+    assert "is not the data the runs trained on" in caplog.text
+    text = _same_data(other_folder)
+    assert "(the 1 older run recorded none)" in text and r"another fingerprint (\texttt{cccc})" in text
+
+    assert pipeline.data_check(pd.DataFrame({"data_fingerprint": [None, None]}), None) is None  # older runs only
+    assert pipeline.data_check(pd.DataFrame({"test_acc": [0.9]}), None) is None
+    assert _same_data(None) == ""
+
+
+@pytest.mark.slow  # the real tiny sweep (session fixture)
 def test_analysis_never_modifies_the_run_dirs(tiny_analysis) -> None:
     assert tiny_analysis.before == tiny_analysis.after
     assert not (tiny_analysis.sweep.root / "runs.csv").exists()

@@ -83,6 +83,40 @@ def test_load_synthetic(make_resplit) -> None:
     assert np.all(np.diff(got.train.ids) > 0) and np.all(np.diff(got.test.ids) > 0)
 
 
+def test_data_fingerprint_names_the_data_not_the_folder(make_resplit) -> None:
+    """The same data under two paths has one fingerprint; any change to what a run reads gives another."""
+    first = load_resplit(make_resplit("a").path)
+    fingerprint = resplit.data_fingerprint(first)
+    assert re.fullmatch(r"[0-9a-f]{16}", fingerprint)
+    assert resplit.data_fingerprint(load_resplit(make_resplit("b").path)) == fingerprint  # same data, other folder
+
+    def changed(split: str, part: str, edit) -> Resplit:
+        sets = {"train": first.train, "test": first.test}
+        arrays = {k: (None if v is None else v.copy()) for k, v in vars(sets[split]).items()}
+        arrays[part] = edit(arrays[part])
+        sets[split] = ImageSet(**arrays)
+        return Resplit(**sets)
+
+    def pixel(images):
+        images[3, 10, 10] ^= 1
+        return images
+
+    def label(labels):
+        labels[0] = (labels[0] + 1) % 10
+        return labels
+
+    def ids(values):
+        values[-1] += 1000
+        return values
+
+    others = [changed("train", "images", pixel), changed("test", "labels", label), changed("train", "ids", ids),
+              changed("test", "labels", lambda _: None)]  # the same images with the test labels hidden
+    prints = [resplit.data_fingerprint(d) for d in others]
+    assert fingerprint not in prints and len(set(prints)) == len(prints)
+    swapped = Resplit(train=first.test, test=first.train)  # a split's membership counts, not only the images
+    assert resplit.data_fingerprint(swapped) != fingerprint
+
+
 @pytest.mark.parametrize(
     "options",
     [{"labels_in_parquet": False}, {"labels_in_csv": False}],
@@ -463,6 +497,8 @@ def test_official_test_set_is_recognised_by_content(real_raw_dir: Path, official
     """The analysis says whether the runs used the official test set: the t10k images and labels, whatever their
     ids or order; a re-split's test set or a single changed image is not it."""
     assert resplit.is_official_test(load_resplit(official_resplit_dir).test) is True
+    # and the whole folder prepare builds, train split and ids included, has the known fingerprint
+    assert resplit.data_fingerprint(load_resplit(official_resplit_dir)) == resplit.OFFICIAL_RESPLIT_FINGERPRINT
     images = {k: read_idx(prepare._raw_file(real_raw_dir, prepare.RAW_STEMS[k]))
               for k in ("train_images", "train_labels", "test_images", "test_labels")}
     perm = np.random.default_rng(0).permutation(10_000)

@@ -27,8 +27,9 @@ from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_runs_sweeping, distinct_dead_runs, evidence_macros,
                                       find_cell, metric_name, named_pairs, preset_summary, primary, run_source, verdict)
 from fmnist.analysis.latex import NA, escape, plural
-from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
+from fmnist.data.resplit import OFFICIAL_RESPLIT_FINGERPRINT
 from fmnist.study import stage_presets
 
 #: Key cells of the study quoted by name: macro stem -> (preset, cell parameters).
@@ -334,7 +335,28 @@ DATA_SPLIT = {
 
 
 def _data_split(result: AnalysisResult) -> dict[str, str]:
-    return {"readDataSplit": DATA_SPLIT[getattr(result, "test_set", None)]}
+    sentences = (DATA_SPLIT[getattr(result, "test_set", None)], _same_data(getattr(result, "data", None)))
+    return {"readDataSplit": " ".join(t for t in sentences if t)}
+
+
+def _same_data(check: DataCheck | None) -> str:
+    """Whether every run trained on the same data, by the data fingerprint each recorded (pipeline.data_check)."""
+    if check is None:
+        return ""
+    prints = ", ".join(rf"\texttt{{{f}}}" for f in check.fingerprints)
+    if check.mixed:
+        return (f"The runs did not all train on the same data: they recorded {len(check.fingerprints)} different data "
+                rf"fingerprints ({prints}; \texttt{{runs.csv}}, column \texttt{{data\_fingerprint}}), so comparisons "
+                "between them mix data sets.")
+    older = f" (the {plural(check.unrecorded, 'older run')} recorded none)" if check.unrecorded else ""
+    official = (r", that of the split \texttt{python -m fmnist.data.prepare} builds"
+                if check.fingerprints == [OFFICIAL_RESPLIT_FINGERPRINT] else "")
+    text = (f"Every run recorded the same data fingerprint{official} ({prints}, a hash of the ids, labels and images "
+            f"it read){older}, so all of them trained and were tested on the same data.")
+    if check.folder_differs:
+        text += (rf" The data folder the analysis read has another fingerprint (\texttt{{{check.folder}}}), so the "
+                 "check of the test set above describes that folder, not the runs' data.")
+    return text
 
 
 def preset_prefixes(result: AnalysisResult) -> dict[str, str]:

@@ -23,7 +23,7 @@ from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
-from fmnist.data.resplit import CLASS_NAMES, Resplit, is_official_test, load_resplit
+from fmnist.data.resplit import CLASS_NAMES, Resplit, data_fingerprint, is_official_test, load_resplit
 from fmnist.errors import FmnistError
 from fmnist.train.device import resolve_device
 from fmnist.train.run_dir import atomic_write_bytes, atomic_write_text, write_json
@@ -47,6 +47,24 @@ class AnalysisResult:
     dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
     test_set: str | None = None  # "official" (Fashion-MNIST's t10k set), "other", "unlabelled"; None: no data found
+    data: DataCheck | None = None  # whether the runs trained on the same data (data_check)
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """The data fingerprints (resplit.data_fingerprint) the completed runs recorded, and the analysed folder's."""
+
+    fingerprints: list[str]  # distinct, most runs first
+    unrecorded: int          # completed runs that recorded none (made before runs recorded it)
+    folder: str | None       # the fingerprint of the data folder the analysis read; None when it read none
+
+    @property
+    def mixed(self) -> bool:
+        return len(self.fingerprints) > 1
+
+    @property
+    def folder_differs(self) -> bool:
+        return len(self.fingerprints) == 1 and self.folder is not None and self.folder != self.fingerprints[0]
 
 
 # ------------------------------------------------------------------------------------------ writing tables
@@ -190,6 +208,25 @@ def _dataset(cfg: DictConfig, runs: pd.DataFrame) -> Resplit | None:
     return None
 
 
+def data_check(runs: pd.DataFrame, dataset: Resplit | None) -> DataCheck | None:
+    """Which data the completed `runs` trained on, by the fingerprint each recorded, against the data folder the
+    analysis read (`dataset`); None when no run recorded one. Mixed data, or a folder other than the runs',
+    is logged as a warning."""
+    recorded = runs["data_fingerprint"].dropna() if "data_fingerprint" in runs else pd.Series(dtype=object)
+    if recorded.empty:
+        return None
+    check = DataCheck(list(recorded.astype(str).value_counts().index), len(runs) - len(recorded),
+                      None if dataset is None else data_fingerprint(dataset))
+    if check.mixed:
+        log.warning("the runs trained on %d different data sets (data_fingerprint %s): comparisons between them mix "
+                    "data", len(check.fingerprints), ", ".join(check.fingerprints))
+    elif check.folder_differs:
+        log.warning("the data folder the analysis read (data_fingerprint %s) is not the data the runs trained on "
+                    "(%s): its test-set check and image figures describe that folder", check.folder,
+                    check.fingerprints[0])
+    return check
+
+
 def test_set_kind(dataset: Resplit | None) -> str | None:
     """Which test set the runs' data folder holds: "official" (the Fashion-MNIST t10k images and labels, checked
     by content whatever their ids or order), "other" (a re-split), "unlabelled"; None without a data folder."""
@@ -248,6 +285,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
     dataset = _dataset(cfg, collection.completed)
     result.test_set = test_set_kind(dataset)
+    result.data = data_check(collection.completed, dataset)
     with staged(out_dir) as staging:
         write_tables(result, staging)
         if cfg.get("figures", True):
@@ -281,6 +319,7 @@ def _meta(result: AnalysisResult) -> dict[str, Any]:
         "problems": collection.problems().to_dict(orient="records"),
         "confusion_cell": None if result.classes is None else f"{result.classes.preset}: {result.classes.cell}",
         "figures": sorted(result.figures), "test_set": result.test_set,
+        "data_fingerprints": None if result.data is None else result.data.fingerprints,
     }
 
 

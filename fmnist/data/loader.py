@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from fmnist.data.resplit import ImageSet, load_resplit
+from fmnist.data.resplit import ImageSet, data_fingerprint, load_resplit
 from fmnist.data.split import stratified_split, subset_indices
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class DataSplits:
     train: DeviceSplit
     val: DeviceSplit | None
     test: DeviceSplit
+    fingerprint: str = ""  # resplit.data_fingerprint of the folder the splits were read from
 
 
 def load_splits(
@@ -69,6 +70,7 @@ def load_splits(
         train=DeviceSplit.from_imageset("train", data.train, train_idx, device),
         val=DeviceSplit.from_imageset("val", data.train, val_idx, device) if len(val_idx) else None,
         test=DeviceSplit.from_imageset("test", data.test, all_test, device),
+        fingerprint=data_fingerprint(data),
     )
     log.info(
         "data: %d train, %d val, %d test images (%s test labels) on %s",

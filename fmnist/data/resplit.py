@@ -91,6 +91,27 @@ def is_official_test(test: ImageSet) -> bool | None:
     return content_sha256(test.images, test.labels) == OFFICIAL_TEST_SHA256
 
 
+def data_fingerprint(data: "Resplit") -> str:
+    """A short SHA-256 of everything a run reads from a data folder: each split's ids, labels (when present) and
+    images, in id order. Two folders with the same fingerprint give a run the same data wherever they are;
+    another re-split, another label or one changed pixel gives another fingerprint."""
+    digest = hashlib.sha256()
+    for name, split in (("train", data.train), ("test", data.test)):
+        for part, array in (("ids", split.ids), ("labels", split.labels), ("images", split.images)):
+            if array is None:
+                digest.update(f"{name}.{part}:none;".encode())
+                continue
+            array = np.ascontiguousarray(array)
+            digest.update(f"{name}.{part}:{array.dtype.str}{array.shape};".encode())
+            digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()[:16]
+
+
+#: data_fingerprint of the official split as `python -m fmnist.data.prepare` builds it from the raw files (checked by
+#: tests/test_data.py).
+OFFICIAL_RESPLIT_FINGERPRINT = "1f9fdcb9214e324d"
+
+
 @dataclass(frozen=True, eq=False)
 class Resplit:
     """The train and test splits of a FashionMNIST-Resplit folder."""

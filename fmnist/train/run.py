@@ -257,8 +257,8 @@ def _train(
     data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
     splits: DataSplits = load_splits(data_dir, device, cfg.data.val_fraction, cfg.data.subset,
                                      cfg.data.split_seed, cfg.data.cache_dir)
-    summary.update(data_dir=str(Path(data_dir).resolve()), n_train=len(splits.train),
-                   n_val=len(splits.val) if splits.val else 0, n_test=len(splits.test))
+    summary.update(data_dir=str(Path(data_dir).resolve()), data_fingerprint=splits.fingerprint,
+                   n_train=len(splits.train), n_val=len(splits.val) if splits.val else 0, n_test=len(splits.test))
 
     summary.update(model_summary(model))
     model.to(device)
