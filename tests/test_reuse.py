@@ -131,6 +131,50 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
     assert find_identical_run(neutral, config, data) is None  # never itself
 
 
+def test_data_are_compared_by_fingerprint_where_the_runs_recorded_one(tmp_path: Path) -> None:
+    config = {"name": "a", "seed": 0, "optimizer": {"lr": 0.1}}
+    here = tmp_path / "data"
+
+    def make(path: str, data_dir: Path, fingerprint: str | None = None, **config_changes) -> Path:
+        run = tmp_path / path
+        run.mkdir(parents=True)
+        summary = {"status": "completed", "config": config | config_changes, "data_dir": str(data_dir)}
+        if fingerprint:
+            summary["data_fingerprint"] = fingerprint
+        (run / "summary.json").write_text(json.dumps(summary))
+        for name in ("metrics.csv", "predictions_test.csv"):
+            (run / name).write_text("x\n")
+        return run
+
+    calls: list[int] = []
+
+    def mine() -> str:
+        calls.append(1)
+        return "f00d"
+
+    me = tmp_path / "p9" / "me"
+    make("p1/other_lr", tmp_path / "elsewhere", "f00d", optimizer={"lr": 0.2})
+    assert find_identical_run(me, config, here, mine) is None and not calls  # no candidate: the data stay unread
+    make("p1/same_folder_other_data", here, "beef")  # the folder's contents changed since
+    assert find_identical_run(me, config, here, mine) is None
+    copy_elsewhere = make("p2/a_copy_of_the_data_elsewhere", tmp_path / "elsewhere", "f00d")
+    assert find_identical_run(me, config, here, mine) == copy_elsewhere and len(calls) == 2  # once per search
+    older = make("p0/recorded_no_fingerprint", here)  # compared by folder, as before
+    assert find_identical_run(me, config, here, mine) == older
+    assert find_identical_run(me, config, here) == older  # without a fingerprint to compare: by folder only
+
+
+@pytest.mark.slow
+def test_a_run_on_a_copy_of_the_data_elsewhere_is_reused(real_resplit_dir: Path, original: Path,
+                                                         tmp_path: Path) -> None:
+    root = fresh_root(original, tmp_path)
+    copy = tmp_path / "moved" / "FashionMNIST-Resplit"
+    shutil.copytree(real_resplit_dir, copy)
+    got = train(cfg(copy, "stage_b"), root / "stage_b" / "0_base")
+    assert got["reused_from"] == os.path.join("..", "..", "stage_a", "0_base")
+    assert got["data_fingerprint"] == summary(original)["data_fingerprint"]
+
+
 def test_computation_key_names_what_a_run_computes() -> None:
     config = {"name": "a", "seed": 0, "device": "auto", "optimizer": {"lr": 0.1},
               "trainer": {"epochs": 3, "force": False}, "data": {"dir": "x", "subset": None}}

@@ -9,7 +9,8 @@ what the analysis reads, copies its results into its own run dir and records whe
 (summary.json `reused_from`, relative to this run dir). Identical means the same resolved config, seed
 included, up to the keys that do not change what a run computes (`run_dir.NEUTRAL_KEYS`), `name`, and
 keys only one of the two configs has (added to conf/ since; see `fmnist.config.differing_keys`), and trained
-on the same data folder.
+on the same data (the same `data_fingerprint`, wherever the folder is; the same folder for runs that recorded
+none).
 
 Presets run at once (`fmnist.study --concurrent N`, Slurm array jobs) start their shared cell together. A run
 with the option on claims its computation first (`claim_computation`: an flock on `<root>/.claims/<key>.lock`):
@@ -29,7 +30,7 @@ import socket
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from fmnist.config import differing_keys
 from fmnist.errors import FmnistError
@@ -98,15 +99,27 @@ def claim_computation(run_dir: Path, config: Mapping[str, Any], data_dir: str | 
         yield
 
 
-def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Path) -> Path | None:
+def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Path,
+                       fingerprint: Callable[[], str] | None = None) -> Path | None:
     """A completed run of the same computation two levels above `run_dir` that holds every file the analysis
     reads, or None. An original is preferred to a run that itself reused one.
 
-    `data.dir` is a neutral key (a study resumes on another machine's copy of the data), so the data folder is
-    compared here instead: a run trained on another folder (summary.json `data_dir`, resolved) is not reused."""
+    `data.dir` is a neutral key (a study resumes on another machine's copy of the data), so the data are compared
+    here instead: by content where the candidate recorded its `data_fingerprint` and `fingerprint` (called at
+    most once, only when a candidate needs it) gives this run's, so that a copy of the data elsewhere counts and
+    other data put into the same folder does not; else by the folder (summary.json `data_dir`, resolved)."""
     data_dir = str(Path(data_dir).expanduser().resolve())
     run_dir = Path(run_dir).resolve()
     root = run_dir.parent.parent
+    own: list[str] = []
+
+    def same_data(summary: dict[str, Any]) -> bool:
+        if fingerprint is None or not summary.get("data_fingerprint"):
+            return summary.get("data_dir") == data_dir
+        if not own:
+            own.append(fingerprint())
+        return summary["data_fingerprint"] == own[0]
+
     found: list[tuple[bool, str, Path]] = []
     for summary_path in root.glob(f"*/*/{SUMMARY_FILE}"):
         candidate = summary_path.parent
@@ -114,10 +127,10 @@ def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Pa
             continue
         summary = read_summary(candidate)
         if (not summary or summary.get("status") != "completed" or not isinstance(summary.get("config"), dict)
-                or summary.get("data_dir") != data_dir
-                or not all((candidate / name).is_file() for name in REQUIRED_FILES)):
+                or not all((candidate / name).is_file() for name in REQUIRED_FILES)
+                or differing_keys(summary["config"], config, IDENTITY_IGNORED_KEYS)):
             continue
-        if not differing_keys(summary["config"], config, IDENTITY_IGNORED_KEYS):
+        if same_data(summary):
             found.append((bool(summary.get("reused_from")), str(candidate), candidate))
     return min(found)[2] if found else None
 

@@ -23,7 +23,7 @@ from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats
 from fmnist.config import call_factory, describe_differences, differing_keys, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
-from fmnist.data.resplit import CLASS_NAMES
+from fmnist.data.resplit import CLASS_NAMES, data_fingerprint, load_resplit
 from fmnist.errors import ConfigError, FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
@@ -149,7 +149,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
         config = to_container(cfg)
         with claim_computation(run_dir, config, cfg.data.dir) if cfg.trainer.reuse_identical else nullcontext():
             if cfg.trainer.reuse_identical:
-                source = find_identical_run(run_dir, config, cfg.data.dir)
+                source = find_identical_run(run_dir, config, cfg.data.dir, lambda: _data_fingerprint(cfg))
                 if source is not None:
                     return adopt_results(source, run_dir, summary | {"config": config})
             try:
@@ -173,6 +173,12 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
     finally:
         for sinks in opened:
             sinks.close()
+
+
+def _data_fingerprint(cfg: DictConfig) -> str:
+    """The data_fingerprint of the run's data folder (built first when missing, as training would)."""
+    data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
+    return data_fingerprint(load_resplit(data_dir, cache_dir=cfg.data.cache_dir))
 
 
 def _keep_finished_run(run_dir: Path, previous: dict[str, Any], exc: BaseException) -> None:
