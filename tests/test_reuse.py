@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import shutil
 import threading
 import time
@@ -59,6 +60,8 @@ def test_identical_run_of_another_preset_is_copied_not_trained(real_resplit_dir:
     assert got["started_at"] == first["started_at"] and got["train_time_s"] == first["train_time_s"]
     assert got["test_acc"] == first["test_acc"] and got["status"] == "completed"
     assert got["config"]["name"] == "stage_b" and got["run_dir"] == str(run_dir)  # its own, not the source's
+    assert got["reused_by"] == {"hostname": platform.node(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+    assert got["hostname"] == first["hostname"]  # the rest describes the training it copied
     for name in ("metrics.csv", "predictions_test.csv", "dead_units.json"):
         assert (run_dir / name).read_bytes() == (source / name).read_bytes(), name
     assert list((run_dir / "tensorboard").iterdir())  # the default logger's events came along

@@ -49,6 +49,8 @@ REQUIRED_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 NOT_COPIED = frozenset({SUMMARY_FILE, ".hydra", "train.log", CHECKPOINT_DIR, ".submitit", "wandb"})
 #: summary.json fields that describe this run, not the computation it reuses.
 OWN_FIELDS = ("run_dir", "config", "choices", "command", "process_command")
+#: Where the copy was made (summary.json `reused_by`); the copied `hostname` and `slurm_job_id` are the original's.
+COPIER_FIELDS = ("hostname", "slurm_job_id")
 
 
 def computation_key(config: Mapping[str, Any], data_dir: str | Path) -> str:
@@ -138,7 +140,8 @@ def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Pa
 def adopt_results(source: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """Copy `source`'s results into `run_dir` and write its summary.json: `source`'s results with this run's
     own fields (`summary`: run dir, config, command, ...), `reused_from` (where they were copied from, itself a
-    copy only when no original was found) and `reused_at`. Returns it."""
+    copy only when no original was found), `reused_at` and `reused_by` (the host and Slurm job that copied them).
+    Returns it."""
     source, run_dir = Path(source), Path(run_dir)
     origin = read_summary(source) or {}
     try:
@@ -156,7 +159,8 @@ def adopt_results(source: Path, run_dir: Path, summary: dict[str, Any]) -> dict[
     discard_resume_state(run_dir)  # an interrupted attempt of this run is no longer needed
     adopted = {**origin, **{k: summary[k] for k in OWN_FIELDS if k in summary}}
     adopted.update(reused_from=os.path.relpath(source, run_dir),
-                   reused_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                   reused_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   reused_by={k: summary.get(k) for k in COPIER_FIELDS})
     write_summary(run_dir, adopted)
     log.info("identical to the completed run %s: its results were copied here (reused_from in summary.json); "
              "trainer.reuse_identical=false trains it again", source)
