@@ -113,3 +113,19 @@ def test_unwritable_output_folder_is_one_line(tmp_path: Path, multirun: bool) ->
     assert proc.returncode == 1
     assert f"error: cannot write the output folder {where}: Not a directory" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto: on for CUDA and for a CPU with oneDNN (faster convolutions there), off on MPS; explicit values win."""
+    import torch
+
+    from fmnist.train.device import resolve_channels_last
+
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda", 0), torch.device("mps")
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    assert resolve_channels_last("auto", cpu) and resolve_channels_last("auto", cuda)
+    assert not resolve_channels_last("auto", mps)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert not resolve_channels_last("auto", cpu) and resolve_channels_last("auto", cuda)
+    assert resolve_channels_last(True, cpu) and resolve_channels_last(True, mps)
+    assert not resolve_channels_last(False, cuda)

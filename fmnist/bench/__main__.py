@@ -29,7 +29,7 @@ from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import load_resplit
 from fmnist.errors import FmnistError, first_line
 from fmnist.models.factory import build_model
-from fmnist.train.device import device_name, resolve_device, resolve_precision
+from fmnist.train.device import device_name, resolve_channels_last, resolve_device, resolve_precision
 from fmnist.train.run_dir import write_json
 from fmnist.train.seeding import seed_everything
 
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 torch.manual_seed(0)
                 try:
                     ours = time_ours(_model(name, args.width).to(device), split, bs, steps, args.warmup, device,
-                                     precision, channels_last=device.type == "cuda", mode=mode)
+                                     precision, channels_last=resolve_channels_last("auto", device), mode=mode)
                 except (RuntimeError, AssertionError) as exc:  # a failed capture or compilation: the next mode
                     row["modes"][mode] = {"error": first_line(exc)[:300]}
                     print(f"{name:<16}{bs:>6}{mode:>25}  failed: {row['modes'][mode]['error']}")

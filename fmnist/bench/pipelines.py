@@ -4,9 +4,9 @@
   (RandomCrop(28, padding=4), RandomHorizontalFlip, ToTensor, Normalize), a DataLoader with worker
   processes, fp32, host-side metrics every step;
 * ours — fmnist's trainer path: uint8 data resident on the device, batched on-device augmentation,
-  autocast (bf16 on CUDA), channels_last and fused optimizer on CUDA, metrics kept on the device; the
-  network run in one of the step MODES: eager, CUDA graphs (`graphs`) or a torch.compile mode
-  (`compile-default`, `compile-reduce-overhead`, `compile-max-autotune`).
+  autocast (bf16 on CUDA), channels_last (on CUDA, and on a CPU with oneDNN), fused optimizer on CUDA, metrics
+  kept on the device; the network run in one of the step MODES: eager, CUDA graphs (`graphs`) or a torch.compile
+  mode (`compile-default`, `compile-reduce-overhead`, `compile-max-autotune`).
 """
 
 from __future__ import annotations

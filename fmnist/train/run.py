@@ -28,7 +28,7 @@ from fmnist.errors import ConfigError, FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 from fmnist.train import checkpoint as ckpt
-from fmnist.train.device import autocast, device_name, resolve_device, resolve_precision
+from fmnist.train.device import autocast, device_name, resolve_channels_last, resolve_device, resolve_precision
 from fmnist.train.ema import ModelEMA
 from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
 from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, EvalResult, evaluate, train_one_epoch
@@ -250,7 +250,7 @@ def _train(
     seed_everything(cfg.seed, deterministic=t.deterministic)
     device = resolve_device(cfg.device)
     precision = resolve_precision(t.precision, device)
-    channels_last = bool(t.channels_last) if t.channels_last != "auto" else device.type == "cuda"
+    channels_last = resolve_channels_last(t.channels_last, device)
     if t.cuda_graphs is True and device.type != "cuda":
         raise ConfigError(f"trainer.cuda_graphs=true needs a CUDA device; this run is on {device} "
                           f"(set trainer.cuda_graphs=false)")
