@@ -1,6 +1,6 @@
 """The whole study: every stage preset (conf/experiment/stage*.yaml) as one multirun each.
 
-    python -m fmnist.study --list                       # the presets and their jobs, runs nothing
+    python -m fmnist.study --list                       # the presets, their jobs and trainings; runs nothing
     python -m fmnist.study                              # run all presets one after another
     python -m fmnist.study --presets stage2_skip stage2_norm -- trainer.epochs=10 hydra/launcher=...
     python -m fmnist.study --concurrent 2 -- seed=0 hydra/launcher=gpu_pool hydra.launcher.jobs_per_gpu=4
@@ -72,6 +72,23 @@ def override_error(presets: Iterable[str], extra: list[str]) -> str | None:
     return None
 
 
+def trainings(grids: Mapping[str, list[list[str]]], extra: list[str]) -> int | None:
+    """How many of the presets' jobs train (the others copy a cell another job computes: trainer.reuse_identical,
+    on for the study unless `extra` turns it off): their distinct computations. None when it is off."""
+    from fmnist.train.logging import to_container
+    from fmnist.train.reuse import computation_key
+
+    keys = set()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for name, jobs in grids.items():
+            for job in jobs:
+                cfg = compose("train", overrides=[f"+experiment={name}", *STUDY_DEFAULTS, *job])
+                if not cfg.trainer.reuse_identical:
+                    return None
+                keys.add(computation_key(to_container(cfg), cfg.data.dir))
+    return len(keys)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
@@ -99,11 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         except OverrideParseException as exc:
             print(f"error: cannot parse the overrides after --: {str(exc).splitlines()[0]}", file=sys.stderr)
             return 2
+        if error := override_error(presets, extra):
+            print(error, file=sys.stderr)
+            return 2
         for name, jobs in grids.items():
             print(f"{name}: {len(jobs)} jobs")
             for job in jobs:
                 print("   ", " ".join(job))
-        print(f"total: {sum(map(len, grids.values()))} jobs")
+        total = sum(map(len, grids.values()))
+        distinct = trainings(grids, extra)
+        copies = 0 if distinct is None else total - distinct
+        print(f"total: {total} jobs" + (f", {distinct} trainings (the other {copies} cop{'ies' if copies == 1 else 'y'}"
+                                        " a cell that another job trains: trainer.reuse_identical)" if copies else ""))
         return 0
 
     if error := override_error(presets, extra):

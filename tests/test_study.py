@@ -106,6 +106,19 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().err == "error: --concurrent must be >= 1, got 0\n"
 
 
+def test_study_list_counts_the_trainings(capsys: pytest.CaptureFixture) -> None:
+    """Presets share their base cell: listed with the jobs, the trainings it takes (the rest are copies)."""
+    assert study_main(["--list", "--presets", "stage2_skip", "stage2_norm", "--", "seed=0,1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "total: 12 jobs, 10 trainings (the other 2 copy a cell that another job trains: trainer.reuse_identical)")
+    assert study_main(["--list", "--presets", "stage2_skip", "stage2_norm", "--", "seed=0",
+                       "trainer.reuse_identical=false"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "total: 6 jobs"
+    assert study_main(["--list", "--presets", "stage2_skip", "--", "trainer.epoch=3"]) == 2  # before listing
+    out, err = capsys.readouterr()
+    assert not out and err.startswith("error: stage2_skip with the overrides after --: Could not override")
+
+
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["trainer.epoch=3"], "error: stage2_skip with the overrides after --: Could not override 'trainer.epoch'."),
