@@ -157,6 +157,7 @@ def test_bad_pool_settings_are_one_line_before_anything_is_written(tmp_path: Pat
     (0, [0, 1], "hydra.launcher.gpus=[0, 1] names GPU 0, 1, but this machine has no GPU"),
     (2, [1, 2], "hydra.launcher.gpus=[1, 2] names GPU 2, but this machine has 2 GPUs (0-1)"),
     (1, 3, "hydra.launcher.gpus=3 names GPU 3, but this machine has 1 GPU (0)"),
+    (2, [0, -1], "hydra.launcher.gpus=[0, -1] names GPU -1, but this machine has 2 GPUs (0-1)"),  # -1: no GPU
 ])
 def test_gpus_the_machine_lacks_are_refused_not_run_on_the_cpu(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,

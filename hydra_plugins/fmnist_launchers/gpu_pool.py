@@ -77,13 +77,13 @@ def visible_gpus() -> list[str]:
 
 
 def check_named_gpus(gpus: Any) -> None:
-    """A ValueError when hydra.launcher.gpus names a GPU number this machine does not have (a job sent there
-    would silently train on the CPU). Checked only where CUDA_VISIBLE_DEVICES is unset, so that torch's count is
-    the machine's; ids that are not numbers (GPU UUIDs, MIG devices) are left to CUDA."""
+    """A ValueError when hydra.launcher.gpus names a GPU number this machine does not have, a negative one
+    included (a job sent there would silently train on the CPU). Checked only where CUDA_VISIBLE_DEVICES is unset,
+    so that torch's count is the machine's; ids that are not numbers (GPU UUIDs, MIG devices) are left to CUDA."""
     if gpus is None or os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
         return
     count = cuda_device_count()
-    absent = [g for g in _gpu_ids(gpus) if g.isdigit() and int(g) >= count]
+    absent = [g for g in _gpu_ids(gpus) if g.removeprefix("-").isdigit() and not 0 <= int(g) < count]
     if absent:
         has = {0: "no GPU", 1: "1 GPU (0)"}.get(count, f"{count} GPUs (0-{count - 1})")
         raise ValueError(f"hydra.launcher.gpus={gpus!r} names GPU {', '.join(absent)}, but this machine has {has}; "
