@@ -132,6 +132,9 @@ def test_data_check_names_mixed_data_and_a_folder_that_is_not_the_runs(caplog: p
     assert "is not the data the runs trained on" in caplog.text
     text = _same_data(other_folder)
     assert "(the 1 older run recorded none)" in text and r"another fingerprint (\texttt{cccc})" in text
+    # the run that recorded none is not said to have trained on that data
+    assert text.startswith("Every run that recorded a data fingerprint recorded the same one (")
+    assert "so those runs trained and were tested on the same data." in text and "all of them" not in text
 
     assert pipeline.data_check(pd.DataFrame({"data_fingerprint": [None, None]}), None) is None  # older runs only
     assert pipeline.data_check(pd.DataFrame({"test_acc": [0.9]}), None) is None

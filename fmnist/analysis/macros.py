@@ -351,8 +351,10 @@ def _same_data(check: DataCheck | None) -> str:
     older = f" (the {plural(check.unrecorded, 'older run')} recorded none)" if check.unrecorded else ""
     official = (r", that of the split \texttt{python -m fmnist.data.prepare} builds"
                 if check.fingerprints == [OFFICIAL_RESPLIT_FINGERPRINT] else "")
-    text = (f"Every run recorded the same data fingerprint{official} ({prints}, a hash of the ids, labels and images "
-            f"it read){older}, so all of them trained and were tested on the same data.")
+    every, those = (("Every run that recorded a data fingerprint recorded the same one", "those runs")
+                    if check.unrecorded else ("Every run recorded the same data fingerprint", "all of them"))
+    text = (f"{every}{official} ({prints}, a hash of the ids, labels and images it read){older}, so {those} trained "
+            "and were tested on the same data.")
     if check.folder_differs:
         text += (rf" The data folder the analysis read has another fingerprint (\texttt{{{check.folder}}}), so the "
                  "check of the test set above describes that folder, not the runs' data.")
