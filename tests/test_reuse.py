@@ -16,7 +16,8 @@ from runs import compose_train
 
 from fmnist.config import validate
 from fmnist.train.logging import to_container
-from fmnist.train.reuse import claim_computation, computation_key, find_identical_run
+from fmnist.train.reuse import adopt_results, claim_computation, computation_key, find_identical_run
+from fmnist.train.run_dir import restore_hydra_record
 from fmnist.train.run import train
 
 TINY = ["model.width=4", "data.subset=512", "trainer.batch_size=128", "trainer.epochs=1", "data.val_fraction=0.05"]
@@ -133,6 +134,22 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
     assert find_identical_run(me, config | {"name": "b"}, tmp_path / "another_copy") == tmp_path / "p1/other_data"
     assert find_identical_run(neutral, config, data) is None  # never itself
 
+
+
+def test_a_copy_keeps_its_own_overrides(tmp_path: Path) -> None:
+    """summary.json `overrides` is the copying job's own: a refused relaunch puts .hydra/overrides.yaml back from
+    it (restore_hydra_record), and the analysis reads a run's cell from that file."""
+    source, copy = tmp_path / "stage_a" / "0_base", tmp_path / "stage_b" / "4_base"
+    source.mkdir(parents=True)
+    (source / "summary.json").write_text(json.dumps({"status": "completed", "overrides": ["model=resnet9", "seed=0"],
+                                                     "config": {"name": "stage_a"}}))
+    for name in ("metrics.csv", "predictions_test.csv"):
+        (source / name).write_text("x\n")
+    adopted = adopt_results(source, copy, {"run_dir": str(copy), "config": {"name": "stage_b"},
+                                           "overrides": ["model.skip=true", "seed=0"]})
+    assert adopted["overrides"] == ["model.skip=true", "seed=0"]
+    restore_hydra_record(copy, json.loads((copy / "summary.json").read_text()))
+    assert (copy / ".hydra" / "overrides.yaml").read_text() == "- model.skip=true\n- seed=0\n"
 
 def test_data_are_compared_by_fingerprint_where_the_runs_recorded_one(tmp_path: Path) -> None:
     config = {"name": "a", "seed": 0, "optimizer": {"lr": 0.1}}

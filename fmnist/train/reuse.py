@@ -48,7 +48,7 @@ REQUIRED_FILES = (METRICS_FILE, PREDICTIONS_FILE)
 #: What is never copied: the run's own Hydra config and log, checkpoints, launcher and W&B folders.
 NOT_COPIED = frozenset({SUMMARY_FILE, ".hydra", "train.log", CHECKPOINT_DIR, ".submitit", "wandb"})
 #: summary.json fields that describe this run, not the computation it reuses.
-OWN_FIELDS = ("run_dir", "config", "choices", "command", "process_command")
+OWN_FIELDS = ("run_dir", "config", "choices", "overrides", "command", "process_command")
 #: Where the copy was made (summary.json `reused_by`); the copied `hostname` and `slurm_job_id` are the original's.
 COPIER_FIELDS = ("hostname", "slurm_job_id")
 
