@@ -139,6 +139,8 @@ def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
     ({"jobs_per_gpu": 2, "cpu_jobs": 0}, "hydra.launcher.cpu_jobs=0 is invalid: must be null or an integer >= 1"),
     ({"deadline": "abc"}, "hydra.launcher.deadline='abc' is invalid: must be null or a Unix time in seconds"),
     ({"gpus": "abc"}, "hydra.launcher.gpus='abc' is invalid: must be null, a GPU id or a list of them, e.g. [0,1]"),
+    ({"gpus": [0, 1.0]}, "hydra.launcher.gpus=[0, 1.0] is invalid: must be null, a GPU id or a list of them, "
+                         "e.g. [0,1]"),
     ({"threads_per_job": 0}, "hydra.launcher.threads_per_job=0 is invalid: must be null (share the cores) or an "
                              "integer >= 1"),
 ])

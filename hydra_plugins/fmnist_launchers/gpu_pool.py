@@ -102,7 +102,8 @@ def _gpu_ids(gpus: Any) -> list[str]:
         return visible_gpus()
     if isinstance(gpus, int) and not isinstance(gpus, bool):
         return [str(gpus)]
-    if isinstance(gpus, (str, bool)) or not isinstance(gpus, Sequence):
+    if (isinstance(gpus, (str, bool)) or not isinstance(gpus, Sequence)
+            or any(isinstance(g, bool) or not isinstance(g, (int, str)) for g in gpus)):  # 1.0, true, [0]
         raise ValueError(f"hydra.launcher.gpus={gpus!r} is invalid: must be null, a GPU id or a list of them, "
                          "e.g. [0,1]")
     return [str(g) for g in gpus]
