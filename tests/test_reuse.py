@@ -205,6 +205,8 @@ def test_computation_key_names_what_a_run_computes() -> None:
     same["trainer"]["force"], same["data"]["dir"] = True, "elsewhere"  # neutral keys
     assert computation_key(same, data) == key
     assert computation_key(config, "/data/../data/fm") == key  # the folder, resolved
+    assert computation_key({**config, "optimizer": {"lr": 0.1, "weight_decay": 0}}, data) == computation_key(
+        {**config, "optimizer": {"lr": 0.1, "weight_decay": 0.0}}, data)  # equal values, as differing_keys has it
     for dotted, value in (("seed", 1), ("optimizer.lr", 0.2), ("trainer.epochs", 4), ("data.subset", 512)):
         other = json.loads(json.dumps(config))
         *groups, last = dotted.split(".")

@@ -60,8 +60,11 @@ def computation_key(config: Mapping[str, Any], data_dir: str | Path) -> str:
         out = {}
         for key, value in node.items():
             dotted = f"{prefix}{key}"
-            if dotted not in IDENTITY_IGNORED_KEYS:
-                out[str(key)] = kept(value, dotted + ".") if isinstance(value, Mapping) else value
+            if dotted in IDENTITY_IGNORED_KEYS:
+                continue
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # 0.0 == 0 for differing_keys too
+            out[str(key)] = kept(value, dotted + ".") if isinstance(value, Mapping) else value
         return out
 
     text = json.dumps([kept(config), str(Path(data_dir).expanduser().resolve())], sort_keys=True, default=str)
