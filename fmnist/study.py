@@ -20,7 +20,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from hydra import compose, initialize_config_dir
@@ -38,6 +40,8 @@ SWEEPS_AT_ONCE_ENV = "FMNIST_SWEEPS_AT_ONCE"
 TRAIN_SCRIPT = ROOT / "train.py"
 #: Overrides every preset of the study starts from (the command line's come after them and win).
 STUDY_DEFAULTS = ("trainer.reuse_identical=true",)
+#: The data folder computation_counts' keys are made with: the same for every job, so the data do not count.
+ANY_DATA = Path(".")
 
 
 def stage_presets() -> list[str]:
@@ -72,21 +76,22 @@ def override_error(presets: Iterable[str], extra: list[str]) -> str | None:
     return None
 
 
-def trainings(grids: Mapping[str, list[list[str]]], extra: list[str]) -> int | None:
-    """How many of the presets' jobs train (the others copy a cell another job computes: trainer.reuse_identical,
-    on for the study unless `extra` turns it off): their distinct computations. None when it is off."""
+def computation_counts(grids: Mapping[str, list[list[str]]]) -> Counter[str] | None:
+    """How many of the presets' jobs (`grids`: preset -> override lists, from preset_jobs) compute each distinct
+    computation (fmnist.train.reuse.computation_key, with the data left out); None when trainer.reuse_identical
+    is off, so that every job trains."""
     from fmnist.train.logging import to_container
     from fmnist.train.reuse import computation_key
 
-    keys = set()
+    counts: Counter[str] = Counter()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         for name, jobs in grids.items():
             for job in jobs:
                 cfg = compose("train", overrides=[f"+experiment={name}", *STUDY_DEFAULTS, *job])
                 if not cfg.trainer.reuse_identical:
                     return None
-                keys.add(computation_key(to_container(cfg), cfg.data.dir))
-    return len(keys)
+                counts[computation_key(to_container(cfg), ANY_DATA)] += 1
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             for job in jobs:
                 print("   ", " ".join(job))
         total = sum(map(len, grids.values()))
-        distinct = trainings(grids, extra)
-        copies = 0 if distinct is None else total - distinct
+        counts = computation_counts(grids)
+        distinct = total if counts is None else len(counts)
+        copies = total - distinct
         print(f"total: {total} jobs" + (f", {distinct} trainings (the other {copies} cop{'ies' if copies == 1 else 'y'}"
                                         " a cell that another job trains: trainer.reuse_identical)" if copies else ""))
         return 0

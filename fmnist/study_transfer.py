@@ -7,6 +7,8 @@ is about 1 MB, mostly its test predictions). So, here, before the call:
 
 moves `multirun/study/` into the ignored `.aside/` and writes the ignored `.devstudy/`: the summary.json of
 every run dir, alone (a few MB for the whole study). That is all a run needs to be skipped there as finished.
+The runs that trained a cell several presets share also carry their results (about 1 MB each,
+`shared_originals`), so that a preset reaching such a cell in a later session copies it instead of training it.
 The device call carries `.devstudy`; `scripts/device_session.sh study` puts it in place, notes every summary
 (`manifest`), runs the study and archives the run dirs that finished in the session (`archive`, without
 checkpoints). Here, after the call:
@@ -41,6 +43,30 @@ PART_BYTES = 15 * 2**20  # the device returns files of at most 16 MiB
 NOT_ARCHIVED = frozenset({CHECKPOINT_DIR, ".pool", LOCK_FILE, CLAIMS_DIR})
 
 
+#: Not carried with a shared original's results: what reuse never copies, and checkpoints.
+KIT_SKIPS = frozenset({SUMMARY_FILE, CHECKPOINT_DIR, "train.log", "wandb"})
+
+
+def shared_originals(summaries: list[Path]) -> list[Path]:
+    """The run dirs (of `summaries`' summary.json files) that trained a cell other jobs of the study share: a
+    completed original whose computation more than one study job has. A session copies them instead of training
+    the cell again (trainer.reuse_identical), but only from a run dir that holds their results, not a bare summary.
+    Composes the study's jobs only when there is a completed original (seconds)."""
+    originals = []
+    for path in summaries:
+        summary = read_summary(path.parent) or {}
+        if (summary.get("status") == "completed" and not summary.get("reused_from")
+                and isinstance(summary.get("config"), dict)):
+            originals.append((path.parent, summary["config"]))
+    if not originals:
+        return []
+    from fmnist.study import ANY_DATA, computation_counts, preset_jobs, stage_presets
+    from fmnist.train.reuse import computation_key
+
+    counts = computation_counts({name: preset_jobs(name) for name in stage_presets()}) or {}
+    return [run for run, config in originals if counts.get(computation_key(config, ANY_DATA), 0) > 1]
+
+
 def _summaries(study: Path) -> list[Path]:
     return sorted(study.glob(f"*/*/{SUMMARY_FILE}")) if study.is_dir() else []
 
@@ -58,6 +84,15 @@ def pack(repo: Path) -> int:
         target = kit / summary.relative_to(repo)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(summary, target)
+    for run in shared_originals(runs):  # their results too, so that the session can copy them (reuse_identical)
+        for item in sorted(run.iterdir()):
+            target = kit / item.relative_to(repo)
+            if item.name in KIT_SKIPS or item.name.startswith("."):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(item, target)
     (kit / STUDY).mkdir(parents=True, exist_ok=True)
     if study.exists():
         aside.parent.mkdir(parents=True, exist_ok=True)

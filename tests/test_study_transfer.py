@@ -154,3 +154,43 @@ def test_the_first_pack_and_an_unpack_without_parts_say_what_they_did(tmp_path: 
     assert capsys.readouterr().out.startswith("no multirun/study/ yet: wrote an empty .devstudy/")
     assert st.main(["unpack"]) == 0  # e.g. the device call returned nothing
     assert "no archive parts given, so nothing was added" in capsys.readouterr().out
+
+
+def test_pack_carries_the_results_of_the_runs_other_presets_share(tmp_path: Path) -> None:
+    """A session that reaches a shared cell finished in an earlier one copies it from the kit, not trains it."""
+    from hydra import compose, initialize_config_dir
+
+    from fmnist.config import CONF_DIR
+    from fmnist.study import STUDY_DEFAULTS
+    from fmnist.train.logging import to_container
+    from fmnist.train.reuse import find_identical_run
+
+    def config(preset: str, *job: str) -> dict:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return to_container(compose("train", overrides=[f"+experiment={preset}", *STUDY_DEFAULTS, *job]))
+
+    results = {"metrics.csv": "epoch\n1\n", "dead_units.json": "{}", "tensorboard/events": "e", "train.log": "log",
+               "checkpoints/last.pt": "big"}
+
+    def finished(rel: str, cfg: dict, **extra) -> Path:
+        run = make_run(tmp_path, rel, **results)
+        (run / "summary.json").write_text(json.dumps({"status": "completed", "config": cfg, "data_dir": "/home/data",
+                                                      "data_fingerprint": "f00d", **extra}))
+        return run
+
+    base = config("stage2_skip", "model.skip=True", "seed=0")  # the base ResNet9 cell: 8 presets share it
+    finished("stage2_skip/0_model.skip=True,seed=0", base)
+    finished("stage2_skip/1_model.skip=False,seed=0", config("stage2_skip", "model.skip=False", "seed=0"))
+    finished("stage1_models/0_model=resnet9,seed=0", base, reused_from="../../stage2_skip/0_model.skip=True,seed=0")
+    assert st.pack(tmp_path) == 3
+    kit = tree(tmp_path / ".devstudy" / STUDY)
+    shared = "stage2_skip/0_model.skip=True,seed=0"
+    assert sorted(k for k in kit if not k.endswith("summary.json")) == [
+        f"{shared}/dead_units.json", f"{shared}/metrics.csv", f"{shared}/predictions_test.csv",
+        f"{shared}/tensorboard/events"]  # no checkpoints, no log; the unshared run and the copy: summaries only
+
+    # there, another preset's base cell finds it (the same data by fingerprint, in another folder)
+    there = tmp_path / ".devstudy" / STUDY
+    found = find_identical_run(there / "stage2_norm" / "0_norm=batchnorm,seed=0", config("stage2_norm",
+                               "norm=batchnorm", "seed=0"), "/device/data", lambda: "f00d")
+    assert found == there / shared
