@@ -20,7 +20,6 @@ the claimant fails or is killed, its claim is released and the next one trains.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -36,7 +35,8 @@ from fmnist.config import differing_keys
 from fmnist.errors import FmnistError
 from fmnist.train.checkpoint import discard_resume_state
 from fmnist.train.run_dir import (
-    CHECKPOINT_DIR, CLAIMS_DIR, METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary, write_summary,
+    CHECKPOINT_DIR, CLAIMS_DIR, METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, flock_held, read_summary,
+    write_summary,
 )
 
 log = logging.getLogger("fmnist")
@@ -80,27 +80,12 @@ def claim_computation(run_dir: Path, config: Mapping[str, Any], data_dir: str | 
     unclaimed."""
     run_dir = Path(run_dir).resolve()
     path = run_dir.parent.parent / CLAIMS_DIR / f"{computation_key(config, data_dir)}.lock"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+", encoding="utf-8")
-    except OSError:
-        yield
-        return
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            log.info("an identical run is being trained right now (%s); waiting for it, to copy its results", holder)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:  # no locks on this file system
-            yield
-            return
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, in {run_dir}\n")
-        handle.flush()
+
+    def wait(holder: str) -> None:
+        log.info("an identical run is being trained right now (%s); waiting for it, to copy its results",
+                 holder or "another process")
+
+    with flock_held(path, f"pid {os.getpid()} on {socket.gethostname()}, in {run_dir}", wait):
         yield
 
 

@@ -23,7 +23,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -203,14 +203,14 @@ class RunDirBusy(FmnistError):
 
 
 @contextlib.contextmanager
-def hold_run_dir(run_dir: Path) -> Iterator[None]:
-    """Hold `run_dir`'s lock while training it; raise RunDirBusy at once when another process holds it (its pid is
-    in the message). Where no lock can be taken (a read-only run dir of a finished run, a file system without
-    locks) the block runs unlocked: a write it needs then fails with its own message."""
-    run_dir = Path(run_dir)
+def flock_held(path: Path, note: str, busy: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (made with its folder) while the block runs, with `note` written into it
+    for others to read. When another process holds it, `busy` gets what that process wrote ("" if nothing): it
+    raises to give up, or returns to wait for the lock. Where no lock can be taken (a read-only folder, a file
+    system without locks) the block runs unlocked. An flock goes with its holder, killed included."""
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
     except OSError:
         yield
         return
@@ -219,16 +219,30 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunDirBusy(f"{run_dir} is being trained by another process right now (pid {holder}), e.g. the "
-                             f"same sweep launched twice into one folder; this job leaves it alone") from None
+            busy(handle.read().strip())
+            fcntl.flock(handle, fcntl.LOCK_EX)
         except OSError:  # no locks on this file system
             yield
             return
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{os.getpid()}\n")
+        handle.write(f"{note}\n")
         handle.flush()
+        yield
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: Path) -> Iterator[None]:
+    """Hold `run_dir`'s lock while training it; raise RunDirBusy at once when another process holds it (its pid is
+    in the message). Where no lock can be taken (a read-only run dir of a finished run, a file system without
+    locks) the block runs unlocked: a write it needs then fails with its own message."""
+    run_dir = Path(run_dir)
+
+    def refuse(holder: str) -> None:
+        raise RunDirBusy(f"{run_dir} is being trained by another process right now (pid {holder or 'unknown'}), e.g. "
+                         f"the same sweep launched twice into one folder; this job leaves it alone")
+
+    with flock_held(run_dir / LOCK_FILE, str(os.getpid()), refuse):
         yield
 
 
