@@ -267,3 +267,23 @@ def test_a_failed_time_to_accuracy_run_is_a_result(make_resplit, tmp_path: Path,
     assert "tta fast: failed: training loss became NaN/inf" in capsys.readouterr().out
     assert markdown_main([str(out)]) == 0
     assert "| `fast95` | - | - | - | ≥ 95.5 % in ≤ 45 s | failed |" in capsys.readouterr().out
+
+
+def test_untimed_warm_up_comes_before_the_first_row(make_resplit, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first model runs untimed steps before the table, so a process's first GPU work (its first row on the H200
+    was ~1.8x slow) is not a measurement; the table still has one row per model and batch size."""
+    import fmnist.bench.__main__ as bench
+
+    real, calls = bench.time_ours, []
+
+    def recorded(model, split, batch_size, steps, *args, **kwargs):
+        calls.append((batch_size, steps))
+        return real(model, split, batch_size, steps, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "time_ours", recorded)
+    out = tmp_path / "bench.json"
+    assert main(["--data-dir", str(make_resplit().path), "--models", "resnet9", "--batch-sizes", "32", "16",
+                 "--width", "4", "--steps", "1", "--warmup", "2", "--skip-naive", "--out", str(out)]) == 0
+    assert calls == [(32, 10), (32, 1), (16, 1)]  # warm-up: 5 x the warm-up steps at the first batch size
+    assert [row["batch_size"] for row in json.loads(out.read_text())["throughput"]] == [32, 16]

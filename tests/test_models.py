@@ -331,6 +331,19 @@ def test_invalid_knobs_raise():
 # --------------------------------------------------------------------------- summary
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_count_flops_matches_torch_flop_counter(build, name: str) -> None:
+    """The layer hooks count what torch's FlopCounterMode counts (convs and matmuls, 2 FLOPs per multiply-add), for
+    every model, with the skip projections, a classifier and the stride-2 stages of the deeper nets; a model
+    computing a conv or matmul outside a Conv/Linear layer would be under-counted and fail here."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build(name, overrides=[f"model.width={TINY}"]).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(2, 1, 28, 28))
+    assert count_flops(model, (2, 1, 28, 28)) == counter.get_total_flops() // 2 > 0
+
+
 def test_count_flops_is_pure(build):
     model = build("resnet18", overrides=[f"model.width={TINY}"])
     model.train()

@@ -123,6 +123,21 @@ def _save(args: argparse.Namespace, results: dict[str, Any]) -> None:
         write_json(Path(args.out), results)
 
 
+def _warm_up(args: argparse.Namespace, split: DeviceSplit, device: torch.device, precision: str) -> None:
+    """Untimed steps of the first model before the table. On the H200 the first row of a run (ResNet18 at 128)
+    came out ~1.8x slower in both modes than the same row timed later in another process; whatever a process's
+    first GPU work pays for (clocks, lazy initialisation, allocator growth) must not land in a timed row."""
+    torch.manual_seed(0)
+    try:
+        time_ours(_model(args.models[0], args.width).to(device), split, args.batch_sizes[0],
+                  max(args.warmup, 1) * 5, args.warmup, device, precision,
+                  channels_last=resolve_channels_last("auto", device))
+    except (RuntimeError, AssertionError) as exc:  # the table's own row records what fails
+        print(f"warm-up failed: {first_line(exc)[:300]}")
+    finally:
+        _free_device_memory(device)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(0, deterministic=args.cudnn == "deterministic")
     device = resolve_device(args.device)
@@ -146,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     print(f"device {results['device_name']} | torch {torch.__version__} | precision {precision}")
     if args.models:
+        _warm_up(args, split, device, precision)
         print(f"{'model':<16}{'batch':>6}{'mode':>25}{'setup s':>9}{'s/epoch':>9}{'img/s':>10}{'naive/this':>11}")
     for name in args.models:
         for bs in args.batch_sizes:
