@@ -8,8 +8,10 @@
 #   check  GPU tests (tests/test_gpu.py: CUDA graphs against eager, compile modes, gpu_pool on the GPU)
 #   bench  check (but the compile tests), then `python -m fmnist.bench`, most important first: naive vs ours
 #          (eager, CUDA graphs) for 4 models at batch 128 and 512, the time-to-accuracy presets fast and fast95,
-#          torch.compile modes on ResNet18 at 128, and jobs-per-GPU throughput (K = 1, 4, 8; the study plan
-#          measures the real thing)
+#          torch.compile modes on ResNet18 at 128 and 512, and jobs-per-GPU throughput (K = 1, 4, 8; the study
+#          plan measures the real thing). BENCH_STEPS picks steps (default "throughput tta compile
+#          concurrency"); TTA_PRESETS (fast fast95), TTA_OVERRIDES (e.g. trainer.epochs=13) and
+#          COMPILE_BATCHES (128 512) adjust them
 #   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
 #          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
@@ -90,7 +92,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 
 if [ "${TINY:-0}" = 1 ]; then
   BENCH=(--models resnet9 --batch-sizes 64 --width 8 --steps 2 --warmup 1 --workers 0)
-  TTA=(--tta-overrides trainer.epochs=1 data.subset=512 model.width=4)
+  TTA=(--tta-overrides trainer.epochs=1 data.subset=512 model.width=4 ${TTA_OVERRIDES:-})
   CONC=(--concurrency 2 --concurrency-jobs 2 --concurrency-overrides trainer.epochs=1 data.subset=256
     model.width=4 data.val_fraction=0.02)
   STUDY=(trainer.epochs=1 model.width=4 data.subset=256 data.val_fraction=0.02 hydra.launcher.cpu_jobs=2)
@@ -100,6 +102,7 @@ if [ "${TINY:-0}" = 1 ]; then
 else
   BENCH=(--steps 100 --warmup 20)
   TTA=()
+  [ -n "${TTA_OVERRIDES:-}" ] && TTA=(--tta-overrides ${TTA_OVERRIDES})
   CONC=(--concurrency 1 4 8 --concurrency-jobs 8)
   STUDY=()
   PRESETS=()
@@ -115,13 +118,19 @@ check) step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu
 bench) CAP=${CHECK_CAP:-240} step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
   -k "not compile_modes" ;;
 esac
+wants() { [[ " ${BENCH_STEPS:-throughput tta compile concurrency} " == *" $1 "* ]]; }
 if [ "$PLAN" = bench ]; then
-  step "throughput: naive vs ours" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${BENCH[@]}" --out "$OUT/bench_throughput.json"
-  step "time to accuracy" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models --tta fast fast95 "${TTA[@]}" \
-    --out "$OUT/bench_tta.json"
-  step "compile modes" 120 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${COMPILE[@]}" --skip-naive --models resnet18 \
-    --batch-sizes 128 --modes "${COMPILE_MODES[@]}" --out "$OUT/bench_compile.json"
-  step "jobs per GPU" 90 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models "${CONC[@]}" --out "$OUT/bench_concurrency.json"
+  wants throughput && step "throughput: naive vs ours" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${BENCH[@]}" \
+    --out "$OUT/bench_throughput.json"
+  # shellcheck disable=SC2086  # TTA_PRESETS and COMPILE_BATCHES are word lists
+  wants tta && step "time to accuracy" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models \
+    --tta ${TTA_PRESETS:-fast fast95} "${TTA[@]}" --out "$OUT/bench_tta.json"
+  # shellcheck disable=SC2086
+  wants compile && step "compile modes" 120 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${COMPILE[@]}" --skip-naive \
+    --models resnet18 --batch-sizes ${COMPILE_BATCHES:-128 512} --modes "${COMPILE_MODES[@]}" \
+    --out "$OUT/bench_compile.json"
+  wants concurrency && step "jobs per GPU" 90 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models "${CONC[@]}" \
+    --out "$OUT/bench_concurrency.json"
   # the README's performance tables, from whatever was measured
   "$PY" -m fmnist.bench.markdown "$OUT"/bench_*.json >"$OUT/bench.md" && echo "== tables for the README: bench.md"
 fi

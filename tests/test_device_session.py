@@ -49,6 +49,21 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
 
 
 @pytest.mark.slow
+def test_bench_plan_runs_only_the_chosen_steps(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """A later session measures what is still missing: BENCH_STEPS picks the steps, TTA_PRESETS and TTA_OVERRIDES
+    the time-to-accuracy runs (here `fast` alone, its epochs overridden)."""
+    proc = session("bench", tmp_path / "out", real_resplit_dir, BENCH_STEPS="tta", TTA_PRESETS="fast",
+                   TTA_OVERRIDES="trainer.label_smoothing=0.0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "out").glob("bench_*.json")) == ["bench_tta.json"]
+    [run] = json.loads((tmp_path / "out" / "bench_tta.json").read_text())["time_to_accuracy"]
+    assert run["preset"] == "fast" and run["status"] == "completed"
+    assert "trainer.label_smoothing=0.0" in run["overrides"]
+    log = (tmp_path / "out" / "session.log").read_text()
+    assert "throughput" not in log and "compile modes" not in log and "jobs per GPU" not in log
+
+
+@pytest.mark.slow
 def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir: Path, tmp_path: Path) -> None:
     """Two sessions as the README describes them: the first runs seed 0; here its archive is unpacked and the
     study packed again; the second session (seeds 0 and 1) skips seed 0 and returns seed 1 alone."""
