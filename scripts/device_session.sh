@@ -9,9 +9,10 @@
 #   bench  check (but the compile tests), then `python -m fmnist.bench`, most important first: naive vs ours
 #          (eager, CUDA graphs) for 4 models at batch 128 and 512, the time-to-accuracy presets fast and fast95,
 #          torch.compile modes on ResNet18 at 128 and 512, and jobs-per-GPU throughput (K = 1, 4, 8; the study
-#          plan measures the real thing). BENCH_STEPS picks steps (default "throughput tta compile
+#          plan measures the real thing). BENCH_STEPS picks steps (default "tests throughput tta compile
 #          concurrency"); TTA_PRESETS (fast fast95), TTA_OVERRIDES (e.g. trainer.epochs=13) and
-#          COMPILE_BATCHES (128 512) adjust them
+#          COMPILE_BATCHES (128 512) adjust them. Before a study in the same call, e.g.:
+#          BENCH_STEPS=tta TTA_PRESETS=fast TTA_OVERRIDES=trainer.epochs=13 bash scripts/device_session.sh bench 90
 #   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
 #          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
@@ -112,14 +113,14 @@ fi
 STUDY_ROOT=${STUDY_ROOT:-.}  # the study's sweeps go to $STUDY_ROOT/multirun/study/<preset>/
 BENCH_ARGS=(--data-dir "$DATA")
 
-case "$PLAN" in
-check) step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py ;;
-# the bench leaves the torch.compile tests (a minute or two of compiling) to its own compile-modes step
-bench) CAP=${CHECK_CAP:-240} step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
-  -k "not compile_modes" ;;
-esac
-wants() { [[ " ${BENCH_STEPS:-throughput tta compile concurrency} " == *" $1 "* ]]; }
+wants() { [[ " ${BENCH_STEPS:-tests throughput tta compile concurrency} " == *" $1 "* ]]; }
+if [ "$PLAN" = check ]; then
+  step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py
+fi
 if [ "$PLAN" = bench ]; then
+  # the bench leaves the torch.compile tests (a minute or two of compiling) to its own compile-modes step
+  wants tests && CAP=${CHECK_CAP:-240} step "gpu tests" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py \
+    -k "not compile_modes"
   wants throughput && step "throughput: naive vs ours" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${BENCH[@]}" \
     --out "$OUT/bench_throughput.json"
   # shellcheck disable=SC2086  # TTA_PRESETS and COMPILE_BATCHES are word lists

@@ -51,7 +51,7 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
 @pytest.mark.slow
 def test_bench_plan_runs_only_the_chosen_steps(real_resplit_dir: Path, tmp_path: Path) -> None:
     """A later session measures what is still missing: BENCH_STEPS picks the steps, TTA_PRESETS and TTA_OVERRIDES
-    the time-to-accuracy runs (here `fast` alone, its epochs overridden)."""
+    the time-to-accuracy runs (here `fast` alone, with an override)."""
     proc = session("bench", tmp_path / "out", real_resplit_dir, BENCH_STEPS="tta", TTA_PRESETS="fast",
                    TTA_OVERRIDES="trainer.label_smoothing=0.0")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -61,6 +61,7 @@ def test_bench_plan_runs_only_the_chosen_steps(real_resplit_dir: Path, tmp_path:
     assert "trainer.label_smoothing=0.0" in run["overrides"]
     log = (tmp_path / "out" / "session.log").read_text()
     assert "throughput" not in log and "compile modes" not in log and "jobs per GPU" not in log
+    assert "gpu tests" not in log  # "tests" is a step too: a study in the same call checks the graphs itself
 
 
 @pytest.mark.slow
