@@ -13,6 +13,8 @@
 #          concurrency"); TTA_PRESETS (fast fast95), TTA_OVERRIDES (e.g. trainer.epochs=13) and
 #          COMPILE_BATCHES (128 512) adjust them. Before a study in the same call, e.g.:
 #          BENCH_STEPS=tta TTA_PRESETS=fast TTA_OVERRIDES=trainer.epochs=13 bash scripts/device_session.sh bench 90
+#          The jobs-per-GPU step: CONC_K (1 4 8), CONC_JOBS (8), CONC_OVERRIDES (model=resnet9 trainer.epochs=2)
+# MPS=1 (either plan) runs the session's GPU work under CUDA MPS (see below); the bench JSON records "mps".
 #   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
 #          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
@@ -91,6 +93,30 @@ print(f"python {platform.python_version()} | torch {torch.__version__} | {gpu}")
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
+# MPS=1: CUDA's Multi-Process Service, so the kernels of several jobs on the GPU run at once instead of taking
+# turns (a batch-128 ResNet9 step fills a fraction of an H200). Started here, checked with one CUDA call from a
+# client, and quit at exit; where it cannot start or the check fails, the session goes on without it.
+MPS_ON=0
+mps_quit() { [ "$MPS_ON" = 1 ] && echo quit | nvidia-cuda-mps-control >/dev/null 2>&1; MPS_ON=0; }
+if [ "${MPS:-0}" = 1 ]; then
+  if [ "${TINY:-0}" = 1 ] || ! command -v nvidia-cuda-mps-control >/dev/null; then
+    echo "== MPS: not started (a TINY run, or no nvidia-cuda-mps-control here)"
+  else
+    export CUDA_MPS_PIPE_DIRECTORY=/tmp/fmnist-mps/pipe CUDA_MPS_LOG_DIRECTORY=/tmp/fmnist-mps/log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    if nvidia-cuda-mps-control -d && MPS_ON=1 &&
+      timeout 60 "$PY" -c "import torch; assert torch.ones(2, device='cuda').sum().item() == 2"; then
+      echo "== MPS: on"
+    else
+      echo "== MPS: could not start or serve a client; going on without it"
+      mps_quit
+      tail -5 "$CUDA_MPS_LOG_DIRECTORY"/control.log 2>/dev/null
+      unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    fi
+  fi
+fi
+trap 'mps_quit; exec >&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT
+
 if [ "${TINY:-0}" = 1 ]; then
   BENCH=(--models resnet9 --batch-sizes 64 --width 8 --steps 2 --warmup 1 --workers 0)
   TTA=(--tta-overrides trainer.epochs=1 data.subset=512 model.width=4 ${TTA_OVERRIDES:-})
@@ -104,7 +130,9 @@ else
   BENCH=(--steps 100 --warmup 20)
   TTA=()
   [ -n "${TTA_OVERRIDES:-}" ] && TTA=(--tta-overrides ${TTA_OVERRIDES})
-  CONC=(--concurrency 1 4 8 --concurrency-jobs 8)
+  # shellcheck disable=SC2206  # word lists
+  CONC=(--concurrency ${CONC_K:-1 4 8} --concurrency-jobs "${CONC_JOBS:-8}")
+  [ -n "${CONC_OVERRIDES:-}" ] && CONC+=(--concurrency-overrides ${CONC_OVERRIDES})
   STUDY=()
   PRESETS=()
   COMPILE_MODES=(eager graphs compile-default compile-reduce-overhead)

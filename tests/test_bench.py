@@ -74,6 +74,10 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
     out = capsys.readouterr().out
     assert "Jobs per GPU (gpu_pool, 8 runs of `trainer.epochs=1`, process start and data load included" in out
     assert "| 1 | 2.00 | 1.00x | 8/8 |\n| 4 | 6.50 | 3.25x | 7/8 |" in out and "Time to accuracy" not in out
+    assert "MPS" not in out
+    path.write_text(json.dumps(result | {"mps": True}))  # measured with CUDA MPS on: said in the caption
+    assert markdown_main([str(path)]) == 0
+    assert "precision bf16; under CUDA MPS):" in capsys.readouterr().out
     assert markdown_main([str(tmp_path / "missing.json")]) == 1
     assert "cannot read benchmark results" in capsys.readouterr().err
 
@@ -287,3 +291,14 @@ def test_untimed_warm_up_comes_before_the_first_row(make_resplit, tmp_path: Path
                  "--width", "4", "--steps", "1", "--warmup", "2", "--skip-naive", "--out", str(out)]) == 0
     assert calls == [(32, 10), (32, 1), (16, 1)]  # warm-up: 5 x the warm-up steps at the first batch size
     assert [row["batch_size"] for row in json.loads(out.read_text())["throughput"]] == [32, 16]
+
+
+def test_mps_is_seen_by_its_control_pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench records whether a CUDA MPS daemon serves this process: its control pipe in CUDA_MPS_PIPE_DIRECTORY
+    (default /tmp/nvidia-mps)."""
+    from fmnist.bench.__main__ import mps_running
+
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path))
+    assert not mps_running()
+    (tmp_path / "control").touch()
+    assert mps_running()

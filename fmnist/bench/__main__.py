@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -123,6 +124,13 @@ def _save(args: argparse.Namespace, results: dict[str, Any]) -> None:
         write_json(Path(args.out), results)
 
 
+def mps_running() -> bool:
+    """Whether a CUDA MPS control daemon is serving this process's pipe directory (its control pipe exists); the
+    jobs-per-GPU figures differ with it (several processes' kernels run at once instead of taking turns)."""
+    pipe_dir = os.environ.get("CUDA_MPS_PIPE_DIRECTORY") or "/tmp/nvidia-mps"
+    return Path(pipe_dir, "control").exists()
+
+
 def _warm_up(args: argparse.Namespace, split: DeviceSplit, device: torch.device, precision: str) -> None:
     """Untimed steps of the first model before the table. On the H200 the first row of a run (ResNet18 at 128)
     came out ~1.8x slower in both modes than the same row timed later in another process; whatever a process's
@@ -157,7 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # of the throughput rows (--cudnn); the time-to-accuracy presets set their own
         "cudnn": {"deterministic": torch.backends.cudnn.deterministic, "benchmark": torch.backends.cudnn.benchmark},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "settings": vars(args).copy(),
-        "throughput": [], "time_to_accuracy": [], "concurrency": [],
+        "throughput": [], "time_to_accuracy": [], "concurrency": [], "mps": mps_running(),
     }
     print(f"device {results['device_name']} | torch {torch.__version__} | precision {precision}")
     if args.models:

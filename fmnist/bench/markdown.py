@@ -84,8 +84,9 @@ def concurrency_table(result: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     overrides = " ".join(result.get("settings", {}).get("concurrency_overrides") or [])
+    mps = "; under CUDA MPS" if result.get("mps") else ""
     lines = [f"Jobs per GPU (gpu_pool, {rows[0]['jobs']} runs of `{overrides}`, process start and data load "
-             f"included; {_machine(result)}):", "", "| jobs per GPU | runs/min | vs. first | completed |",
+             f"included; {_machine(result)}{mps}):", "", "| jobs per GPU | runs/min | vs. first | completed |",
              "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['jobs_per_gpu']} | {r['runs_per_min']:.2f} | {r.get('speedup_vs_first') or 0:.2f}x | "
