@@ -14,7 +14,8 @@
 #          COMPILE_BATCHES (128 512) adjust them. Before a study in the same call, e.g.:
 #          BENCH_STEPS=tta TTA_PRESETS=fast TTA_OVERRIDES=trainer.epochs=13 bash scripts/device_session.sh bench 90
 #          The jobs-per-GPU step: CONC_K (1 4 8), CONC_JOBS (8), CONC_OVERRIDES (model=resnet9 trainer.epochs=2)
-# MPS=1 (either plan) runs the session's GPU work under CUDA MPS (see below); the bench JSON records "mps".
+# MPS=1 (either plan) runs the session's GPU work under CUDA MPS; MPS=auto (study plan) measures first whether
+# it helps (see below). The bench JSON records "mps".
 #   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
 #          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
@@ -40,6 +41,15 @@ case "$PLAN" in check | bench | study) ;; *)
   ;;
 esac
 [[ "$BUDGET" =~ ^[0-9]+$ ]] || { echo "BUDGET_S must be whole seconds, got '$BUDGET'" >&2; exit 2; }
+case "${MPS:-0}:$PLAN" in 0:* | 1:* | auto:study) ;; auto:*)
+  echo "MPS=auto is for the study plan (it measures jobs per GPU with and without MPS first); use MPS=0 or 1" >&2
+  exit 2
+  ;;
+*)
+  echo "MPS must be 0, 1 or auto, got '${MPS}'" >&2
+  exit 2
+  ;;
+esac
 
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -93,28 +103,38 @@ print(f"python {platform.python_version()} | torch {torch.__version__} | {gpu}")
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
-# MPS=1: CUDA's Multi-Process Service, so the kernels of several jobs on the GPU run at once instead of taking
-# turns (a batch-128 ResNet9 step fills a fraction of an H200). Started here, checked with one CUDA call from a
-# client, and quit at exit; where it cannot start or the check fails, the session goes on without it.
+# MPS: CUDA's Multi-Process Service, so the kernels of several jobs on the GPU run at once instead of taking
+# turns (a batch-128 ResNet9 step fills a fraction of an H200). mps_start starts its daemon, checks it with one
+# client (MPS_CHECK, a command; default one CUDA call) and quits it again if that fails; mps_quit ends it (at
+# exit too). MPS=1 runs the whole session under it; MPS=auto (study plan) measures 8 jobs per GPU with and
+# without it first and keeps it for the study only if it gives >= 10 % more runs per minute.
 MPS_ON=0
-mps_quit() { [ "$MPS_ON" = 1 ] && echo quit | nvidia-cuda-mps-control >/dev/null 2>&1; MPS_ON=0; }
-if [ "${MPS:-0}" = 1 ]; then
-  if [ "${TINY:-0}" = 1 ] || ! command -v nvidia-cuda-mps-control >/dev/null; then
-    echo "== MPS: not started (a TINY run, or no nvidia-cuda-mps-control here)"
-  else
-    export CUDA_MPS_PIPE_DIRECTORY=/tmp/fmnist-mps/pipe CUDA_MPS_LOG_DIRECTORY=/tmp/fmnist-mps/log
-    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
-    if nvidia-cuda-mps-control -d && MPS_ON=1 &&
-      timeout 60 "$PY" -c "import torch; assert torch.ones(2, device='cuda').sum().item() == 2"; then
-      echo "== MPS: on"
-    else
-      echo "== MPS: could not start or serve a client; going on without it"
-      mps_quit
-      tail -5 "$CUDA_MPS_LOG_DIRECTORY"/control.log 2>/dev/null
-      unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-    fi
+MPS_CUDA_CHECK="'$PY' -c 'import torch; assert torch.ones(2, device=\"cuda\").sum().item() == 2'"
+mps_quit() {
+  if [ "$MPS_ON" = 1 ]; then
+    echo quit | nvidia-cuda-mps-control >/dev/null 2>&1
+    echo "== MPS: off"
   fi
-fi
+  MPS_ON=0
+  unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+}
+mps_start() {
+  if ! command -v nvidia-cuda-mps-control >/dev/null; then
+    echo "== MPS: not started (no nvidia-cuda-mps-control here)"
+    return 1
+  fi
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/fmnist-mps/pipe CUDA_MPS_LOG_DIRECTORY=/tmp/fmnist-mps/log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if nvidia-cuda-mps-control -d && MPS_ON=1 && timeout 60 bash -c "${MPS_CHECK:-$MPS_CUDA_CHECK}"; then
+    echo "== MPS: on"
+    return 0
+  fi
+  echo "== MPS: could not start or serve a client; going on without it"
+  tail -5 "$CUDA_MPS_LOG_DIRECTORY"/control.log 2>/dev/null
+  mps_quit
+  return 1
+}
+if [ "${MPS:-0}" = 1 ]; then mps_start; fi
 trap 'mps_quit; exec >&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT
 
 if [ "${TINY:-0}" = 1 ]; then
@@ -178,6 +198,31 @@ if [ "$PLAN" = study ]; then
     if [ "$LAST_RC" != 0 ]; then
       echo "== CUDA-graph checks did not pass: the study trains eagerly (trainer.cuda_graphs=false)"
       MODE=(trainer.cuda_graphs=false)
+    fi
+  fi
+  if [ "${MPS:-0}" = auto ]; then  # 8 jobs per GPU of 4 ResNet9 epochs each (TINY: CONC's), without and with MPS
+    PROBE=(--models --concurrency 8 --concurrency-jobs 8 --concurrency-overrides model=resnet9 trainer.epochs=4)
+    [ "${TINY:-0}" = 1 ] && PROBE=(--models "${CONC[@]}")
+    CAP=150 step "jobs per GPU, without MPS" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${PROBE[@]}" \
+      --out "$OUT/bench_mps_off.json"
+    if mps_start; then
+      CAP=150 step "jobs per GPU, with MPS" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${PROBE[@]}" \
+        --out "$OUT/bench_mps_on.json"
+      if "$PY" - "$OUT/bench_mps_off.json" "$OUT/bench_mps_on.json" <<'EOF'; then
+import json, sys
+def rate(path):
+    try:
+        return json.load(open(path))["concurrency"][0]["runs_per_min"] or 0.0
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return 0.0
+off, on = rate(sys.argv[1]), rate(sys.argv[2])
+print(f"== MPS probe: {off:.2f} runs/min without MPS, {on:.2f} with")
+sys.exit(0 if on > 1.1 * off else 1)
+EOF
+        echo "== MPS: kept for the study"
+      else
+        mps_quit
+      fi
     fi
   fi
   DEADLINE=$((START + BUDGET - ${JOB_MARGIN:-120}))

@@ -63,7 +63,7 @@ def test_bench_plan_runs_only_the_chosen_steps(real_resplit_dir: Path, tmp_path:
     log = (tmp_path / "out" / "session.log").read_text()
     assert "throughput" not in log and "compile modes" not in log and "jobs per GPU" not in log
     assert "gpu tests" not in log  # "tests" is a step too: a study in the same call checks the graphs itself
-    assert "== MPS: not started (a TINY run, or no nvidia-cuda-mps-control here)" in log  # MPS=1 without a GPU: goes on
+    assert "== MPS: not started (no nvidia-cuda-mps-control here)" in log  # MPS=1 without a GPU: goes on
     assert json.loads((tmp_path / "out" / "bench_tta.json").read_text())["mps"] is False
 
 
@@ -118,3 +118,43 @@ def test_a_capped_step_is_stopped_at_its_cap() -> None:
                            'echo "rc=$LAST_RC"'], capture_output=True, text=True, timeout=60)
     assert re.search(r"== hung check \(\d+ s left, limit 1 s\): sleep 30\n== hung check: exit 124 after", proc.stdout)
     assert re.search(r"== next \(\d+ s left, limit \d{3} s\): true\n== next: exit 0 after", proc.stdout), proc.stdout
+
+
+@pytest.mark.parametrize(("plan", "mps", "message"), [
+    ("study", "2", "MPS must be 0, 1 or auto, got '2'"),
+    ("bench", "auto", "MPS=auto is for the study plan"),
+])
+def test_a_wrong_mps_value_stops_before_anything_runs(tmp_path: Path, plan: str, mps: str, message: str) -> None:
+    proc = session(plan, tmp_path / "out", tmp_path / "no-data", MPS=mps)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing installed, built or written
+
+
+@pytest.mark.slow
+def test_study_plan_with_mps_auto_measures_both_ways_then_studies(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """MPS=auto: jobs per GPU without MPS, then MPS started (a stand-in nvidia-cuda-mps-control here) and the same
+    measured with it; MPS stays on for the study only if it was faster, and is quit by the end either way."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    control = fake_bin / "nvidia-cuda-mps-control"
+    control.write_text('#!/usr/bin/env bash\n'
+                       'if [ "${1:-}" = -d ]; then echo start >>"$FAKE_MPS_LOG"; touch "$CUDA_MPS_PIPE_DIRECTORY/control"'
+                       '; exit 0; fi\n'
+                       'read -r cmd; echo "$cmd" >>"$FAKE_MPS_LOG"\n'
+                       '[ "$cmd" = quit ] && rm -f "$CUDA_MPS_PIPE_DIRECTORY/control"; exit 0\n')
+    control.chmod(0o755)
+    calls = tmp_path / "mps.log"
+    proc = session("study", tmp_path / "out", real_resplit_dir, MPS="auto", MPS_CHECK="true", SEEDS="0",
+                   STUDY_ROOT=str(tmp_path / "device"), FAKE_MPS_LOG=str(calls),
+                   PATH=f"{fake_bin}:{os.environ['PATH']}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (tmp_path / "out" / "session.log").read_text()
+    assert "== MPS: on" in log and "== MPS probe: " in log and "runs/min without MPS" in log, log[-3000:]
+    assert log.count("== MPS: off") == 1 and log.index("== MPS: off") > log.index("== MPS probe: ")
+    quit_before_study = log.index("== MPS: off") < log.index("== study, seed 0")
+    assert quit_before_study != ("== MPS: kept for the study" in log)  # quit after the probe, or at exit
+    assert calls.read_text().split() == ["start", "quit"]
+    off, on = (json.loads((tmp_path / "out" / f"bench_mps_{k}.json").read_text()) for k in ("off", "on"))
+    assert off["mps"] is False and on["mps"] is True
+    assert all(r["completed"] == r["jobs"] for r in off["concurrency"] + on["concurrency"])
+    assert "== study, seed 0" in log and sorted((tmp_path / "out").glob("study.tar.gz.part-*"))
