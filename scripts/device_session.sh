@@ -14,14 +14,15 @@
 #          COMPILE_BATCHES (128 512) adjust them. Before a study in the same call, e.g.:
 #          BENCH_STEPS=tta TTA_PRESETS=fast TTA_OVERRIDES=trainer.epochs=13 bash scripts/device_session.sh bench 90
 #          The jobs-per-GPU step: CONC_K (1 4 8), CONC_JOBS (8), CONC_OVERRIDES (model=resnet9 trainer.epochs=2)
-# MPS=1 (either plan) runs the session's GPU work under CUDA MPS; MPS=auto (study plan) measures first whether
-# it helps (see below). The bench JSON records "mps".
 #   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
 #          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
 #          returned files>, commit, and run it again in a later session until the study is complete. No job
 #          starts in the last JOB_MARGIN s (default 120) of the budget; the runs still cut off start again later.
 #          Checkpoints every 10 epochs: a full-width last.pt is ~50 MB, written with fsync
+#
+# MPS=1 (either plan) runs the session's GPU work under CUDA MPS; MPS=auto (study plan) measures first whether
+# it helps (see below). The bench JSON records "mps".
 #
 # Every step gets what is left of BUDGET_S (default 540 s) and is skipped when too little is left. Results
 # go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json with bench.md (their
