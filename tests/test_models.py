@@ -342,6 +342,9 @@ def test_count_flops_matches_torch_flop_counter(build, name: str) -> None:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(2, 1, 28, 28))
     assert count_flops(model, (2, 1, 28, 28)) == counter.get_total_flops() // 2 > 0
+    with torch.device("meta"):  # the report's model table builds them there: shapes only, same counts
+        on_meta = build(name, overrides=[f"model.width={TINY}"])
+    assert count_flops(on_meta) == count_flops(model)
 
 
 def test_count_flops_is_pure(build):

@@ -2,7 +2,8 @@
 
 ``count_flops`` never touches the model it is given: it runs a deep copy (made with the
 model's hooks temporarily detached, so analysis hooks neither fire nor get copied) on the CPU
-in eval mode under ``no_grad``. FLOPs are those of convolution and linear layers, counted by
+in eval mode under ``no_grad`` (a model built on the meta device gets uninitialised CPU memory:
+the counts depend on shapes only). FLOPs are those of convolution and linear layers, counted by
 forward hooks (a multiply-add counts as 2 FLOPs; norms, activations, pools and biases are not
 counted), for ONE image: what ``torch.utils.flop_counter.FlopCounterMode`` counts for these
 models (tests/test_models.py checks every model against it). The hooks, not FlopCounterMode,
@@ -67,7 +68,10 @@ def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 1, 28, 28)) -
     """Forward FLOPs for one image of shape ``input_shape[1:]`` (divided by the batch size)."""
     batch = int(input_shape[0]) if len(input_shape) > 0 else 1
     with _hooks_detached(model):
-        clone = copy.deepcopy(model).to("cpu").eval()
+        clone = copy.deepcopy(model)
+    if any(t.is_meta for t in (*clone.parameters(), *clone.buffers())):  # built on the meta device: shapes only
+        clone = clone.to_empty(device="cpu")
+    clone = clone.to("cpu").eval()
     total = 0
 
     def count(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
