@@ -42,12 +42,15 @@ test-fast: setup
 # The analysis of one or more sweeps and the LaTeX report (report/main.pdf; needs TeX, see README):
 #   make report SWEEPS="multirun/<date>/<time>_stage1_models multirun/<date>/<time>_stage2_skip"
 SWEEPS ?=
+# the benchmark results the report's speed section quotes: the newest folder under docs/bench/ (BENCH= for none)
+BENCH  ?= $(lastword $(sort $(wildcard docs/bench/*/)))
 comma  := ,
 empty  :=
 space  := $(empty) $(empty)
 report: $(if $(strip $(SWEEPS)),setup)  # without SWEEPS: the usage line, before any install
 	@test -n "$(strip $(SWEEPS))" || { echo 'usage: make report SWEEPS="multirun/<date>/<time>_<name> ..."' >&2; exit 2; }
-	$(PY) analyze.py 'sweep_dir=[$(subst $(space),$(comma),$(strip $(SWEEPS)))]' report=true $(ARGS)
+	$(PY) analyze.py 'sweep_dir=[$(subst $(space),$(comma),$(strip $(SWEEPS)))]' report=true \
+	  $(if $(strip $(BENCH)),bench_dir=$(strip $(BENCH))) $(ARGS)
 
 # What a session on the lent GPU machine carries (it reaches no package index): .whl/ holds the packages its
 # image lacks as Python 3.12 wheels (the versions installed here), .devdata/raw/ the raw Fashion-MNIST files.

@@ -399,6 +399,7 @@ def quick_analysis(analyze_config, sweep: Path, out: Path, *overrides: str):
     (("figures=maybe",), "figures must be true or false"),
     (("+figurez=false", "+alfa=0.1"), r"unknown option\(s\) alfa, figurez: not part of conf/analyze.yaml"),
     (("data_dir=/nonexistent/fmnist",), "data_dir /nonexistent/fmnist does not exist"),
+    (("bench_dir=/nonexistent/bench",), "bench_dir /nonexistent/bench does not exist"),
 ])
 def test_bad_options_fail_before_anything_is_read(tmp_path: Path, analyze_config, monkeypatch: pytest.MonkeyPatch,
                                                   overrides: tuple, message: str) -> None:
@@ -796,3 +797,23 @@ def test_lr_schedule_figure_draws_every_scheduler_without_the_trainers_notes(
     files = figures.lr_schedules(runs, epochs, CONF_DIR, tmp_path)
     assert files and all(f.is_file() for f in files)
     assert "clamped" not in caplog.text
+
+
+def test_bench_dir_must_hold_benchmark_results(tmp_path: Path, analyze_config) -> None:
+    """bench_dir (the report's speed section) is read with the other options: a folder without bench_*.json, or one
+    whose file is not a benchmark result, is one error naming the folder or file; a good one is read by name."""
+    from fmnist.analysis.options import check_options
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    cfg = analyze_config(f"sweep_dir={tmp_path}", f"bench_dir={bench}")
+    with pytest.raises(AnalysisError, match=f"^bench_dir {bench} holds no bench_\\*.json files"):
+        check_options(cfg)
+    (bench / "bench_b.json").write_text('{"throughput": []}')
+    with pytest.raises(AnalysisError, match="^bench_dir: .*bench_b.json holds no benchmark results"):
+        check_options(cfg)
+    (bench / "bench_b.json").write_text('{"time_to_accuracy": [{"preset": "fast"}]}')
+    (bench / "bench_a.json").write_text('{"concurrency": [{"jobs_per_gpu": 1}]}')
+    (bench / "notes.json").write_text("not read")
+    assert [list(r) for r in check_options(cfg).bench] == [["concurrency"], ["time_to_accuracy"]]
+    assert check_options(analyze_config(f"sweep_dir={tmp_path}")).bench == []

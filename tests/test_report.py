@@ -21,6 +21,7 @@ from fmnist.analysis.errors import ReportError
 from fmnist.analysis.options import check_report_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+H200_BENCH = ROOT / "docs" / "bench" / "2026-11-28-h200"  # the committed benchmark of the first GPU session
 TEX_TOOLS = ("latexmk", "pdflatex", "bibtex", "pdftotext")
 INSTALL = "apt-get install --no-install-recommends texlive-latex-recommended texlive-science latexmk poppler-utils"
 
@@ -90,11 +91,16 @@ def test_report_from_the_cli(tiny_sweep, tex, tmp_path: Path) -> None:
     report_dir = report_copy(tmp_path)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={tiny_sweep.root}", f"out_dir={tmp_path / 'out'}",
-         "report=true", f"report_dir={report_dir}", "figures=false", "dead_neurons=false"],
+         "report=true", f"report_dir={report_dir}", "figures=false", "dead_neurons=false", f"bench_dir={H200_BENCH}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "report built" in proc.stdout + proc.stderr
     text = pdf_text(report_dir / "main.pdf")
+    flowing = " ".join(text.split())  # the speed section quotes the committed H200 benchmark
+    assert "fast95 reached 95.69 % on the official test set after 40 epochs in 35.1 s of training" in flowing
+    assert "Seconds per training epoch of 60,000 images (NVIDIA H200, torch 2.11.0+cu130, 2026-11-28" in flowing
+    assert re.search(r"resnet9\s+512\s+8\.17\s+0\.831\s+0\.588\s+–\s+–\s+13\.9×\s+0\.4 \(missed\)", text)
+    assert re.search(r"vgg11\s+512\s+8\.99\s+1\.01\s+0\.401\s", text)  # three digits: 0.401 missed 0.4
     assert "was not generated" in text  # figures=false: every figure says so instead of failing the build
     assert re.search(r"covers 5 runs", text)
     assert "??" not in text and not PROSE_NA.search(text)  # no reference to an absent figure, no missing numbers
@@ -266,7 +272,8 @@ def test_committed_report_is_what_the_committed_study_builds(tex, official_respl
     report_dir = report_copy(tmp_path)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "analyze.py"), "sweep_dir=multirun/study", "report=true",
-         f"report_dir={report_dir}", f"out_dir={tmp_path / 'analysis'}", f"data_dir={official_resplit_dir}"],
+         f"report_dir={report_dir}", f"out_dir={tmp_path / 'analysis'}", f"data_dir={official_resplit_dir}",
+         f"bench_dir={sorted((ROOT / 'docs' / 'bench').glob('*/'))[-1]}"],  # what make report passes
         cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     rebuilt, committed = pdf_text(report_dir / "main.pdf"), pdf_text(COMMITTED_PDF)
@@ -385,3 +392,34 @@ def test_the_ablations_table_states_what_conf_runs() -> None:
         opt = yaml.safe_load((conf / "optimizer" / f"{name}.yaml").read_text())
         recipe = re.search(re.escape(label) + r"~\\citep\{[^}]*\} \(lr (.*?),", rows["stage2_optimizer"]).group(1)
         assert _tex_number(recipe.strip("$")) == float(opt["lr"]), name
+
+
+def test_bench_section_quotes_every_benchmark_row() -> None:
+    """The speed section joins the throughput rows of every file under the union of their modes ("--" where a
+    file did not time a mode, "failed" where it failed), and says each time-to-accuracy run and jobs-per-GPU rate."""
+    from fmnist.analysis.report_bench import bench_section
+
+    machine = {"device_name": "NVIDIA H200", "torch_version": "2.11.0", "date": "2026-11-28T05:00:00+00:00",
+               "precision": "bf16"}
+    first = machine | {"throughput": [
+        {"model": "resnet9", "batch_size": 512, "naive_s_per_epoch": 8.17, "speedup": 13.9, "ours_mode": "graphs",
+         "ours_s_per_epoch": 0.59, "modes": {"eager": {"s_per_epoch": 0.83}, "graphs": {"s_per_epoch": 0.59}}}]}
+    second = machine | {"throughput": [
+        {"model": "resnet18", "batch_size": 128, "naive_s_per_epoch": None, "ours_mode": "graphs",
+         "ours_s_per_epoch": 0.95, "modes": {"graphs": {"s_per_epoch": 0.95},
+                                             "compile-default": {"error": "compilation failed"}}}],
+        "time_to_accuracy": [{"preset": "fast", "epochs": 24, "test_acc": 0.9534, "train_time_s": 16.4},
+                             {"preset": "best", "status": "failed", "test_acc": None}],
+        "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 4.08, "speedup_vs_first": 1.0},
+                        {"jobs_per_gpu": 8, "jobs": 8, "runs_per_min": 14.03, "speedup_vs_first": 3.44}],
+        "settings": {"concurrency_overrides": ["model=resnet9", "trainer.epochs=2"]}, "mps": True}
+    text = bench_section([first, second])
+    assert r"model & batch & naive & eager & CUDA graphs & compile & naive / best & target (s) \\" in text
+    assert r"resnet9 & 512 & 8.17 & 0.83 & 0.59 & -- & 13.9$\times$ & 0.4 (missed) \\" in text
+    assert r"resnet18 & 128 & -- & -- & 0.95 & failed & -- & 1 (met) \\" in text
+    assert r"\texttt{fast} reached 95.34\,\% on the official test set after 24 epochs in 16.4\,s" in text
+    assert r"(aim 94.0\,\% in 10\,s: missed)" in text and r"\texttt{best} failed" in text
+    assert (r"1 at a time 4.08 runs per minute and 8 at a time 14.03 runs per minute (3.4$\times$)" in text
+            and "under CUDA MPS" in text and r"\texttt{model=resnet9 trainer.epochs=2}" in text)
+    assert text.count("NVIDIA H200, torch 2.11.0, 2026-11-28, precision bf16") == 2  # in the caption and the jobs-per-GPU sentence
+    assert bench_section([]) == "" and bench_section([machine | {"concurrency": []}]) == ""

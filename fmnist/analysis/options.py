@@ -13,7 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis.collect import sweep_paths
 from fmnist.analysis.errors import AnalysisError, ReportError
+from fmnist.bench.results import read_result
 from fmnist.config import CONF_DIR
+from fmnist.errors import FmnistError
 from fmnist.train.device import resolve_device
 
 USAGE = "python analyze.py sweep_dir=multirun/<date>/<time>_<name>"
@@ -29,6 +31,7 @@ class Options:
     alpha: float
     reference: dict[str, dict[str, Any]] = field(default_factory=dict)
     confusion_cell: dict[str, Any] = field(default_factory=dict)
+    bench: list[dict[str, Any]] = field(default_factory=list)  # bench_dir's results, by file name
 
 
 def check_options(cfg: DictConfig) -> Options:
@@ -42,6 +45,7 @@ def check_options(cfg: DictConfig) -> Options:
         _flag(cfg, key)
     _count(cfg.get("misclassified", 24), "misclassified")
     _existing_dir(cfg.get("data_dir"), "data_dir")
+    bench = _bench_results(cfg.get("bench_dir"))
     if cfg.get("dead_neurons", True):
         resolve_device(str(cfg.get("device", "cpu")))
     if cfg.get("report", False):
@@ -54,8 +58,23 @@ def check_options(cfg: DictConfig) -> Options:
         sweep_dirs=sweep_dirs, out_dir=out_dir, alpha=_alpha(cfg.get("alpha", 0.05)),
         reference={str(p): _mapping(s, f"reference.{p}", "{model.skip: true}") for p, s in reference.items()
                    if s is not None},
-        confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE),
+        confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE), bench=bench,
     )
+
+
+def _bench_results(value: Any) -> list[dict[str, Any]]:
+    """The benchmark results in `bench_dir` (its bench_*.json files, by name); [] without the option."""
+    if value is None or str(value) == "":
+        return []
+    _existing_dir(value, "bench_dir")
+    files = sorted(Path(str(value)).expanduser().glob("bench_*.json"))
+    if not files:
+        raise AnalysisError(f"bench_dir {value} holds no bench_*.json files (python -m fmnist.bench --out FILE "
+                            "writes one)")
+    try:
+        return [read_result(path) for path in files]
+    except FmnistError as exc:
+        raise AnalysisError(f"bench_dir: {exc}") from exc
 
 
 def known_options() -> set[str]:

@@ -48,6 +48,7 @@ class AnalysisResult:
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
     test_set: str | None = None  # "official" (Fashion-MNIST's t10k set), "other", "unlabelled"; None: no data found
     data: DataCheck | None = None  # whether the runs trained on the same data (data_check)
+    bench: list[dict[str, Any]] = field(default_factory=list)  # benchmark results (bench_dir) for the report
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     out_dir = _out_dir(options.out_dir, collection)
     _log_problems(collection)
     cells = aggregate(collection, options.reference, options.alpha)
-    result = AnalysisResult(out_dir, collection, cells, options.alpha)
+    result = AnalysisResult(out_dir, collection, cells, options.alpha, bench=options.bench)
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
         result.classes = cell_classes(collection, chosen)
