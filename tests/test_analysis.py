@@ -816,4 +816,5 @@ def test_bench_dir_must_hold_benchmark_results(tmp_path: Path, analyze_config) -
     (bench / "bench_a.json").write_text('{"concurrency": [{"jobs_per_gpu": 1}]}')
     (bench / "notes.json").write_text("not read")
     assert [list(r) for r in check_options(cfg).bench] == [["concurrency"], ["time_to_accuracy"]]
+    assert check_options(cfg).bench_dir == str(bench)
     assert check_options(analyze_config(f"sweep_dir={tmp_path}")).bench == []

@@ -97,6 +97,7 @@ def test_report_from_the_cli(tiny_sweep, tex, tmp_path: Path) -> None:
     assert "report built" in proc.stdout + proc.stderr
     text = pdf_text(report_dir / "main.pdf")
     flowing = " ".join(text.split())  # the speed section quotes the committed H200 benchmark
+    assert json.loads((tmp_path / "out" / "analysis.json").read_text())["bench_dir"] == str(H200_BENCH)
     assert "fast95 reached 95.69 % on the official test set after 40 epochs in 35.1 s of training" in flowing
     assert "Seconds per training epoch of 60,000 images (NVIDIA H200, torch 2.11.0+cu130, 2026-11-28" in flowing
     assert re.search(r"resnet9\s+512\s+8\.17\s+0\.831\s+0\.588\s+–\s+–\s+13\.9×\s+0\.4 \(missed\)", text)
@@ -413,7 +414,8 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
         "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 4.08, "speedup_vs_first": 1.0},
                         {"jobs_per_gpu": 8, "jobs": 8, "runs_per_min": 14.03, "speedup_vs_first": 3.44}],
         "settings": {"concurrency_overrides": ["model=resnet9", "trainer.epochs=2"]}, "mps": True}
-    text = bench_section([first, second])
+    text = bench_section([first, second], "docs/bench/2026-11-28-h200")
+    assert r"Source: \texttt{docs/\allowbreak{}bench/\allowbreak{}2026-\allowbreak{}11-" in text
     assert r"model & batch & naive & eager & CUDA graphs & compile & naive / best & target (s) \\" in text
     assert r"resnet9 & 512 & 8.17 & 0.83 & 0.59 & -- & 13.9$\times$ & 0.4 (missed) \\" in text
     assert r"resnet18 & 128 & -- & -- & 0.95 & failed & -- & 1 (met) \\" in text

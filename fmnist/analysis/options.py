@@ -32,6 +32,7 @@ class Options:
     reference: dict[str, dict[str, Any]] = field(default_factory=dict)
     confusion_cell: dict[str, Any] = field(default_factory=dict)
     bench: list[dict[str, Any]] = field(default_factory=list)  # bench_dir's results, by file name
+    bench_dir: str | None = None                               # as given, for the report and analysis.json
 
 
 def check_options(cfg: DictConfig) -> Options:
@@ -59,6 +60,7 @@ def check_options(cfg: DictConfig) -> Options:
         reference={str(p): _mapping(s, f"reference.{p}", "{model.skip: true}") for p, s in reference.items()
                    if s is not None},
         confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE), bench=bench,
+        bench_dir=str(cfg.get("bench_dir")) if bench else None,
     )
 
 

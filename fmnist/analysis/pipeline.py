@@ -49,6 +49,7 @@ class AnalysisResult:
     test_set: str | None = None  # "official" (Fashion-MNIST's t10k set), "other", "unlabelled"; None: no data found
     data: DataCheck | None = None  # whether the runs trained on the same data (data_check)
     bench: list[dict[str, Any]] = field(default_factory=list)  # benchmark results (bench_dir) for the report
+    bench_dir: str | None = None                               # where they were read
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     out_dir = _out_dir(options.out_dir, collection)
     _log_problems(collection)
     cells = aggregate(collection, options.reference, options.alpha)
-    result = AnalysisResult(out_dir, collection, cells, options.alpha, bench=options.bench)
+    result = AnalysisResult(out_dir, collection, cells, options.alpha, bench=options.bench,
+                            bench_dir=options.bench_dir)
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
         result.classes = cell_classes(collection, chosen)
@@ -321,6 +323,7 @@ def _meta(result: AnalysisResult) -> dict[str, Any]:
         "confusion_cell": None if result.classes is None else f"{result.classes.preset}: {result.classes.cell}",
         "figures": sorted(result.figures), "test_set": result.test_set,
         "data_fingerprints": None if result.data is None else result.data.fingerprints,
+        "bench_dir": result.bench_dir,
     }
 
 

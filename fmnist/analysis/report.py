@@ -45,7 +45,7 @@ def write_sources(result: AnalysisResult, report_dir: Path) -> None:
     atomic_write_text(tables / "lr_schedules.tex", report_tables.lr_schedules_table(result))
     atomic_write_text(tables / "main_effects.tex", report_tables.main_effects_table(result))
     atomic_write_text(tables / "models.tex", report_tables.models_table(CONF_DIR))
-    atomic_write_text(tables / "bench.tex", report_bench.bench_section(result.bench))
+    atomic_write_text(tables / "bench.tex", report_bench.bench_section(result.bench, result.bench_dir))
     atomic_write_text(report_dir / "macros.tex", macros_tex(result))
 
 

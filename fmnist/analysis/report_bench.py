@@ -20,8 +20,9 @@ def _seconds(value: Any) -> str:
     return "--" if latex.missing(value) else f"{float(value):.3g}"  # 0.401 s against a 0.4 s target
 
 
-def throughput_table(results: Sequence[dict[str, Any]]) -> str:
-    """Every throughput row of `results` in one table (the union of their modes); '' when none has one."""
+def throughput_table(results: Sequence[dict[str, Any]], source: str | None = None) -> str:
+    """Every throughput row of `results` in one table (the union of their modes; `source`: the folder the caption
+    names); '' when none has one."""
     with_rows = [r for r in results if r.get("throughput")]
     if not with_rows:
         return ""
@@ -41,7 +42,8 @@ def throughput_table(results: Sequence[dict[str, Any]]) -> str:
         rf"Seconds per training epoch of 60,000 images ({machines}): the naive pipeline (per-image PNG decoding "
         r"and transforms in DataLoader workers, fp32) and ours in each step mode, timed after warm-up steps; "
         r"naive / best is the speed-up of our fastest mode, and the targets are the project's for one H100. "
-        r"A row measured in two benchmark runs appears twice.", "tab:bench", size=r"\scriptsize")
+        r"A row measured in two benchmark runs appears twice."
+        + (rf" Source: \texttt{{{latex.breakable(source)}}}." if source else ""), "tab:bench", size=r"\scriptsize")
 
 
 def tta_sentence(results: Sequence[dict[str, Any]]) -> str:
@@ -80,10 +82,10 @@ def concurrency_sentence(results: Sequence[dict[str, Any]]) -> str:
     return " ".join(sentences)
 
 
-def bench_section(results: Sequence[dict[str, Any]]) -> str:
-    """report/tables/bench.tex: the table and the two sentences; '' without results."""
+def bench_section(results: Sequence[dict[str, Any]], source: str | None = None) -> str:
+    """report/tables/bench.tex: the table and the two sentences; '' without results. `source`: their folder."""
     text = " ".join(filter(None, (tta_sentence(results), concurrency_sentence(results))))
-    table = throughput_table(results)
+    table = throughput_table(results, source)
     if not text and not table:
         return ""
     lead = r"Table~\ref{tab:bench} compares the training pipelines. " if table else ""
