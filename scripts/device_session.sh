@@ -113,7 +113,7 @@ MPS_ON=0
 MPS_CUDA_CHECK="'$PY' -c 'import torch; assert torch.ones(2, device=\"cuda\").sum().item() == 2'"
 mps_quit() {
   if [ "$MPS_ON" = 1 ]; then
-    echo quit | nvidia-cuda-mps-control >/dev/null 2>&1
+    echo quit | timeout 20 nvidia-cuda-mps-control >/dev/null 2>&1  # a broken daemon must not hang the session
     echo "== MPS: off"
   fi
   MPS_ON=0
