@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from fmnist.analysis import latex
 from fmnist.analysis.latex import escape
-from fmnist.bench.results import machine, throughput_modes, throughput_rows, tta_rows
+from fmnist.bench.results import machine, throughput_modes, throughput_rows, tta_rows, verdict_word
 
 #: How the table heads our step modes (fmnist.bench.pipelines.MODES).
 MODE_NAMES = {"eager": "eager", "graphs": "CUDA graphs", "compile-default": "compile",
@@ -30,7 +30,7 @@ def throughput_table(results: Sequence[dict[str, Any]], source: str | None = Non
     rows = []
     for result in with_rows:
         for r in throughput_rows(result):
-            target = "--" if r["met"] is None else f"{r['target']:g} ({'met' if r['met'] else 'missed'})"
+            target = "--" if r["met"] is None else f"{r['target']:g} ({verdict_word(r['met'])})"
             rows.append([escape(r["model"]), str(r["batch_size"]), _seconds(r["naive"]),
                          *[_seconds(r["modes"].get(m)) for m in modes],
                          "--" if latex.missing(r["speedup"]) else f"{r['speedup']:.1f}$\\times$", target])

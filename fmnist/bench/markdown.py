@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from fmnist.bench.results import machine, read_result, throughput_modes, throughput_rows, tta_rows
+from fmnist.bench.results import (machine, read_result, throughput_modes, throughput_rows, tta_rows,
+                                  verdict_word)
 from fmnist.errors import FmnistError
 
 
@@ -36,7 +37,7 @@ def throughput_table(result: dict[str, Any]) -> list[str]:
         cells = [r["model"], str(r["batch_size"]), _num(r["naive"]),
                  *[_num(r["modes"].get(m)) if r["modes"].get(m) != "failed" else "failed" for m in modes],
                  f"{r['speedup']:.1f}x faster" if r["speedup"] else "-",
-                 f"≤ {r['target']:g} ({'met' if r['met'] else 'missed'})" if r["met"] is not None else "-",
+                 f"≤ {r['target']:g} ({verdict_word(r['met'])})" if r["met"] is not None else "-",
                  _num(r["setup_s"], 1)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]

@@ -73,4 +73,5 @@ def tta_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def verdict_word(ok: bool | None) -> str:
+    """'met', 'missed', or '' when there is nothing to judge."""
     return "" if ok is None else ("met" if ok else "missed")

@@ -69,9 +69,8 @@ def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 1, 28, 28)) -
     batch = int(input_shape[0]) if len(input_shape) > 0 else 1
     with _hooks_detached(model):
         clone = copy.deepcopy(model)
-    if any(t.is_meta for t in (*clone.parameters(), *clone.buffers())):  # built on the meta device: shapes only
-        clone = clone.to_empty(device="cpu")
-    clone = clone.to("cpu").eval()
+    on_meta = any(t.is_meta for t in (*clone.parameters(), *clone.buffers()))  # built there: shapes only
+    clone = (clone.to_empty(device="cpu") if on_meta else clone.to("cpu")).eval()
     total = 0
 
     def count(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
