@@ -818,3 +818,25 @@ def test_bench_dir_must_hold_benchmark_results(tmp_path: Path, analyze_config) -
     assert [list(r) for r in check_options(cfg).bench] == [["concurrency"], ["time_to_accuracy"]]
     assert check_options(cfg).bench_dir == str(bench)
     assert check_options(analyze_config(f"sweep_dir={tmp_path}")).bench == []
+
+
+def test_bench_dir_is_named_the_same_however_it_is_given(tmp_path: Path, analyze_config,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's speed table names its source folder relative to the working directory (as make report and the
+    committed-report test give it differently: relative with a slash, absolute), absolute when outside it."""
+    from fmnist.analysis.options import check_options
+
+    bench = tmp_path / "docs" / "bench" / "day"
+    bench.mkdir(parents=True)
+    (bench / "bench_a.json").write_text('{"concurrency": [{"jobs_per_gpu": 1}]}')
+    monkeypatch.chdir(tmp_path)
+    for given in ("docs/bench/day/", str(bench), "./docs/bench/day"):
+        assert check_options(analyze_config(f"sweep_dir={tmp_path}", f"bench_dir={given}")).bench_dir == \
+            "docs/bench/day"
+    monkeypatch.chdir(bench)
+    assert check_options(analyze_config(f"sweep_dir={tmp_path}", "bench_dir=.")).bench_dir == "."
+    monkeypatch.chdir(tmp_path / "docs" / "bench")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "bench_a.json").write_text('{"concurrency": [{"jobs_per_gpu": 1}]}')
+    assert check_options(analyze_config(f"sweep_dir={tmp_path}", f"bench_dir={outside}/")).bench_dir == str(outside)

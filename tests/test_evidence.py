@@ -50,10 +50,24 @@ def test_curve_fields_of_a_metrics_table() -> None:
                             "val_acc": [0.91, 0.8]})  # out of order on purpose: epochs are sorted
     got = curve_fields(metrics)
     assert got == pytest.approx({"train_loss_final": 0.3, "train_acc_final": 0.95, "gap_final": 0.04,
-                                 "val_acc_epoch1": 0.8})
+                                 "val_acc_epoch1": 0.8, "train_loss_epoch1": 0.9})
     no_val = curve_fields(metrics.drop(columns="val_acc"))
     assert no_val["gap_final"] is None and no_val["val_acc_epoch1"] is None and no_val["train_loss_final"] == 0.3
     assert curve_fields(None) == dict.fromkeys(CURVE_FIELDS) and curve_fields(metrics.iloc[:0]) == curve_fields(None)
+
+
+def test_cells_that_start_above_chance_level_loss_are_listed() -> None:
+    """A cell whose first-epoch training loss averages above ln 10 is named with its loss and seeds; the others
+    are not, and without any such cell the sentence says so."""
+    res50, res9 = {"model": "resnet50"}, {"model": "resnet9"}
+    result = make_result({"stage1_models": seeds(res50, [0.89, 0.88], train_loss_epoch1=[3.0, 2.5])
+                          + seeds(res9, [0.94, 0.93], train_loss_epoch1=[0.5, 0.6])})
+    text = evidence.unstable_starts(result)
+    assert "In 1 of 2 cells the mean training loss of the first epoch is above $\\ln 10 = 2.30$" in text
+    assert "model=resnet50, 2.75 (2 seeds)" in text and "resnet9" not in text
+    calm = make_result({"stage1_models": seeds(res9, [0.94, 0.93], train_loss_epoch1=[0.5, 0.6])})
+    assert evidence.unstable_starts(calm).startswith("In every cell the mean training loss of the first epoch stays")
+    assert evidence.unstable_starts(make_result({"stage1_models": seeds(res9, [0.94])})) == latex.NA  # no curves read
 
 
 def test_plain_net_that_trains_worse_is_an_optimisation_gap() -> None:
@@ -66,6 +80,18 @@ def test_plain_net_that_trains_worse_is_an_optimisation_gap() -> None:
     assert r"scores 2.00\,pp higher than the plain net" in text and evidence.p_math(p_acc) in text
     assert "0.300 vs.\\ 0.100" in text and evidence.p_math(p_loss) in text
     assert "harder to optimise" in text
+    assert "first epoch" not in text  # no first-epoch losses read: no sentence on them
+
+
+def test_residual_vs_plain_ends_with_how_each_net_started() -> None:
+    res, plain = {"model": "resnet18"}, {"model": "plain18"}
+    result = make_result({"stage1_models": seeds(res, [0.92, 0.921], train_loss_final=[0.19, 0.18],
+                                                 train_loss_epoch1=[1.2, 1.1])
+                          + seeds(plain, [0.93, 0.931], train_loss_final=[0.14, 0.15], train_loss_epoch1=[0.7, 0.6])})
+    text = evidence.evidence_macros(result)["readResVsPlainEighteen"]
+    p_early = welch(np.array([0.7, 0.6]), np.array([1.2, 1.1]))
+    assert text.endswith(f"Over the first epoch their training losses average 0.650 (plain) and 1.150 (residual; "
+                         f"{evidence.p_math(p_early)}).")
 
 
 def test_plain_net_that_trains_as_well_is_a_generalisation_gap() -> None:

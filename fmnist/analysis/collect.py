@@ -52,9 +52,10 @@ NUMERIC_FIELDS: frozenset[str] = frozenset({
 CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size", "data.dir")
 #: Read off each run's metrics.csv (the evidence the discussion cites): the last epoch's training loss and
 #: accuracy (measured during training: augmented batches, dropout active), the generalisation gap of the last
-#: epoch (training minus validation accuracy) and the validation accuracy after the first epoch (speed of
-#: convergence).
-CURVE_FIELDS: tuple[str, ...] = ("train_loss_final", "train_acc_final", "gap_final", "val_acc_epoch1")
+#: epoch (training minus validation accuracy), the validation accuracy after the first epoch (speed of
+#: convergence) and the first epoch's training loss (a start above chance-level loss: an unstable start).
+CURVE_FIELDS: tuple[str, ...] = ("train_loss_final", "train_acc_final", "gap_final", "val_acc_epoch1",
+                                 "train_loss_epoch1")
 COMPLETED = "completed"
 DUPLICATE = "duplicate"
 UNFINISHED = ("running", "interrupted", "not_started")
@@ -285,7 +286,7 @@ def curve_fields(metrics: pd.DataFrame | None) -> dict[str, float | None]:
         return None if pd.isna(v) else float(v)
 
     out.update(train_loss_final=value(-1, "train_loss"), train_acc_final=value(-1, "train_acc"),
-               val_acc_epoch1=value(0, "val_acc"))
+               val_acc_epoch1=value(0, "val_acc"), train_loss_epoch1=value(0, "train_loss"))
     train, val = out["train_acc_final"], value(-1, "val_acc")
     out["gap_final"] = None if train is None or val is None else train - val
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -163,3 +164,12 @@ def long_table(columns: Sequence[str], rows: Sequence[Sequence[str]], align: str
     lines += [" & ".join(row) + r" \\" for row in rows]
     lines += [r"\end{longtable}}", ""]
     return "\n".join(lines)
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the report names it: relative to the working directory when it lies below it (multirun/study,
+    docs/bench/...), else absolute; the same folder reads the same however it was given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()

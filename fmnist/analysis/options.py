@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from fmnist.analysis import latex
 from fmnist.analysis.collect import sweep_paths
 from fmnist.analysis.errors import AnalysisError, ReportError
 from fmnist.bench.results import read_result
@@ -32,7 +33,7 @@ class Options:
     reference: dict[str, dict[str, Any]] = field(default_factory=dict)
     confusion_cell: dict[str, Any] = field(default_factory=dict)
     bench: list[dict[str, Any]] = field(default_factory=list)  # bench_dir's results, by file name
-    bench_dir: str | None = None                               # as given, for the report and analysis.json
+    bench_dir: str | None = None                               # for the report and analysis.json (shown_path)
 
 
 def check_options(cfg: DictConfig) -> Options:
@@ -60,7 +61,7 @@ def check_options(cfg: DictConfig) -> Options:
         reference={str(p): _mapping(s, f"reference.{p}", "{model.skip: true}") for p, s in reference.items()
                    if s is not None},
         confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE), bench=bench,
-        bench_dir=str(cfg.get("bench_dir")) if bench else None,
+        bench_dir=latex.shown_path(str(cfg.get("bench_dir"))) if bench else None,
     )
 
 

@@ -105,20 +105,12 @@ def problems_table(result: AnalysisResult) -> str:
                             "statistics.", "tab:problems", size=r"\scriptsize")
 
 
-def _shown(path: str) -> str:
-    """A path relative to the working directory when it lies below it (multirun/study/...), else absolute."""
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
-
-
 def provenance_table(result: AnalysisResult) -> str:
     """Where every number comes from: per preset, the folder holding its run dirs, how many there are, how many
     completed and copied an identical run (reused_from), and the code commits that produced them."""
     rows = []
     for preset, g in result.collection.runs.groupby("preset", sort=False):
-        folder = _shown(os.path.commonpath([str(Path(d).parent) for d in g["run_dir"]]))
+        folder = latex.shown_path(os.path.commonpath([str(Path(d).parent) for d in g["run_dir"]]))
         commits = sorted({str(c)[:7] for c in g["git_commit"].dropna()}) if "git_commit" in g else []
         shown = ", ".join(commits[:3]) + (f" (+{len(commits) - 3})" if len(commits) > 3 else "")
         reused = int(g["reused_from"].notna().sum()) if "reused_from" in g else 0

@@ -6,7 +6,7 @@ and a sentence that reads them no further than the test allows.
     factorial.py    learning rate x schedule (two-way ANOVA), the regularisation factors' main effects
     dead_units.py   dead units, each network once: by activation and by learning rate
     readings.py     the sentence that answers each question
-    summaries.py    the answers in one list, findings, negative results, the best cell, each preset's paragraph
+    summaries.py    the answers, findings, negative results, unstable starts, the best cell, each preset's paragraph
     discussion.py   the discussion's paragraphs and evidence_macros (every ``\\read...`` and ``\\sum...`` macro)
 """
 
@@ -26,7 +26,7 @@ from fmnist.analysis.evidence.readings import (FOOTWEAR, UPPER_BODY, against_ref
                                                confusion_groups, normalisation, residual_vs_plain)
 from fmnist.analysis.evidence.summaries import (OTHER_MODELS, answers, best_cell, best_sentence, capacity_summary,
                                                 findings, models_summary, negative_results, pair_summary,
-                                                preset_summary)
+                                                preset_summary, unstable_starts)
 from fmnist.analysis.evidence.wording import effect, p_math, versus
 
 __all__ = [
@@ -41,6 +41,6 @@ __all__ = [
     "FOOTWEAR", "UPPER_BODY", "against_reference", "augmentation", "capacity", "confusion_groups", "normalisation",
     "residual_vs_plain",
     "OTHER_MODELS", "answers", "best_cell", "best_sentence", "capacity_summary", "findings", "models_summary",
-    "negative_results", "pair_summary", "preset_summary",
+    "negative_results", "pair_summary", "preset_summary", "unstable_starts",
     "effect", "p_math", "versus",
 ]

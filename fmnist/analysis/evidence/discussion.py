@@ -18,6 +18,7 @@ section as a macro (report/macros.tex; each expands to nothing when its data is 
 * ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
 * ``\readBest``, ``\readFindings``, ``\readNegative``: the best cell; the cells that beat / lose to their preset's
   reference (Holm);
+* ``\readUnstable``: the cells whose first epoch's training loss was above chance level;
 * ``\sumModels``, ``\sumCapacity``, ``\sumSkip``: the results section's paragraphs on stage 1 and skip connections
   (:func:`preset_summary`, the best cell against the reference, for the other presets).
 """
@@ -32,7 +33,7 @@ from fmnist.analysis.evidence.factorial import lr_schedule_spread, main_effects,
 from fmnist.analysis.evidence.readings import (against_reference, augmentation, capacity, confusion_groups,
                                                normalisation, residual_vs_plain)
 from fmnist.analysis.evidence.summaries import (answers, best_sentence, capacity_summary, findings, models_summary,
-                                                negative_results, pair_summary, preset_summary)
+                                                negative_results, pair_summary, preset_summary, unstable_starts)
 from fmnist.analysis.evidence.wording import _join
 from fmnist.analysis.latex import NA
 from fmnist.analysis.pipeline import AnalysisResult
@@ -118,6 +119,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readAnswers": answers(result),
         "readFindings": findings(result),
         "readNegative": negative_results(result),
+        "readUnstable": unstable_starts(result),
         "sumModels": models_summary(result),
         "sumCapacity": capacity_summary(result),
         "sumSkip": _join(pair_summary(result, SKIP)) or preset_summary(result, SKIP.preset),

@@ -20,7 +20,17 @@ from fmnist.analysis.style import slug
 
 
 def residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
-    """Is the plain net's gap (if any) one of optimisation (higher training loss) or of generalisation?"""
+    """Is the plain net's gap (if any) one of optimisation (higher training loss) or of generalisation? Ends with
+    both nets' training loss of the first epoch (how each started)."""
+    text = _residual_vs_plain(result, pair)
+    early = compare(result, pair.preset, pair.b, pair.a, "train_loss_epoch1")
+    if text == NA or early is None:
+        return text
+    return text + (rf" Over the first epoch their training losses average {_loss(early.a)} (plain) and "
+                   rf"{_loss(early.b)} (residual; {_p(early)}).")
+
+
+def _residual_vs_plain(result: AnalysisResult, pair: Pair) -> str:
     acc = compare(result, pair.preset, pair.a, pair.b)
     loss = compare(result, pair.preset, pair.b, pair.a, "train_loss_final")
     if acc is None:

@@ -16,6 +16,7 @@ from fmnist.analysis.evidence.wording import _join, _p, _size, effect, p_math
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import selection_metric
+from fmnist.data.resplit import CLASS_NAMES
 
 
 def _compared(cells: pd.DataFrame) -> pd.DataFrame:
@@ -198,3 +199,28 @@ def capacity_summary(result: AnalysisResult) -> str:
     pairs = capacity_pairs(result)
     return _join(pair_summary(result, pairs.get("Depth")), pair_summary(result, pairs.get("Width"))) or \
         preset_summary(result, CAPACITY)
+
+
+def unstable_starts(result: AnalysisResult, n_classes: int = len(CLASS_NAMES)) -> str:
+    """The cells whose first epoch's mean training loss was above ln(n_classes), the cross-entropy of a uniform
+    guess (whatever the targets: label smoothing and mixup included): predictions worse than chance on average
+    over the first epoch, the sign of a learning rate too high for the net to start converging."""
+    column = "train_loss_epoch1_mean"
+    cells = result.cells
+    if column not in cells or not cells[column].notna().any():
+        return NA
+    chance = math.log(n_classes)
+    rated = cells[cells[column].notna()]
+    above = rated[rated[column] > chance].sort_values(column, ascending=False)
+    level = rf"$\ln {n_classes} = {chance:.2f}$, the loss of a uniform guess"
+    if above.empty:
+        return (f"In every cell the mean training loss of the first epoch stays below {level}: no cell started "
+                f"unstably.")
+    items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])}, {c[column]:.2f} "
+             rf"({plural(int(c['n']), 'seed')})" for _, c in above.iterrows()]
+    cells_text = "cell" if len(above) == 1 else "cells"
+    return (f"In {len(above)} of {plural(len(rated), 'cell')} the mean training loss of the first epoch is above "
+            f"{level}: on average these nets predicted worse than a uniform guess during their first epoch (He "
+            r"et al.\ found a learning rate of 0.1 too large for their 110-layer ResNet to start converging, and "
+            r"warmed it up at 0.01~\citep{he2016deep}). The "
+            + cells_text + ":\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}")
