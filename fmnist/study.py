@@ -9,7 +9,8 @@ Everything after `--` is passed to `train.py -m` for every preset, after `traine
 that several presets share (the base ResNet9 run of a seed is a cell of eight) trains once, and the other presets
 copy its results, waiting for it when they reach it while it trains (`-- trainer.reuse_identical=false` trains
 every one). `--concurrent N` runs N presets at once
-(with gpu_pool, N x jobs_per_gpu jobs share each GPU), so a small preset's last jobs do not leave the GPU
+(with gpu_pool, N x jobs_per_gpu jobs share each GPU, or jobs_per_gpu in all with
+`hydra.launcher.shared_slots=DIR`, one folder for all of them), so a small preset's last jobs do not leave the GPU
 idle while the next preset waits. A fixed sweep folder per preset makes the study resumable across
 sessions: `'hydra.sweep.dir=multirun/study/${name}'` (completed runs are skipped, interrupted ones resume)."""
 

@@ -28,8 +28,9 @@
 # go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json with bench.md (their
 # tables for the README: python -m fmnist.bench.markdown), and the run dirs
 # the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack).
-# TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs per GPU, 4),
-# CONCURRENT (presets at once, 2), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy),
+# TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs on the GPU in
+# all, 8: the CONCURRENT presets share K slots through hydra.launcher.shared_slots), CONCURRENT (presets at once,
+# 3), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy),
 # CHECK_GRAPHS (1: the CUDA-graph checks of tests/test_gpu.py before the study; 0 once a session passed them).
 # CHECK_CAP (240): the most seconds the GPU tests of the bench and study plans may take (a hang costs no more).
 set -u
@@ -229,8 +230,9 @@ EOF
   DEADLINE=$((START + BUDGET - ${JOB_MARGIN:-120}))
   for seed in ${SEEDS:-0 1 2}; do
     # \${name} is Hydra's interpolation: each preset's own name
-    step "study, seed $seed" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-2}" -- \
-      "seed=$seed" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-4}" "hydra.launcher.deadline=$DEADLINE" \
+    step "study, seed $seed" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-3}" -- \
+      "seed=$seed" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-8}" "hydra.launcher.deadline=$DEADLINE" \
+      "hydra.launcher.shared_slots=$STUDY_ROOT/multirun/study/.slots" \
       "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" \
       "${MODE[@]}" "${STUDY[@]}"
   done

@@ -95,6 +95,9 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
     log = (tmp_path / "out2" / "session.log").read_text()
     assert "study: 2 run dirs known before this session" in log and "2 skipped" in log, log[-3000:]
     assert "== CUDA-graph checks: exit 0" in log and "trains eagerly" not in log  # checked first (skipped on CPU)
+    slots = tmp_path / "device2" / "multirun" / "study" / ".slots"  # the presets at once share one set of slots
+    assert f"shared with the sweeps using {slots}" in log and sorted(p.name for p in slots.iterdir()) == [
+        "cpu-1.lock", "cpu-2.lock"]
     parts = sorted((tmp_path / "out2").glob("study.tar.gz.part-*"))
     with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
         returned = {Path(n).parts[3] for n in tar.getnames() if len(Path(n).parts) > 3}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,72 @@ def test_two_gpu_pool_sweeps_into_one_folder_run_their_own_jobs(tmp_path: Path, 
         thread.join(timeout=60)
     seen = sorted(p.read_text() for p in (tmp_path / "sweep" / ".pool").glob("*.seen"))
     assert seen == ["a=0", "a=1", "b=0", "b=1"]
+
+
+#: A stand-in pool worker that records when it ran (start and end, wall-clock seconds).
+TIMING_WORKER = """import pathlib, sys, time
+start = time.time()
+time.sleep(0.6)
+pathlib.Path(sys.argv[-1]).with_suffix(".span").write_text(f"{start} {time.time()}")
+"""
+
+
+def test_sweeps_sharing_slots_keep_k_jobs_running_in_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Two sweeps at once with one shared_slots folder and 2 slots each run 2 jobs at a time in all, not 4, and
+    every job of both runs; the slots' lock files are free again afterwards."""
+    fake_workers(tmp_path, monkeypatch, caplog, TIMING_WORKER)
+    launchers = []
+    for name in ("a", "b"):
+        launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=[], shared_slots=str(tmp_path / "slots"))
+        launcher.setup(hydra_context=object(), task_function=print,
+                       config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / name}"))
+        launchers.append(launcher)
+    grids = [[[f"{name}={i}"] for i in range(3)] for name in ("a", "b")]
+    threads = [threading.Thread(target=lt.launch, args=(grid, 0)) for lt, grid in zip(launchers, grids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    spans = [tuple(map(float, p.read_text().split())) for p in sorted(tmp_path.glob("[ab]/.pool/*.span"))]
+    assert len(spans) == 6
+    at_once = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert at_once == 2
+    assert sorted(p.name for p in (tmp_path / "slots").iterdir()) == ["cpu-1.lock", "cpu-2.lock"]
+    assert "2 at a time, shared with the sweeps using" in caplog.text
+    locks = gpu_pool.SlotLocks(tmp_path / "slots")
+    free = deque(gpu_pool.plan_slots(2, gpus=[]))
+    assert [locks.take(free).key, locks.take(free).key] == ["cpu-1", "cpu-2"]  # nothing left held
+
+
+def test_slot_locks_skip_the_slots_another_sweep_holds(tmp_path: Path) -> None:
+    """A slot whose lock another pool holds is passed over for the next free one; given back, it is free again."""
+    mine, other = gpu_pool.SlotLocks(tmp_path), gpu_pool.SlotLocks(tmp_path)
+    my_free, other_free = (deque(gpu_pool.plan_slots(2, gpus=[0])) for _ in range(2))
+    held = other.take(other_free)
+    assert held is not None and held.key == "gpu0-1"
+    got = mine.take(my_free)
+    assert got is not None and got.key == "gpu0-2" and [s.key for s in my_free] == ["gpu0-1"]
+    assert mine.take(my_free) is None and [s.key for s in my_free] == ["gpu0-1"]  # held elsewhere: stays free here
+    other.give_back(held, other_free)
+    again = mine.take(my_free)
+    assert again is not None and again.key == "gpu0-1" and not my_free
+    unshared = gpu_pool.SlotLocks(None)  # without a folder: every free slot, in order
+    free = deque(gpu_pool.plan_slots(2, gpus=[0]))
+    assert unshared.take(free).key == "gpu0-1" and unshared.take(free).key == "gpu0-2" and unshared.take(free) is None
+
+
+def test_a_shared_slots_path_that_is_no_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("")
+    launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=[], shared_slots=str(tmp_path / "file"))
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+    with pytest.raises(SystemExit) as info:
+        launcher.launch([["seed=0"]], 0)
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (f"error: hydra.launcher.shared_slots='{tmp_path / 'file'}': cannot make that "
+                                       "folder (File exists)\n")
+    assert not (tmp_path / "sweep").exists()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

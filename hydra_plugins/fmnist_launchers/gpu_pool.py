@@ -16,9 +16,15 @@ same command resumes the sweep. (Workers run in their own sessions, so only the 
 
 `deadline` (Unix seconds) bounds a sweep on a machine held for a fixed time: no job starts after it, the jobs
 already running go on, and the ones never started are reported as such (no run dir is made for them), to be
-run by the same command later."""
+run by the same command later.
+
+`shared_slots` (a folder) makes several sweeps run at once share one set of slots: a job starts only on a slot
+whose lock file in that folder (`<slot>.lock`, an flock held while the job runs) no other sweep's job holds, so
+`fmnist.study --concurrent N` keeps `jobs_per_gpu` jobs on each GPU in all, not N times as many, and one preset's
+last jobs no longer leave slots idle. Give every sweep that shares the folder the same `jobs_per_gpu`."""
 
 
+import fcntl
 import logging
 import os
 import pickle
@@ -56,6 +62,7 @@ class Slot:
 
     label: str
     env: dict[str, str] = field(default_factory=dict)
+    key: str = ""  # its lock file's name in a shared_slots folder: gpu<id>-<k> or cpu-<k>
 
 
 def cuda_device_count() -> int:
@@ -115,10 +122,44 @@ def plan_slots(jobs_per_gpu: int, gpus: Any = None, cpu_jobs: int | None = None)
     jobs_per_gpu = _positive_int(jobs_per_gpu, "jobs_per_gpu", "an integer >= 1")
     gpu_ids = _gpu_ids(gpus)
     if gpu_ids:
-        return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g})
+        return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g}, f"gpu{g}-{k + 1}")
                 for k in range(jobs_per_gpu) for g in gpu_ids]
     n = jobs_per_gpu if cpu_jobs is None else _positive_int(cpu_jobs, "cpu_jobs", "null or an integer >= 1")
-    return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(n)]
+    return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}, f"cpu-{k + 1}") for k in range(n)]
+
+
+class SlotLocks:
+    """The slots this pool may start a job on: all of its free ones, or, with a `shared_slots` folder, those whose
+    lock file no other sweep's job holds (an flock per slot, released when its job ends or its pool dies)."""
+
+    def __init__(self, folder: str | os.PathLike | None) -> None:
+        self.folder = None if folder is None else Path(folder).expanduser()
+        self.held: dict[str, int] = {}  # slot key -> the open lock file's descriptor
+
+    def take(self, free: deque[Slot]) -> Slot | None:
+        """Remove and return the first free slot this pool may use now; None while every one is taken."""
+        for slot in list(free):
+            if self.folder is None or self._lock(slot.key):
+                free.remove(slot)
+                return slot
+        return None
+
+    def give_back(self, slot: Slot, free: deque[Slot]) -> None:
+        fd = self.held.pop(slot.key, None)
+        if fd is not None:
+            os.close(fd)  # releases the flock
+        free.append(slot)
+
+    def _lock(self, key: str) -> bool:
+        assert self.folder is not None
+        fd = os.open(self.folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.held[key] = fd
+        return True
 
 
 def _describe_exit(code: int) -> str:
@@ -147,9 +188,11 @@ class _Job:
 
 class GpuPoolLauncher(Launcher):
     def __init__(self, jobs_per_gpu: int = 4, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None,
-                 threads_per_job: int | None = None, deadline: float | None = None) -> None:
+                 threads_per_job: int | None = None, deadline: float | None = None,
+                 shared_slots: str | None = None) -> None:
         self.jobs_per_gpu = jobs_per_gpu
         self.deadline = deadline
+        self.shared_slots = shared_slots
         self.gpus = gpus
         self.cpu_jobs = cpu_jobs
         self.threads_per_job = threads_per_job
@@ -179,15 +222,24 @@ class GpuPoolLauncher(Launcher):
             check_named_gpus(self.gpus)
             if self.threads_per_job is not None:
                 _positive_int(self.threads_per_job, "threads_per_job", "null (share the cores) or an integer >= 1")
+            locks = SlotLocks(self.shared_slots)
+            if locks.folder is not None:
+                try:
+                    locks.folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ValueError(f"hydra.launcher.shared_slots={self.shared_slots!r}: cannot make that folder "
+                                     f"({exc.strerror})") from exc
         except ValueError as exc:  # a bad hydra.launcher value: one line, as for any other bad setting
             print(f"error: {exc}", file=sys.stderr, flush=True)
             sys.exit(1)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         pool_dir = sweep_dir / POOL_DIR
         pool_dir.mkdir(parents=True, exist_ok=True)
-        sweeps_at_once = os.environ.get(SWEEPS_AT_ONCE_ENV)
+        # the sweeps fmnist.study runs beside this one share the cores, unless they share the slots too
+        sweeps_at_once = None if locks.folder is not None else os.environ.get(SWEEPS_AT_ONCE_ENV)
         threads = self.threads_per_job or cpu_threads(os.cpu_count() or 1, len(slots), sweeps_at_once)
-        log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time "
+        shared = f", shared with the sweeps using {locks.folder}" if locks.folder is not None else ""
+        log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time{shared} "
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
 
         singletons = Singleton.get_state()
@@ -212,7 +264,7 @@ class GpuPoolLauncher(Launcher):
         free: deque[Slot] = deque(slots)
         try:
             with signals_as_interrupt():
-                self._run(pending, running, free, threads, returns)
+                self._run(pending, running, free, locks, threads, returns)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
             stop_children([j.proc for j in running if j.proc is not None])
             log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
@@ -223,12 +275,15 @@ class GpuPoolLauncher(Launcher):
             stop_children([j.proc for j in running if j.proc is not None])
             raise
         finally:
+            for job in running:  # the slots of jobs stopped above (the others were given back as they ended)
+                if job.slot is not None:
+                    locks.give_back(job.slot, free)
             for job in jobs:  # this launch's own files (the logs stay)
                 job.payload.unlink(missing_ok=True)
                 job.result.unlink(missing_ok=True)
         return [returns[j.num] for j in jobs]
 
-    def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], threads: int,
+    def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], locks: SlotLocks, threads: int,
              returns: dict[int, JobReturn]) -> None:
         """Start jobs on free slots until every job has ended (or the deadline leaves the rest unstarted)."""
         while pending or running:
@@ -241,14 +296,14 @@ class GpuPoolLauncher(Launcher):
                     returns[job.num] = failed_return(job.overrides)
                     report_not_started(filter_overrides(job.overrides))
                 pending.clear()
-            while pending and free:
-                running.append(self._start(pending.popleft(), free.popleft(), threads))
+            while pending and (slot := locks.take(free)) is not None:
+                running.append(self._start(pending.popleft(), slot, threads))
             time.sleep(POLL_S)
             for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
                 running.remove(job)
                 assert job.slot is not None
-                free.append(job.slot)
                 returns[job.num] = self._finish(job)
+                locks.give_back(job.slot, free)
 
     def _start(self, job: _Job, slot: Slot, threads: int) -> _Job:
         env = dict(os.environ)
