@@ -30,7 +30,8 @@
 # the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack).
 # TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs on the GPU in
 # all, 8: the CONCURRENT presets share K slots through hydra.launcher.shared_slots), CONCURRENT (presets at once,
-# 3), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes), STUDY_KIT (.devstudy),
+# 3), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes; outside the repo, e.g. /tmp/fmnist-study, a second call
+# on the same warm machine finds the first call's runs there and returns only its own), STUDY_KIT (.devstudy),
 # CHECK_GRAPHS (1: the CUDA-graph checks of tests/test_gpu.py before the study; 0 once a session passed them).
 # CHECK_CAP (240): the most seconds the GPU tests of the bench and study plans may take (a hang costs no more).
 set -u
