@@ -18,7 +18,8 @@
 #          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
 #          returned files>, commit, and run it again in a later session until the study is complete. No job
-#          starts in the last JOB_MARGIN s (default 120) of the budget; the runs still cut off start again later.
+#          starts in the last JOB_MARGIN s (default 120) of the budget, unless the longest job its preset trained
+#          in this session (+15 %) still fits (hydra.launcher.end); the runs still cut off start again later.
 #          Checkpoints every 10 epochs: a full-width last.pt is ~50 MB, written with fsync
 #
 # MPS=1 (either plan) runs the session's GPU work under CUDA MPS; MPS=auto (study plan) measures first whether
@@ -229,11 +230,12 @@ EOF
     fi
   fi
   DEADLINE=$((START + BUDGET - ${JOB_MARGIN:-120}))
+  END=$((START + BUDGET - 10))  # past the deadline a preset still starts jobs its longest one so far fits before
   for seed in ${SEEDS:-0 1 2}; do
     # \${name} is Hydra's interpolation: each preset's own name
     step "study, seed $seed" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-3}" -- \
       "seed=$seed" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-8}" "hydra.launcher.deadline=$DEADLINE" \
-      "hydra.launcher.shared_slots=$STUDY_ROOT/multirun/study/.slots" \
+      "hydra.launcher.shared_slots=$STUDY_ROOT/multirun/study/.slots" "hydra.launcher.end=$END" \
       "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" \
       "${MODE[@]}" "${STUDY[@]}"
   done

@@ -513,6 +513,53 @@ def test_gpu_pool_starts_no_job_after_its_deadline(real_resplit_dir: Path, tmp_p
     assert not list(sweep.glob("*/summary.json"))
 
 
+def test_start_refusal_follows_the_deadline_then_the_longest_job_before_the_end() -> None:
+    """Before any job has trained, the deadline decides; after, a job starts while the longest one (+15 %) still
+    fits before the end, the deadline notwithstanding; at the end nothing starts."""
+    refusal = gpu_pool.start_refusal
+    assert refusal(100, None, None, 0) is None and refusal(100, 100, None, 0) == "deadline reached"
+    assert refusal(99, 100, 200, 0) is None and refusal(100, 100, 200, 0) == "deadline reached"  # nothing trained
+    assert refusal(150, 100, 200, 40) is None  # past the deadline: 150 + 46 <= 200
+    assert refusal(160, 100, 200, 40) == ("40s left before hydra.launcher.end, less than the longest job so far "
+                                          "(40s) + 15%")
+    assert refusal(50, 100, 200, 150) is not None  # before the deadline, but the longest job would not fit
+    assert refusal(200, None, 200, 0) == "hydra.launcher.end reached"
+
+
+#: A stand-in pool worker that trains for 5 s: its job completes, with a summary.json in runs/<job number>/.
+COMPLETING_WORKER = """import json, pathlib, pickle, sys, time
+from hydra.core.utils import JobReturn, JobStatus
+payload, result = map(pathlib.Path, sys.argv[-2:])
+time.sleep(5)
+run = payload.parents[2] / "runs" / payload.name.split(".")[0]
+run.mkdir(parents=True)
+(run / "summary.json").write_text(json.dumps({"status": "completed"}))
+ret = JobReturn()
+ret.status = JobStatus.COMPLETED
+ret.return_value = None
+result.write_bytes(pickle.dumps(ret))
+"""
+
+
+@pytest.mark.slow
+def test_jobs_start_past_the_deadline_while_the_longest_one_fits_before_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """One slot, three 5-6 s jobs, the deadline now, the end 15.7 s away: the first starts (nothing trained yet,
+    before the deadline), the second too (the first's length +15 % fits), the third does not."""
+    config = hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}")  # (Hydra's first
+    # plugin scan re-executes the launcher modules: patch them after it)
+    fake_workers(tmp_path, monkeypatch, caplog, COMPLETING_WORKER)
+    monkeypatch.setattr(gpu_pool, "job_run_dir", lambda ctx, cfg, overrides, num: tmp_path / "runs" / str(num))
+    monkeypatch.setattr("fmnist.train.callbacks.report_not_started", lambda overrides: None)
+    now = time.time()
+    launcher = GpuPoolLauncher(jobs_per_gpu=1, gpus=[], deadline=now + 1, end=now + 15.7)
+    launcher.setup(hydra_context=object(), task_function=print, config=config)
+    launcher.launch([["seed=0"], ["seed=1"], ["seed=2"]], 0)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["0", "1"]  # the third never ran
+    assert 5 <= launcher.longest < 7.3
+    assert "less than the longest job so far" in caplog.text and "1 job(s) not started (#2)" in caplog.text
+
+
 def test_pool_line_of_a_job_whose_run_was_already_complete_says_skipped(tmp_path: Path) -> None:
     """The pool's end-of-job line agrees with the sweep line: a run dir completed before the job started is skipped."""
     (tmp_path / "summary.json").write_text(json.dumps({"status": "completed"}))

@@ -16,7 +16,10 @@ same command resumes the sweep. (Workers run in their own sessions, so only the 
 
 `deadline` (Unix seconds) bounds a sweep on a machine held for a fixed time: no job starts after it, the jobs
 already running go on, and the ones never started are reported as such (no run dir is made for them), to be
-run by the same command later.
+run by the same command later. `end` (Unix seconds: when the machine is gone) lets jobs start past the deadline
+too, as long as the longest job this sweep has trained so far, plus 15 %, would still end by then (before any
+job has trained, the deadline decides, but the jobs left wait for a running one to tell how long a job takes),
+so that the deadline's fixed margin is not left idle.
 
 `shared_slots` (a folder) makes several sweeps run at once share one set of slots: a job starts only on a slot
 whose lock file in that folder (`<slot>.lock`, an flock held while the job runs) no other sweep's job holds, so
@@ -54,6 +57,25 @@ log = logging.getLogger(__name__)
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 POOL_DIR = ".pool"
 POLL_S = 0.1
+#: A job starts before `end` only if END_SAFETY x the longest job trained so far still fits.
+END_SAFETY = 1.15
+DEADLINE_REACHED = "deadline reached"
+
+
+def start_refusal(now: float, deadline: float | None, end: float | None, longest: float) -> str | None:
+    """Why no job may start at `now` (None: it may). `longest`: the longest job this sweep trained so far (0 before
+    any); with an `end`, a job starts only if END_SAFETY x longest still fits before it, and while nothing has
+    trained yet the `deadline` decides (as it does without an `end`)."""
+    if end is not None and now >= end:
+        return "hydra.launcher.end reached"
+    if end is not None and longest > 0:
+        if now + END_SAFETY * longest > end:
+            return (f"{end - now:.0f}s left before hydra.launcher.end, less than the longest job so far "
+                    f"({longest:.0f}s) + {END_SAFETY - 1:.0%}")
+        return None
+    if deadline is not None and now >= deadline:
+        return DEADLINE_REACHED
+    return None
 
 
 @dataclass
@@ -189,9 +211,11 @@ class _Job:
 class GpuPoolLauncher(Launcher):
     def __init__(self, jobs_per_gpu: int = 4, gpus: Sequence[Any] | None = None, cpu_jobs: int | None = None,
                  threads_per_job: int | None = None, deadline: float | None = None,
-                 shared_slots: str | None = None) -> None:
+                 shared_slots: str | None = None, end: float | None = None) -> None:
         self.jobs_per_gpu = jobs_per_gpu
         self.deadline = deadline
+        self.end = end
+        self.longest = 0.0  # seconds: the longest job this launcher trained (not skipped, not copied)
         self.shared_slots = shared_slots
         self.gpus = gpus
         self.cpu_jobs = cpu_jobs
@@ -214,10 +238,11 @@ class GpuPoolLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         try:
-            if self.deadline is not None and (isinstance(self.deadline, bool)
-                                              or not isinstance(self.deadline, (int, float))):
-                raise ValueError(f"hydra.launcher.deadline={self.deadline!r} is invalid: must be null or a Unix time "
-                                 "in seconds")
+            for key in ("deadline", "end"):
+                value = getattr(self, key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise ValueError(f"hydra.launcher.{key}={value!r} is invalid: must be null or a Unix time "
+                                     "in seconds")
             slots = plan_slots(self.jobs_per_gpu, self.gpus, self.cpu_jobs)
             check_named_gpus(self.gpus)
             if self.threads_per_job is not None:
@@ -285,18 +310,23 @@ class GpuPoolLauncher(Launcher):
 
     def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], locks: SlotLocks, threads: int,
              returns: dict[int, JobReturn]) -> None:
-        """Start jobs on free slots until every job has ended (or the deadline leaves the rest unstarted)."""
+        """Start jobs on free slots until every job has ended (or the deadline or the end leaves the rest
+        unstarted)."""
         while pending or running:
-            if pending and self.deadline is not None and time.time() >= self.deadline:
+            refusal = start_refusal(time.time(), self.deadline, self.end, self.longest) if pending else None
+            # past the deadline with an end but no training finished yet: a running job may still tell how long
+            # one takes, so the pending ones wait for it rather than giving up
+            waiting = refusal == DEADLINE_REACHED and self.end is not None and not self.longest and running
+            if refusal and not waiting:
                 from fmnist.train.callbacks import report_not_started  # (torch: not at plugin discovery)
 
-                log.warning(f"gpu_pool: deadline reached; {len(pending)} job(s) not started "
+                log.warning(f"gpu_pool: {refusal}; {len(pending)} job(s) not started "
                             f"(#{', #'.join(str(j.num) for j in pending)}): run the same command again for them")
                 for job in pending:
                     returns[job.num] = failed_return(job.overrides)
                     report_not_started(filter_overrides(job.overrides))
                 pending.clear()
-            while pending and (slot := locks.take(free)) is not None:
+            while pending and not refusal and (slot := locks.take(free)) is not None:
                 running.append(self._start(pending.popleft(), slot, threads))
             time.sleep(POLL_S)
             for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
@@ -352,6 +382,8 @@ class GpuPoolLauncher(Launcher):
             log.error(f"gpu_pool: #{job.num} failed after {took:.1f}s: {error} (log: {job.log})")
             return failed_return(job.overrides)
         status = _summary_status(run_dir, job.started_at)
+        if status == "completed" and not _copied(run_dir):  # a training's length, for start_refusal
+            self.longest = max(self.longest, took)
         log.info(f"gpu_pool: #{job.num} finished in {took:.1f}s on {job.slot.label if job.slot else '?'}: {status}")
         return ret
 
@@ -361,6 +393,16 @@ def cpu_threads(cores: int, slots: int, sweeps_at_once: str | None) -> int:
     beside it (its SWEEPS_AT_ONCE_ENV; unset or not a positive integer: this sweep alone)."""
     sweeps = int(sweeps_at_once) if sweeps_at_once and sweeps_at_once.isdigit() and int(sweeps_at_once) > 0 else 1
     return max(1, cores // (slots * sweeps))
+
+
+def _copied(run_dir: Path | None) -> bool:
+    """Whether the run copied an identical run's results (trainer.reuse_identical) instead of training."""
+    try:
+        from fmnist.train.run_dir import read_summary
+
+        return bool(run_dir is not None and (read_summary(run_dir) or {}).get("reused_from"))
+    except Exception:
+        return False
 
 
 def _summary_status(run_dir: Path | None, since: float = 0.0) -> str:
