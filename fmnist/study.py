@@ -57,6 +57,17 @@ def preset_jobs(name: str, overrides: list[str] | tuple[str, ...] = ()) -> list[
     return expand_grid(cfg.hydra.sweeper.params or {}, overrides)
 
 
+def preset_params(name: str) -> dict[str, Any]:
+    """A study preset's grid (its `hydra.sweeper.params`) read from its file alone, without composing: usable
+    inside another Hydra app (analyze.py), where preset_jobs cannot initialise Hydra again. Every stage preset
+    states its whole grid in its own file (tests/test_study.py checks that both give the same jobs)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml")
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    return {str(k): v for k, v in OmegaConf.to_container(params).items()}
+
+
 def expand_grid(params: Mapping[str, Any], overrides: Iterable[str] = ()) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper launches for its `params` plus the command line's
     `overrides` (an OverrideParseException for one it cannot parse)."""

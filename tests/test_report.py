@@ -313,6 +313,21 @@ def _special_result():
     return result
 
 
+def test_a_partly_run_study_preset_says_how_many_of_its_cells_it_has() -> None:
+    """A study preset analysed with fewer cells than its grid (conf/experiment, seeds aside) is named with both
+    counts; a complete one, and a sweep that is no study preset, are not."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import _incomplete_presets, macros_tex
+
+    half = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91]),
+                        "my_sweep": seeds({"model.width": 8}, [0.8])})
+    assert _incomplete_presets(half) == r"\texttt{stage2\_skip} (1 of its 2 cells)"
+    assert r"\newcommand{\incompleteList}{\texttt{stage2\_skip} (1 of its 2 cells)}" in macros_tex(half)
+    whole = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9]) + seeds({"model.skip": False}, [0.8])})
+    assert _incomplete_presets(whole) == ""
+
+
 def test_macros_escape_every_key_and_flag_what_exists(tex, tmp_path: Path) -> None:
     """Cell names with LaTeX specials build; \\result finds a cell by its name written as LaTeX text; \\ifdata,
     \\ifpreset and \\iffigure say what the analysis has."""

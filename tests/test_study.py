@@ -92,6 +92,14 @@ def test_command_line_narrows_a_preset() -> None:
     assert preset_jobs("stage2_skip", ["seed=0"]) == [["model.skip=True", "seed=0"], ["model.skip=False", "seed=0"]]
 
 
+def test_each_preset_file_states_its_whole_grid() -> None:
+    """preset_params (the file alone, for use inside analyze.py) gives the jobs that composing the preset gives."""
+    from fmnist.study import expand_grid, preset_params
+
+    for name in stage_presets():
+        assert expand_grid(preset_params(name)) == preset_jobs(name), name
+
+
 def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     assert study_main(["--list", "--presets", "stage2_skip"]) == 0
     assert "stage2_skip: 6 jobs" in capsys.readouterr().out

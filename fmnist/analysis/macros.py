@@ -30,7 +30,7 @@ from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
 from fmnist.data.resplit import OFFICIAL_RESPLIT_FINGERPRINT
-from fmnist.study import stage_presets
+from fmnist.study import expand_grid, preset_params, stage_presets
 
 #: Key cells of the study quoted by name: macro stem -> (preset, cell parameters).
 NAMED_CELLS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -62,6 +62,7 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
         "sigAlpha": f"{result.alpha:g}", "sigTest": escape(TEST_NAME),
         "notAnalysedList": ", ".join(rf"\texttt{{{escape(p)}}}" for p in stage_presets()
                                      if p not in result.collection.swept) or "none",
+        "incompleteList": _incomplete_presets(result) or "none",
     }
     best = best_cell(result)
     if best is not None:
@@ -70,6 +71,21 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
                  bestAcc=latex.pct(best[f"{metric}_mean"]), bestStd=latex.pct(best[f"{metric}_std"]),
                  bestN=plural(best["n"], "seed"))
     return m
+
+
+def _incomplete_presets(result: AnalysisResult) -> str:
+    """'\texttt{stage2_lr} (17 of its 20 cells)' for each analysed study preset with fewer cells than its grid
+    (conf/experiment/<preset>.yaml, seeds aside): a partly run study says what its tables lack."""
+    items = []
+    for preset in stage_presets():
+        if preset not in result.collection.swept:
+            continue
+        grid = {tuple(sorted(o for o in job if o.split("=", 1)[0] != "seed"))
+                for job in expand_grid(preset_params(preset))}
+        found = int((result.cells["preset"] == preset).sum())
+        if found < len(grid):
+            items.append(rf"\texttt{{{escape(preset)}}} ({found} of its {len(grid)} cells)")
+    return ", ".join(items)
 
 
 def _seeds_per_cell(runs: pd.DataFrame) -> str:
