@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,11 @@ def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path
     assert "is the official Fashion-MNIST test set (its 10,000 images and labels, checked by content)" in flowing
     seeds = m["seedsPerCell"].replace("--", "\u2013")  # "1--2 seeds": the failed run's cell ran one seed
     assert f"the whole study, {seeds} of every cell," in flowing and "three seeds" not in flowing
+    # dated by its newest run, not by the build: the same runs rebuild the same PDF
+    newest = report_mod.newest_run_date(tiny_analysis.result)
+    info = subprocess.run(["pdfinfo", "-isodates", str(pdf)], capture_output=True, text=True, check=True).stdout
+    created = re.search(r"CreationDate:\s+(\S+)", info).group(1)
+    assert newest is not None and datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() == newest
 
 
 @pytest.mark.slow
@@ -311,6 +317,36 @@ def _special_result():
     result = make_result({"stage2_skip": cells})
     result.figures = {"confusion": Path("/unused/confusion.pdf")}
     return result
+
+
+def test_a_figure_saved_twice_is_the_same_file(tmp_path: Path) -> None:
+    """Figure PDFs carry no creation date, so rebuilding the report from the same runs changes no file."""
+    import matplotlib.pyplot as plt
+
+    from fmnist.analysis import style
+
+    files = []
+    for name in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2])
+        files.append(style.save(fig, tmp_path, name)[0].read_bytes())
+    assert files[0] == files[1] and b"CreationDate" not in files[0]
+
+
+def test_newest_run_date_is_read_from_the_summaries(tmp_path: Path) -> None:
+    from test_evidence import make_result, seeds
+
+    runs = []
+    for i, finished in enumerate(["2026-11-28T07:11:00+00:00", "2026-11-28T07:20:12+00:00", None]):
+        run = tmp_path / str(i)
+        run.mkdir()
+        (run / "summary.json").write_text(json.dumps({"status": "completed", "finished_at": finished}))
+        runs.append(str(run))
+    result = make_result({"tiny": seeds({"model.width": 8}, [0.9, 0.8, 0.7])})
+    result.collection.runs["run_dir"] = runs
+    assert report_mod.newest_run_date(result) == int(datetime.fromisoformat("2026-11-28T07:20:12+00:00").timestamp())
+    result.collection.runs["run_dir"] = [str(tmp_path / "missing")] * 3
+    assert report_mod.newest_run_date(result) is None
 
 
 def test_a_partly_run_study_preset_says_how_many_of_its_cells_it_has() -> None:

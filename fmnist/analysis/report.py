@@ -4,9 +4,11 @@ with latexmk. report/main.tex (written by hand) only quotes numbers through the 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 from fmnist.analysis import report_bench, report_tables
@@ -16,7 +18,8 @@ from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.style import slug
 from fmnist.config import CONF_DIR
-from fmnist.train.run_dir import atomic_write_text
+from fmnist.errors import FmnistError
+from fmnist.train.run_dir import atomic_write_text, read_summary
 
 log = logging.getLogger("fmnist.analysis")
 
@@ -58,11 +61,15 @@ def latexmk() -> str:
     return path
 
 
-def build_pdf(report_dir: Path) -> Path:
-    """latexmk -pdf main.tex in `report_dir`; a LaTeX error raises ReportError with its first message."""
+def build_pdf(report_dir: Path, date: int | None = None) -> Path:
+    """latexmk -pdf main.tex in `report_dir`; a LaTeX error raises ReportError with its first message. `date`
+    (Unix seconds) is the PDF's creation date (SOURCE_DATE_EPOCH), so that the same sources build the same file."""
     cmd = [latexmk(), "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "main.tex"]
+    env = {**os.environ, **({"SOURCE_DATE_EPOCH": str(int(date)), "FORCE_SOURCE_DATE": "1"} if date is not None
+                            else {})}
     try:
-        proc = subprocess.run(cmd, cwd=report_dir, capture_output=True, text=True, timeout=LATEXMK_TIMEOUT_S)
+        proc = subprocess.run(cmd, cwd=report_dir, capture_output=True, text=True, timeout=LATEXMK_TIMEOUT_S,
+                              env=env)
     except subprocess.TimeoutExpired:
         raise ReportError(f"latexmk did not finish within {LATEXMK_TIMEOUT_S} s in {report_dir}") from None
     pdf = report_dir / "main.pdf"
@@ -99,9 +106,22 @@ def _first_error(output: str) -> str:
     return tail[0] if tail else "no output"
 
 
+def newest_run_date(result: AnalysisResult) -> int | None:
+    """When the newest completed run finished (Unix seconds, from its summary.json), the report's date; None
+    when no run says."""
+    dates = []
+    for run_dir in result.collection.completed.get("run_dir", []):
+        try:
+            finished = (read_summary(Path(run_dir)) or {}).get("finished_at")
+            dates.append(datetime.fromisoformat(str(finished)).timestamp())
+        except (ValueError, TypeError, OSError, FmnistError):
+            continue
+    return int(max(dates)) if dates else None
+
+
 def build_report(result: AnalysisResult, report_dir: Path) -> Path:
     """Regenerate the report's tables, figures and macros from `result` and build the PDF."""
     write_sources(result, report_dir)
-    pdf = build_pdf(report_dir)
+    pdf = build_pdf(report_dir, newest_run_date(result))
     log.info("report built: %s", pdf)
     return pdf

@@ -85,7 +85,7 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     """Write `name`.pdf and `name`.png into `out_dir`, close the figure, return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.pdf", out_dir / f"{name}.png"]
-    fig.savefig(paths[0])
+    fig.savefig(paths[0], metadata={"CreationDate": None})  # no date: the same figure is the same file
     fig.savefig(paths[1], dpi=PNG_DPI)
     plt.close(fig)
     return paths
