@@ -333,19 +333,14 @@ def test_a_figure_saved_twice_is_the_same_file(tmp_path: Path) -> None:
     assert files[0] == files[1] and b"CreationDate" not in files[0]
 
 
-def test_newest_run_date_is_read_from_the_summaries(tmp_path: Path) -> None:
+def test_newest_run_date_is_read_from_the_summaries() -> None:
+    """The runs' finished_at (collected from their summary.json); runs without one are passed over."""
     from test_evidence import make_result, seeds
 
-    runs = []
-    for i, finished in enumerate(["2026-11-28T07:11:00+00:00", "2026-11-28T07:20:12+00:00", None]):
-        run = tmp_path / str(i)
-        run.mkdir()
-        (run / "summary.json").write_text(json.dumps({"status": "completed", "finished_at": finished}))
-        runs.append(str(run))
-    result = make_result({"tiny": seeds({"model.width": 8}, [0.9, 0.8, 0.7])})
-    result.collection.runs["run_dir"] = runs
+    result = make_result({"tiny": seeds({"model.width": 8}, [0.9, 0.8, 0.7], finished_at=[
+        "2026-11-28T07:11:00+00:00", "2026-11-28T07:20:12+00:00", None])})
     assert report_mod.newest_run_date(result) == int(datetime.fromisoformat("2026-11-28T07:20:12+00:00").timestamp())
-    result.collection.runs["run_dir"] = [str(tmp_path / "missing")] * 3
+    result.collection.runs["finished_at"] = None
     assert report_mod.newest_run_date(result) is None
 
 

@@ -18,8 +18,7 @@ from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.style import slug
 from fmnist.config import CONF_DIR
-from fmnist.errors import FmnistError
-from fmnist.train.run_dir import atomic_write_text, read_summary
+from fmnist.train.run_dir import atomic_write_text
 
 log = logging.getLogger("fmnist.analysis")
 
@@ -107,14 +106,13 @@ def _first_error(output: str) -> str:
 
 
 def newest_run_date(result: AnalysisResult) -> int | None:
-    """When the newest completed run finished (Unix seconds, from its summary.json), the report's date; None
-    when no run says."""
+    """When the newest completed run finished (Unix seconds, its summary.json's finished_at), the report's date;
+    None when no run says."""
     dates = []
-    for run_dir in result.collection.completed.get("run_dir", []):
+    for finished in result.collection.completed.get("finished_at", []):
         try:
-            finished = (read_summary(Path(run_dir)) or {}).get("finished_at")
             dates.append(datetime.fromisoformat(str(finished)).timestamp())
-        except (ValueError, TypeError, OSError, FmnistError):
+        except (ValueError, TypeError):
             continue
     return int(max(dates)) if dates else None
 

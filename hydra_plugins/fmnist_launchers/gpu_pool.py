@@ -381,8 +381,8 @@ class GpuPoolLauncher(Launcher):
             record_job_failure(run_dir, error)
             log.error(f"gpu_pool: #{job.num} failed after {took:.1f}s: {error} (log: {job.log})")
             return failed_return(job.overrides)
-        status = _summary_status(run_dir, job.started_at)
-        if status == "completed" and not _copied(run_dir):  # a training's length, for start_refusal
+        status, trained = _run_outcome(run_dir, job.started_at)
+        if trained:  # a training's length, for start_refusal
             self.longest = max(self.longest, took)
         log.info(f"gpu_pool: #{job.num} finished in {took:.1f}s on {job.slot.label if job.slot else '?'}: {status}")
         return ret
@@ -395,19 +395,15 @@ def cpu_threads(cores: int, slots: int, sweeps_at_once: str | None) -> int:
     return max(1, cores // (slots * sweeps))
 
 
-def _copied(run_dir: Path | None) -> bool:
-    """Whether the run copied an identical run's results (trainer.reuse_identical) instead of training."""
-    try:
-        from fmnist.train.run_dir import read_summary
-
-        return bool(run_dir is not None and (read_summary(run_dir) or {}).get("reused_from"))
-    except Exception:
-        return False
-
-
 def _summary_status(run_dir: Path | None, since: float = 0.0) -> str:
     """The run's status for the end-of-job line; "skipped" when it completed before `since` (the job's start), as
     the sweep line counts it."""
+    return _run_outcome(run_dir, since)[0]
+
+
+def _run_outcome(run_dir: Path | None, since: float = 0.0) -> tuple[str, bool]:
+    """_summary_status's line, and whether the job trained its run (completed now, not copied from an identical
+    run by trainer.reuse_identical): one read of summary.json for both."""
     try:
         from fmnist.train.callbacks import completed_before
         from fmnist.train.run_dir import read_summary
@@ -417,9 +413,9 @@ def _summary_status(run_dir: Path | None, since: float = 0.0) -> str:
     except Exception:
         summary = skipped = None
     if not summary:
-        return "no summary.json"
+        return "no summary.json", False
     if summary.get("status") == "failed":
-        return f"failed: {summary.get('error')}"
+        return f"failed: {summary.get('error')}", False
     if summary.get("status") == "completed" and skipped:
-        return "skipped: already completed"
-    return str(summary.get("status"))
+        return "skipped: already completed", False
+    return str(summary.get("status")), summary.get("status") == "completed" and not summary.get("reused_from")
