@@ -16,12 +16,20 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.utils import JobStatus
+from hydra.types import HydraContext
+from omegaconf import OmegaConf
+from hydra._internal.callbacks import Callbacks
 
 from fmnist.train.callbacks import SweepReport, sweep_outcome
 from fmnist.train.renumber import job_dirnames, renumber_run_dirs
+from fmnist.train.logging import to_container
 from fmnist.train.run_dir import hold_run_dir
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from hydra_plugins.fmnist_launchers import gpu_pool
+from hydra_plugins.fmnist_launchers.completed import record_if_completed
+from hydra_plugins.fmnist_launchers.failures import config_run_dir, job_config
 from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
 from runs import run_train_cli, train_cmd
 
@@ -495,6 +503,10 @@ def test_gpu_pool_runs_k_jobs_at_once_and_survives_a_killed_job(real_resplit_dir
     again = run_cli(*args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"sweep: 1 completed, 0 failed, 2 skipped ({sweep})" in again.stdout
+    # the completed two are recorded by the launcher itself: only job #0 gets a worker
+    assert "gpu_pool: 2 job(s) already completed, skipped without a worker (#1, #2)" in again.stdout
+    assert [ln.split(" started")[0][-2:] for ln in again.stdout.splitlines() if "gpu_pool: #" in ln and
+            " started on " in ln] == ["#0"]
     rerun = summaries(sweep)["0"]
     assert rerun["status"] == "completed" and rerun["resumed_from_epoch"] >= 1
 
@@ -565,3 +577,37 @@ def test_pool_line_of_a_job_whose_run_was_already_complete_says_skipped(tmp_path
     (tmp_path / "summary.json").write_text(json.dumps({"status": "completed"}))
     assert gpu_pool._summary_status(tmp_path, since=time.time() + 60) == "skipped: already completed"
     assert gpu_pool._summary_status(tmp_path, since=time.time() - 60) == "completed"
+
+
+def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path) -> None:
+    """A relaunched sweep's job whose run dir holds a completed run of its configuration: the launcher returns that
+    run's result and rewrites the job's .hydra/ as Hydra would (the sweep line counts it skipped), touching nothing
+    else; a run being trained, a forced job, another configuration or a missing run is left to the worker."""
+    sweep = tmp_path / "sweep"
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        master = compose("train", overrides=[f"hydra.sweep.dir={sweep}", "trainer.epochs=1"], return_hydra_config=True)
+        context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks())
+        cfg = job_config(context, master, ["seed=3"], 0, "pool_1_0")
+        run = config_run_dir(cfg)
+        task = to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+        run.mkdir(parents=True)
+        summary = {"status": "completed", "config": task, "best_val_acc": 0.9, "test_acc": 0.89}
+        (run / "summary.json").write_text(json.dumps(summary))
+        os.utime(run / "summary.json", (time.time() - 3600,) * 2)  # completed by an earlier launch
+        before = (run / "summary.json").read_bytes()
+        started = time.time()
+
+        ret = record_if_completed(context, master, ["seed=3"], 0, "pool_1_0")
+        assert ret is not None and ret.status == JobStatus.COMPLETED and ret.return_value == 0.9
+        assert (run / "summary.json").read_bytes() == before
+        assert (run / ".hydra" / "overrides.yaml").read_text() == "- seed=3\n"
+        outcome = sweep_outcome(sweep, since=started)
+        assert outcome.skipped == [run] and not outcome.completed and not outcome.failed
+
+        with hold_run_dir(run):  # being trained by another process right now
+            assert record_if_completed(context, master, ["seed=3"], 0, "pool_1_0") is None
+        assert record_if_completed(context, master, ["seed=3", "trainer.force=true"], 0, "pool_1_0") is None
+        assert record_if_completed(context, master, ["seed=4"], 0, "pool_1_0") is None  # no run there
+        (run / "summary.json").write_text(json.dumps(summary | {"config": task | {"seed": 5}}))
+        assert record_if_completed(context, master, ["seed=3"], 0, "pool_1_0") is None
+    assert record_if_completed(object(), master, ["seed=3"], 0, "pool_1_0") is None  # cannot compose: the worker will

@@ -85,6 +85,17 @@ def test_slurm_sweep_runs_every_job(cluster: SlurmCluster, real_resplit_dir: Pat
 
     _wait("sacct to show both jobs completed", accounted, timeout=60, every=0.5)
 
+    # the same sweep again: both runs are complete, so the launcher records them and submits nothing
+    before = {p: p.read_bytes() for p in sweep.glob("*/summary.json")}
+    again = subprocess.run(sweep_cmd(cluster, "seed=0,1", "trainer.epochs=1", *TINY, f"data.dir={real_resplit_dir}",
+                                     f"hydra.sweep.dir={sweep}"),
+                           cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"sweep: 0 completed, 0 failed, 2 skipped ({sweep})" in again.stdout
+    assert "2 job(s) already completed, not submitted (#0, #1)" in again.stdout + again.stderr
+    assert "submitted" not in (again.stdout + again.stderr).replace("not submitted", "")
+    assert {p: p.read_bytes() for p in sweep.glob("*/summary.json")} == before
+
 
 def _wait(what: str, cond, timeout: float = 300, every: float = 0.05):
     deadline = time.monotonic() + timeout

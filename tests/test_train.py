@@ -19,7 +19,7 @@ from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 from fmnist.errors import ConfigError
 from fmnist.train.callbacks import sweep_outcome
 from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
-from fmnist.train.run import TrainingDiverged, _write_predictions, train
+from fmnist.train.run import TrainingDiverged, _write_predictions, completed_run, train
 from fmnist.train.logging import to_container
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS, RunDirBusy, hold_run_dir
 
@@ -195,6 +195,23 @@ def test_a_finished_run_dir_is_skipped_and_a_diverged_one_refused_without_readin
     assert str(info.value) == (f"{run} diverged before (TrainingDiverged: training loss became NaN/inf in epoch 1); "
                                "not trained again — set trainer.force=true to rerun")
     assert (run / "summary.json").read_bytes() == before
+
+
+def test_completed_run_is_the_run_train_would_return_without_training(tmp_path: Path) -> None:
+    """completed_run (what a launcher checks before starting a worker) finds a run exactly when train() would skip
+    it: completed, of the same configuration up to neutral keys, not forced."""
+    cfg = compose_cfg(tmp_path / "no-data", "trainer.epochs=1")
+    run = tmp_path / "r"
+    assert completed_run(cfg, run) is None  # no run dir yet
+    recorded = _finished_run_dir(run, cfg, ["trainer.epochs=1"])
+    assert completed_run(cfg, run) == recorded == train(cfg, run, overrides=["trainer.epochs=1"])
+    assert completed_run(compose_cfg(tmp_path / "elsewhere", "trainer.epochs=1", "trainer.checkpoint_every=3"),
+                         run) == recorded  # neutral keys: data.dir, checkpoint_every
+    assert completed_run(compose_cfg(tmp_path / "no-data", "trainer.epochs=1", "optimizer.lr=0.05"), run) is None
+    assert completed_run(compose_cfg(tmp_path / "no-data", "trainer.epochs=1", "trainer.force=true"), run) is None
+    for status in ("running", "interrupted", "failed"):
+        (run / "summary.json").write_text(json.dumps(recorded | {"status": status}))
+        assert completed_run(cfg, run) is None
 
 
 @pytest.mark.slow

@@ -188,6 +188,26 @@ def _keep_finished_run(run_dir: Path, previous: dict[str, Any], exc: BaseExcepti
     note_refusal(run_dir, f"{type(exc).__name__}: {exc}")
 
 
+def completed_run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The summary of the completed run in `run_dir` when train() would return it without training: it is a run
+    of `cfg` (up to NEUTRAL_KEYS) and trainer.force is off. None whenever train() would do anything else (train,
+    resume, refuse, raise again), or `cfg` cannot be resolved. Launchers use it to record such a job without
+    starting a process for it."""
+    previous = read_summary(run_dir)
+    if not previous or previous.get("status") != "completed" or OmegaConf.select(cfg, "trainer.force", default=False):
+        return None
+    try:
+        config = to_container(cfg)
+    except Exception:
+        return None
+    return None if _changed_keys(previous, config) else previous
+
+
+def _changed_keys(previous: dict[str, Any], config: dict[str, Any] | None) -> list[str]:
+    """The keys whose values differ between a finished run's recorded config and `config`, neutral keys aside."""
+    return differing_keys(previous.get("config") or {}, config or {}, NEUTRAL_KEYS)
+
+
 def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:
     """Return a completed run's summary instead of training it again; raise TrainingDiverged again for a run
     that diverged, and a ConfigError when the run dir was made by another configuration. Nothing in the run
@@ -196,7 +216,7 @@ def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> 
         config = to_container(cfg)
     except Exception:  # an unresolvable override: the comparison cannot be made; the skip stands
         config = None
-    changed = differing_keys(previous.get("config") or {}, config or {}, NEUTRAL_KEYS)
+    changed = _changed_keys(previous, config)
     if changed:
         raise RunDirConflict(
             f"{run_dir} holds a finished run of another configuration "

@@ -13,15 +13,26 @@ from omegaconf import DictConfig, open_dict
 log = logging.getLogger(__name__)
 
 
+def job_config(hydra_context: Any, master_config: DictConfig, overrides: Sequence[str], job_num: int,
+               job_id: str | None = None) -> DictConfig:
+    """A sweep job's config, composed as its worker composes it (raises what composing raises)."""
+    cfg = hydra_context.config_loader.load_sweep_config(master_config, list(overrides))
+    with open_dict(cfg):
+        cfg.hydra.job.num = job_num
+        cfg.hydra.job.id = job_id or str(job_num)
+    return cfg
+
+
+def config_run_dir(cfg: DictConfig) -> Path:
+    """The run dir of a composed sweep job's config (hydra.sweep.dir / hydra.sweep.subdir), absolute."""
+    return Path(os.path.abspath(os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))))
+
+
 def job_run_dir(hydra_context: Any, master_config: DictConfig, overrides: Sequence[str],
                 job_num: int) -> Path | None:
     """The run dir a sweep job writes to (hydra.sweep.dir / hydra.sweep.subdir), computed as the job does."""
     try:
-        cfg = hydra_context.config_loader.load_sweep_config(master_config, list(overrides))
-        with open_dict(cfg):
-            cfg.hydra.job.num = job_num
-            cfg.hydra.job.id = str(job_num)
-        return Path(os.path.abspath(os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))))
+        return config_run_dir(job_config(hydra_context, master_config, overrides, job_num))
     except Exception as exc:  # never let bookkeeping break the sweep
         log.warning("cannot work out the run dir of job #%d: %s", job_num, exc)
         return None

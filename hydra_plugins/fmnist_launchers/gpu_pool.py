@@ -7,6 +7,10 @@ Python process (`python -m hydra_plugins.fmnist_launchers._worker`) that sees ex
 memory, takes no other job with it and is recorded as failed in its summary.json. On a machine without a
 GPU the pool runs `cpu_jobs` (default: `jobs_per_gpu`) CPU jobs at a time.
 
+A job whose run dir already holds a completed run of its configuration (a relaunched sweep) gets no worker: the
+launcher records it itself (fmnist_launchers.completed), which saves the seconds a worker takes to start and
+skip it.
+
 Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
 `<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends.
 
@@ -49,6 +53,7 @@ from omegaconf import DictConfig
 
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 from fmnist.study import SWEEPS_AT_ONCE_ENV
+from hydra_plugins.fmnist_launchers.completed import record_if_completed
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -269,9 +274,14 @@ class GpuPoolLauncher(Launcher):
 
         singletons = Singleton.get_state()
         launch_id = secrets.token_hex(3)  # another sweep into this folder has jobs of the same numbers
+        returns: dict[int, JobReturn] = {}
         jobs: list[_Job] = []
         for i, overrides in enumerate(job_overrides):
             num = initial_job_idx + i
+            done = record_if_completed(self.hydra_context, self.config, overrides, num, f"pool_{os.getpid()}_{num}")
+            if done is not None:  # a completed run of this configuration: no worker, no slot
+                returns[num] = done
+                continue
             job = _Job(num, list(overrides), pool_dir / f"{num}.{launch_id}.pkl",
                        pool_dir / f"{num}.{launch_id}.result.pkl", pool_dir / f"{num}.log")
             job.result.unlink(missing_ok=True)
@@ -282,8 +292,10 @@ class GpuPoolLauncher(Launcher):
                     "job_id": f"pool_{os.getpid()}_{num}", "singletons": singletons,
                 }, f)
             jobs.append(job)
+        if returns:
+            log.info(f"gpu_pool: {len(returns)} job(s) already completed, skipped without a worker "
+                     f"(#{', #'.join(map(str, returns))})")
 
-        returns: dict[int, JobReturn] = {}
         pending: deque[_Job] = deque(jobs)
         running: list[_Job] = []
         free: deque[Slot] = deque(slots)
@@ -306,7 +318,7 @@ class GpuPoolLauncher(Launcher):
             for job in jobs:  # this launch's own files (the logs stay)
                 job.payload.unlink(missing_ok=True)
                 job.result.unlink(missing_ok=True)
-        return [returns[j.num] for j in jobs]
+        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 
     def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], locks: SlotLocks, threads: int,
              returns: dict[int, JobReturn]) -> None:

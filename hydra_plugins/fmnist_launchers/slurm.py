@@ -4,6 +4,8 @@ Differences from `submitit_slurm`:
 - A job that dies without an answer (killed, cancelled, out of host memory, node failure) is recorded
   as failed in its summary.json and the launcher goes on collecting the other jobs; the plain launcher
   raises at the first such job, and Hydra then stops with a traceback before the sweep's report.
+- A job whose run dir already holds a completed run of its configuration (a sweep launched again after a
+  preemption or a failure) is recorded here and not submitted: no array task waits in the queue to skip it.
 - The repository root is put on the jobs' PYTHONPATH (sbatch passes the environment on), so the jobs
   find `fmnist` and this plugin wherever the sweep was launched from.
 
@@ -22,6 +24,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
+from hydra_plugins.fmnist_launchers.completed import record_if_completed
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -61,15 +64,23 @@ class _TolerantSubmititMixin:
         if "mode" in self.config.hydra.sweep:
             os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
 
+        done: dict[int, JobReturn] = {}  # jobs whose run is complete already: no array task for them
         job_params: List[Any] = []
         for idx, overrides in enumerate(job_overrides):
             idx = initial_job_idx + idx
+            ret = record_if_completed(self.hydra_context, self.config, overrides, idx, f"job_id_for_{idx}")
+            if ret is not None:
+                done[idx] = ret
+                continue
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+        if done:
+            log.info(f"{len(done)} job(s) already completed, not submitted (#{', #'.join(map(str, done))})")
 
-        jobs = executor.map_array(self, *zip(*job_params))
-        log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
-        returns: List[JobReturn] = []
+        jobs = executor.map_array(self, *zip(*job_params)) if job_params else []
+        if jobs:
+            log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
+        returns: dict[int, JobReturn] = dict(done)
         for (overrides, _, idx, _, _), job in zip(job_params, jobs):
             try:
                 ret = job.results()[0]
@@ -78,15 +89,15 @@ class _TolerantSubmititMixin:
                 error = f"{self._EXECUTOR} job {job.job_id} ended without a result ({type(exc).__name__}: {first})"
                 log.error(f"#{idx}: {error}")
                 record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
-                returns.append(failed_return(overrides))
+                returns[idx] = failed_return(overrides)
                 continue
             if ret.status != JobStatus.COMPLETED:
                 error = f"{type(ret._return_value).__name__}: {ret._return_value}"
                 log.error(f"#{idx}: {error}")
                 record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
                 ret = failed_return(overrides)
-            returns.append(ret)
-        return returns
+            returns[idx] = ret
+        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 
 
 class FmnistSlurmLauncher(_TolerantSubmititMixin, SlurmLauncher):
