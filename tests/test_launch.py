@@ -4,6 +4,7 @@ and the sweep's closing report (CPU, tiny nets)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -25,10 +26,11 @@ from hydra._internal.callbacks import Callbacks
 from fmnist.train.callbacks import SweepReport, sweep_outcome
 from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.logging import to_container
-from fmnist.train.run_dir import hold_run_dir
+from fmnist.train.reuse import claim_file
+from fmnist.train.run_dir import flock_held, hold_run_dir
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from hydra_plugins.fmnist_launchers import gpu_pool
-from hydra_plugins.fmnist_launchers.completed import record_if_completed
+from hydra_plugins.fmnist_launchers.job_checks import claim_path, compose_job, record_if_completed
 from hydra_plugins.fmnist_launchers.failures import config_run_dir, job_config
 from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
 from runs import run_train_cli, train_cmd
@@ -587,6 +589,10 @@ def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         master = compose("train", overrides=[f"hydra.sweep.dir={sweep}", "trainer.epochs=1"], return_hydra_config=True)
         context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks())
+
+        def check(*overrides: str, ctx=context):
+            return record_if_completed(ctx, compose_job(ctx, master, list(overrides), 0, "pool_1_0"))
+
         cfg = job_config(context, master, ["seed=3"], 0, "pool_1_0")
         run = config_run_dir(cfg)
         task = to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
@@ -597,7 +603,7 @@ def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path
         before = (run / "summary.json").read_bytes()
         started = time.time()
 
-        ret = record_if_completed(context, master, ["seed=3"], 0, "pool_1_0")
+        ret = check("seed=3")
         assert ret is not None and ret.status == JobStatus.COMPLETED and ret.return_value == 0.9
         assert (run / "summary.json").read_bytes() == before
         assert (run / ".hydra" / "overrides.yaml").read_text() == "- seed=3\n"
@@ -605,9 +611,47 @@ def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path
         assert outcome.skipped == [run] and not outcome.completed and not outcome.failed
 
         with hold_run_dir(run):  # being trained by another process right now
-            assert record_if_completed(context, master, ["seed=3"], 0, "pool_1_0") is None
-        assert record_if_completed(context, master, ["seed=3", "trainer.force=true"], 0, "pool_1_0") is None
-        assert record_if_completed(context, master, ["seed=4"], 0, "pool_1_0") is None  # no run there
+            assert check("seed=3") is None
+        assert check("seed=3", "trainer.force=true") is None
+        assert check("seed=4") is None  # no run there
         (run / "summary.json").write_text(json.dumps(summary | {"config": task | {"seed": 5}}))
-        assert record_if_completed(context, master, ["seed=3"], 0, "pool_1_0") is None
-    assert record_if_completed(object(), master, ["seed=3"], 0, "pool_1_0") is None  # cannot compose: the worker will
+        assert check("seed=3") is None
+        assert check("seed=3", ctx=object()) is None  # cannot be composed here: the worker will say why
+
+        # the claim a job with trainer.reuse_identical takes on its computation is the one its worker takes
+        job = compose_job(context, master, ["seed=3", "trainer.reuse_identical=true"], 0, "pool_1_0")
+        assert claim_path(job) == claim_file(run, to_container(job.task_cfg), "data/FashionMNIST-Resplit")
+        assert claim_path(compose_job(context, master, ["seed=3"], 0, "pool_1_0")) is None
+
+
+def test_a_job_whose_identical_run_is_being_trained_waits_in_the_queue_not_in_a_slot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """One slot, two jobs; another process trains job #0's computation (holds its claim) for a second: job #1
+    starts first, and #0 once the claim is released (then its worker copies the results)."""
+    config = hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}")  # (patch after Hydra's
+    fake_workers(tmp_path, monkeypatch, caplog, TIMING_WORKER)                             # first plugin scan)
+    caplog.set_level(logging.INFO, logger=gpu_pool.log.name)
+    claim = tmp_path / "claims" / "c.lock"
+    monkeypatch.setattr(gpu_pool, "compose_job", lambda ctx, cfg, overrides, num, job_id: num)
+    monkeypatch.setattr(gpu_pool, "record_if_completed", lambda ctx, job: None)
+    monkeypatch.setattr(gpu_pool, "claim_path", lambda num: claim if num == 0 else None)
+    holding, released = threading.Event(), []
+
+    def other_trainer() -> None:
+        with flock_held(claim, "pid 1 in another sweep", lambda holder: None):
+            holding.set()
+            time.sleep(1.5)
+            released.append(time.time())
+
+    trainer = threading.Thread(target=other_trainer)
+    trainer.start()
+    assert holding.wait(10)
+    launcher = GpuPoolLauncher(jobs_per_gpu=1, gpus=[])
+    launcher.setup(hydra_context=object(), task_function=print, config=config)
+    launcher.launch([["seed=0"], ["seed=1"]], 0)
+    trainer.join()
+    spans = {int(p.name.split(".")[0]): tuple(map(float, p.read_text().split()))
+             for p in (tmp_path / "sweep" / ".pool").glob("*.span")}
+    assert sorted(spans) == [0, 1] and spans[1][0] < spans[0][0]
+    assert spans[0][0] >= released[0] - 0.05
+    assert "#0 waits for the identical run being trained elsewhere" in caplog.text

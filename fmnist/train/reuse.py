@@ -71,6 +71,12 @@ def computation_key(config: Mapping[str, Any], data_dir: str | Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def claim_file(run_dir: Path, config: Mapping[str, Any], data_dir: str | Path) -> Path:
+    """The lock file of the claim on this run's computation: `<root>/.claims/<computation_key>.lock`, root being
+    two levels above `run_dir`."""
+    return Path(run_dir).resolve().parent.parent / CLAIMS_DIR / f"{computation_key(config, data_dir)}.lock"
+
+
 @contextmanager
 def claim_computation(run_dir: Path, config: Mapping[str, Any], data_dir: str | Path) -> Iterator[None]:
     """Hold the claim on this run's computation among the run dirs two levels above `run_dir`, waiting (and
@@ -79,7 +85,7 @@ def claim_computation(run_dir: Path, config: Mapping[str, Any], data_dir: str | 
     included. Where no lock can be taken (a read-only folder, a file system without locks) the block runs
     unclaimed."""
     run_dir = Path(run_dir).resolve()
-    path = run_dir.parent.parent / CLAIMS_DIR / f"{computation_key(config, data_dir)}.lock"
+    path = claim_file(run_dir, config, data_dir)
 
     def wait(holder: str) -> None:
         log.info("an identical run is being trained right now (%s); waiting for it, to copy its results",

@@ -248,8 +248,13 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
 
 def is_busy(run_dir: Path) -> bool:
     """Whether another process holds `run_dir`'s lock (is training it) right now."""
+    return lock_busy(Path(run_dir) / LOCK_FILE)
+
+
+def lock_busy(path: Path) -> bool:
+    """Whether another process holds the flock on `path` right now (False without such a file, or without locks)."""
     try:
-        with open(Path(run_dir) / LOCK_FILE, "rb") as handle:
+        with open(path, "rb") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

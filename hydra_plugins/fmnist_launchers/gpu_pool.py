@@ -8,8 +8,9 @@ memory, takes no other job with it and is recorded as failed in its summary.json
 GPU the pool runs `cpu_jobs` (default: `jobs_per_gpu`) CPU jobs at a time.
 
 A job whose run dir already holds a completed run of its configuration (a relaunched sweep) gets no worker: the
-launcher records it itself (fmnist_launchers.completed), which saves the seconds a worker takes to start and
-skip it.
+launcher records it itself, which saves the seconds a worker takes to start and skip it; and a job whose
+identical run another job is training right now (trainer.reuse_identical) waits in the queue, not in a slot,
+while later jobs start (fmnist_launchers.job_checks).
 
 Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
 `<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends.
@@ -53,7 +54,7 @@ from omegaconf import DictConfig
 
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 from fmnist.study import SWEEPS_AT_ONCE_ENV
-from hydra_plugins.fmnist_launchers.completed import record_if_completed
+from hydra_plugins.fmnist_launchers.job_checks import claim_busy, claim_path, compose_job, record_if_completed
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,8 @@ class _Job:
     slot: Slot | None = None
     started: float = 0.0     # time.monotonic(), for its duration
     started_at: float = 0.0  # time.time(), to tell a run it completed from one completed before (skipped)
+    claim: Path | None = None  # its computation's claim file (trainer.reuse_identical), see next_startable
+    deferred: bool = False     # said once that it waits for the identical run another job is training
 
 
 class GpuPoolLauncher(Launcher):
@@ -278,12 +281,13 @@ class GpuPoolLauncher(Launcher):
         jobs: list[_Job] = []
         for i, overrides in enumerate(job_overrides):
             num = initial_job_idx + i
-            done = record_if_completed(self.hydra_context, self.config, overrides, num, f"pool_{os.getpid()}_{num}")
+            composed = compose_job(self.hydra_context, self.config, overrides, num, f"pool_{os.getpid()}_{num}")
+            done = record_if_completed(self.hydra_context, composed)
             if done is not None:  # a completed run of this configuration: no worker, no slot
                 returns[num] = done
                 continue
             job = _Job(num, list(overrides), pool_dir / f"{num}.{launch_id}.pkl",
-                       pool_dir / f"{num}.{launch_id}.result.pkl", pool_dir / f"{num}.log")
+                       pool_dir / f"{num}.{launch_id}.result.pkl", pool_dir / f"{num}.log", claim=claim_path(composed))
             job.result.unlink(missing_ok=True)
             with open(job.payload, "wb") as f:
                 cloudpickle.dump({
@@ -338,8 +342,11 @@ class GpuPoolLauncher(Launcher):
                     returns[job.num] = failed_return(job.overrides)
                     report_not_started(filter_overrides(job.overrides))
                 pending.clear()
-            while pending and not refusal and (slot := locks.take(free)) is not None:
-                running.append(self._start(pending.popleft(), slot, threads))
+            while pending and not refusal and free and (job := next_startable(pending)) is not None:
+                if (slot := locks.take(free)) is None:
+                    break
+                pending.remove(job)
+                running.append(self._start(job, slot, threads))
             time.sleep(POLL_S)
             for job in [j for j in running if j.proc is not None and j.proc.poll() is not None]:
                 running.remove(job)
@@ -398,6 +405,20 @@ class GpuPoolLauncher(Launcher):
             self.longest = max(self.longest, took)
         log.info(f"gpu_pool: #{job.num} finished in {took:.1f}s on {job.slot.label if job.slot else '?'}: {status}")
         return ret
+
+
+def next_startable(pending: deque[_Job]) -> _Job | None:
+    """The first pending job that can start now: one whose computation no other job is training right now (its
+    claim, trainer.reuse_identical), since that one would only wait in its slot to copy the other's results. It is
+    started once the claim is released, and copies them then. None while every pending job waits so."""
+    for job in pending:
+        if not claim_busy(job.claim):
+            return job
+        if not job.deferred:
+            job.deferred = True
+            log.info(f"gpu_pool: #{job.num} waits for the identical run being trained elsewhere (its results are "
+                     "copied once it ends); later jobs start first")
+    return None
 
 
 def cpu_threads(cores: int, slots: int, sweeps_at_once: str | None) -> int:

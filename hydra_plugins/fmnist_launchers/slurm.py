@@ -24,7 +24,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
-from hydra_plugins.fmnist_launchers.completed import record_if_completed
+from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class _TolerantSubmititMixin:
         job_params: List[Any] = []
         for idx, overrides in enumerate(job_overrides):
             idx = initial_job_idx + idx
-            ret = record_if_completed(self.hydra_context, self.config, overrides, idx, f"job_id_for_{idx}")
+            ret = record_if_completed(self.hydra_context, compose_job(self.hydra_context, self.config, overrides, idx,
+                                                                      f"job_id_for_{idx}"))
             if ret is not None:
                 done[idx] = ret
                 continue
