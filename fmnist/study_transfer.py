@@ -31,6 +31,7 @@ import tarfile
 from pathlib import Path
 
 from fmnist.errors import FmnistError
+from fmnist.train.renumber import follow_renames, run_dirs, split_run_name
 from fmnist.train.run_dir import CHECKPOINT_DIR, CLAIMS_DIR, LOCK_FILE, SUMMARY_FILE, is_finished, read_summary
 
 STUDY = Path("multirun") / "study"
@@ -180,6 +181,31 @@ def _merge(source: Path, target: Path) -> tuple[int, int]:
     return moved, kept
 
 
+def follow_device_renumbering(incoming: Path, study: Path) -> list[tuple[str, str]]:
+    """Rename here the run dirs a session renumbered (a sweep launched with a changed grid renames `<m>_<d>` to the
+    `<k>_<d>` of its job, fmnist.train.renumber): one that comes back as `<k>_<d>` while `study` holds `<m>_<d>` is
+    renamed so, its links followed, before the merge, so that the run is not kept twice. Returns the
+    (old, new) paths renamed, relative to `study`."""
+    done: list[tuple[str, str]] = []
+    for sweep in sorted(p for p in incoming.iterdir() if p.is_dir()) if incoming.is_dir() else []:
+        local = study / sweep.name
+        here: dict[str, list[str]] = {}
+        for path in run_dirs(local):
+            here.setdefault(split_run_name(path.name)[1], []).append(path.name)
+        back: dict[str, list[str]] = {}
+        for path in run_dirs(sweep):
+            back.setdefault(split_run_name(path.name)[1], []).append(path.name)
+        renames = {olds[0]: news[0] for dirname, news in back.items() if len(news) == 1
+                   for olds in [here.get(dirname, [])] if len(olds) == 1 and olds[0] != news[0]
+                   and not (local / news[0]).exists()}
+        for old, new in renames.items():
+            (local / old).rename(local / new)
+            done.append((f"{sweep.name}/{old}", f"{sweep.name}/{new}"))
+        if renames:
+            follow_renames(local, renames)
+    return done
+
+
 def unpack(repo: Path, paths: list[Path]) -> tuple[int, int]:
     """Move the packed study back, then add the run dirs of the returned archive parts (files, or folders
     holding `study.tar.gz.part-*`). A run dir already finished here is never replaced. Returns (added, kept)."""
@@ -208,6 +234,8 @@ def unpack(repo: Path, paths: list[Path]) -> tuple[int, int]:
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise FmnistError(f"cannot extract {', '.join(map(str, parts))}: {exc} (are all the parts there?)") from exc
     study.mkdir(parents=True, exist_ok=True)
+    for old, new in follow_device_renumbering(incoming / STUDY, study):
+        print(f"renamed {old} to {new}, as the session renumbered it (its preset's grid changed)")
     counts = _merge(incoming / STUDY, study)
     shutil.rmtree(incoming)
     _remove_empty(repo / ASIDE)

@@ -14,8 +14,9 @@
 #          COMPILE_BATCHES (128 512) adjust them. Before a study in the same call, e.g.:
 #          BENCH_STEPS=tta TTA_PRESETS=fast TTA_OVERRIDES=trainer.epochs=13 bash scripts/device_session.sh bench 90
 #          The jobs-per-GPU step: CONC_K (1 4 8), CONC_JOBS (8), CONC_OVERRIDES (model=resnet9 trainer.epochs=2)
-#   study  the study, seed after seed (SEEDS, default "0 1 2"), through gpu_pool into multirun/study/<preset>/:
-#          as much as the budget allows. Here, before: make study-pack (parks the committed study, writes the
+#   study  the study through gpu_pool into multirun/study/<preset>/, as much as the budget allows: preset after
+#          preset (STUDY_PRESETS, default: the cheap presets behind the report's main questions first), each with
+#          all its seeds (SEEDS=all, the default; SEEDS="0 1" runs seed after seed instead). Here, before: make study-pack (parks the committed study, writes the
 #          .devstudy kit of its summaries: finished runs are skipped there). After: make study-unpack PARTS=<the
 #          returned files>, commit, and run it again in a later session until the study is complete. No job
 #          starts in the last JOB_MARGIN s (default 120) of the budget, unless the longest job its preset trained
@@ -158,7 +159,10 @@ else
   CONC=(--concurrency ${CONC_K:-1 4 8} --concurrency-jobs "${CONC_JOBS:-8}")
   [ -n "${CONC_OVERRIDES:-}" ] && CONC+=(--concurrency-overrides ${CONC_OVERRIDES})
   STUDY=()
-  PRESETS=()
+  # every preset, the cheap ones that answer the report's main questions first (residual vs plain, norm, optimizer,
+  # activation, the models), so that a session that ends early leaves whole presets at three seeds
+  PRESETS=(--presets stage2_skip stage2_norm stage2_optimizer stage2_activation stage1_models stage3_augment
+    stage1_capacity stage3_regularization stage2_lr)
   COMPILE_MODES=(eager graphs compile-default compile-reduce-overhead)
   COMPILE=(--steps 100 --warmup 20)
 fi
@@ -231,10 +235,15 @@ EOF
   fi
   DEADLINE=$((START + BUDGET - ${JOB_MARGIN:-120}))
   END=$((START + BUDGET - 10))  # past the deadline a preset still starts jobs its longest one so far fits before
-  for seed in ${SEEDS:-0 1 2}; do
+  # shellcheck disable=SC2206  # a word list
+  [ -n "${STUDY_PRESETS:-}" ] && PRESETS=(--presets ${STUDY_PRESETS})
+  for seed in ${SEEDS:-all}; do
+    SEED=("seed=$seed") LABEL="seed $seed"
+    # all: each preset's own grid, seeds 0, 1 and 2 of one preset before the next
+    [ "$seed" = all ] && SEED=() LABEL="all seeds"
     # \${name} is Hydra's interpolation: each preset's own name
-    step "study, seed $seed" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-3}" -- \
-      "seed=$seed" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-8}" "hydra.launcher.deadline=$DEADLINE" \
+    step "study, $LABEL" 60 "$PY" -m fmnist.study "${PRESETS[@]}" --concurrent "${CONCURRENT:-3}" -- \
+      "${SEED[@]}" hydra/launcher=gpu_pool "hydra.launcher.jobs_per_gpu=${K:-8}" "hydra.launcher.deadline=$DEADLINE" \
       "hydra.launcher.shared_slots=$STUDY_ROOT/multirun/study/.slots" "hydra.launcher.end=$END" \
       "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" \
       "${MODE[@]}" "${STUDY[@]}"

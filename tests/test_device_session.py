@@ -70,7 +70,9 @@ def test_bench_plan_runs_only_the_chosen_steps(real_resplit_dir: Path, tmp_path:
 @pytest.mark.slow
 def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir: Path, tmp_path: Path) -> None:
     """Two sessions as the README describes them: the first runs seed 0; here its archive is unpacked and the
-    study packed again; the second session (seeds 0 and 1) skips seed 0 and returns seed 1 alone."""
+    study packed again; the second session (SEEDS=all, the default: the preset's whole grid, in which
+    model.skip=False seed=0 is job 3, not 1) renumbers that run dir of the kit, records both seed-0 runs as complete
+    without starting a worker, and trains seeds 1 and 2; unpacked, the renamed run is renamed here too, not added."""
     repo = tmp_path / "repo"
     repo.mkdir()
     first = session("study", tmp_path / "out1", real_resplit_dir, STUDY_ROOT=str(tmp_path / "device1"), SEEDS="0")
@@ -90,10 +92,11 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
     assert pack(repo) == 2  # the next session carries .devstudy/: two summaries
     kit = repo / ".devstudy"
     second = session("study", tmp_path / "out2", real_resplit_dir, STUDY_ROOT=str(tmp_path / "device2"),
-                     SEEDS="0 1", STUDY_KIT=str(kit))
+                     STUDY_KIT=str(kit))
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     log = (tmp_path / "out2" / "session.log").read_text()
-    assert "study: 2 run dirs known before this session" in log and "2 skipped" in log, log[-3000:]
+    assert "study: 2 run dirs known before this session" in log and "== study, all seeds" in log
+    assert "2 job(s) already completed, skipped without a worker (#0, #3)" in log and "2 skipped" in log, log[-3000:]
     assert "== CUDA-graph checks: exit 0" in log and "trains eagerly" not in log  # checked first (skipped on CPU)
     slots = tmp_path / "device2" / "multirun" / "study" / ".slots"  # the presets at once share one set of slots
     assert f"shared with the sweeps using {slots}" in log and sorted(p.name for p in slots.iterdir()) == [
@@ -101,8 +104,14 @@ def test_study_plan_skips_the_kit_and_returns_only_its_own_runs(real_resplit_dir
     parts = sorted((tmp_path / "out2").glob("study.tar.gz.part-*"))
     with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
         returned = {Path(n).parts[3] for n in tar.getnames() if len(Path(n).parts) > 3}
-    assert returned and all("seed=1" in n.split(",") for n in returned), returned
-    assert unpack(repo, parts) == (2, 0) and len([p for p in skip.iterdir() if p.is_dir()]) == 4
+    renamed = "3_data.subset=256,data.val_fraction=0.02,model.skip=False,model.width=4,seed=0,trainer.epochs=1"
+    assert f"renamed {renamed}" in log
+    assert returned - {renamed} and all({"seed=1", "seed=2"} & set(n.split(",")) for n in returned - {renamed})
+    assert len(returned - {renamed}) == 4, returned
+    assert unpack(repo, parts) == (4, 1)  # the renamed run: kept as it is here, under its new name
+    runs = sorted(p.name for p in skip.iterdir() if p.is_dir())
+    assert len(runs) == 6 and renamed in runs and not any(n.startswith("1_") and "skip=False" in n for n in runs)
+    assert (skip / renamed / "metrics.csv").is_file()  # the full run, not the kit's bare summary
 
 
 def test_unknown_plan_is_refused(tmp_path: Path) -> None:

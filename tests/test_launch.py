@@ -326,6 +326,8 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
         (sweep / name / ".hydra").mkdir(parents=True)
     (sweep / "1_model.skip=False,seed=0" / "summary.json").write_text(json.dumps(
         {"status": "completed", "run_dir": str(sweep / "1_model.skip=False,seed=0")}))
+    (sweep / "4_model.skip=True,seed=2").mkdir()  # as the study's device kit carries a run: its summary alone
+    (sweep / "4_model.skip=True,seed=2" / "summary.json").write_text(json.dumps({"status": "completed"}))
     copy = tmp_path / "stage2_norm" / "0_norm=batchnorm"  # a run of another preset that copied it (reuse_identical)
     copy.mkdir(parents=True)
     (copy / "summary.json").write_text(json.dumps(
@@ -333,7 +335,7 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
     monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")  # on_multirun_start exports the command line: restored after the test
     SweepReport().on_multirun_start(hydra_cfg("+experiment=stage2_skip", f"hydra.sweep.dir={sweep}"))
     assert sorted(p.name for p in sweep.iterdir()) == [
-        "0_model.skip=True,seed=0", "3_model.skip=False,seed=0", "7_model.skip=True,seed=9"]
+        "0_model.skip=True,seed=0", "2_model.skip=True,seed=2", "3_model.skip=False,seed=0", "7_model.skip=True,seed=9"]
     moved = json.loads((sweep / "3_model.skip=False,seed=0" / "summary.json").read_text())
     assert moved["run_dir"] == str(sweep / "3_model.skip=False,seed=0")
     link = json.loads((copy / "summary.json").read_text())["reused_from"]

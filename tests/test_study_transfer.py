@@ -194,3 +194,30 @@ def test_pack_carries_the_results_of_the_runs_other_presets_share(tmp_path: Path
     found = find_identical_run(there / "stage2_norm" / "0_norm=batchnorm,seed=0", config("stage2_norm",
                                "norm=batchnorm", "seed=0"), "/device/data", lambda: "f00d")
     assert found == there / shared
+
+
+def test_a_run_the_session_renumbered_is_renamed_here_not_kept_twice(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """The session launched stage2_skip with all seeds where this study holds seed 0 alone: job 1 became job 3 there
+    (fmnist.train.renumber), and its renamed summary came back. Here the run dir is renamed too, the link of a run
+    that copied it follows, and the new seed comes back beside it."""
+    old, new = "stage2_skip/1_model.skip=False,seed=0", "stage2_skip/3_model.skip=False,seed=0"
+    repo = tmp_path / "repo"
+    make_run(repo, old)
+    copy = make_run(repo, "stage2_norm/0_norm=batchnorm,seed=0")
+    (copy / "summary.json").write_text(json.dumps(
+        {"status": "completed", "reused_from": "../../stage2_skip/1_model.skip=False,seed=0"}))
+    st.pack(repo)
+    device = tmp_path / "device"
+    make_run(device, new)  # the kit's summary under its new name
+    make_run(device, "stage2_skip/4_model.skip=False,seed=1")
+    (tmp_path / "out").mkdir()
+    parts = st.archive(device, {}, tmp_path / "out" / st.ARCHIVE)
+
+    assert st.unpack(repo, parts) == (1, 1)
+    assert f"renamed {old} to {new}" in capsys.readouterr().out
+    runs = sorted(p.name for p in (repo / STUDY / "stage2_skip").iterdir())
+    assert runs == ["3_model.skip=False,seed=0", "4_model.skip=False,seed=1"]
+    assert (repo / STUDY / new / "predictions_test.csv").read_text() == f"id,pred\n1,{len(old)}\n"  # the run here
+    link = json.loads((copy / "summary.json").read_text())["reused_from"]
+    assert (copy / link).resolve() == (repo / STUDY / new).resolve()

@@ -50,10 +50,8 @@ def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, s
     for k, dirname in enumerate(dirnames):
         jobs.setdefault(dirname, []).append(k)
     found: dict[str, list[Path]] = {}
-    for path in Path(sweep_dir).glob(f"*/{HYDRA_DIR}"):
-        match = re.fullmatch(r"(\d+)_(.*)", path.parent.name, re.DOTALL)
-        if match:
-            found.setdefault(match.group(2), []).append(path.parent)
+    for path in run_dirs(Path(sweep_dir)):
+        found.setdefault(split_run_name(path.name)[1], []).append(path)
     renamed = []
     for dirname, dirs in found.items():
         numbers = jobs.get(dirname, [])
@@ -68,18 +66,34 @@ def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, s
             renamed.append((old.name, new.name))
             log.warning("run dir %s is job #%d of the changed grid: renamed %s", old.name, numbers[0], new.name)
     if renamed:
-        _follow_renames(Path(sweep_dir), dict(renamed))
+        follow_renames(Path(sweep_dir), dict(renamed))
     return renamed
 
 
-def _follow_renames(sweep_dir: Path, renamed: dict[str, str]) -> None:
-    """Keep summary.json consistent with the new names: each renamed run's `run_dir`, and the `reused_from` links
-    (relative paths) of the runs beside the sweep (`<root>/<sweep>/<run>`, where reuse looks) that copied one."""
+def split_run_name(name: str) -> tuple[int, str] | tuple[None, None]:
+    """A run dir's name `<job>_<override dirname>` as (job, dirname); (None, None) for another name."""
+    match = re.fullmatch(r"(\d+)_(.*)", name, re.DOTALL)
+    return (int(match.group(1)), match.group(2)) if match else (None, None)
+
+
+def run_dirs(sweep_dir: Path) -> list[Path]:
+    """The run dirs `<job>_<dirname>` of `sweep_dir`: those holding Hydra's .hydra/ or a summary.json (the study's
+    device kit carries summaries alone, fmnist.study_transfer)."""
+    if not sweep_dir.is_dir():
+        return []
+    return [path for path in sorted(sweep_dir.iterdir()) if split_run_name(path.name)[0] is not None
+            and ((path / HYDRA_DIR).is_dir() or (path / SUMMARY_FILE).is_file())]
+
+
+def follow_renames(sweep_dir: Path, renamed: dict[str, str]) -> None:
+    """Keep summary.json consistent with the new names: each renamed run's `run_dir` (renamed in the folder it
+    records), and the `reused_from` links (relative paths) of the runs beside the sweep (`<root>/<sweep>/<run>`,
+    where reuse looks) that copied one."""
     moved = {(sweep_dir / old).resolve(): sweep_dir / new for old, new in renamed.items()}
     for new in moved.values():
         summary = read_summary(new)
         if summary and "run_dir" in summary:
-            _rewrite_summary(new, {**summary, "run_dir": str(new)})
+            _rewrite_summary(new, {**summary, "run_dir": str(Path(summary["run_dir"]).with_name(new.name))})
     for path in sweep_dir.resolve().parent.glob(f"*/*/{SUMMARY_FILE}"):
         summary = read_summary(path.parent)
         link = summary.get("reused_from") if summary else None
