@@ -74,17 +74,22 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
 
 
 def _incomplete_presets(result: AnalysisResult) -> str:
-    """'\texttt{stage2_lr} (17 of its 20 cells)' for each analysed study preset with fewer cells than its grid
-    (conf/experiment/<preset>.yaml, seeds aside): a partly run study says what its tables lack."""
+    """'\texttt{stage2_lr} (17 of its 20 cells, 17 of its 60 runs)' for each analysed study preset with fewer cells
+    or runs than its grid (conf/experiment/<preset>.yaml; a cell is a grid point, seeds aside): a partly run study
+    says what its tables lack."""
     items = []
+    runs = result.collection.runs
     for preset in stage_presets():
         if preset not in result.collection.swept:
             continue
-        grid = {tuple(sorted(o for o in job if o.split("=", 1)[0] != "seed"))
-                for job in expand_grid(preset_params(preset))}
+        jobs = expand_grid(preset_params(preset))
+        grid = {tuple(sorted(o for o in job if o.split("=", 1)[0] != "seed")) for job in jobs}
         found = int((result.cells["preset"] == preset).sum())
-        if found < len(grid):
-            items.append(rf"\texttt{{{escape(preset)}}} ({found} of its {len(grid)} cells)")
+        ran = int((runs["preset"] == preset).sum())
+        lacking = ([f"{found} of its {len(grid)} cells"] if found < len(grid) else []) + (
+            [f"{ran} of its {len(jobs)} runs"] if ran < len(jobs) else [])
+        if lacking:
+            items.append(rf"\texttt{{{escape(preset)}}} ({', '.join(lacking)})")
     return ", ".join(items)
 
 
