@@ -54,8 +54,8 @@ from omegaconf import DictConfig
 
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 from fmnist.study import SWEEPS_AT_ONCE_ENV
-from hydra_plugins.fmnist_launchers.job_checks import claim_busy, claim_path, compose_job, record_if_completed
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
+from hydra_plugins.fmnist_launchers.job_checks import claim_busy, claim_path, compose_job, record_if_completed
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
-from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
+from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 
 log = logging.getLogger(__name__)
 
