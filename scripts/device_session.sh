@@ -10,9 +10,10 @@
 #          (eager, CUDA graphs) for 4 models at batch 128 and 512, the time-to-accuracy presets fast and fast95,
 #          torch.compile modes on ResNet18 at 128 and 512, and jobs-per-GPU throughput (K = 1, 4, 8; the study
 #          plan measures the real thing). BENCH_STEPS picks steps (default "tests throughput tta compile
-#          concurrency"); TTA_PRESETS (fast fast95), TTA_OVERRIDES (e.g. trainer.epochs=13) and
-#          COMPILE_BATCHES (128 512) adjust them. Before a study in the same call, e.g.:
-#          BENCH_STEPS=tta TTA_PRESETS=fast TTA_OVERRIDES=trainer.epochs=13 bash scripts/device_session.sh bench 90
+#          concurrency"); TTA_PRESETS (fast fast95), TTA_OVERRIDES (e.g. trainer.tta_flip=false), TTA_EPOCHS
+#          (each preset once per number of epochs, e.g. "12 14 16") and COMPILE_BATCHES (128 512) adjust them.
+#          Before a study in the same call, e.g.:
+#          BENCH_STEPS=tta TTA_PRESETS=fast TTA_EPOCHS="12 14 16" bash scripts/device_session.sh bench 100
 #          The jobs-per-GPU step: CONC_K (1 4 8), CONC_JOBS (8), CONC_OVERRIDES (model=resnet9 trainer.epochs=2)
 #   study  the study through gpu_pool into multirun/study/<preset>/, as much as the budget allows: preset after
 #          preset (STUDY_PRESETS, default: the cheap presets behind the report's main questions first), each with
@@ -179,6 +180,8 @@ if [ "$PLAN" = bench ]; then
     -k "not compile_modes"
   wants throughput && step "throughput: naive vs ours" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" "${BENCH[@]}" \
     --out "$OUT/bench_throughput.json"
+  # shellcheck disable=SC2206  # a word list
+  [ -n "${TTA_EPOCHS:-}" ] && TTA+=(--tta-epochs ${TTA_EPOCHS})
   # shellcheck disable=SC2086  # TTA_PRESETS and COMPILE_BATCHES are word lists
   wants tta && step "time to accuracy" 60 "$PY" -m fmnist.bench "${BENCH_ARGS[@]}" --models \
     --tta ${TTA_PRESETS:-fast fast95} "${TTA[@]}" --out "$OUT/bench_tta.json"

@@ -302,3 +302,27 @@ def test_mps_is_seen_by_its_control_pipe(tmp_path: Path, monkeypatch: pytest.Mon
     assert not mps_running()
     (tmp_path / "control").touch()
     assert mps_running()
+
+
+def test_tta_epochs_run_each_preset_once_per_length(make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """--tta-epochs 12 16: `fast` twice, trained for 12 and for 16 epochs (after any --tta-overrides), each judged
+    against the preset's aim: the shortest run that still reaches it is the one to keep."""
+    from fmnist.bench import tta
+
+    def trains(cfg, run_dir):
+        n = cfg.trainer.epochs
+        return {"status": "completed", "test_acc": 0.93 + n / 1000, "train_time_s": 0.6 * n, "graph_capture_s": 1.9,
+                "epochs_completed": n}
+
+    monkeypatch.setattr(tta, "train", trains)
+    out = tmp_path / "bench.json"
+    assert main(["--data-dir", str(make_resplit().path), "--models", "--tta", "fast", "--tta-overrides",
+                 "trainer.epochs=3", "--tta-epochs", "12", "16", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["time_to_accuracy"]
+    assert [(r["epochs"], r["overrides"][-1]) for r in rows] == [(12, "trainer.epochs=12"), (16, "trainer.epochs=16")]
+    assert "tta fast, 12 epochs: test accuracy 94.20 % in 9.1s training (completed)" in capsys.readouterr().out
+    assert markdown_main([str(out)]) == 0
+    tables = capsys.readouterr().out
+    assert "| `fast` | 12 | 94.20 % | 9.1 | ≥ 94.0 % in ≤ 10 s | met |" in tables
+    assert "| `fast` | 16 | 94.60 % | 11.5 | ≥ 94.0 % in ≤ 10 s | missed |" in tables

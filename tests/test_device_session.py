@@ -50,16 +50,16 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
 
 @pytest.mark.slow
 def test_bench_plan_runs_only_the_chosen_steps(real_resplit_dir: Path, tmp_path: Path) -> None:
-    """A later session measures what is still missing: BENCH_STEPS picks the steps, TTA_PRESETS and TTA_OVERRIDES
-    the time-to-accuracy runs (here `fast` alone, with an override). MPS=1 where MPS cannot start: said, and the
-    session goes on without it."""
+    """A later session measures what is still missing: BENCH_STEPS picks the steps, TTA_PRESETS, TTA_OVERRIDES and
+    TTA_EPOCHS the time-to-accuracy runs (here `fast` alone, with an override, for 1 and for 2 epochs). MPS=1 where
+    MPS cannot start: said, and the session goes on without it."""
     proc = session("bench", tmp_path / "out", real_resplit_dir, BENCH_STEPS="tta", TTA_PRESETS="fast",
-                   TTA_OVERRIDES="trainer.label_smoothing=0.0", MPS="1")
+                   TTA_OVERRIDES="trainer.label_smoothing=0.0", TTA_EPOCHS="1 2", MPS="1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "out").glob("bench_*.json")) == ["bench_tta.json"]
-    [run] = json.loads((tmp_path / "out" / "bench_tta.json").read_text())["time_to_accuracy"]
-    assert run["preset"] == "fast" and run["status"] == "completed"
-    assert "trainer.label_smoothing=0.0" in run["overrides"]
+    runs = json.loads((tmp_path / "out" / "bench_tta.json").read_text())["time_to_accuracy"]
+    assert [(r["preset"], r["status"], r["epochs"]) for r in runs] == [("fast", "completed", 1), ("fast", "completed", 2)]
+    assert all("trainer.label_smoothing=0.0" in r["overrides"] for r in runs)
     log = (tmp_path / "out" / "session.log").read_text()
     assert "throughput" not in log and "compile modes" not in log and "jobs per GPU" not in log
     assert "gpu tests" not in log  # "tests" is a step too: a study in the same call checks the graphs itself

@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tta", nargs="*", default=[], choices=_options("experiment"), metavar="PRESET",
                    help="time-to-accuracy presets to run (conf/experiment/, e.g. fast fast95 best)")
     p.add_argument("--tta-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--tta-epochs", nargs="+", type=_at_least(1), default=None, metavar="N",
+                   help="run each time-to-accuracy preset once per number of epochs (default: its own), e.g. 12 14 16: "
+                   "the shortest run that still reaches the aim")
     p.add_argument("--concurrency", nargs="*", type=_at_least(1), default=None, metavar="K",
                    help="study throughput with K concurrent jobs per GPU (gpu_pool), e.g. 1 4 8")
     p.add_argument("--concurrency-jobs", type=_at_least(1), default=8, help="jobs per concurrency measurement")
@@ -209,13 +212,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["throughput"].append(row)
             _save(args, results)
     for preset in args.tta:
-        res = time_to_accuracy(preset, [f"data.dir={data_dir}", *args.tta_overrides])
-        results["time_to_accuracy"].append(res)
-        _save(args, results)
-        if res["error"]:
-            print(f"tta {preset}: {res['status']}: {res['error']}")
-        else:
-            print(f"tta {preset}: test_acc {res['test_acc']} in {res['train_time_s']:.1f}s training ({res['status']})")
+        for epochs in args.tta_epochs or [None]:
+            length = [] if epochs is None else [f"trainer.epochs={epochs}"]
+            res = time_to_accuracy(preset, [f"data.dir={data_dir}", *args.tta_overrides, *length])
+            results["time_to_accuracy"].append(res)
+            _save(args, results)
+            label = preset if epochs is None else f"{preset}, {epochs} epochs"
+            if res["error"]:
+                print(f"tta {label}: {res['status']}: {res['error']}")
+            else:
+                acc = "n/a" if res["test_acc"] is None else f"{100 * res['test_acc']:.2f} %"
+                print(f"tta {label}: test accuracy {acc} in {res['train_time_s']:.1f}s training ({res['status']})")
     base = None
     for k in args.concurrency or []:
         res = sweep_throughput(k, args.concurrency_jobs, [f"data.dir={data_dir}", *args.concurrency_overrides])
