@@ -31,7 +31,7 @@ import tarfile
 from pathlib import Path
 
 from fmnist.errors import FmnistError
-from fmnist.train.renumber import follow_renames, run_dirs, split_run_name
+from fmnist.train.renumber import move_to_jobs, run_dirs, split_run_name
 from fmnist.train.run_dir import CHECKPOINT_DIR, CLAIMS_DIR, LOCK_FILE, SUMMARY_FILE, is_finished, read_summary
 
 STUDY = Path("multirun") / "study"
@@ -188,21 +188,11 @@ def follow_device_renumbering(incoming: Path, study: Path) -> list[tuple[str, st
     (old, new) paths renamed, relative to `study`."""
     done: list[tuple[str, str]] = []
     for sweep in sorted(p for p in incoming.iterdir() if p.is_dir()) if incoming.is_dir() else []:
-        local = study / sweep.name
-        here: dict[str, list[str]] = {}
-        for path in run_dirs(local):
-            here.setdefault(split_run_name(path.name)[1], []).append(path.name)
-        back: dict[str, list[str]] = {}
+        jobs: dict[str, list[int]] = {}
         for path in run_dirs(sweep):
-            back.setdefault(split_run_name(path.name)[1], []).append(path.name)
-        renames = {olds[0]: news[0] for dirname, news in back.items() if len(news) == 1
-                   for olds in [here.get(dirname, [])] if len(olds) == 1 and olds[0] != news[0]
-                   and not (local / news[0]).exists()}
-        for old, new in renames.items():
-            (local / old).rename(local / new)
-            done.append((f"{sweep.name}/{old}", f"{sweep.name}/{new}"))
-        if renames:
-            follow_renames(local, renames)
+            number, dirname = split_run_name(path.name)
+            jobs.setdefault(dirname, []).append(number)
+        done += [(f"{sweep.name}/{old}", f"{sweep.name}/{new}") for old, new in move_to_jobs(study / sweep.name, jobs)]
     return done
 
 

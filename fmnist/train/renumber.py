@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Mapping
 
 from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -49,8 +50,18 @@ def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, s
     jobs: dict[str, list[int]] = {}
     for k, dirname in enumerate(dirnames):
         jobs.setdefault(dirname, []).append(k)
+    renamed = move_to_jobs(Path(sweep_dir), jobs)
+    for old, new in renamed:
+        log.warning("run dir %s is job #%d of the changed grid: renamed %s", old, split_run_name(new)[0], new)
+    return renamed
+
+
+def move_to_jobs(sweep_dir: Path, jobs: Mapping[str, list[int]]) -> list[tuple[str, str]]:
+    """Rename each run dir `<m>_<d>` of `sweep_dir` to `<k>_<d>` when `jobs[d]` is [k] alone (k != m), no `<k>_<d>`
+    exists, no other run dir holds `d` and no process is training it; the renamed runs' summaries and the links
+    to them follow (follow_renames). Returns the (old, new) names."""
     found: dict[str, list[Path]] = {}
-    for path in run_dirs(Path(sweep_dir)):
+    for path in run_dirs(sweep_dir):
         found.setdefault(split_run_name(path.name)[1], []).append(path)
     renamed = []
     for dirname, dirs in found.items():
@@ -64,9 +75,8 @@ def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, s
         if old != new and not new.exists():
             old.rename(new)
             renamed.append((old.name, new.name))
-            log.warning("run dir %s is job #%d of the changed grid: renamed %s", old.name, numbers[0], new.name)
     if renamed:
-        follow_renames(Path(sweep_dir), dict(renamed))
+        follow_renames(sweep_dir, dict(renamed))
     return renamed
 
 
