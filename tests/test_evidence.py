@@ -497,7 +497,7 @@ def test_learning_rate_is_not_said_to_matter_more_than_a_schedule_that_was_not_v
 
 def test_pooled_dead_units_count_each_trained_network_once() -> None:
     """A run that copied an identical run (reused_from) has the same dead units: pooled over presets, it counts once;
-    a layer list names no 'most dead' layer when no unit is dead."""
+    without a dead unit no cell or layer is named."""
     from fmnist.analysis.macros import build_macros
 
     result = make_result({"stage2_skip": [{"cell": {"model.skip": True}, "test_acc": 0.9, "reused_from": None},
@@ -513,7 +513,7 @@ def test_pooled_dead_units_count_each_trained_network_once() -> None:
     macros = build_macros(result)
     assert macros["readDead"].startswith(r"Over 2 runs (1 copy of an identical run not counted again), 0.00\,\% of "
                                          r"units are dead")
-    assert "no layer has a dead unit." in macros["readDead"] and macros["deadMaxLayer"] == latex.NA
+    assert "No unit is dead." in macros["readDead"] and "lost the most" not in macros["readDead"]
     table = report_tables.dead_table(result)
     assert r"relu & 2 & " in table and "& none &" in table
 
@@ -653,3 +653,50 @@ def test_key_comparisons_are_holm_corrected_across_the_questions_wherever_they_a
     assert evidence.p_math(welch(np.array([0.30, 0.31, 0.29]), np.array([0.10, 0.11, 0.09]))) in prose  # the loss
     assert f"& {latex.pvalue(p_skip)} & {latex.pvalue(holm_skip)} & within seed noise" in \
         report_tables.key_comparisons_table(result)
+
+
+def test_cells_that_lost_the_most_units_are_named_with_their_own_layers() -> None:
+    """The cells above 1 % dead units, most first, each against its preset's reference (Welch, with seeds on both
+    sides) and with its own worst layer: a layer name is never pooled across cells (stem.2 of one model is not
+    stem.2 of another), and a copy of an identical run is not listed twice."""
+    result = make_result({
+        "stage2_optimizer": seeds({"optimizer": "sgd"}, [0.94, 0.93]) + seeds({"optimizer": "rmsprop"}, [0.94, 0.93]),
+        "stage1_models": seeds({"model": "resnet9"}, [0.94]) + seeds({"model": "resnet50"}, [0.89])
+        + seeds({"model": "resnet18"}, [0.92])})
+    result.collection.runs["reused_from"] = [None] * 6 + [None]
+    rows = [("stage2_optimizer", 0, "optimizer=sgd", 0.0), ("stage2_optimizer", 1, "optimizer=sgd", 0.0),
+            ("stage2_optimizer", 2, "optimizer=rmsprop", 0.14), ("stage2_optimizer", 3, "optimizer=rmsprop", 0.16),
+            ("stage1_models", 0, "model=resnet9", 0.0), ("stage1_models", 1, "model=resnet50", 0.013),
+            ("stage1_models", 2, "model=resnet18", 0.003)]
+    result.dead_runs = pd.DataFrame([{"run_dir": f"/{p}/{i}", "preset": p, "cell": c, "activation": "relu",
+                                      "dead_fraction": f, "zero_fraction": 0.5, "negative_capable": False}
+                                     for p, i, c, f in rows])
+    layers = {"/stage2_optimizer/2": {"layer3.4.res1.2": 0.6, "stem.2": 0.0},
+              "/stage2_optimizer/3": {"layer3.4.res1.2": 0.5, "stem.2": 0.0},
+              "/stage1_models/1": {"stem.2": 0.28, "stages.0.0.act3": 0.2},
+              "/stage1_models/2": {"stem.2": 0.11}}
+    result.dead_layers = pd.DataFrame([{"run_dir": d, "layer": name, "dead_fraction": f}
+                                       for d, by in layers.items() for name, f in by.items()])
+    text = evidence.dead_concentration(result)
+    p = welch(np.array([0.14, 0.16]), np.array([0.0, 0.0]))
+    assert text.startswith(r" The cells that lost the most units: optimizer=rmsprop of \texttt{stage2\_optimizer}, "
+                           r"15.00\,\% (2 seeds; reference optimizer=sgd: 0.00\,\%, " + evidence.p_math(p))
+    assert r"most in \texttt{layer3.4.res1.2} (55.0\,\% of its units)" in text
+    assert (r"model=resnet50 of \texttt{stage1\_models}, 1.30\,\% (1 seed; reference model=resnet9: 0.00\,\%, "
+            r"too few seeds for a test), most in \texttt{stem.2} (28.0\,\% of its units)") in text
+    assert "resnet18" not in text and text.endswith(r"every other cell lost at most 0.30\,\%.")
+    assert text.index("rmsprop") < text.index("resnet50")
+    result.dead_runs["dead_fraction"] = result.dead_runs["dead_fraction"].clip(upper=0.005)
+    assert evidence.dead_concentration(result) == r" No cell lost more than 1\,\% of its units."
+
+
+def test_seeds_per_cell_say_how_many_the_study_grid_plans() -> None:
+    """A study preset whose cells ran fewer seeds than its grid says so; a sweep of one's own states what ran."""
+    from fmnist.analysis.macros import build_macros
+
+    study = make_result({"stage2_norm": [{**r, "seed": 0} for r in seeds({"norm": "batchnorm"}, [0.9])]
+                         + [{**r, "seed": 0} for r in seeds({"norm": "none"}, [0.8])]})
+    m = build_macros(study)
+    assert m["seedsPerCell"] == "1 seed so far (3 planned)" and m["seedsPlanned"] == "3 seeds"
+    own = make_result({"mine": [{**r, "seed": s} for s, r in enumerate(seeds({"lr": 0.1}, [0.9, 0.91]))]})
+    assert build_macros(own)["seedsPerCell"] == "2 seeds" == build_macros(own)["seedsPlanned"]

@@ -83,7 +83,7 @@ def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path
     assert "??" not in text and not PROSE_NA.search(text)  # no sentence of missing numbers, no missing figure
     flowing = re.sub(r"-\s+", "-", " ".join(text.split()))  # lines joined, hyphenation at a line end undone
     assert "is the official Fashion-MNIST test set (its 10,000 images and labels, checked by content)" in flowing
-    seeds = m["seedsPerCell"].replace("--", "\u2013")  # "1--2 seeds": the failed run's cell ran one seed
+    seeds = m["seedsPlanned"].replace("--", "\u2013")  # "1--2 seeds": the failed run's cell ran one seed
     assert f"the whole study, {seeds} of every cell," in flowing and "three seeds" not in flowing
     # dated by its newest run, not by the build: the same runs rebuild the same PDF
     newest = report_mod.newest_run_date(tiny_analysis.result)

@@ -24,8 +24,9 @@ import pandas as pd
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
-from fmnist.analysis.evidence import (best_cell, compare, dead_runs_sweeping, distinct_dead_runs, evidence_macros,
-                                      find_cell, metric_name, named_pairs, preset_summary, primary, run_source, verdict)
+from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_sweeping, distinct_dead_runs,
+                                      evidence_macros, find_cell, metric_name, named_pairs, preset_summary, primary,
+                                      run_source, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
@@ -58,7 +59,7 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
         "nPresets": plural(len(result.collection.swept), "preset"), "nCells": plural(len(cells), "cell"),
         "presetList": ("the preset " if len(result.collection.swept) == 1 else "the presets ")
         + ", ".join(rf"\texttt{{{escape(p)}}}" for p in result.collection.swept),
-        "primaryMetric": metric_name(result), "seedsPerCell": _seeds_per_cell(runs),
+        "primaryMetric": metric_name(result), **_seeds_per_cell(result),
         "sigAlpha": f"{result.alpha:g}", "sigTest": escape(TEST_NAME),
         "notAnalysedList": ", ".join(rf"\texttt{{{escape(p)}}}" for p in stage_presets()
                                      if p not in result.collection.swept) or "none",
@@ -93,13 +94,20 @@ def _incomplete_presets(result: AnalysisResult) -> str:
     return ", ".join(items)
 
 
-def _seeds_per_cell(runs: pd.DataFrame) -> str:
-    """'3 seeds' when every cell ran that many seeds, else '1--3 seeds' (failed runs count: they were run)."""
+def _seeds_per_cell(result: AnalysisResult) -> dict[str, str]:
+    """``seedsPerCell``: '3 seeds' when every cell ran that many seeds, else '1--3 seeds' (failed runs count: they
+    were run), plus e.g. ' so far (3 planned)' when a study preset's grid has more seeds than a cell ran;
+    ``seedsPlanned``: the seeds of the study presets' grids ('3 seeds'), else the seeds that ran."""
+    runs = result.collection.runs
     counts = runs.groupby(["preset", "cell"])["seed"].nunique() if "seed" in runs else pd.Series(dtype=int)
     if counts.empty:
-        return NA
+        return {"seedsPerCell": NA, "seedsPlanned": NA}
     low, high = int(counts.min()), int(counts.max())
-    return plural(low, "seed") if low == high else f"{low}--{high} seeds"
+    ran = plural(low, "seed") if low == high else f"{low}--{high} seeds"
+    planned = max((len({o for job in expand_grid(preset_params(p)) for o in job if o.startswith("seed=")})
+                   for p in stage_presets() if p in result.collection.swept), default=0)
+    return {"seedsPerCell": ran + (f" so far ({planned} planned)" if low < planned else ""),
+            "seedsPlanned": plural(planned, "seed") if planned else ran}
 
 
 def _setup(result: AnalysisResult) -> dict[str, str]:
@@ -222,28 +230,22 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
     """Dead units and sparsity pooled over the analysed runs, each trained network once (a run that copied an
     identical run is not counted again), and ``\\readDead``, the sentences that quote them."""
     runs = distinct_dead_runs(result)
-    m = {"deadRuns": NA, "deadMean": NA, "zeroMean": NA, "deadMaxLayer": NA, "deadMaxLayerFrac": NA, "readDead": ""}
+    m = {"deadRuns": NA, "deadMean": NA, "zeroMean": NA, "readDead": ""}
     for act in ACTIVATIONS:
         m[latex.macro_name("dead", act)] = NA
         m[latex.macro_name("zero", act)] = NA
     if runs.empty:
         return m
-    layers = result.dead_layers[result.dead_layers["run_dir"].isin(runs["run_dir"])]
-    by_layer = layers.groupby("layer")["dead_fraction"].mean() if len(layers) else pd.Series(dtype=float)
-    any_dead = bool(len(by_layer)) and by_layer.max() > 0
     m.update(deadRuns=plural(len(runs), "run"), deadMean=latex.pct(runs["dead_fraction"].mean()),
-             zeroMean=latex.pct(runs["zero_fraction"].mean()),
-             deadMaxLayer=rf"\texttt{{{escape(by_layer.idxmax())}}}" if any_dead else NA,
-             deadMaxLayerFrac=latex.pct(by_layer.max(), 1) if any_dead else NA)
+             zeroMean=latex.pct(runs["zero_fraction"].mean()))
     for act, g in runs.groupby("activation"):
         m[latex.macro_name("dead", act)] = latex.pct(g["dead_fraction"].mean())
         m[latex.macro_name("zero", act)] = latex.pct(g["zero_fraction"].mean())
     copies = len(result.dead_runs) - len(runs)
     text = (rf"Over {m['deadRuns']}" + (f" ({plural(copies, 'copy', 'copies')} of an identical run not counted "
                                          "again)" if copies else "") +
-            rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero; " +
-            (rf"the layer with the most dead units is {m['deadMaxLayer']} ({m['deadMaxLayerFrac']}\,\%)."
-             if any_dead else "no layer has a dead unit."))
+            rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero." +
+            ("" if runs["dead_fraction"].max() > 0 else " No unit is dead.") + dead_concentration(result))
     m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation"))
     return m
 

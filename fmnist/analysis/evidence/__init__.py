@@ -4,7 +4,7 @@ and a sentence that reads them no further than the test allows.
     comparisons.py  a cell's runs, Welch's test between two cells, the key comparisons (Holm across the questions)
     wording.py      p-values, effects and 'A against B' sentences
     factorial.py    learning rate x schedule (two-way ANOVA), the regularisation factors' main effects
-    dead_units.py   dead units, each network once: by activation and by learning rate
+    dead_units.py   dead units, each network once: by activation, by learning rate, the cells that lost the most
     readings.py     the sentence that answers each question
     summaries.py    the answers, findings, negative results, unstable starts, the best cell, each preset's paragraph
     discussion.py   the discussion's paragraphs and evidence_macros (every ``\\read...`` and ``\\sum...`` macro)
@@ -14,7 +14,7 @@ from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISON
                                                   Pair, capacity_pairs, cell_runs, cell_value, cell_values, compare,
                                                   failed_cells, find_cell, key_comparisons, key_family_p, metric_name,
                                                   named_pairs, primary, run_value, verdict)
-from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_runs_sweeping,
+from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_sweeping,
                                                  distinct_dead_layers, distinct_dead_runs, rank_correlation,
                                                  run_source)
 from fmnist.analysis.evidence.discussion import (HE_FINDING, MIXING_NOTE, OPTIMIZER_NOTE, augmentation_discussion,
@@ -33,7 +33,8 @@ __all__ = [
     "CAPACITY", "HOLM", "KEY_COMPARISONS", "RES_VS_PLAIN", "SKIP", "Comparison", "Pair", "capacity_pairs", "cell_runs",
     "cell_value", "cell_values", "compare", "failed_cells", "find_cell", "key_comparisons", "key_family_p",
     "metric_name", "named_pairs", "primary", "run_value", "verdict",
-    "dead_by_activation", "dead_by_lr", "dead_runs_sweeping", "distinct_dead_layers", "distinct_dead_runs",
+    "dead_by_activation", "dead_by_lr", "dead_concentration", "dead_runs_sweeping", "distinct_dead_layers",
+    "distinct_dead_runs",
     "rank_correlation", "run_source",
     "HE_FINDING", "MIXING_NOTE", "OPTIMIZER_NOTE", "augmentation_discussion", "capacity_discussion", "evidence_macros",
     "optimisation_discussion", "residual_discussion",

@@ -1,5 +1,5 @@
-"""Dead units: each trained network counted once, the runs that compare one setting with all else equal, and the
-readings by activation (rank correlation with accuracy) and by learning rate.
+"""Dead units: each trained network counted once, the runs that compare one setting with all else equal, the
+readings by activation (rank correlation with accuracy) and by learning rate, and the cells that lost the most.
 """
 
 from __future__ import annotations
@@ -112,3 +112,43 @@ def dead_by_lr(result: AnalysisResult) -> str:
                 "." if math.isnan(c.p) else
                 ": not a significant difference." if not c.significant(result.alpha) else
                 ": large steps kill units." if c.diff > 0 else ": fewer units die at the larger learning rate."))
+
+
+def dead_concentration(result: AnalysisResult, floor: float = 0.01, top: int = 3) -> str:
+    r"""Where the dead units are: the cells whose networks lost the most units (mean dead fraction over the seeds
+    above `floor`, at most `top`, each trained network once), each against its preset's reference cell (Welch's p,
+    a single test) and with the layer of that cell that lost the most. Layers are named per cell, never pooled by
+    name across cells: ``stem.2`` of ResNet-50 and of ResNet-18 are different layers."""
+    dead = result.dead_runs
+    if dead.empty or not {"preset", "cell", "dead_fraction"} <= set(dead):
+        return ""
+    means = distinct_dead_runs(result).groupby(["preset", "cell"], sort=False)["dead_fraction"].mean()
+    worst = means[means > floor].sort_values(ascending=False, kind="stable").head(top)
+    if worst.empty:
+        return "" if not means.max() > 0 else rf" No cell lost more than {latex.pct(floor, 0)}\,\% of its units."
+    refs = result.cells[result.cells["is_reference"]].set_index("preset")["cell"] if len(result.cells) else {}
+    parts = []
+    for (preset, cell), mean in worst.items():
+        runs = dead[(dead["preset"] == preset) & (dead["cell"] == cell)]
+        text = rf"{latex.escape(cell)} of \texttt{{{latex.escape(preset)}}}, {latex.pct(mean)}\,\% ("
+        text += latex.plural(len(runs), "seed")
+        ref = refs.get(preset)
+        if ref is not None and ref != cell:
+            ref_values = dead.loc[(dead["preset"] == preset) & (dead["cell"] == ref), "dead_fraction"]
+            c = _test(runs["dead_fraction"].to_numpy(float), ref_values.to_numpy(float))
+            if c is not None:
+                verdict = ("" if math.isnan(c.p) else ", within seed noise" if not c.significant(result.alpha)
+                           else f", {'more' if c.diff > 0 else 'fewer'} than the reference")
+                text += rf"; reference {latex.escape(ref)}: {latex.pct(c.b)}\,\%, {_p(c)}{verdict}"
+        text += ")"
+        layers = result.dead_layers
+        if not layers.empty and "layer" in layers:
+            by_layer = layers[layers["run_dir"].isin(runs["run_dir"])].groupby("layer")["dead_fraction"].mean()
+            if len(by_layer) and by_layer.max() > 0:
+                text += (rf", most in \texttt{{{latex.escape(by_layer.idxmax())}}} "
+                         rf"({latex.pct(by_layer.max(), 1)}\,\% of its units)")
+        parts.append(text)
+    rest = means.drop(worst.index)
+    tail = rf"; every other cell lost at most {latex.pct(rest.max())}\,\%" if len(rest) else ""
+    lead = "The cell that lost the most units" if len(parts) == 1 else "The cells that lost the most units"
+    return f" {lead}: " + "; ".join(parts) + tail + "."
