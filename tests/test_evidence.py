@@ -275,6 +275,9 @@ def test_dead_units_by_activation_and_by_learning_rate() -> None:
             "more dead units go with lower accuracy.") in macros["readDeadActivation"]
     assert r"21.00\,\% of the units are dead at learning rate 0.3 against 3.00\,\% at 0.01" in macros["readDeadLr"]
     assert "large steps kill units" in macros["readDeadLr"]
+    result.dead_runs.loc[result.dead_runs["preset"] == "stage2_lr", "dead_fraction"] = 0.0
+    assert evidence.dead_by_lr(result) == ("With ReLU, no unit is dead at learning rate 0.3 or at 0.01 (all schedules "
+                                           "pooled).")
 
 
 def test_dead_units_of_few_activations_are_not_a_relation_however_many_seeds() -> None:
