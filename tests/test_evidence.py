@@ -694,12 +694,15 @@ def test_cells_that_lost_the_most_units_are_named_with_their_own_layers() -> Non
 
 
 def test_seeds_per_cell_say_how_many_the_study_grid_plans() -> None:
-    """A study preset whose cells ran fewer seeds than its grid says so; a sweep of one's own states what ran."""
+    """A study preset whose cells ran fewer seeds than its grid says so, and the abstract how much of the study
+    the report rests on; a sweep of one's own states what ran."""
     from fmnist.analysis.macros import build_macros
 
     study = make_result({"stage2_norm": [{**r, "seed": 0} for r in seeds({"norm": "batchnorm"}, [0.9])]
                          + [{**r, "seed": 0} for r in seeds({"norm": "none"}, [0.8])]})
     m = build_macros(study)
     assert m["seedsPerCell"] == "1 seed so far (3 planned)" and m["seedsPlanned"] == "3 seeds"
+    assert m["studyShare"].startswith(", 2 of the 192 runs the study plans (Section~")  # 64 cells x 3 seeds
     own = make_result({"mine": [{**r, "seed": s} for s, r in enumerate(seeds({"lr": 0.1}, [0.9, 0.91]))]})
     assert build_macros(own)["seedsPerCell"] == "2 seeds" == build_macros(own)["seedsPlanned"]
+    assert build_macros(own)["studyShare"] == ""  # not the study: nothing is planned

@@ -63,7 +63,7 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
         "sigAlpha": f"{result.alpha:g}", "sigTest": escape(TEST_NAME),
         "notAnalysedList": ", ".join(rf"\texttt{{{escape(p)}}}" for p in stage_presets()
                                      if p not in result.collection.swept) or "none",
-        "incompleteList": _incomplete_presets(result) or "none",
+        "incompleteList": _incomplete_presets(result) or "none", "studyShare": _study_share(result),
     }
     best = best_cell(result)
     if best is not None:
@@ -92,6 +92,19 @@ def _incomplete_presets(result: AnalysisResult) -> str:
         if lacking:
             items.append(rf"\texttt{{{escape(preset)}}} ({', '.join(lacking)})")
     return ", ".join(items)
+
+
+def _study_share(result: AnalysisResult) -> str:
+    r"""', 42 of the 192 runs the study plans (...)' when study presets are analysed and the study (every stage
+    preset's whole grid, seeds included) has more runs than they hold; else empty: the abstract says how much of
+    the planned study a partial report rests on."""
+    presets = stage_presets()
+    if not any(p in result.collection.swept for p in presets):
+        return ""
+    planned = sum(len(expand_grid(preset_params(p))) for p in presets)
+    ran = int(result.collection.runs["preset"].isin(presets).sum())
+    return (rf", {ran} of the {planned} runs the study plans (Section~\ref{{sec:results}} names what is missing)"
+            if ran < planned else "")
 
 
 def _seeds_per_cell(result: AnalysisResult) -> dict[str, str]:
