@@ -354,8 +354,8 @@ def test_every_alternative_against_the_reference_as_its_table_has_it() -> None:
     result = make_result({"stage2_optimizer": runs})
     text = evidence.evidence_macros(result)["readOptimizers"]
     cells = result.cells.set_index("cell")
-    assert text.startswith("Against optimizer=sgd (Holm-corrected, Table~\\ref{tab:preset-stage2_optimizer}): "
-                           "optimizer=adam lower by 3.00\\,pp ($p_\\mathrm{Holm}")
+    assert text.startswith("Against optimizer=sgd (Holm-corrected within the preset, "
+                           "Table~\\ref{tab:preset-stage2_optimizer}): optimizer=adam lower by 3.00\\,pp ($p_\\mathrm{Holm}")
     assert evidence.p_math(cells.loc["optimizer=adamw", "p_holm"], evidence.HOLM) in text
     assert "optimizer=adamw within seed noise" in text and "optimizer=rmsprop $-$1.10\\,pp (too few seeds" in text
     assert evidence.evidence_macros(result)["readNorms"] == ""  # no stage2_norm runs

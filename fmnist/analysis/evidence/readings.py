@@ -145,7 +145,8 @@ def against_reference(result: AnalysisResult, preset: str) -> str:
                          rf"({p_math(c['p_holm'], HOLM)})")
         else:
             parts.append(rf"{name} within seed noise ($\Delta$\,=\,{delta}\,pp, {p_math(c['p_holm'], HOLM)})")
-    return (rf"Against {escape(ref['cell'].iloc[0])} (Holm-corrected, Table~\ref{{tab:preset-{slug(preset)}}}): "
+    return (rf"Against {escape(ref['cell'].iloc[0])} (Holm-corrected within the preset, "
+            rf"Table~\ref{{tab:preset-{slug(preset)}}}): "
             + "; ".join(parts) + ".")
 
 
