@@ -706,3 +706,20 @@ def test_seeds_per_cell_say_how_many_the_study_grid_plans() -> None:
     own = make_result({"mine": [{**r, "seed": s} for s, r in enumerate(seeds({"lr": 0.1}, [0.9, 0.91]))]})
     assert build_macros(own)["seedsPerCell"] == "2 seeds" == build_macros(own)["seedsPlanned"]
     assert build_macros(own)["studyShare"] == ""  # not the study: nothing is planned
+
+
+def test_the_most_dead_layer_names_its_model_when_the_runs_span_several() -> None:
+    """Without a preset that sweeps the activation, the dead-unit table pools every run: the same layer name in two
+    models is two layers, so the most dead one is found per model and named with it."""
+    result = make_result({"stage1_models": seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "resnet50"}, [0.89])})
+    dead = [{"run_dir": f"/stage1_models/{i}", "preset": "stage1_models", "cell": f"model={m}", "model": m,
+             "activation": "relu", "dead_fraction": f, "zero_fraction": 0.5, "negative_capable": False}
+            for i, (m, f) in enumerate((("resnet18", 0.01), ("resnet50", 0.02)))]
+    result.dead_runs = pd.DataFrame(dead)
+    result.dead_layers = pd.DataFrame([{**dead[i], "layer": layer, "dead_fraction": f} for i, layer, f in (
+        (0, "stem.2", 0.20), (1, "stem.2", 0.0), (1, "stages.0.0.act3", 0.15))])  # stem.2 pooled: 10 %
+    assert r"relu & 2 & 1.50\,$\pm$\,0.71 & 50.00\,$\pm$\,0.00 & \texttt{stem.2} of resnet18 (20.0\,\%)" in (
+        report_tables.dead_table(result))
+    one_model = result.dead_layers[result.dead_layers["model"] == "resnet50"]
+    assert evidence.most_dead_layer(one_model) == (r"\texttt{stages.0.0.act3}", 0.15)
+    assert evidence.most_dead_layer(one_model.assign(dead_fraction=0.0)) is None

@@ -14,7 +14,7 @@ from torch import nn
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, short_keys
 from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, lr_schedule_spread,
-                                      main_effects, preset_summary)
+                                      main_effects, most_dead_layer, preset_summary)
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
@@ -142,9 +142,8 @@ def dead_table(result: AnalysisResult) -> str:
     layers = distinct_dead_layers(result, runs)
     rows = []
     for act, g in runs.groupby("activation", sort=False):
-        by_layer = layers[layers["activation"] == act].groupby("layer")["dead_fraction"].mean()
-        most = (rf"\texttt{{{escape(by_layer.idxmax())}}} ({latex.pct(by_layer.max(), 1)}\,\%)"
-                if len(by_layer) and by_layer.max() > 0 else "none")
+        worst = most_dead_layer(layers[layers["activation"] == act])
+        most = rf"{worst[0]} ({latex.pct(worst[1], 1)}\,\%)" if worst else "none"
         rows.append([escape(act), str(len(g)), latex.pct_pm(g["dead_fraction"].mean(), g["dead_fraction"].std()),
                      latex.pct_pm(g["zero_fraction"].mean(), g["zero_fraction"].std()), most,
                      "never $>0$" if bool(g["negative_capable"].any()) else "always 0"])

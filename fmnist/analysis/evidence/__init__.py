@@ -15,8 +15,8 @@ from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISON
                                                   failed_cells, find_cell, key_comparisons, key_family_p, metric_name,
                                                   named_pairs, primary, run_value, verdict)
 from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_sweeping,
-                                                 distinct_dead_layers, distinct_dead_runs, rank_correlation,
-                                                 run_source)
+                                                 distinct_dead_layers, distinct_dead_runs, most_dead_layer,
+                                                 rank_correlation, run_source)
 from fmnist.analysis.evidence.discussion import (HE_FINDING, MIXING_NOTE, OPTIMIZER_NOTE, augmentation_discussion,
                                                  capacity_discussion, evidence_macros, optimisation_discussion,
                                                  residual_discussion)
@@ -34,8 +34,7 @@ __all__ = [
     "cell_value", "cell_values", "compare", "failed_cells", "find_cell", "key_comparisons", "key_family_p",
     "metric_name", "named_pairs", "primary", "run_value", "verdict",
     "dead_by_activation", "dead_by_lr", "dead_concentration", "dead_runs_sweeping", "distinct_dead_layers",
-    "distinct_dead_runs",
-    "rank_correlation", "run_source",
+    "distinct_dead_runs", "most_dead_layer", "rank_correlation", "run_source",
     "HE_FINDING", "MIXING_NOTE", "OPTIMIZER_NOTE", "augmentation_discussion", "capacity_discussion", "evidence_macros",
     "optimisation_discussion", "residual_discussion",
     "REG_FACTORS", "lr_schedule_spread", "main_effects", "regularisation", "two_way_anova", "within_cell_noise",

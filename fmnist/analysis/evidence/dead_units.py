@@ -52,6 +52,21 @@ def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataF
     return result.dead_layers[result.dead_layers["run_dir"].isin(runs["run_dir"])]
 
 
+def most_dead_layer(layers: pd.DataFrame) -> tuple[str, float] | None:
+    r"""The layer of `layers` (rows of ``result.dead_layers``) with the highest mean dead fraction over its runs, as
+    LaTeX (``\texttt{stem.2}``, with the model when the rows span several: a layer name of one model is not the
+    same layer in another), and that fraction; None when no unit is dead."""
+    if layers.empty or "layer" not in layers:
+        return None
+    several = "model" in layers and layers["model"].nunique() > 1
+    by_layer = layers.groupby(["model", "layer"] if several else ["layer"])["dead_fraction"].mean()
+    if not len(by_layer) or not by_layer.max() > 0:
+        return None
+    key = by_layer.idxmax()
+    name = rf"\texttt{{{latex.escape(key[1] if several else key)}}}"
+    return (name + f" of {latex.escape(key[0])}" if several else name), float(by_layer.max())
+
+
 def dead_by_activation(result: AnalysisResult) -> str:
     """The rank correlation of dead units with test accuracy across stage2_activation's activations, one point per
     activation (the mean over its seeds: the seeds of one activation are not independent evidence about
@@ -144,12 +159,9 @@ def dead_concentration(result: AnalysisResult, floor: float = 0.01, top: int = 3
                            else f", {'more' if c.diff > 0 else 'fewer'} than the reference")
                 text += rf"; reference {latex.escape(ref)}: {latex.pct(c.b)}\,\%, {_p(c)}{verdict}"
         text += ")"
-        layers = result.dead_layers
-        if not layers.empty and "layer" in layers:
-            by_layer = layers[layers["run_dir"].isin(runs["run_dir"])].groupby("layer")["dead_fraction"].mean()
-            if len(by_layer) and by_layer.max() > 0:
-                text += (rf", most in \texttt{{{latex.escape(by_layer.idxmax())}}} "
-                         rf"({latex.pct(by_layer.max(), 1)}\,\% of its units)")
+        most = most_dead_layer(distinct_dead_layers(result, runs))
+        if most:
+            text += rf", most in {most[0]} ({latex.pct(most[1], 1)}\,\% of its units)"
         parts.append(text)
     rest = means.drop(worst.index)
     tail = rf"; every other cell lost at most {latex.pct(rest.max())}\,\%" if len(rest) else ""
