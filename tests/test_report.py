@@ -349,18 +349,18 @@ def test_a_partly_run_study_preset_says_how_many_of_its_cells_and_runs_it_has() 
     is named with both counts; a complete one, and a sweep that is no study preset, are not."""
     from test_evidence import make_result, seeds
 
-    from fmnist.analysis.macros import _incomplete_presets, macros_tex
+    from fmnist.analysis.macros import _incomplete_presets, macros_tex, study_grids
 
     half = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91]),
                         "my_sweep": seeds({"model.width": 8}, [0.8])})
-    assert _incomplete_presets(half) == r"\texttt{stage2\_skip} (1 of its 2 cells, 2 of its 6 runs)"
+    assert _incomplete_presets(half, study_grids()) == r"\texttt{stage2\_skip} (1 of its 2 cells, 2 of its 6 runs)"
     assert (r"\newcommand{\incompleteList}{\texttt{stage2\_skip} (1 of its 2 cells, 2 of its 6 runs)}"
             in macros_tex(half))
     one_seed = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9]) + seeds({"model.skip": False}, [0.8])})
-    assert _incomplete_presets(one_seed) == r"\texttt{stage2\_skip} (2 of its 6 runs)"
+    assert _incomplete_presets(one_seed, study_grids()) == r"\texttt{stage2\_skip} (2 of its 6 runs)"
     whole = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91, 0.92])
                          + seeds({"model.skip": False}, [0.8, 0.81, 0.82])})
-    assert _incomplete_presets(whole) == ""
+    assert _incomplete_presets(whole, study_grids()) == ""
 
 
 def test_macros_escape_every_key_and_flag_what_exists(tex, tmp_path: Path) -> None:

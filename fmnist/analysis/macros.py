@@ -51,7 +51,7 @@ ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": 
 
 
 def _overview(result: AnalysisResult) -> dict[str, str]:
-    runs, cells = result.collection.runs, result.cells
+    runs, cells, grids = result.collection.runs, result.cells, study_grids()
     m = {
         "nRuns": plural(len(runs), "run"), "nCompleted": str(int((runs["status"] == COMPLETED).sum())),
         "nFailed": str(int((runs["status"] == "failed").sum())),
@@ -59,11 +59,11 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
         "nPresets": plural(len(result.collection.swept), "preset"), "nCells": plural(len(cells), "cell"),
         "presetList": ("the preset " if len(result.collection.swept) == 1 else "the presets ")
         + ", ".join(rf"\texttt{{{escape(p)}}}" for p in result.collection.swept),
-        "primaryMetric": metric_name(result), **_seeds_per_cell(result),
+        "primaryMetric": metric_name(result), **_seeds_per_cell(result, grids),
         "sigAlpha": f"{result.alpha:g}", "sigTest": escape(TEST_NAME),
         "notAnalysedList": ", ".join(rf"\texttt{{{escape(p)}}}" for p in stage_presets()
                                      if p not in result.collection.swept) or "none",
-        "incompleteList": _incomplete_presets(result) or "none", "studyShare": _study_share(result),
+        "incompleteList": _incomplete_presets(result, grids) or "none", "studyShare": _study_share(result, grids),
     }
     best = best_cell(result)
     if best is not None:
@@ -74,16 +74,20 @@ def _overview(result: AnalysisResult) -> dict[str, str]:
     return m
 
 
-def _incomplete_presets(result: AnalysisResult) -> str:
+def study_grids() -> dict[str, list[list[str]]]:
+    """Each study preset's jobs (conf/experiment/<preset>.yaml's whole grid, seeds included), as override lists."""
+    return {p: expand_grid(preset_params(p)) for p in stage_presets()}
+
+
+def _incomplete_presets(result: AnalysisResult, grids: dict[str, list[list[str]]]) -> str:
     """'\texttt{stage2_lr} (17 of its 20 cells, 17 of its 60 runs)' for each analysed study preset with fewer cells
     or runs than its grid (conf/experiment/<preset>.yaml; a cell is a grid point, seeds aside): a partly run study
     says what its tables lack."""
     items = []
     runs = result.collection.runs
-    for preset in stage_presets():
+    for preset, jobs in grids.items():
         if preset not in result.collection.swept:
             continue
-        jobs = expand_grid(preset_params(preset))
         grid = {tuple(sorted(o for o in job if o.split("=", 1)[0] != "seed")) for job in jobs}
         found = int((result.cells["preset"] == preset).sum())
         ran = int((runs["preset"] == preset).sum())
@@ -94,20 +98,19 @@ def _incomplete_presets(result: AnalysisResult) -> str:
     return ", ".join(items)
 
 
-def _study_share(result: AnalysisResult) -> str:
+def _study_share(result: AnalysisResult, grids: dict[str, list[list[str]]]) -> str:
     r"""', 42 of the 192 runs the study plans (...)' when study presets are analysed and the study (every stage
     preset's whole grid, seeds included) has more runs than they hold; else empty: the abstract says how much of
     the planned study a partial report rests on."""
-    presets = stage_presets()
-    if not any(p in result.collection.swept for p in presets):
+    if not any(p in result.collection.swept for p in grids):
         return ""
-    planned = sum(len(expand_grid(preset_params(p))) for p in presets)
-    ran = int(result.collection.runs["preset"].isin(presets).sum())
+    planned = sum(len(jobs) for jobs in grids.values())
+    ran = int(result.collection.runs["preset"].isin(list(grids)).sum())
     return (rf", {ran} of the {planned} runs the study plans (Section~\ref{{sec:results}} names what is missing)"
             if ran < planned else "")
 
 
-def _seeds_per_cell(result: AnalysisResult) -> dict[str, str]:
+def _seeds_per_cell(result: AnalysisResult, grids: dict[str, list[list[str]]]) -> dict[str, str]:
     """``seedsPerCell``: '3 seeds' when every cell ran that many seeds, else '1--3 seeds' (failed runs count: they
     were run), plus e.g. ' so far (3 planned)' when a study preset's grid has more seeds than a cell ran;
     ``seedsPlanned``: the seeds of the study presets' grids ('3 seeds'), else the seeds that ran."""
@@ -117,8 +120,8 @@ def _seeds_per_cell(result: AnalysisResult) -> dict[str, str]:
         return {"seedsPerCell": NA, "seedsPlanned": NA}
     low, high = int(counts.min()), int(counts.max())
     ran = plural(low, "seed") if low == high else f"{low}--{high} seeds"
-    planned = max((len({o for job in expand_grid(preset_params(p)) for o in job if o.startswith("seed=")})
-                   for p in stage_presets() if p in result.collection.swept), default=0)
+    planned = max((len({o for job in jobs for o in job if o.startswith("seed=")})
+                   for p, jobs in grids.items() if p in result.collection.swept), default=0)
     return {"seedsPerCell": ran + (f" so far ({planned} planned)" if low < planned else ""),
             "seedsPlanned": plural(planned, "seed") if planned else ran}
 
