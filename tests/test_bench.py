@@ -187,6 +187,8 @@ def test_speed_presets_train(real_resplit_dir: Path, tmp_path: Path, preset: str
     result = time_to_accuracy(preset, [f"data.dir={real_resplit_dir}", "trainer.epochs=1", "data.subset=1024",
                                        "model.width=4"], run_root=tmp_path)
     assert result["status"] == "completed" and 0.0 <= result["test_acc"] <= 1.0 and result["epochs"] == 1
+    assert (result["model"], result["batch_size"], result["n_train"]) == (
+        "resnet18" if preset != "fast" else "resnet9", 512, 1024)  # what the preset trains, for the report
 
 
 def test_finished_measurements_are_kept_when_a_later_one_stops(real_resplit_dir: Path, tmp_path: Path,

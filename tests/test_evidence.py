@@ -152,8 +152,8 @@ def test_depth_and_width_quote_parameters_and_gaps() -> None:
                           + cell("resnet18", 64, [0.93, 0.935, 0.94], 11_200_000, [0.05, 0.051, 0.049])
                           + cell("resnet34", 64, [0.935, 0.93, 0.94], 21_300_000, [0.06, 0.05, 0.055])})
     macros = evidence.evidence_macros(result)
-    assert r"ResNet-34 (1.9$\times$ the parameters) and ResNet-18 (both at width 64) are within seed noise" in macros[
-        "readDepth"]
+    assert (r"ResNet-34 at width 64 (1.9$\times$ the parameters) and ResNet-18 at width 64 are within seed noise"
+            in macros["readDepth"])
     assert r"ResNet-18 at width 64 (16.0$\times$ the parameters) scores 3.00\,pp higher" in macros["readWidth"]
     assert r"+5.00\,pp for the larger net and +1.10\,pp for the smaller" in macros["readWidth"]
 
@@ -275,7 +275,13 @@ def test_dead_units_by_activation_and_by_learning_rate() -> None:
             "more dead units go with lower accuracy.") in macros["readDeadActivation"]
     assert r"21.00\,\% of the units are dead at learning rate 0.3 against 3.00\,\% at 0.01" in macros["readDeadLr"]
     assert "large steps kill units" in macros["readDeadLr"]
-    result.dead_runs.loc[result.dead_runs["preset"] == "stage2_lr", "dead_fraction"] = 0.0
+    lr_runs = result.dead_runs["preset"] == "stage2_lr"
+    result.dead_runs.loc[lr_runs, "dead_fraction"] = 0.0
+    assert evidence.dead_by_lr(result) == ("With ReLU, no unit is dead at any of the 2 learning rates, 0.01 to 0.3 "
+                                           "(all schedules pooled).")
+    result.dead_runs = pd.concat([result.dead_runs, pd.DataFrame([{
+        "run_dir": "/lr/0.1/0", "preset": "stage2_lr", "activation": "relu", "optimizer.lr": 0.1,
+        "dead_fraction": 0.05}])], ignore_index=True)  # units died only in between: nothing to test at the ends
     assert evidence.dead_by_lr(result) == ("With ReLU, no unit is dead at learning rate 0.3 or at 0.01 (all schedules "
                                            "pooled).")
 
@@ -326,7 +332,12 @@ def test_findings_and_negative_results_list_the_significant_cells() -> None:
     assert "groupnorm" not in found + negative and negative.count(r"\item ") == 1
     single = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.9])})
     assert "at least two seeds" in evidence.evidence_macros(single)["readFindings"]
-    assert evidence.evidence_macros(single)["readNegative"] == ""
+    assert evidence.evidence_macros(single)["readNegative"] == (  # measured, not called a negative result
+        "No cell can be called worse than its reference yet: no comparison has two seeds on both sides. Measured on "
+        r"the seeds so far, the cell furthest below its preset's reference: norm=none of \texttt{stage2\_norm} "
+        r"($-$3.00\,pp against norm=batchnorm); the further seeds will tell whether it is an effect.")
+    level = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.9]) + seeds({"norm": "none"}, [0.93])})
+    assert evidence.evidence_macros(level)["readNegative"] == ""  # nothing below its reference
 
 
 def test_confusion_groups_share_of_errors() -> None:
@@ -398,7 +409,8 @@ def test_depth_and_width_follow_the_widths_the_runs_used() -> None:
                           + cell("resnet18", 32, [0.9, 0.91, 0.92]) + cell("resnet34", 32, [0.905, 0.915, 0.925])
                           + cell("resnet34", 8, [0.79, 0.8, 0.81])})
     macros = evidence.evidence_macros(result)
-    assert macros["readDepth"].startswith(r"ResNet-34 (2.0$\times$ the parameters) and ResNet-18 (both at width 32)")
+    assert macros["readDepth"].startswith(
+        r"ResNet-34 at width 32 (2.0$\times$ the parameters) and ResNet-18 at width 32")
     assert macros["readWidth"].startswith(r"ResNet-18 at width 32 (4.0$\times$ the parameters) scores 10.00\,pp higher "
                                           "than ResNet-18 at width 8")
     assert "width 64" not in macros["readCapacity"] + macros["sumCapacity"]
@@ -416,7 +428,7 @@ def test_a_width_the_sweep_held_fixed_is_read_off_the_runs() -> None:
             + seeds({"model": "resnet34"}, [0.91, 0.92, 0.93])]
     result = make_result({"stage1_capacity": runs})
     macros = evidence.evidence_macros(result)
-    assert "ResNet-34 and ResNet-18 (both at width 4) are within seed noise" in macros["readDepth"]
+    assert "ResNet-34 at width 4 and ResNet-18 at width 4 are within seed noise" in macros["readDepth"]
     assert macros["readWidth"] == "" and list(evidence.key_comparisons(result)["question"]) == ["depth"]
 
 
@@ -556,7 +568,8 @@ def test_dead_units_are_compared_only_where_nothing_else_changes() -> None:
     assert set(by_act["preset"]) == {"stage2_activation"} and len(by_act) == 4
     assert set(evidence.dead_runs_sweeping(result, "optimizer.lr", fallback=False)["preset"]) == {"stage2_lr"}
     assert r"relu & 2 & 0.00\,$\pm$\,0.00" in report_tables.dead_table(result)
-    assert r"By activation, dead units are ReLU 0.00\,\% and GELU 10.00\,\%" in build_macros(result)["readDead"]
+    assert (r"In the runs that sweep the activation, all else equal, dead units are ReLU 0.00\,\% and GELU 10.00\,\%"
+            in build_macros(result)["readDead"])
     no_sweep = make_result({"stage2_optimizer": seeds({"optimizer": "adam"}, [0.8, 0.81])})
     no_sweep.dead_runs = pd.DataFrame([_dead_row("stage2_optimizer", i, "relu", 1e-3, 0.5) for i in range(2)])
     assert evidence.dead_runs_sweeping(no_sweep, "optimizer.lr", fallback=False).empty
@@ -723,3 +736,74 @@ def test_the_most_dead_layer_names_its_model_when_the_runs_span_several() -> Non
     one_model = result.dead_layers[result.dead_layers["model"] == "resnet50"]
     assert evidence.most_dead_layer(one_model) == (r"\texttt{stages.0.0.act3}", 0.15)
     assert evidence.most_dead_layer(one_model.assign(dead_fraction=0.0)) is None
+
+
+def test_runs_that_shared_a_machine_are_read_as_such() -> None:
+    """Per-run times measured while several runs shared the GPU are not one run's: the speed note says how many ran
+    at once (from started_at / finished_at per host) and the wall-clock time they took; runs that did not overlap
+    are said to have had the machine to themselves."""
+    from fmnist.analysis.macros import _sharing
+
+    def run(host: str, start: str, end: str) -> dict[str, str]:
+        return {"hostname": host, "started_at": f"2026-11-28T07:{start}+00:00",
+                "finished_at": f"2026-11-28T07:{end}+00:00"}
+
+    # host a: one run 00-10, two 10-20, one 30-40; host b: one run 00-20 (another machine: not sharing)
+    runs = pd.DataFrame([run("a", "00:00", "20:00"), run("a", "10:00", "20:00"), run("a", "30:00", "40:00"),
+                         run("b", "00:00", "20:00")])
+    text = _sharing(runs)
+    # run time 20 + 10 + 10 + 20 = 60 min; busy 20 + 10 (host a) + 20 (host b) = 50 min: 1.2 at once on average
+    assert text.startswith("The runs shared their machine: on average 1.2 ran at once (at most 2)")
+    assert text.endswith("at least one of the 4 trained runs with recorded times was running for 50.0 minutes of "
+                         "wall-clock time in all.")
+    alone = _sharing(runs.iloc[[0, 2]])
+    assert alone.startswith("No two of the 2 trained runs with recorded times overlapped")
+    assert _sharing(runs.drop(columns=["started_at"])) == ""  # summaries of earlier versions
+    back_to_back = pd.DataFrame([run("a", "00:00", "10:00"), run("a", "10:00", "20:00")])
+    assert "No two of the 2" in _sharing(back_to_back)  # one ending as the next starts is not sharing
+
+
+def test_one_seed_per_cell_is_said_to_test_nothing() -> None:
+    """With one seed no comparison is tested: the report's `tested` flag is off (main.tex words the abstract, the
+    introduction and the conclusions for it), the per-preset comparisons do not claim a Holm correction, and the best
+    cell says how close the next one is."""
+    from fmnist.analysis.macros import build_macros, flags
+
+    single = make_result({"stage2_norm": [
+        {**r, "n_val": 6000} for r in seeds({"norm": "batchnorm"}, [0.93], best_val_acc=[0.9450])
+        + seeds({"norm": "none"}, [0.92], best_val_acc=[0.9443333])]})
+    macros = build_macros(single)
+    assert "tested" not in flags(single, macros)
+    assert evidence.against_reference(single, "stage2_norm").startswith(r"Against norm=batchnorm (Table~\ref{")
+    assert macros["readBest"].endswith(r"With one seed this ranking is not tested: the next cell, norm=none of "
+                                       r"\texttt{stage2\_norm}, is 0.07\,pp lower in validation accuracy (4 of the "
+                                       "6,000 validation images).")
+    seeded = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931])
+                          + seeds({"norm": "none"}, [0.92, 0.921])})
+    macros = build_macros(seeded)
+    assert "tested" in flags(seeded, macros) and "next cell" not in macros["readBest"]
+    assert "(Holm-corrected within the preset, Table" in evidence.against_reference(seeded, "stage2_norm")
+
+
+def test_learning_rate_combinations_not_run_yet_are_named() -> None:
+    """A partly run learning rate x schedule grid says which combinations the spreads leave out, and a ranking of one
+    seed is not a tested difference; a combination whose runs all failed is a failure, not a missing cell."""
+    runs = (seeds({"optimizer.lr": 0.1, "scheduler": "cosine"}, [0.93])
+            + seeds({"optimizer.lr": 0.3, "scheduler": "cosine"}, [0.92])
+            + seeds({"optimizer.lr": 0.1, "scheduler": "constant"}, [0.91]))
+    text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": runs}))
+    assert "one seed per cell: a ranking, not a tested difference" in text
+    assert text.endswith("1 of the 4 combinations has no run yet (learning rate 0.3 with constant); the spreads and the "
+                         "best and worst learning rates leave them out.")
+    failed = runs + [{"cell": {"optimizer.lr": 0.3, "scheduler": "constant"}, "status": "failed", "test_acc": None}]
+    text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": failed}))
+    assert "no run yet" not in text and "Every run failed at learning rate 0.3 with the constant schedule" in text
+
+
+def test_the_residual_pairs_named_are_the_ones_analysed() -> None:
+    """He et al.'s finding closes with the depths of the residual vs plain pairs that are in the analysed sweeps."""
+    models = make_result({"stage1_models": seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.91])})
+    assert evidence.residual_discussion(models).endswith("our pair is 18 layers deep.")
+    both = make_result({"stage1_models": seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.91]),
+                        "stage2_skip": seeds({"model.skip": True}, [0.93]) + seeds({"model.skip": False}, [0.92])})
+    assert evidence.residual_discussion(both).endswith("our pairs are 9 and 18 layers deep.")

@@ -400,7 +400,7 @@ def test_model_descriptions_typeset_arrows_and_sizes(tmp_path: Path) -> None:
 
     conf = tmp_path / "net.yaml"
     conf.write_text('# Net_A ("x"), 28x28: 28->14->7, bottleneck x4\n_target_: x\n')
-    assert _describe(conf) == r'Net\_A ("x"), $28{\times}28$: 28$\to$14$\to$7, bottleneck $\times$4'
+    assert _describe(conf) == r"Net\_A (``x''), $28{\times}28$: 28$\to$14$\to$7, bottleneck $\times$4"
     conf.write_text("_target_: x\n")
     assert _describe(conf) == ""
 
@@ -460,6 +460,8 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
          "ours_s_per_epoch": 0.95, "modes": {"graphs": {"s_per_epoch": 0.95},
                                              "compile-default": {"error": "compilation failed"}}}],
         "time_to_accuracy": [{"preset": "fast", "epochs": 24, "test_acc": 0.9534, "train_time_s": 16.4},
+                             {"preset": "fast95", "epochs": 40, "test_acc": 0.9569, "train_time_s": 35.1,
+                              "model": "resnet18", "batch_size": 512, "n_train": 60000},
                              {"preset": "best", "status": "failed", "test_acc": None}],
         "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 4.08, "speedup_vs_first": 1.0},
                         {"jobs_per_gpu": 8, "jobs": 8, "runs_per_min": 14.03, "speedup_vs_first": 3.44}],
@@ -470,6 +472,7 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
     assert r"resnet9 & 512 & 8.17 & 0.83 & 0.59 & -- & 13.9$\times$ & 0.4 (missed) \\" in text
     assert r"resnet18 & 128 & -- & -- & 0.95 & failed & -- & 1 (met) \\" in text
     assert r"\texttt{fast} reached 95.34\,\% on the official test set after 24 epochs in 16.4\,s" in text
+    assert r"\texttt{fast95} (\texttt{resnet18}, batch 512, 60,000 training images) reached 95.69\,\%" in text
     assert r"(aim 94.0\,\% in 10\,s: missed)" in text and r"\texttt{best} failed" in text
     assert (r"1 at a time 4.08 runs per minute and 8 at a time 14.03 runs per minute (3.4$\times$)" in text
             and "under CUDA MPS" in text and r"\texttt{model=resnet9 trainer.epochs=2}" in text)

@@ -103,6 +103,11 @@ def count(value: Any) -> str:
     return f"{v:.0f}"
 
 
+def thousands(value: Any) -> str:
+    """A count with thousands separators, as the prose writes it: 54,000; n/a when missing."""
+    return NA if missing(value) else f"{int(value):,}"
+
+
 def seconds(mean: Any, std: Any = None) -> str:
     if missing(mean):
         return NA

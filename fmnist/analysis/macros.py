@@ -10,8 +10,8 @@ carries its noun ("1 seed", "3 seeds"). Five kinds:
   -> ``\stageTwoSkip...``) for every analysed preset and every study stage;
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
   params, flops, time, verdict; LaTeX specials but ``_`` written as in text, e.g. ``\%``);
-* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, dead, speed), ``\ifpreset{preset}{yes}{no}``,
-  ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
+* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, dead, speed, tested),
+  ``\ifpreset{preset}{yes}{no}``, ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
 * the sentences ``\read...``, ``\sum...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
 
@@ -153,8 +153,8 @@ def _setup(result: AnalysisResult) -> dict[str, str]:
         "setupAugment": field("augment"), "setupNorm": field("norm"),
         "setupActivation": field("activation"), "setupLabelSmoothing": get("trainer.label_smoothing"),
         "setupValFraction": get("data.val_fraction"), "setupSubset": get("data.subset"),
-        "setupTrain": latex.number(run.get("n_train")), "setupVal": latex.number(run.get("n_val")),
-        "setupTest": latex.number(run.get("n_test")), "setupDevice": field("device_name"),
+        "setupTrain": latex.thousands(run.get("n_train")), "setupVal": latex.thousands(run.get("n_val")),
+        "setupTest": latex.thousands(run.get("n_test")), "setupDevice": field("device_name"),
         "setupTorch": field("torch_version"),
         "setupCommit": NA if latex.missing(run.get("git_commit")) else escape(str(run["git_commit"])[:10]),
     }
@@ -267,15 +267,15 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
 
 
 def _dead_by_activation(runs: pd.DataFrame) -> str:
-    """' By activation, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU, which can output negative values, ...'
-    (`runs`: evidence.dead_runs_sweeping, so that the activations are compared with all else equal)."""
+    """' In the runs that sweep the activation, all else equal, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU,
+    which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping, so that the activations are compared with all else equal)."""
     if runs.empty:
         return ""
     acts = runs.groupby("activation", sort=False)
     if acts.ngroups < 2 and not runs["negative_capable"].any():
         return ""
     names = {a: ACTIVATIONS.get(str(a), escape(a)) for a in acts.groups}
-    text = " By activation, dead units are " + latex.and_join(
+    text = " In the runs that sweep the activation, all else equal, dead units are " + latex.and_join(
         [rf"{names[a]} {latex.pct(g['dead_fraction'].mean())}\,\%" for a, g in acts])
     negative = [names[a] for a, g in acts if bool(g["negative_capable"].any())]
     if negative:
@@ -287,11 +287,11 @@ def _dead_by_activation(runs: pd.DataFrame) -> str:
 def _speed(result: AnalysisResult) -> dict[str, str]:
     """Training time of the analysed runs (the study's GPU time: a run that reused the results of an identical
     run counts once, as `trainReused`), seconds per epoch of each Stage-1 model, and the sentences that quote
-    them (``\\readReuse``, ``\\readSecPerEpoch``)."""
+    them (``\\readReuse``, ``\\readSharing``, ``\\readSecPerEpoch``)."""
     runs = result.collection.completed
     stage1 = {stem: params for stem, (preset, params) in NAMED_CELLS.items() if preset == "stage1_models"}
     m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA, "trainReused": plural(0, "run"), "readReuse": "",
-         "readSecPerEpoch": ""} | {f"secPerEpoch{stem}": NA for stem in stage1}
+         "readSharing": "", "readSecPerEpoch": ""} | {f"secPerEpoch{stem}": NA for stem in stage1}
     if runs.empty or "train_time_s" not in runs:
         return m
     seconds = pd.to_numeric(runs["train_time_s"], errors="coerce")
@@ -300,7 +300,7 @@ def _speed(result: AnalysisResult) -> dict[str, str]:
     devices = sorted({str(d) for d in runs.get("device_name", pd.Series(dtype=str)).dropna()})
     m.update(trainHours=f"{seconds[trained].sum() / 3600:.2f}", trainEpochs=plural(epochs[trained].sum(), "epoch"),
              trainDevices=_text(", ".join(devices)), trainReused=plural(int((~trained).sum()), "run"),
-             readReuse=_reuse(runs))
+             readReuse=_reuse(runs), readSharing=_sharing(runs[trained]))
     per_epoch = seconds / epochs
     quoted = []
     for stem, params in stage1.items():
@@ -329,6 +329,41 @@ def _reuse(runs: pd.DataFrame) -> str:
     return (f"A run that several presets share (here one run belongs to up to {plural(shared, 'preset')}) was trained "
             f"once: {plural(copies, 'run')} copied the results of an identical completed run and "
             f"{'is' if copies == 1 else 'are'} not counted again.")
+
+
+def _sharing(runs: pd.DataFrame) -> str:
+    """How many of the trained `runs` ran at once on one machine (summary.json's started_at, finished_at and hostname)
+    and the wall-clock time they took, so that per-run times measured under sharing are read as such; empty when
+    the times are missing."""
+    if not {"started_at", "finished_at"} <= set(runs.columns):
+        return ""
+    start = pd.to_datetime(runs["started_at"], errors="coerce", utc=True)
+    end = pd.to_datetime(runs["finished_at"], errors="coerce", utc=True)
+    host = runs["hostname"].fillna("") if "hostname" in runs else pd.Series("", index=runs.index)
+    ok = start.notna() & end.notna() & (end > start)
+    if not ok.any():
+        return ""
+    busy = run_time = 0.0
+    most = 0
+    for _, group in pd.DataFrame({"start": start[ok], "end": end[ok], "host": host[ok]}).groupby("host"):
+        events = sorted([(t.timestamp(), 1) for t in group["start"]] + [(t.timestamp(), -1) for t in group["end"]],
+                        key=lambda e: (e[0], e[1]))  # an end before a start at the same instant
+        running, since = 0, None
+        for t, step in events:
+            if running and since is not None:
+                busy += t - since
+            running += step
+            most = max(most, running)
+            since = t
+        run_time += float((group["end"] - group["start"]).dt.total_seconds().sum())
+    counted = plural(int(ok.sum()), "trained run")
+    if most <= 1:
+        return (f"No two of the {counted} with recorded times overlapped: each had its machine to itself, so its "
+                f"times are those of one run alone.")
+    return (f"The runs shared their machine: on average {run_time / busy:.1f} ran at once (at most {most}), so the "
+            f"times here and in the tables are per run under that sharing, longer than one run alone would take; "
+            f"at least one of the {counted} with recorded times was running for {busy / 60:.1f} minutes of "
+            f"wall-clock time in all.")
 
 
 def _operations(result: AnalysisResult) -> dict[str, str]:
@@ -435,11 +470,14 @@ def _setup_defaults() -> dict[str, str]:
 
 
 def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
-    """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed),
+    """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed;
+    ``tested`` when at least one cell could be tested against its reference: two seeds or more on both sides),
     ``preset:<name>`` for each analysed preset and ``figure:<name>`` for each figure it drew."""
     have = {"setup": macros["setupModel"], "commit": macros["setupCommit"], "best": macros["bestCell"],
             "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"]}
-    return ([name for name, value in have.items() if value != NA] + [f"preset:{p}" for p in result.collection.swept]
+    tested = ["tested"] if result.cells["p_value"].notna().any() else []
+    return ([name for name, value in have.items() if value != NA] + tested
+            + [f"preset:{p}" for p in result.collection.swept]
             + [f"figure:{f}" for f in sorted(result.figures)])
 
 

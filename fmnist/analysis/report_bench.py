@@ -57,12 +57,22 @@ def tta_sentence(results: Sequence[dict[str, Any]]) -> str:
             aim = (f" (aim {100 * r['aim'][0]:.1f}\\,\\% in {r['aim'][1]:g}\\,s: {r['verdict']})"
                    if r["aim"] and r["verdict"] else "")
             epochs = "" if r["epochs"] is None else f" after {r['epochs']} epochs"
-            parts.append(rf"\texttt{{{escape(r['preset'])}}} reached {latex.pct(r['test_acc'])}\,\% on the official "
-                         rf"test set{epochs} in {latex.seconds(r['train_time_s'])}\,s of training{aim}")
+            parts.append(rf"\texttt{{{escape(r['preset'])}}}{_recipe(r)} reached {latex.pct(r['test_acc'])}\,\% on "
+                         rf"the official test set{epochs} in {latex.seconds(r['train_time_s'])}\,s of training{aim}")
     if not parts:
         return ""
-    return ("Time to accuracy, with the training time counted (CUDA-graph capture included): "
+    return ("Time to accuracy of the speed presets, with the training time counted (CUDA-graph capture included; "
+            r"each preset trains a recipe of its own, \texttt{conf/experiment/<preset>.yaml}, not a study cell's): "
             + latex.and_join(parts) + ".")
+
+
+def _recipe(row: dict[str, Any]) -> str:
+    """' (resnet18, batch 512, 60,000 training images)' from what a time-to-accuracy run recorded; '' when it
+    recorded none of it (results of earlier versions)."""
+    parts = ([rf"\texttt{{{escape(row['model'])}}}"] if row.get("model") else []) + (
+        [f"batch {row['batch_size']}"] if row.get("batch_size") else []) + (
+        [f"{latex.thousands(row['n_train'])} training images"] if row.get("n_train") else [])
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def concurrency_sentence(results: Sequence[dict[str, Any]]) -> str:

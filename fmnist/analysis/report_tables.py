@@ -159,9 +159,11 @@ def dead_table(result: AnalysisResult) -> str:
 
 def _describe(path: Path) -> str:
     """A model config's first comment line as LaTeX: its ASCII arrows and sizes (``28x28: 28->14``, ``x4``) typeset
-    as maths, so that a table cell neither prints them raw nor breaks a line inside an arrow."""
+    as maths, so that a table cell neither prints them raw nor breaks a line inside an arrow, and its straight
+    quotes as typographic ones."""
     first = path.read_text().splitlines()[0] if path.stat().st_size else ""
     text = escape(first.lstrip("# ").strip()) if first.startswith("#") else ""
+    text = re.sub(r'"([^"]*)"', r"``\1''", text)  # typographic quotes, not straight ones
     text = re.sub(r"(\d+)x(\d+)", r"$\1{\\times}\2$", text)
     text = re.sub(r"\bx(\d+)\b", r"$\\times$\1", text)
     return re.sub(r"(\d+)->", r"\1$\\to$", text)

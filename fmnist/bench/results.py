@@ -68,7 +68,8 @@ def tta_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         ok = None if aim is None or acc is None or seconds is None else acc >= aim[0] and seconds <= aim[1]
         verdict = "failed" if r.get("status") == "failed" else verdict_word(ok)
         rows.append({"preset": r["preset"], "epochs": r.get("epochs"), "test_acc": acc, "train_time_s": seconds,
-                     "aim": aim, "verdict": verdict})
+                     "aim": aim, "verdict": verdict, "model": r.get("model"), "batch_size": r.get("batch_size"),
+                     "n_train": r.get("n_train")})
     return rows
 
 

@@ -17,10 +17,13 @@ from fmnist.train.run import train
 def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
     """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass, and
     counts the CUDA-graph capture (`graph_capture_s`, before epoch 1), as torch.compile's compilation is counted in
-    epoch 1. The run dir goes to `run_root`, or to a temporary folder that is removed afterwards. A run that fails
-    (diverges, runs out of memory) is a result too (status failed, `error`), so the next preset still runs."""
+    epoch 1. The result names what the preset trains (model, batch size, training images). The run dir goes to
+    `run_root`, or to a temporary folder that is removed afterwards. A run that fails (diverges, runs out of
+    memory) is a result too (status failed, `error`), so the next preset still runs."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"+experiment={preset}", "logger=none", *overrides])
+        model = compose("train", overrides=[f"+experiment={preset}", *overrides],
+                        return_hydra_config=True).hydra.runtime.choices.get("model")
     with tempfile.TemporaryDirectory(prefix="fmnist-tta-") as tmp:
         root = Path(run_root) if run_root else Path(tmp)
         try:
@@ -34,5 +37,6 @@ def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = 
         "train_time_s": None if epochs_s is None else epochs_s + (capture_s or 0.0),
         "graph_capture_s": capture_s, "cuda_graphs": summary.get("cuda_graphs"),
         "epochs": summary.get("epochs_completed"), "device_name": summary.get("device_name"),
+        "model": model, "batch_size": int(cfg.trainer.batch_size), "n_train": summary.get("n_train"),
         "run_dir": str(root / preset) if run_root else None, "error": summary.get("error"),
     }

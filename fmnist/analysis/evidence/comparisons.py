@@ -236,8 +236,8 @@ def capacity_pairs(result: AnalysisResult) -> dict[str, Pair]:
     if common:
         w = max(common)
         pairs["Depth"] = Pair(CAPACITY, {"model": "resnet34", "model.width": w},
-                              {"model": "resnet18", "model.width": w}, "ResNet-34",
-                              f"ResNet-18 (both at width {latex.number(w)})")
+                              {"model": "resnet18", "model.width": w}, f"ResNet-34 at width {latex.number(w)}",
+                              f"ResNet-18 at width {latex.number(w)}")
     narrow = sorted(widths.get("resnet18", set()))
     if len(narrow) >= 2:
         wide, thin = (latex.number(w) for w in (narrow[-1], narrow[0]))

@@ -122,7 +122,10 @@ def dead_by_lr(result: AnalysisResult) -> str:
               dead.loc[lr == lrs[0], "dead_fraction"].to_numpy(float))
     if c is None:
         return NA
-    if c.a == 0 and c.b == 0:  # nothing to test: no unit died at either rate
+    if not (dead["dead_fraction"] > 0).any():  # nothing to test: no unit died at any rate
+        return (rf"With ReLU, no unit is dead at any of the {len(lrs)} learning rates, {latex.number(lrs[0])} to "
+                rf"{latex.number(lrs[-1])} (all schedules pooled).")
+    if c.a == 0 and c.b == 0:  # nothing to test: no unit died at either end
         return (rf"With ReLU, no unit is dead at learning rate {latex.number(lrs[-1])} or at {latex.number(lrs[0])} "
                 "(all schedules pooled).")
     return (rf"With ReLU, {latex.pct(c.a)}\,\% of the units are dead at learning rate {latex.number(lrs[-1])} against "

@@ -46,7 +46,9 @@ def residual_discussion(result: AnalysisResult) -> str:
                  if models != NA else NA,
                  "ResNet-9 with and without its two residual additions (identical parameters). " + skip
                  if skip != NA else NA)
-    return _join(text, HE_FINDING if text else NA)
+    depths = " and ".join(d for d, sentence in (("9", skip), ("18", models)) if sentence != NA)
+    pairs = f"our pair is {depths} layers deep." if " and " not in depths else f"our pairs are {depths} layers deep."
+    return _join(text, f"{HE_FINDING} {pairs}" if text else NA)
 
 
 def capacity_discussion(result: AnalysisResult) -> str:
@@ -58,11 +60,12 @@ def capacity_discussion(result: AnalysisResult) -> str:
     return _join(text, figure)
 
 
-#: What He et al. (2016) found on depth, which the residual vs plain pairs (9 and 18 layers) are read against.
+#: What He et al. (2016) found on depth, which the residual vs plain pairs (9 and 18 layers) are read against;
+#: the sentence ends with the depths of the pairs analysed.
 HE_FINDING = (r"\citet{he2016deep} found plain nets harder to optimise as they grow deeper (on CIFAR-10 the training "
               r"error of plain nets rose from 20 to 56 layers; on ImageNet plain-34 trained worse than plain-18), "
               r"while at 18 layers their plain and residual nets reached about the same accuracy, the residual one "
-              r"converging faster; our pairs are 9 and 18 layers deep.")
+              r"converging faster;")
 #: What the optimiser comparison holds fixed (conf/optimizer/).
 OPTIMIZER_NOTE = (r"Each optimiser runs with its own conventional learning rate and weight decay "
                   r"(Table~\ref{tab:ablations}: SGD at 0.1, Adam, AdamW and RMSprop at $10^{-3}$), so this compares "

@@ -46,9 +46,25 @@ def lr_schedule_spread(result: AnalysisResult) -> tuple[str, pd.DataFrame]:
                rf"across the {plural(grid.shape[0], 'schedule')}, by {_size(by_lr.mean())}\,pp within a learning rate"
                if grid.shape[0] > 1 and len(by_lr) else ""]  # a setting with one value moves nothing
     text = latex.sentence("; ".join(t for t in spreads if t)) + ". " if any(spreads) else ""
+    untested = "; one seed per cell: a ranking, not a tested difference" if (cells["n"] < 2).all() else ""
     text += (rf"The best learning rate is {latex.number(best_lrs.index[0])} for {schedules} "
-             r"(Table~\ref{tab:lr-schedules}).")
-    return text + _lr_failures(preset_cells) + _lr_or_schedule(result), table
+             rf"(Table~\ref{{tab:lr-schedules}}{untested}).")
+    return text + _lr_not_run(grid, preset_cells) + _lr_failures(preset_cells) + _lr_or_schedule(result), table
+
+
+def _lr_not_run(grid: pd.DataFrame, cells: pd.DataFrame) -> str:
+    """' 3 of the 20 combinations have no run yet (learning rate 0.3 with cosine, ...); the spreads and the best and
+    worst learning rates leave them out.' for the learning rate x schedule combinations of the grid's values that
+    no run has reached (a cell whose runs all failed is a result, named by _lr_failures)."""
+    failed = {(c["scheduler"], c["optimizer.lr"]) for _, c in failed_cells(cells).iterrows()}
+    missing = [(sched, lr) for sched, accs in grid.iterrows() for lr, acc in accs.items()
+               if pd.isna(acc) and (sched, lr) not in failed]
+    if not missing:
+        return ""
+    names = [rf"learning rate {latex.number(lr)} with {escape(sched)}" for sched, lr in missing]
+    have = "has" if len(missing) == 1 else "have"
+    return (f" {len(missing)} of the {grid.size} combinations {have} no run yet ({latex.and_join(names)}); the spreads "
+            "and the best and worst learning rates leave them out.")
 
 
 def _lr_failures(cells: pd.DataFrame) -> str:

@@ -145,8 +145,8 @@ def against_reference(result: AnalysisResult, preset: str) -> str:
                          rf"({p_math(c['p_holm'], HOLM)})")
         else:
             parts.append(rf"{name} within seed noise ($\Delta$\,=\,{delta}\,pp, {p_math(c['p_holm'], HOLM)})")
-    return (rf"Against {escape(ref['cell'].iloc[0])} (Holm-corrected within the preset, "
-            rf"Table~\ref{{tab:preset-{slug(preset)}}}): "
+    corrected = "Holm-corrected within the preset, " if others["p_holm"].notna().any() else ""
+    return (rf"Against {escape(ref['cell'].iloc[0])} ({corrected}Table~\ref{{tab:preset-{slug(preset)}}}): "
             + "; ".join(parts) + ".")
 
 
