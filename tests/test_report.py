@@ -127,6 +127,30 @@ def test_latex_error_is_reported_with_its_line(tex, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_failed_build_leaves_the_previous_report_as_it_was(tiny_analysis, tex, tmp_path: Path) -> None:
+    """The report is built in a staging copy: a LaTeX error (here in main.tex) leaves the earlier PDF, macros,
+    tables and figures untouched, and the failed build is kept in .report-failed/ with its log."""
+    report_dir = report_copy(tmp_path)
+    earlier = {"main.pdf": "earlier pdf", "macros.tex": "% earlier", "tables/presets.tex": "earlier table",
+               "figures/capacity.pdf": "earlier figure", "notes.txt": "the user's"}
+    for name, text in earlier.items():
+        (report_dir / name).parent.mkdir(exist_ok=True)
+        (report_dir / name).write_text(text)
+    main = report_dir / "main.tex"
+    main.write_text(main.read_text().replace("\\begin{document}", "\\begin{document}\n\\undefinedmacro", 1))
+    with pytest.raises(ReportError) as failure:
+        report_mod.build_report(tiny_analysis.result, report_dir)
+    message = str(failure.value)
+    assert "main.tex" in message and "Undefined control sequence" in message
+    assert str(report_dir / ".report-failed" / "main.log") in message and "is unchanged" in message
+    assert {name: (report_dir / name).read_text() for name in earlier} == earlier
+    assert sorted(p.name for p in (report_dir / "tables").iterdir()) == ["presets.tex"]
+    assert (report_dir / ".report-failed" / "main.log").is_file()
+    assert (report_dir / ".report-failed" / "notes.txt").is_file()  # the build saw report_dir's own files
+    assert not list(report_dir.glob(".report-staging-*"))
+
+
+@pytest.mark.slow
 def test_write_sources_needs_main_tex(tiny_analysis, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no main.tex"):
         report_mod.write_sources(tiny_analysis.result, tmp_path)

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -117,9 +118,62 @@ def newest_run_date(result: AnalysisResult) -> int | None:
     return int(max(dates)) if dates else None
 
 
+#: What a build writes besides the generated sources: the PDF and latexmk's files, not copied into the staging
+#: folder; those of KEPT_BUILD_FILES are moved back with the PDF (the log, for a user to read).
+BUILD_FILES = tuple(f"main.{ext}" for ext in ("pdf", "aux", "log", "out", "bbl", "blg", "fls", "fdb_latexmk"))
+KEPT_BUILD_FILES = BUILD_FILES[:6]  # .fls and .fdb_latexmk name the staging folder
+GENERATED_FILES = ("macros.tex",)
+STAGING_PREFIX = ".report-staging-"
+FAILED_DIR = ".report-failed"  # the last failed build, to read its log
+
+
 def build_report(result: AnalysisResult, report_dir: Path) -> Path:
-    """Regenerate the report's tables, figures and macros from `result` and build the PDF."""
-    write_sources(result, report_dir)
-    pdf = build_pdf(report_dir, newest_run_date(result))
+    """Regenerate the report's tables, figures and macros from `result` and build the PDF, in a staging copy of
+    `report_dir`'s own files (main.tex, the bibliography, anything else there): only a successful build replaces
+    the previous report's generated files and PDF, so a failure leaves them as they were (the failed build is kept
+    in `report_dir`/.report-failed/ to read its log)."""
+    check_report_dir(report_dir)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=report_dir))
+    except OSError as exc:
+        raise ReportError(f"cannot write to report_dir {report_dir}: {exc.strerror or exc}") from exc
+    try:
+        for item in report_dir.iterdir():
+            if item.name in (*GENERATED_DIRS, *GENERATED_FILES, *BUILD_FILES, FAILED_DIR) or \
+                    item.name.startswith(STAGING_PREFIX):
+                continue
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
+        write_sources(result, staging)
+        try:
+            build_pdf(staging, newest_run_date(result))
+        except ReportError as exc:  # keep the failed build to read its log; the report stays as it was
+            failed = report_dir / FAILED_DIR
+            shutil.rmtree(failed, ignore_errors=True)
+            os.replace(staging, failed)
+            raise ReportError(f"{str(exc).replace(str(staging), str(failed))}; the previous report in {report_dir} "
+                              f"is unchanged") from None
+        _replace(staging, report_dir)
+        shutil.rmtree(report_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's build is out of date
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {report_dir}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    pdf = report_dir / "main.pdf"
     log.info("report built: %s", pdf)
     return pdf
+
+
+def _replace(staging: Path, report_dir: Path) -> None:
+    """Move the built report's generated folders and files from `staging` into `report_dir`, replacing the
+    previous ones (each folder is renamed aside first, then removed)."""
+    for name in (*GENERATED_DIRS, *GENERATED_FILES, *KEPT_BUILD_FILES):
+        new, old = staging / name, report_dir / name
+        if not new.exists():
+            continue
+        if new.is_dir():
+            aside = staging / f"{name}.previous"
+            if old.exists():
+                os.replace(old, aside)
+            os.replace(new, old)
+        else:
+            os.replace(new, old)
