@@ -163,6 +163,28 @@ def test_latex_helpers() -> None:
     assert latex.pct(0.94123) == "94.12" and latex.pct(float("nan")) == latex.NA
     assert latex.pct_pm(0.9, 0.01) == r"90.00\,$\pm$\,1.00" and latex.pct_pm(0.9, None) == "90.00"
     assert latex.count(11_172_810) == r"11.2\,M" and latex.pp(-0.0123) == "$-$1.23"
+    assert latex.escape("é – ﬁ λ 😀\nx") == "é – fi [U+03BB] [U+1F600] x"  # what pdflatex cannot set, spelled
+    assert latex.thousands(54000) == "54,000" and latex.thousands(None) == latex.NA
+
+
+def test_text_pdflatex_cannot_typeset_still_builds(tex, tmp_path: Path) -> None:
+    """A failed run's error message (any text a user or a library wrote) with emoji, CJK, Greek and control
+    characters goes into the problems table; the report must still build."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.report_tables import problems_table
+
+    error = "データ 😀 λ=0.1\x00 failed\n\nagain"
+    problems = pd.DataFrame([{"run": "0_note=ü😀", "preset": "stage2_skip", "status": "failed", "error": error}])
+    (tmp_path / "problems.tex").write_text(problems_table(SimpleNamespace(collection=SimpleNamespace(
+        problems=lambda: problems))))
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
+        "\\usepackage{booktabs,longtable,array}\n\\begin{document}\n\\input{problems}\n\\end{document}\n")
+    text = " ".join(pdf_text(report_mod.build_pdf(tmp_path)).split())
+    assert "[U+30C7]" in text and "[U+1F600] [U+03BB]=0.1[U+0000] failed again" in text and "ü" in text
 
 
 def test_depth_and_width_pairs_are_quoted_from_their_cells() -> None:

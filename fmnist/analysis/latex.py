@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,15 +23,36 @@ _DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight
 _BREAK_AFTER = frozenset(",=_./-:;")
 
 
+#: Non-ASCII characters that pdflatex's utf8 input with T1 fonts typesets (main.tex's preamble): Latin-1 and
+#: Latin Extended-A letters, and the common typographic punctuation.
+_TYPESET = frozenset(chr(c) for c in range(0xA0, 0x180)) | frozenset("–—‘’‚“”„†‡•…‰‹›€")
+
+
+def _char(ch: str) -> str:
+    """One character as LaTeX text: the specials escaped; whitespace controls (a newline in an error message) a
+    space; a character pdflatex cannot typeset (emoji, CJK, Greek, other controls: one would stop the build)
+    spelled as its ASCII decomposition (ő -> o is already typeset; ﬁ -> fi) or as [U+XXXX]."""
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if " " <= ch <= "~" or ch in _TYPESET:
+        return ch
+    if ch in "\t\n\r\f\v":
+        return " "
+    ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+    if ascii_form and all(" " <= c <= "~" for c in ascii_form):
+        return "".join(_ESCAPES.get(c, c) for c in ascii_form)
+    return f"[U+{ord(ch):04X}]"
+
+
 def escape(text: Any) -> str:
-    """Plain text -> LaTeX-safe text."""
-    return "".join(_ESCAPES.get(ch, ch) for ch in str(text))
+    """Plain text -> LaTeX-safe text that pdflatex can typeset, whatever the characters (see _char)."""
+    return "".join(_char(ch) for ch in str(text))
 
 
 def breakable(text: Any) -> str:
     """escape(), with a line break allowed after each separator (`,=_./-:;`): run dir names and error messages
     that would otherwise overflow a table column."""
-    return "".join(_ESCAPES.get(ch, ch) + (r"\allowbreak{}" if ch in _BREAK_AFTER else "") for ch in str(text))
+    return "".join(_char(ch) + (r"\allowbreak{}" if ch in _BREAK_AFTER else "") for ch in str(text))
 
 
 def key(text: Any) -> str:
