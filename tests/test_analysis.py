@@ -500,6 +500,28 @@ def test_damaged_metrics_are_read_as_missing_and_named(tmp_path: Path, analyze_c
                                        list(result.cells["cell"]), tmp_path / "figs")
 
 
+def test_a_figure_the_runs_cannot_draw_is_left_out_with_a_warning(tmp_path: Path, analyze_config,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Every metrics.csv without its lr column and a batch size of 0 in the configs: the learning-rate figure
+    cannot be drawn; the analysis warns, names it, and writes everything else. A '$' in a swept value is text in
+    the figures, not mathtext."""
+    runs = fake_sweep(tmp_path / "sweep")
+    for run in runs:
+        (run / "metrics.csv").write_text(METRICS_CSV.replace("epoch,lr,", "epoch,rate,"))
+        summary = json.loads((run / "summary.json").read_text())
+        summary["config"]["trainer"]["batch_size"] = 0
+        (run / "summary.json").write_text(json.dumps(summary))
+        overrides = run / ".hydra" / "overrides.yaml"
+        overrides.write_text(overrides.read_text() + f"- +note=$\\nope{run.name[0]}$\n")  # invalid as mathtext
+    result = analyze(analyze_config(f"sweep_dir={tmp_path / 'sweep'}", f"out_dir={tmp_path / 'out'}",
+                                    "dead_neurons=false"))
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [m for m in warned if m.startswith("figure ")] == [
+        "figure lr_schedules not drawn: ZeroDivisionError: integer division or modulo by zero"]  # batch size 0
+    assert {"curves_fake", "accuracy_fake"} <= set(result.figures) and "lr_schedules" not in result.figures
+    assert (tmp_path / "out" / "cells.csv").is_file() and (tmp_path / "out" / "figures" / "curves_fake.pdf").is_file()
+
+
 def test_cell_labels_and_keys_are_cut_to_their_last_part_unless_two_would_read_the_same() -> None:
     cells = ["optimizer.lr=0.1, scheduler=cosine, model.depths=[2, 2]", "optimizer.lr=0.3, scheduler=constant"]
     assert short_labels(cells) == ["lr=0.1, scheduler=cosine, depths=[2, 2]", "lr=0.3, scheduler=constant"]

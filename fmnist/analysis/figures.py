@@ -288,7 +288,7 @@ def lr_schedules(runs: pd.DataFrame, epochs: pd.DataFrame, conf_dir: Path, out_d
     for i, path in enumerate(sorted((conf_dir / "scheduler").glob("*.yaml"))):
         f = _multipliers(OmegaConf.load(path), n_epochs, steps)
         ax.plot(np.arange(len(f)) / steps, f, color=style.color(i), ls=style.LINESTYLES[i % 4], label=path.stem)
-        used = done[done.get("scheduler", pd.Series(dtype=str)) == path.stem]
+        used = done[done["scheduler"] == path.stem] if "scheduler" in done else done.iloc[:0]  # runs of this one
         if not used.empty:
             run = used.iloc[0]
             rec = epochs[epochs["run_dir"] == run["run_dir"]]

@@ -85,7 +85,7 @@ def augmented_rows(raw: torch.Tensor, labels: torch.Tensor, augments: Sequence[t
         for name, aug in augments:
             images, targets = aug(raw.clone(), labels, index=index, epoch=1)
             if aug.soft_targets:  # an image paired with itself keeps weight 1: the batch's λ is the smallest
-                name += f"\n$\\lambda$ = {float(targets.gather(1, labels[:, None]).min()):.2f}"
+                name += f"\nλ = {float(targets.gather(1, labels[:, None]).min()):.2f}"
             rows.append((name, images))
     return rows
 

@@ -7,8 +7,9 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,7 +25,7 @@ from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, data_fingerprint, is_official_test, load_resplit
-from fmnist.errors import FmnistError
+from fmnist.errors import FmnistError, first_line
 from fmnist.train.device import resolve_device
 from fmnist.train.run_dir import atomic_write_bytes, atomic_write_text, write_json
 
@@ -247,26 +248,39 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
 
     c, cells = result.collection, result.cells
     written: list[Path] = []
+
+    def draw(name: str, figure: Callable[..., list[Path]], *args: Any, **kwargs: Any) -> None:
+        """One figure; damaged run data it cannot draw (a metrics.csv without its columns, a config value of the
+        wrong type) leaves it out with a warning naming it, and the rest of the analysis goes on."""
+        try:
+            written.extend(figure(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - any failure of one optional figure, from any run's data
+            plt.close("all")
+            log.warning("figure %s not drawn: %s: %s", name, type(exc).__name__, first_line(exc))
+
     with style.context():
         for preset in c.swept:
             order = list(cells.loc[cells["preset"] == preset, "cell"])
-            written += figs.training_curves(c.runs, c.epochs, preset, order, fig_dir, swept=c.swept[preset])
-            written += figs.final_accuracy(cells, c.runs, preset, fig_dir)
-            written += figs.tracked_dead_curves(c.runs, c.epochs, preset, order, fig_dir)
-        written += figs.capacity(cells, fig_dir)
-        written += figs.key_comparisons(key_comparisons(result), fig_dir)
-        written += figs.lr_schedules(c.runs, c.epochs, CONF_DIR, fig_dir)
+            draw(f"training curves of {preset}", figs.training_curves, c.runs, c.epochs, preset, order, fig_dir,
+                 swept=c.swept[preset])
+            draw(f"final accuracy of {preset}", figs.final_accuracy, cells, c.runs, preset, fig_dir)
+            draw(f"dead-unit curves of {preset}", figs.tracked_dead_curves, c.runs, c.epochs, preset, order,
+                 fig_dir)
+        draw("capacity", figs.capacity, cells, fig_dir)
+        draw("key_comparisons", figs.key_comparisons, key_comparisons(result), fig_dir)
+        draw("lr_schedules", figs.lr_schedules, c.runs, c.epochs, CONF_DIR, fig_dir)
         if result.classes is not None:
-            written += image_figures.confusion(result.classes, fig_dir)
+            draw("confusion", image_figures.confusion, result.classes, fig_dir)
             if dataset is not None:
-                written += image_figures.misclassified(result.classes, dataset.test, fig_dir,
-                                                       int(cfg.get("misclassified", 24)))
+                draw("misclassified", image_figures.misclassified, result.classes, dataset.test, fig_dir,
+                     int(cfg.get("misclassified", 24)))
         if dataset is not None:
-            written += image_figures.augmentations(dataset.train, _augments(), fig_dir, CLASS_NAMES)
+            draw("augmentations", image_figures.augmentations, dataset.train, _augments(), fig_dir, CLASS_NAMES)
         if not result.dead_layers.empty:  # each trained network once, compared only where nothing else changes
             by_activation = dead_runs_sweeping(result, "activation")
-            written += figs.dead_by_layer(distinct_dead_layers(result, by_activation), fig_dir)
-            written += figs.dead_vs_lr(dead_runs_sweeping(result, "optimizer.lr", fallback=False), fig_dir)
+            draw("dead_by_layer", figs.dead_by_layer, distinct_dead_layers(result, by_activation), fig_dir)
+            draw("dead_vs_lr", figs.dead_vs_lr, dead_runs_sweeping(result, "optimizer.lr", fallback=False),
+                 fig_dir)
     return {p.stem: p for p in written if p.suffix == ".pdf"}
 
 

@@ -28,6 +28,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
 LINESTYLES = ("-", "--", ":", "-.")
 
 RC: dict[str, object] = {
+    "text.parse_math": False,  # text is literal: a '$' in a run's name or a swept value is not mathtext
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],
     "font.size": 8,
