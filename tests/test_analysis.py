@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -237,6 +238,11 @@ def test_run_dirs_are_found_at_any_depth(tmp_path: Path) -> None:
     (tmp_path / "e/2_z/.hydra/config.yaml").write_text("name: z\n")
     (tmp_path / "a/0_x/checkpoints").mkdir()
     assert [p.relative_to(tmp_path).as_posix() for p in find_run_dirs(tmp_path)] == ["a/0_x", "b/c/d/1_y", "e/2_z"]
+    links = tmp_path / "links"  # a sweep gathered from links to run dirs; a link cycle is walked once
+    links.mkdir()
+    (links / "0_x").symlink_to(tmp_path / "a/0_x")
+    (links / "up").symlink_to(tmp_path)
+    assert [p.relative_to(links).as_posix() for p in find_run_dirs(links)] == ["0_x", "up/b/c/d/1_y", "up/e/2_z"]
 
 
 def test_bad_sweep_dirs_are_clear_errors(tmp_path: Path) -> None:
@@ -614,8 +620,8 @@ def test_augmentation_figure_applies_each_augmentation_as_the_trainer_does(tmp_p
         image_figures.augmentations(train, augments, tmp_path, [str(c) for c in range(10)])
     saved[0].canvas.draw()  # renders the λ labels
     names = [ax.get_ylabel() for ax in saved[0].axes[::10]]
-    assert names[:2] == ["raw", "alternating"] and names[2].startswith("mixup\n$\\lambda$ = ")
-    assert names[3].startswith("cutmix\n$\\lambda$ = ")
+    assert names[:2] == ["raw", "alternating"] and names[2].startswith("mixup\nλ = ")
+    assert names[3].startswith("cutmix\nλ = ")
 
     raw = torch.from_numpy(train.images[:10]).float().div(255).unsqueeze(1)
     rows = dict(image_figures.augmented_rows(raw, torch.arange(10), augments))
@@ -649,6 +655,25 @@ def test_unreadable_overrides_do_not_change_the_swept_parameters(tmp_path: Path,
     assert collection.swept == {"fake": ["model.skip"]}
     assert collection.runs["cell"].tolist() == ["model.skip=True"] * 2 + ["model.skip=False"] * 2
     assert f"run {runs[2].name} (fake): .hydra/overrides.yaml is missing or unreadable" in caplog.text
+
+
+def test_run_dirs_copied_without_their_hydra_folder_read_summary_overrides(tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """`cp -r sweep/*` leaves the hidden .hydra/ behind: summary.json's copy of the overrides names the swept
+    parameter (the configs alone would also differ in keys that follow from it); a choices entry that is not a
+    mapping and a status that is not a string are issues, not tracebacks."""
+    runs = fake_sweep(tmp_path)
+    for run in runs:
+        overrides = (run / ".hydra" / "overrides.yaml").read_text().replace("- ", "").split()
+        summary = json.loads((run / "summary.json").read_text())
+        summary.update(overrides=overrides, choices=summary["choices"] if run != runs[0] else ["resnet9"])
+        summary["status"] = summary["status"] if run != runs[1] else 5
+        (run / "summary.json").write_text(json.dumps(summary))
+        shutil.rmtree(run / ".hydra")
+    collection = collect(tmp_path)
+    assert collection.swept == {"fake": ["model.skip"]} and "overrides.yaml" not in caplog.text
+    assert collection.runs["status"].tolist() == ["completed", "unreadable", "completed", "completed"]
+    assert "summary.json's choices is list, not a mapping" in caplog.text
 
 
 def test_swept_keys_of_a_run_rebuilt_from_its_config() -> None:
@@ -733,6 +758,23 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     assert f"{runs[5] / file} is unreadable (ParserError): left out of the confusion matrix" in caplog.text
 
 
+def test_an_out_dir_that_cannot_be_written_is_named_before_the_runs_are_measured(
+        tmp_path: Path, analyze_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only folder (here: access() says so, as it does for a read-only mount) stops the analysis before the
+    dead-neuron measurements, naming the folder that cannot be written."""
+    from fmnist.analysis import options, pipeline
+
+    sweep, locked = tmp_path / "sweep", tmp_path / "locked"
+    fake_sweep(sweep)
+    locked.mkdir()
+    monkeypatch.setattr(options.os, "access", lambda path, mode: Path(path) != locked)
+    monkeypatch.setattr(pipeline, "dead_neuron_tables", lambda *a: pytest.fail("measured before the check"))
+    with pytest.raises(AnalysisError, match=f"cannot write to out_dir {re.escape(str(locked / 'a' / 'b'))}: "
+                                            f"{re.escape(str(locked))} is not writable"):
+        analyze(analyze_config(f"sweep_dir={sweep}", f"out_dir={locked / 'a' / 'b'}"))
+    assert options.unwritable(tmp_path / "elsewhere" / "new") is None
+
+
 def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Path, analyze_config,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from fmnist.analysis import pipeline
@@ -742,10 +784,12 @@ def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Pa
     fake_sweep(sweep)
     quick_analysis(analyze_config, sweep, out)
     stale = [out / "dead_neurons.csv", out / "figures" / "curves_old.pdf", out / "figures" / "curves_old.png"]
-    mine = [out / "notes.txt", out / "figures" / "mine.txt"]
+    mine = [out / "notes.txt", out / "figures" / "mine.txt", out / "figures" / "my_plot.png"]
     for path in stale + mine:
         path.parent.mkdir(exist_ok=True)
         path.write_text("earlier")
+    meta = json.loads((out / "analysis.json").read_text())  # as if the earlier analysis had drawn curves_old
+    (out / "analysis.json").write_text(json.dumps(meta | {"figures": ["curves_old"]}))
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def fail(*args, **kwargs):
@@ -762,6 +806,17 @@ def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Pa
     quick_analysis(analyze_config, sweep, out)
     assert len(pd.read_csv(out / "runs.csv")) == 5 and json.loads((out / "analysis.json").read_text())["runs"] == 5
     assert not any(p.exists() for p in stale) and all(p.read_text() == "earlier" for p in mine)
+
+    for blocker, made in ((out / "runs.parquet", "mkdir"), (out / "figures", "write_text")):
+        kept = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        shutil.rmtree(blocker) if blocker.is_dir() else blocker.unlink()
+        blocker.mkdir() if made == "mkdir" else blocker.write_text("a file where a folder goes")
+        kept = {p: b for p, b in kept.items() if blocker not in (p, *p.parents)}
+        kind = "a folder" if made == "mkdir" else "a file"
+        with pytest.raises(FmnistError, match=f"{re.escape(str(blocker))} is {kind}"):
+            analyze(analyze_config(f"sweep_dir={sweep}", f"out_dir={out}", "dead_neurons=false"))
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and blocker not in (p, *p.parents)} == kept
+        shutil.rmtree(blocker) if blocker.is_dir() else blocker.unlink()
 
     fresh = tmp_path / "fresh"  # a failed first analysis leaves no out_dir behind
     monkeypatch.setattr(pipeline, "write_json", fail)

@@ -154,7 +154,12 @@ def saved_stats() -> DeadStats:
 
 @pytest.mark.parametrize("content", ['{"dead_fraction": 0.1, "zero_fr', "{}", "[]", '{"dead_fraction": 0.1, '
                                      '"zero_fraction": 0.2, "per_layer": [{"layer": "a", "units": 3}]}',
-                                     '{"dead_fraction": "x", "zero_fraction": 0.2}'])
+                                     '{"dead_fraction": "x", "zero_fraction": 0.2}',
+                                     '{"dead_fraction": NaN, "zero_fraction": 0.2}',
+                                     '{"dead_fraction": 1.5, "zero_fraction": 0.2}',
+                                     '{"dead_fraction": 0.1, "zero_fraction": 0.2, "per_layer": [{"layer": "a", '
+                                     '"activation": "ReLU", "units": 0, "dead_units": 2, "dead_fraction": 0.1, '
+                                     '"zero_fraction": 0.2}]}'])
 def test_unreadable_or_incomplete_dead_units_file_is_not_used(tmp_path: Path, content: str,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     saved_stats().save(tmp_path)

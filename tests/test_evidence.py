@@ -807,3 +807,16 @@ def test_the_residual_pairs_named_are_the_ones_analysed() -> None:
     both = make_result({"stage1_models": seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.91]),
                         "stage2_skip": seeds({"model.skip": True}, [0.93]) + seeds({"model.skip": False}, [0.92])})
     assert evidence.residual_discussion(both).endswith("our pairs are 9 and 18 layers deep.")
+
+
+def test_presets_whose_names_differ_only_in_punctuation_get_macros_of_their_own() -> None:
+    """stage2-norm beside stage2_norm: both would be \\stageTwoNorm...; the second gets its own prefix, so neither
+    preset's numbers are quoted under the other's name."""
+    from fmnist.analysis.macros import build_macros, preset_prefixes
+
+    result = make_result({"stage2_norm": seeds({"norm": "none"}, [0.93]),
+                          "stage2-norm": seeds({"norm": "none"}, [0.84])})
+    prefixes = preset_prefixes(result)
+    assert prefixes["stage2_norm"] == "stageTwoNorm" and prefixes["stage2-norm"] == "stageTwoNormAltTwo"
+    macros = build_macros(result)
+    assert macros["stageTwoNormBestAcc"] == "93.00" and macros["stageTwoNormAltTwoBestAcc"] == "84.00"

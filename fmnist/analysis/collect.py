@@ -86,15 +86,22 @@ class Collection:
 
 # ------------------------------------------------------------------------------------------ finding runs
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
-    """Every run dir at or below `sweep_dir` (a run dir's own subfolders are not searched)."""
+    """Every run dir at or below `sweep_dir` (a run dir's own subfolders are not searched). Symbolic links to
+    folders are followed (a sweep gathered from links to run dirs), each real folder once."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(sweep_dir):
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(sweep_dir, followlinks=True):
         here = Path(dirpath)
+        real = os.path.realpath(here)
+        if real in seen:  # a link back up the tree, or a second link to the same folder
+            dirnames.clear()
+            continue
+        seen.add(real)
         if SUMMARY_FILE in filenames or (here / HYDRA_DIR / "config.yaml").is_file():
             found.append(here)
             dirnames.clear()
             continue
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)  # sorted: the same folders found first
     return sorted(found, key=_run_order)
 
 
@@ -155,9 +162,13 @@ def run_config(run_dir: Path) -> dict[str, Any]:
     return _config_of(Path(run_dir), read_summary(run_dir))
 
 
-def _choices_of(run_dir: Path, summary: dict[str, Any] | None) -> dict[str, str]:
+def _choices_of(run_dir: Path, summary: dict[str, Any] | None, issues: list[str]) -> dict[str, str]:
+    """The config group options of a run: summary.json's `choices`, else .hydra/hydra.yaml's."""
     if summary and summary.get("choices"):
-        return {str(k): str(v) for k, v in summary["choices"].items()}
+        if isinstance(summary["choices"], dict):
+            return {str(k): str(v) for k, v in summary["choices"].items()}
+        issues.append(f"summary.json's choices is {type(summary['choices']).__name__}, not a mapping: read from "
+                      ".hydra/hydra.yaml")
     hydra_cfg = _load_yaml(run_dir / HYDRA_DIR / "hydra.yaml") or {}
     choices = (hydra_cfg.get("hydra", {}).get("runtime", {}) or {}).get("choices", {}) or {}
     return {str(k): str(v) for k, v in choices.items() if not str(k).startswith("hydra/") and v is not None}
@@ -176,7 +187,8 @@ def select(config: dict[str, Any], dotted: str) -> Any:
 def _status(run_dir: Path, summary: dict[str, Any] | None) -> str:
     if summary is None:
         return "unreadable" if (run_dir / SUMMARY_FILE).exists() else "not_started"
-    return str(summary.get("status") or "unreadable")
+    status = summary.get("status")
+    return status if isinstance(status, str) and status.strip() else "unreadable"
 
 
 def _number(value: Any, name: str, issues: list[str]) -> float | int | None:
@@ -217,10 +229,15 @@ def _read_metrics(run_dir: Path, issues: list[str], completed: bool,
     return numeric
 
 
-def _read_overrides(run_dir: Path, issues: list[str]) -> tuple[list[Any] | None, dict[str, Any]]:
-    """.hydra/overrides.yaml as its lines and parsed; (None, {}) when it is missing or unreadable (an issue)."""
+def _read_overrides(run_dir: Path, summary: dict[str, Any] | None,
+                    issues: list[str]) -> tuple[list[Any] | None, dict[str, Any]]:
+    """.hydra/overrides.yaml as its lines and parsed, else summary.json's copy of them (`overrides`: a run dir
+    copied without its hidden .hydra/); (None, {}) when neither is readable (an issue)."""
     lines = _load_yaml(run_dir / HYDRA_DIR / "overrides.yaml")
     if not isinstance(lines, list):
+        saved = (summary or {}).get("overrides")
+        if isinstance(saved, list) and all(isinstance(line, str) for line in saved):
+            return saved, _parse_overrides(saved)
         issues.append(".hydra/overrides.yaml is missing or unreadable: its parameters are read from its config")
         return None, {}
     return lines, _parse_overrides(lines)
@@ -247,7 +264,7 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
     summary = read_summary(run_dir)  # None when missing, not JSON or not an object
     config = _config_of(run_dir, summary)
     issues: list[str] = []
-    overrides_list, overrides = _read_overrides(run_dir, issues)
+    overrides_list, overrides = _read_overrides(run_dir, summary, issues)
     rel = run_dir.relative_to(sweep_dir).as_posix()
     status = _status(run_dir, summary)
     row: dict[str, Any] = {
@@ -259,7 +276,7 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
         "run_dir": str(run_dir.resolve()),
         "overrides": " ".join(str(x) for x in overrides_list or []),
     }
-    choices = _choices_of(run_dir, summary)
+    choices = _choices_of(run_dir, summary, issues)
     row.update(choices)
     row.update({key: select(config, key) for key in CONFIG_FIELDS})
     row.update(_summary_fields(summary, issues))

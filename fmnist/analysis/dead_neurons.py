@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,13 @@ class DeadStats:
         stats = cls(**data)
         numbers = [stats.dead_fraction, stats.zero_fraction, stats.n_images]
         numbers += [layer[key] for layer in stats.per_layer for key in LAYER_NUMBERS]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
-            raise ValueError("a statistic that is not a number")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+            raise ValueError("a statistic that is not a finite number")
+        fractions = [stats.dead_fraction, stats.zero_fraction] + [layer[key] for layer in stats.per_layer
+                                                                  for key in ("dead_fraction", "zero_fraction")]
+        if not all(0 <= f <= 1 for f in fractions) or any(
+                not 0 <= layer["dead_units"] <= layer["units"] for layer in stats.per_layer):
+            raise ValueError("a fraction outside [0, 1], or more dead units than units")
         if not all(isinstance(layer["layer"], str) and isinstance(layer["activation"], str)
                    for layer in stats.per_layer):
             raise ValueError("a layer without its name or activation")

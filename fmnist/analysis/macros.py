@@ -436,9 +436,17 @@ def _same_data(check: DataCheck | None) -> str:
 
 
 def preset_prefixes(result: AnalysisResult) -> dict[str, str]:
-    """Macro prefix of every analysed preset and every study stage (stage2_skip -> stageTwoSkip)."""
-    names = list(dict.fromkeys([*stage_presets(), *result.collection.swept]))
-    return {name: latex.macro_name(name) for name in names}
+    """Macro prefix of every analysed preset and every study stage (stage2_skip -> stageTwoSkip); a preset whose
+    name differs from an earlier one's only in what a macro name cannot hold (stage2-norm beside stage2_norm) gets
+    a prefix of its own (stageTwoNormAltTwo), never the other's macros."""
+    prefixes: dict[str, str] = {}
+    for name in dict.fromkeys([*stage_presets(), *result.collection.swept]):
+        prefix, n = latex.macro_name(name), 1
+        while prefix in prefixes.values():
+            n += 1
+            prefix = latex.macro_name(name, f"alt{n}")
+        prefixes[name] = prefix
+    return prefixes
 
 
 def _results(result: AnalysisResult) -> list[str]:

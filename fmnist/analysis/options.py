@@ -4,6 +4,7 @@ clear error line naming it, not a traceback after the whole collection."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +87,23 @@ def known_options() -> set[str]:
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """`out_dir` is a directory or does not exist yet."""
+    """`out_dir` is a directory or does not exist yet, and can be written (checked before the runs are read and
+    measured, which can take minutes)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise AnalysisError(f"out_dir {out_dir} exists and is not a directory")
+    if (blocked := unwritable(out_dir)) is not None:
+        raise AnalysisError(f"cannot write to out_dir {out_dir}: {blocked} is not writable")
+
+
+def unwritable(folder: Path) -> Path | None:
+    """The folder, or its nearest existing ancestor when it does not exist yet, if this process cannot create
+    files in it (permissions, a read-only file system); else None."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():  # a file in the way: creating the folder says so (Not a directory)
+        return None
+    return None if os.access(existing, os.W_OK | os.X_OK) else existing
 
 
 def check_report_dir(report_dir: Path) -> None:
@@ -96,6 +111,8 @@ def check_report_dir(report_dir: Path) -> None:
     main = report_dir / "main.tex"
     if not main.is_file():
         raise ReportError(f"report_dir {report_dir} has no main.tex")
+    if unwritable(report_dir) is not None:
+        raise ReportError(f"cannot write to report_dir {report_dir}: it is not writable")
     text = re.sub(r"(?<!\\)%.*", "", main.read_text(encoding="utf-8", errors="replace"))  # not in comments
     for names in re.findall(r"\\bibliography\{([^}]*)\}", text):
         for name in filter(None, (n.strip() for n in names.split(","))):

@@ -4,6 +4,7 @@ leaves out_dir as it was; files the analysis does not write (see :func:`generate
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -22,11 +23,15 @@ STAGING_PREFIX = ".analysis-staging-"
 
 
 def generated(out_dir: Path) -> list[Path]:
-    """The files in `out_dir` that an analysis writes: the tables, analysis.json, figures/*.pdf|png."""
+    """The files in `out_dir` that the analysis there wrote: the tables, analysis.json, and the figures its
+    analysis.json lists (figures/<name>.pdf|png; a file of one's own in figures/ is not one of them)."""
     files = [out_dir / f"{name}.{ext}" for name in TABLES for ext in ("csv", "parquet")] + [out_dir / META_FILE]
-    figures = out_dir / FIGURE_DIR
-    if figures.is_dir():
-        files += sorted(p for p in figures.iterdir() if p.suffix in FIGURE_SUFFIXES)
+    try:
+        names = json.loads((out_dir / META_FILE).read_text()).get("figures") or []
+    except (OSError, ValueError, AttributeError):  # none, or damaged: no figure is known to be the analysis's
+        names = []
+    files += [out_dir / FIGURE_DIR / f"{name}{suffix}" for name in names if isinstance(name, str)
+              for suffix in FIGURE_SUFFIXES]
     return [p for p in files if p.is_file() or p.is_symlink()]
 
 
@@ -55,6 +60,11 @@ def publish(staging: Path, out_dir: Path) -> None:
     the previous analysis that this one did not write (a figure of a preset no longer analysed, ...)."""
     moves = [(p, out_dir / p.relative_to(staging)) for p in sorted(staging.rglob("*")) if p.is_file()]
     stale = set(generated(out_dir)) - {target for _, target in moves}
+    folders = {target.parent for _, target in moves}
+    for target in sorted({target for _, target in moves} | folders):  # before anything moves: all or nothing
+        if target.exists() and target.is_dir() != (target in folders):
+            kind = "a folder" if target.is_dir() else "a file"
+            raise AnalysisError(f"cannot write the analysis to {out_dir}: {target} is {kind} (move it away)")
     try:
         for folder in sorted({target.parent for _, target in moves}):  # before any file moves
             folder.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from fmnist.analysis.latex import plural
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
 from fmnist.analysis.dead_neurons import DeadStats, measure_run
 from fmnist.analysis.errors import AnalysisError
-from fmnist.analysis.options import check_options, check_out_dir
+from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import ClassResults, class_results
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
@@ -96,7 +96,8 @@ def _log_problems(collection: Collection) -> None:
     log.info("%s: %d completed, %d not%s", plural(len(collection.runs), "run dir"), done, len(collection.runs) - done,
              f"; {len(collection.missing)} job(s) without a run dir" if len(collection.missing) else "")
     for _, p in problems.iterrows():
-        log.warning("%s run %s (%s): %s", p["status"], p["run"], p["preset"], p["error"] or "no error recorded")
+        error = p["error"] if isinstance(p["error"], str) and p["error"].strip() else "no error recorded"
+        log.warning("%s run %s (%s): %s", p["status"], p["run"], p["preset"], error)
 
 
 # ------------------------------------------------------------------------------------------ confusion cell
@@ -346,7 +347,8 @@ def main(cfg: DictConfig) -> AnalysisResult:
     if cfg.get("report", False):
         from fmnist.analysis.report import build_report, latexmk
 
-        latexmk()  # fail before the analysis when TeX is missing
+        latexmk()  # fail before the analysis when TeX is missing, or report_dir is not one
+        check_report_dir(Path(cfg.report_dir))
     result = analyze(cfg)
     if cfg.get("report", False):
         build_report(result, Path(cfg.report_dir))
