@@ -9,7 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fmnist.analysis.entry import bare_argument, hydra_main
+from fmnist.analysis.entry import argument_error, hydra_main
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
@@ -18,6 +18,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    if message := bare_argument(sys.argv[1:]):
+    if message := argument_error(sys.argv[1:]):
         sys.exit(message)
     main()

@@ -284,6 +284,20 @@ def test_a_sweep_dir_given_without_its_key_is_one_line(tmp_path: Path, args: lis
         f"error: {sweep} is not a key=value override: python analyze.py sweep_dir={sweep}"]
 
 
+def test_a_mistyped_option_is_one_line_naming_the_likely_one() -> None:
+    """`sweep_dirs=...` or `reprot=true`: Hydra would answer in several lines and suggest `+sweep_dirs`."""
+    from fmnist.analysis.entry import argument_error
+
+    assert argument_error(["sweep_dirs=[a,b]"]).startswith(
+        "error: unknown option sweep_dirs (did you mean sweep_dir?): conf/analyze.yaml has alpha, bench_dir, ")
+    assert argument_error(["sweep_dir=x", "reprot=true"]).startswith("error: unknown option reprot (did you mean "
+                                                                     "report?)")
+    assert "did you mean" not in argument_error(["zzz=1"])
+    for fine in (["sweep_dir=x", "reference.stage2_norm={norm: none}", "hydra.verbose=true"], ["--cfg", "job"],
+                 ["+extra=1"], ["-m", "sweep_dir=x"], ["hydra/job_logging=none"]):
+        assert argument_error(fine) is None, fine
+
+
 # ------------------------------------------------------------------------------------------ confusion
 @pytest.mark.slow  # the real tiny sweep (session fixture)
 def test_confusion_cell_pools_the_seeds_predictions(tiny_analysis) -> None:

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from fmnist.analysis.options import known_options
 from fmnist.analysis.pipeline import main
 from fmnist.errors import FmnistError
 
 log = logging.getLogger("fmnist.analysis")
 
 
-def bare_argument(argv: list[str]) -> str | None:
-    """The one-line error for a path given without its key (`python analyze.py multirun/...`), else None; Hydra
-    would only report a lexer error. An option's value (`--cfg job`, `-cd conf`) is left to Hydra."""
+def argument_error(argv: list[str]) -> str | None:
+    """The one-line error for a path given without its key (`python analyze.py multirun/...`: Hydra would only
+    report a lexer error) or for an option conf/analyze.yaml does not have (`sweep_dirs=...`: Hydra's message
+    spans lines and suggests `+sweep_dirs`), else None. An option's value (`--cfg job`, `-cd conf`), `+key=` and
+    `hydra.` overrides are left to Hydra (and the former to check_options)."""
+    known = known_options()
     for before, arg in zip(["", *argv], argv):
         option_value = before.startswith("-") and before not in ("-m", "--multirun")
-        a_path = "/" in arg or Path(arg).exists()
-        if "=" not in arg and not arg.startswith(("-", "~")) and not option_value and a_path:
-            return f"error: {arg} is not a key=value override: python analyze.py sweep_dir={arg}"
+        if option_value or arg.startswith(("-", "~", "+")):
+            continue
+        if "=" not in arg:
+            if "/" in arg or Path(arg).exists():
+                return f"error: {arg} is not a key=value override: python analyze.py sweep_dir={arg}"
+            continue
+        key = re.split(r"[.\[=]", arg, maxsplit=1)[0]
+        if key not in known and key != "hydra" and not key.startswith("hydra/"):
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            return (f"error: unknown option {key}{hint}: conf/analyze.yaml has {', '.join(sorted(known))} "
+                    "(python analyze.py --cfg job shows them)")
     return None
 
 
