@@ -1,9 +1,11 @@
 """Train one configuration (or a sweep with -m). All logic lives in fmnist/; see README."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from fmnist.train.entry import hydra_main
+from fmnist.train.entry import argument_error, hydra_main
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -12,4 +14,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    if message := argument_error(sys.argv[1:]):
+        sys.exit(message)
     main()

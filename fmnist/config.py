@@ -109,6 +109,22 @@ def _schema() -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
     return frozenset(top), {"trainer": OmegaConf.to_container(base.trainer), "data": data}
 
 
+def check_structure(cfg: DictConfig) -> None:
+    """The sections and keys the trainer reads are there: `trainer=fast` (a value where the trainer section goes)
+    or `~trainer.epochs` (a key removed) is one line naming it, not an AttributeError deep in validation."""
+    top, nodes = _schema()
+    for node in (*nodes, *BUILT_GROUPS):
+        if node in cfg and not isinstance(cfg[node], DictConfig):
+            raise ConfigError(f"{node}={cfg[node]!r} is invalid: {node} is a section of the config, not a value "
+                              f"(set its keys instead: {node}.<key>=...)")
+    removed = sorted(k for k in top if k != "hydra" and k not in cfg)  # keys of train.yaml and its groups
+    removed += [f"{node}.{k}" for node, defaults in nodes.items() if node in cfg
+                for k in defaults if k not in cfg[node]]
+    if removed:
+        raise ConfigError(f"required key(s) {', '.join(sorted(removed))} removed (with ~?): the trainer needs "
+                          f"them (python train.py --cfg job shows every key)")
+
+
 def check_unknown_keys(cfg: DictConfig) -> None:
     """Refuse keys added with `+` that the trainer would silently ignore (e.g. `+trainer.epochz=3`)."""
     top, nodes = _schema()
@@ -214,6 +230,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"the config cannot be resolved: {first_line(exc)}") from exc
     if missing:
         raise ConfigError(f"missing required value(s): {', '.join(sorted(missing))}")
+    check_structure(cfg)
     check_unknown_keys(cfg)
     check_flags(cfg)
     check_group_types(cfg, BUILT_GROUPS)

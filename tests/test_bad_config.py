@@ -40,6 +40,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     ("data.subset=0", "data.subset=0 is invalid"),
     ("device=tpu", "device='tpu'"),
     ("device=mps", "device='mps' requested but MPS is not available"),
+    ("trainer=fast", "trainer='fast' is invalid: trainer is a section of the config, not a value"),
+    ("~trainer.epochs", "required key(s) trainer.epochs removed (with ~?)"),
+    ("~seed", "required key(s) seed removed (with ~?)"),
+    ("~logger", "required key(s) logger removed (with ~?)"),
 ])
 def test_bad_value_is_refused_and_recorded(tmp_path: Path, override: str, message: str) -> None:
     cfg = compose_cfg(tmp_path / "no-data-needed", override)
@@ -129,3 +133,28 @@ def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     assert not resolve_channels_last("auto", cpu) and resolve_channels_last("auto", cuda)
     assert resolve_channels_last(True, cpu) and resolve_channels_last(True, mps)
     assert not resolve_channels_last(False, cuda)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["-m", "+experiment=stage2_skip", "--cfg", "job"], "error: --cfg / --info cannot be combined with -m"),
+    (["norm=null"], "error: norm=null is not an option of the norm group: choose one of batchnorm, groupnorm, "
+                    "layernorm, none (norm=none turns normalisation off)"),
+    (["model=5"], "error: model=5 is not an option of the model group: choose one of plain18, "),
+    (["=3"], "error: =3 has no key: write key=value"),
+])
+def test_command_lines_hydra_answers_with_a_traceback_are_one_line(argv: list[str], message: str) -> None:
+    """Checked in train.py before Hydra parses anything (Hydra raises ValueError with a stack trace for these)."""
+    from fmnist.train.entry import argument_error
+
+    assert argument_error(argv).startswith(message)
+    if argv == ["norm=null"]:  # train.py runs the check: one line, exit status 1, nothing written
+        proc = run_cli(*argv)
+        assert proc.returncode == 1 and (proc.stdout + proc.stderr).strip() == argument_error(argv)
+
+
+def test_ordinary_command_lines_pass_the_argument_check() -> None:
+    from fmnist.train.entry import argument_error
+
+    for argv in (["norm=none", "--cfg", "job"], ["-m", "seed=0,1", "model.width=16"], ["+experiment=fast"],
+                 ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=4"], ["~trainer.early_stop_patience"]):
+        assert argument_error(argv) is None, argv

@@ -16,7 +16,7 @@ import torch
 import yaml
 from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 
-from fmnist.errors import ConfigError
+from fmnist.errors import ConfigError, DataError
 from fmnist.train.callbacks import sweep_outcome
 from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
 from fmnist.train.run import TrainingDiverged, _write_predictions, completed_run, train
@@ -166,11 +166,12 @@ def test_refused_or_invalid_rerun_leaves_the_finished_run_as_it_was(tmp_path: Pa
     recorded = _finished_run_dir(run, compose_cfg(tmp_path / "data", "trainer.epochs=1"), ["trainer.epochs=1"])
     before = (run / "summary.json").read_bytes()
     os.utime(run / "summary.json", (time.time() - 3600,) * 2)  # finished by an earlier sweep
-    for overrides in (["trainer.epochs=1", "optimizer.lr=0.05"],           # another configuration: refused
-                      ["trainer.epochs=0", "trainer.force=true"]):         # forced, but invalid
+    for overrides, error in ((["trainer.epochs=1", "optimizer.lr=0.05"], ConfigError),  # another config: refused
+                             (["trainer.epochs=0", "trainer.force=true"], ConfigError),   # forced, but invalid
+                             (["trainer.epochs=1", "trainer.force=true"], DataError)):    # forced, no data folder
         sweep_started = time.time()
         (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))  # what Hydra does
-        with pytest.raises(ConfigError) as refused:
+        with pytest.raises(error) as refused:
             train(compose_cfg(tmp_path / "data", *overrides), run, overrides=overrides)
         assert (run / "summary.json").read_bytes() == before
         assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) == recorded["overrides"]

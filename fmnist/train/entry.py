@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from fmnist.config import CONF_DIR
 from fmnist.errors import FmnistError
 from fmnist.train.run import INTERRUPTED, train
 
@@ -90,3 +91,37 @@ def hydra_main(cfg: DictConfig) -> float | None:
                   type(exc).__name__, first, _job_label(hc), hc.runtime.output_dir)
         return None
     return summary.get("best_val_acc")
+
+
+#: Hydra's own flags that print or describe instead of running; with -m Hydra refuses them with a traceback.
+_INSPECT_FLAGS = ("--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+
+
+def argument_error(argv: list[str]) -> str | None:
+    """The one-line error for command lines Hydra would answer with a traceback, else None: `-m` with `--cfg`
+    (or `--info`), a config group set to null or a number (`norm=null` meaning "no norm"), an override without
+    its key (`=3`). Everything else is left to Hydra and fmnist.config."""
+    if {"-m", "--multirun"} & set(argv) and set(_INSPECT_FLAGS) & set(argv):
+        return ("error: --cfg / --info cannot be combined with -m: show one job's config without -m "
+                "(python train.py <overrides> --cfg job)")
+    for before, arg in zip(["", *argv], argv):
+        if before in _INSPECT_FLAGS or arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        group = key.lstrip("+~")
+        if not group:
+            return f"error: {arg} has no key: write key=value (python train.py --cfg job shows every key)"
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) if "." not in group else []
+        if options and (value.strip().lower() in ("null", "~", "") or _is_number(value)):
+            hint = " (norm=none turns normalisation off)" if group == "norm" else ""
+            return (f"error: {arg} is not an option of the {group} group: choose one of {', '.join(options)}"
+                    f"{hint}")
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -24,7 +24,7 @@ from fmnist.config import call_factory, describe_differences, differing_keys, sa
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES, data_fingerprint, load_resplit
-from fmnist.errors import ConfigError, FmnistError, first_line
+from fmnist.errors import ConfigError, DataError, FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 from fmnist.train import checkpoint as ckpt
@@ -109,9 +109,9 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     configuration. With `trainer.reuse_identical=true` a completed identical run beside this one is copied
     instead of trained, after waiting for one being trained right now (fmnist.train.reuse). Every failure,
     invalid configuration and out-of-memory included, is recorded in summary.json (status failed, error) and
-    re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError. Except: a configuration error raised
-    before training (a bad value, a run dir holding another configuration's run) leaves a run dir that holds a
-    run as it was, its .hydra/ record included (restore_hydra_record), and Ctrl-C records status `interrupted`.
+    re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError. Except: a configuration or data error
+    raised before training (a bad value, a missing or invalid data folder, a run dir holding another
+    configuration's run) leaves a run dir that holds a run as it was, even under trainer.force, its .hydra/ record included (restore_hydra_record), and Ctrl-C records status `interrupted`.
     `overrides` (the job's command-line overrides) are recorded in summary.json. While it trains, the run dir is
     locked (run_dir.hold_run_dir): a second process launched into it meanwhile raises RunDirBusy and writes
     nothing."""
@@ -157,7 +157,8 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
             except (torch.OutOfMemoryError, MemoryError) as exc:
                 raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
-        if isinstance(exc, ConfigError) and previous is not None:  # nothing trained: keep the run dir's run
+        # a bad value or data folder stops the job before training: keep the run dir's run (trainer.force too)
+        if isinstance(exc, (ConfigError, DataError)) and previous is not None:
             _keep_finished_run(run_dir, previous, exc)
             raise
         if isinstance(exc, KeyboardInterrupt):
