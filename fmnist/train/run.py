@@ -111,7 +111,8 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     invalid configuration and out-of-memory included, is recorded in summary.json (status failed, error) and
     re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError. Except: a configuration or data error
     raised before training (a bad value, a missing or invalid data folder, a run dir holding another
-    configuration's run) leaves a run dir that holds a run as it was, even under trainer.force, its .hydra/ record included (restore_hydra_record), and Ctrl-C records status `interrupted`.
+    configuration's run) leaves a run dir that holds a run as it was, even under trainer.force, its .hydra/
+    record included (restore_hydra_record), and Ctrl-C records status `interrupted`.
     `overrides` (the job's command-line overrides) are recorded in summary.json. While it trains, the run dir is
     locked (run_dir.hold_run_dir): a second process launched into it meanwhile raises RunDirBusy and writes
     nothing."""
