@@ -97,6 +97,20 @@ def test_slurm_sweep_runs_every_job(cluster: SlurmCluster, real_resplit_dir: Pat
     assert {p: p.read_bytes() for p in sweep.glob("*/summary.json")} == before
 
 
+def test_a_sweep_slurm_refuses_is_one_line(cluster: SlurmCluster, real_resplit_dir: Path, tmp_path: Path) -> None:
+    """sbatch refuses the array (here: a partition the cluster lacks): one line quoting it, exit status 1, no
+    traceback."""
+    proc = subprocess.run(sweep_cmd(cluster, "seed=0", "trainer.epochs=1", *TINY, f"data.dir={real_resplit_dir}",
+                                    "hydra.launcher.partition=nosuchpartition",
+                                    f"hydra.sweep.dir={tmp_path / 'sweep'}"),
+                          cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("error: slurm refused to queue the sweep's 1 job(s): sbatch: error: ") and \
+        "partition" in last.lower(), last
+
+
 def _wait(what: str, cond, timeout: float = 300, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while True:

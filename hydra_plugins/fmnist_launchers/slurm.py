@@ -15,6 +15,8 @@ resumes from `checkpoints/last.pt` there."""
 
 import logging
 import os
+import re
+import sys
 from pathlib import Path
 from typing import Any, List, Sequence
 
@@ -78,7 +80,11 @@ class _TolerantSubmititMixin:
         if done:
             log.info(f"{len(done)} job(s) already completed, not submitted (#{', #'.join(map(str, done))})")
 
-        jobs = executor.map_array(self, *zip(*job_params)) if job_params else []
+        try:
+            jobs = executor.map_array(self, *zip(*job_params)) if job_params else []
+        except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError, OSError) as exc:
+            print(f"error: {refused_submission(self._EXECUTOR, len(job_params), exc)}", file=sys.stderr, flush=True)
+            sys.exit(1)  # sbatch refused them (no cluster, a mistyped partition): one line, as for a bad value
         if jobs:
             log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
         returns: dict[int, JobReturn] = dict(done)
@@ -99,6 +105,15 @@ class _TolerantSubmititMixin:
                 ret = failed_return(overrides)
             returns[idx] = ret
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+
+def refused_submission(executor: str, jobs: int, exc: BaseException) -> str:
+    """What the scheduler said when it refused to queue the sweep's jobs: the last line of its message that names
+    an error, its fatal one when there is one (submitit quotes sbatch's whole output)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = ([line for line in lines if re.search(r"fatal", line, re.I)]
+            or [line for line in lines if re.search(r"error|invalid", line, re.I)] or lines)
+    return f"{executor} refused to queue the sweep's {jobs} job(s): {said[-1][:300] if said else type(exc).__name__}"
 
 
 class FmnistSlurmLauncher(_TolerantSubmititMixin, SlurmLauncher):
