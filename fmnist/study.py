@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     presets = list(dict.fromkeys(args.presets or known))  # a preset named twice runs once
     unknown = [p for p in presets if p not in known]
     if unknown:
-        print(f"error: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(known)}", file=sys.stderr)
+        overrides = [p for p in unknown if "=" in p]
+        hint = (f" (overrides go after --: python -m fmnist.study --presets {' '.join(p for p in presets if p in known)}"
+                f" -- {' '.join(overrides)})" if overrides else "")
+        print(f"error: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(known)}{hint}", file=sys.stderr)
         return 2
     if args.concurrent < 1:
         print(f"error: --concurrent must be >= 1, got {args.concurrent}", file=sys.stderr)

@@ -265,6 +265,14 @@ def test_out_dir_inside_a_run_dir_is_refused(tiny_sweep, analyze_config) -> None
         analyze(analyze_config(f"sweep_dir={tiny_sweep.root}", f"out_dir='{run / 'analysis'}'"))  # quoted: = and ,
 
 
+def test_a_single_run_dir_is_analysed_beside_itself(tmp_path: Path, analyze_config) -> None:
+    """sweep_dir naming one run dir: the default out_dir is <run dir>-analysis beside it, not inside it."""
+    [run, *_] = fake_sweep(tmp_path / "sweep")
+    result = analyze(analyze_config(f"sweep_dir='{run}'", "dead_neurons=false", "figures=false"))
+    assert result.out_dir == tmp_path / "sweep" / f"{run.name}-analysis" and (result.out_dir / "runs.csv").is_file()
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "metrics.csv", "summary.json"]  # nothing written
+
+
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={tmp_path / 'missing'}"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -213,8 +213,14 @@ def test_missing_folder(tmp_path: Path) -> None:
     assert str(missing) in msg and "does not exist" in msg
     assert f"python -m fmnist.data.prepare --out {missing}" in msg
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(DataError, match=f"^dataset folder {tmp_path / 'a-file'} is not a folder; build one with: "):
+    with pytest.raises(DataError, match=f"^dataset folder {tmp_path / 'a-file'} is a file, not a folder: point "
+                                        "data.dir at the folder holding data.parquet, train.csv, test.csv .or build "
+                                        "one with: python -m fmnist.data.prepare --out NEW_FOLDER.$"):
         load_resplit(tmp_path / "a-file")
+    (tmp_path / "partial").mkdir()  # a folder without its files: the hint builds elsewhere (prepare refuses it)
+    (tmp_path / "partial" / "data.parquet").write_text("")
+    with pytest.raises(DataError, match="train.csv: file not found; .* --out NEW_FOLDER"):
+        load_resplit(tmp_path / "partial")
 
 
 def test_path_to_a_file_of_the_folder(make_resplit, tmp_path: Path) -> None:

@@ -105,6 +105,9 @@ def test_study_list_and_unknown_preset(capsys: pytest.CaptureFixture) -> None:
     assert "stage2_skip: 6 jobs" in capsys.readouterr().out
     assert study_main(["--presets", "stage9_nothing"]) == 2
     assert "unknown preset" in capsys.readouterr().err
+    assert study_main(["--presets", "stage2_skip", "trainer.epochs=1"]) == 2  # the `--` forgotten
+    assert capsys.readouterr().err.strip().endswith("(overrides go after --: python -m fmnist.study --presets "
+                                                    "stage2_skip -- trainer.epochs=1)")
     assert study_main(["--list", "--presets", "stage2_skip", "stage2_skip"]) == 0  # named twice, listed once
     assert capsys.readouterr().out.count("stage2_skip: 6 jobs") == 1
     assert study_main(["--list", "--presets", "stage2_skip", "--", "seed=["]) == 2

@@ -17,6 +17,7 @@ from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, LogLoca
 from omegaconf import OmegaConf
 
 from fmnist.analysis import style
+from fmnist.analysis.latex import plural
 from fmnist.analysis.collect import COMPLETED, cell_label, short_labels
 from fmnist.config import safe_instantiate
 from fmnist.data.loader import steps_per_epoch
@@ -296,7 +297,8 @@ def lr_schedules(runs: pd.DataFrame, epochs: pd.DataFrame, conf_dir: Path, out_d
                     color=style.color(i), markersize=3.5, markerfacecolor="none")
     ax.set_xlabel("epoch")
     ax.set_ylabel("lr / peak lr")
-    ax.set_title(f"{n_epochs} epochs × {steps} steps/epoch; markers: recorded by the runs", fontsize=7)
+    ax.set_title(f"{plural(n_epochs, 'epoch')} × {plural(steps, 'step')}/epoch; markers: recorded by the runs",
+                 fontsize=7)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
     return style.save(fig, out_dir, "lr_schedules")
 

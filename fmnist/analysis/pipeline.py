@@ -80,7 +80,11 @@ def write_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
 
 
 def _out_dir(out_dir: Path | None, collection: Collection) -> Path:
-    out = out_dir or collection.sweep_dirs[0] / "analysis"
+    """`out_dir`, else `<first sweep dir>/analysis`, or `<run dir>-analysis` beside it when the first sweep dir is
+    a single run dir (the analysis never writes into run dirs)."""
+    first = collection.sweep_dirs[0]
+    is_run_dir = any(Path(r) == first.resolve() for r in collection.runs["run_dir"])
+    out = out_dir or (first.parent / f"{first.resolve().name}-analysis" if is_run_dir else first / "analysis")
     check_out_dir(out)
     resolved = out.resolve()
     for run_dir in collection.runs["run_dir"]:
@@ -310,7 +314,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
             result.figures = make_figures(cfg, result, staging / FIGURE_DIR, dataset)
         write_json(staging / META_FILE, _meta(result))
     result.figures = {name: out_dir / FIGURE_DIR / pdf.name for name, pdf in result.figures.items()}
-    log.info("analysis of %d runs written to %s", len(collection.runs), out_dir)
+    log.info("analysis of %s written to %s", plural(len(collection.runs), "run"), out_dir)
     return result
 
 

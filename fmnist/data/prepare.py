@@ -237,9 +237,9 @@ def _check_out_dir(out: Path, force: bool) -> None:
     if force or not (out.exists() or out.is_symlink()):
         return
     if not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder; remove it or pass --force (force=True) to replace it")
+        raise DataError(f"{out}: exists and is not a folder; remove it or pass --force to replace it")
     if any(out.iterdir()):
-        raise DataError(f"{out}: folder exists and is not empty; pass --force (force=True) to replace it")
+        raise DataError(f"{out}: folder exists and is not empty; pass --force to replace it")
 
 
 def _make_temp_dir(parent: Path, prefix: str) -> Path:

@@ -162,14 +162,16 @@ def _check_folder(data_dir: Path) -> dict[str, Path]:
     hint = PREPARE_HINT.format(dir=shlex.quote(str(data_dir)))
     if not data_dir.exists():
         raise DataError(f"dataset folder {data_dir} does not exist; build it with: {hint}")
+    elsewhere = PREPARE_HINT.format(dir="NEW_FOLDER")  # not over what is there: prepare refuses that
     if not data_dir.is_dir():
-        raise DataError(f"dataset folder {data_dir} is not a folder; build one with: {hint}")
+        raise DataError(f"dataset folder {data_dir} is a file, not a folder: point data.dir at the folder holding "
+                        f"{', '.join(SOURCE_FILES)} (or build one with: {elsewhere})")
     files = {name: data_dir / name for name in SOURCE_FILES}
     for name, path in files.items():
         if not path.is_file():
             raise DataError(
                 f"{path}: file not found; a dataset folder needs {', '.join(SOURCE_FILES)} "
-                f"(build one with: {hint})"
+                f"(build one with: {elsewhere})"
             )
     return files
 

@@ -429,6 +429,8 @@ def _train(
     write_summary(run_dir, summary)
     sinks.log_final({k: summary[k] for k in ("best_val_acc", "test_acc", "test_loss", "train_time_s")
                      if summary.get(k) is not None})
-    log.info("done: best val_acc %s (epoch %s), test_acc %s [%s weights], %.1fs training",
-             _fmt(summary["best_val_acc"]), summary["best_epoch"], _fmt(summary["test_acc"]), tested, train_time)
+    best_val = (f"best val_acc {_fmt(summary['best_val_acc'])} (epoch {summary['best_epoch']})"
+                if summary["best_val_acc"] is not None else "no validation split")
+    log.info("done: %s, test_acc %s [%s weights], %.1fs training", best_val, _fmt(summary["test_acc"]), tested,
+             train_time)
     return summary
