@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in presets if p not in known]
     if unknown:
         overrides = [p for p in unknown if "=" in p]
-        hint = (f" (overrides go after --: python -m fmnist.study --presets {' '.join(p for p in presets if p in known)}"
-                f" -- {' '.join(overrides)})" if overrides else "")
+        named = " ".join(p for p in presets if p in known)
+        hint = (f" (overrides go after --: python -m fmnist.study --presets {named} -- {' '.join(overrides)})"
+                if overrides else "")
         print(f"error: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(known)}{hint}", file=sys.stderr)
         return 2
     if args.concurrent < 1:
