@@ -270,7 +270,8 @@ def test_a_single_run_dir_is_analysed_beside_itself(tmp_path: Path, analyze_conf
     [run, *_] = fake_sweep(tmp_path / "sweep")
     result = analyze(analyze_config(f"sweep_dir='{run}'", "dead_neurons=false", "figures=false"))
     assert result.out_dir == tmp_path / "sweep" / f"{run.name}-analysis" and (result.out_dir / "runs.csv").is_file()
-    assert sorted(p.name for p in run.iterdir()) == [".hydra", "metrics.csv", "summary.json"]  # nothing written
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "metrics.csv", "predictions_test.csv",
+                                                     "summary.json"]  # nothing written into it
 
 
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
@@ -385,6 +386,9 @@ def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest
 # ------------------------------------------------------------------------------------------ damaged input
 # Hand-made run dirs (no training): a sweep of model.skip=true,false x seed=0,1 as Hydra's basic sweeper lays it out.
 METRICS_CSV = "epoch,lr,train_loss,train_acc,val_loss,val_acc\n1,0.1,2.0,0.3,2.1,0.25\n2,0.05,1.5,0.5,1.6,0.45\n"
+#: The 4 test images of a fake run, each predicted as its label with probability 1.
+PREDICTIONS_CSV = "id,label,pred," + ",".join(f"p{c}" for c in range(10)) + "\n" + "".join(
+    f"{i},{i},{i}," + ",".join("1.0" if c == i else "0.0" for c in range(10)) + "\n" for i in range(4))
 
 
 def fake_run(sweep: Path, job: int, skip: bool, seed: int, test_acc: object = 0.9, **summary: object) -> Path:
@@ -398,6 +402,7 @@ def fake_run(sweep: Path, job: int, skip: bool, seed: int, test_acc: object = 0.
         "status": "completed", "seed": seed, "config": config, "choices": {"model": "resnet9"},
         "test_acc": test_acc, "best_val_acc": 0.5, "epochs_completed": 2, "n_test": 4, **summary}))
     (run / "metrics.csv").write_text(METRICS_CSV)
+    (run / "predictions_test.csv").write_text(PREDICTIONS_CSV)
     return run
 
 
@@ -654,6 +659,26 @@ def test_augmentation_figure_applies_each_augmentation_as_the_trainer_does(tmp_p
     for j in range(10):  # each image is its own image mixed with λ (2 decimals) and one partner of the batch
         errors = [float((mixed[j] - lam * raw[j] - (1 - lam) * raw[k]).abs().max()) for k in range(10)]
         assert min(errors) <= 0.006, j
+
+
+def test_damaged_predictions_and_dead_unit_files_are_named_in_the_issues_column(tmp_path: Path,
+                                                                               analyze_config) -> None:
+    """As the README says of every damaged run file: a missing predictions_test.csv, one left out of the confusion
+    matrix, a corrupt dead_units.json and dead units that could not be measured are in the run's issues."""
+    runs = fake_sweep(tmp_path / "sweep")
+    (runs[0] / "predictions_test.csv").unlink()
+    (runs[1] / "predictions_test.csv").write_text(PREDICTIONS_CSV.rsplit("\n", 2)[0] + "\n")  # a row cut off
+    (runs[2] / "dead_units.json").write_text("{bad")
+    result = analyze(analyze_config(f"sweep_dir={tmp_path / 'sweep'}", f"out_dir={tmp_path / 'out'}",
+                                    "figures=false", "confusion_cell={preset: fake, model.skip: true}"))
+    issues = pd.read_csv(tmp_path / "out" / "runs.csv").set_index("run")["issues"]
+    assert issues[runs[0].name].startswith("predictions_test.csv is missing")
+    assert issues[runs[1].name].startswith("predictions_test.csv is damaged or unlabelled: left out of the "
+                                           "confusion matrix")
+    assert issues[runs[2].name] == ("dead_units.json is unreadable or incomplete; dead units not measured: its data "
+                                    "folder was not found (set data_dir=...)")
+    assert issues[runs[3].name] == "dead units not measured: its data folder was not found (set data_dir=...)"
+    assert result.classes is None  # both runs of the cell left out: no confusion matrix
 
 
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from fmnist.analysis.errors import AnalysisError
 from fmnist.config import differing_keys
 from fmnist.analysis.grid import missing_jobs
-from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, SUMMARY_FILE, read_summary
+from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,14 @@ class Collection:
     @property
     def completed(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] == COMPLETED]
+
+    def note_issue(self, run_dir: str, issue: str) -> None:
+        """Add `issue` to the issues column of the run in `run_dir` (a problem found after collecting: its test
+        predictions or dead-unit statistics)."""
+        rows = self.runs["run_dir"] == str(run_dir)
+        for i in self.runs.index[rows]:
+            before = self.runs.at[i, "issues"]
+            self.runs.at[i, "issues"] = issue if not isinstance(before, str) or not before else f"{before}; {issue}"
 
     def problems(self) -> pd.DataFrame:
         """Failed, unfinished and unreadable runs, and the jobs that left no run dir (never silently dropped)."""
@@ -281,6 +289,8 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
     row.update({key: select(config, key) for key in CONFIG_FIELDS})
     row.update(_summary_fields(summary, issues))
     metrics = _read_metrics(run_dir, issues, status == COMPLETED, row["epochs_completed"])
+    if status == COMPLETED and not (run_dir / PREDICTIONS_FILE).is_file():
+        issues.append("predictions_test.csv is missing")
     row.update(curve_fields(metrics))
     if status in _STATUS_ERRORS and not (status == "running" and row["error"]):
         row["error"] = _STATUS_ERRORS[status]

@@ -17,7 +17,7 @@ from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
 from fmnist.analysis.latex import plural
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
-from fmnist.analysis.dead_neurons import DeadStats, measure_run
+from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
@@ -27,7 +27,7 @@ from fmnist.config import CONF_DIR, safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, data_fingerprint, is_official_test, load_resplit
 from fmnist.errors import FmnistError, first_line
 from fmnist.train.device import resolve_device
-from fmnist.train.run_dir import atomic_write_bytes, atomic_write_text, write_json
+from fmnist.train.run_dir import PREDICTIONS_FILE, atomic_write_bytes, atomic_write_text, write_json
 
 log = logging.getLogger("fmnist.analysis")
 
@@ -138,6 +138,18 @@ def cell_classes(collection: Collection, cell: pd.Series) -> ClassResults | None
                          test_sizes=list(runs["n_test"]))
 
 
+def _note_left_out_predictions(collection: Collection, cell: pd.Series, classes: ClassResults | None) -> None:
+    """The runs of the confusion cell with a labelled test set (a test accuracy) whose predictions_test.csv was left
+    out of it (damaged, or without its labels) get an issue; a missing file is one already (collect)."""
+    pooled = set() if classes is None else set(classes.per_class["run_dir"])
+    runs = collection.completed
+    labelled = (runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"]) & runs["test_acc"].notna()
+    for run_dir in runs.loc[labelled, "run_dir"]:
+        if run_dir not in pooled and (Path(run_dir) / PREDICTIONS_FILE).is_file():
+            collection.note_issue(run_dir, "predictions_test.csv is damaged or unlabelled: left out of the "
+                                           "confusion matrix")
+
+
 # ------------------------------------------------------------------------------------------ dead neurons
 def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
     """The data folder of `run`: `data_dir` when set, else the folder the run recorded (an absolute path on the
@@ -150,25 +162,29 @@ def _data_dir(cfg: DictConfig, run: pd.Series) -> Path | None:
     return None
 
 
-def _dead_stats(cfg: DictConfig, run: pd.Series, device: str) -> DeadStats | None:
-    """`run`'s dead_units.json, else measured from its best.pt; None (with a warning) when neither can be used."""
+def _dead_stats(cfg: DictConfig, run: pd.Series, device: str) -> tuple[DeadStats | None, str | None]:
+    """`run`'s dead_units.json, else measured from its best.pt; (None, why) when neither can be used (a warning
+    names it; the why goes to the run's issues, with a damaged dead_units.json that was measured again)."""
     run_dir = Path(run["run_dir"])
     stats = DeadStats.load(run_dir)
     if stats is not None:
-        return stats
+        return stats, None
+    damaged = "dead_units.json is unreadable or incomplete" if (run_dir / DEAD_UNITS_FILE).is_file() else None
     data_dir = _data_dir(cfg, run)
+    why = None
     if data_dir is None:
-        log.warning("dead neurons: data folder of %s not found (set data_dir=...); skipped", run["run"])
-        return None
-    try:
-        stats = measure_run(run_config(run_dir), run_dir, data_dir, device)
-    except FmnistError as exc:
-        log.warning("dead neurons: %s skipped: %s", run["run"], exc)
-        return None
-    if stats is None:
-        log.warning("dead neurons: %s has no usable dead_units.json, and no best.pt or validation split; skipped",
-                    run["run"])
-    return stats
+        why = "dead units not measured: its data folder was not found (set data_dir=...)"
+    else:
+        try:
+            stats = measure_run(run_config(run_dir), run_dir, data_dir, device)
+        except FmnistError as exc:
+            why = f"dead units not measured: {first_line(exc)}"
+        else:
+            if stats is None:
+                why = "dead units not measured: no usable dead_units.json, and no best.pt or validation split"
+    if why is not None:
+        log.warning("dead neurons: %s skipped: %s", run["run"], why.split(": ", 1)[1])
+    return stats, "; ".join(filter(None, (damaged, why))) or None
 
 
 def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -177,7 +193,9 @@ def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.Data
     device = str(resolve_device(cfg.get("device", "cpu")))
     run_rows, layer_rows = [], []
     for _, run in collection.completed.iterrows():
-        stats = _dead_stats(cfg, run, device)
+        stats, issue = _dead_stats(cfg, run, device)
+        if issue is not None:
+            collection.note_issue(run["run_dir"], issue)
         if stats is None:
             continue
         ident = {"run_dir": run["run_dir"], "preset": run["preset"], "cell": run["cell"], "seed": run["seed"],
@@ -303,6 +321,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
         result.classes = cell_classes(collection, chosen)
+        _note_left_out_predictions(collection, chosen, result.classes)
     if cfg.get("dead_neurons", True):
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
     dataset = _dataset(cfg, collection.completed)
