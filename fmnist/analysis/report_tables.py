@@ -69,15 +69,22 @@ def presets_section(result: AnalysisResult) -> str:
         n_cells = int((result.cells["preset"] == preset).sum())
         summary = preset_summary(result, preset).replace(latex.NA, "")
         title = rf"\texorpdfstring{{\texttt{{{escape(preset)}}}}}{{{escape(preset)}}}"
+        shown = [rf"{what} in Figure~\ref{{fig:{name}_{s}}}" for name, what in (
+            ("curves", "its training curves"), ("accuracy", "the final accuracies"),
+            ("dead_training", "dead units during training")) if f"{name}_{s}" in result.figures]
+        figures = f"; {latex.and_join(shown)}" if shown else ""
+        seeded = bool((runs.groupby("cell")["seed"].nunique() >= 2).any()) if "seed" in runs else False
         out += [rf"\subsection{{Preset {title}}}\label{{sec:preset-{s}}}",
                 rf"This preset has {plural(n_cells, 'cell')} and {plural(len(runs), 'run')}, of which "
-                rf"{int((runs['status'] == COMPLETED).sum())} completed (Table~\ref{{tab:preset-{s}}}). {summary}", "",
-                rf"\input{{tables/preset_{s}}}"]
+                rf"{int((runs['status'] == COMPLETED).sum())} completed (Table~\ref{{tab:preset-{s}}}{figures}). "
+                rf"{summary}", "", rf"\input{{tables/preset_{s}}}"]
         for name, caption, width in (
-                (f"curves_{s}", rf"Training (dashed) and validation (solid) curves of \texttt{{{escape(preset)}}}, "
-                                r"mean over seeds with a $\pm1$ std band.", r"\linewidth"),
-                (f"accuracy_{s}", rf"Final accuracy per cell of \texttt{{{escape(preset)}}}: mean\,$\pm$\,std "
-                                  r"(filled), each seed (hollow); dotted: the reference; *: significant.",
+                (f"curves_{s}", rf"Training (dashed) and validation (solid) curves of \texttt{{{escape(preset)}}}"
+                                + (r", mean over seeds with a $\pm1$ std band." if seeded else " (one seed per cell)."),
+                 r"\linewidth"),
+                (f"accuracy_{s}", rf"Final accuracy per cell of \texttt{{{escape(preset)}}}: "
+                                  + (r"mean\,$\pm$\,std (filled), each seed (hollow); dotted: the reference; *: "
+                                     r"significant." if seeded else "one seed per cell; dotted: the reference."),
                  r"0.7\linewidth"),
                 (f"dead_training_{s}", rf"Dead units and sparsity during training, \texttt{{{escape(preset)}}}.",
                  r"\linewidth")):
@@ -128,9 +135,9 @@ def per_class_table(result: AnalysisResult) -> str:
         return ""
     acc = result.classes.class_accuracy()
     rows = [[escape(r["class"]), latex.pct_pm(r["mean"], r["std"])] for _, r in acc.iterrows()]
+    spread = r"mean\,$\pm$\,std over \confRuns" if result.classes.n_runs > 1 else "one run"
     return latex.table(["class", r"test acc.\ (\%)"], rows, "lr",
-                       r"Per-class test accuracy of \confCell{} (\confPreset), mean\,$\pm$\,std over "
-                       r"\confRuns.", "tab:per-class")
+                       rf"Per-class test accuracy of \confCell{{}} (\confPreset), {spread}.", "tab:per-class")
 
 
 def dead_table(result: AnalysisResult) -> str:
