@@ -216,7 +216,9 @@ def test_completed_run_is_the_run_train_would_return_without_training(tmp_path: 
 
 
 @pytest.mark.slow
-def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C, or `kill` (SIGTERM) of a run started in a terminal: one line, status interrupted, exit 130."""
     run = tmp_path / "r"
     args = train_cmd(f"data.dir={real_resplit_dir}", "model.width=4", "data.subset=256", "trainer.epochs=30",
                      "logger=none", f"hydra.run.dir={run}")
@@ -224,7 +226,7 @@ def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path
     deadline = time.monotonic() + 120
     while not (run / "metrics.csv").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted: " in out + err and "Traceback" not in out + err

@@ -11,8 +11,10 @@ requeued after preemption included, resolves the same sweep folder."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -21,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.config import CONF_DIR
 from fmnist.errors import FmnistError
+from fmnist.stopping import signals_as_interrupt
 from fmnist.train.run import INTERRUPTED, train
 
 log = logging.getLogger("fmnist")
@@ -61,9 +64,10 @@ def grid_ignored(hc: Any) -> str | None:
 def hydra_main(cfg: DictConfig) -> float | None:
     """Run `train` in Hydra's output dir. Returns the best validation accuracy (for sweepers).
 
-    Ctrl-C stops a run or a sweep with one line and exit status 130. A single run that fails exits with
-    status 1: a user-facing error (FmnistError) as one line, anything else with its traceback. In a sweep (-m)
-    a failed job never raises: its summary.json records the failure (status failed, error, traceback), one
+    Ctrl-C stops a run or a sweep with one line and exit status 130; so do SIGTERM and SIGHUP (`kill`, a closed
+    terminal), except in a submitit job (Slurm), where submitit's own handlers requeue it. A single run that fails
+    exits with status 1: a user-facing error (FmnistError) as one line, anything else with its traceback. In a
+    sweep (-m) a failed job never raises: its summary.json records the failure (status failed, error, traceback), one
     line is logged, and the sweep goes on with the next job; `SweepReport` counts the outcomes at the end and
     sets the exit status."""
     hc = HydraConfig.get()
@@ -71,8 +75,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
     sweep = hc.mode == RunMode.MULTIRUN
     if warning := grid_ignored(hc):
         log.warning(warning)
+    stops = nullcontext() if os.environ.get("SUBMITIT_EXECUTOR") else signals_as_interrupt()
     try:
-        summary = train(cfg, hc.runtime.output_dir, choices, [str(o) for o in hc.overrides.task])
+        with stops:
+            summary = train(cfg, hc.runtime.output_dir, choices, [str(o) for o in hc.overrides.task])
     except KeyboardInterrupt:  # Ctrl-C ends a run and a sweep alike, with one line instead of a traceback
         log.error("interrupted: %s stopped (summary.json status %s); launch the same command again to resume it",
                   hc.runtime.output_dir, INTERRUPTED)
