@@ -127,6 +127,8 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
     make("p1/no_files", files=False)
     make("p1/other_lr", optimizer__lr=0.2)
     make("p1/other_data", data_dir=tmp_path / "another_copy")  # data.dir is neutral, the folder still counts
+    (make("p1/empty_metrics") / "metrics.csv").write_text("")
+    (make("p1/damaged_dead_units") / "dead_units.json").write_text("{bad")  # trained again, not copied
     me = tmp_path / "p3" / "me"
     assert find_identical_run(me, config, data) is None
     neutral = make("p2/forced_and_renamed", trainer__force=True)  # a neutral key and `name` may differ

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats
 from fmnist.config import differing_keys
 from fmnist.errors import FmnistError
 from fmnist.train.checkpoint import discard_resume_state
@@ -123,12 +124,21 @@ def find_identical_run(run_dir: Path, config: dict[str, Any], data_dir: str | Pa
             continue
         summary = read_summary(candidate)
         if (not summary or summary.get("status") != "completed" or not isinstance(summary.get("config"), dict)
-                or not all((candidate / name).is_file() for name in REQUIRED_FILES)
-                or differing_keys(summary["config"], config, IDENTITY_IGNORED_KEYS)):
+                or differing_keys(summary["config"], config, IDENTITY_IGNORED_KEYS) or not _intact(candidate)):
             continue
         if same_data(summary):
             found.append((bool(summary.get("reused_from")), str(candidate), candidate))
     return min(found)[2] if found else None
+
+
+def _intact(run_dir: Path) -> bool:
+    """The run's files a copy would carry are there and readable: metrics.csv and predictions_test.csv not empty,
+    and its dead_units.json (when it has one) complete, so that a damaged run is trained again, not copied."""
+    if not all((run_dir / name).is_file() and (run_dir / name).stat().st_size for name in REQUIRED_FILES):
+        return False
+    if (run_dir / DEAD_UNITS_FILE).is_file() and DeadStats.load(run_dir) is None:  # warns, naming the file
+        return False
+    return True
 
 
 def adopt_results(source: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
