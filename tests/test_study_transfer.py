@@ -169,7 +169,8 @@ def test_pack_carries_the_results_of_the_runs_other_presets_share(tmp_path: Path
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             return to_container(compose("train", overrides=[f"+experiment={preset}", *STUDY_DEFAULTS, *job]))
 
-    results = {"metrics.csv": "epoch\n1\n", "dead_units.json": "{}", "tensorboard/events": "e", "train.log": "log",
+    results = {"metrics.csv": "epoch\n1\n", "dead_units.json": '{"dead_fraction": 0.0, "zero_fraction": 0.5}',
+               "tensorboard/events": "e", "train.log": "log",
                "checkpoints/last.pt": "big"}
 
     def finished(rel: str, cfg: dict, **extra) -> Path:
