@@ -22,12 +22,14 @@ never replaced. `make study-pack` and `make study-unpack PARTS=...` do the same.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import io
 import json
 import shutil
 import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 from fmnist.errors import FmnistError
@@ -148,27 +150,50 @@ def archive(root: Path, before: dict[str, str], out: Path) -> list[Path]:
     return parts
 
 
-def _parts(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
+def _parts(paths: list[Path]) -> list[list[Path]]:
+    """The archives the paths name, in order: one per folder (its `study.tar.gz.part-*`), and the part files
+    given one by one grouped by their folder (each device call returns one archive)."""
+    archives: dict[Path, list[Path]] = {}
     for path in paths:
         in_folder = sorted(path.glob(f"{ARCHIVE}.part-*")) if path.is_dir() else [path]
         if not in_folder:  # a session that finished no run returns none; the parked study still comes back
             print(f"note: {path} holds no {ARCHIVE}.part-* files", file=sys.stderr)
-        found += in_folder
+        for part in in_folder:
+            archives.setdefault(part.parent.resolve(), []).append(part)
+    found = [part for parts in archives.values() for part in parts]
     missing = [str(p) for p in found if not p.is_file()]
     if missing:
-        raise FmnistError(f"no such archive part: {', '.join(missing)}")
-    return found
+        raise FmnistError(f"no such archive part (a file named {ARCHIVE}.part-xx): {', '.join(missing)}")
+    return [sorted(parts, key=lambda p: p.name) for parts in archives.values()]
+
+
+def _read_archive(parts: list[Path]) -> bytes:
+    """The tar stream of one archive's parts, its gzip checksum and length verified: a damaged, truncated or
+    missing part is refused here, before anything is extracted (tar alone would stop at the end of its data and
+    never read the checksum)."""
+    try:
+        return gzip.decompress(b"".join(p.read_bytes() for p in parts))
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FmnistError(f"{', '.join(map(str, parts))} do not form an intact {ARCHIVE} ({exc}): a part is "
+                          f"missing, truncated or damaged") from exc
+
+
+def _files(run_dir: Path) -> int:
+    """How many files a run dir holds, checkpoints aside: a bare summary (the device kit's) is 1."""
+    return sum(1 for p in run_dir.rglob("*") if p.is_file() and CHECKPOINT_DIR not in p.relative_to(run_dir).parts)
 
 
 def _merge(source: Path, target: Path) -> tuple[int, int]:
     """Move the run dirs of study folder `source` (<preset>/<run>/) into `target`, then remove `source`. A run
-    dir that `target` already holds finished is kept; any other is replaced. Returns (moved, kept)."""
+    dir that `target` already holds finished is kept, unless it holds fewer files than a finished one from
+    `source` (the device kit's bare summaries copied into the study, say); any other is replaced. Returns
+    (moved, kept)."""
     moved = kept = 0
     for item in sorted(source.glob("*/*")):
         dest, is_run = target / item.relative_to(source), item.is_dir()
         if is_run and dest.exists():
-            if is_finished(read_summary(dest)):
+            if is_finished(read_summary(dest)) and not (is_finished(read_summary(item))
+                                                        and _files(item) > _files(dest)):
                 kept += 1
                 continue
             shutil.rmtree(dest)
@@ -209,27 +234,28 @@ def unpack(repo: Path, paths: list[Path]) -> tuple[int, int]:
             shutil.move(str(aside), str(study))
         _remove_empty(repo / ASIDE / STUDY.parent)
         _remove_empty(repo / ASIDE)
-    if not parts:
-        return 0, 0
-    data = b"".join(p.read_bytes() for p in parts)
-    incoming = repo / ASIDE / "incoming"
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            outside = [m.name for m in tar.getmembers() if Path(m.name).parts[:2] != STUDY.parts]
-            if outside:
-                raise FmnistError(f"the archive holds paths outside {STUDY}/: {', '.join(outside[:3])}")
-            if incoming.exists():
-                shutil.rmtree(incoming)
-            tar.extractall(incoming, filter="data")
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise FmnistError(f"cannot extract {', '.join(map(str, parts))}: {exc} (are all the parts there?)") from exc
-    study.mkdir(parents=True, exist_ok=True)
-    for old, new in follow_device_renumbering(incoming / STUDY, study):
-        print(f"renamed {old} to {new}, as the session renumbered it (its preset's grid changed)")
-    counts = _merge(incoming / STUDY, study)
-    shutil.rmtree(incoming)
+    streams = [(archive_parts, _read_archive(archive_parts)) for archive_parts in parts]  # all, before extracting
+    added = kept = 0
+    for archive_parts, data in streams:  # one device call after the other, in the order given
+        incoming = repo / ASIDE / "incoming"
+        shutil.rmtree(incoming, ignore_errors=True)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+                outside = [m.name for m in tar.getmembers() if Path(m.name).parts[:2] != STUDY.parts]
+                if outside:
+                    raise FmnistError(f"the archive holds paths outside {STUDY}/: {', '.join(outside[:3])}")
+                tar.extractall(incoming, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise FmnistError(f"cannot extract {', '.join(map(str, archive_parts))}: {exc}") from exc
+        study.mkdir(parents=True, exist_ok=True)
+        for old, new in follow_device_renumbering(incoming / STUDY, study):
+            print(f"renamed {old} to {new}, as the session renumbered it (its preset's grid changed)")
+        moved, same = _merge(incoming / STUDY, study) if (incoming / STUDY).is_dir() else (0, 0)
+        added, kept = added + moved, kept + same
+        shutil.rmtree(incoming, ignore_errors=True)
     _remove_empty(repo / ASIDE)
-    return counts
+    return added, kept
 
 
 def _remove_empty(folder: Path) -> None:
@@ -267,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
                    else f"no {STUDY}/ yet: wrote an empty {KIT}/ (the device session starts the study) ")
                   + f"(carry {KIT} in the device call; afterwards: python -m fmnist.study_transfer unpack ...)")
         elif args.command == "unpack":
+            parked = (repo / ASIDE / STUDY).exists()
             added, kept = unpack(repo, args.parts)
-            print(f"{STUDY}/ is back; " + (f"{added} run dirs added from the archive" if args.parts else
-                                           "no archive parts given, so nothing was added")
+            print((f"{STUDY}/ is back; " if parked else f"nothing was parked in {ASIDE}/ here; ")
+                  + (f"{added} run dirs added from the archive" if args.parts else
+                     "no archive parts given, so nothing was added")
                   + (f", {kept} kept as they were (already finished here)" if kept else ""))
         elif args.command == "manifest":
             _check_root(args.root)

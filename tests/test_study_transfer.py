@@ -109,11 +109,46 @@ def test_a_big_archive_comes_back_in_parts(tmp_path: Path, monkeypatch: pytest.M
     parts = st.archive(device, {}, tmp_path / "out" / st.ARCHIVE)
     assert len(parts) > 2 and parts[1].name == "study.tar.gz.part-ab"
     assert all(p.stat().st_size <= 4096 for p in parts)
-    with pytest.raises(st.FmnistError, match=r"^cannot extract .*part-aa, .*: .* \(are all the parts there\?\)$"):
+    with pytest.raises(st.FmnistError, match=r"^.*part-aa, .* do not form an intact study.tar.gz .*: a part is "
+                                             r"missing, truncated or damaged$"):
         st.unpack(tmp_path / "repo", parts[:-1])  # the last part did not come back
     assert not (tmp_path / "repo" / STUDY).exists()  # nothing half-extracted was added
+    damaged = tmp_path / "damaged"  # one byte of a middle part flipped: tar alone would not notice
+    damaged.mkdir()
+    for part in parts:
+        (damaged / part.name).write_bytes(part.read_bytes())
+    middle = bytearray((damaged / parts[1].name).read_bytes())
+    middle[len(middle) // 2] ^= 0xFF
+    (damaged / parts[1].name).write_bytes(bytes(middle))
+    with pytest.raises(st.FmnistError, match="do not form an intact study.tar.gz"):
+        st.unpack(tmp_path / "repo", [damaged])
+    assert not (tmp_path / "repo" / STUDY).exists()
     assert st.unpack(tmp_path / "repo", parts) == (3, 0)
     assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
+
+
+def test_the_archives_of_two_device_calls_are_both_added(tmp_path: Path) -> None:
+    """`make study-unpack PARTS="out1 out2"`: one archive per folder, each extracted (joined, tar would stop at
+    the end of the first and drop the second call's runs)."""
+    for call, run in (("call1", "p/0_seed=0"), ("call2", "p/1_seed=1")):
+        make_run(tmp_path / f"device_{call}", run)
+        (tmp_path / call).mkdir()
+        st.archive(tmp_path / f"device_{call}", {}, tmp_path / call / st.ARCHIVE)
+    assert st.unpack(tmp_path / "repo", [tmp_path / "call1", tmp_path / "call2"]) == (2, 0)
+    assert sorted(p.name for p in (tmp_path / "repo" / STUDY / "p").iterdir()) == ["0_seed=0", "1_seed=1"]
+
+
+def test_the_kit_copied_into_the_study_does_not_replace_the_parked_runs(tmp_path: Path) -> None:
+    """A local rehearsal of the device script with STUDY_ROOT=. copies the kit's bare summaries into multirun/study
+    while the study is parked: the unpack keeps the complete parked runs, not the finished-looking summaries."""
+    make_run(tmp_path, "p/0_run", **{"metrics.csv": "epoch\n1\n"})
+    before = tree(tmp_path / STUDY)
+    st.pack(tmp_path)
+    kit_run = tmp_path / ".devstudy" / STUDY / "p" / "0_run"
+    (tmp_path / STUDY / "p" / "0_run").mkdir(parents=True)
+    (tmp_path / STUDY / "p" / "0_run" / "summary.json").write_bytes((kit_run / "summary.json").read_bytes())
+    st.unpack(tmp_path, [])
+    assert tree(tmp_path / STUDY) == before
 
 
 def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -122,7 +157,8 @@ def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pyt
     st.pack(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert st.main(["unpack", "nowhere/study.tar.gz.part-aa"]) == 2
-    assert capsys.readouterr().err.strip() == "error: no such archive part: nowhere/study.tar.gz.part-aa"
+    assert capsys.readouterr().err.strip() == ("error: no such archive part (a file named study.tar.gz.part-xx): "
+                                               "nowhere/study.tar.gz.part-aa")
     assert (tmp_path / ".aside" / STUDY / "p" / "0_run").is_dir()  # still parked, nothing lost
 
     evil = tmp_path / "evil.tar.gz"
@@ -153,7 +189,8 @@ def test_the_first_pack_and_an_unpack_without_parts_say_what_they_did(tmp_path: 
     assert st.main(["pack"]) == 0  # no study yet: the first device session starts it
     assert capsys.readouterr().out.startswith("no multirun/study/ yet: wrote an empty .devstudy/")
     assert st.main(["unpack"]) == 0  # e.g. the device call returned nothing
-    assert "no archive parts given, so nothing was added" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == ("nothing was parked in .aside/ here; no archive parts given, so "
+                                               "nothing was added")  # the first pack parked no study
 
 
 def test_pack_carries_the_results_of_the_runs_other_presets_share(tmp_path: Path) -> None:
