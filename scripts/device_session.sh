@@ -46,7 +46,8 @@ case "$PLAN" in check | bench | study) ;; *)
   exit 2
   ;;
 esac
-[[ "$BUDGET" =~ ^[0-9]+$ ]] || { echo "BUDGET_S must be whole seconds, got '$BUDGET'" >&2; exit 2; }
+[[ "$BUDGET" =~ ^[0-9]{1,6}$ ]] || { echo "BUDGET_S must be whole seconds (at most 6 digits), got '$BUDGET'" >&2; exit 2; }
+BUDGET=$((10#$BUDGET))  # 08 is 8 seconds, not an octal error
 case "${MPS:-0}:$PLAN" in 0:* | 1:* | auto:study) ;; auto:*)
   echo "MPS=auto is for the study plan (it measures jobs per GPU with and without MPS first); use MPS=0 or 1" >&2
   exit 2
@@ -97,6 +98,10 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     .whl/*.whl || { echo "wheel install failed" >&2; exit 1; }
   export PYTHONPATH=/tmp/fmnist-site:$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
+"$PY" -c "import hydra, omegaconf, submitit" 2>/dev/null || {
+  echo "error: $PY lacks hydra-core, omegaconf or submitit: carry .whl/ (make device-kit) in the device call" >&2
+  exit 1
+}
 # The data: built from the carried raw IDX files unless already there.
 if [ -d .devdata/raw ]; then export FASHION_MNIST_RAW=$PWD/.devdata/raw; fi
 DATA=${DATA:-data/FashionMNIST-Resplit}

@@ -119,6 +119,29 @@ def test_unknown_plan_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown plan 'everything': choose check, bench or study" in proc.stderr
 
 
+def test_budget_and_packages_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    """A budget with a leading zero is decimal (bash would read 08 as a bad octal number); an absurd one is
+    refused; a Python without the carried packages stops with one line naming the fix, before the data is built."""
+    script = tmp_path / "repo" / "scripts" / SCRIPT.name  # a checkout without .whl/
+    script.parent.mkdir(parents=True)
+    script.write_text(SCRIPT.read_text())
+
+    def run(budget: str, python: str) -> subprocess.CompletedProcess:
+        environ = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": python, "DATA": str(tmp_path / "data")}
+        return subprocess.run(["bash", str(script), "check", budget], env=environ, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+
+    big = run("1234567", sys.executable)
+    assert big.returncode == 2 and "BUDGET_S must be whole seconds (at most 6 digits), got '1234567'" in big.stderr
+    bare = tmp_path / "bare-python"  # a Python that cannot import hydra (the GPU image without .whl/)
+    bare.write_text("#!/bin/sh\nexec " + sys.executable + " -I -S \"$@\"\n")
+    bare.chmod(0o755)
+    lacking = run("08", str(bare))
+    assert lacking.returncode == 1, lacking.stdout + lacking.stderr
+    assert "lacks hydra-core, omegaconf or submitit: carry .whl/ (make device-kit)" in lacking.stdout + lacking.stderr
+    assert "value too great for base" not in lacking.stdout + lacking.stderr and not (tmp_path / "data").exists()
+
+
 def test_a_capped_step_is_stopped_at_its_cap() -> None:
     """`CAP=N step ...` (the GPU checks before the bench and the study): a hung check is stopped after N s instead
     of taking what is left of the session; the script's own left() and step(), run alone."""
