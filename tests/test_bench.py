@@ -84,7 +84,11 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
 
 @pytest.mark.parametrize(("content", "message"), [
     ({}, "holds no benchmark results"), ([], "holds no benchmark results"),
-    ({"throughput": [{"model": "x"}]}, "lacks a field or has a wrong value (KeyError: 'batch_size')"),
+    ({"throughput": [{"model": "x"}]}, "bench.json: a benchmark result lacks a field or has a wrong value "
+                                       "(KeyError: 'batch_size')"),
+    ({"throughput": [1]}, "bench.json: a benchmark result lacks a field or has a wrong value (AttributeError: "),
+    ({"concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 1.0}], "settings": 5},
+     "bench.json: a benchmark result lacks a field or has a wrong value (AttributeError: "),
 ])
 def test_markdown_refuses_what_is_not_a_result(tmp_path: Path, capsys: pytest.CaptureFixture, content: object,
                                                message: str) -> None:
@@ -113,6 +117,29 @@ def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys: p
     assert main(["--models", "--data-dir", str(tmp_path / "never-read"), "--out", str(out)]) == 1
     assert f"the folder {out.parent} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "never-read").exists() and not out.parent.exists()
+
+
+def test_an_out_that_cannot_be_created_and_bad_tta_overrides_are_refused_before_measuring(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--out is opened before anything is measured (a name too long for the file system: one line, no
+    traceback); --tta-overrides are composed first (Hydra would raise after the throughput rows)."""
+    long = tmp_path / ("a" * 300 + ".json")
+    assert main(["--models", "--data-dir", str(tmp_path / "never-read"), "--out", str(long)]) == 1
+    assert f"error: --out {long} cannot be written: File name too long" in capsys.readouterr().err
+    for overrides, message in ((["nosuch.key=1"], "error: --tta quick with nosuch.key=1: Could not override "
+                                                  "'nosuch.key'."),
+                               (["garbage"], "error: --tta quick with garbage: Error parsing override 'garbage'"),
+                               (["trainer.epochs=0"], "error: trainer.epochs=0 is invalid: must be an integer >= 1")):
+        assert main(["--models", "--tta", "quick", "--data-dir", str(tmp_path / "never-read"),
+                     "--tta-overrides", *overrides]) == 1
+        assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "never-read").exists()
+    existing = tmp_path / "kept.json"
+    existing.write_text("earlier results")
+    from fmnist.bench.__main__ import check_out
+
+    check_out(str(existing))  # writable: opened for appending, left as it was
+    assert existing.read_text() == "earlier results"
 
 
 def test_a_failed_concurrency_sweep_says_why(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 
 from fmnist.bench.concurrency import sweep_throughput
 from fmnist.bench.pipelines import MODES, time_naive, time_ours
-from fmnist.bench.tta import CONF_DIR, time_to_accuracy
+from fmnist.bench.tta import CONF_DIR, compose_preset, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import load_resplit
@@ -239,27 +239,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def check_out(out: str | None) -> None:
-    """`--out` can be written, checked before anything is measured (a FmnistError when it cannot)."""
+    """`--out` can be written, checked before anything is measured (a FmnistError when it cannot): a file of that
+    name is opened for appending (nothing written to it) or created and removed again."""
     if not out:
         return
     path = Path(out)
-    if path.is_dir():
-        raise FmnistError(f"--out {out} is a folder; give a file name such as {path / 'bench.json'}")
-    if not path.parent.is_dir():
-        raise FmnistError(f"--out {out}: the folder {path.parent} does not exist")
+    try:
+        if path.is_dir():
+            raise FmnistError(f"--out {out} is a folder; give a file name such as {path / 'bench.json'}")
+        if not path.parent.is_dir():
+            raise FmnistError(f"--out {out}: the folder {path.parent} does not exist")
+        existed = path.exists()
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise FmnistError(f"--out {out} cannot be written: {exc.strerror or exc}") from exc
+
+
+def check_presets(args: argparse.Namespace) -> None:
+    """Each --tta preset composes with --tta-overrides (and each --tta-epochs), before anything is measured."""
+    for preset in args.tta:
+        for epochs in args.tta_epochs or [None]:
+            length = [] if epochs is None else [f"trainer.epochs={epochs}"]
+            compose_preset(preset, [*args.tta_overrides, *length])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_out(args.out)
+        check_presets(args)
         results = run(args)
+        if args.out:
+            write_json(Path(args.out), results)
+            print(f"wrote {args.out}")
     except FmnistError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.out:
-        write_json(Path(args.out), results)
-        print(f"wrote {args.out}")
     return 0
 
 

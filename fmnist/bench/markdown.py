@@ -99,13 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     except FmnistError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    try:
-        text = markdown(results)
-    except (KeyError, TypeError, ValueError) as exc:
-        print(f"error: a benchmark result lacks a field or has a wrong value ({type(exc).__name__}: {exc})",
-              file=sys.stderr)
-        return 1
-    print(text)
+    texts = []
+    for path, result in zip(args.files, results):  # one file at a time, so that an error names its file
+        try:
+            texts.append(markdown([result]))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            print(f"error: {path}: a benchmark result lacks a field or has a wrong value ({type(exc).__name__}: "
+                  f"{exc})", file=sys.stderr)
+            return 1
+    print("\n".join(texts))
     return 0
 
 

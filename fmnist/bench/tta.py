@@ -7,11 +7,27 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
-from fmnist.config import CONF_DIR
+from fmnist.config import CONF_DIR, validate
 from fmnist.errors import FmnistError, first_line
 from fmnist.train.run import train
 
+
+
+def compose_preset(preset: str, overrides: list[str]) -> DictConfig:
+    """`train.py +experiment=preset` with `overrides`, composed and validated; a FmnistError naming the problem
+    (a key or option that does not exist, an unparsable override, a bad value) instead of Hydra's traceback."""
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=[f"+experiment={preset}", "logger=none", *overrides])
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise FmnistError(f"--tta {preset} with {' '.join(overrides) or 'no overrides'}: "
+                          f"{first_line(exc)}") from None
+    validate(cfg)
+    return cfg
 
 
 def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
