@@ -511,6 +511,9 @@ def test_damaged_metrics_are_read_as_missing_and_named(tmp_path: Path, analyze_c
     (runs[2] / "metrics.csv").write_text(METRICS_CSV.split("\n")[0] + "\n")  # header only
     (runs[3] / "metrics.csv").unlink()
     extra = fake_run(tmp_path / "sweep", 4, True, 2, epochs_completed=3)  # metrics.csv has 2 rows
+    notes = fake_run(tmp_path / "sweep", 6, False, 3)  # a column of one's own notes: not damaged rows
+    (notes / "metrics.csv").write_text(METRICS_CSV.replace("val_acc\n", "val_acc,note\n").replace(
+        "0.25\n", "0.25,warm\n").replace("0.45\n", "0.45,fine\n"))
     unreadable = fake_run(tmp_path / "sweep", 5, False, 2)
     (unreadable / "metrics.csv").write_text('epoch,lr\n"1,0.1\n')
     result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
@@ -521,13 +524,14 @@ def test_damaged_metrics_are_read_as_missing_and_named(tmp_path: Path, analyze_c
     assert "metrics.csv is missing or empty" in warned[runs[3].name]
     assert "metrics.csv has 2 epoch row(s), summary.json says 3 epochs completed" in warned[extra.name]
     assert "metrics.csv is unreadable (ParserError: " in warned[unreadable.name]
+    assert warned[notes.name].endswith("metrics.csv column(s) note hold no numbers: ignored")
     epochs = pd.read_parquet(tmp_path / "out" / "epochs.parquet")
-    assert len(epochs) == 4 + 2 and all(pd.api.types.is_float_dtype(epochs[c]) for c in ("train_loss", "train_acc"))
+    assert len(epochs) == 4 + 2 + 2 and all(pd.api.types.is_float_dtype(epochs[c]) for c in ("train_loss", "train_acc"))
     runs_table = result.collection.runs.set_index("run")
     assert pd.isna(runs_table.loc[runs[0].name, "train_loss_final"])
     assert runs_table.loc[runs[0].name, "train_acc_final"] == 0.5
     assert pd.isna(runs_table.loc[runs[1].name, "train_acc_final"])
-    assert runs_table["issues"].notna().tolist() == [True] * 6
+    assert runs_table["issues"].notna().tolist() == [True] * 7
     with style.context():  # the curves of the damaged table still plot
         assert figures.training_curves(result.collection.runs, result.collection.epochs, "fake",
                                        list(result.cells["cell"]), tmp_path / "figs")

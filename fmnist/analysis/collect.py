@@ -228,6 +228,10 @@ def _read_metrics(run_dir: Path, issues: list[str], completed: bool,
             issues.append("metrics.csv " + ("is missing or empty" if frame is None else "has no epoch rows"))
         return None
     numeric = frame.apply(pd.to_numeric, errors="coerce")
+    text = [str(c) for c in frame.columns if numeric[c].isna().all() and frame[c].notna().any()]
+    if text:  # a column of words (one's own notes): not a damaged row each
+        issues.append(f"metrics.csv column(s) {', '.join(text)} hold no numbers: ignored")
+        numeric, frame = numeric.drop(columns=text), frame.drop(columns=text)
     damaged = ((frame.notna() & numeric.isna()) | (numeric.isna() & numeric.notna().any())).any(axis=1)
     if damaged.any():
         issues.append(f"metrics.csv has {int(damaged.sum())} incomplete or non-numeric row(s) (a truncated or "
