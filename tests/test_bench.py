@@ -98,6 +98,13 @@ def test_markdown_refuses_what_is_not_a_result(tmp_path: Path, capsys: pytest.Ca
     assert message in capsys.readouterr().err
 
 
+def test_tiny_runs_the_quick_preset_unless_told_otherwise() -> None:
+    from fmnist.bench.__main__ import parse_args
+
+    assert parse_args(["--tiny"]).tta == ["quick"] and parse_args(["--tiny", "--tta"]).tta == []  # as --concurrency
+    assert parse_args([]).tta == [] and parse_args(["--tiny", "--tta", "fast"]).tta == ["fast"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--models", "resnet19"], "argument --models: invalid choice: 'resnet19'"),
     (["--tta", "fastest"], "argument --tta: invalid choice: 'fastest'"),

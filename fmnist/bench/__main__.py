@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "speed presets use) or the trainer's default deterministic ones")
     p.add_argument("--modes", nargs="+", choices=MODES, default=None,
                    help="how our pipeline runs the network (default: eager and graphs on CUDA, eager elsewhere)")
-    p.add_argument("--tta", nargs="*", default=[], choices=_options("experiment"), metavar="PRESET",
+    p.add_argument("--tta", nargs="*", default=None, choices=_options("experiment"), metavar="PRESET",
                    help="time-to-accuracy presets to run (conf/experiment/, e.g. fast fast95 best)")
     p.add_argument("--tta-overrides", nargs="*", default=[], metavar="KEY=VALUE")
     p.add_argument("--tta-epochs", nargs="+", type=_at_least(1), default=None, metavar="N",
@@ -98,13 +98,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    metavar="KEY=VALUE", help="the configuration every concurrency job trains")
     p.add_argument("--tiny", action="store_true",
                    help="CPU smoke settings, replacing the model, batch, width, step and worker options: resnet9 "
-                   "width 8, batch 64, 3 steps, warm-up 1, 0 workers, tta quick")
+                   "width 8, batch 64, 3 steps, warm-up 1, 0 workers, tta quick (--tta alone: none)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
+    if not args.tiny:
+        args.tta = args.tta or []
     if args.tiny:
         args.models, args.batch_sizes, args.width = ["resnet9"], [64], 8
         args.steps, args.warmup, args.workers = 3, 1, 0
-        args.tta = args.tta or ["quick"]
+        args.tta = ["quick"] if args.tta is None else args.tta  # --tta alone: none, as for --concurrency
         args.concurrency = [1, 2] if args.concurrency is None else args.concurrency  # --concurrency alone: none
         args.concurrency_jobs = 2
         args.concurrency_overrides = ["trainer.epochs=1", "data.subset=256", "model.width=4",
