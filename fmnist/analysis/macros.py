@@ -268,7 +268,8 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
 
 def _dead_by_activation(runs: pd.DataFrame) -> str:
     """' In the runs that sweep the activation, all else equal, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU,
-    which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping, so that the activations are compared with all else equal)."""
+    which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping, so that the activations are
+    compared with all else equal)."""
     if runs.empty:
         return ""
     acts = runs.groupby("activation", sort=False)

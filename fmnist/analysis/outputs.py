@@ -66,7 +66,7 @@ def publish(staging: Path, out_dir: Path) -> None:
             kind = "a folder" if target.is_dir() else "a file"
             raise AnalysisError(f"cannot write the analysis to {out_dir}: {target} is {kind} (move it away)")
     try:
-        for folder in sorted({target.parent for _, target in moves}):  # before any file moves
+        for folder in sorted(folders):  # before any file moves
             folder.mkdir(parents=True, exist_ok=True)
         for path, target in moves:
             os.replace(path, target)

@@ -173,18 +173,19 @@ def _dead_stats(cfg: DictConfig, run: pd.Series, device: str) -> tuple[DeadStats
     data_dir = _data_dir(cfg, run)
     why = None
     if data_dir is None:
-        why = "dead units not measured: its data folder was not found (set data_dir=...)"
+        why = "its data folder was not found (set data_dir=...)"
     else:
         try:
             stats = measure_run(run_config(run_dir), run_dir, data_dir, device)
         except FmnistError as exc:
-            why = f"dead units not measured: {first_line(exc)}"
+            why = first_line(exc)
         else:
             if stats is None:
-                why = "dead units not measured: no usable dead_units.json, and no best.pt or validation split"
+                why = "no usable dead_units.json, and no best.pt or validation split"
     if why is not None:
-        log.warning("dead neurons: %s skipped: %s", run["run"], why.split(": ", 1)[1])
-    return stats, "; ".join(filter(None, (damaged, why))) or None
+        log.warning("dead neurons: %s skipped: %s", run["run"], why)
+    not_measured = None if why is None else f"dead units not measured: {why}"
+    return stats, "; ".join(filter(None, (damaged, not_measured))) or None
 
 
 def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -103,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.tiny:
         args.tta = args.tta or []
-    if args.tiny:
+    else:
         args.models, args.batch_sizes, args.width = ["resnet9"], [64], 8
         args.steps, args.warmup, args.workers = 3, 1, 0
         args.tta = ["quick"] if args.tta is None else args.tta  # --tta alone: none, as for --concurrency
