@@ -774,9 +774,15 @@ def test_stratified_split(fraction: float) -> None:
     assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
     assert not np.intersect1d(train, val).size
     np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(labels.size))
+    halves = 0
     for c in range(10):
         n_c = int((labels == c).sum())
-        assert abs(int((labels[val] == c).sum()) - n_c * fraction) <= 1
+        wanted = n_c * fraction
+        # round(n_c * val_fraction), halves rounded up (the documented size: seeds of any sweep share it)
+        expected = int(wanted) + (wanted - int(wanted) >= 0.5)
+        assert int((labels[val] == c).sum()) == expected, c
+        halves += wanted - int(wanted) >= 0.5
+    assert halves  # a class whose share rounds up, so that rounding down would fail
 
 
 def test_stratified_split_deterministic() -> None:
@@ -811,9 +817,45 @@ def test_subset_indices(n: int) -> None:
     np.testing.assert_array_equal(sub, subset_indices(labels, pool, n, seed=0))
     pool_counts = np.bincount(labels[pool], minlength=10)
     sub_counts = np.bincount(labels[sub], minlength=10)
-    assert np.all(np.abs(sub_counts - pool_counts * n / pool.size) < 1)
+    exact = pool_counts * n / pool.size
+    assert np.all(np.abs(sub_counts - exact) < 1)
+    # largest remainders: every class rounded up has a fractional share at least that of every class rounded down
+    up, down = sub_counts > np.floor(exact), sub_counts == np.floor(exact)
+    if up.any() and down.any():
+        assert (exact - np.floor(exact))[up].min() >= (exact - np.floor(exact))[down].max()
     if n > 10:
         assert not np.array_equal(sub, subset_indices(labels, pool, n, seed=1))
+
+
+def test_load_splits_keeps_the_validation_images_out_of_training_and_every_test_image_in_the_test_split(
+        make_resplit) -> None:
+    """data.subset draws the training images from what the validation split left (a subset drawn from all training
+    ids would train on validation images); the test split is the whole test set, in id order, with its labels."""
+    import torch
+
+    from fmnist.data.loader import load_splits
+
+    s = make_resplit()
+    splits = load_splits(s.path, torch.device("cpu"), val_fraction=0.25, subset=120, split_seed=3)
+    train_ids, val_ids = splits.train.ids, splits.val.ids
+    _, val_idx = stratified_split(s.train_labels, 0.25, seed=3)
+    assert len(train_ids) == 120 and len(val_ids) == len(val_idx) and not np.intersect1d(train_ids, val_ids).size
+    np.testing.assert_array_equal(val_ids, s.train_ids[val_idx])  # the split a run without subset validates on
+    for split, ids, labels, images in ((splits.train, s.train_ids, s.train_labels, s.train_images),
+                                       (splits.test, s.test_ids, s.test_labels, s.test_images)):
+        rows = np.searchsorted(ids, split.ids)
+        np.testing.assert_array_equal(split.labels.numpy(), labels[rows])
+        np.testing.assert_array_equal(split.images[:, 0].numpy(), images[rows])
+    np.testing.assert_array_equal(splits.test.ids, s.test_ids)
+
+
+def test_normalize_maps_the_dataset_mean_to_zero_and_one_std_above_it_to_one() -> None:
+    import torch
+
+    from fmnist.data.loader import MEAN, STD, normalize, to_unit_float
+
+    assert torch.allclose(normalize(torch.tensor([MEAN, MEAN + STD, 0.0])), torch.tensor([0.0, 1.0, -MEAN / STD]))
+    assert torch.equal(to_unit_float(torch.tensor([0, 51, 255], dtype=torch.uint8)), torch.tensor([0.0, 0.2, 1.0]))
 
 
 def test_subset_all_and_errors() -> None:
