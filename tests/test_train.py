@@ -572,6 +572,94 @@ def test_flip_tta_averages_the_logits_of_each_image_and_its_mirror() -> None:
     torch.testing.assert_close(evaluate(model, split, 4, contextlib.nullcontext).probs, plain.softmax(1))
 
 
+def test_label_smoothing_enters_the_training_loss() -> None:
+    """trainer.label_smoothing: the loss is (1 - eps) * CE(true class) + eps * mean over classes of -log p."""
+    import contextlib
+
+    from fmnist.train.loop import train_one_epoch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.arange(8) % 3
+    with torch.no_grad():
+        logp = model(x).log_softmax(1)
+    nll, uniform = -logp[torch.arange(8), y].mean(), -logp.mean()
+    for eps in (0.0, 0.3):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        stats = train_one_epoch(model, [(x, y, y)], optimizer, scheduler, contextlib.nullcontext, label_smoothing=eps)
+        assert stats.loss == pytest.approx(float((1 - eps) * nll + eps * uniform), rel=1e-5)
+
+
+def test_evaluation_runs_in_eval_mode_and_leaves_the_norm_statistics_alone() -> None:
+    """evaluate() in train mode would normalise with each batch's own statistics (accuracy depending on the batch
+    size) and overwrite BatchNorm's running statistics with the validation/test images'."""
+    import contextlib
+
+    from fmnist.data.loader import DeviceSplit
+    from fmnist.train.loop import evaluate
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(10))
+    model(torch.randn(2, 1, 28, 28))  # materialise the lazy layer
+    with torch.no_grad():
+        model[1].running_mean.fill_(0.3)
+        model[1].running_var.fill_(2.0)
+    model.train()
+    split = DeviceSplit("val", np.arange(6), torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8),
+                        torch.arange(6) % 10)
+    before = {k: v.clone() for k, v in model[1].state_dict().items()}
+    one_by_one = evaluate(model, split, 1, contextlib.nullcontext).probs
+    assert all(torch.equal(before[k], v) for k, v in model[1].state_dict().items())
+    torch.testing.assert_close(evaluate(model, split, 6, contextlib.nullcontext).probs, one_by_one)
+
+
+def test_a_run_trains_with_its_settings_validates_on_val_and_tests_the_best_weights_once(
+        make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer's wiring, spied on (a width-4 ResNet9, 3 epochs of 2 steps on a synthetic folder): every epoch
+    trains with trainer.label_smoothing and validates on the validation split, never on the test set; the test set
+    is evaluated exactly once, after training, with trainer.tta_flip and (test_on=best) the best epoch's weights.
+    Validation accuracies are scripted (best in epoch 2 of 3) so that the best and the last weights differ."""
+    import inspect
+
+    from fmnist.train import run as run_mod
+    from fmnist.train.loop import EvalResult
+
+    real_evaluate, real_epoch = run_mod.evaluate, run_mod.train_one_epoch
+    calls: list[tuple[str, bool, dict[str, torch.Tensor]]] = []
+    smoothing: list[float] = []
+    val_accs = iter([0.5, 0.9, 0.4])
+
+    def evaluate(*args, **kwargs):
+        bound = inspect.signature(real_evaluate).bind(*args, **kwargs)
+        bound.apply_defaults()
+        model, split = bound.arguments["model"], bound.arguments["split"]
+        calls.append((split.name, bound.arguments["tta_flip"],
+                      {k: v.detach().clone() for k, v in model.state_dict().items()}))
+        if split.name != "test":
+            return EvalResult(0.1, next(val_accs), torch.zeros(len(split), 10))
+        return real_evaluate(*args, **kwargs)
+
+    def train_one_epoch(*args, **kwargs):
+        bound = inspect.signature(real_epoch).bind(*args, **kwargs)
+        smoothing.append(bound.arguments["label_smoothing"])
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "evaluate", evaluate)
+    monkeypatch.setattr(run_mod, "train_one_epoch", train_one_epoch)
+    cfg = compose_train(make_resplit().path, "model.width=4", "data.subset=64", "trainer.batch_size=32",
+                        "trainer.epochs=3", "trainer.label_smoothing=0.2", "trainer.tta_flip=true",
+                        "trainer.test_on=best", "logger=none")
+    summary = train(cfg, tmp_path / "r")
+    assert smoothing == [0.2, 0.2, 0.2]
+    assert [(name, tta) for name, tta, _ in calls] == [("val", False)] * 3 + [("test", True)]
+    assert summary["best_epoch"] == 2 and summary["tested_checkpoint"] == "best (epoch 2)"
+    tested, best_epoch, last_epoch = calls[3][2], calls[1][2], calls[2][2]
+    assert any(not torch.equal(best_epoch[k], last_epoch[k]) for k in best_epoch)  # training moved the weights
+    assert all(torch.equal(tested[k], best_epoch[k]) for k in tested)
+
+
 def test_diverged_runs_are_recognised_by_their_error_class() -> None:
     from fmnist.train.run_dir import DIVERGED, is_finished
 
