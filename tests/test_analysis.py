@@ -783,6 +783,33 @@ def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> 
     assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]
 
 
+def write_predictions(run_dir: Path, labels: list[int], preds: list[int], n_classes: int) -> None:
+    run_dir.mkdir(parents=True)
+    probs = ",".join([f"{1 / n_classes:.6f}"] * n_classes)
+    (run_dir / "predictions_test.csv").write_text(
+        "id,label,pred," + ",".join(f"p{c}" for c in range(n_classes)) + "\n"
+        + "".join(f"{i},{t},{p},{probs}\n" for i, (t, p) in enumerate(zip(labels, preds))))
+
+
+def test_confusion_rows_are_true_classes_and_per_class_accuracy_is_over_seeds(tmp_path: Path) -> None:
+    """Two seeds' predictions of 8 images of 3 classes, pooled: the confusion matrix counts (true, predicted) with
+    true classes as rows; per-class accuracy is each class's share right, mean and sample std (ddof 1) over the
+    seeds; a top confusion's rate is its share of its true class's images."""
+    from fmnist.analysis.predictions import class_results
+
+    labels = [0, 0, 0, 0, 1, 1, 2, 2]
+    write_predictions(tmp_path / "a", labels, [0, 0, 0, 1, 1, 1, 2, 0], 3)  # per class right: 3/4, 2/2, 1/2
+    write_predictions(tmp_path / "b", labels, [0, 0, 1, 1, 1, 0, 2, 2], 3)  # 2/4, 1/2, 2/2
+    results = class_results([str(tmp_path / "a"), str(tmp_path / "b")], "cell", "preset", ("a", "b", "c"),
+                            test_sizes=[8, 8])
+    np.testing.assert_array_equal(results.confusion, [[5, 3, 0], [1, 3, 0], [1, 0, 3]])
+    accuracy = results.class_accuracy().set_index("class")
+    assert accuracy["mean"].to_dict() == pytest.approx({"a": 0.625, "b": 0.75, "c": 0.75})
+    assert accuracy.loc["a", "std"] == pytest.approx(0.25 / np.sqrt(2))  # |0.75 - 0.5| / sqrt(2): ddof 1
+    top = results.top_confusions(1).iloc[0]
+    assert (top["true"], top["pred"], top["count"], top["rate"]) == ("a", "b", 3, pytest.approx(3 / 8))
+
+
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     from fmnist.analysis.predictions import class_results

@@ -97,6 +97,22 @@ def test_one_positive_value_anywhere_keeps_a_unit_alive() -> None:
     assert stats.zero_fraction == (total - 1) / total  # dead (2 channels) and sparse (almost all zeros) differ
 
 
+def test_units_are_measured_in_eval_mode_without_touching_the_norm_statistics() -> None:
+    """A model handed over in train mode (the trainer's, each epoch) is measured as it is evaluated: BatchNorm
+    with its running statistics, which the measurement leaves as they were (train mode would normalise each
+    batch by itself and overwrite them with the probe images')."""
+    torch.manual_seed(0)
+    model = tiny_resnet9("relu")
+    images = torch.randn(64, 1, 28, 28)
+    plant_dead_channels(model, images)  # calibrated running statistics, 6 dead units, eval mode
+    expected = dead_unit_stats(model, images)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stats = dead_unit_stats(model, images + 5.0, batch_size=16)  # shifted images: batch statistics would differ
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert stats.dead_units == expected.dead_units == 6  # running statistics: the planted units stay dead
+
+
 def test_model_mode_is_restored_and_hooks_removed() -> None:
     model = tiny_resnet9("relu")
     model.train()

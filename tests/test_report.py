@@ -245,6 +245,29 @@ def test_seconds_per_epoch_of_a_stage1_model() -> None:
     assert m["trainDevices"] == "NVIDIA H100 80GB HBM3"
 
 
+def test_confusion_macros_name_the_worst_and_best_class_and_the_top_confusion() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from fmnist.analysis.macros import _confusion
+    from fmnist.analysis.predictions import ClassResults
+
+    confusion = np.array([[5, 3, 0], [1, 3, 0], [1, 0, 7]])
+    per_class = pd.DataFrame({"run_dir": ["r", "s"] * 3, "class": ["Coat", "Coat", "Bag", "Bag", "Shirt", "Shirt"],
+                              "accuracy": [0.75, 0.5, 1.0, 0.5, 1.0, 0.9]})
+    classes = ClassResults("model.skip=True", "stage2_skip", confusion, per_class, pd.DataFrame(), "r",
+                           ("Coat", "Bag", "Shirt"))
+    cells = pd.DataFrame([{"preset": "stage2_skip", "cell": "model.skip=True", "metric": "test_acc",
+                           "test_acc_mean": 0.9}])
+    m = _confusion(SimpleNamespace(classes=classes, cells=cells))
+    assert (m["worstClass"], m["worstClassAcc"], m["bestClass"], m["bestClassAcc"]) == ("Coat", "62.50", "Shirt",
+                                                                                         "95.00")
+    assert (m["topConfTrue"], m["topConfPred"], m["topConfRate"]) == ("Coat", "Bag", "37.5")  # 3 of 8 coats
+    assert (m["confAcc"], m["confRuns"]) == ("90.00", "2 seeds")
+
+
 def test_reference_configuration_is_the_cell_most_presets_share(tmp_path: Path) -> None:
     """stage1_capacity's reference (ResNet18 at width 64) comes first in stage order, but the training setup
     describes the study's base run, the reference of most presets (ResNet9)."""
