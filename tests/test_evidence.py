@@ -65,7 +65,7 @@ def test_cells_that_start_above_chance_level_loss_are_listed() -> None:
     text = evidence.unstable_starts(result)
     assert "In 1 of 2 cells the mean training loss of the first epoch is above $\\ln 10 = 2.30$" in text
     assert "model=resnet50, 2.75 (2 seeds)" in text and "resnet9" not in text
-    calm = make_result({"stage1_models": seeds(res9, [0.94, 0.93], train_loss_epoch1=[0.5, 0.6])})
+    calm = make_result({"stage1_models": seeds(res9, [0.94, 0.93], train_loss_epoch1=[2.25, 2.3])})  # just below
     assert evidence.unstable_starts(calm).startswith("In every cell the mean training loss of the first epoch stays")
     assert evidence.unstable_starts(make_result({"stage1_models": seeds(res9, [0.94])})) == latex.NA  # no curves read
 
@@ -222,7 +222,7 @@ def test_main_effects_pool_the_other_factors() -> None:
     wd = effects[effects["key"] == "optimizer.weight_decay"].set_index("level")
     assert wd.loc[5e-4, "n"] == 6 and wd.loc[5e-4, "delta"] == pytest.approx(0.02) and wd.loc[5e-4, "p"] < 1e-3
     ls = effects[effects["key"] == "trainer.label_smoothing"].set_index("level")
-    assert ls.loc[0.1, "delta"] == pytest.approx(0.0) and ls.loc[0.1, "p"] > ALPHA
+    assert ls.loc[0.1, "delta"] == pytest.approx(0.0) and ls.loc[0.1, "p"] == pytest.approx(1.0)  # two-sided
     assert "dropout" not in set(effects["factor"])  # one level only: no main effect to estimate
     text = evidence.evidence_macros(result)["readRegularization"]
     assert r"weight decay 0.0005: higher by 2.00\,pp" in text and "label smoothing 0.1: within seed noise" in text
@@ -243,6 +243,13 @@ def test_a_main_effect_is_tested_against_the_seed_noise_not_against_the_other_fa
     pooled = welch(np.array([r["test_acc"] for r in runs if r["cell"]["optimizer.weight_decay"]]),
                    np.array([r["test_acc"] for r in runs if not r["cell"]["optimizer.weight_decay"]]))
     assert pooled > ALPHA and wd.loc[5e-4, "p"] < 1e-4 and wd.loc[5e-4, "delta"] == pytest.approx(0.005)
+    # two-sided t-test against the seed noise: variance 1e-6 within each of the 4 cells, 12 - 4 = 8 degrees of
+    # freedom, 6 runs on either side
+    t = 0.005 / math.sqrt(1e-6 * (1 / 6 + 1 / 6))
+    assert wd.loc[5e-4, "p"] == pytest.approx(2 * scipy_stats.t.sf(t, 8), rel=1e-6)
+    ls = effects[effects["key"] == "trainer.label_smoothing"].set_index("level")
+    t = 0.05 / math.sqrt(1e-6 * (1 / 6 + 1 / 6))
+    assert ls.loc[0.1, "p"] == pytest.approx(2 * scipy_stats.t.sf(t, 8), rel=1e-6)
 
 def test_main_effects_name_their_baseline_when_it_is_not_none() -> None:
     runs = [run for wd, a in ((1e-4, [0.90, 0.91, 0.89]), (5e-4, [0.92, 0.93, 0.91]))
