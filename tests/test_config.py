@@ -99,6 +99,10 @@ def test_wrong_type_is_named() -> None:
     (["data.dir=null"], "data.dir=None is invalid: must be a folder path"),
     (["+data.subsett=5"], "unknown key(s) data.subsett"),
     (["trainer.early_stop_patience=2", "data.val_fraction=0"], "needs a validation split"),
+    (["trainer.label_smoothing=1.0"], "trainer.label_smoothing=1.0 is invalid: must be in [0, 1)"),  # uniform targets
+    (["trainer.label_smoothing=-0.1"], "trainer.label_smoothing=-0.1 is invalid: must be in [0, 1)"),
+    (["data.val_fraction=1.0"], "data.val_fraction=1.0 is invalid: must be in [0, 1)"),  # nothing left to train on
+    (["trainer.ema_decay=1.0"], "trainer.ema_decay=1.0 is invalid: must be null or a number in (0, 1)"),
     (["optimizer.lr=${trainer.nope}"], "the config cannot be resolved: Interpolation key 'trainer.nope' not found"),
 ])
 def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> None:

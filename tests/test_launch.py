@@ -583,6 +583,21 @@ def test_pool_line_of_a_job_whose_run_was_already_complete_says_skipped(tmp_path
     assert gpu_pool._summary_status(tmp_path, since=time.time() - 60) == "completed"
 
 
+def test_only_a_run_the_job_trained_itself_sets_the_longest_job(tmp_path: Path) -> None:
+    """start_refusal measures the time left against the longest training: a run copied from an identical one
+    (reused_from, seconds), one completed before the job began, or a failed one is no training's length."""
+    def outcome(summary: dict, since: float) -> tuple[str, bool]:
+        (tmp_path / "summary.json").write_text(json.dumps(summary))
+        return gpu_pool._run_outcome(tmp_path, since)
+
+    before, after = time.time() - 60, time.time() + 60
+    assert outcome({"status": "completed"}, before) == ("completed", True)
+    assert outcome({"status": "completed", "reused_from": "../../other/0_x"}, before) == ("completed", False)
+    assert outcome({"status": "completed"}, after) == ("skipped: already completed", False)
+    assert outcome({"status": "failed", "error": "E: x"}, before) == ("failed: E: x", False)
+    assert gpu_pool._run_outcome(tmp_path / "absent") == ("no summary.json", False)
+
+
 def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path) -> None:
     """A relaunched sweep's job whose run dir holds a completed run of its configuration: the launcher returns that
     run's result and rewrites the job's .hydra/ as Hydra would (the sweep line counts it skipped), touching nothing

@@ -254,6 +254,30 @@ def test_zero_init_branch_starts_as_shortcut_and_learns(block_cls):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in b.parameters())
 
 
+@pytest.mark.parametrize("block_cls", [PreActBasicBlock, PreActBottleneck])
+def test_preact_projection_reads_the_preactivated_input(block_cls):
+    """He et al. 2016: a pre-activation block's projection shortcut (stride 2, more channels) is applied to
+    act(norm(x)), not to the raw x; with the branch zeroed the block is exactly that shortcut."""
+    torch.manual_seed(0)
+    b = block_cls(8, 16 // block_cls.expansion, 2)
+    b.zero_init_branch()
+    with torch.no_grad():
+        b.bn1.running_mean.fill_(0.5)
+    b.eval()
+    x = torch.randn(2, 8, 8, 8)
+    assert isinstance(b.shortcut, nn.Conv2d) and b.shortcut_on_preact
+    with torch.no_grad():
+        torch.testing.assert_close(b(x), b.shortcut(b.act1(b.bn1(x))))
+        assert not torch.allclose(b(x), b.shortcut(x))
+
+
+def test_zeropad_shortcut_subsamples_and_appends_zero_channels():
+    x = torch.randn(2, 3, 6, 6)
+    out = ZeroPadShortcut(3, 5, stride=2)(x)
+    assert out.shape == (2, 5, 3, 3)
+    assert torch.equal(out[:, :3], x[:, :, ::2, ::2]) and not out[:, 3:].any()
+
+
 def test_zero_init_residual_option(build):
     model = build("resnet50", overrides=[f"model.width={TINY}", "model.zero_init_residual=true"])
     blocks = [m for m in model.modules() if isinstance(m, Bottleneck)]

@@ -1,4 +1,4 @@
-"""fmnist.train.seeding: the cuDNN flags that seed_everything sets (they are process-wide)."""
+"""fmnist.train.seeding: the generators seed_everything seeds and a checkpoint restores, and the cuDNN flags it sets."""
 
 from __future__ import annotations
 
@@ -41,3 +41,34 @@ def test_the_apple_gpu_generator_is_checkpointed_and_restored(monkeypatch: pytes
     generator["state"] = torch.tensor([9, 9, 9], dtype=torch.uint8)  # the generator moved on
     seeding.set_rng_state(saved)
     assert torch.equal(generator["state"], torch.tensor([1, 2, 3], dtype=torch.uint8))
+
+
+def _draws() -> tuple:
+    import random
+
+    import numpy as np
+
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+
+@pytest.mark.usefixtures("cudnn_flags")
+def test_a_seed_fixes_every_generator_a_run_draws_from() -> None:
+    seed_everything(7)
+    first = _draws()
+    seed_everything(7)
+    assert _draws() == first
+    seed_everything(8)
+    other = _draws()
+    assert all(a != b for a, b in zip(other, first))  # each generator follows the seed
+
+
+def test_a_resumed_run_draws_what_the_uninterrupted_one_would_have() -> None:
+    """rng_state / set_rng_state (kept in last.pt): Python, NumPy and torch continue where they were saved."""
+    from fmnist.train.seeding import rng_state, set_rng_state
+
+    torch.manual_seed(0)
+    saved = rng_state()
+    expected = _draws()
+    _draws()  # the generators move on (the interrupted epoch)
+    set_rng_state(saved)
+    assert _draws() == expected
