@@ -182,6 +182,15 @@ def test_welch_confidence_interval_is_the_welch_satterthwaite_one() -> None:
     assert all(np.isnan(welch_ci(a, np.array([0.9]))))  # one value: no interval
 
 
+def test_welch_p_is_two_sided_with_the_welch_satterthwaite_degrees_of_freedom() -> None:
+    a, b = np.array([0.93, 0.935, 0.94, 0.938]), np.array([0.90, 0.91, 0.905])
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    assert welch(a, b) == pytest.approx(2 * scipy_stats.t.sf(t, df)) == pytest.approx(welch(b, a))
+    assert welch(np.array([0.9, 0.9]), np.array([0.8, 0.8])) == 0.0  # no seed noise: any difference is exact
+
+
 def test_holm_and_welch_edge_cases() -> None:
     assert holm([0.01, float("nan"), 0.04, 0.03]) == pytest.approx([0.03, float("nan"), 0.06, 0.06], nan_ok=True)
     assert np.isnan(welch(np.array([0.9]), np.array([0.8, 0.85])))
