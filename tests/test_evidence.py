@@ -405,6 +405,41 @@ def test_key_comparisons_table_has_one_row_per_analysed_question(tmp_path: Path)
     assert all(p.stat().st_size > 1000 for p in written)
 
 
+def test_a_key_comparison_has_one_holm_p_wherever_it_is_quoted() -> None:
+    """BatchNorm against none is a key comparison and a comparison with stage2_norm's reference. Corrected within the
+    preset (3 comparisons) its p was 0.064, across the questions (2 here) 0.043: the table called it seed noise and
+    the answers an effect. key_family_cells gives it the questions' p everywhere and corrects the preset's other
+    comparisons among themselves."""
+    norm = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "none"}, [0.9167, 0.92, 0.9233])
+            + seeds({"norm": "groupnorm"}, [0.925, 0.935, 0.93]) + seeds({"norm": "layernorm"}, [0.92, 0.93, 0.94]))
+    skip = seeds({"model.skip": True}, [0.93, 0.931, 0.932]) + seeds({"model.skip": False}, [0.92, 0.93, 0.94])
+    result = make_result({"stage2_norm": norm, "stage2_skip": skip})
+    raw = result.cells.set_index("cell")["p_value"]
+    before = result.cells.set_index("cell").loc["norm=none"]
+    assert before["p_holm"] == pytest.approx(3 * raw["norm=none"]) and before["verdict"] == "within seed noise"
+    result.cells = evidence.key_family_cells(result)
+    cells = result.cells.set_index("cell")
+    key = evidence.key_comparisons(result).set_index("question").loc["normalisation"]
+    none = cells.loc["norm=none"]
+    assert bool(none["key_comparison"]) and not cells.loc[["norm=groupnorm", "norm=layernorm"], "key_comparison"].any()
+    assert none["p_holm"] == pytest.approx(key["p_holm"]) == pytest.approx(2 * raw["norm=none"])
+    assert none["verdict"] == "lower" and bool(none["significant"]) and key["verdict"] == "higher"
+    assert cells.loc["model.skip=False", "p_holm"] == pytest.approx(
+        evidence.key_comparisons(result).set_index("question").loc["skip connections, ResNet-9", "p_holm"])
+    others = holm([raw["norm=groupnorm"], raw["norm=layernorm"]])  # the preset's family without the key comparison
+    assert list(cells.loc[["norm=groupnorm", "norm=layernorm"], "p_holm"]) == pytest.approx(others)
+    p = evidence.p_math(key["p_holm"], evidence.HOLM)
+    macros = evidence.evidence_macros(result)
+    assert rf"norm=none lower by 1.10\,pp ({p}, across the questions)" in macros["readNorms"]
+    assert "or across the questions where so marked" in macros["readNorms"]
+    assert rf"norm=none is lower than norm=batchnorm by 1.10\,pp ({p}, across the questions)" in macros["readNegative"]
+    assert rf"Normalisation: BatchNorm against none, higher by 1.10\,pp ({p})" in macros["readAnswers"]
+    assert evidence.p_math(before["p_holm"], evidence.HOLM) not in "".join(macros.values())
+    table = report_tables.preset_table(result, "stage2_norm")
+    assert rf"{latex.pvalue(key['p_holm'])}$^\dagger$ & lower" in table and "corrected across the questions" in table
+    assert "dagger" not in report_tables.preset_table(make_result({"stage2_norm": norm}), "stage2_norm")
+
+
 def test_depth_and_width_follow_the_widths_the_runs_used() -> None:
     """No width 64/16 in the runs: depth compares at the largest width both depths ran, width the smallest and the
     largest width of ResNet-18, and the key comparisons table says the same."""

@@ -319,6 +319,9 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     cells = aggregate(collection, options.reference, options.alpha)
     result = AnalysisResult(out_dir, collection, cells, options.alpha, bench=options.bench,
                             bench_dir=options.bench_dir)
+    from fmnist.analysis.evidence import key_family_cells  # evidence imports this module
+
+    result.cells = cells = key_family_cells(result)  # a key comparison is Holm-corrected across the questions only
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
         result.classes = cell_classes(collection, chosen)

@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -39,7 +40,9 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
         "$n$", r"val.\ acc.\ (\%)", r"test acc.\ (\%)", "params", "FLOPs", "time (s)",
         rf"$\Delta$ {'test' if metric == 'test_acc' else 'val.'} (pp)", r"$p_\mathrm{Holm}$", "vs.\\ reference"]
     rows = []
-    for _, c in cells.iterrows():
+    key = cells["key_comparison"].astype(bool) & cells["p_holm"].notna() if "key_comparison" in cells else \
+        pd.Series(False, index=cells.index)
+    for i, c in cells.iterrows():
         n = str(int(c["n"])) + (f" (+{int(c['n_failed'])} failed)" if c["n_failed"] else "") + (
             f" (+{int(c['n_unfinished'])} unfinished)" if c["n_unfinished"] else "")
         verdict = "reference" if c["is_reference"] else escape(c["verdict"])
@@ -47,12 +50,16 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
             n, latex.pct_pm(c["best_val_acc_mean"], c["best_val_acc_std"]),
             latex.pct_pm(c["test_acc_mean"], c["test_acc_std"]), latex.count(c["params_mean"]),
             latex.count(c["flops_mean"]), latex.seconds(c["train_time_s_mean"], c["train_time_s_std"]),
-            "" if c["is_reference"] else latex.pp(c["delta"]), "" if c["is_reference"] else latex.pvalue(c["p_holm"]),
-            verdict])
+            "" if c["is_reference"] else latex.pp(c["delta"]),
+            "" if c["is_reference"] else latex.pvalue(c["p_holm"]) + (r"$^\dagger$" if key[i] else ""), verdict])
     caption = (rf"Preset \texttt{{{escape(preset)}}}: mean\,$\pm$\,std over the completed seeds ($n$). "
                rf"$\Delta$ is the difference from the reference cell; $p$ from {escape(TEST_NAME)}; "
                rf"a cell differs from the reference when $p_\mathrm{{Holm}} < \alpha = {result.alpha:g}$, "
                r"otherwise it is within seed noise. Time is training time per run; FLOPs per image (forward).")
+    if key.any():
+        caption += (r" $^\dagger$: the key comparison of a question of the study (Table~\ref{tab:key-comparisons}); "
+                    r"its $p_\mathrm{Holm}$ is corrected across the questions instead, and the preset's other "
+                    r"comparisons among themselves.")
     if short != list(keys):
         caption += " Keys: " + ", ".join(rf"\texttt{{{escape(a)}}} is \texttt{{{escape(k)}}}"
                                           for a, k in zip(short, keys) if a != k) + "."

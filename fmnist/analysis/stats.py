@@ -6,7 +6,8 @@ completed runs without one (a damaged summary.json), failed and unfinished runs 
 (``n_no_value``, ``n_failed``, ``n_unfinished``) so they stay visible. The comparison is Welch's two-sided
 t-test (unequal variances) on the primary metric (test accuracy, or best validation accuracy when the test
 labels are hidden), with Holm's correction over the cells of a preset; a difference whose corrected p-value is
->= alpha is "within seed noise".
+>= alpha is "within seed noise". The analysis then moves each question's key comparison with a reference into the
+family of the questions (:func:`fmnist.analysis.evidence.key_family_cells`), so that no pair has two corrected p.
 """
 
 from __future__ import annotations

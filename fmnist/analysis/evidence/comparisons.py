@@ -24,7 +24,7 @@ import pandas as pd
 from fmnist.analysis import latex
 from fmnist.analysis.collect import run_config, same_value, select
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import holm, welch, welch_ci
+from fmnist.analysis.stats import _verdict as stats_verdict, holm, welch, welch_ci
 
 log = logging.getLogger(__name__)
 
@@ -278,3 +278,34 @@ def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
                      "n_a": c.n_a, "n_b": c.n_b, "delta": c.diff, "ci_low": c.low, "ci_high": c.high,
                      "p": raw.p, "p_holm": c.p, "verdict": verdict(c, result.alpha)})
     return pd.DataFrame(rows)
+
+
+def key_family_cells(result: AnalysisResult) -> pd.DataFrame:
+    """`result.cells` with one Holm family per comparison. A key comparison that sets a cell against its preset's
+    reference (every question but residual vs plain, whose cells are not the reference) leaves its preset's family:
+    its ``p_holm``, ``significant`` and ``verdict`` are those of the key family (Holm across the questions,
+    :func:`key_family_p`), ``key_comparison`` marks it, and the preset's other comparisons with the reference are
+    Holm-corrected among themselves. Otherwise that pair would carry two Holm-corrected p, one within the preset
+    (its table, the cells that beat or lose to their reference) and one across the questions (the answers), and
+    could be called an effect in one section and seed noise in the next."""
+    cells = result.cells.copy()
+    cells["key_comparison"] = False
+    family = key_family_p(result)
+    for _, preset, a, b, _, _ in _key_specs(result):
+        p = family.get(_pair_key(preset, a, b))
+        ca, cb = find_cell(result, preset, a), find_cell(result, preset, b)
+        if p is None or ca is None or cb is None or bool(ca["is_reference"]) == bool(cb["is_reference"]):
+            continue
+        other = cb if ca["is_reference"] else ca
+        cells.loc[other.name, "key_comparison"] = True
+        cells.loc[other.name, "p_holm"] = p
+    if not cells["key_comparison"].any():
+        return cells
+    for _, group in cells.groupby("preset", sort=False):
+        rest = group[~group["key_comparison"]]
+        cells.loc[rest.index, "p_holm"] = holm([float(p) for p in rest["p_value"]])
+    significant = [None if math.isnan(p) else bool(p < result.alpha) for p in cells["p_holm"]]
+    cells["significant"] = pd.array(significant, dtype="boolean")
+    cells["verdict"] = [stats_verdict(bool(ref), sig, delta)
+                        for ref, sig, delta in zip(cells["is_reference"], significant, cells["delta"])]
+    return cells

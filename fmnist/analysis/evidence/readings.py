@@ -127,25 +127,30 @@ def augmentation(result: AnalysisResult) -> str:
 
 def against_reference(result: AnalysisResult, preset: str) -> str:
     """Each cell of `preset` against the preset's reference, as in its table (Holm-corrected): 'against norm=batchnorm:
-    norm=none lower by 3.00 pp (p_Holm=0.002); norm=groupnorm within seed noise (...)'."""
+    norm=none lower by 3.00 pp (p_Holm=0.002); norm=groupnorm within seed noise (...)'; a key comparison's p is
+    corrected across the questions and says so (comparisons.key_family_cells)."""
     cells = result.cells[result.cells["preset"] == preset]
     ref = cells[cells["is_reference"] & (cells["n"] > 0)]
     others = cells[~cells["is_reference"] & ((cells["n"] > 0) | (cells["n_failed"] > 0))]
     if ref.empty or others.empty:
         return NA
-    parts = []
+    parts, keyed = [], False
     for _, c in others.iterrows():
         name, delta = escape(c["cell"]), latex.pp(c["delta"])
+        key = bool(c.get("key_comparison", False)) and not pd.isna(c["p_holm"])  # key_family_cells
+        keyed = keyed or key
+        p = "" if pd.isna(c["p_holm"]) else p_math(c["p_holm"], HOLM) + (", across the questions" if key else "")
         if c["n"] == 0:  # every run failed (diverged): a result, not a gap
             parts.append(rf"{name} no completed run ({int(c['n_failed'])} failed)")
-        elif pd.isna(c["p_holm"]):
+        elif not p:
             parts.append(rf"{name} {delta}\,pp (too few seeds for a test)")
         elif c["significant"]:
-            parts.append(rf"{name} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp "
-                         rf"({p_math(c['p_holm'], HOLM)})")
+            parts.append(rf"{name} {'higher' if c['delta'] > 0 else 'lower'} by {_size(c['delta'])}\,pp ({p})")
         else:
-            parts.append(rf"{name} within seed noise ($\Delta$\,=\,{delta}\,pp, {p_math(c['p_holm'], HOLM)})")
-    corrected = "Holm-corrected within the preset, " if others["p_holm"].notna().any() else ""
+            parts.append(rf"{name} within seed noise ($\Delta$\,=\,{delta}\,pp, {p})")
+    corrected = "" if not others["p_holm"].notna().any() else (
+        "Holm-corrected within the preset, or across the questions where so marked, " if keyed
+        else "Holm-corrected within the preset, ")
     return (rf"Against {escape(ref['cell'].iloc[0])} ({corrected}Table~\ref{{tab:preset-{slug(preset)}}}): "
             + "; ".join(parts) + ".")
 

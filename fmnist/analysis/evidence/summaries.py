@@ -27,8 +27,14 @@ def _compared(cells: pd.DataFrame) -> pd.DataFrame:
 def _itemize(cells: pd.DataFrame, rows: pd.DataFrame) -> str:
     items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])} is {escape(c['verdict'])} than "
              rf"{escape(_reference(cells, c['preset']))} by {_size(c['delta'])}\,pp "
-             rf"({p_math(c['p_holm'], HOLM)})." for _, c in rows.iterrows()]
+             rf"({p_math(c['p_holm'], HOLM)}{_across(c)})." for _, c in rows.iterrows()]
     return "\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else ""
+
+
+def _across(cell: pd.Series) -> str:
+    """', across the questions' for a cell whose comparison with its reference is a key comparison (its p_holm is
+    corrected across the questions: comparisons.key_family_cells)."""
+    return ", across the questions" if bool(cell.get("key_comparison", False)) else ""
 
 
 def answers(result: AnalysisResult) -> str:
