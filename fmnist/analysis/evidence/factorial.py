@@ -93,15 +93,23 @@ def _lr_or_schedule(result: AnalysisResult) -> str:
              f"{untestable if math.isnan(p_lr) else p_math(p_lr)}, schedule "
              f"{untestable if math.isnan(p_sched) else p_math(p_sched)}"
              + ("" if math.isnan(p_both) else f", their interaction {p_math(p_both)}") + ")")
-    lr, sched = p_lr < result.alpha, p_sched < result.alpha
+    lr, sched, both = p_lr < result.alpha, p_sched < result.alpha, p_both < result.alpha  # NaN < alpha is False
     if math.isnan(p_lr) or math.isnan(p_sched):  # one of them tested: nothing to say which matters more
         name = "schedule" if math.isnan(p_lr) else "learning rate"
         return f" The {name} {'moves' if lr or sched else 'does not move'} accuracy beyond seed noise{tests}."
+    # a significant interaction: each setting's effect depends on the other's value, so neither is beside the point
+    depends = "how much the schedule moves accuracy depends on the learning rate"
     if lr and sched:
-        return f" Both the learning rate and the schedule move accuracy significantly{tests}."
+        return (f" Both the learning rate and the schedule move accuracy significantly{tests}"
+                + (f", and so does their interaction: {depends}." if both else "."))
     if lr or sched:
         winner, loser = ("learning rate", "schedule") if lr else ("schedule", "learning rate")
+        if both:
+            return (f" Of the two main effects only the {winner}'s is significant{tests}, but their interaction is "
+                    f"significant too: {depends}, so the {loser} matters at some values of the {winner}.")
         return f" Only the {winner} moves accuracy significantly{tests}: the {winner} matters more than the {loser}."
+    if both:
+        return f" Neither main effect is significant{tests}, but their interaction is: {depends}."
     return f" Neither moves accuracy beyond seed noise{tests}."
 
 
