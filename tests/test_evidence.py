@@ -68,6 +68,12 @@ def test_cells_that_start_above_chance_level_loss_are_listed() -> None:
     calm = make_result({"stage1_models": seeds(res9, [0.94, 0.93], train_loss_epoch1=[2.25, 2.3])})  # just below
     assert evidence.unstable_starts(calm).startswith("In every cell the mean training loss of the first epoch stays")
     assert evidence.unstable_starts(make_result({"stage1_models": seeds(res9, [0.94])})) == latex.NA  # no curves read
+    # just above ln 10 = 2.302585: never '2.30 ... above 2.30' (the 3-seed rehearsal listed cells so)
+    close = make_result({"stage1_models": seeds(res50, [0.5, 0.5], train_loss_epoch1=[2.3030, 2.3030])
+                         + seeds(res9, [0.9, 0.9], train_loss_epoch1=[3.0, 3.0])})
+    text = evidence.unstable_starts(close)
+    assert "above $\\ln 10 = 2.3026$" in text and "model=resnet50, 2.3030 (2 seeds)" in text
+    assert "model=resnet9, 3.0000 (2 seeds)" in text
 
 
 def test_plain_net_that_trains_worse_is_an_optimisation_gap() -> None:
@@ -363,6 +369,8 @@ def test_confusion_groups_share_of_errors() -> None:
     text = evidence.evidence_macros(result)["readConfusionGroups"]
     assert r"Of all 20 test errors (seeds pooled), 40.0\,\% confuse two upper-body garments" in text
     assert r"and 25.0\,\% two kinds of footwear" in text
+    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion * 100, pd.DataFrame(), pd.DataFrame(), "")
+    assert "Of all 2,000 test errors" in evidence.evidence_macros(result)["readConfusionGroups"]  # as other counts
     assert r"Shirt is taken for: T-shirt/top 60.0\,\%, Coat 20.0\,\%, Bag 20.0\,\%." in text
 
 

@@ -253,11 +253,14 @@ def unstable_starts(result: AnalysisResult, n_classes: int = len(CLASS_NAMES)) -
     chance = math.log(n_classes)
     rated = cells[cells[column].notna()]
     above = rated[rated[column] > chance].sort_values(column, ascending=False)
-    level = rf"$\ln {n_classes} = {chance:.2f}$, the loss of a uniform guess"
+    digits = 2  # enough that no listed loss reads the same as the chance level it is above
+    while digits < 6 and any(f"{v:.{digits}f}" == f"{chance:.{digits}f}" for v in above[column]):
+        digits += 1
+    level = rf"$\ln {n_classes} = {chance:.{digits}f}$, the loss of a uniform guess"
     if above.empty:
         return (f"In every cell the mean training loss of the first epoch stays below {level}: no cell started "
                 f"unstably.")
-    items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])}, {c[column]:.2f} "
+    items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])}, {c[column]:.{digits}f} "
              rf"({plural(int(c['n']), 'seed')})" for _, c in above.iterrows()]
     cells_text = "cell" if len(above) == 1 else "cells"
     return (f"In {len(above)} of {plural(len(rated), 'cell')} the mean training loss of the first epoch is above "
