@@ -542,6 +542,27 @@ def test_negative_results_agree_in_number() -> None:
         "that it has no effect.")
 
 
+def test_a_partly_seeded_study_counts_what_it_could_not_test() -> None:
+    """Some cells with three seeds, others with one: the negative results and findings count the tested comparisons
+    as such and say how many could not be tested (the 3-seed rehearsal with seeds 1 and 2 of six presets left out read
+    'All 9 alternatives we tried are within seed noise' beside 43 untested ones)."""
+    result = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932])
+                          + seeds({"norm": "none"}, [0.925, 0.935, 0.93]),
+                          "stage2_optimizer": seeds({"optimizer": "sgd"}, [0.93]) + seeds({"optimizer": "adam"}, [0.9])
+                          + seeds({"optimizer": "adamw"}, [0.91])})
+    assert evidence.negative_results(result) == (
+        "The only alternative tested so far is within seed noise of the reference. With the seeds we ran and at this "
+        "training length, its difference from the reference cannot be told apart from seed noise; that does not show "
+        "that it has no effect. The other 2 alternatives have fewer than two seeds on a side so far and are not tested "
+        "yet.")
+    assert evidence.findings(result).startswith(
+        "Comparisons of a cell with its preset's reference cell tested so far: 1; significant after Holm's correction: "
+        "0 (0 higher, 0 lower); within seed noise: 1; not tested yet (fewer than two seeds on a side): 2.")
+    whole = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932])
+                         + seeds({"norm": "none"}, [0.925, 0.935, 0.93])})
+    assert "so far" not in evidence.negative_results(whole) + evidence.findings(whole)
+
+
 def test_learning_rate_is_not_said_to_matter_more_without_a_significant_test() -> None:
     accs = {("cosine", 0.1): [0.93, 0.83, 0.88], ("cosine", 0.3): [0.80, 0.95, 0.85],
             ("constant", 0.1): [0.92, 0.86, 0.87], ("constant", 0.3): [0.84, 0.90, 0.85]}

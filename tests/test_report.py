@@ -432,6 +432,32 @@ def test_a_partly_run_study_preset_says_how_many_of_its_cells_and_runs_it_has() 
     assert _incomplete_presets(whole, study_grids()) == ""
 
 
+def test_tested_and_untested_flags_tell_a_partly_seeded_study_apart() -> None:
+    """\\ifdata{tested}: some cell was tested against its reference; \\ifdata{untested}: some cell with a result was
+    not. A study with 3 seeds in some presets and 1 in others is both, and main.tex then neither claims that every
+    comparison states its seed noise nor leaves out that some differences are quoted without a test (the 3-seed
+    rehearsal with seeds 1 and 2 of six presets left out read so)."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import build_macros, flags
+
+    def flagged(presets: dict) -> set[str]:
+        result = make_result(presets)
+        return {f for f in flags(result, build_macros(result)) if f in ("tested", "untested")}
+
+    three = {"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91, 0.92])
+             + seeds({"model.skip": False}, [0.8, 0.81, 0.8])}
+    one = {"stage2_norm": seeds({"norm": "batchnorm"}, [0.9]) + seeds({"norm": "none"}, [0.8])}
+    assert flagged(three) == {"tested"} and flagged(one) == {"untested"} and flagged({**three, **one}) == {
+        "tested", "untested"}
+    assert flagged({"stage2_norm": seeds({"norm": "batchnorm"}, [0.9, 0.91])}) == set()  # nothing to compare with
+    main = (Path(__file__).parent.parent / "report" / "main.tex").read_text()
+    abstract = main[main.index(r"\begin{abstract}"):main.index(r"\end{abstract}")]
+    assert r"Every comparison\ifdata{untested}{ with two seeds" in abstract
+    assert r"\ifdata{untested}{ The cells have \seedsPerCell: a difference with fewer" in abstract
+    assert "reported as within seed noise\\ifdata{untested}{, and" in main and r"\ifdata{untested}{ Nor should" in main
+
+
 def test_macros_escape_every_key_and_flag_what_exists(tex, tmp_path: Path) -> None:
     """Cell names with LaTeX specials build; \\result finds a cell by its name written as LaTeX text; \\ifdata,
     \\ifpreset and \\iffigure say what the analysis has."""

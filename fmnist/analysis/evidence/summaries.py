@@ -61,9 +61,11 @@ def findings(result: AnalysisResult) -> str:
                 if (result.cells["n"] > 0).any() else NA)
     hits = compared[compared["significant"].astype(bool)]
     better = hits[hits["delta"] > 0].sort_values("delta", ascending=False)
-    text = (f"Comparisons of a cell with its preset's reference cell: {len(compared)}; significant after Holm's "
-            f"correction: {len(hits)} ({len(better)} higher, {len(hits) - len(better)} lower); within seed noise: "
-            f"{len(compared) - len(hits)}.")
+    untested = _untested(result.cells)
+    text = (f"Comparisons of a cell with its preset's reference cell{' tested so far' if untested else ''}: "
+            f"{len(compared)}; significant after Holm's correction: {len(hits)} ({len(better)} higher, "
+            f"{len(hits) - len(better)} lower); within seed noise: {len(compared) - len(hits)}"
+            + (f"; not tested yet (fewer than two seeds on a side): {untested}." if untested else "."))
     return text + (" The cells that score higher than their reference:" + _itemize(result.cells, better)
                    if len(better) else " No cell scores significantly higher than its preset's reference.")
 
@@ -77,15 +79,29 @@ def negative_results(result: AnalysisResult) -> str:
     significant = compared["significant"].astype(bool)
     worse = compared[significant & (compared["delta"] < 0)].sort_values("delta")
     null = int((~significant).sum())
-    text = latex.sentence(latex.share(null, len(compared), "alternative we tried", "within seed noise of the "
-                                      "reference", "alternatives we tried")) + "."
+    untested = _untested(result.cells)
+    tried = "tested so far" if untested else "we tried"
+    text = latex.sentence(latex.share(null, len(compared), f"alternative {tried}", "within seed noise of the "
+                                      "reference", f"alternatives {tried}")) + "."
     if null:
         its, it = ("its difference", "it has") if null == 1 else ("their differences", "they have")
         text += (f" With the seeds we ran and at this training length, {its} from the reference cannot be told apart "
                  f"from seed noise; that does not show that {it} no effect.")
+    if untested:  # after the sentence on those within seed noise, which its pronouns refer to
+        have, are = ("has", "is") if untested == 1 else ("have", "are")
+        text += (f" The other {plural(untested, 'alternative')} {have} fewer than two seeds on a side so far and {are} "
+                 "not tested yet.")
     scores = "scores" if len(worse) == 1 else "score"
     return text + (f" In all, {plural(len(worse), 'cell')} {scores} significantly lower:"
                    + _itemize(result.cells, worse) if len(worse) else "")
+
+
+def _untested(cells: pd.DataFrame) -> int:
+    """How many cells with a result could not be tested against their preset's reference (fewer than two seeds on a
+    side): in a partly seeded study, the alternatives the counts of tested ones leave out."""
+    if "p_holm" not in cells:
+        return 0
+    return int((~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["p_holm"].isna()).sum())
 
 
 def _untested_shortfalls(cells: pd.DataFrame, top: int = 3) -> str:
