@@ -451,6 +451,12 @@ def test_tested_and_untested_flags_tell_a_partly_seeded_study_apart() -> None:
     assert flagged(three) == {"tested"} and flagged(one) == {"untested"} and flagged({**three, **one}) == {
         "tested", "untested"}
     assert flagged({"stage2_norm": seeds({"norm": "batchnorm"}, [0.9, 0.91])}) == set()  # nothing to compare with
+    from fmnist.analysis.evidence import key_family_cells
+
+    keyed = make_result(three)  # skip vs no skip: a key comparison, marked in its table (pipeline.analyze)
+    assert "keyed" not in flags(keyed, build_macros(keyed))
+    keyed.cells = key_family_cells(keyed)
+    assert "keyed" in flags(keyed, build_macros(keyed))
     main = (Path(__file__).parent.parent / "report" / "main.tex").read_text()
     abstract = main[main.index(r"\begin{abstract}"):main.index(r"\end{abstract}")]
     assert r"Every comparison\ifdata{untested}{ with two seeds" in abstract

@@ -10,7 +10,7 @@ carries its noun ("1 seed", "3 seeds"). Five kinds:
   -> ``\stageTwoSkip...``) for every analysed preset and every study stage;
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
   params, flops, time, verdict; LaTeX specials but ``_`` written as in text, e.g. ``\%``);
-* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, dead, speed, tested, untested),
+* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, dead, speed, tested, untested, keyed),
   ``\ifpreset{preset}{yes}{no}``, ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
 * the sentences ``\read...``, ``\sum...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
@@ -482,7 +482,8 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed;
     ``tested`` when at least one cell could be tested against its reference: two seeds or more on both sides;
     ``untested`` when at least one cell with a result could not, so that a partly seeded study, which is both, says
-    that some differences are quoted without a test), ``preset:<name>`` for each analysed preset and
+    that some differences are quoted without a test; ``keyed`` when a preset table marks a key comparison, whose p is
+    corrected across the questions: evidence.key_family_cells), ``preset:<name>`` for each analysed preset and
     ``figure:<name>`` for each figure it drew."""
     have = {"setup": macros["setupModel"], "commit": macros["setupCommit"], "best": macros["bestCell"],
             "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"]}
@@ -490,6 +491,8 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     tested = ["tested"] if cells["p_value"].notna().any() else []
     tested += ["untested"] if (~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["p_value"].isna()).any() \
         else []
+    if "key_comparison" in cells and (cells["key_comparison"].astype(bool) & cells["p_holm"].notna()).any():
+        tested.append("keyed")  # a preset table marks a key comparison, corrected across the questions
     return ([name for name, value in have.items() if value != NA] + tested
             + [f"preset:{p}" for p in result.collection.swept]
             + [f"figure:{f}" for f in sorted(result.figures)])
