@@ -364,13 +364,16 @@ def test_confusion_groups_share_of_errors() -> None:
     confusion[shirt, tshirt], confusion[shirt, coat], confusion[shirt, bag] = 6, 2, 2  # 10 shirt errors
     confusion[sneaker, boot] = 5
     confusion[bag, tshirt] = 5  # 20 errors: 8 upper-body, 5 footwear, 7 across groups
-    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9])})
-    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion, pd.DataFrame(), pd.DataFrame(), "")
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91])})
+    two_runs = pd.DataFrame({"run_dir": ["a", "b"], "class": ["Bag", "Bag"], "accuracy": [0.9, 0.9]})
+    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion, two_runs, pd.DataFrame(), "")
     text = evidence.evidence_macros(result)["readConfusionGroups"]
     assert r"Of all 20 test errors (seeds pooled), 40.0\,\% confuse two upper-body garments" in text
     assert r"and 25.0\,\% two kinds of footwear" in text
-    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion * 100, pd.DataFrame(), pd.DataFrame(), "")
-    assert "Of all 2,000 test errors" in evidence.evidence_macros(result)["readConfusionGroups"]  # as other counts
+    one_run = two_runs.iloc[:1]
+    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion * 100, one_run, pd.DataFrame(), "")
+    # as other counts; one run's errors are not "pooled" over seeds
+    assert "Of all 2,000 test errors, 40.0" in evidence.evidence_macros(result)["readConfusionGroups"]
     assert r"Shirt is taken for: T-shirt/top 60.0\,\%, Coat 20.0\,\%, Bag 20.0\,\%." in text
 
 

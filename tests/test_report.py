@@ -464,6 +464,28 @@ def test_tested_and_untested_flags_tell_a_partly_seeded_study_apart() -> None:
     assert "reported as within seed noise\\ifdata{untested}{, and" in main and r"\ifdata{untested}{ Nor should" in main
 
 
+def test_a_one_seed_confusion_cell_is_not_called_pooled_over_seeds() -> None:
+    """\\ifdata{confpooled}: the confusion cell's matrix sums two runs or more. With one run, main.tex says "one
+    seed" where it would say the matrix pools the seeds (the one-seed report read "pools 1 seed", "seeds pooled")."""
+    import numpy as np
+    import pandas as pd
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import build_macros, flags
+    from fmnist.analysis.predictions import ClassResults
+
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91])})
+    per_class = pd.DataFrame({"run_dir": ["a", "b"], "class": ["Bag", "Bag"], "accuracy": [0.9, 0.8]})
+    for runs, pooled in ((per_class, True), (per_class.iloc[:1], False)):
+        result.classes = ClassResults("model.skip=True", "stage2_skip", np.eye(10, dtype=int), runs, pd.DataFrame(),
+                                      "a")
+        assert ("confpooled" in flags(result, build_macros(result))) is pooled
+    result.classes = None
+    assert "confpooled" not in flags(result, build_macros(result))
+    main = (Path(__file__).parent.parent / "report" / "main.tex").read_text()
+    assert main.count(r"\ifdata{confpooled}") == 3 and "seeds pooled)" not in main
+
+
 def test_macros_escape_every_key_and_flag_what_exists(tex, tmp_path: Path) -> None:
     """Cell names with LaTeX specials build; \\result finds a cell by its name written as LaTeX text; \\ifdata,
     \\ifpreset and \\iffigure say what the analysis has."""

@@ -10,7 +10,8 @@ carries its noun ("1 seed", "3 seeds"). Five kinds:
   -> ``\stageTwoSkip...``) for every analysed preset and every study stage;
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
   params, flops, time, verdict; LaTeX specials but ``_`` written as in text, e.g. ``\%``);
-* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, dead, speed, tested, untested, keyed),
+* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, confpooled, dead, speed, tested, untested,
+  keyed),
   ``\ifpreset{preset}{yes}{no}``, ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
 * the sentences ``\read...``, ``\sum...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
@@ -480,13 +481,15 @@ def _setup_defaults() -> dict[str, str]:
 
 def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed;
+    ``confpooled`` when the confusion cell's matrix pools two runs or more;
     ``tested`` when at least one cell could be tested against its reference: two seeds or more on both sides;
     ``untested`` when at least one cell with a result could not, so that a partly seeded study, which is both, says
     that some differences are quoted without a test; ``keyed`` when a preset table marks a key comparison, whose p is
     corrected across the questions: evidence.key_family_cells), ``preset:<name>`` for each analysed preset and
     ``figure:<name>`` for each figure it drew."""
     have = {"setup": macros["setupModel"], "commit": macros["setupCommit"], "best": macros["bestCell"],
-            "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"]}
+            "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"],
+            "confpooled": NA if result.classes is None or result.classes.n_runs < 2 else "yes"}
     cells = result.cells
     tested = ["tested"] if cells["p_value"].notna().any() else []
     tested += ["untested"] if (~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["p_value"].isna()).any() \

@@ -177,7 +177,8 @@ def confusion_groups(result: AnalysisResult) -> str:
         idx = [names.index(c) for c in group]
         return off[np.ix_(idx, idx)].sum() / errors
 
-    text = (rf"Of all {latex.thousands(errors)} test errors (seeds pooled), {latex.pct(within(UPPER_BODY), 1)}\,\% "
+    pooled = " (seeds pooled)" if r.n_runs > 1 else ""
+    text = (rf"Of all {latex.thousands(errors)} test errors{pooled}, {latex.pct(within(UPPER_BODY), 1)}\,\% "
             rf"confuse two upper-body garments (T-shirt/top, Pullover, Coat, Shirt) and "
             rf"{latex.pct(within(FOOTWEAR), 1)}\,\% two kinds of footwear.")
     shirt = names.index("Shirt")
