@@ -599,6 +599,25 @@ def test_curves_of_many_cells_get_one_column_of_panels_per_value_of_the_first_ke
     assert len(few.axes) == 2 and [t.get_text() for t in few.legends[0].get_texts()][:2] == [
         "lr=0.01, scheduler=constant", "lr=0.01, scheduler=cosine"]
 
+def test_a_loss_panel_goes_logarithmic_only_when_one_curve_blows_up(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validation loss of 10^4 in one cell would flatten every other loss curve on a linear axis; curves that
+    span less than figures.LOSS_LOG_SPAN (2.3 down to 0.1 is a factor 23) keep the linear axis."""
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "cell": f"c{i}"} for i in (0, 1)])
+
+    def epochs(blow_up: float) -> pd.DataFrame:
+        return pd.DataFrame([{"run_dir": f"/r{i}", "epoch": e, "train_loss": 2.3 / e ** 2, "val_loss":
+                              (blow_up if i and e == 2 else 2.0 / e ** 2), "train_acc": 0.5, "val_acc": 0.5}
+                             for i in (0, 1) for e in (1, 2, 3, 4)])
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        figures.training_curves(runs, epochs(1e4), "p", ["c0", "c1"], tmp_path)
+        figures.training_curves(runs, epochs(0.5), "p", ["c0", "c1"], tmp_path)
+    (loss, acc), (calm_loss, _) = saved[0].axes[:2], saved[1].axes[:2]
+    assert loss.get_yscale() == "log" and acc.get_yscale() == "linear" and calm_loss.get_yscale() == "linear"
+
+
 def test_log_axes_are_labelled_in_plain_numbers_at_readable_ticks(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     dead = pd.DataFrame([{"optimizer.lr": lr, "activation": "relu", "dead_fraction": 0.01 * i}

@@ -44,14 +44,14 @@ def _legend_below(fig: plt.Figure, handles: list, ncol: int) -> None:
 MAX_VALUE_TICKS = 6
 
 
-def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x") -> None:
-    """Log scale when the values span more than a factor 5, plain numbers on the ticks either way: on a log axis at
-    the values themselves when there are few, else at 1, 2 and 5 times the powers of ten (a span of less than two
+def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x", span: float = 5.0) -> None:
+    """Log scale when the values span more than a factor `span`, plain numbers on the ticks either way: on a log axis
+    at the values themselves when there are few, else at 1, 2 and 5 times the powers of ten (a span of less than two
     decades would otherwise show one or two labels, 10^2 alone under 20-300 s)."""
     v = pd.to_numeric(values, errors="coerce").dropna()
     v = v[v > 0]
     target = ax.xaxis if axis == "x" else ax.yaxis
-    if len(v) and v.max() / v.min() > 5:
+    if len(v) and v.max() / v.min() > span:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         distinct = np.unique(v.to_numpy(float))
         target.set_major_locator(FixedLocator(distinct) if len(distinct) <= MAX_VALUE_TICKS
@@ -60,6 +60,9 @@ def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
+#: A loss panel whose mean curves span more than this factor gets a log axis: one run that blows up (a validation loss
+#: of 10^4) would otherwise flatten every other curve to the bottom of the panel.
+LOSS_LOG_SPAN = 100.0
 #: Beyond this many cells in one panel, a preset that sweeps several keys gets one panel per value of its first.
 MAX_LINES = 8
 def _cell_handles(cells: Sequence[str]) -> list[Line2D]:
@@ -89,6 +92,7 @@ def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells
         for row, metric in enumerate(columns):
             ax = axes[row, col] if len(facets) > 1 else axes[0, row]
             scale = PERCENT if metric == "acc" else 1.0
+            plotted: list[np.ndarray] = []
             for cell, line in zip(facet_cells, facet_lines):
                 g = data[data["cell"] == cell]
                 i = lines.index(line)
@@ -97,8 +101,11 @@ def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells
                     if g.empty or column not in g or g[column].isna().all():
                         continue
                     s = g.groupby("epoch")[column].agg(["mean", "std"])
+                    plotted.append(s["mean"].to_numpy(float))
                     _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * scale, s["std"].to_numpy() * scale,
                           top=PERCENT if metric == "acc" else None, color=style.color(i), ls=ls)
+            if metric == "loss" and plotted:
+                _axis_scale(ax, pd.Series(np.concatenate(plotted)), axis="y", span=LOSS_LOG_SPAN)
             ax.xaxis.get_major_locator().set_params(integer=True)
             if title and row == 0:
                 ax.set_title(title)
