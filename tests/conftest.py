@@ -65,6 +65,11 @@ class SyntheticResplit:
         table = table.set_column(table.column_names.index(name), name, column)
         self.write_table(table)
 
+    def unused_id_between(self) -> int:
+        """The smallest id between the folder's smallest and largest that no image has (ids are not contiguous)."""
+        ids = set(np.concatenate([self.train_ids, self.test_ids]).tolist())
+        return next(i for i in range(min(ids), max(ids)) if i not in ids)
+
     def row_of(self, table: pa.Table, id_: int) -> int:
         return int(np.flatnonzero(table.column("id").to_numpy() == id_)[0])
 
@@ -232,6 +237,8 @@ RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
     "duplicate_parquet_id": _duplicate_parquet_id,
     "duplicate_csv_id": lambda s: _rewrite_csv(s.train_csv, lambda ls: ls + [ls[1]]),
     "csv_id_not_in_parquet": lambda s: _rewrite_csv(s.test_csv, lambda ls: ls + ["999999,3"]),
+    # an id inside the parquet's range: a lookup that only checks the range would take its neighbour's image
+    "csv_id_between_parquet_ids": lambda s: _rewrite_csv(s.test_csv, lambda ls: ls + [f"{s.unused_id_between()},3"]),
     "parquet_id_not_in_csv": lambda s: _rewrite_csv(
         s.test_csv, lambda ls: [ln for ln in ls if ln.split(",")[0] != str(s.test_ids[0])]
     ),
@@ -248,6 +255,7 @@ RESPLIT_CORRUPTIONS: dict[str, Callable[[SyntheticResplit], None]] = {
         "label", pa.array([str(v) for v in s.read_table()["label"].to_pylist()])
     ),
     "csv_label_negative": lambda s: _set_csv_label(s.train_csv, int(s.train_ids[9]), "-1"),
+    "csv_label_10": lambda s: _set_csv_label(s.train_csv, int(s.train_ids[9]), "10"),
     "csv_label_text": lambda s: _set_csv_label(s.test_csv, int(s.test_ids[2]), "shoe"),
     "csv_label_fraction": lambda s: _set_csv_label(s.train_csv, int(s.train_ids[9]), "3.5"),
     "label_disagreement": lambda s: _set_csv_label(

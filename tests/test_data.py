@@ -251,12 +251,14 @@ BAD_INPUTS = {
     "duplicate_parquet_id": lambda s: ["data.parquet", f"duplicate id {s.train_ids[0]}"],
     "duplicate_csv_id": lambda s: ["train.csv", "duplicate id"],
     "csv_id_not_in_parquet": lambda s: ["test.csv", "id 999999 is not in", "data.parquet"],
+    "csv_id_between_parquet_ids": lambda s: ["test.csv", f"id {s.unused_id_between()} is not in", "data.parquet"],
     "parquet_id_not_in_csv": lambda s: ["data.parquet", f"id {s.test_ids[0]}", "neither train.csv nor test.csv"],
     "train_test_overlap": lambda s: ["train.csv", "test.csv", f"id {s.train_ids[0]} is in both"],
     "parquet_label_10": lambda s: ["data.parquet", f"label 10 for id {s.train_ids[7]}", "outside 0..9"],
     "parquet_label_float": lambda s: ["data.parquet", f"2.5 for id {s.train_ids[7]}", "not an integer"],
     "parquet_label_string": lambda s: ["data.parquet", "column label has type string"],
     "csv_label_negative": lambda s: ["train.csv", f"label -1 for id {s.train_ids[9]}", "outside 0..9"],
+    "csv_label_10": lambda s: ["train.csv", f"label 10 for id {s.train_ids[9]}", "outside 0..9"],
     "csv_label_text": lambda s: ["test.csv", f"'shoe' for id {s.test_ids[2]}", "not an integer"],
     "csv_label_fraction": lambda s: ["train.csv", "3.5", "not an integer"],
     "label_disagreement": lambda s: [
@@ -419,6 +421,29 @@ def test_cache_falls_back_when_blocked(make_resplit, decode_calls, _isolated_use
     assert len(_cache_files(_isolated_user_cache / "fmnist")) == 1
     assert_matches(load_resplit(s.path), s)
     assert len(decode_calls) == 2
+
+
+def test_a_shared_cache_folder_keeps_each_data_folders_cache(make_resplit, tmp_path: Path, decode_calls) -> None:
+    """Two data folders with one data.cache_dir: each folder's cache file is named after its path, so a folder whose
+    files have the same names, sizes and times as another's (but other labels) is not served the other's arrays,
+    and writing one folder's cache leaves the other's in place."""
+    a, b = make_resplit("a", labels_in_parquet=False), make_resplit("b", labels_in_parquet=False)  # the same data
+    i, j = next((i, j) for i in range(len(b.train_ids)) for j in range(i) if b.train_labels[i] != b.train_labels[j])
+    lines = b.train_csv.read_text().splitlines()
+    swap = {str(b.train_ids[i]): b.train_labels[j], str(b.train_ids[j]): b.train_labels[i]}
+    b.train_csv.write_text("\n".join(f"{ln.split(',')[0]},{swap[ln.split(',')[0]]}" if ln.split(",")[0] in swap
+                                     else ln for ln in lines) + "\n")  # two labels swapped: the same size
+    for name in ("data.parquet", "train.csv", "test.csv"):
+        st = (a.path / name).stat()
+        assert (b.path / name).stat().st_size == st.st_size
+        os.utime(b.path / name, ns=(st.st_atime_ns, st.st_mtime_ns))
+    cache = tmp_path / "shared-cache"
+    assert_matches(load_resplit(a.path, cache_dir=cache), a)
+    got = load_resplit(b.path, cache_dir=cache)
+    assert (got.train.labels[i], got.train.labels[j]) == (b.train_labels[j], b.train_labels[i])
+    assert len(decode_calls) == 4 and len(list(cache.glob("resplit-*.npz"))) == 2
+    assert_matches(load_resplit(a.path, cache_dir=cache), a)
+    assert len(decode_calls) == 4  # a's cache is still there
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
