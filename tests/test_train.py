@@ -18,7 +18,7 @@ from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 
 from fmnist.errors import ConfigError, DataError
 from fmnist.train.callbacks import sweep_outcome
-from fmnist.train.checkpoint import BEST, checkpoint_path, save_checkpoint, set_aside_stale_best
+from fmnist.train.checkpoint import BEST, LAST, RESUME_KEYS, checkpoint_path, save_checkpoint, set_aside_stale_best
 from fmnist.train.run import TrainingDiverged, _write_predictions, completed_run, train
 from fmnist.train.logging import to_container
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS, RunDirBusy, hold_run_dir
@@ -448,6 +448,52 @@ def test_a_best_pt_of_other_epochs_is_set_aside_on_resume(tmp_path: Path) -> Non
     set_aside_stale_best(tmp_path, 1)  # epoch 2 is being trained again: set aside, not deleted
     assert not path.exists() and torch.load(path.with_name("best.pt.stale"), weights_only=True)["epoch"] == 2
     set_aside_stale_best(tmp_path, None)  # nothing to set aside: no error
+
+SYNTHETIC = ["model.width=4", "data.subset=64", "trainer.batch_size=32", "logger=none"]
+
+
+@pytest.mark.parametrize("recorded", [None, {}], ids=["no_resume_key", "empty_resume_key"])
+def test_a_checkpoint_that_records_no_configuration_is_not_resumed(make_resplit, tmp_path: Path,
+                                                                   recorded: dict | None) -> None:
+    """A last.pt that does not say which configuration it was trained with (an older fmnist's, or one made by hand)
+    cannot be matched with this run: refused like another configuration's checkpoint, and left in place."""
+    last = checkpoint_path(tmp_path / "r", LAST)
+    last.parent.mkdir(parents=True)
+    state = {key: {} for key in RESUME_KEYS} | {"epoch": 1}
+    if recorded is not None:
+        state["resume_key"] = recorded
+    save_checkpoint(last, state)
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=2")
+    with pytest.raises(ConfigError, match=r"last.pt belongs to a different configuration \(none recorded\)"):
+        train(cfg, tmp_path / "r")
+    assert torch.load(last, weights_only=True) == state
+
+
+def test_a_resumed_run_keeps_the_best_epoch_it_had_before_the_interruption(
+        make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation accuracies scripted (0.9 in epoch 1, lower after): interrupted in epoch 2 and resumed, the run still
+    knows that epoch 1 was its best, so its summary and the weights it tests are epoch 1's, not those of the first
+    epoch trained after the resume."""
+    from fmnist.train import run as run_mod
+    from fmnist.train.loop import EvalResult
+
+    real_evaluate = run_mod.evaluate
+    val_accs = iter([0.9, 0.8, 0.5, 0.4])  # epoch 1, epoch 2 (lost to the interruption), then epochs 2 and 3
+
+    def evaluate(model, split, *args, **kwargs):
+        if split.name != "test":
+            return EvalResult(0.1, next(val_accs), torch.zeros(len(split), 10))
+        return real_evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "evaluate", evaluate)
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=3")
+    interrupted_at_epoch(cfg, tmp_path / "r", monkeypatch)
+    summary = train(cfg, tmp_path / "r")
+    assert summary["resumed_from_epoch"] == 1
+    assert [float(r["val_acc"]) for r in read_metrics(tmp_path / "r")] == [0.9, 0.5, 0.4]
+    assert (summary["best_epoch"], summary["best_val_acc"], summary["tested_checkpoint"]) == (1, 0.9, "best (epoch 1)")
+    assert torch.load(checkpoint_path(tmp_path / "r", BEST), weights_only=True)["epoch"] == 1
+
 
 @pytest.mark.slow
 def test_early_stop_after_patience_epochs_without_improvement(real_resplit_dir: Path, tmp_path: Path) -> None:
