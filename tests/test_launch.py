@@ -23,7 +23,7 @@ from hydra.types import HydraContext
 from omegaconf import OmegaConf
 from hydra._internal.callbacks import Callbacks
 
-from fmnist.train.callbacks import SweepReport, sweep_outcome
+from fmnist.train.callbacks import CLOCK_SLACK_S, SweepReport, sweep_outcome
 from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.logging import to_container
 from fmnist.train.reuse import claim_file
@@ -426,6 +426,20 @@ def test_sweep_outcome_counts_completed_failed_skipped(tmp_path: Path, capsys: p
     assert out.startswith("sweep: 1 completed, 3 failed, 1 skipped") and "failed: 2_c: Boom: bad" in out
 
 
+def test_a_run_completed_right_after_its_sweep_started_counts_as_completed(tmp_path: Path) -> None:
+    """The clock slack only widens what counts as this sweep's: a run completed a moment after the sweep started (a
+    copy of an identical run, the first job of a basic-launcher sweep) was completed by it, and so was one written
+    within the slack before; only one written before that was skipped."""
+    now = time.time()
+    sweep = tmp_path / "sweep"
+    _fake_run(sweep, "0_copied", "completed", now + 0.5)
+    _fake_run(sweep, "1_clock", "completed", now + 0.5, written=now - CLOCK_SLACK_S / 2)
+    _fake_run(sweep, "2_earlier", "completed", now + 0.5, written=now - 2 * CLOCK_SLACK_S)
+    outcome = sweep_outcome(sweep, since=now)
+    assert [p.name for p in outcome.completed] == ["0_copied", "1_clock"]
+    assert [p.name for p in outcome.skipped] == ["2_earlier"]
+
+
 # ------------------------------------------------------------------------------------------- output dirs
 
 
@@ -596,6 +610,45 @@ def test_only_a_run_the_job_trained_itself_sets_the_longest_job(tmp_path: Path) 
     assert outcome({"status": "completed"}, after) == ("skipped: already completed", False)
     assert outcome({"status": "failed", "error": "E: x"}, before) == ("failed: E: x", False)
     assert gpu_pool._run_outcome(tmp_path / "absent") == ("no summary.json", False)
+
+
+#: A stand-in pool worker whose job ends as its number says: #0 records its own failure (a divergence) and exits 1,
+#: #1's task raised (a FAILED JobReturn), #2 is killed while its run says running, #3 copies an identical run's results.
+ENDING_WORKER = """import json, os, pathlib, pickle, signal, sys
+payload, result = map(pathlib.Path, sys.argv[-2:])
+num = int(payload.name.split(".")[0])
+run = payload.parents[2] / "runs" / str(num)
+run.mkdir(parents=True)
+summary = {0: {"status": "failed", "error": "TrainingDiverged: NaN in epoch 2"}, 1: {"status": "running"},
+           2: {"status": "running"}, 3: {"status": "completed", "reused_from": "../../other/0_x"}}[num]
+(run / "summary.json").write_text(json.dumps(summary))
+if num == 0:
+    sys.exit(1)
+if num == 2:
+    os.kill(os.getpid(), signal.SIGKILL)
+from hydra.core.utils import JobReturn, JobStatus
+ret = JobReturn()
+ret.status, ret.return_value = (JobStatus.FAILED, RuntimeError("boom")) if num == 1 else (JobStatus.COMPLETED, None)
+result.write_bytes(pickle.dumps(ret))
+"""
+
+
+def test_failed_jobs_are_recorded_with_their_own_error_and_copied_ones_are_no_training_length(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Every job returns a COMPLETED JobReturn (a FAILED one would make Hydra's sweeper stop before the sweep's
+    report); a run that recorded its own failure keeps its error (a diverged run stays finished); a run whose job
+    raised or was killed is marked failed with why; and a job that copied its results sets no longest job."""
+    launcher = cpu_pool(tmp_path / "sweep", jobs=4)  # (patch after Hydra's first plugin scan)
+    fake_workers(tmp_path, monkeypatch, caplog, ENDING_WORKER)
+    monkeypatch.setattr(gpu_pool, "job_run_dir", lambda ctx, cfg, overrides, num: tmp_path / "runs" / str(num))
+    returns = launcher.launch([[f"seed={i}"] for i in range(4)], 0)
+    assert [(r.status, r.return_value) for r in returns] == [(JobStatus.COMPLETED, None)] * 4
+    summaries = [json.loads((tmp_path / "runs" / str(i) / "summary.json").read_text()) for i in range(4)]
+    assert [(s["status"], s.get("error")) for s in summaries] == [
+        ("failed", "TrainingDiverged: NaN in epoch 2"), ("failed", "RuntimeError: boom"),
+        ("failed", "worker process killed by SIGKILL (killed from outside, or out of host memory)"),
+        ("completed", None)]
+    assert launcher.longest == 0
 
 
 def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path) -> None:
