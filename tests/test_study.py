@@ -197,6 +197,26 @@ def test_a_preset_whose_sweep_fails_is_named_and_the_study_goes_on(tmp_path: Pat
                                             "(stage2_skip)\n")
 
 
+def test_overrides_after_the_dashes_come_last_a_preset_runs_once_and_a_killed_sweep_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A stand-in train.py that notes its arguments: the overrides after -- follow the study's defaults, so that
+    `-- trainer.reuse_identical=false` wins; a preset named twice runs once; and a preset whose sweep was killed by a
+    signal (a negative exit status) counts as failed, not as completed."""
+    (tmp_path / "train.py").write_text(
+        "import os, pathlib, signal, sys\npreset = sys.argv[2].split('=')[1]\n"
+        "with open(pathlib.Path(__file__).with_name(preset + '.argv'), 'a') as f:\n"
+        "    f.write(' '.join(sys.argv[3:]) + '\\n')\n"
+        "if preset == 'stage2_skip':\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+    monkeypatch.setattr(fmnist.study, "TRAIN_SCRIPT", tmp_path / "train.py")
+    monkeypatch.setattr(fmnist.study, "override_error", lambda presets, extra: None)  # composing takes seconds
+    args = ["--presets", "stage2_norm", "stage2_skip", "stage2_norm", "--", "trainer.reuse_identical=false", "seed=0"]
+    assert study_main(args) == 1
+    noted = (tmp_path / "stage2_norm.argv").read_text()  # one line: it ran once
+    assert noted == "trainer.reuse_identical=true trainer.reuse_identical=false seed=0\n"
+    assert capsys.readouterr().out.endswith("study: 1 preset completed, 1 with failed or unstarted jobs "
+                                            "(stage2_skip)\n")
+
+
 #: Narrower grids for the tiny runs of the two big presets (the compose test checks every cell's config).
 TINY_GRIDS = {"stage2_lr": ["optimizer.lr=0.1,0.3"], "stage3_regularization": ["optimizer.weight_decay=0,5e-4"]}
 
