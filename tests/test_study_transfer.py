@@ -123,7 +123,7 @@ def test_a_big_archive_comes_back_in_parts(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(st.FmnistError, match="do not form an intact study.tar.gz"):
         st.unpack(tmp_path / "repo", [damaged])
     assert not (tmp_path / "repo" / STUDY).exists()
-    assert st.unpack(tmp_path / "repo", parts) == (3, 0)
+    assert st.unpack(tmp_path / "repo", parts[::-1]) == (3, 0)  # part files named in any order
     assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
 
 
@@ -149,6 +149,16 @@ def test_the_kit_copied_into_the_study_does_not_replace_the_parked_runs(tmp_path
     (tmp_path / STUDY / "p" / "0_run" / "summary.json").write_bytes((kit_run / "summary.json").read_bytes())
     st.unpack(tmp_path, [])
     assert tree(tmp_path / STUDY) == before
+
+
+def test_a_run_finished_here_is_not_replaced_by_an_unfinished_parked_one_with_more_files(tmp_path: Path) -> None:
+    """Unpack merges the parked study into what was written here since the pack: a run finished here stays, even when
+    the parked attempt of it (interrupted) holds more files; only a finished run with more files may replace it."""
+    make_run(tmp_path, "p/0_run", status="interrupted", **{"metrics.csv": "epoch\n1\n", "train.log": "epoch 1\n"})
+    st.pack(tmp_path)
+    finished = tree(make_run(tmp_path, "p/0_run"))  # finished here since: a summary and predictions, fewer files
+    st.unpack(tmp_path, [])
+    assert tree(tmp_path / STUDY / "p" / "0_run") == finished
 
 
 def test_bad_parts_are_refused_before_anything_moves(tmp_path: Path, capsys: pytest.CaptureFixture,
