@@ -140,6 +140,7 @@ def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     (["norm=null"], "error: norm=null is not an option of the norm group: choose one of batchnorm, groupnorm, "
                     "layernorm, none (norm=none turns normalisation off)"),
     (["model=5"], "error: model=5 is not an option of the model group: choose one of plain18, "),
+    (["norm=NULL"], "error: norm=NULL is not an option of the norm group"),  # Hydra reads NULL as null too
     (["=3"], "error: =3 has no key: write key=value"),
 ])
 def test_command_lines_hydra_answers_with_a_traceback_are_one_line(argv: list[str], message: str) -> None:

@@ -92,6 +92,8 @@ def test_wrong_type_is_named() -> None:
     (["optimizer.nesterov=1"], "optimizer.nesterov=1 is invalid: choose true or false"),
     (["trainer.grad_clip=-1"], "trainer.grad_clip=-1 is invalid: must be null (no clipping) or a number > 0"),
     (["trainer.grad_clip=abc"], "trainer.grad_clip='abc' is invalid"),
+    (["trainer.grad_clip=0"], "trainer.grad_clip=0 is invalid: must be null (no clipping) or a number > 0"),  # falsy
+    (["trainer.checkpoint_every=0"], "trainer.checkpoint_every=0 is invalid: must be an integer >= 1"),  # epoch % 0
     (["trainer.batch_size=1"], "trainer.batch_size=1 is invalid: must be an integer >= 2"),
     (["data.subset=1"], "data.subset=1 is invalid"),
     (["data.split_seed=-5"], "data.split_seed=-5 is invalid: must be an integer >= 0"),
