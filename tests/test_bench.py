@@ -287,6 +287,39 @@ def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_p
     assert "| resnet9 | 32 | - | failed | - | - | - |" in tables and "; deterministic cuDNN kernels):" in tables
 
 
+def test_ours_is_the_fastest_mode_and_the_speed_ups_are_naive_over_ours_and_later_over_first(
+        make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Scripted timings (nothing measured): a row's `ours` is its fastest mode, its speed-up is naive / ours seconds
+    (above 1 when ours is faster), and each jobs-per-GPU figure is set against the first one's runs per minute."""
+    import torch
+
+    import fmnist.bench.__main__ as bench
+    from fmnist.bench.pipelines import Timing
+
+    def timing(seconds: float) -> Timing:  # s_per_epoch == seconds, images_per_s == 320 / seconds
+        return Timing(steps=10, seconds=seconds, batch_size=32, epoch_images=320, setup_s=0.1)
+
+    per_mode = {"eager": 2.0, "compile-default": 0.5}
+    monkeypatch.setattr(bench, "time_ours", lambda *args, mode="eager", **kwargs: timing(per_mode[mode]))
+    monkeypatch.setattr(bench, "time_naive", lambda *args, **kwargs: timing(4.0))
+    monkeypatch.setattr(bench, "_model", lambda name, width: torch.nn.Identity())  # composing one takes 0.3 s
+    monkeypatch.setattr(bench, "_free_device_memory", lambda device: None)  # gc.collect() in pytest: 0.1 s a call
+    monkeypatch.setattr(bench, "sweep_throughput", lambda k, jobs, overrides: {
+        "jobs_per_gpu": k, "jobs": jobs, "completed": jobs, "wall_s": 60.0, "runs_per_min": {1: 2.0, 4: 6.0}[k],
+        "returncode": 0, "sweep_dir": None, "error": None})
+    out = tmp_path / "bench.json"
+    assert main(["--data-dir", str(make_resplit().path), "--models", "resnet9", "--batch-sizes", "32", "--width", "4",
+                 "--modes", "eager", "compile-default", "--concurrency", "1", "4", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    [row] = results["throughput"]
+    assert (row["ours_mode"], row["ours_s_per_epoch"], row["ours_images_per_s"]) == ("compile-default", 0.5, 640.0)
+    assert row["speedup"] == 8.0
+    assert [c["speedup_vs_first"] for c in results["concurrency"]] == [1.0, 3.0]
+    assert markdown_main([str(out)]) == 0
+    tables = capsys.readouterr().out
+    assert "| resnet9 | 32 | 4.00 | 2.00 | 0.50 | 8.0x faster |" in tables and "| 4 | 6.00 | 3.00x | 8/8 |" in tables
+
+
 def test_a_failed_time_to_accuracy_run_is_a_result(make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture) -> None:
     """An untuned preset that diverges (or runs out of memory) on the GPU is recorded as failed, with its error, and
