@@ -138,6 +138,21 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
 
 
 
+def test_an_original_is_preferred_to_a_copy_of_it(tmp_path: Path) -> None:
+    """Of two identical completed runs, the one that trained is copied, not one that itself copied it (even when the
+    copy's path comes first), so that reused_from names the training."""
+    config = {"name": "a", "seed": 0, "optimizer": {"lr": 0.1}}
+    data = tmp_path / "data"
+    for rel, extra in (("a_preset/0_base", {"reused_from": "../../b_preset/0_base"}), ("b_preset/0_base", {})):
+        run = tmp_path / rel
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps({"status": "completed", "config": config,
+                                                      "data_dir": str(data), **extra}))
+        for name in ("metrics.csv", "predictions_test.csv"):
+            (run / name).write_text("x\n")
+    assert find_identical_run(tmp_path / "c_preset" / "0_base", config, data) == tmp_path / "b_preset/0_base"
+
+
 def test_a_copy_keeps_its_own_overrides(tmp_path: Path) -> None:
     """summary.json `overrides` is the copying job's own: a refused relaunch puts .hydra/overrides.yaml back from
     it (restore_hydra_record), and the analysis reads a run's cell from that file."""
