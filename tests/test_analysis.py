@@ -483,7 +483,7 @@ def test_cli_without_sweep_dir_is_one_line(tmp_path: Path) -> None:
                                         "sweep_dir=multirun/<date>/<time>_<name>"]
 
 
-@pytest.mark.parametrize("content", ["[]", "{}", "\"completed\"", "{\"status\": \"comp"])
+@pytest.mark.parametrize("content", ["[]", "{}", "\"completed\"", "{\"status\": \"comp", "{\"status\": \" \"}"])
 def test_summary_that_is_no_json_object_is_an_unreadable_run(tmp_path: Path, content: str) -> None:
     runs = fake_sweep(tmp_path)
     (runs[1] / "summary.json").write_text(content)
@@ -1023,3 +1023,27 @@ def test_bench_dir_is_named_the_same_however_it_is_given(tmp_path: Path, analyze
     outside.mkdir()
     (outside / "bench_a.json").write_text('{"concurrency": [{"jobs_per_gpu": 1}]}')
     assert check_options(analyze_config(f"sweep_dir={tmp_path}", f"bench_dir={outside}/")).bench_dir == str(outside)
+
+
+def test_final_accuracy_plots_means_with_std_bars_and_the_reference_line(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accuracy figure: per metric one error bar per cell at the mean with the std as its half-width (in %),
+    each seed as a dot, and the dotted line at the reference's mean of the primary metric."""
+    cells = pd.DataFrame([{"preset": "p", "cell": c, "n": 2, "metric": "test_acc", "is_reference": ref,
+                           "significant": sig, "best_val_acc_mean": v, "best_val_acc_std": 0.01,
+                           "test_acc_mean": t, "test_acc_std": 0.02}
+                          for c, ref, sig, v, t in (("a", True, None, 0.80, 0.90), ("b", False, True, 0.85, 0.94))])
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "cell": c, "best_val_acc": v, "test_acc": t}
+                         for c, v, t in (("a", 0.79, 0.89), ("a", 0.81, 0.91), ("b", 0.85, 0.94), ("b", 0.85, 0.94))])
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        figures.final_accuracy(cells, runs, "p", tmp_path)
+    ax = saved[0].axes[0]
+    val, test = ax.containers[:2]
+    assert val[0].get_xdata() == pytest.approx([80, 85]) and test[0].get_xdata() == pytest.approx([90, 94])
+    (segments,) = test[2]  # the horizontal error bars: mean -/+ std
+    assert [tuple(s[:, 0]) for s in segments.get_segments()] == [pytest.approx((88, 92)), pytest.approx((92, 96))]
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) == 1 and dotted[0].get_xdata()[0] == pytest.approx(90)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (ref)", "b *"]

@@ -601,3 +601,134 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
             and "under CUDA MPS" in text and r"\texttt{model=resnet9 trainer.epochs=2}" in text)
     assert text.count("NVIDIA H200, torch 2.11.0, 2026-11-28, precision bf16") == 2  # in the caption and the jobs-per-GPU sentence
     assert bench_section([]) == "" and bench_section([machine | {"concurrency": []}]) == ""
+
+
+def test_preset_table_rows_put_validation_before_test_and_count_failed_runs() -> None:
+    """A preset table row: n with its failed runs, then validation and test accuracy (mean ± std) in that order,
+    then Δ and p_Holm against the reference."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.report_tables import preset_table
+
+    ref, big = {"model": "resnet9"}, {"model": "resnet18"}
+    result = make_result({"stage1_models": seeds(ref, [0.90, 0.92], best_val_acc=[0.80, 0.82])
+                          + seeds(big, [0.95, 0.93], best_val_acc=[0.85, 0.83])
+                          + [{"cell": big, "status": "failed", "error": "loss is nan"}]})
+    table = preset_table(result, "stage1_models")
+    assert (r"resnet9 & 2 & 81.00\,$\pm$\,1.41 & 91.00\,$\pm$\,1.41 & \NA{} & \NA{} & \NA{} &  &  & "
+            r"reference \\") in table
+    assert (r"resnet18 & 2 (+1 failed) & 84.00\,$\pm$\,1.41 & 94.00\,$\pm$\,1.41 & \NA{} & \NA{} & \NA{} & +3.00 & "
+            r"0.168 & within seed noise \\") in table
+
+
+def test_per_class_table_quotes_each_class_mean_and_std() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.analysis.report_tables import per_class_table
+
+    per_class = pd.DataFrame({"run_dir": ["r", "s"] * 2, "class": ["Coat", "Coat", "Bag", "Bag"],
+                              "accuracy": [0.75, 0.5, 1.0, 0.9]})
+    classes = ClassResults("model.skip=True", "stage2_skip", np.array([[5, 3], [1, 3]]), per_class, pd.DataFrame(),
+                           "r", ("Coat", "Bag"))
+    table = per_class_table(SimpleNamespace(classes=classes))
+    assert r"Coat & 62.50\,$\pm$\,17.68 \\" in table and r"Bag & 95.00\,$\pm$\,7.07 \\" in table
+    assert r"mean\,$\pm$\,std over \confRuns" in table
+
+
+def test_setup_macros_quote_each_split_size_and_setting_from_the_reference_run(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _setup
+
+    run_dir = tmp_path / "stage2_skip" / "0_ref"
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "config": {
+        "trainer": {"epochs": 15, "batch_size": 512}, "optimizer": {"lr": 0.05, "momentum": 0.9,
+                                                                      "weight_decay": 0.0005}}}))
+    runs = pd.DataFrame([{"preset": "stage2_skip", "cell": "ref", "model": "resnet9", "optimizer": "sgd",
+                          "run_dir": str(run_dir), "n_train": 54000, "n_val": 6000, "n_test": 10000}])
+    cells = pd.DataFrame([{"preset": "stage2_skip", "cell": "ref", "is_reference": True, "n": 1}])
+    m = _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert (m["setupTrain"], m["setupVal"], m["setupTest"]) == ("54,000", "6,000", "10,000")
+    assert (m["setupEpochs"], m["setupBatch"], m["setupOptimizer"]) == ("15", "512", "sgd")
+    assert (m["setupLR"], m["setupMomentum"], m["setupWD"]) == ("0.05", "0.9", "0.0005")
+
+
+def test_overview_and_preset_macros_count_statuses_and_pick_the_best_cell_by_validation() -> None:
+    """nFailed and nUnfinished (unreadable and not started included) count their runs; the best cell is chosen by
+    validation accuracy but quotes its test accuracy (mean and std), and the worst likewise: here the cell with the
+    highest test accuracy has the lowest validation accuracy."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import _overview, _presets
+
+    ref, big, odd = {"model": "resnet9"}, {"model": "resnet18"}, {"model": "vgg11"}
+    result = make_result({"mine": seeds(ref, [0.90, 0.92], best_val_acc=[0.80, 0.82])
+                          + seeds(big, [0.95, 0.91], best_val_acc=[0.85, 0.83])
+                          + seeds(odd, [0.97, 0.99], best_val_acc=[0.70, 0.72])
+                          + [{"cell": big, "status": "failed", "error": "nan"}, {"cell": big, "status": "interrupted"},
+                             {"cell": odd, "status": "unreadable"}, {"cell": odd, "status": "not_started"}]})
+    m = _overview(result)
+    assert (m["nRuns"], m["nCompleted"], m["nFailed"], m["nUnfinished"]) == ("10 runs", "6", "1", "3")
+    assert (m["bestCell"], m["bestAcc"], m["bestStd"], m["bestN"]) == ("model=resnet18", "93.00", "2.83", "2 seeds")
+    p = _presets(result, {"mine": "mine"})
+    assert (p["mineBest"], p["mineBestAcc"], p["mineBestStd"]) == ("model=resnet18", "93.00", "2.83")
+    assert (p["mineWorst"], p["mineWorstAcc"]) == ("model=vgg11", "98.00")
+    assert (p["mineRef"], p["mineRefAcc"], p["mineRefStd"]) == ("model=resnet9", "91.00", "1.41")
+    assert (p["mineCells"], p["mineRuns"], p["mineCompleted"], p["mineNCompared"]) == ("3 cells", "10 runs", "6", "2")
+
+
+def test_speed_macros_count_a_copied_run_once_and_say_how_many_shared_the_machine() -> None:
+    """A run that copied an identical run (reused_from) adds no GPU time or epochs, is counted as trainReused,
+    and is left out of the sharing sentence; two trained runs that overlapped say so."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _speed
+
+    runs = pd.DataFrame({
+        "preset": "stage1_models", "cell": "model=resnet9", "train_time_s": [3600.0, 1800.0, 3600.0],
+        "epochs_completed": [10, 5, 10], "run_dir": ["/a/0", "/a/1", "/b/0"], "reused_from": [None, None, "../../a/0"],
+        "started_at": ["2026-01-01T00:00:00Z", "2026-01-01T00:30:00Z", None], "hostname": "h",
+        "finished_at": ["2026-01-01T01:00:00Z", "2026-01-01T01:00:00Z", None]})
+    cells = pd.DataFrame([{"preset": "stage1_models", "cell": "model=resnet9", "model": "resnet9", "n": 3}])
+    m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert (m["trainHours"], m["trainEpochs"], m["trainReused"]) == ("1.50", "15 epochs", "1 run")
+    assert "1 run copied the results of an identical completed run and is not counted again." in m["readReuse"]
+    assert m["readSharing"].startswith("The runs shared their machine: on average 1.5 ran at once (at most 2)")
+    assert "one of the 2 trained runs with recorded times was running for 60.0 minutes" in m["readSharing"]
+    runs.loc[1, "started_at"] = "2026-01-01T01:00:00Z"  # starts when the first ends: no overlap
+    runs.loc[1, "finished_at"] = "2026-01-01T01:30:00Z"
+    m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert m["readSharing"].startswith("No two of the 2 trained runs with recorded times overlapped")
+
+
+def test_models_table_counts_each_models_convolutions_parameters_and_flops(tmp_path: Path) -> None:
+    """ResNet-9: eight 3x3 convolutions and no 1x1, 6.57 M parameters, 548 M FLOPs per image (built on the meta
+    device from a conf folder holding only it)."""
+    from fmnist.analysis.report_tables import models_table
+
+    for sub, name in (("model", "resnet9"), ("norm", "batchnorm"), ("activation", "relu")):
+        (tmp_path / sub).mkdir()
+        shutil.copy(ROOT / "conf" / sub / f"{name}.yaml", tmp_path / sub)
+    table = models_table(tmp_path)
+    assert r"\texttt{resnet9} & ResNet-9 " in table and r" & 8 + 0 & 6.57\,M & 548\,M \\" in table
+
+
+def test_provenance_table_counts_completed_and_copied_runs_apart_from_failed_ones() -> None:
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.report_tables import provenance_table
+
+    result = make_result({"mine": seeds({"model": "resnet9"}, [0.9, 0.91], git_commit=["abcdef123"] * 2,
+                                        reused_from=[None, "../x"])
+                          + [{"cell": {"model": "resnet9"}, "status": "failed", "error": "nan",
+                              "git_commit": "1234567aa"}]})
+    assert r"\texttt{mine} & \texttt{/mine} & 3 & 2 & 1 & 1234567, abcdef1 \\" in provenance_table(result)
