@@ -702,6 +702,10 @@ def test_speed_macros_count_a_copied_run_once_and_say_how_many_shared_the_machin
     m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
     assert (m["trainHours"], m["trainEpochs"], m["trainReused"]) == ("1.50", "15 epochs", "1 run")
     assert "1 run copied the results of an identical completed run and is not counted again." in m["readReuse"]
+    assert "(here" not in m["readReuse"]  # the run it copied is of the same preset: never 'up to 1 preset'
+    runs.loc[2, "preset"] = "stage2_skip"  # the copy belongs to another preset: the run is shared by two
+    m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert m["readReuse"].startswith("A run that several presets share (here one run belongs to up to 2 presets) was")
     assert m["readSharing"].startswith("The runs shared their machine: on average 1.5 ran at once (at most 2)")
     assert "one of the 2 trained runs with recorded times was running for 60.0 minutes" in m["readSharing"]
     runs.loc[1, "started_at"] = "2026-01-01T01:00:00Z"  # starts when the first ends: no overlap

@@ -328,7 +328,8 @@ def _reuse(runs: pd.DataFrame) -> str:
     source = [run_source(d, r) for d, r in zip(runs["run_dir"], runs["reused_from"])]
     shared = int(runs.groupby(source)["preset"].nunique().max())
     copies = int(runs["reused_from"].notna().sum())
-    return (f"A run that several presets share (here one run belongs to up to {plural(shared, 'preset')}) was trained "
+    here = f" (here one run belongs to up to {shared} presets)" if shared > 1 else ""  # else not shared here
+    return (f"A run that several presets share{here} was trained "
             f"once: {plural(copies, 'run')} copied the results of an identical completed run and "
             f"{'is' if copies == 1 else 'are'} not counted again.")
 
