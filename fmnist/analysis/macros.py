@@ -26,8 +26,8 @@ import pandas as pd
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_sweeping, distinct_dead_runs,
-                                      evidence_macros, find_cell, metric_name, named_pairs, preset_summary, primary,
-                                      run_source, verdict)
+                                      evidence_macros, find_cell, keyed, metric_name, named_pairs, preset_summary,
+                                      primary, run_source, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
@@ -495,7 +495,7 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     tested = ["tested"] if cells["p_value"].notna().any() else []
     tested += ["untested"] if (~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["p_value"].isna()).any() \
         else []
-    if "key_comparison" in cells and (cells["key_comparison"].astype(bool) & cells["p_holm"].notna()).any():
+    if keyed(cells).any():
         tested.append("keyed")  # a preset table marks a key comparison, corrected across the questions
     return ([name for name, value in have.items() if value != NA] + tested
             + [f"preset:{p}" for p in result.collection.swept]

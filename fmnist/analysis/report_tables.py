@@ -7,15 +7,14 @@ import os
 import re
 from pathlib import Path
 
-import pandas as pd
 import torch
 from omegaconf import OmegaConf
 from torch import nn
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, short_keys
-from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, lr_schedule_spread,
-                                      main_effects, most_dead_layer, preset_summary)
+from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, keyed,
+                                      lr_schedule_spread, main_effects, most_dead_layer, preset_summary)
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
@@ -40,8 +39,7 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
         "$n$", r"val.\ acc.\ (\%)", r"test acc.\ (\%)", "params", "FLOPs", "time (s)",
         rf"$\Delta$ {'test' if metric == 'test_acc' else 'val.'} (pp)", r"$p_\mathrm{Holm}$", "vs.\\ reference"]
     rows = []
-    key = cells["key_comparison"].astype(bool) & cells["p_holm"].notna() if "key_comparison" in cells else \
-        pd.Series(False, index=cells.index)
+    key = keyed(cells)
     for i, c in cells.iterrows():
         n = str(int(c["n"])) + (f" (+{int(c['n_failed'])} failed)" if c["n_failed"] else "") + (
             f" (+{int(c['n_unfinished'])} unfinished)" if c["n_unfinished"] else "")

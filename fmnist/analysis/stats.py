@@ -155,7 +155,7 @@ def aggregate(collection: Collection, reference: Mapping[str, Mapping[str, Any]]
                    "delta": cell["row"][f"{metric}_mean"] - cells[ref]["row"][f"{metric}_mean"],
                    "p_value": raw[i], "p_holm": adjusted[i]}
             row["significant"] = None if math.isnan(adjusted[i]) else bool(adjusted[i] < alpha)
-            row["verdict"] = _verdict(i == ref, row["significant"], row["delta"])
+            row["verdict"] = cell_verdict(i == ref, row["significant"], row["delta"])
             rows.append(row)
     table = pd.DataFrame(rows)
     table["significant"] = table["significant"].astype("boolean")
@@ -174,7 +174,7 @@ def _metric_values(cell_runs: pd.DataFrame, metric: str) -> np.ndarray:
     return pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float)
 
 
-def _verdict(is_ref: bool, significant: bool | None, delta: float) -> str:
+def cell_verdict(is_ref: bool, significant: bool | None, delta: float) -> str:
     if is_ref:
         return REFERENCE
     if significant is None:

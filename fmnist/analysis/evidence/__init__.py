@@ -11,9 +11,10 @@ and a sentence that reads them no further than the test allows.
 """
 
 from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISONS, RES_VS_PLAIN, SKIP, Comparison,
-                                                  Pair, capacity_pairs, cell_runs, cell_value, cell_values, compare,
-                                                  failed_cells, find_cell, key_comparisons, key_family_cells,
-                                                  key_family_p, metric_name, named_pairs, primary, run_value, verdict)
+                                                  Pair, across_questions, capacity_pairs, cell_runs, cell_value,
+                                                  cell_values, compare, failed_cells, find_cell, key_comparisons,
+                                                  key_family_cells, key_family_p, keyed, metric_name, named_pairs,
+                                                  primary, run_value, verdict)
 from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_sweeping,
                                                  distinct_dead_layers, distinct_dead_runs, most_dead_layer,
                                                  rank_correlation, run_source)
@@ -30,9 +31,10 @@ from fmnist.analysis.evidence.summaries import (OTHER_MODELS, answers, best_cell
 from fmnist.analysis.evidence.wording import effect, p_math, versus
 
 __all__ = [
-    "CAPACITY", "HOLM", "KEY_COMPARISONS", "RES_VS_PLAIN", "SKIP", "Comparison", "Pair", "capacity_pairs", "cell_runs",
+    "CAPACITY", "HOLM", "KEY_COMPARISONS", "RES_VS_PLAIN", "SKIP", "Comparison", "Pair", "across_questions",
+    "capacity_pairs", "cell_runs",
     "cell_value", "cell_values", "compare", "failed_cells", "find_cell", "key_comparisons", "key_family_cells",
-    "key_family_p",
+    "key_family_p", "keyed",
     "metric_name", "named_pairs", "primary", "run_value", "verdict",
     "dead_by_activation", "dead_by_lr", "dead_concentration", "dead_runs_sweeping", "distinct_dead_layers",
     "distinct_dead_runs", "most_dead_layer", "rank_correlation", "run_source",

@@ -24,7 +24,7 @@ import pandas as pd
 from fmnist.analysis import latex
 from fmnist.analysis.collect import run_config, same_value, select
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import _verdict as stats_verdict, holm, welch, welch_ci
+from fmnist.analysis.stats import cell_verdict, holm, welch, welch_ci
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +306,19 @@ def key_family_cells(result: AnalysisResult) -> pd.DataFrame:
         cells.loc[rest.index, "p_holm"] = holm([float(p) for p in rest["p_value"]])
     significant = [None if math.isnan(p) else bool(p < result.alpha) for p in cells["p_holm"]]
     cells["significant"] = pd.array(significant, dtype="boolean")
-    cells["verdict"] = [stats_verdict(bool(ref), sig, delta)
+    cells["verdict"] = [cell_verdict(bool(ref), sig, delta)
                         for ref, sig, delta in zip(cells["is_reference"], significant, cells["delta"])]
     return cells
+
+
+def keyed(cells: pd.DataFrame) -> pd.Series:
+    """Which of `cells` hold a key comparison with a p (:func:`key_family_cells`): their p_holm is corrected across
+    the questions, not within the preset."""
+    if "key_comparison" not in cells:
+        return pd.Series(False, index=cells.index)
+    return cells["key_comparison"].astype(bool) & cells["p_holm"].notna()
+
+
+def across_questions(cell: pd.Series) -> str:
+    """', across the questions' after the p_Holm of a cell that is a key comparison (:func:`keyed`), else ''."""
+    return ", across the questions" if bool(cell.get("key_comparison", False)) and not pd.isna(cell["p_holm"]) else ""

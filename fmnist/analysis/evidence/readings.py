@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from fmnist.analysis import latex
-from fmnist.analysis.evidence.comparisons import HOLM, Pair, _same, cell_value, compare, find_cell, metric_name
+from fmnist.analysis.evidence.comparisons import (HOLM, Pair, _same, across_questions, cell_value, compare, find_cell,
+                                                  metric_name)
 from fmnist.analysis.evidence.wording import _loss, _p, _pair, _size, p_math, versus
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
@@ -137,9 +138,9 @@ def against_reference(result: AnalysisResult, preset: str) -> str:
     parts, keyed = [], False
     for _, c in others.iterrows():
         name, delta = escape(c["cell"]), latex.pp(c["delta"])
-        key = bool(c.get("key_comparison", False)) and not pd.isna(c["p_holm"])  # key_family_cells
-        keyed = keyed or key
-        p = "" if pd.isna(c["p_holm"]) else p_math(c["p_holm"], HOLM) + (", across the questions" if key else "")
+        across = across_questions(c)
+        keyed = keyed or bool(across)
+        p = "" if pd.isna(c["p_holm"]) else p_math(c["p_holm"], HOLM) + across
         if c["n"] == 0:  # every run failed (diverged): a result, not a gap
             parts.append(rf"{name} no completed run ({int(c['n_failed'])} failed)")
         elif not p:

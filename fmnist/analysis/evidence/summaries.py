@@ -10,7 +10,8 @@ import pandas as pd
 
 from fmnist.analysis import latex
 from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, RES_VS_PLAIN, Comparison, Pair, capacity_pairs,
-                                                  compare, failed_cells, find_cell, key_comparisons, metric_name,
+                                                  across_questions, compare, failed_cells, find_cell, key_comparisons,
+                                                  metric_name,
                                                   primary)
 from fmnist.analysis.evidence.wording import _join, _p, _size, effect, p_math
 from fmnist.analysis.latex import NA, escape, plural
@@ -27,14 +28,8 @@ def _compared(cells: pd.DataFrame) -> pd.DataFrame:
 def _itemize(cells: pd.DataFrame, rows: pd.DataFrame) -> str:
     items = [rf"\item \texttt{{{escape(c['preset'])}}}: {escape(c['cell'])} is {escape(c['verdict'])} than "
              rf"{escape(_reference(cells, c['preset']))} by {_size(c['delta'])}\,pp "
-             rf"({p_math(c['p_holm'], HOLM)}{_across(c)})." for _, c in rows.iterrows()]
+             rf"({p_math(c['p_holm'], HOLM)}{across_questions(c)})." for _, c in rows.iterrows()]
     return "\n\\begin{itemize}\\itemsep0pt\n" + "\n".join(items) + "\n\\end{itemize}" if items else ""
-
-
-def _across(cell: pd.Series) -> str:
-    """', across the questions' for a cell whose comparison with its reference is a key comparison (its p_holm is
-    corrected across the questions: comparisons.key_family_cells)."""
-    return ", across the questions" if bool(cell.get("key_comparison", False)) else ""
 
 
 def answers(result: AnalysisResult) -> str:
