@@ -27,7 +27,7 @@ from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_sweeping, distinct_dead_runs,
                                       evidence_macros, find_cell, keyed, metric_name, named_pairs, preset_summary,
-                                      primary, run_source, verdict)
+                                      primary, run_source, untested_count, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
@@ -493,8 +493,7 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
             "confpooled": NA if result.classes is None or result.classes.n_runs < 2 else "yes"}
     cells = result.cells
     tested = ["tested"] if cells["p_value"].notna().any() else []
-    tested += ["untested"] if (~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["p_value"].isna()).any() \
-        else []
+    tested += ["untested"] if untested_count(cells) else []
     if keyed(cells).any():
         tested.append("keyed")  # a preset table marks a key comparison, corrected across the questions
     return ([name for name, value in have.items() if value != NA] + tested

@@ -27,7 +27,7 @@ from fmnist.analysis.evidence.readings import (FOOTWEAR, UPPER_BODY, against_ref
                                                confusion_groups, normalisation, residual_vs_plain)
 from fmnist.analysis.evidence.summaries import (OTHER_MODELS, answers, best_cell, best_sentence, capacity_summary,
                                                 findings, models_summary, negative_results, pair_summary,
-                                                preset_summary, unstable_starts)
+                                                preset_summary, unstable_starts, untested_count)
 from fmnist.analysis.evidence.wording import effect, p_math, versus
 
 __all__ = [
@@ -44,6 +44,6 @@ __all__ = [
     "FOOTWEAR", "UPPER_BODY", "against_reference", "augmentation", "capacity", "confusion_groups", "normalisation",
     "residual_vs_plain",
     "OTHER_MODELS", "answers", "best_cell", "best_sentence", "capacity_summary", "findings", "models_summary",
-    "negative_results", "pair_summary", "preset_summary", "unstable_starts",
+    "negative_results", "pair_summary", "preset_summary", "unstable_starts", "untested_count",
     "effect", "p_math", "versus",
 ]

@@ -56,7 +56,7 @@ def findings(result: AnalysisResult) -> str:
                 if (result.cells["n"] > 0).any() else NA)
     hits = compared[compared["significant"].astype(bool)]
     better = hits[hits["delta"] > 0].sort_values("delta", ascending=False)
-    untested = _untested(result.cells)
+    untested = untested_count(result.cells)
     text = (f"Comparisons of a cell with its preset's reference cell{' tested so far' if untested else ''}: "
             f"{len(compared)}; significant after Holm's correction: {len(hits)} ({len(better)} higher, "
             f"{len(hits) - len(better)} lower); within seed noise: {len(compared) - len(hits)}"
@@ -74,7 +74,7 @@ def negative_results(result: AnalysisResult) -> str:
     significant = compared["significant"].astype(bool)
     worse = compared[significant & (compared["delta"] < 0)].sort_values("delta")
     null = int((~significant).sum())
-    untested = _untested(result.cells)
+    untested = untested_count(result.cells)
     tried = "tested so far" if untested else "we tried"
     text = latex.sentence(latex.share(null, len(compared), f"alternative {tried}", "within seed noise of the "
                                       "reference", f"alternatives {tried}")) + "."
@@ -91,7 +91,7 @@ def negative_results(result: AnalysisResult) -> str:
                    + _itemize(result.cells, worse) if len(worse) else "")
 
 
-def _untested(cells: pd.DataFrame) -> int:
+def untested_count(cells: pd.DataFrame) -> int:
     """How many cells with a result could not be tested against their preset's reference (fewer than two seeds on a
     side): in a partly seeded study, the alternatives the counts of tested ones leave out."""
     if "p_holm" not in cells:
