@@ -26,7 +26,7 @@ from fmnist.bench.concurrency import sweep_throughput
 from fmnist.bench.pipelines import MODES, time_naive, time_ours
 from fmnist.bench.tta import CONF_DIR, compose_preset, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
-from fmnist.data.prepare import ensure_resplit
+from fmnist.data.prepare import DEFAULT_DIR, ensure_resplit
 from fmnist.data.resplit import load_resplit
 from fmnist.errors import FmnistError, first_line
 from fmnist.models.factory import build_model
@@ -68,7 +68,7 @@ def _at_least(minimum: int):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m fmnist.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default="data/FashionMNIST-Resplit")
+    p.add_argument("--data-dir", default=str(DEFAULT_DIR))
     p.add_argument("--device", default="auto")
     p.add_argument("--models", nargs="*", default=["resnet18", "resnet9", "resnet50", "vgg11"],
                    choices=_options("model"), metavar="MODEL", help="models to time (none: skip the throughput "

@@ -51,7 +51,9 @@ _log = logging.getLogger("fmnist")
 
 RAW_ENV = "FASHION_MNIST_RAW"
 DEBIAN_RAW_DIR = Path("/usr/share/datasets/fashion-mnist")
-DEFAULT_OUT = Path("data/FashionMNIST-Resplit")
+#: The `data.dir` default (conf/data/fmnist_resplit.yaml): where `--out` builds by default, and the one folder
+#: `auto_prepare=auto` builds when missing.
+DEFAULT_DIR = Path("data/FashionMNIST-Resplit")
 MODES = ("official", "random")
 RAW_STEMS = {
     "train_images": "train-images-idx3-ubyte",
@@ -330,10 +332,6 @@ def build_resplit(
     return out
 
 
-#: The `data.dir` default (conf/data/fmnist_resplit.yaml), the one folder `auto_prepare=auto` builds when missing.
-DEFAULT_DIR = Path("data/FashionMNIST-Resplit")
-
-
 def ensure_resplit(
     data_dir: str | Path, auto_prepare: bool | str = True, mode: str = "official", seed: int = 0,
     option: str = "data.dir",
@@ -395,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Build a FashionMNIST-Resplit folder (data.parquet, train.csv, test.csv) from the raw "
         "Fashion-MNIST IDX files.",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_DIR, help="output folder (default: %(default)s)")
     parser.add_argument(
         "--mode",
         choices=MODES,
