@@ -48,6 +48,10 @@ def test_every_conf_instantiates_with_every_argument():
         assert isinstance(aug, Augment)
         assert aug.erasing_area == (0.02, 0.25)
     assert load("none").is_identity
+    assert not any(load(name).is_identity for name in MODES if name != "none")
+    for kwargs in ({"crop_padding": 1}, {"flip": True}, {"flip": "alternating"}, {"erasing": 0.5},
+                   {"mixup_alpha": 0.2}, {"cutmix_alpha": 1.0}):
+        assert not Augment(**kwargs).is_identity, kwargs
     std = load("standard")
     assert (std.crop_padding, std.flip, std.erasing, std.soft_targets) == (4, True, 0.0, False)
     strong = load("strong")
@@ -114,6 +118,34 @@ def test_other_float_dtypes(dtype):
     x, y = batch(8)
     out, t = aug(x.to(dtype), y)
     assert out.dtype == dtype and t.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs", [{"crop_padding": 2}, {"flip": True}, {"erasing": 1.0}, {"mixup_alpha": 1.0},
+                                    {"cutmix_alpha": 1.0}], ids=["crop", "flip", "erasing", "mixup", "cutmix"])
+def test_a_stage_on_its_own_never_modifies_its_input(kwargs):
+    """The presets put the crop first, which copies; each stage must also leave the caller's tensor alone when it is
+    the first (or only) one to run."""
+    aug = Augment(**kwargs)
+    torch.manual_seed(12)
+    x, y = batch(16)
+    before = x.clone()
+    out, _ = aug(x, y)
+    assert not torch.equal(out, before), "the stage did nothing: the test would prove nothing"
+    assert torch.equal(x, before)
+
+
+def test_only_alternating_flips_draw_from_the_global_rng_when_built():
+    """The alternating-flip salt is drawn only when that flip is on: building any other augmentation leaves the
+    training RNG stream, and so the runs of every other configuration, as they were."""
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    for kwargs in ({}, {"flip": True}, {"crop_padding": 4, "erasing": 0.5, "mixup_alpha": 0.2, "cutmix_alpha": 1.0}):
+        torch.manual_seed(0)
+        Augment(**kwargs)
+        assert torch.equal(torch.rand(4), expected), kwargs
+    torch.manual_seed(0)
+    Augment(flip="alternating")
+    assert not torch.equal(torch.rand(4), expected)
 
 
 def test_none_is_identity():
@@ -276,6 +308,17 @@ def test_flip_is_exact_mirror():
     assert 30 < flipped < 98 and flipped + kept == 128  # p = 0.5
 
 
+def test_flip_mirrors_each_image_with_probability_one_half():
+    """4096 one-row images [0, 1] (mirrored: [1, 0]): 2048 flips expected, standard deviation 32."""
+    aug = Augment(flip=True)
+    torch.manual_seed(10)
+    n = 4096
+    x = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2).repeat(n, 1, 1, 1)
+    out, _ = aug(x, torch.zeros(n, dtype=torch.int64))
+    flipped = int((out[:, 0, 0, 0] == 1.0).sum())
+    assert abs(flipped - n / 2) < 5 * 32
+
+
 def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
     """airbench's alternating flips: a random half of the images in one epoch, exactly the other half in
     the next, the same half again two epochs later; the half depends on the image's index, not its batch."""
@@ -387,6 +430,46 @@ def test_erasing_probability_and_noise_fill():
     assert float(noise.std()) > 0.2  # uniform noise, not a constant fill (std of U(0,1) = 0.289)
 
 
+def test_erasing_position_is_uniform_and_the_aspect_ratio_log_uniform_independently_of_the_area():
+    """Zhong et al.: the rectangle lies anywhere it fits, top and left drawn independently (each of the h - eh + 1
+    rows it can start in equally likely, so it touches the top and the bottom edge with the same probability
+    1 / (h - eh + 1)); the aspect ratio eh / ew is log-uniform in [0.3, 3.3] (> 1 with p = log 3.3 / log 11 = 0.498)
+    whatever the area. The default areas (up to a quarter of the image) fit at every ratio of that range."""
+    h = w = 28
+    aug = Augment(erasing=1.0)
+    torch.manual_seed(8)
+    n = 2000
+    out, _ = aug(torch.zeros(n, 1, h, w), torch.zeros(n, dtype=torch.int64))
+    filled = out[:, 0] != 0
+    rows, cols = filled.any(2), filled.any(1)
+    eh, ew = rows.sum(1), cols.sum(1)
+    top, left = rows.int().argmax(1), cols.int().argmax(1)
+    above, below, before, after = top, h - (top + eh), left, w - (left + ew)  # the margins around the rectangle
+    for margin, side in ((above, eh), (below, eh), (before, ew), (after, ew)):
+        p = 1.0 / (h - side.double() + 1)  # the chance of touching this edge
+        expected, sd = float(p.sum()), float((p * (1 - p)).sum().sqrt())
+        assert abs(int((margin == 0).sum()) - expected) < 5 * sd
+    for upper in (above < below, above > below):  # the two axes independent: all four quadrants equally often
+        for leftish in (before < after, before > after):
+            assert int((upper & leftish).sum()) > n / 5  # ~n/4 less the ties (centred rectangles)
+    ratio = eh.double() / ew.double()
+    small = (eh * ew) < (eh * ew).median()
+    for subset in (torch.ones(n, dtype=torch.bool), small, ~small):
+        tall, wide = float((ratio[subset] > 1).double().mean()), float((ratio[subset] < 1).double().mean())
+        assert 0.35 < tall < 0.6 and 0.35 < wide < 0.6
+    assert float(ratio.max()) > 2.5 and float(ratio.min()) < 1 / 2.5
+
+
+def test_strong_erases_after_cropping_and_flipping():
+    """Every stage that is on runs: the strong preset crops, flips and erases half of the images."""
+    aug = load("strong")
+    torch.manual_seed(7)
+    n = 400
+    out, _ = aug(torch.zeros(n, 1, 28, 28), torch.zeros(n, dtype=torch.int64))
+    erased = out.flatten(1).any(1)  # the crop's zero fill and a flip keep a black image black
+    assert 150 < int(erased.sum()) < 250
+
+
 # ----------------------------------------------------------------------------- mixup / cutmix
 def test_mixup_matches_lambda():
     n = 16
@@ -448,6 +531,23 @@ def test_cutmix_matches_box_area():
             if int(y[k]) != int(y[j]):
                 assert float(t[j, y[j]]) == pytest.approx(lam, abs=1e-6)
                 assert float(t[j, y[k]]) == pytest.approx(1 - lam, abs=1e-6)
+
+
+def test_cutmix_box_centre_is_uniform_over_the_image_and_the_box_clipped_at_its_border():
+    """Yun et al.: the centre is drawn over the whole image, so clipped boxes reach each of the four edges."""
+    aug = Augment(cutmix_alpha=1.0)
+    torch.manual_seed(13)
+    x = torch.stack([torch.zeros(1, 28, 28), torch.ones(1, 28, 28)])
+    boxes = 0
+    edges = torch.zeros(4)
+    for _ in range(300):
+        out, _ = aug(x, torch.tensor([0, 1]))
+        box = out[0, 0] != 0  # empty when the two images were not swapped or the box is
+        if box.any():
+            rows, cols = box.any(1).nonzero(), box.any(0).nonzero()
+            edges += torch.tensor([rows.min() == 0, rows.max() == 27, cols.min() == 0, cols.max() == 27])
+            boxes += 1
+    assert boxes > 100 and bool((edges > boxes / 8).all()), (boxes, edges)
 
 
 def test_mixup_or_cutmix_when_both_on():
