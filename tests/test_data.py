@@ -7,6 +7,7 @@ import io
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -679,6 +680,19 @@ def test_read_idx_plain_and_gz(tmp_path: Path, write_idx) -> None:
     np.testing.assert_array_equal(read_idx(tmp_path / "a"), a)
 
 
+@pytest.mark.parametrize(("code", "dtype"), [(0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")])
+def test_read_idx_reads_big_endian_multibyte_types_into_native_writable_arrays(tmp_path: Path, code: int,
+                                                                              dtype: str) -> None:
+    """The IDX format stores its data most significant byte first (as its header); read_idx returns the values in
+    the machine's byte order, in an array of its own."""
+    values = np.array([[1, -2, 3], [100, -100, 127]])
+    path = tmp_path / "x-idx2"
+    path.write_bytes(bytes([0, 0, code, 2]) + struct.pack(">2I", 2, 3) + values.astype(dtype).tobytes())
+    got = read_idx(path)
+    assert got.dtype == np.dtype(dtype).newbyteorder("=") and got.dtype.isnative and got.flags.writeable
+    np.testing.assert_array_equal(got, values)
+
+
 @pytest.mark.parametrize(
     "content, fragment",
     [
@@ -686,10 +700,11 @@ def test_read_idx_plain_and_gz(tmp_path: Path, write_idx) -> None:
         (b"", "bad magic"),
         (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
         (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "truncated or corrupt"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x02abc", "truncated or corrupt"),  # more data than the header says
         (gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x03abc")[:-6], "corrupt gzip"),
         (None, "file not found"),
     ],
-    ids=["magic", "empty", "header", "data", "gzip", "missing"],
+    ids=["magic", "empty", "header", "data", "trailing", "gzip", "missing"],
 )
 def test_read_idx_errors(tmp_path: Path, content: bytes | None, fragment: str) -> None:
     path = tmp_path / "x-idx1-ubyte"
@@ -746,6 +761,23 @@ def test_ensure_resplit(fake_raw_dir, tmp_path: Path, monkeypatch) -> None:
     mtime = (out / "data.parquet").stat().st_mtime_ns
     assert prepare.ensure_resplit(out, auto_prepare=False) == out  # existing: returned as is, not rebuilt
     assert (out / "data.parquet").stat().st_mtime_ns == mtime
+    assert not list(out.parent.glob(".*.lock"))  # the builders' lock file goes with the build
+
+
+def test_auto_prepare_auto_builds_the_default_folder_alone(fake_raw_dir, tmp_path: Path, monkeypatch) -> None:
+    """data.auto_prepare=auto (the default): a missing default folder is built; any other missing folder is more
+    likely a mistyped path to the user's own copy, and is refused with the command that would build it."""
+    monkeypatch.setenv(prepare.RAW_ENV, str(fake_raw_dir.path))
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "FashionMNIST-Resplt"
+    with pytest.raises(DataError, match=re.escape(f"dataset folder {typo} does not exist; data.dir names your "
+                                                  "FashionMNIST-Resplit folder (a typo?). To build the official "
+                                                  f"split there instead: python -m fmnist.data.prepare --out {typo}")):
+        prepare.ensure_resplit(typo, auto_prepare="auto")
+    assert not typo.exists()
+    built = prepare.ensure_resplit(prepare.DEFAULT_DIR, auto_prepare="auto")
+    assert built.resolve() == tmp_path / prepare.DEFAULT_DIR
+    assert_set_equal(load_resplit(built).test, np.arange(120, 150), fake_raw_dir.test_images, fake_raw_dir.test_labels)
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -866,12 +898,95 @@ def test_load_splits_keeps_the_validation_images_out_of_training_and_every_test_
     _, val_idx = stratified_split(s.train_labels, 0.25, seed=3)
     assert len(train_ids) == 120 and len(val_ids) == len(val_idx) and not np.intersect1d(train_ids, val_ids).size
     np.testing.assert_array_equal(val_ids, s.train_ids[val_idx])  # the split a run without subset validates on
+    train_idx, _ = stratified_split(s.train_labels, 0.25, seed=3)  # data.split_seed also draws the subset
+    np.testing.assert_array_equal(train_ids, s.train_ids[subset_indices(s.train_labels, train_idx, 120, seed=3)])
     for split, ids, labels, images in ((splits.train, s.train_ids, s.train_labels, s.train_images),
                                        (splits.test, s.test_ids, s.test_labels, s.test_images)):
         rows = np.searchsorted(ids, split.ids)
         np.testing.assert_array_equal(split.labels.numpy(), labels[rows])
         np.testing.assert_array_equal(split.images[:, 0].numpy(), images[rows])
     np.testing.assert_array_equal(splits.test.ids, s.test_ids)
+
+
+def test_load_splits_without_a_validation_fraction_trains_on_every_training_image(make_resplit) -> None:
+    """data.val_fraction=0: no validation split at all (None, which the trainer checks), not an empty one."""
+    import torch
+
+    from fmnist.data.loader import load_splits
+
+    s = make_resplit()
+    splits = load_splits(s.path, torch.device("cpu"), val_fraction=0.0)
+    assert splits.val is None
+    np.testing.assert_array_equal(splits.train.ids, s.train_ids)
+
+
+def _device_split(n: int, hidden: bool = False):
+    """A DeviceSplit of `n` random uint8 images whose labels are their positions (None when `hidden`)."""
+    import torch
+
+    from fmnist.data.loader import DeviceSplit
+
+    images = torch.from_numpy(np.random.default_rng(n).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8))
+    return DeviceSplit("s", np.arange(100, 100 + n), images, None if hidden else torch.arange(n))
+
+
+def test_train_batches_show_every_image_once_per_epoch_in_a_new_random_order() -> None:
+    import torch
+
+    from fmnist.data.loader import normalize, to_unit_float, train_batches
+
+    split = _device_split(10)
+    torch.manual_seed(0)
+    orders = []
+    for _ in range(3):
+        batches = list(train_batches(split, 4, None, drop_last=False))
+        assert [len(y) for _, _, y in batches] == [4, 4, 2]
+        for x, targets, y in batches:
+            assert torch.equal(targets, y)
+            assert torch.equal(x, normalize(to_unit_float(split.images[y])))  # each input with its own label
+        orders.append(torch.cat([y for _, _, y in batches]).tolist())
+    assert all(sorted(order) == list(range(10)) for order in orders)
+    assert len({tuple(order) for order in orders}) == 3, "the same order every epoch"
+    dropped = torch.cat([y for _, _, y in train_batches(split, 4, None, drop_last=True)])
+    assert len(dropped) == 8 and len(set(dropped.tolist())) == 8
+
+
+def test_train_batches_augment_unit_range_images_then_normalise() -> None:
+    """The augmentation gets [0, 1] intensities (its crop fills with 0 = black, its noise is in [0, 1)) with each
+    image's index in the split and the epoch; what the model gets is the normalised result."""
+    import torch
+
+    from fmnist.data.loader import MEAN, STD, to_unit_float, train_batches
+
+    split = _device_split(6)
+    calls = []
+
+    def augment(x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, epoch: int):
+        calls.append((x.clone(), index.clone(), epoch))
+        return torch.zeros_like(x), torch.full((len(y), 10), 0.1)
+
+    for x, targets, y in train_batches(split, 3, augment, epoch=7):
+        assert torch.allclose(x, torch.full_like(x, -MEAN / STD))  # black, normalised
+        assert torch.equal(targets, torch.full((3, 10), 0.1)) and y.dtype == torch.int64
+    assert len(calls) == 2
+    for seen, index, epoch in calls:
+        assert torch.equal(seen, to_unit_float(split.images[index])) and epoch == 7
+
+
+@pytest.mark.parametrize("hidden", [False, True], ids=["labelled", "hidden_labels"])
+def test_eval_batches_yield_normalised_images_in_id_order(hidden: bool) -> None:
+    import torch
+
+    from fmnist.data.loader import eval_batches, normalize, to_unit_float
+
+    split = _device_split(10, hidden=hidden)
+    batches = list(eval_batches(split, 4))
+    assert [len(x) for x, _ in batches] == [4, 4, 2]
+    assert torch.equal(torch.cat([x for x, _ in batches]), normalize(to_unit_float(split.images)))
+    if hidden:
+        assert all(y is None for _, y in batches)
+    else:
+        assert torch.equal(torch.cat([y for _, y in batches]), torch.arange(10))
 
 
 def test_normalize_maps_the_dataset_mean_to_zero_and_one_std_above_it_to_one() -> None:
