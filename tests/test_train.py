@@ -637,6 +637,100 @@ def test_label_smoothing_enters_the_training_loss() -> None:
         assert stats.loss == pytest.approx(float((1 - eps) * nll + eps * uniform), rel=1e-5)
 
 
+def test_every_iteration_steps_on_its_own_gradient_then_the_scheduler_and_after_step() -> None:
+    """Plain SGD: each step moves the weights by lr x the gradient of that batch's loss alone (gradients zeroed
+    between steps), at the learning rate the scheduler set for that step; the scheduler and `after_step` (the EMA
+    update) run once per iteration, after the optimizer step."""
+    import contextlib
+
+    import torch.nn.functional as F
+
+    from fmnist.train.loop import train_one_epoch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    batches = [(torch.randn(8, 4), torch.arange(8) % 3, torch.arange(8) % 3) for _ in range(3)]
+    weights = [p.detach().clone() for p in model.parameters()]
+    expected = []
+    for step, (x, targets, _) in enumerate(batches):
+        w, b = weights
+        gw, gb = torch.autograd.grad(F.cross_entropy(x @ w.requires_grad_().T + b.requires_grad_(), targets), (w, b))
+        lr = 0.5 * 0.1**step
+        weights = [(w - lr * gw).detach(), (b - lr * gb).detach()]
+        expected.append(weights)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1**step)
+    seen = []
+    train_one_epoch(model, batches, optimizer, scheduler, contextlib.nullcontext,
+                    after_step=lambda: seen.append([p.detach().clone() for p in model.parameters()]))
+    assert len(seen) == 3 and scheduler.last_epoch == 3
+    for got, want in zip(seen, expected):
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b)
+
+
+def test_training_runs_in_train_mode_also_after_an_evaluation() -> None:
+    """evaluate() leaves the model in eval mode; the next epoch must train with batch statistics and update the
+    running ones (momentum 0.1 from 0: running mean = 0.1 x the batch mean)."""
+    import contextlib
+
+    from fmnist.data.loader import DeviceSplit
+    from fmnist.train.loop import evaluate, train_one_epoch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10), torch.nn.BatchNorm1d(10))
+    split = DeviceSplit("val", np.arange(4), torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8),
+                        torch.arange(4))
+    evaluate(model, split, 4, contextlib.nullcontext)
+    assert not model.training
+    x = torch.randn(8, 1, 28, 28)
+    with torch.no_grad():
+        batch_mean = model[1](model[0](x)).mean(0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    train_one_epoch(model, [(x, torch.arange(8), torch.arange(8))], optimizer, scheduler, contextlib.nullcontext)
+    assert model.training
+    torch.testing.assert_close(model[2].running_mean, 0.1 * batch_mean)
+
+
+def test_evaluation_loss_is_the_mean_over_images_also_with_a_short_last_batch() -> None:
+    import contextlib
+
+    import torch.nn.functional as F
+
+    from fmnist.data.loader import DeviceSplit, eval_batches
+    from fmnist.train.loop import evaluate
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    split = DeviceSplit("val", np.arange(6), torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8),
+                        torch.tensor([0, 1, 2, 3, 4, 5]))
+    [(x, y)] = list(eval_batches(split, 64))
+    with torch.no_grad():
+        logits = model(x)
+    got = evaluate(model, split, 4, contextlib.nullcontext)  # batches of 4 and 2
+    assert got.loss == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-5)
+    assert got.acc == int((logits.argmax(1) == y).sum()) / 6
+
+
+def test_an_epoch_whose_loss_is_not_finite_says_so() -> None:
+    """The trainer stops a diverged run on EpochStats.finite (TrainingDiverged)."""
+    import contextlib
+
+    from fmnist.train.loop import train_one_epoch
+
+    def epoch(scale: float) -> bool:
+        model = torch.nn.Linear(4, 3)
+        with torch.no_grad():
+            model.weight.mul_(scale)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        batches = [(torch.ones(2, 4), torch.tensor([0, 1]), torch.tensor([0, 1]))] * 2
+        return train_one_epoch(model, batches, optimizer, scheduler, contextlib.nullcontext).finite
+
+    assert epoch(1.0) and not epoch(float("inf"))
+
+
 def test_evaluation_runs_in_eval_mode_and_leaves_the_norm_statistics_alone() -> None:
     """evaluate() in train mode would normalise with each batch's own statistics (accuracy depending on the batch
     size) and overwrite BatchNorm's running statistics with the validation/test images'."""
