@@ -117,8 +117,8 @@ def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> N
 #: A stand-in pool worker: says it is up, then waits; Ctrl-C makes it record `interrupted` (as train() does).
 FAKE_WORKER = """import pathlib, sys, time
 result = pathlib.Path(sys.argv[-1])
-result.with_suffix(".up").write_text("")
 try:
+    result.with_suffix(".up").write_text("")  # in the `try`: the pool is stopped as soon as the file appears
     time.sleep(60)
 except KeyboardInterrupt:
     result.with_suffix(".interrupted").write_text("")
@@ -134,6 +134,7 @@ def fake_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest
     monkeypatch.setattr(sys, "executable", str(fake_python))
     monkeypatch.setattr(gpu_pool, "configure_log", lambda *a: None)
     monkeypatch.setattr(gpu_pool.log, "handlers", [caplog.handler])  # whatever Hydra's logging setup did before
+    caplog.set_level(logging.INFO, logger=gpu_pool.log.name)  # whatever level an earlier test left it at
 
 
 def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-#: A child that says it is up, then waits; SIGINT makes it record `interrupted` (as a run does).
+#: A child that says it is up, then waits; SIGINT makes it record `interrupted` (as a run does). It says so inside
+#: the `try`: the test kills the parent as soon as the file appears, and a SIGINT before the `try` would be lost.
 CHILD = """import pathlib, sys, time
 out = pathlib.Path(sys.argv[1])
-out.with_suffix(".up").write_text("")
 try:
+    out.with_suffix(".up").write_text("")
     time.sleep(60)
 except KeyboardInterrupt:
     out.with_suffix(".interrupted").write_text("")
