@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fmnist.stopping import STOP_SIGNALS, signals_as_interrupt, stop_children
+
 #: A child that says it is up, then waits; SIGINT makes it record `interrupted` (as a run does). It says so inside
 #: the `try`: the test kills the parent as soon as the file appears, and a SIGINT before the `try` would be lost.
 CHILD = """import pathlib, sys, time
@@ -46,3 +48,40 @@ def test_a_child_in_its_own_session_is_interrupted_when_its_parent_is_killed(tmp
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     assert wait_for(tmp_path / "child.interrupted", seconds=10)
+
+
+def test_stop_signals_raise_keyboard_interrupt_within_the_block_only() -> None:
+    """SIGTERM and SIGHUP stop a run like Ctrl-C inside the block; the handlers from before are back after it."""
+    assert set(STOP_SIGNALS) == {signal.SIGTERM, signal.SIGHUP}
+
+    def mine(signum: int, frame: object) -> None:
+        pass
+
+    before = {sig: signal.signal(sig, mine) for sig in STOP_SIGNALS}
+    try:
+        for sig in STOP_SIGNALS:
+            with pytest.raises(KeyboardInterrupt, match=sig.name), signals_as_interrupt():
+                os.kill(os.getpid(), sig)
+                time.sleep(1)  # the handler runs at once; this is not reached
+            assert signal.getsignal(sig) is mine
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+#: Shells that ignore SIGINT: the first stops on SIGTERM (saying so), the second only dies of SIGKILL.
+TERMINATES = "trap '' INT; trap 'echo > {out}.terminated; exit 3' TERM; echo > {out}.up; while :; do sleep 0.02; done"
+STUBBORN = "trap '' INT TERM; echo > {out}.up; while :; do sleep 0.02; done"
+
+
+def test_children_that_ignore_the_interrupt_get_sigterm_then_sigkill(tmp_path: Path) -> None:
+    """A child still running `grace_s` after its SIGINT gets SIGTERM, and one still running `grace_s` after that
+    gets SIGKILL: stop_children never leaves a child behind, and gives each the gentlest signal that stops it."""
+    procs = [subprocess.Popen(["sh", "-c", script.format(out=tmp_path / name)])
+             for name, script in (("a", TERMINATES), ("b", STUBBORN))]
+    assert wait_for(tmp_path / "a.up") and wait_for(tmp_path / "b.up")
+    start = time.monotonic()
+    stop_children(procs, grace_s=0.3)
+    assert [p.returncode for p in procs] == [3, -signal.SIGKILL]
+    assert (tmp_path / "a.terminated").exists()
+    assert 0.6 <= time.monotonic() - start < 5
