@@ -23,7 +23,7 @@ from hydra.types import HydraContext
 from omegaconf import OmegaConf
 from hydra._internal.callbacks import Callbacks
 
-from fmnist.train.callbacks import CLOCK_SLACK_S, SweepReport, sweep_outcome
+from fmnist.train.callbacks import CLOCK_SLACK_S, SweepReport, report_not_started, sweep_outcome
 from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.logging import to_container
 from fmnist.train.reuse import claim_file
@@ -425,6 +425,35 @@ def test_sweep_outcome_counts_completed_failed_skipped(tmp_path: Path, capsys: p
     assert exit_info.value.code == 1
     out = capsys.readouterr().out
     assert out.startswith("sweep: 1 completed, 3 failed, 1 skipped") and "failed: 2_c: Boom: bad" in out
+
+
+def test_jobs_the_launcher_did_not_start_are_listed_and_fail_the_sweep(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job the launcher never started (gpu_pool's deadline) fails the sweep (exit status 1) even when every run
+    dir holds a completed run; only this sweep's count, not those an earlier sweep of this process reported."""
+    monkeypatch.setattr("fmnist.train.callbacks._NOT_STARTED", [])
+    monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")  # on_multirun_start exports the command line
+    sweep = tmp_path / "sweep"
+    cfg = hydra_cfg(f"hydra.sweep.dir={sweep}")
+    report_not_started(["seed=7"])  # the earlier sweep's
+    report = SweepReport()
+    report.on_multirun_start(cfg)
+    capsys.readouterr()
+    _fake_run(sweep, "0_a", "completed", time.time() + 5)
+    report_not_started(["seed=1", "model.skip=false"])
+    with pytest.raises(SystemExit) as exit_info:
+        report.on_multirun_end(cfg)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().out == (f"sweep: 1 completed, 0 failed, 0 skipped, 1 not started ({sweep})\n"
+                                       "  not started: seed=1 model.skip=false\n")
+
+
+def test_failed_jobs_are_listed_in_job_order(tmp_path: Path) -> None:
+    now = time.time()
+    sweep = tmp_path / "sweep"
+    for name in ("10_k", "2_c", "1_b"):
+        _fake_run(sweep, name, "failed", now + 5)
+    assert [p.name for p, _ in sweep_outcome(sweep, since=now).failed] == ["1_b", "2_c", "10_k"]
 
 
 def test_a_run_completed_right_after_its_sweep_started_counts_as_completed(tmp_path: Path) -> None:
