@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from fmnist.models import (
     count_parameters,
     model_summary,
 )
-from fmnist.models.layers import groupnorm
+from fmnist.models.layers import groupnorm, init_weights
+from fmnist.models.resnet9 import Residual
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -388,3 +390,137 @@ def test_count_flops_is_pure(build):
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert len(model.stem._forward_hooks) == 0
+
+
+# --------------------------------------------------------------------------- layouts the docstrings promise
+
+
+def test_exact_parameter_counts_of_resnet9_and_vgg11(build):
+    """From the layouts in the module docstrings, width 64, BatchNorm (weight + bias per channel), bias-free convs.
+    ResNet-9: 3x3 convs 1->64, 64->128, 2 x 128->128, 128->256, 256->512, 2 x 512->512; norms over 64 + 3 x 128 + 256
+    + 3 x 512 channels; a bias-free 512->10 classifier (Page)."""
+    convs9 = 9 * (1 * 64 + 64 * 128 + 2 * 128 * 128 + 128 * 256 + 256 * 512 + 2 * 512 * 512)
+    assert count_parameters(build("resnet9", meta=True)) == convs9 + 2 * (64 + 3 * 128 + 256 + 3 * 512) + 512 * 10
+    # VGG11 config A: 1->64, 64->128, 128->256, 256->256, 256->512, 3 x 512->512; a 512->10 classifier with bias
+    convs11 = 9 * (1 * 64 + 64 * 128 + 128 * 256 + 256 * 256 + 256 * 512 + 3 * 512 * 512)
+    assert count_parameters(build("vgg11", meta=True)) == convs11 + 2 * (64 + 128 + 2 * 256 + 4 * 512) + 512 * 10 + 10
+
+
+def test_resnet9_pools_before_its_residuals_takes_the_global_max_and_scales_the_logits(build):
+    """Page's layout: the residuals run on the pooled 14x14 and 3x3 maps, a global max pool follows, and the
+    bias-free classifier's logits are multiplied by logit_scale."""
+    model = build("resnet9", "groupnorm", "gelu", overrides=[f"model.width={TINY}", "model.logit_scale=0.25"]).eval()
+    sizes = []
+    for m in model.modules():
+        if isinstance(m, Residual):
+            m.register_forward_pre_hook(lambda mod, args: sizes.append(args[0].shape[-1]))
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        logits, features = model(x), model.forward_features(x)
+        last = model.layer3(model.layer2(model.layer1(model.prep(x))))
+    assert sizes == [14, 3] * 3 and last.shape[-2:] == (3, 3)  # three forward passes
+    torch.testing.assert_close(features, last.amax(dim=(2, 3)))
+    torch.testing.assert_close(logits, features @ model.fc.weight.T * 0.25)
+
+
+@pytest.mark.parametrize("model_name", ["resnet18", "preact_resnet18"])
+def test_resnet_features_are_the_global_average_of_the_last_map(build, model_name):
+    """ResNets pool their last 4x4 map by its average (after the final norm + act of a pre-activation net, and
+    nothing else: GELU is not idempotent, so an extra activation would show); logits = fc(features)."""
+    model = build(model_name, "batchnorm", "gelu", overrides=[f"model.width={TINY}"]).eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        last = model.stages(model.stem(x))
+        last = model.final(last) if model.preact else last
+        features = model.forward_features(x)
+        logits = model(x)
+    torch.testing.assert_close(features, last.mean(dim=(2, 3)))
+    torch.testing.assert_close(logits, model.fc(features))
+
+
+def test_vgg_convs_are_followed_by_norm_then_activation_and_the_last_map_averaged():
+    """(VGG11's last map is 1x1, where average and max pooling agree: a shorter layer list shows the pool.)"""
+    model = VGG([8, "M", 16], width=64).eval()
+    assert [type(m) for m in model.features] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d,
+                                                  nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        last, features, logits = model.features(x), model.forward_features(x), model(x)
+    assert last.shape[-2:] == (14, 14)
+    torch.testing.assert_close(features, last.mean(dim=(2, 3)))
+    torch.testing.assert_close(logits, model.fc(features))
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_dropout_sits_before_the_classifier_of_every_model(build, model_name):
+    model = build(model_name, overrides=[f"model.width={TINY}", "model.dropout=0.3"])
+    assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.3
+    assert not any(isinstance(m, nn.Dropout) for m in build(model_name, overrides=[f"model.width={TINY}"]).modules())
+
+
+def test_zero_init_residual_leaves_a_plain_net_alone(build):
+    """A plain net has no residual branch to start at zero: zeroing its blocks' last norms would make every block
+    output act(0) = 0 and cut the signal, so model.zero_init_residual does nothing there."""
+    plain = build("plain18", overrides=[f"model.width={TINY}", "model.zero_init_residual=true"])
+    blocks = [m for m in plain.modules() if isinstance(m, BasicBlock)]
+    assert blocks and all(torch.count_nonzero(b.bn2.weight) == b.bn2.weight.numel() for b in blocks)
+
+
+def test_kaiming_init_uses_fan_out_and_zero_biases_and_default_init_changes_nothing():
+    """init="kaiming": conv weights ~ N(0, 2 / fan_out), fan_out = out_channels x k x k (torchvision's ResNet), conv
+    biases 0, norm weights 1 and biases 0. init="default" leaves torch's own initialisation as it was."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(16, 64, 3), nn.GroupNorm(4, 64))
+    with torch.no_grad():
+        model[1].weight.fill_(3.0)
+        model[1].bias.fill_(2.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    init_weights(model, "default")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    init_weights(model, "kaiming")
+    conv, norm = model
+    # 9216 draws: the sample std is within 1 % of sqrt(2 / 576) = 0.059 (fan_in would give 0.118)
+    assert float(conv.weight.detach().std()) == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.03)
+    assert not conv.bias.any() and torch.equal(norm.weight, torch.ones(64)) and not norm.bias.any()
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_model_init_option_reaches_the_convolutions(build, model_name):
+    """torch's default conv init is uniform within 1 / sqrt(fan_in); kaiming-normal draws (fan_out) exceed that."""
+    def beyond_default_bound(model: nn.Module) -> bool:
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        return any(float(c.weight.detach().abs().max()) > 1 / math.sqrt(c.weight[0].numel()) for c in convs)
+
+    assert not beyond_default_bound(build(model_name, overrides=[f"model.width={TINY}", "model.init=default"]))
+    assert beyond_default_bound(build(model_name, overrides=[f"model.width={TINY}", "model.init=kaiming"]))
+
+
+def test_norm_options_reach_every_norm_layer(build):
+    bn = build("resnet9", "batchnorm", overrides=[f"model.width={TINY}", "norm.momentum=0.01", "norm.eps=0.001",
+                                                   "norm.affine=false", "norm.track_running_stats=false"])
+    norms = [m for m in bn.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all((m.momentum, m.eps, m.affine, m.track_running_stats) == (0.01, 0.001, False, False)
+                         for m in norms)
+    for name in ("groupnorm", "layernorm"):
+        gn = build("resnet9", name, overrides=[f"model.width={TINY}", "norm.eps=0.001", "norm.affine=false"])
+        norms = [m for m in gn.modules() if isinstance(m, nn.GroupNorm)]
+        assert norms and all((m.eps, m.affine, m.weight) == (0.001, False, None) for m in norms)
+
+
+def test_count_parameters_counts_trainable_parameters_only():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    assert count_parameters(model) == 4 * 2 + 2
+
+
+def test_count_flops_keeps_the_models_own_hooks():
+    """The analysis hooks are set aside while the copy is made, and are back (and fire) afterwards."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.LazyLinear(3))
+    model(torch.zeros(1, 1, 28, 28))
+    fired = []
+    model[0].register_forward_hook(lambda *args: fired.append("forward"))
+    model[0].register_forward_pre_hook(lambda *args: fired.append("pre"))
+    # conv: 2 x 26 x 26 outputs x 9 multiply-adds; linear: 3 outputs x 1352 inputs; 2 FLOPs per multiply-add
+    assert count_flops(model) == 2 * (2 * 26 * 26 * 9 + 3 * 2 * 26 * 26) and not fired
+    model(torch.zeros(1, 1, 28, 28))
+    assert fired == ["pre", "forward"]
