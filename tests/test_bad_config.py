@@ -119,6 +119,22 @@ def test_unwritable_output_folder_is_one_line(tmp_path: Path, multirun: bool) ->
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+def test_precision_auto_is_bf16_on_cuda_and_autocast_runs_in_the_chosen_dtype() -> None:
+    import contextlib
+
+    import torch
+
+    from fmnist.train.device import autocast, resolve_precision
+
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda", 0), torch.device("mps")
+    assert [resolve_precision("auto", d) for d in (cpu, cuda, mps)] == ["fp32", "bf16", "fp32"]
+    assert resolve_precision("fp16", cuda) == "fp16" and resolve_precision("bf16", cpu) == "bf16"
+    assert isinstance(autocast(cpu, "fp32"), contextlib.nullcontext)
+    for precision, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
+        with autocast(cpu, precision):
+            assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == dtype
+
+
 def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     """auto: on for CUDA and for a CPU with oneDNN (faster convolutions there), off on MPS; explicit values win."""
     import torch

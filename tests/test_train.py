@@ -800,6 +800,51 @@ def test_a_run_trains_with_its_settings_validates_on_val_and_tests_the_best_weig
     assert all(torch.equal(tested[k], best_epoch[k]) for k in tested)
 
 
+def test_early_stop_keeps_the_first_best_epoch_and_checkpoints_where_it_stops(
+        make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """trainer.early_stop_patience=1: validation accuracies 0.5, 0.9, 0.9 (scripted) stop the run after epoch 3 of
+    4, since a tie is no improvement (epoch 2 stays the best); last.pt is written there although checkpoint_every
+    is larger; the summary's totals are over the epochs run (final_val_acc the last one's, train_time_s their sum,
+    images_per_s their mean)."""
+    from fmnist.train import run as run_mod
+    from fmnist.train.loop import EvalResult
+
+    real_evaluate = run_mod.evaluate
+    val_accs = iter([0.5, 0.9, 0.9, 0.1])
+
+    def evaluate(model, split, *args, **kwargs):
+        if split.name != "test":
+            return EvalResult(0.1, next(val_accs), torch.zeros(len(split), 10))
+        return real_evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "evaluate", evaluate)
+    cfg = compose_train(make_resplit().path, "model.width=4", "data.subset=64", "trainer.batch_size=32",
+                        "trainer.epochs=4", "trainer.early_stop_patience=1", "trainer.checkpoint_every=10",
+                        "trainer.test_on=last", "logger=none")
+    summary = train(cfg, tmp_path / "r")
+    assert (summary["epochs_completed"], summary["best_epoch"], summary["best_val_acc"]) == (3, 2, 0.9)
+    assert summary["final_val_acc"] == 0.9 and summary["tested_checkpoint"] == "last"
+    assert torch.load(checkpoint_path(tmp_path / "r", LAST), weights_only=True)["epoch"] == 3
+    rows = read_metrics(tmp_path / "r")
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert summary["train_time_s"] == pytest.approx(sum(float(r["epoch_time_s"]) for r in rows), rel=1e-3)
+    assert summary["images_per_s"] == pytest.approx(sum(float(r["images_per_s"]) for r in rows) / 3, rel=1e-3)
+
+
+def test_epoch_line_shows_the_validation_metrics_whenever_there_are_some() -> None:
+    """A validation accuracy of 0 is still shown; a run without a validation split has none to show."""
+    from fmnist.train.logging import format_epoch, progress_enabled
+
+    row = {"epoch": 3, "lr": 0.05, "train_loss": 2.5, "train_acc": 0.125, "val_loss": 2.75, "val_acc": 0.0,
+           "epoch_time_s": 1.5, "images_per_s": 1000.4}
+    assert format_epoch(row, 10) == ("epoch 3/10 | lr 0.05 | train_loss 2.5000 | train_acc 0.1250 | val_loss 2.7500 | "
+                                     "val_acc 0.0000 | 1.50s | 1000 img/s")
+    no_val = dict(row, val_loss=None, val_acc=None)
+    assert format_epoch(no_val, 10) == ("epoch 3/10 | lr 0.05 | train_loss 2.5000 | train_acc 0.1250 | 1.50s | "
+                                        "1000 img/s")
+    assert progress_enabled(True) and not progress_enabled(False)
+
+
 def test_diverged_runs_are_recognised_by_their_error_class() -> None:
     from fmnist.train.run_dir import DIVERGED, is_finished
 
