@@ -147,6 +147,34 @@ def test_fused_only_on_cuda_when_supported():
         assert not build_optimizer(load_opt("rmsprop"), model, fused=True).defaults.get("fused")
 
 
+def test_fused_is_asked_for_only_when_every_parameter_is_on_cuda_and_the_config_has_no_foreach():
+    """The decision of the CUDA branch, without a GPU: stand-in parameters say where they are, and a stand-in
+    optimizer returns the `fused` it was given."""
+    class Param:
+        def __init__(self, ndim: int, is_cuda: bool) -> None:
+            self.ndim, self.is_cuda, self.requires_grad = ndim, is_cuda, True
+
+    class Model:
+        def __init__(self, *params: Param) -> None:
+            self.params = params
+
+        def named_parameters(self):
+            return [(str(i), p) for i, p in enumerate(self.params)]
+
+    def optimizer(params, lr=0.1, weight_decay=0.0, foreach=None, fused=None):
+        return fused
+
+    def without_fused(params, lr=0.1, weight_decay=0.0):
+        return "no fused argument"
+
+    on_cuda, mixed = Model(Param(2, True), Param(1, True)), Model(Param(2, True), Param(1, False))
+    assert build_optimizer(functools.partial(optimizer, lr=0.1), on_cuda, fused=True) is True
+    assert build_optimizer(functools.partial(optimizer, lr=0.1), on_cuda, fused=None) is None
+    assert build_optimizer(functools.partial(optimizer, lr=0.1), mixed, fused=True) is None
+    assert build_optimizer(functools.partial(optimizer, lr=0.1, foreach=True), on_cuda, fused=True) is None
+    assert build_optimizer(functools.partial(without_fused, lr=0.1), on_cuda, fused=True) == "no fused argument"
+
+
 def test_no_trainable_params_is_config_error():
     model = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ConfigError, match="^the model has no trainable parameters for the optimizer$"):
