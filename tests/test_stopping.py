@@ -81,7 +81,7 @@ def test_children_that_ignore_the_interrupt_get_sigterm_then_sigkill(tmp_path: P
              for name, script in (("a", TERMINATES), ("b", STUBBORN))]
     assert wait_for(tmp_path / "a.up") and wait_for(tmp_path / "b.up")
     start = time.monotonic()
-    stop_children(procs, grace_s=0.3)
+    stop_children(procs, grace_s=1.0)  # ample for the trap to run on a loaded machine
     assert [p.returncode for p in procs] == [3, -signal.SIGKILL]
     assert (tmp_path / "a.terminated").exists()
-    assert 0.6 <= time.monotonic() - start < 5
+    assert 2.0 <= time.monotonic() - start < 10
