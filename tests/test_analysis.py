@@ -202,6 +202,8 @@ def test_swept_keys_ignore_seed_and_constant_overrides() -> None:
             {"seed": 1, "model.skip": False, "data.dir": "/d", "trainer.epochs": 2},
             {"seed": 0, "model.skip": False, "data.dir": "/d", "trainer.epochs": 2, "norm": "none"}]
     assert swept_keys(runs) == ["model.skip", "norm"]
+    assert swept_keys([{"model.skip": True}, {"model.skip": False}]) == ["model.skip"]  # one seed per cell
+    assert swept_keys([{"optimizer.lr": 0.1}, {"optimizer.lr": 0.1 + 1e-17}]) == []  # the same number
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)
@@ -246,12 +248,24 @@ def test_run_dirs_are_found_at_any_depth(tmp_path: Path) -> None:
     (tmp_path / "b/c/d/1_y/summary.json").write_text("{}")
     (tmp_path / "e/2_z/.hydra/config.yaml").write_text("name: z\n")
     (tmp_path / "a/0_x/checkpoints").mkdir()
+    (tmp_path / "a/0_x/copy").mkdir()  # a run dir's own subfolders are not searched
+    (tmp_path / "a/0_x/copy/summary.json").write_text("{}")
     assert [p.relative_to(tmp_path).as_posix() for p in find_run_dirs(tmp_path)] == ["a/0_x", "b/c/d/1_y", "e/2_z"]
     links = tmp_path / "links"  # a sweep gathered from links to run dirs; a link cycle is walked once
     links.mkdir()
     (links / "0_x").symlink_to(tmp_path / "a/0_x")
     (links / "up").symlink_to(tmp_path)
     assert [p.relative_to(links).as_posix() for p in find_run_dirs(links)] == ["0_x", "up/b/c/d/1_y", "up/e/2_z"]
+
+
+def test_run_dirs_are_in_job_number_order_then_by_name(tmp_path: Path) -> None:
+    """Hydra's job 10 comes after job 2 (not between 1 and 2, as text sorts it), and a run dir without a job number
+    (one added to the sweep by hand) after the jobs: the order of the run table, and which of two copies of a run
+    counts (the first)."""
+    for name in ("10_x", "added", "2_x", "0_x", "1_x"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text("{}")
+    assert [p.name for p in find_run_dirs(tmp_path)] == ["0_x", "1_x", "2_x", "10_x", "added"]
 
 
 def test_bad_sweep_dirs_are_clear_errors(tmp_path: Path) -> None:
@@ -262,6 +276,8 @@ def test_bad_sweep_dirs_are_clear_errors(tmp_path: Path) -> None:
         collect(tmp_path / "empty")
     with pytest.raises(AnalysisError, match="no sweep_dir"):
         collect([])
+    with pytest.raises(AnalysisError, match="no sweep_dir"):  # not the working directory
+        collect([tmp_path / "empty", ""])
     (tmp_path / "file").write_text("")
     with pytest.raises(AnalysisError, match=f"^sweep_dir {tmp_path / 'file'} is not a directory$"):
         collect([tmp_path / "empty", tmp_path / "file"])
@@ -279,6 +295,7 @@ def test_a_single_run_dir_is_analysed_beside_itself(tmp_path: Path, analyze_conf
     [run, *_] = fake_sweep(tmp_path / "sweep")
     result = analyze(analyze_config(f"sweep_dir='{run}'", "dead_neurons=false", "figures=false"))
     assert result.out_dir == tmp_path / "sweep" / f"{run.name}-analysis" and (result.out_dir / "runs.csv").is_file()
+    assert result.collection.runs["run"].tolist() == [run.name]  # named as itself, not "."
     assert sorted(p.name for p in run.iterdir()) == [".hydra", "metrics.csv", "predictions_test.csv",
                                                      "summary.json"]  # nothing written into it
 
@@ -720,6 +737,20 @@ def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptur
     assert collection.swept == {"fake": ["model.skip"]}
 
 
+def test_a_failed_run_without_metrics_or_predictions_has_no_issues(tmp_path: Path) -> None:
+    """A run that failed before its first epoch wrote no metrics.csv and no predictions_test.csv: its status says
+    why, and the issues column (damaged or missing data of a run) stays empty; a completed run lacking them has
+    both as issues."""
+    runs = fake_sweep(tmp_path)
+    failed = fake_run(tmp_path, 4, True, 2, None, status="failed", error="diverged")
+    for run in (failed, runs[0]):
+        (run / "metrics.csv").unlink()
+        (run / "predictions_test.csv").unlink()
+    issues = collect(tmp_path).runs.set_index("run")["issues"]
+    assert pd.isna(issues[failed.name])
+    assert issues[runs[0].name] == "metrics.csv is missing or empty; predictions_test.csv is missing"
+
+
 @pytest.mark.parametrize("damage", ["unreadable", "missing", "no .hydra"])
 def test_unreadable_overrides_do_not_change_the_swept_parameters(tmp_path: Path, damage: str,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
@@ -734,6 +765,41 @@ def test_unreadable_overrides_do_not_change_the_swept_parameters(tmp_path: Path,
     assert collection.swept == {"fake": ["model.skip"]}
     assert collection.runs["cell"].tolist() == ["model.skip=True"] * 2 + ["model.skip=False"] * 2
     assert f"run {runs[2].name} (fake): .hydra/overrides.yaml is missing or unreadable" in caplog.text
+
+
+def test_a_swept_config_group_of_a_run_without_overrides_is_its_choice(tmp_path: Path) -> None:
+    """model=resnet9,resnet18 with one run's overrides.yaml lost: its model is the group option summary.json
+    records (resnet18), not the model's config mapping."""
+    runs = fake_sweep(tmp_path)
+    for run, model in zip(runs, ("resnet9", "resnet9", "resnet18", "resnet18")):
+        (run / ".hydra" / "overrides.yaml").write_text(f"- model={model}\n- seed={run.name[-1]}\n")
+        summary = json.loads((run / "summary.json").read_text())
+        summary.update(choices={"model": model})
+        summary["config"]["model"] = {"depth": 9 if model == "resnet9" else 18}
+        (run / "summary.json").write_text(json.dumps(summary))
+    (runs[2] / ".hydra" / "overrides.yaml").unlink()
+    collection = collect(tmp_path)
+    assert collection.swept == {"fake": ["model"]}
+    assert collection.runs["cell"].tolist() == ["model=resnet9"] * 2 + ["model=resnet18"] * 2
+
+
+def test_a_preset_that_sweeps_only_seeds_is_one_cell_of_all_its_runs(tmp_path: Path) -> None:
+    fake_run(tmp_path, 0, True, 0)
+    fake_run(tmp_path, 1, True, 1)
+    collection = collect(tmp_path)
+    assert collection.swept == {"fake": []} and collection.runs["cell"].tolist() == ["all runs"] * 2
+
+
+def test_each_column_of_the_run_table_has_one_type_and_keeps_its_missing_values() -> None:
+    """Whole numbers stay integers (a seed is 1, not 1.0, in runs.csv), flags stay flags, a column mixing a flag and a
+    word (a mistyped override) becomes text; a missing value stays missing."""
+    from fmnist.analysis.collect import tidy
+
+    seeds = tidy(pd.Series([0, 1, 2], name="seed"))
+    assert str(seeds.dtype) == "Int64" and seeds.to_csv(index=False).split() == ["seed", "0", "1", "2"]
+    assert str(tidy(pd.Series([True, None])).dtype) == "boolean"
+    assert str(tidy(pd.Series([1, 2.5])).dtype) == "float64"
+    assert tidy(pd.Series([True, "flase", float("nan")])).tolist() == ["True", "flase", pd.NA]
 
 
 def test_run_dirs_copied_without_their_hydra_folder_read_summary_overrides(tmp_path: Path,
@@ -809,6 +875,7 @@ def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> 
     assert collect(runs[0]).problems().empty and collect(runs[1:3]).problems().empty
     shutil.rmtree(runs[3])
     assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]
+    assert collect(tmp_path).problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]  # a folder of sweeps
 
 
 def write_predictions(run_dir: Path, labels: list[int], preds: list[int], n_classes: int) -> None:
@@ -950,6 +1017,39 @@ def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, capl
     assert runs.loc[str(other_seed), "status"] == "completed" and (runs["status"] == "completed").sum() == 5
     assert list(collection.problems()["run_dir"]) == [str(again)]
     assert any("counted once" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_the_cells_of_each_preset_are_named_by_its_own_swept_keys(tmp_path: Path) -> None:
+    """Two presets analysed together, one sweeping model.skip, the other optimizer.lr: a cell's label names only
+    what its own preset sweeps."""
+    skip = fake_sweep(tmp_path / "skip")
+    lr = [fake_run(tmp_path / "lr", job, True, 0) for job in (0, 1)]
+    for run, value in zip(lr, (0.1, 0.01)):
+        (run / ".hydra" / "overrides.yaml").write_text(f"- optimizer.lr={value}\n- seed=0\n")
+        summary = json.loads((run / "summary.json").read_text())
+        summary["config"].update(name="other", optimizer={"lr": value})
+        (run / "summary.json").write_text(json.dumps(summary))
+    collection = collect(tmp_path)
+    assert collection.swept == {"other": ["optimizer.lr"], "fake": ["model.skip"]}
+    cells = collection.runs.set_index("run_dir")["cell"]
+    assert [cells[str(r)] for r in skip + lr] == ["model.skip=True"] * 2 + ["model.skip=False"] * 2 + [
+        "optimizer.lr=0.1", "optimizer.lr=0.01"]
+
+
+def test_a_run_dir_below_two_of_the_sweep_dirs_is_read_once(tmp_path: Path) -> None:
+    """sweep_dir=[study, study/skip]: the runs of study/skip are one run each, not duplicates of themselves."""
+    fake_sweep(tmp_path / "study" / "skip")
+    collection = collect([tmp_path / "study", tmp_path / "study" / "skip"])
+    assert len(collection.runs) == 4 and collection.problems().empty
+
+
+def test_a_completed_rerun_of_a_failed_run_counts(tmp_path: Path) -> None:
+    """A job that failed and was launched again into another folder, where it completed: the rerun is a result (not a
+    duplicate of the failed run), the failed run stays failed."""
+    failed = fake_run(tmp_path / "a", 0, True, 0, None, status="failed", error="diverged")
+    rerun = fake_run(tmp_path / "b", 0, True, 0, 0.9)
+    status = collect([tmp_path / "a", tmp_path / "b"]).runs.set_index("run_dir")["status"]
+    assert status.to_dict() == {str(failed): "failed", str(rerun): "completed"}
 
 
 def test_a_failed_job_with_a_mistyped_value_is_a_cell_of_its_own(tmp_path: Path, analyze_config) -> None:
