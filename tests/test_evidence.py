@@ -74,6 +74,7 @@ def test_cells_that_start_above_chance_level_loss_are_listed() -> None:
     text = evidence.unstable_starts(close)
     assert "above $\\ln 10 = 2.3026$" in text and "model=resnet50, 2.3030 (2 seeds)" in text
     assert "model=resnet9, 3.0000 (2 seeds)" in text
+    assert text.index("model=resnet9") < text.index("model=resnet50")  # the highest loss first
 
 
 def test_plain_net_that_trains_worse_is_an_optimisation_gap() -> None:
@@ -177,12 +178,64 @@ def test_normalisation_quotes_the_first_epoch_and_divergences() -> None:
 
 def test_a_cell_whose_runs_all_diverged_is_reported_not_left_out() -> None:
     runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "groupnorm"}, [0.93, 0.92, 0.94])
-            + [{"cell": {"norm": "none"}, "status": "failed", "test_acc": None} for _ in range(3)])
+            + [{"cell": {"norm": "none"}, "status": "failed", "test_acc": None} for _ in range(3)]
+            + [{"cell": {"norm": "none"}, "status": "running", "test_acc": None}])
     macros = evidence.evidence_macros(make_result({"stage2_norm": runs}))
-    assert macros["readNorm"] == (r"ResNet-9 without normalisation has no completed run: 3 of its 3 runs failed "
+    assert macros["readNorm"] == (r"ResNet-9 without normalisation has no completed run: 3 of its 4 runs failed "
                                   r"(Table~\ref{tab:problems}), so there is no accuracy to compare.")
     assert "norm=none no completed run (3 failed)" in macros["readNorms"] and "norm=groupnorm within" in \
         macros["readNorms"]
+
+
+def test_a_cell_still_running_is_neither_failed_nor_untested() -> None:
+    """A cell whose only run is still running has no result yet: it is not listed among the cells whose runs all
+    failed, and neither it nor the failed cell counts as a comparison not tested yet."""
+    runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "none"}, [0.90, 0.901, 0.902])
+            + [{"cell": {"norm": "groupnorm"}, "status": "failed", "test_acc": None},
+               {"cell": {"norm": "layernorm"}, "status": "running", "test_acc": None}])
+    result = make_result({"stage2_norm": runs})
+    summary = evidence.preset_summary(result, "stage2_norm")
+    assert summary.endswith(r" Without a completed run: norm=groupnorm (1 failed); see Table~\ref{tab:problems}.")
+    assert "layernorm" not in summary
+    assert evidence.findings(result).startswith("Comparisons of a cell with its preset's reference cell: 1; ")
+    assert evidence.untested_count(result.cells) == 0
+
+
+def test_normalisation_and_augmentation_claim_an_effect_only_in_its_direction() -> None:
+    """BatchNorm is said to speed up early training only when the unnormalised net is significantly slower after one
+    epoch, augmentation to act as a regulariser only when it significantly narrows the gap; normalisation's accuracy
+    (the key comparison, asked the other way round) carries the p corrected across the questions."""
+    bn, none = {"norm": "batchnorm"}, {"norm": "none"}
+    result = make_result({
+        "stage2_norm": seeds(bn, [0.93, 0.931, 0.932], val_acc_epoch1=[0.80, 0.81, 0.82])
+        + seeds(none, [0.90, 0.901, 0.902], val_acc_epoch1=[0.85, 0.86, 0.87]),
+        "stage2_skip": seeds({"model.skip": True}, [0.93, 0.931, 0.932])
+        + seeds({"model.skip": False}, [0.92, 0.93, 0.94]),
+        "stage3_augment": seeds({"augment": "none"}, [0.91, 0.912, 0.908], gap_final=[0.01, 0.011, 0.009])
+        + seeds({"augment": "standard"}, [0.93, 0.931, 0.929], gap_final=[0.08, 0.081, 0.079])})
+    macros = evidence.evidence_macros(result)
+    early = evidence.compare(result, "stage2_norm", none, bn, "val_acc_epoch1")
+    assert early is not None and early.significant(ALPHA) and early.diff > 0
+    assert macros["readNorm"].endswith(r"the unnormalised net reaches 86.00\,\% validation accuracy against 81.00\,\% "
+                                       rf"with BatchNorm ({evidence.p_math(early.p)}).")
+    key = evidence.key_comparisons(result).set_index("question").loc["normalisation"]
+    assert key["p_holm"] != key["p"] and evidence.p_math(key["p_holm"], evidence.HOLM) in macros["readNorm"]
+    gap = evidence.compare(result, "stage3_augment", {"augment": "none"}, {"augment": "standard"}, "gap_final")
+    assert gap is not None and gap.significant(ALPHA) and gap.diff < 0
+    assert "regulariser" not in macros["readAugment"] and macros["readAugment"].endswith(
+        rf"+1.00\,pp without augmentation and +8.00\,pp with it ({evidence.p_math(gap.p)}).")
+
+
+def test_cells_above_and_below_their_reference_are_listed_largest_difference_first() -> None:
+    runs = (seeds({"norm": "batchnorm"}, [0.93, 0.931, 0.932]) + seeds({"norm": "groupnorm"}, [0.94, 0.941, 0.942])
+            + seeds({"norm": "layernorm"}, [0.95, 0.951, 0.952]) + seeds({"norm": "instancenorm"}, [0.92, 0.921, 0.922])
+            + seeds({"norm": "none"}, [0.90, 0.901, 0.902]))
+    result = make_result({"stage2_norm": runs})
+    assert result.cells["significant"].sum() == 4
+    items = re.findall(r"\\item \\texttt\{stage2\\_norm\}: (norm=\w+)", evidence.findings(result))
+    assert items == ["norm=layernorm", "norm=groupnorm"]
+    items = re.findall(r"\\item \\texttt\{stage2\\_norm\}: (norm=\w+)", evidence.negative_results(result))
+    assert items == ["norm=none", "norm=instancenorm"]
 
 
 def test_learning_rate_against_schedule_spread_and_table() -> None:
@@ -200,6 +253,17 @@ def test_learning_rate_against_schedule_spread_and_table() -> None:
     assert "Both the learning rate and the schedule move accuracy significantly (two-way ANOVA" in text
     tex = report_tables.lr_schedules_table(result)
     assert r"\label{tab:lr-schedules}" in tex and r"\texttt{cosine} & 0.1 & 93.00 & 0.3 & 90.00 & 3.00 & 0" in tex
+
+
+def test_two_significant_settings_without_an_interaction_are_both_said_to_matter() -> None:
+    """Learning rate and schedule add up (each schedule 1 pp below the other at every learning rate): both main effects
+    are significant, their interaction is not and goes unmentioned."""
+    accs = {("cosine", 0.1): 0.93, ("cosine", 0.3): 0.90, ("constant", 0.1): 0.92, ("constant", 0.3): 0.89}
+    runs = [run for (sched, lr), a in accs.items()
+            for run in seeds({"optimizer.lr": lr, "scheduler": sched}, [a - 0.001, a, a + 0.001])]
+    text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": runs}))
+    assert "Both the learning rate and the schedule move accuracy significantly (two-way ANOVA" in text
+    assert text.endswith(", their interaction $p=1$).")
 
 
 def test_a_learning_rate_whose_runs_all_diverged_is_counted_and_named() -> None:
@@ -349,6 +413,10 @@ def test_findings_and_negative_results_list_the_significant_cells() -> None:
         "No cell can be called worse than its reference yet: no comparison has two seeds on both sides. Measured on "
         r"the seeds so far, the cell furthest below its preset's reference: norm=none of \texttt{stage2\_norm} "
         r"($-$3.00\,pp against norm=batchnorm); the further seeds will tell whether it is an effect.")
+    two = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "groupnorm"}, [0.92])
+                       + seeds({"norm": "none"}, [0.9])})
+    assert ("the 2 cells furthest below their preset's reference: norm=none of \\texttt{stage2\\_norm} ($-$3.00\\,pp "
+            "against norm=batchnorm) and norm=groupnorm") in evidence.negative_results(two)  # furthest first
     level = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.9]) + seeds({"norm": "none"}, [0.93])})
     assert evidence.evidence_macros(level)["readNegative"] == ""  # nothing below its reference
 
@@ -449,6 +517,31 @@ def test_a_key_comparison_has_one_holm_p_wherever_it_is_quoted() -> None:
     table = report_tables.preset_table(result, "stage2_norm")
     assert rf"{latex.pvalue(key['p_holm'])}$^\dagger$ & lower" in table and "corrected across the questions" in table
     assert "dagger" not in report_tables.preset_table(make_result({"stage2_norm": norm}), "stage2_norm")
+
+
+def test_residual_vs_plain_leaves_the_comparisons_with_the_reference_in_the_presets_family() -> None:
+    """stage1_models' reference is ResNet-9, so its key comparison (ResNet-18 against Plain-18) is not a comparison
+    with the reference: the preset's table keeps each cell's p against ResNet-9, Holm-corrected within the preset."""
+    runs = (seeds({"model": "resnet9"}, [0.93, 0.931, 0.932]) + seeds({"model": "resnet18"}, [0.92, 0.925, 0.93])
+            + seeds({"model": "plain18"}, [0.90, 0.91, 0.905]))
+    result = make_result({"stage1_models": runs})  # the reference is the first cell, model=resnet9
+    assert evidence.key_comparisons(result)["question"].tolist() == ["residual vs plain, 18 layers"]
+    cells = evidence.key_family_cells(result).set_index("cell")
+    assert not cells["key_comparison"].any()
+    raw = cells["p_value"]
+    assert list(cells.loc[["model=resnet18", "model=plain18"], "p_holm"]) == pytest.approx(
+        holm([raw["model=resnet18"], raw["model=plain18"]]))
+
+
+def test_key_comparisons_are_in_the_order_of_the_questions() -> None:
+    """Residual vs plain, skip connections, then depth and width (stage 1), then the stage-2 and -3 questions."""
+    result = make_result({
+        "stage2_norm": seeds({"norm": "batchnorm"}, [0.93, 0.931]) + seeds({"norm": "none"}, [0.90, 0.901]),
+        "stage1_capacity": [{**r, "model.width": 4} for r in seeds({"model": "resnet18"}, [0.90, 0.91])
+                            + seeds({"model": "resnet34"}, [0.91, 0.92])],
+        "stage2_skip": seeds({"model.skip": True}, [0.93, 0.931]) + seeds({"model.skip": False}, [0.92, 0.93])})
+    assert evidence.key_comparisons(result)["question"].tolist() == [
+        "skip connections, ResNet-9", "depth", "normalisation"]
 
 
 def test_depth_and_width_follow_the_widths_the_runs_used() -> None:
@@ -877,6 +970,10 @@ def test_one_seed_per_cell_is_said_to_test_nothing() -> None:
                           + seeds({"norm": "none"}, [0.92, 0.921])})
     macros = build_macros(seeded)
     assert "tested" in flags(seeded, macros) and "next cell" not in macros["readBest"]
+    seven = make_result({"stage2_norm": [  # 7/6000 in floating point is 6.99999...: rounded, not cut
+        {**r, "n_val": 6000} for r in seeds({"norm": "batchnorm"}, [0.93], best_val_acc=[5600 / 6000])
+        + seeds({"norm": "none"}, [0.92], best_val_acc=[5593 / 6000])]})
+    assert evidence.best_sentence(seven).endswith("(7 of the 6,000 validation images).")
     assert "(Holm-corrected within the preset, Table" in evidence.against_reference(seeded, "stage2_norm")
 
 
@@ -893,6 +990,8 @@ def test_learning_rate_combinations_not_run_yet_are_named() -> None:
     failed = runs + [{"cell": {"optimizer.lr": 0.3, "scheduler": "constant"}, "status": "failed", "test_acc": None}]
     text, _ = evidence.lr_schedule_spread(make_result({"stage2_lr": failed}))
     assert "no run yet" not in text and "Every run failed at learning rate 0.3 with the constant schedule" in text
+    partly = runs + seeds({"optimizer.lr": 0.1, "scheduler": "cosine"}, [0.931])  # one cell with two seeds
+    assert "one seed per cell" not in evidence.lr_schedule_spread(make_result({"stage2_lr": partly}))[0]
 
 
 def test_the_residual_pairs_named_are_the_ones_analysed() -> None:
