@@ -283,11 +283,11 @@ def test_bad_sweep_dirs_are_clear_errors(tmp_path: Path) -> None:
         collect([tmp_path / "empty", tmp_path / "file"])
 
 
-@pytest.mark.slow  # the real tiny sweep (session fixture)
-def test_out_dir_inside_a_run_dir_is_refused(tiny_sweep, analyze_config) -> None:
-    run = next(tiny_sweep.root.glob("0_*"))
-    with pytest.raises(AnalysisError, match="inside the run dir"):
-        analyze(analyze_config(f"sweep_dir={tiny_sweep.root}", f"out_dir='{run / 'analysis'}'"))  # quoted: = and ,
+def test_out_dir_inside_a_run_dir_is_refused(tmp_path: Path, analyze_config) -> None:
+    run = fake_sweep(tmp_path / "sweep")[0]
+    with pytest.raises(AnalysisError, match="inside the run dir"):  # quoted: = and ,
+        analyze(analyze_config(f"sweep_dir={tmp_path / 'sweep'}", f"out_dir='{run / 'analysis'}'"))
+    assert not (run / "analysis").exists()
 
 
 def test_a_single_run_dir_is_analysed_beside_itself(tmp_path: Path, analyze_config) -> None:
@@ -331,6 +331,16 @@ def test_a_mistyped_option_is_one_line_naming_the_likely_one() -> None:
     for fine in (["sweep_dir=x", "reference.stage2_norm={norm: none}", "hydra.verbose=true"], ["--cfg", "job"],
                  ["+extra=1"], ["-m", "sweep_dir=x"], ["hydra/job_logging=none"]):
         assert argument_error(fine) is None, fine
+
+
+def test_a_sweep_dir_in_the_working_directory_given_without_its_key_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python analyze.py sweep` where ./sweep exists (no slash in it): the same one-line hint as for a path."""
+    from fmnist.analysis.entry import argument_error
+
+    (tmp_path / "sweep").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert argument_error(["sweep"]) == "error: sweep is not a key=value override: python analyze.py sweep_dir=sweep"
 
 
 # ------------------------------------------------------------------------------------------ confusion
@@ -388,6 +398,30 @@ def test_callback_analysed_the_sweep_when_it_ended(tiny_sweep) -> None:
     assert not (tiny_sweep.root / "analysis" / "figures").exists()  # the overrides reached analyze.py
 
 
+def test_the_analyze_callback_analyses_the_sweep_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hydra/callbacks=analyze runs analyze.py on the sweep when it ends; the exit hook armed at its start (for a sweep
+    whose failed job made Hydra skip on_multirun_end) then has nothing left to run."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from fmnist.analysis import callbacks
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(callbacks.subprocess, "run", lambda cmd: calls.append(cmd) or SimpleNamespace(returncode=0))
+    monkeypatch.setattr(callbacks.atexit, "register", lambda hook: None)
+    callback = callbacks.AnalyzeSweep(report=True, overrides=["figures=false"])
+    cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    callback.on_multirun_start(cfg)
+    callback.on_multirun_end(cfg)
+    callback._run_pending()  # the exit hook
+    assert calls == [[sys.executable, str(callbacks.ANALYZE_SCRIPT), f"sweep_dir={tmp_path.resolve()}", "report=true",
+                      "figures=false"]]
+    callback.on_multirun_start(cfg)
+    callback._run_pending()  # on_multirun_end skipped: the exit hook analyses
+    assert len(calls) == 2
+
+
 def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run trained on another machine recorded an absolute data folder that does not exist here; its configured
     data.dir (relative, as the study passes it) is looked up from the working directory instead."""
@@ -407,6 +441,8 @@ def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest
     other = tmp_path / "mine"
     other.mkdir()
     assert _data_dir(OmegaConf.create({"data_dir": str(other)}), run) == other  # data_dir= wins
+    recorded = pd.Series({**run, "data_dir": str(other)})  # the folder the run recorded, where it exists here
+    assert _data_dir(OmegaConf.create({}), recorded) == other
 
 
 # ------------------------------------------------------------------------------------------ damaged input
@@ -469,6 +505,13 @@ def test_bad_options_fail_before_anything_is_read(tmp_path: Path, analyze_config
     with pytest.raises(AnalysisError, match=message):
         analyze(analyze_config(*sweep, f"out_dir={tmp_path / 'out'}", *overrides))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_limits_of_the_options_are_allowed(tmp_path: Path, analyze_config) -> None:
+    """misclassified=0 (no grid of test errors) and an alpha just inside (0, 1) are options, not errors."""
+    from fmnist.analysis.options import check_options
+
+    assert check_options(analyze_config(f"sweep_dir={tmp_path}", "misclassified=0", "alpha=0.999")).alpha == 0.999
 
 
 def test_bad_out_dir_and_report_dir_are_named(tmp_path: Path, analyze_config) -> None:
@@ -582,6 +625,7 @@ def test_a_figure_the_runs_cannot_draw_is_left_out_with_a_warning(tmp_path: Path
     assert [m for m in warned if m.startswith("figure ")] == [
         "figure lr_schedules not drawn: ZeroDivisionError: integer division or modulo by zero"]  # batch size 0
     assert {"curves_fake", "accuracy_fake"} <= set(result.figures) and "lr_schedules" not in result.figures
+    assert json.loads((tmp_path / "out" / "analysis.json").read_text())["figures"] == sorted(result.figures)
     assert (tmp_path / "out" / "cells.csv").is_file() and (tmp_path / "out" / "figures" / "curves_fake.pdf").is_file()
 
 
@@ -666,14 +710,35 @@ def test_confusion_matrix_prints_no_zero_for_a_small_share(tmp_path: Path, monke
 
     confusion = np.diag([1000] * 10)
     confusion[0, 0], confusion[0, 1], confusion[0, 6] = 990, 5, 5  # 0.5 % each: rounds to 0, printed as nothing
-    confusion[6, 6], confusion[6, 0] = 900, 100
+    confusion[6, 6], confusion[6, 0], confusion[6, 2] = 890, 100, 10  # 1 % is printed
     per_class = pd.DataFrame({"run_dir": "r", "class": list(range(10)), "accuracy": [0.99] + [1.0] * 9})
     saved = []
     monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
     with style.context():
         image_figures.confusion(ClassResults("c", "p", confusion, per_class, pd.DataFrame(), "r"), tmp_path)
     printed = [t.get_text() for t in saved[0].axes[0].texts]
-    assert "0" not in printed and printed.count("100") == 8 and {"99", "90", "10"} <= set(printed)
+    assert "0" not in printed and printed.count("100") == 8 and {"99", "89", "10", "1"} <= set(printed)
+    assert saved[0].axes[0].get_title() == "% of each true class (one run)"  # not "1 runs pooled"
+
+
+def test_misclassified_grid_shows_the_most_confident_errors_first(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.analysis import image_figures
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.data.resplit import ImageSet
+
+    confidence = {0: 0.6, 1: 0.9, 2: 0.7, 3: 0.99}  # id -> probability of its (wrong) prediction; id 3 is right
+    predictions = pd.DataFrame([{"id": i, "label": 3, "pred": 5 if i != 3 else 3,
+                                 **{f"p{c}": (p if c == (5 if i != 3 else 3) else 0.0) for c in range(10)}}
+                                for i, p in confidence.items()])
+    test = ImageSet(np.arange(4), np.zeros((4, 28, 28), np.uint8), np.full(4, 3))
+    results = ClassResults("c", "p", np.zeros((10, 10), np.int64), pd.DataFrame(), predictions, "r")
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        image_figures.misclassified(results, test, tmp_path, count=2)
+    titles = [ax.get_title() for ax in saved[0].axes if ax.get_title()]
+    assert titles == ["Dress\n→ Sandal 0.90", "Dress\n→ Sandal 0.70"]
 
 
 def test_augmentation_figure_applies_each_augmentation_as_the_trainer_does(tmp_path: Path,
@@ -728,6 +793,17 @@ def test_damaged_predictions_and_dead_unit_files_are_named_in_the_issues_column(
                                     "folder was not found (set data_dir=...)")
     assert issues[runs[3].name] == "dead units not measured: its data folder was not found (set data_dir=...)"
     assert result.classes is None  # both runs of the cell left out: no confusion matrix
+
+
+def test_predictions_of_a_hidden_test_set_are_no_issue(tmp_path: Path, analyze_config) -> None:
+    """Runs on a test set without labels (no test accuracy) wrote predictions without a label column: there is no
+    confusion matrix, and their predictions are not called damaged."""
+    unlabelled = "".join(",".join(line.split(",")[:1] + line.split(",")[2:]) + "\n"
+                         for line in PREDICTIONS_CSV.splitlines())
+    for run in fake_sweep(tmp_path / "sweep", accs=(None,) * 4):
+        (run / "predictions_test.csv").write_text(unlabelled)
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    assert result.classes is None and result.collection.runs["issues"].isna().all()
 
 
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -865,6 +941,25 @@ def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, cap
     assert collect(sweep).problems().empty and "cannot read the jobs of" in caplog.text
 
 
+def test_jobs_past_the_ninth_and_foreign_sweepers(tmp_path: Path) -> None:
+    """Job 10 of a 12-job sweep is found by its number; a multirun.yaml of another sweeper (its jobs are not the grid
+    of its params) is not compared."""
+    from fmnist.analysis.grid import missing_jobs
+
+    sweep = tmp_path / "sweep"
+    dirs = [sweep / f"{job}_seed={job}" for job in range(12) if job != 10]
+    for d in dirs:
+        d.mkdir(parents=True)
+    yaml = ("hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+            "    params:\n      seed: 0,1,2,3,4,5,6,7,8,9,10,11\n  overrides:\n    task: []\nname: fake\n")
+    (sweep / "multirun.yaml").write_text(yaml)
+    presets = dict.fromkeys(dirs, "fake")
+    assert [row["run"] for row in missing_jobs(dirs, presets)] == ["job 10 seed=10"]
+    (sweep / "multirun.yaml").write_text(yaml.replace("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                                                      "hydra_plugins.hydra_optuna_sweeper.OptunaSweeper"))
+    assert missing_jobs(dirs, presets) == []
+
+
 def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> None:
     """sweep_dir naming one run dir (or a few) of a complete sweep: the sweep's other jobs are not "missing"."""
     runs = fake_sweep(tmp_path / "sweep")
@@ -876,6 +971,9 @@ def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> 
     shutil.rmtree(runs[3])
     assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]
     assert collect(tmp_path).problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]  # a folder of sweeps
+    shutil.rmtree(runs[0])
+    assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 0 model.skip=True seed=0",
+                                                                       "job 3 model.skip=False seed=1"]
 
 
 def write_predictions(run_dir: Path, labels: list[int], preds: list[int], n_classes: int) -> None:
@@ -884,6 +982,27 @@ def write_predictions(run_dir: Path, labels: list[int], preds: list[int], n_clas
     (run_dir / "predictions_test.csv").write_text(
         "id,label,pred," + ",".join(f"p{c}" for c in range(n_classes)) + "\n"
         + "".join(f"{i},{t},{p},{probs}\n" for i, (t, p) in enumerate(zip(labels, preds))))
+
+
+def test_the_confusion_cell_is_of_the_preset_it_names(tmp_path: Path) -> None:
+    """Two presets that sweep only seeds both have the cell "all runs": confusion_cell={preset: other} names the
+    other preset's, and its confusion matrix pools that preset's runs only."""
+    from fmnist.analysis.pipeline import cell_classes
+
+    for job in (0, 1):
+        fake_run(tmp_path / "fake", job, True, job)
+        other = fake_run(tmp_path / "other", job, True, job)
+        summary = json.loads((other / "summary.json").read_text())
+        summary["config"]["name"] = "other"
+        (other / "summary.json").write_text(json.dumps(summary))
+    fake_run(tmp_path / "fake", 2, True, 2)
+    collection = collect(tmp_path)
+    cells = pd.DataFrame([{"preset": p, "cell": "all runs", "n": n, "best_val_acc_mean": 0.5}
+                          for p, n in (("fake", 3), ("other", 2))])
+    chosen = choose_cell(cells, {"preset": "other"})
+    assert chosen["preset"] == "other"
+    classes = cell_classes(collection, chosen)
+    assert classes.n_runs == 2 and classes.confusion.sum() == 2 * 4
 
 
 def test_confusion_rows_are_true_classes_and_per_class_accuracy_is_over_seeds(tmp_path: Path) -> None:
@@ -903,6 +1022,8 @@ def test_confusion_rows_are_true_classes_and_per_class_accuracy_is_over_seeds(tm
     assert accuracy.loc["a", "std"] == pytest.approx(0.25 / np.sqrt(2))  # |0.75 - 0.5| / sqrt(2): ddof 1
     top = results.top_confusions(1).iloc[0]
     assert (top["true"], top["pred"], top["count"], top["rate"]) == ("a", "b", 3, pytest.approx(3 / 8))
+    assert results.top_confusions(5)["count"].tolist() == [3, 1, 1]  # only the pairs confused at all
+    assert results.run_dir == str(tmp_path / "a")  # the misclassified grid shows the first run's errors
 
 
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
@@ -912,7 +1033,7 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     rows = "id,label,pred," + ",".join(f"p{c}" for c in range(10)) + "\n"
     probs = ",".join(["0.1"] * 10)
     full = rows + "".join(f"{i},{i % 10},{i % 10},{probs}\n" for i in range(20))
-    runs = [tmp_path / name for name in ("a", "b", "c", "d", "e", "f")]
+    runs = [tmp_path / name for name in ("a", "b", "c", "d", "e", "f", "g", "h")]
     for run in runs:
         run.mkdir()
         (run / "predictions_test.csv").write_text(full)
@@ -921,7 +1042,9 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     (runs[3] / "predictions_test.csv").write_text(full.replace(",pred,", ",guess,"))
     (runs[4] / "predictions_test.csv").write_text(full.replace("\n7,7,7,0.1,", "\n7,7,7,high,"))
     (runs[5] / "predictions_test.csv").write_bytes(b"id,label\n\"1,2\n")  # an unterminated quote: unreadable
-    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20] * 6)
+    (runs[6] / "predictions_test.csv").write_text(full + f"20,0,0,{probs}\n")  # a row too many
+    (runs[7] / "predictions_test.csv").write_text(full.replace("\n19,9,9", "\n19,10,9"))  # no class 10
+    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20] * 8)
     assert results.n_runs == 1 and results.confusion.sum() == 20
     file = "predictions_test.csv"
     assert f"{runs[1] / file} has 10 rows, but the run's test set has 20 images" in caplog.text
@@ -929,6 +1052,8 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     assert f"{runs[3] / file} has no pred column" in caplog.text
     assert f"{runs[4] / file} has ids or probabilities that are missing or not numbers" in caplog.text
     assert f"{runs[5] / file} is unreadable (ParserError): left out of the confusion matrix" in caplog.text
+    assert f"{runs[6] / file} has 21 rows, but the run's test set has 20 images" in caplog.text
+    assert f"{runs[7] / file} has label values that are missing or not classes 0..9" in caplog.text
 
 
 def test_an_out_dir_that_cannot_be_written_is_named_before_the_runs_are_measured(
@@ -956,7 +1081,8 @@ def test_out_dir_is_replaced_only_when_the_whole_analysis_succeeded(tmp_path: Pa
     sweep, out = tmp_path / "sweep", tmp_path / "out"
     fake_sweep(sweep)
     quick_analysis(analyze_config, sweep, out)
-    stale = [out / "dead_neurons.csv", out / "figures" / "curves_old.pdf", out / "figures" / "curves_old.png"]
+    stale = [out / "dead_neurons.csv", out / "dead_neurons.parquet", out / "figures" / "curves_old.pdf",
+             out / "figures" / "curves_old.png"]
     mine = [out / "notes.txt", out / "figures" / "mine.txt", out / "figures" / "my_plot.png"]
     for path in stale + mine:
         path.parent.mkdir(exist_ok=True)
@@ -1063,11 +1189,54 @@ def test_a_failed_job_with_a_mistyped_value_is_a_cell_of_its_own(tmp_path: Path,
     assert cells.loc["model.skip=flase", "n_failed"] == 1 and cells.loc["model.skip=True", "n"] == 2
 
 
+def test_the_test_set_is_named_by_its_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from fmnist.analysis import pipeline
+
+    for official, kind in ((True, "official"), (False, "other"), (None, "unlabelled")):
+        monkeypatch.setattr(pipeline, "is_official_test", lambda test, answer=official: answer)
+        assert pipeline.test_set_kind(SimpleNamespace(test=None)) == kind
+    assert pipeline.test_set_kind(None) is None
+
+
+def test_the_cells_table_marks_the_key_comparison(tmp_path: Path, analyze_config) -> None:
+    """A sweep of stage2_skip: its model.skip=False cell answers the skip-connection question, and cells.csv says so
+    (its p_Holm is the one corrected across the questions, as the report quotes it)."""
+    for run in fake_sweep(tmp_path / "sweep"):
+        summary = json.loads((run / "summary.json").read_text())
+        summary["config"]["name"] = "stage2_skip"
+        (run / "summary.json").write_text(json.dumps(summary))
+    quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    cells = pd.read_csv(tmp_path / "out" / "cells.csv").set_index("cell")
+    assert cells["key_comparison"].to_dict() == {"model.skip=True": False, "model.skip=False": True}
+
+
+def test_the_runs_dead_units_files_are_the_dead_neuron_tables(tmp_path: Path, analyze_config) -> None:
+    """Each completed run's dead_units.json (the trainer's measurement) is its row of dead_neurons.csv and its layers'
+    rows of dead_neurons_by_layer.csv; nothing is measured again."""
+    from fmnist.analysis.dead_neurons import DeadStats
+
+    runs = fake_sweep(tmp_path / "sweep")
+    for i, run in enumerate(runs):
+        DeadStats(i / 10, 0.5, [{"layer": "prep.2", "activation": "ReLU", "units": 10, "dead_units": i,
+                                 "dead_fraction": i / 10, "zero_fraction": 0.5}], False, 10).save(run)
+    analyze(analyze_config(f"sweep_dir={tmp_path / 'sweep'}", f"out_dir={tmp_path / 'out'}", "figures=false"))
+    dead = pd.read_csv(tmp_path / "out" / "dead_neurons.csv")
+    assert dead["run_dir"].tolist() == [str(r) for r in runs]
+    assert dead["dead_fraction"].tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    layers = pd.read_csv(tmp_path / "out" / "dead_neurons_by_layer.csv")
+    assert layers[["layer_index", "module", "dead_units"]].values.tolist() == [[0, "ReLU", i] for i in range(4)]
+
+
 def test_a_sweep_without_completed_runs_does_not_ask_for_a_data_folder(
         tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
     fake_run(tmp_path / "sweep", 0, True, 0, status="failed", error="diverged")
+    fake_run(tmp_path / "sweep", 1, True, 1, status="running")
     quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
     assert "no data folder found" not in caplog.text and "failed" in caplog.text
+    meta = json.loads((tmp_path / "out" / "analysis.json").read_text())
+    assert (meta["runs"], meta["completed"], [p["status"] for p in meta["problems"]]) == (2, 0, ["failed", "running"])
 
 
 def test_lr_schedule_figure_draws_every_scheduler_without_the_trainers_notes(
