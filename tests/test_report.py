@@ -157,6 +157,9 @@ def test_write_sources_needs_main_tex(tiny_analysis, tmp_path: Path) -> None:
 
 
 def test_latex_helpers() -> None:
+    import numpy as np
+    import pandas as pd
+
     assert latex.escape("a_b & 50% #1") == r"a\_b \& 50\% \#1"
     assert latex.macro_name("stage2_skip", "best") == "stageTwoSkipBest"
     assert latex.macro_name("acc", "ResNet9") == "accResNetNine"
@@ -165,6 +168,12 @@ def test_latex_helpers() -> None:
     assert latex.count(11_172_810) == r"11.2\,M" and latex.pp(-0.0123) == "$-$1.23"
     assert latex.escape("é – ﬁ λ 😀\nx") == "é – fi [U+03BB] [U+1F600] x"  # what pdflatex cannot set, spelled
     assert latex.thousands(54000) == "54,000" and latex.thousands(None) == latex.NA
+    assert latex.escape("~/runs ^2 {x}") == r"\textasciitilde{}/runs \textasciicircum{}2 \{x\}"  # not a space
+    assert latex.escape("Erdős Łódź") == "Erdős Łódź"  # Latin Extended-A is typeset as it is
+    assert latex.number(True) == "True" and latex.number(np.bool_(False)) == "False"  # not 1 and 0
+    assert (latex.number(3.0), latex.number(0.1), latex.number(1e30)) == ("3", "0.1", "1e+30")
+    for na in (pd.NA, None, float("nan")):  # pd.NA: a missing value of the run table's Int64 or boolean column
+        assert latex.pct(na) == latex.number(na) == latex.plural(na, "seed") == latex.NA
 
 
 def test_text_pdflatex_cannot_typeset_still_builds(tex, tmp_path: Path) -> None:
@@ -577,7 +586,7 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
                "precision": "bf16"}
     first = machine | {"throughput": [
         {"model": "resnet9", "batch_size": 512, "naive_s_per_epoch": 8.17, "speedup": 13.9, "ours_mode": "graphs",
-         "ours_s_per_epoch": 0.59, "modes": {"eager": {"s_per_epoch": 0.83}, "graphs": {"s_per_epoch": 0.59}}}]}
+         "ours_s_per_epoch": 0.401, "modes": {"eager": {"s_per_epoch": 0.83}, "graphs": {"s_per_epoch": 0.401}}}]}
     second = machine | {"throughput": [
         {"model": "resnet18", "batch_size": 128, "naive_s_per_epoch": None, "ours_mode": "graphs",
          "ours_s_per_epoch": 0.95, "modes": {"graphs": {"s_per_epoch": 0.95},
@@ -592,7 +601,7 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
     text = bench_section([first, second], "docs/bench/2026-11-28-h200")
     assert r"Source: \texttt{docs/\allowbreak{}bench/\allowbreak{}2026-\allowbreak{}11-" in text
     assert r"model & batch & naive & eager & CUDA graphs & compile & naive / best & target (s) \\" in text
-    assert r"resnet9 & 512 & 8.17 & 0.83 & 0.59 & -- & 13.9$\times$ & 0.4 (missed) \\" in text
+    assert r"resnet9 & 512 & 8.17 & 0.83 & 0.401 & -- & 13.9$\times$ & 0.4 (missed) \\" in text  # not 0.40
     assert r"resnet18 & 128 & -- & -- & 0.95 & failed & -- & 1 (met) \\" in text
     assert r"\texttt{fast} reached 95.34\,\% on the official test set after 24 epochs in 16.4\,s" in text
     assert r"\texttt{fast95} (\texttt{resnet18}, batch 512, 60,000 training images) reached 95.69\,\%" in text
