@@ -960,6 +960,22 @@ def test_jobs_past_the_ninth_and_foreign_sweepers(tmp_path: Path) -> None:
     assert missing_jobs(dirs, presets) == []
 
 
+def test_run_dirs_named_by_their_job_number_alone_are_matched_to_the_grid(tmp_path: Path) -> None:
+    """With `hydra.sweep.subdir=${hydra.job.num}` run dirs are named `0`, `1`, ...: the job order and the missing
+    jobs read their numbers as from `0_seed=0`, and a name that does not start with a number is no job."""
+    from fmnist.analysis.grid import job_number, missing_jobs
+
+    assert [job_number(n) for n in ("3", "3_seed=1", "12", "3x", "seed=3", "_3")] == [3, 3, 12, None, None, None]
+    sweep = tmp_path / "sweep"
+    dirs = [sweep / str(job) for job in (0, 2)]
+    for d in dirs:
+        d.mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+        "    params:\n      seed: 0,1,2\n  overrides:\n    task: []\nname: fake\n")
+    assert [row["run"] for row in missing_jobs(dirs, dict.fromkeys(dirs, "fake"))] == ["job 1 seed=1"]
+
+
 def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> None:
     """sweep_dir naming one run dir (or a few) of a complete sweep: the sweep's other jobs are not "missing"."""
     runs = fake_sweep(tmp_path / "sweep")

@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 from fmnist.analysis.errors import AnalysisError
 from fmnist.config import differing_keys
-from fmnist.analysis.grid import missing_jobs
+from fmnist.analysis.grid import job_number, missing_jobs
 from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
 
 def _run_order(path: Path) -> tuple:
     """Hydra job number first (``12_...`` after ``2_...``), then the name."""
-    match = re.match(r"(\d+)(?:_|$)", path.name)
-    return (str(path.parent), 0 if match else 1, int(match.group(1)) if match else 0, path.name)
+    number = job_number(path.name)
+    return (str(path.parent), number is None, number or 0, path.name)
 
 
 def sweep_paths(sweep_dirs: str | Path | Iterable[str | Path]) -> list[Path]:

@@ -34,8 +34,10 @@ def sweep_jobs(sweep_dir: Path) -> list[list[str]] | None:
         return None
 
 
-def _job_number(run_dir: Path) -> int | None:
-    match = re.match(r"(\d+)_", run_dir.name)
+def job_number(name: str) -> int | None:
+    """The Hydra job number a run dir's name starts with: ``12`` for ``12_seed=0`` (the default subdir) or ``12``
+    (``hydra.sweep.subdir=${hydra.job.num}``); None for any other name."""
+    match = re.match(r"(\d+)(?:_|$)", name)
     return int(match.group(1)) if match else None
 
 
@@ -53,7 +55,7 @@ def missing_jobs(run_dirs: Iterable[Path], presets: dict[Path, str]) -> list[dic
         by_sweep.setdefault(run_dir.parent, []).append(run_dir)
     for sweep_dir, dirs in by_sweep.items():
         jobs = sweep_jobs(sweep_dir)
-        numbers = {n for n in map(_job_number, dirs) if n is not None}
+        numbers = {n for n in (job_number(d.name) for d in dirs) if n is not None}
         if not jobs or not numbers:
             continue
         swept = _swept(jobs)
