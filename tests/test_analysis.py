@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from scipy import stats as scipy_stats
 
@@ -922,14 +923,19 @@ def test_runs_that_differ_in_an_unswept_setting_are_never_pooled(tmp_path: Path,
     assert collect(tmp_path / "a").swept == {"fake": ["model.skip"]}  # neutral keys and seeds split nothing
 
 
+def write_multirun_yaml(sweep: Path, params: dict[str, str], task: list[str] | None = None,
+                        sweeper: str = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper") -> None:
+    """The parts of Hydra's multirun.yaml that the missing-jobs check reads: the sweeper, its params and the
+    command line's overrides."""
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "sweeper": {"_target_": sweeper, "params": params}, "overrides": {"task": task or []}}, "name": "fake"}))
+
+
 def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
     sweep = tmp_path / "sweep"
     runs = fake_sweep(sweep)
     shutil.rmtree(runs[3])
-    (sweep / "multirun.yaml").write_text(
-        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
-        "    params:\n      model.skip: true,false\n      seed: 0,1,2\n"
-        "  overrides:\n    task:\n    - seed=0,1\n    - trainer.epochs=2\nname: fake\n")
+    write_multirun_yaml(sweep, {"model.skip": "true,false", "seed": "0,1,2"}, ["seed=0,1", "trainer.epochs=2"])
     result = quick_analysis(analyze_config, sweep, tmp_path / "out")
     problems = pd.read_csv(tmp_path / "out" / "problems.csv")
     assert problems[["preset", "run", "status"]].values.tolist() == [["fake", "job 3 model.skip=False seed=1",
@@ -950,13 +956,11 @@ def test_jobs_past_the_ninth_and_foreign_sweepers(tmp_path: Path) -> None:
     dirs = [sweep / f"{job}_seed={job}" for job in range(12) if job != 10]
     for d in dirs:
         d.mkdir(parents=True)
-    yaml = ("hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
-            "    params:\n      seed: 0,1,2,3,4,5,6,7,8,9,10,11\n  overrides:\n    task: []\nname: fake\n")
-    (sweep / "multirun.yaml").write_text(yaml)
+    params = {"seed": ",".join(map(str, range(12)))}
+    write_multirun_yaml(sweep, params)
     presets = dict.fromkeys(dirs, "fake")
     assert [row["run"] for row in missing_jobs(dirs, presets)] == ["job 10 seed=10"]
-    (sweep / "multirun.yaml").write_text(yaml.replace("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-                                                      "hydra_plugins.hydra_optuna_sweeper.OptunaSweeper"))
+    write_multirun_yaml(sweep, params, sweeper="hydra_plugins.hydra_optuna_sweeper.OptunaSweeper")
     assert missing_jobs(dirs, presets) == []
 
 
@@ -970,19 +974,14 @@ def test_run_dirs_named_by_their_job_number_alone_are_matched_to_the_grid(tmp_pa
     dirs = [sweep / str(job) for job in (0, 2)]
     for d in dirs:
         d.mkdir(parents=True)
-    (sweep / "multirun.yaml").write_text(
-        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
-        "    params:\n      seed: 0,1,2\n  overrides:\n    task: []\nname: fake\n")
+    write_multirun_yaml(sweep, {"seed": "0,1,2"})
     assert [row["run"] for row in missing_jobs(dirs, dict.fromkeys(dirs, "fake"))] == ["job 1 seed=1"]
 
 
 def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> None:
     """sweep_dir naming one run dir (or a few) of a complete sweep: the sweep's other jobs are not "missing"."""
     runs = fake_sweep(tmp_path / "sweep")
-    (tmp_path / "sweep" / "multirun.yaml").write_text(
-        "hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
-        "    params:\n      model.skip: true,false\n      seed: 0,1\n"
-        "  overrides:\n    task:\n    - trainer.epochs=2\nname: fake\n")
+    write_multirun_yaml(tmp_path / "sweep", {"model.skip": "true,false", "seed": "0,1"}, ["trainer.epochs=2"])
     assert collect(runs[0]).problems().empty and collect(runs[1:3]).problems().empty
     shutil.rmtree(runs[3])
     assert collect(tmp_path / "sweep").problems()["run"].tolist() == ["job 3 model.skip=False seed=1"]

@@ -9,10 +9,9 @@ import math
 import pandas as pd
 
 from fmnist.analysis import latex
-from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, RES_VS_PLAIN, Comparison, Pair, capacity_pairs,
-                                                  across_questions, compare, failed_cells, find_cell, key_comparisons,
-                                                  metric_name,
-                                                  primary)
+from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, RES_VS_PLAIN, Comparison, Pair, across_questions,
+                                                  capacity_pairs, compare, failed_cells, find_cell, key_comparisons,
+                                                  metric_name, primary)
 from fmnist.analysis.evidence.wording import _join, _p, _size, effect, p_math
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
