@@ -25,6 +25,7 @@ from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS, RunDirBusy, hol
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.width=8", "data.subset=1024", "trainer.batch_size=128", "logger=none"]
+SYNTHETIC = ["model.width=4", "data.subset=64", "trainer.batch_size=32", "logger=none"]  # on make_resplit's folder
 
 
 def compose_cfg(data_dir: Path, *overrides: str):
@@ -449,8 +450,6 @@ def test_a_best_pt_of_other_epochs_is_set_aside_on_resume(tmp_path: Path) -> Non
     assert not path.exists() and torch.load(path.with_name("best.pt.stale"), weights_only=True)["epoch"] == 2
     set_aside_stale_best(tmp_path, None)  # nothing to set aside: no error
 
-SYNTHETIC = ["model.width=4", "data.subset=64", "trainer.batch_size=32", "logger=none"]
-
 
 @pytest.mark.parametrize("recorded", [None, {}], ids=["no_resume_key", "empty_resume_key"])
 def test_a_checkpoint_that_records_no_configuration_is_not_resumed(make_resplit, tmp_path: Path,
@@ -788,9 +787,8 @@ def test_a_run_trains_with_its_settings_validates_on_val_and_tests_the_best_weig
 
     monkeypatch.setattr(run_mod, "evaluate", evaluate)
     monkeypatch.setattr(run_mod, "train_one_epoch", train_one_epoch)
-    cfg = compose_train(make_resplit().path, "model.width=4", "data.subset=64", "trainer.batch_size=32",
-                        "trainer.epochs=3", "trainer.label_smoothing=0.2", "trainer.tta_flip=true",
-                        "trainer.test_on=best", "logger=none")
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=3", "trainer.label_smoothing=0.2",
+                        "trainer.tta_flip=true", "trainer.test_on=best")
     summary = train(cfg, tmp_path / "r")
     assert smoothing == [0.2, 0.2, 0.2]
     assert [(name, tta) for name, tta, _ in calls] == [("val", False)] * 3 + [("test", True)]
@@ -818,9 +816,8 @@ def test_early_stop_keeps_the_first_best_epoch_and_checkpoints_where_it_stops(
         return real_evaluate(model, split, *args, **kwargs)
 
     monkeypatch.setattr(run_mod, "evaluate", evaluate)
-    cfg = compose_train(make_resplit().path, "model.width=4", "data.subset=64", "trainer.batch_size=32",
-                        "trainer.epochs=4", "trainer.early_stop_patience=1", "trainer.checkpoint_every=10",
-                        "trainer.test_on=last", "logger=none")
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=4", "trainer.early_stop_patience=1",
+                        "trainer.checkpoint_every=10", "trainer.test_on=last")
     summary = train(cfg, tmp_path / "r")
     assert (summary["epochs_completed"], summary["best_epoch"], summary["best_val_acc"]) == (3, 2, 0.9)
     assert summary["final_val_acc"] == 0.9 and summary["tested_checkpoint"] == "last"
