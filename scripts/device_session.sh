@@ -146,7 +146,7 @@ mps_start() {
   return 1
 }
 if [ "${MPS:-0}" = 1 ]; then mps_start; fi
-trap 'mps_quit; exec >&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT
+trap 'rm -f "${BEFORE:-}"; mps_quit; exec >&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT  # BEFORE: the study's manifest
 
 if [ "${TINY:-0}" = 1 ]; then
   BENCH=(--models resnet9 --batch-sizes 64 --width 8 --steps 2 --warmup 1 --workers 0)
@@ -203,8 +203,10 @@ if [ "$PLAN" = study ]; then
   mkdir -p "$STUDY_ROOT/multirun/study"
   KIT=${STUDY_KIT:-.devstudy}  # the summaries of the committed runs (make study-pack)
   if [ -d "$KIT/multirun/study" ]; then cp -a "$KIT/multirun/study/." "$STUDY_ROOT/multirun/study/"; fi
-  "$PY" -m fmnist.study_transfer manifest "$STUDY_ROOT" >/tmp/fmnist-study-before.json || exit 1
-  echo "study: $(grep -c '"multirun' /tmp/fmnist-study-before.json) run dirs known before this session"
+  # this session's own file: sessions run at once (two CI runs on one machine) must not read each other's
+  BEFORE=$(mktemp "${TMPDIR:-/tmp}/fmnist-study-before.XXXXXX") || exit 1
+  "$PY" -m fmnist.study_transfer manifest "$STUDY_ROOT" >"$BEFORE" || exit 1
+  echo "study: $(grep -c '"multirun' "$BEFORE") run dirs known before this session"
   # The study's numbers must not depend on an unchecked step mode: the CUDA-graph checks first (~1 min); if
   # they fail, the study trains eagerly (cuda_graphs is a neutral key: the same run dirs either way).
   MODE=()
@@ -256,7 +258,7 @@ EOF
       "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" \
       "${MODE[@]}" "${STUDY[@]}"
   done
-  "$PY" -m fmnist.study_transfer archive "$STUDY_ROOT" /tmp/fmnist-study-before.json "$OUT/study.tar.gz"
+  "$PY" -m fmnist.study_transfer archive "$STUDY_ROOT" "$BEFORE" "$OUT/study.tar.gz"
   ls -la "$OUT"/study.tar.gz.part-* 2>/dev/null
 fi
 echo "== done in $(($(date +%s) - START)) s"
