@@ -157,6 +157,19 @@ def test_a_failed_concurrency_sweep_says_why(tmp_path: Path) -> None:
     assert "trainer.epochs='abc' is invalid" in res["error"]
 
 
+def test_concurrency_reports_the_median_run_phases() -> None:
+    """Medians over the runs that recorded a phase (runs of older versions lack them); None where none did."""
+    from fmnist.bench.concurrency import median_phases
+
+    runs = [{"startup_s": 3.0, "setup_s": 1.0, "train_time_s": 2.0, "epochs_s": 2.5, "finish_s": 0.4},
+            {"startup_s": 5.0, "setup_s": 2.0, "train_time_s": 4.0, "epochs_s": 4.5, "finish_s": None},
+            {"startup_s": 4.0, "setup_s": 9.0, "train_time_s": 3.0, "epochs_s": 3.5},
+            {"train_time_s": 1.0}]
+    assert median_phases(runs) == {"startup_s": 4.0, "setup_s": 2.0, "train_time_s": 2.5, "epochs_s": 3.5,
+                                   "finish_s": 0.4}
+    assert median_phases([{"train_time_s": 1.0}])["setup_s"] is None
+
+
 def test_bench_reports_a_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A missing --data-dir other than the default is a typo, not a request to build Fashion-MNIST there; the

@@ -73,6 +73,8 @@ def test_cli_run_writes_the_whole_contract(real_resplit_dir: Path, tmp_path: Pat
     assert summary["config"]["trainer"]["epochs"] == 2
     for key in ("device_name", "torch_version", "git_commit", "seed", "train_time_s", "images_per_s", "command"):
         assert key in summary, key
+    if Path("/proc/self/stat").exists():  # a process of its own: its start-up includes importing torch
+        assert summary["startup_s"] > 0.1
 
     with open(run_dir / "predictions_test.csv") as f:
         preds = list(csv.DictReader(f))
@@ -492,6 +494,24 @@ def test_a_resumed_run_keeps_the_best_epoch_it_had_before_the_interruption(
     assert [float(r["val_acc"]) for r in read_metrics(tmp_path / "r")] == [0.9, 0.5, 0.4]
     assert (summary["best_epoch"], summary["best_val_acc"], summary["tested_checkpoint"]) == (1, 0.9, "best (epoch 1)")
     assert torch.load(checkpoint_path(tmp_path / "r", BEST), weights_only=True)["epoch"] == 1
+
+
+def test_summary_says_where_the_wall_time_went(make_resplit, tmp_path: Path) -> None:
+    """setup_s, epochs_s and finish_s cover the train() call (all but its lock and last summary write); epochs_s holds
+    the epochs' own time and their checkpoints; a second run of the process counts its startup_s from the first's
+    return, not from the process start."""
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=1")
+    tic = time.perf_counter()
+    first = train(cfg, tmp_path / "a")
+    wall, returned = time.perf_counter() - tic, time.perf_counter()
+    phases = [first[k] for k in ("setup_s", "epochs_s", "finish_s")]
+    assert min(phases) > 0 and 0 <= wall - sum(phases) < 0.5
+    assert first["train_time_s"] <= first["epochs_s"] + 0.001
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["epochs_s"] == first["epochs_s"]
+    time.sleep(0.2)
+    gap = time.perf_counter() - returned
+    second = train(cfg, tmp_path / "b")
+    assert gap - 0.001 <= second["startup_s"] < gap + 0.1
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import torch
 from hydra import compose, initialize_config_dir
 
-from fmnist.bench.concurrency import sweep_throughput
+from fmnist.bench.concurrency import PHASES, sweep_throughput
 from fmnist.bench.pipelines import MODES, time_naive, time_ours
 from fmnist.bench.tta import CONF_DIR, compose_preset, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
@@ -235,6 +235,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         vs = f"{res['speedup_vs_first']:.2f}x" if res["speedup_vs_first"] is not None else "n/a"
         print(f"concurrency K={k}: {res['completed']}/{res['jobs']} runs in {res['wall_s']:.1f}s = "
               f"{res['runs_per_min']:.2f} runs/min ({vs} of K={args.concurrency[0]})")
+        phases = ", ".join(f"{PHASES[key]} {value:.1f}s" for key, value in res["median_phases_s"].items()
+                           if value is not None)
+        if phases:
+            print(f"  median run: {phases}")
         if res["error"]:
             print("  not every job completed; the sweep ended with:\n    " + res["error"].replace("\n", "\n    "))
     return results

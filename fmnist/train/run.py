@@ -33,6 +33,7 @@ from fmnist.train.ema import ModelEMA
 from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
 from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, EvalResult, evaluate, train_one_epoch
 from fmnist.train.optim import build_optimizer
+from fmnist.train.phases import mark_run_end, startup_s
 from fmnist.train.provenance import provenance
 from fmnist.train.reuse import adopt_results, claim_computation, find_identical_run
 from fmnist.train.run_dir import (
@@ -116,18 +117,22 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
     `overrides` (the job's command-line overrides) are recorded in summary.json. While it trains, the run dir is
     locked (run_dir.hold_run_dir): a second process launched into it meanwhile raises RunDirBusy and writes
     nothing."""
+    startup = startup_s()
     try:
         with hold_run_dir(Path(run_dir)):
-            return _train_held(cfg, Path(run_dir), choices, overrides)
+            return _train_held(cfg, Path(run_dir), choices, overrides, startup)
     except RunDirBusy:  # Hydra rewrote .hydra/ for this job: put back the record of the run being trained
         running = read_summary(Path(run_dir))
         if running:
             restore_hydra_record(Path(run_dir), running)
         raise
+    finally:
+        mark_run_end()
 
 
 def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
-                overrides: list[str] | None) -> dict[str, Any]:
+                overrides: list[str] | None, startup: float | None) -> dict[str, Any]:
+    entered = time.perf_counter()
     previous = read_summary(run_dir)
     if is_finished(previous) and not OmegaConf.select(cfg, "trainer.force", default=False):
         try:
@@ -140,6 +145,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
         "status": "running", "error": None, "started_at": _now(), "finished_at": None,
         "run_dir": str(run_dir), "seed": OmegaConf.select(cfg, "seed", default=None),
         "choices": choices or {}, "overrides": list(overrides) if overrides is not None else None, **provenance(),
+        "startup_s": None if startup is None else round(startup, 3),
     }
     launched_by = os.environ.get(LAUNCH_COMMAND_ENV)
     if launched_by and launched_by != summary["command"]:
@@ -154,7 +160,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
                 if source is not None:
                     return adopt_results(source, run_dir, summary | {"config": config})
             try:
-                return _train(cfg, run_dir, config, summary, opened)
+                return _train(cfg, run_dir, config, summary, opened, entered)
             except (torch.OutOfMemoryError, MemoryError) as exc:
                 raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
@@ -265,9 +271,9 @@ def _capture(model: torch.nn.Module, t: DictConfig, n_train: int, image_shape: t
     return graphed
 
 
-def _train(
-    cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict[str, Any], opened: list[MetricSinks]
-) -> dict[str, Any]:
+def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict[str, Any],
+           opened: list[MetricSinks], entered: float) -> dict[str, Any]:
+    """Train, test and record the run; `entered` is perf_counter() when train() began with it (phase times)."""
     t = cfg.trainer
     seed_everything(cfg.seed, deterministic=t.deterministic)
     device = resolve_device(cfg.device)
@@ -348,6 +354,8 @@ def _train(
                                channels_last, summary)
     sinks = MetricSinks(cfg.logger, run_dir, config)
     opened.append(sinks)
+    loop_start = time.perf_counter()
+    summary["setup_s"] = round(loop_start - entered, 3)
     write_summary(run_dir, summary)
     show_progress = progress_enabled(t.progress)
     probe = _dead_probe(splits, t.track_dead_images, channels_last) if t.track_dead else None
@@ -401,6 +409,8 @@ def _train(
             log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)
             break
 
+    finish_start = time.perf_counter()
+    summary["epochs_s"] = round(finish_start - loop_start, 3)
     if t.test_on == "best" and best["epoch"] is not None and best_path.exists():
         eval_model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
         tested = f"best (epoch {best['epoch']})"
@@ -422,7 +432,7 @@ def _train(
         test_acc=test.acc, test_loss=test.loss, tested_checkpoint=tested,
         train_time_s=train_time,
         images_per_s=sum(r["images_per_s"] for r in rows) / len(rows),
-        class_names=list(CLASS_NAMES),
+        class_names=list(CLASS_NAMES), finish_s=round(time.perf_counter() - finish_start, 3),
     )
     if summary["test_acc"] is not None and not math.isfinite(summary["test_acc"]):
         summary["test_acc"] = None
@@ -431,6 +441,7 @@ def _train(
                      if summary.get(k) is not None})
     best_val = (f"best val_acc {_fmt(summary['best_val_acc'])} (epoch {summary['best_epoch']})"
                 if summary["best_val_acc"] is not None else "no validation split")
-    log.info("done: %s, test_acc %s [%s weights], %.1fs training", best_val, _fmt(summary["test_acc"]), tested,
-             train_time)
+    log.info("done: %s, test_acc %s [%s weights], %.1fs training (this attempt: %.1fs setup, %.1fs epochs, "
+             "%.1fs test and files)", best_val, _fmt(summary["test_acc"]), tested, train_time, summary["setup_s"],
+             summary["epochs_s"], summary["finish_s"])
     return summary
