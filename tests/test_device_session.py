@@ -42,6 +42,9 @@ def test_bench_plan_writes_every_result(real_resplit_dir: Path, tmp_path: Path) 
     [conc] = read["concurrency"]["concurrency"]  # K = 2 jobs per device (CPU jobs here), 2 runs
     assert conc["jobs_per_gpu"] == 2 and conc["completed"] == conc["jobs"] == 2 and conc["returncode"] == 0
     assert conc["runs_per_min"] > 0 and conc["speedup_vs_first"] == pytest.approx(1.0)
+    phases = conc["median_phases_s"]  # where the runs' time went, read from their summaries
+    assert phases["startup_s"] > 0 and phases["setup_s"] > 0 and phases["epochs_s"] >= phases["train_time_s"] > 0
+    assert "  median run: start-up " in log
     assert read["compile"]["throughput"][0]["model"] == "resnet18"
     tables = (tmp_path / "out" / "bench.md").read_text()  # the README's tables, rendered from those files
     assert "| resnet9 | 64 |" in tables and "| `fast` |" in tables and "| `fast95` |" in tables

@@ -721,6 +721,28 @@ def test_speed_macros_count_a_copied_run_once_and_say_how_many_shared_the_machin
     runs.loc[1, "finished_at"] = "2026-01-01T01:30:00Z"
     m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
     assert m["readSharing"].startswith("No two of the 2 trained runs with recorded times overlapped")
+    assert m["readOverhead"] == ""  # runs of versions that did not record their phases
+    runs[["startup_s", "setup_s", "epochs_s", "finish_s"]] = 1.0
+    m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+    assert m["readOverhead"].endswith("(median over 2 runs).")  # the copied run is not counted again
+
+
+def test_overhead_sentence_gives_the_median_phases_of_the_trained_runs() -> None:
+    """Medians over the trained runs that recorded every phase (the copied run and the one without phases are left
+    out); the share outside the epochs is the median of each run's own share: 6/15 and 16/30, so 47 %."""
+    import pandas as pd
+
+    from fmnist.analysis.macros import _overhead
+
+    runs = pd.DataFrame({"startup_s": [3.0, 5.0, 100.0, None], "setup_s": [1.0, 3.0, 100.0, 1.0],
+                         "epochs_s": [10.0, 20.0, 100.0, 1.0], "finish_s": [1.0, 2.0, 100.0, 1.0],
+                         "train_time_s": [9.0, 14.0, 100.0, 1.0]})
+    assert _overhead(runs.drop(index=2)) == (
+        "Besides its epochs (a median 11.5\\,s of training and validation per run), a run spent a median 4.0\\,s "
+        "starting (process, imports, configuration), 2.0\\,s on setup (data, model, CUDA-graph capture) and 1.5\\,s "
+        "testing and writing its files; 47\\,\\% of a run's wall time, checkpoint writes included, went to anything "
+        "but its epochs (median over 2 runs).")
+    assert _overhead(runs.drop(columns=["finish_s"])) == "" and _overhead(runs.iloc[[3]]) == ""
 
 
 def test_models_table_counts_each_models_convolutions_parameters_and_flops(tmp_path: Path) -> None:

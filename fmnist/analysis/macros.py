@@ -289,11 +289,11 @@ def _dead_by_activation(runs: pd.DataFrame) -> str:
 def _speed(result: AnalysisResult) -> dict[str, str]:
     """Training time of the analysed runs (the study's GPU time: a run that reused the results of an identical
     run counts once, as `trainReused`), seconds per epoch of each Stage-1 model, and the sentences that quote
-    them (``\\readReuse``, ``\\readSharing``, ``\\readSecPerEpoch``)."""
+    them (``\\readReuse``, ``\\readSharing``, ``\\readOverhead``, ``\\readSecPerEpoch``)."""
     runs = result.collection.completed
     stage1 = {stem: params for stem, (preset, params) in NAMED_CELLS.items() if preset == "stage1_models"}
     m = {"trainHours": NA, "trainEpochs": NA, "trainDevices": NA, "trainReused": plural(0, "run"), "readReuse": "",
-         "readSharing": "", "readSecPerEpoch": ""} | {f"secPerEpoch{stem}": NA for stem in stage1}
+         "readSharing": "", "readOverhead": "", "readSecPerEpoch": ""} | {f"secPerEpoch{stem}": NA for stem in stage1}
     if runs.empty or "train_time_s" not in runs:
         return m
     seconds = pd.to_numeric(runs["train_time_s"], errors="coerce")
@@ -302,7 +302,7 @@ def _speed(result: AnalysisResult) -> dict[str, str]:
     devices = sorted({str(d) for d in runs.get("device_name", pd.Series(dtype=str)).dropna()})
     m.update(trainHours=f"{seconds[trained].sum() / 3600:.2f}", trainEpochs=plural(epochs[trained].sum(), "epoch"),
              trainDevices=_text(", ".join(devices)), trainReused=plural(int((~trained).sum()), "run"),
-             readReuse=_reuse(runs), readSharing=_sharing(runs[trained]))
+             readReuse=_reuse(runs), readSharing=_sharing(runs[trained]), readOverhead=_overhead(runs[trained]))
     per_epoch = seconds / epochs
     quoted = []
     for stem, params in stage1.items():
@@ -367,6 +367,31 @@ def _sharing(runs: pd.DataFrame) -> str:
             f"times here and in the tables are per run under that sharing, longer than one run alone would take; "
             f"at least one of the {counted} with recorded times was running for {busy / 60:.1f} minutes of "
             f"wall-clock time in all.")
+
+
+#: summary.json's phases of a run's wall time besides its epochs (fmnist.train.phases), as the prose names them.
+OVERHEAD_PHASES = {"startup_s": "starting (process, imports, configuration)",
+                   "setup_s": "on setup (data, model, CUDA-graph capture)", "finish_s": "testing and writing its files"}
+
+
+def _overhead(runs: pd.DataFrame) -> str:
+    """Where the trained `runs`' wall time went besides training (the median of each phase over the runs that
+    recorded them all), and the share of a run's wall time that was not training; empty for runs of versions that
+    did not record the phases."""
+    columns = [*OVERHEAD_PHASES, "epochs_s", "train_time_s"]
+    if not set(columns) <= set(runs.columns):
+        return ""
+    phases = runs[columns].apply(pd.to_numeric, errors="coerce").dropna()
+    wall = phases[[*OVERHEAD_PHASES, "epochs_s"]].sum(axis=1)
+    phases, wall = phases[wall > 0], wall[wall > 0]
+    if phases.empty:
+        return ""
+    median = phases.median()
+    share = float(((wall - phases["train_time_s"]) / wall).median())
+    spent = latex.and_join([f"{median[k]:.1f}\\,s {what}" for k, what in OVERHEAD_PHASES.items()])
+    return (f"Besides its epochs (a median {median['train_time_s']:.1f}\\,s of training and validation per run), a run "
+            f"spent a median {spent}; {100 * share:.0f}\\,\\% of a run's wall time, checkpoint writes included, went "
+            f"to anything but its epochs (median over {plural(len(phases), 'run')}).")
 
 
 def _operations(result: AnalysisResult) -> dict[str, str]:

@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         vs = f"{res['speedup_vs_first']:.2f}x" if res["speedup_vs_first"] is not None else "n/a"
         print(f"concurrency K={k}: {res['completed']}/{res['jobs']} runs in {res['wall_s']:.1f}s = "
               f"{res['runs_per_min']:.2f} runs/min ({vs} of K={args.concurrency[0]})")
-        phases = ", ".join(f"{PHASES[key]} {value:.1f}s" for key, value in res["median_phases_s"].items()
+        phases = ", ".join(f"{PHASES[key]} {value:.1f}s" for key, value in (res.get("median_phases_s") or {}).items()
                            if value is not None)
         if phases:
             print(f"  median run: {phases}")
