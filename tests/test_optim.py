@@ -300,6 +300,36 @@ def test_onecycle_curve():
 
 
 @pytest.mark.parametrize("name", SCHEDULERS)
+def test_end_value_is_held_after_the_last_step(name):
+    sched = load_sched(name)(make_opt(), epochs=E, steps_per_epoch=S)
+    f = sched.lr_lambdas[0]
+    assert [f(T + k) for k in (1, 5, T)] == pytest.approx([f(T)] * 3)
+
+
+def test_fractional_warmup_and_milestones_round_to_the_nearest_step():
+    c = lr0(curve(schedulers.constant, warmup_epochs=0.75))  # 0.75 * 5 = 3.75 -> W = 4
+    assert c[:5] == pytest.approx([0.1 * k / 5 for k in range(1, 5)] + [0.1])
+    m = lr0(curve(schedulers.multistep, milestones=[0.33]))  # 0.33 * 20 = 6.6 -> step 7
+    assert m[6] == pytest.approx(0.1) and m[7] == pytest.approx(0.01)
+
+
+def test_integral_float_epochs_are_accepted():
+    def as_floats(opt, epochs, steps_per_epoch):  # e.g. `trainer.epochs=4.0` from the command line
+        return schedulers.cosine(opt, epochs=float(epochs), steps_per_epoch=float(steps_per_epoch))
+
+    assert lr0(curve(as_floats)) == pytest.approx(lr0(curve(schedulers.cosine)))
+
+
+def test_onecycle_peak_stays_before_the_last_step():
+    c = lr0(curve(schedulers.onecycle, pct_start=0.99))  # round(0.99 * 20) = 20 is clamped to T - 1
+    assert c.index(max(c)) == T - 1 and max(c) == pytest.approx(0.1)
+    assert c[-1] == pytest.approx(0.1 / 25 / 1e4)
+    # a peak rounded to step 0 is the first step's lr (no ramp up)
+    s = lr0(curve(schedulers.onecycle, epochs=1, steps_per_epoch=4, pct_start=0.1))  # round(0.4) = 0
+    assert s[0] == pytest.approx(0.1) and s[-1] == pytest.approx(0.1 / 25 / 1e4)
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
 def test_every_group_scaled_from_its_own_lr(name):
     c = curve(load_sched(name), lrs=(0.1, 0.02))
     for a, b in c:
@@ -309,8 +339,9 @@ def test_every_group_scaled_from_its_own_lr(name):
 @pytest.mark.parametrize("opt_first", [True, False])
 @pytest.mark.parametrize("name", SCHEDULERS)
 def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
-    full = lr0(curve(load_sched(name)))
-    opt = make_opt()
+    lrs = (0.1, 0.02)  # two groups: every group's lr is restored, not only the first
+    full = curve(load_sched(name), lrs=lrs)
+    opt = make_opt(lrs)
     sched = load_sched(name)(opt, epochs=E, steps_per_epoch=S)
     for _ in range(7):
         opt.step()
@@ -320,7 +351,7 @@ def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
 
-    opt2 = make_opt()
+    opt2 = make_opt(lrs)
     if opt_first:  # optimizer state loaded before the scheduler is built
         opt2.load_state_dict(state["opt"])
         sched2 = load_sched(name)(opt2, epochs=E, steps_per_epoch=S)
@@ -328,13 +359,13 @@ def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
         sched2 = load_sched(name)(opt2, epochs=E, steps_per_epoch=S)
         opt2.load_state_dict(state["opt"])
     sched2.load_state_dict(state["sched"])
-    assert sched2.get_last_lr() == pytest.approx([full[7]])
-    resumed = [opt2.param_groups[0]["lr"]]
+    assert sched2.get_last_lr() == pytest.approx(full[7])
+    resumed = [[g["lr"] for g in opt2.param_groups]]
     for _ in range(T - 7):
         opt2.step()
         sched2.step()
-        resumed.append(opt2.param_groups[0]["lr"])
-    assert resumed == pytest.approx(full[7:])
+        resumed.append([g["lr"] for g in opt2.param_groups])
+    assert [lr for row in resumed for lr in row] == pytest.approx([lr for row in full[7:] for lr in row])
 
 
 @pytest.mark.parametrize(
@@ -354,6 +385,7 @@ def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
         (schedulers.multistep, {"gamma": 0.0}, "gamma must be a number in (0.0, 1.0], got 0.0"),
         (schedulers.multistep, {"gamma": 2.0}, "gamma must be a number in (0.0, 1.0], got 2.0"),
         (schedulers.multistep, {"gamma": "0.1"}, "gamma must be a number in (0.0, 1.0], got '0.1'"),
+        (schedulers.multistep, {"gamma": float("nan")}, "gamma must be a number in (0.0, 1.0], got nan"),
         (schedulers.cosine, {"min_lr_ratio": 1.5}, "min_lr_ratio must be a number in [0.0, 1.0], got 1.5"),
         (schedulers.warmup_cosine, {"min_lr_ratio": -0.1}, "min_lr_ratio must be a number in [0.0, 1.0], got -0.1"),
         (schedulers.warmup_cosine, {"warmup_epochs": float("inf")}, "warmup_epochs must be a number in [0.0, inf)"),
