@@ -16,7 +16,7 @@ from runs import compose_train
 
 from fmnist.config import validate
 from fmnist.train.logging import to_container
-from fmnist.train.reuse import adopt_results, claim_computation, computation_key, find_identical_run
+from fmnist.train.reuse import adopt_results, claim_computation, claim_file, computation_key, find_identical_run
 from fmnist.train.run_dir import restore_hydra_record
 from fmnist.train.run import train
 
@@ -133,6 +133,7 @@ def test_only_completed_runs_with_the_same_computation_are_candidates(tmp_path: 
     assert find_identical_run(me, config, data) is None
     neutral = make("p2/forced_and_renamed", trainer__force=True)  # a neutral key and `name` may differ
     assert find_identical_run(me, config | {"name": "b"}, data) == neutral
+    assert find_identical_run(me, config, tmp_path / "p1" / ".." / "data") == neutral  # the folder, resolved
     assert find_identical_run(me, config | {"name": "b"}, tmp_path / "another_copy") == tmp_path / "p1/other_data"
     assert find_identical_run(neutral, config, data) is None  # never itself
 
@@ -159,12 +160,16 @@ def test_a_copy_keeps_its_own_overrides(tmp_path: Path) -> None:
     source, copy = tmp_path / "stage_a" / "0_base", tmp_path / "stage_b" / "4_base"
     source.mkdir(parents=True)
     (source / "summary.json").write_text(json.dumps({"status": "completed", "overrides": ["model=resnet9", "seed=0"],
-                                                     "config": {"name": "stage_a"}}))
+                                                     "config": {"name": "stage_a"}, "hostname": "trainer"}))
     for name in ("metrics.csv", "predictions_test.csv"):
         (source / name).write_text("x\n")
     adopted = adopt_results(source, copy, {"run_dir": str(copy), "config": {"name": "stage_b"},
-                                           "overrides": ["model.skip=true", "seed=0"]})
+                                           "overrides": ["model.skip=true", "seed=0"], "hostname": "copier",
+                                           "slurm_job_id": "42"})
     assert adopted["overrides"] == ["model.skip=true", "seed=0"]
+    # the copied hostname is the training's, reused_by names who copied it, reused_from where from
+    assert adopted["hostname"] == "trainer" and adopted["reused_by"] == {"hostname": "copier", "slurm_job_id": "42"}
+    assert adopted["reused_from"] == os.path.join("..", "..", "stage_a", "0_base")
     restore_hydra_record(copy, json.loads((copy / "summary.json").read_text()))
     assert (copy / ".hydra" / "overrides.yaml").read_text() == "- model.skip=true\n- seed=0\n"
 
@@ -233,6 +238,14 @@ def test_computation_key_names_what_a_run_computes() -> None:
         node[last] = value
         assert computation_key(other, data) != key, dotted
     assert computation_key(config, "/data/another_copy") != key
+
+
+def test_the_claim_is_shared_by_the_identical_runs_of_every_sweep_under_the_root(tmp_path: Path) -> None:
+    config = {"name": "a", "seed": 0, "optimizer": {"lr": 0.1}}
+    claim = claim_file(tmp_path / "stage_a" / "0_base", config, "data")
+    assert claim.parent == tmp_path.resolve() / ".claims"
+    assert claim_file(tmp_path / "stage_b" / "3_x", config | {"name": "b"}, "data") == claim
+    assert claim_file(tmp_path / "stage_b" / "3_x", config | {"seed": 1}, "data") != claim
 
 
 def _launch(target, *args) -> tuple[threading.Thread, dict]:
