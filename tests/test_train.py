@@ -16,11 +16,12 @@ import torch
 import yaml
 from runs import compose_train, interrupted_at_epoch, run_train_cli, train_cmd
 
-from fmnist.errors import ConfigError, DataError
+from fmnist.errors import ConfigError, DataError, FmnistError
 from fmnist.train.callbacks import sweep_outcome
 from fmnist.train.checkpoint import BEST, LAST, RESUME_KEYS, checkpoint_path, save_checkpoint, set_aside_stale_best
 from fmnist.train.run import TrainingDiverged, _write_predictions, completed_run, train
 from fmnist.train.logging import to_container
+from fmnist.train import run_dir as run_dir_mod
 from fmnist.train.run_dir import METRIC_COLUMNS, TIMING_COLUMNS, RunDirBusy, hold_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -439,8 +440,52 @@ def test_a_run_dir_another_process_is_training_is_left_alone(tmp_path: Path) -> 
         with pytest.raises(RunDirBusy):
             train(compose_cfg(tmp_path / "no-data", "trainer.epochs=1", "seed=2"), run_dir)
         assert yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) == ["seed=1"]
-    with hold_run_dir(run_dir):  # released: the next holder gets it
-        pass
+    with hold_run_dir(run_dir):  # released: the next holder gets it, and the lock names it alone
+        assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def _strict_json(path: Path):
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_run_dir_files_are_strict_json_csv_with_empty_cells_and_readable_by_all(tmp_path: Path) -> None:
+    run_dir_mod.write_json(tmp_path / "s.json", {"a": float("inf"), "b": [float("nan"), (1.5, float("-inf"))], 1: 2})
+    assert _strict_json(tmp_path / "s.json") == {"a": None, "b": [None, [1.5, None]], "1": 2}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    row = {"epoch": 1, "lr": 0.1, "val_loss": None, "val_acc": None, "dead_fraction": 0.5, "zero_fraction": 0.25}
+    run_dir_mod.write_metrics(tmp_path, [row])
+    got = read_metrics(tmp_path)
+    assert tuple(got[0]) == METRIC_COLUMNS + run_dir_mod.DEAD_COLUMNS  # trainer.track_dead's columns kept
+    assert got[0]["val_acc"] == "" and got[0]["dead_fraction"] == "0.5"  # no validation split: empty, not "None"
+    # a summary that recorded overrides but no config rewrites only overrides.yaml
+    assert run_dir_mod.restore_hydra_record(tmp_path, {"overrides": ["seed=1"]}) == ["overrides.yaml"]
+    assert not (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "summary.json").write_text("old")
+
+    def no_space(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_dir_mod.os, "replace", no_space)
+    with pytest.raises(FmnistError, match="cannot write .*summary.json: No space left on device"):
+        run_dir_mod.write_summary(tmp_path, {"status": "completed"})
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"] and (tmp_path / "summary.json").read_text() == "old"
+
+
+def test_a_refusal_counts_from_the_moment_it_was_noted(tmp_path: Path) -> None:
+    assert run_dir_mod.refusal_since(tmp_path, 0.0) is None  # none noted
+    run_dir_mod.note_refusal(tmp_path, "ConfigError: another configuration")
+    noted = (tmp_path / run_dir_mod.REFUSED_FILE).stat().st_mtime
+    assert run_dir_mod.refusal_since(tmp_path, noted) == "ConfigError: another configuration"
+    assert run_dir_mod.refusal_since(tmp_path, noted + 1) is None  # an older sweep's refusal
 
 def test_a_best_pt_of_other_epochs_is_set_aside_on_resume(tmp_path: Path) -> None:
     path = checkpoint_path(tmp_path, BEST)
