@@ -358,6 +358,19 @@ def test_a_run_dir_being_trained_is_not_renumbered(tmp_path: Path) -> None:
         (busy.name, "3_model.skip=False,seed=0")]
 
 
+def test_a_run_dir_is_renumbered_only_when_its_job_is_unambiguous(tmp_path: Path) -> None:
+    """Renaming needs one job for the dirname, one run dir holding it, and the job's own run dir not yet there."""
+    sweep = tmp_path / "sweep"
+    for name in ("5_a", "0_b", "3_b", "0_c"):  # `a` is two jobs' dirname (keys left out of names), `b` two run dirs'
+        (sweep / name / ".hydra").mkdir(parents=True)
+    (sweep / "2_c").mkdir()  # job 2's dir exists already (Hydra made it): `0_c` is not moved onto it
+    before = sorted(p.name for p in sweep.iterdir())
+    assert renumber_run_dirs(sweep, ["a", "b", "c", "a"]) == []
+    assert sorted(p.name for p in sweep.iterdir()) == before
+    # a sweep with another sweeper numbers its jobs its own way: left alone
+    assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweeper._target_=other.Sweeper")) is None
+
+
 def test_a_run_dir_renamed_for_a_changed_grid_counts_as_skipped(tmp_path: Path) -> None:
     """seed=0 first, seed=0,1 later: the finished run renamed from job 1 to job 2 was not trained again."""
     now = time.time()
