@@ -57,6 +57,22 @@ def test_state_round_trip_is_exact() -> None:
         assert ka == kb and torch.equal(va, vb)
 
 
-def test_bad_decay() -> None:
-    with pytest.raises(ValueError, match="decay"):
-        ModelEMA(nn.Linear(1, 1), decay=1.0)
+def test_warm_up_counts_updates_and_a_resume_keeps_the_every_phase() -> None:
+    model = nn.Linear(1, 1, bias=False)
+    start = model.weight.detach().clone()
+    ema = ModelEMA(model, decay=0.9, every=2)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.step(model)  # step 1 of 2: no update
+    resumed = ModelEMA(model, decay=0.9, every=2)
+    resumed.load_state_dict(ema.state_dict())
+    for e in (ema, resumed):
+        e.step(model)  # step 2: the first update, warm-up decay min(0.9, 2/11) from the update count, not the step
+        d = 2 / 11
+        assert e.updates == 1 and torch.allclose(e.shadow.weight, d * start + (1 - d) * (start + 1.0))
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
+def test_bad_decay(decay: float) -> None:
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        ModelEMA(nn.Linear(1, 1), decay=decay)
