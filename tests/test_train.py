@@ -932,3 +932,29 @@ def test_a_preset_with_a_grid_run_without_multirun_is_named_in_a_warning() -> No
     assert grid_ignored(plain) is None
     preset.mode = RunMode.MULTIRUN
     assert grid_ignored(preset) is None
+
+
+def test_provenance_names_the_commit_whether_tracked_files_changed_and_the_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist.train.provenance import git_commit, provenance
+
+    repo = tmp_path / "repo"
+    assert git_commit(repo) == {"git_commit": None, "git_dirty": None}  # not a git checkout
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (repo / "notes.txt").write_text("untracked\n")  # e.g. a virtual environment or outputs: not a code change
+    assert git_commit(repo) == {"git_commit": head, "git_dirty": False}
+    (repo / "a.py").write_text("x = 2\n")
+    assert git_commit(repo) == {"git_commit": head, "git_dirty": True}
+    subprocess.run([*git, "add", "a.py"], check=True)  # staged but not committed: still not HEAD's code
+    assert git_commit(repo) == {"git_commit": head, "git_dirty": True}
+
+    monkeypatch.setattr("sys.argv", ["train.py", "-m", "name=a b"])
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    info = provenance()
+    assert info["command"].endswith(" train.py -m 'name=a b'")  # shell-quoted, so it can be pasted back
+    assert info["slurm_job_id"] == "4242" and info["git_commit"] and isinstance(info["git_dirty"], bool)
