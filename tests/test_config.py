@@ -68,6 +68,9 @@ def test_nested_foreign_target_is_refused() -> None:
     node = OmegaConf.create({"_target_": "torch.nn.Sequential", "inner": {"_target_": "os.system"}})
     with pytest.raises(ConfigError, match=r"x\.inner\._target_"):
         check_targets(node, "x")
+    in_a_list = OmegaConf.create({"_target_": "torch.nn.Sequential", "layers": [{"_target_": "os.system"}]})
+    with pytest.raises(ConfigError, match=r"^x\.layers\[0\]\._target_='os.system' is not allowed"):
+        check_targets(in_a_list, "x")
 
 
 def test_wrong_type_is_named() -> None:
@@ -105,6 +108,12 @@ def test_wrong_type_is_named() -> None:
     (["trainer.label_smoothing=-0.1"], "trainer.label_smoothing=-0.1 is invalid: must be in [0, 1)"),
     (["data.val_fraction=1.0"], "data.val_fraction=1.0 is invalid: must be in [0, 1)"),  # nothing left to train on
     (["trainer.ema_decay=1.0"], "trainer.ema_decay=1.0 is invalid: must be null or a number in (0, 1)"),
+    (["trainer.ema_decay=0.0"], "trainer.ema_decay=0.0 is invalid: must be null or a number in (0, 1)"),
+    (["trainer.fused=abc"], "trainer.fused='abc' is invalid: choose auto, true or false"),
+    (["optimizer.lr=true"], "optimizer.lr=True is invalid: must be a number"),  # a bool is no number here
+    (["trainer.early_stop_patience=0"], "trainer.early_stop_patience=0 is invalid: must be null or an integer >= 1"),
+    (["trainer.track_dead_images=0"], "trainer.track_dead_images=0 is invalid: must be an integer >= 1"),
+    (["trainer.test_on=first"], "trainer.test_on='first' is invalid: choose best or last"),
     (["optimizer.lr=${trainer.nope}"], "the config cannot be resolved: Interpolation key 'trainer.nope' not found"),
 ])
 def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> None:
@@ -138,6 +147,12 @@ def test_a_constructor_error_keeps_its_own_message() -> None:
         safe_instantiate(compose_train("+model.foo=1").model, "model")
 
 
+def test_the_edge_values_of_each_rule_pass() -> None:
+    validate(compose_train("optimizer.lr=1", "trainer.test_on=last", "trainer.compile=max-autotune-no-cudagraphs",
+                           "trainer.eval_batch_size=1", "trainer.ema_decay=0.5", "trainer.early_stop_patience=1",
+                           "trainer.track_dead_images=1", "trainer.grad_clip=1", "data.subset=2", "seed=0"))
+
+
 @pytest.mark.parametrize(("override", "key"), [("+trainer.epochz=3", "trainer.epochz"), ("+lr=0.1", "lr")])
 def test_keys_added_with_plus_must_exist(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"unknown key\(s\) {key}"):
@@ -158,6 +173,7 @@ def test_differing_keys_compares_common_keys_below_the_ignored_ones() -> None:
     assert differing_keys(old, old) == [] and differing_keys({"x": 1.0}, {"x": 1}) == []
     described = describe_differences(old, new, ["trainer.epochs", "trainer.lr"], limit=1)
     assert described == "trainer.epochs 15 -> 50 and 1 more"
+    assert describe_differences(old, new, ["trainer.epochs"], limit=1) == "trainer.epochs 15 -> 50"
 
 
 def test_neutral_keys_stay_out_of_run_dir_names() -> None:
