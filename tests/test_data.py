@@ -397,10 +397,12 @@ def test_cache_of_inconsistent_arrays_is_rebuilt(make_resplit, decode_calls) -> 
     [cache_file] = _cache_files(s.path / ".fmnist_cache")
     with np.load(cache_file, allow_pickle=False) as z:
         arrays = {name: z[name] for name in z.files}
+    no_train_labels = {k: v for k, v in arrays.items() if k != "train_labels"}
     for name, edit in (("train_labels", lambda a: np.where(np.arange(a.size) == 3, 12, a)),
-                       ("test_ids", lambda a: a[::-1].copy())):
+                       ("train_labels", lambda a: np.where(np.arange(a.size) == 3, 10, a)),  # one past the classes
+                       ("test_ids", lambda a: a[::-1].copy()), (None, None)):
         with open(cache_file, "wb") as f:
-            np.savez(f, **{**arrays, name: edit(arrays[name])})
+            np.savez(f, **({**arrays, name: edit(arrays[name])} if name else no_train_labels))
         decoded = len(decode_calls)
         assert_matches(load_resplit(s.path), s)
         assert len(decode_calls) == decoded + 2  # decoded again, not served from the cache
@@ -413,6 +415,29 @@ def test_explicit_cache_dir(make_resplit, tmp_path: Path, decode_calls) -> None:
     assert len(_cache_files(cache)) == 1 and not (s.path / ".fmnist_cache").exists()
     assert_matches(load_resplit(s.path, cache_dir=cache), s)
     assert len(decode_calls) == 2
+    (tmp_path / "link").symlink_to(s.path)  # the same folder by another path: the same cache file
+    assert_matches(load_resplit(tmp_path / "link", cache_dir=cache), s)
+    assert len(decode_calls) == 2 and len(_cache_files(cache)) == 1
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec: relative paths are invalid
+    assert resplit._user_cache_dir() == Path.home() / ".cache" / "fmnist"
+
+
+def test_data_read_while_its_files_change_is_not_cached(make_resplit, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = make_resplit()
+    real = resplit._load_uncached
+
+    def changed_meanwhile(*args, **kwargs):
+        got = real(*args, **kwargs)
+        st = s.train_csv.stat()
+        os.utime(s.train_csv, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # e.g. a copy still arriving
+        return got
+
+    monkeypatch.setattr(resplit, "_load_uncached", changed_meanwhile)
+    load_resplit(s.path)
+    assert not _cache_files(s.path / ".fmnist_cache")
 
 
 def test_cache_falls_back_when_blocked(make_resplit, decode_calls, _isolated_user_cache: Path) -> None:
