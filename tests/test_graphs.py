@@ -116,3 +116,33 @@ def test_failed_capture_falls_back_to_eager_only_under_auto(monkeypatch: pytest.
     else:
         assert run._capture(model, t, 100, (1, 28, 28), "bf16", True, summary) is model
         assert summary == {"cuda_graphs": "failed: operation not permitted when stream is capturing"}
+
+
+def test_capture_uses_the_batch_the_split_gives_and_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A training split smaller than trainer.batch_size trains in one batch of the whole split: that is the shape
+    captured (a graph of the configured size would never replay). An AssertionError from the capture falls back too
+    under auto."""
+    from types import SimpleNamespace
+
+    from fmnist.train import run
+
+    asked: list = []
+
+    def capture(model, batch_size, image_shape, precision, channels_last):
+        asked.append(batch_size)
+        return "graphed"
+
+    monkeypatch.setattr(graphs, "capture_training_step", capture)
+    model, summary = _net(), {}
+    t = SimpleNamespace(cuda_graphs="auto", batch_size=128)
+    assert run._capture(model, t, 100, (1, 28, 28), "fp32", False, summary) == "graphed" and asked == [100]
+    assert summary["cuda_graphs"] == "captured" and summary["graph_capture_s"] >= 0
+    assert run._capture(model, t, 1000, (1, 28, 28), "fp32", False, {}) == "graphed" and asked == [100, 128]
+
+    def assertion(*args, **kwargs):
+        raise AssertionError("capture check failed")
+
+    monkeypatch.setattr(graphs, "capture_training_step", assertion)
+    summary = {}
+    assert run._capture(model, t, 100, (1, 28, 28), "fp32", False, summary) is model
+    assert summary == {"cuda_graphs": "failed: capture check failed"}
