@@ -161,12 +161,19 @@ def test_a_copy_keeps_its_own_overrides(tmp_path: Path) -> None:
     source.mkdir(parents=True)
     (source / "summary.json").write_text(json.dumps({"status": "completed", "overrides": ["model=resnet9", "seed=0"],
                                                      "config": {"name": "stage_a"}, "hostname": "trainer"}))
-    for name in ("metrics.csv", "predictions_test.csv"):
+    for name in ("metrics.csv", "predictions_test.csv", "train.log", ".refused", "checkpoints/best.pt",
+                 "tensorboard/events.out"):
+        (source / name).parent.mkdir(exist_ok=True)
         (source / name).write_text("x\n")
+    (copy / "checkpoints").mkdir(parents=True)
+    (copy / "checkpoints" / "last.pt").write_text("an interrupted attempt of the copy: discarded")
     adopted = adopt_results(source, copy, {"run_dir": str(copy), "config": {"name": "stage_b"},
                                            "overrides": ["model.skip=true", "seed=0"], "hostname": "copier",
-                                           "slurm_job_id": "42"})
-    assert adopted["overrides"] == ["model.skip=true", "seed=0"]
+                                           "slurm_job_id": "42", "choices": {"model": "resnet9_noskip"}})
+    assert adopted["overrides"] == ["model.skip=true", "seed=0"] and adopted["choices"] == {"model": "resnet9_noskip"}
+    # the results and the logger's folder come along; the source's own log, checkpoints and hidden files do not
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == [
+        "metrics.csv", "predictions_test.csv", "summary.json", "tensorboard/events.out"]
     # the copied hostname is the training's, reused_by names who copied it, reused_from where from
     assert adopted["hostname"] == "trainer" and adopted["reused_by"] == {"hostname": "copier", "slurm_job_id": "42"}
     assert adopted["reused_from"] == os.path.join("..", "..", "stage_a", "0_base")
