@@ -267,6 +267,8 @@ def test_warmup_cosine_curve():
     # default yaml on the tiny run: warmup 2 epochs = 10 steps = T/2 (no clamp needed)
     d = lr0(curve(load_sched("warmup_cosine")))
     assert d.index(max(d)) == 10 and d[-1] == pytest.approx(0.0, abs=1e-12)
+    floor = lr0(curve(schedulers.warmup_cosine, min_lr_ratio=0.1))  # ends at min_lr_ratio * lr, peaks at lr
+    assert floor[-1] == pytest.approx(0.01) and max(floor) == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("epochs, spe", [(1, 5), (1, 1), (2, 3)])
@@ -306,11 +308,13 @@ def test_end_value_is_held_after_the_last_step(name):
     assert [f(T + k) for k in (1, 5, T)] == pytest.approx([f(T)] * 3)
 
 
-def test_fractional_warmup_and_milestones_round_to_the_nearest_step():
+def test_fractional_warmup_milestones_and_peak_round_to_the_nearest_step():
     c = lr0(curve(schedulers.constant, warmup_epochs=0.75))  # 0.75 * 5 = 3.75 -> W = 4
     assert c[:5] == pytest.approx([0.1 * k / 5 for k in range(1, 5)] + [0.1])
     m = lr0(curve(schedulers.multistep, milestones=[0.33]))  # 0.33 * 20 = 6.6 -> step 7
     assert m[6] == pytest.approx(0.1) and m[7] == pytest.approx(0.01)
+    o = lr0(curve(schedulers.onecycle, pct_start=0.33))  # the peak at step 7 too
+    assert o.index(max(o)) == 7
 
 
 def test_integral_float_epochs_are_accepted():
@@ -368,6 +372,23 @@ def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
     assert [lr for row in resumed for lr in row] == pytest.approx([lr for row in full[7:] for lr in row])
 
 
+def test_a_tensor_lr_is_restored_in_place_on_resume():
+    """An lr held as a tensor (capturable/fused optimisers, CUDA graphs read its address) keeps its object."""
+    def tensor_lr_sgd():
+        return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=torch.tensor(0.1))
+
+    opt = tensor_lr_sgd()
+    sched = schedulers.cosine(opt, epochs=E, steps_per_epoch=S)
+    for _ in range(7):
+        opt.step()
+        sched.step()
+    opt2 = tensor_lr_sgd()
+    sched2 = schedulers.cosine(opt2, epochs=E, steps_per_epoch=S)
+    lr = opt2.param_groups[0]["lr"]
+    sched2.load_state_dict(sched.state_dict())
+    assert opt2.param_groups[0]["lr"] is lr and float(lr) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 7 / T)))
+
+
 @pytest.mark.parametrize(
     "factory, kwargs, message",
     [
@@ -393,6 +414,7 @@ def test_state_dict_round_trip_resumes_same_curve(name, opt_first):
         (schedulers.onecycle, {"pct_start": 0.0}, "pct_start must be a number in (0.0, 1.0), got 0.0"),
         (schedulers.onecycle, {"div_factor": 0.5}, "div_factor must be a number in [1.0, inf), got 0.5"),
         (schedulers.onecycle, {"final_div_factor": 0.0}, "final_div_factor must be a number in "),
+        (schedulers.onecycle, {"final_div_factor": 0.5}, "final_div_factor must be a number in [1.0, inf), got 0.5"),
         (schedulers.onecycle, {"anneal_strategy": "exp"}, "anneal_strategy must be 'cos' or 'linear', got 'exp'"),
     ],
 )
