@@ -164,6 +164,21 @@ def test_last_pt_rotation_keeps_one_previous_and_force_discards_all_three(tmp_pa
     ckpt.discard_resume_state(tmp_path)  # nothing left to remove: no error
 
 
+def test_previous_pt_is_a_copy_where_the_file_system_has_no_hard_links(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    last, previous = ckpt.checkpoint_path(tmp_path, ckpt.LAST), ckpt.checkpoint_path(tmp_path, ckpt.PREVIOUS)
+    last.parent.mkdir()
+
+    def no_links(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(ckpt.os, "link", no_links)
+    ckpt.save_checkpoint(last, {"epoch": 1}, keep_previous=True)
+    ckpt.save_checkpoint(last, {"epoch": 2}, keep_previous=True)
+    assert ckpt.load_checkpoint(previous)["epoch"] == 1 and ckpt.load_checkpoint(last)["epoch"] == 2
+    assert sorted(p.name for p in last.parent.iterdir()) == [ckpt.LAST, ckpt.PREVIOUS]  # no temp file left
+
+
 def test_a_checkpoint_is_loaded_as_weights_only_and_an_unreadable_best_pt_is_set_aside(tmp_path: Path) -> None:
     best = ckpt.checkpoint_path(tmp_path, ckpt.BEST)
     best.parent.mkdir()

@@ -371,6 +371,16 @@ def test_a_run_dir_is_renumbered_only_when_its_job_is_unambiguous(tmp_path: Path
     assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweeper._target_=other.Sweeper")) is None
 
 
+def test_a_renamed_run_keeps_the_folder_its_summary_records(tmp_path: Path) -> None:
+    """A run dir brought from another machine (the study's device kit) records that machine's folder: the rename
+    changes the run dir's name in it, not the folder."""
+    sweep = tmp_path / "sweep"
+    (sweep / "1_x" / ".hydra").mkdir(parents=True)
+    (sweep / "1_x" / "summary.json").write_text(json.dumps({"status": "completed", "run_dir": "/device/sweep/1_x"}))
+    assert renumber_run_dirs(sweep, ["w", "y", "x"]) == [("1_x", "2_x")]
+    assert json.loads((sweep / "2_x" / "summary.json").read_text())["run_dir"] == "/device/sweep/2_x"
+
+
 def test_a_run_dir_renamed_for_a_changed_grid_counts_as_skipped(tmp_path: Path) -> None:
     """seed=0 first, seed=0,1 later: the finished run renamed from job 1 to job 2 was not trained again."""
     now = time.time()
