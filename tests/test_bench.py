@@ -68,12 +68,14 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
                "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 2.0, "speedup_vs_first": 1.0,
                                 "completed": 8},
                                {"jobs_per_gpu": 4, "jobs": 8, "runs_per_min": 6.5, "speedup_vs_first": 3.25,
-                                "completed": 7}]}
+                                "completed": 7, "median_phases_s": {"startup_s": 3.14, "setup_s": 2.0, "epochs_s": 9.9,
+                                                                    "train_time_s": 9.5, "finish_s": None}}]}
     path.write_text(json.dumps(result))
     assert markdown_main([str(path)]) == 0
     out = capsys.readouterr().out
     assert "Jobs per GPU (gpu_pool, 8 runs of `trainer.epochs=1`, process start and data load included" in out
-    assert "| 1 | 2.00 | 1.00x | 8/8 |\n| 4 | 6.50 | 3.25x | 7/8 |" in out and "Time to accuracy" not in out
+    assert "| 1 | 2.00 | 1.00x | 8/8 | - / - / - / - |\n| 4 | 6.50 | 3.25x | 7/8 | 3.1 / 2.0 / 9.5 / - |" in out
+    assert "Time to accuracy" not in out
     assert "MPS" not in out
     path.write_text(json.dumps(result | {"mps": True}))  # measured with CUDA MPS on: said in the caption
     assert markdown_main([str(path)]) == 0

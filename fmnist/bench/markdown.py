@@ -65,11 +65,14 @@ def concurrency_table(result: dict[str, Any]) -> list[str]:
     overrides = " ".join(result.get("settings", {}).get("concurrency_overrides") or [])
     mps = "; under CUDA MPS" if result.get("mps") else ""
     lines = [f"Jobs per GPU (gpu_pool, {rows[0]['jobs']} runs of `{overrides}`, process start and data load "
-             f"included; {machine(result)}{mps}):", "", "| jobs per GPU | runs/min | vs. first | completed |",
-             "|---|---|---|---|"]
+             f"included; {machine(result)}{mps}):", "",
+             "| jobs per GPU | runs/min | vs. first | completed | median run: start-up / setup / training / test (s) |",
+             "|---|---|---|---|---|"]
     for r in rows:
+        phases = r.get("median_phases_s") or {}
+        median_run = " / ".join(_num(phases.get(k), 1) for k in ("startup_s", "setup_s", "train_time_s", "finish_s"))
         lines.append(f"| {r['jobs_per_gpu']} | {r['runs_per_min']:.2f} | {r.get('speedup_vs_first') or 0:.2f}x | "
-                     f"{r['completed']}/{r['jobs']} |")
+                     f"{r['completed']}/{r['jobs']} | {median_run} |")
     return lines + [""]
 
 
