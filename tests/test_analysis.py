@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from PIL import Image
 from scipy import stats as scipy_stats
 
 from fmnist.analysis import figures, style
-from fmnist.analysis.collect import collect, find_run_dirs, short_keys, short_labels, swept_keys
+from fmnist.analysis import stats
+from fmnist.analysis.collect import Collection, cell_label, collect, find_run_dirs, short_keys, short_labels, swept_keys
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.pipeline import analyze, choose_cell
 from fmnist.analysis.stats import holm, welch
@@ -196,6 +198,45 @@ def test_holm_and_welch_edge_cases() -> None:
     assert holm([0.01, float("nan"), 0.04, 0.03]) == pytest.approx([0.03, float("nan"), 0.06, 0.06], nan_ok=True)
     assert np.isnan(welch(np.array([0.9]), np.array([0.8, 0.85])))
     assert welch(np.array([0.9, 0.9]), np.array([0.9, 0.9])) == 1.0
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # (2 * 0.6, max(1.2, 0.7)): capped at 1
+
+
+def hand_aggregate(runs: list[tuple[dict, str, float | None]], reference: dict | None = None):
+    """`aggregate` of preset "p" from (cell, status, test_acc) rows; the swept keys are those of the first cell."""
+    rows = [{"preset": "p", "status": status, "run_dir": f"/p/{i}", "cell": cell_label(cell), **cell, "test_acc": acc}
+            for i, (cell, status, acc) in enumerate(runs)]
+    collection = Collection(pd.DataFrame(rows), pd.DataFrame(columns=["run_dir", "epoch"]), {"p": list(runs[0][0])})
+    return stats.aggregate(collection, {"p": reference} if reference else {}, 0.05).set_index("cell")
+
+
+def test_cells_count_only_completed_runs_and_the_first_matching_cell_is_the_reference() -> None:
+    def cell(skip: str, lr: float) -> dict:
+        return {"model.skip": skip, "optimizer.lr": lr}  # text, as in a column beside a mistyped 'flase'
+
+    plain, res, res_low = [0.80, 0.81, 0.86], [0.90, 0.91, 0.95], [0.70, 0.72]
+    runs = ([(cell("False", 0.1), "completed", a) for a in plain] + [(cell("False", 0.1), "running", 0.1),
+            (cell("False", 0.1), "unreadable", None)] + [(cell("True", 0.1), "completed", a) for a in res]
+            + [(cell("True", 0.01), "completed", a) for a in res_low] + [(cell("flase", 0.1), "failed", None)])
+    cells = hand_aggregate(runs, {"model.skip": True})
+    assert list(cells["is_reference"]) == [False, True, False, False]  # True matches the text 'True', first hit
+    row = cells.iloc[0]
+    assert (row["n"], row["n_unfinished"], row["n_failed"]) == (3, 2, 0)
+    assert row["test_acc_mean"] == pytest.approx(sum(plain) / 3)  # the mean, not the median (0.81)
+    assert row["test_acc_std"] == pytest.approx(statistics.stdev(plain))
+    p_plain = scipy_stats.ttest_ind(plain, res, equal_var=False).pvalue  # the running run's 0.1 left out
+    p_low = scipy_stats.ttest_ind(res_low, res, equal_var=False).pvalue
+    assert row["p_value"] == pytest.approx(p_plain) and cells.iloc[2]["p_value"] == pytest.approx(p_low)
+    first, second = sorted([p_plain, p_low])
+    holm_of = {first: 2 * first, second: max(2 * first, second)}
+    assert row["p_holm"] == pytest.approx(holm_of[p_plain]) and cells.iloc[2]["p_holm"] == pytest.approx(holm_of[p_low])
+    assert (cells.iloc[3]["n"], cells.iloc[3]["n_failed"], cells.iloc[3]["verdict"]) == (0, 1, "n < 2")
+
+
+def test_a_holm_p_equal_to_alpha_is_within_seed_noise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stats, "welch", lambda a, b: 0.025)  # two tests: Holm gives exactly 2 * 0.025 = alpha
+    cells = hand_aggregate([({"x": x}, "completed", acc) for x in (1, 2, 3) for acc in (0.8, 0.9)])
+    assert list(cells["p_holm"].iloc[1:]) == [0.05, 0.05]
+    assert list(cells["verdict"].iloc[1:]) == ["within seed noise"] * 2 and not cells["significant"].iloc[1:].any()
 
 
 def test_swept_keys_ignore_seed_and_constant_overrides() -> None:
