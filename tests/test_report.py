@@ -246,11 +246,12 @@ def test_seconds_per_epoch_of_a_stage1_model() -> None:
 
     from fmnist.analysis.macros import _speed
 
-    runs = pd.DataFrame({"preset": "stage1_models", "cell": "model=resnet9", "train_time_s": [10.0, 18.0],
-                         "epochs_completed": [5, 6], "device_name": ["NVIDIA H100 80GB HBM3"] * 2})
-    cells = pd.DataFrame([{"preset": "stage1_models", "cell": "model=resnet9", "model": "resnet9", "n": 2}])
+    runs = pd.DataFrame({"preset": "stage1_models", "cell": "model=resnet9", "train_time_s": [10.0, 18.0, 40.0],
+                         "epochs_completed": [5, 6, 5], "device_name": ["NVIDIA H100 80GB HBM3"] * 3})
+    cells = pd.DataFrame([{"preset": "stage1_models", "cell": "model=resnet9", "model": "resnet9", "n": 3}])
     m = _speed(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
-    assert m["secPerEpochResNetNine"] == "2.50" and m["trainHours"] == "0.01" and m["trainEpochs"] == "11 epochs"
+    # the runs' mean of 2, 3 and 8 s per epoch (not their median, 3); 68 s in all
+    assert m["secPerEpochResNetNine"] == "4.33" and m["trainHours"] == "0.02" and m["trainEpochs"] == "16 epochs"
     assert m["trainDevices"] == "NVIDIA H100 80GB HBM3"
 
 
@@ -661,12 +662,14 @@ def test_setup_macros_quote_each_split_size_and_setting_from_the_reference_run(t
         "trainer": {"epochs": 15, "batch_size": 512}, "optimizer": {"lr": 0.05, "momentum": 0.9,
                                                                       "weight_decay": 0.0005}}}))
     runs = pd.DataFrame([{"preset": "stage2_skip", "cell": "ref", "model": "resnet9", "optimizer": "sgd",
-                          "run_dir": str(run_dir), "n_train": 54000, "n_val": 6000, "n_test": 10000}])
+                          "run_dir": str(run_dir), "n_train": 54000, "n_val": 6000, "n_test": 10000,
+                          "git_commit": "54e6a71f0c2d9b8e7a6f5e4d3c2b1a0f9e8d7c6b"}])
     cells = pd.DataFrame([{"preset": "stage2_skip", "cell": "ref", "is_reference": True, "n": 1}])
     m = _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
     assert (m["setupTrain"], m["setupVal"], m["setupTest"]) == ("54,000", "6,000", "10,000")
     assert (m["setupEpochs"], m["setupBatch"], m["setupOptimizer"]) == ("15", "512", "sgd")
     assert (m["setupLR"], m["setupMomentum"], m["setupWD"]) == ("0.05", "0.9", "0.0005")
+    assert m["setupCommit"] == "54e6a71f0c"  # its first ten characters
 
 
 def test_overview_and_preset_macros_count_statuses_and_pick_the_best_cell_by_validation() -> None:
@@ -767,3 +770,85 @@ def test_provenance_table_counts_completed_and_copied_runs_apart_from_failed_one
                           + [{"cell": {"model": "resnet9"}, "status": "failed", "error": "nan",
                               "git_commit": "1234567aa"}]})
     assert r"\texttt{mine} & \texttt{/mine} & 3 & 2 & 1 & 1234567, abcdef1 \\" in provenance_table(result)
+
+
+def test_cell_result_macros_quote_the_holm_p_and_the_validation_std() -> None:
+    """\\result{preset}{cell}{p} is the Holm-corrected p the preset table shows, and {val_acc} the validation mean ±
+    its own std (ddof=1), not the test accuracy's."""
+    from scipy import stats as scipy_stats
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import _results
+
+    ref, worse, other = [0.90, 0.91, 0.92], [0.85, 0.86, 0.84], [0.91, 0.93, 0.92]
+    result = make_result({"mine": seeds({"model": "a"}, ref, best_val_acc=[0.80, 0.82, 0.81])
+                          + seeds({"model": "b"}, worse, best_val_acc=[0.70, 0.74, 0.72])
+                          + seeds({"model": "c"}, other, best_val_acc=[0.81, 0.83, 0.82])})
+    fields = {(cell, f): v for cell, f, v in (re.fullmatch(r"\\resultdef\{mine\}\{([^{}]*)\}\{(\w+)\}\{(.*)\}", line)
+                                               .groups() for line in _results(result))}
+    p_worse = scipy_stats.ttest_ind(worse, ref, equal_var=False).pvalue
+    p_other = scipy_stats.ttest_ind(other, ref, equal_var=False).pvalue
+    assert p_worse < p_other  # so Holm multiplies p_worse by 2 and p_other by 1 (then the running maximum)
+    assert fields[("model=b", "p")] == latex.pvalue(2 * p_worse)
+    assert fields[("model=c", "p")] == latex.pvalue(max(2 * p_worse, p_other))
+    assert fields[("model=b", "val_acc")] == r"72.00\,$\pm$\,2.00" and fields[("model=b", "test_acc")] == (
+        r"85.00\,$\pm$\,1.00")
+    assert fields[("model=a", "p")] == latex.NA and fields[("model=b", "n")] == "3"
+
+
+def test_preset_macros_count_the_significant_cells_and_the_most_seeds() -> None:
+    from scipy import stats as scipy_stats
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import _presets
+
+    ref, far, near = [0.90, 0.901, 0.902], [0.80, 0.801, 0.802], [0.90, 0.905]
+    assert 2 * scipy_stats.ttest_ind(far, ref, equal_var=False).pvalue < 0.05  # Holm, two tests
+    assert scipy_stats.ttest_ind(near, ref, equal_var=False).pvalue > 0.05
+    result = make_result({"mine": seeds({"model": "a"}, ref) + seeds({"model": "b"}, far)
+                          + seeds({"model": "c"}, near)})
+    p = _presets(result, {"mine": "mine"})
+    assert (p["mineNSig"], p["mineNCompared"], p["mineSeeds"]) == ("1", "2", "3 seeds")
+
+
+def test_the_overview_says_how_many_seeds_and_runs_of_the_study_grid_ran() -> None:
+    """seedsPerCell adds 'so far' when some cell ran fewer seeds than the grid plans; studyShare is empty once every
+    planned run is there."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _seeds_per_cell, _study_share
+
+    grids = {"a": [[f"x={x}", f"seed={s}"] for x in (1, 2) for s in (0, 1, 2)]}
+
+    def result(seeds_per_cell: tuple[int, int]):
+        runs = pd.DataFrame([{"preset": "a", "cell": f"x={x}", "seed": s}
+                             for x, n in zip((1, 2), seeds_per_cell) for s in range(n)])
+        return SimpleNamespace(collection=SimpleNamespace(runs=runs, swept={"a": ["x"]}))
+
+    partial, whole = result((1, 3)), result((3, 3))
+    assert _seeds_per_cell(partial, grids) == {"seedsPerCell": "1--3 seeds so far (3 planned)",
+                                               "seedsPlanned": "3 seeds"}
+    assert _seeds_per_cell(whole, grids)["seedsPerCell"] == "3 seeds"
+    assert _study_share(partial, grids).startswith(", 4 of the 6 runs the study plans")
+    assert _study_share(whole, grids) == ""
+
+
+def test_dead_unit_macros_are_means_over_the_runs_and_per_activation() -> None:
+    import pandas as pd
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import build_macros
+
+    result = make_result({"stage2_activation": seeds({"activation": "relu"}, [0.9, 0.9])
+                          + seeds({"activation": "gelu"}, [0.9])})
+    dead = [{"run_dir": d, "preset": "stage2_activation", "activation": a, "dead_fraction": f, "zero_fraction": z,
+             "negative_capable": a == "gelu"}
+            for d, a, f, z in zip(result.collection.runs["run_dir"], ("relu", "relu", "gelu"), (0.0, 0.1, 0.5),
+                                  (0.4, 0.6, 0.2))]
+    result.dead_runs = pd.DataFrame(dead)
+    result.dead_layers = pd.DataFrame([{**r, "layer": "layer1.0"} for r in dead])
+    m = build_macros(result)
+    assert (m["deadRuns"], m["deadMean"], m["zeroMean"]) == ("3 runs", "20.00", "40.00")  # means, not medians
+    assert (m["deadRelu"], m["zeroRelu"], m["deadGelu"], m["zeroGelu"]) == ("5.00", "50.00", "50.00", "20.00")
