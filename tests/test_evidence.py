@@ -296,7 +296,13 @@ def test_main_effects_pool_the_other_factors() -> None:
     assert "dropout" not in set(effects["factor"])  # one level only: no main effect to estimate
     text = evidence.evidence_macros(result)["readRegularization"]
     assert r"weight decay 0.0005: higher by 2.00\,pp" in text and "label smoothing 0.1: within seed noise" in text
-    assert r"\label{tab:main-effects}" in report_tables.main_effects_table(result)
+    table = report_tables.main_effects_table(result)
+    assert r"\label{tab:main-effects}" in table
+    # 6 runs per level (2 cells x 3 seeds); the baseline level has no difference or test of its own
+    assert r"weight decay & 0 & 6 & 90.00 &  &  \\" in table
+    assert r"weight decay & 0.0005 & 6 & 92.00 & +2.00 & $<$0.001 \\" in table
+    assert r"label smoothing & 0 & 6 & 91.00 &  &  \\" in table
+    assert r"label smoothing & 0.1 & 6 & 91.00 & +0.00 & 1 \\" in table
 
 
 def test_a_main_effect_is_tested_against_the_seed_noise_not_against_the_other_factors() -> None:

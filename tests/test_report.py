@@ -526,6 +526,8 @@ def test_problems_table_breaks_long_run_names(tmp_path: Path) -> None:
     assert r"\begin{longtable}" in table  # 60 rows: not a float, it breaks across pages
     one = SimpleNamespace(collection=SimpleNamespace(problems=pd.DataFrame, runs=pd.DataFrame({"run": ["a"]})))
     assert problems_table(one) == "The only run completed.\n"
+    two = SimpleNamespace(collection=SimpleNamespace(problems=pd.DataFrame, runs=pd.DataFrame({"run": ["a", "b"]})))
+    assert problems_table(two) == "All 2 runs completed.\n"
 
 
 def test_model_descriptions_typeset_arrows_and_sizes(tmp_path: Path) -> None:
@@ -621,14 +623,15 @@ def test_preset_table_rows_put_validation_before_test_and_count_failed_runs() ->
     from fmnist.analysis.report_tables import preset_table
 
     ref, big = {"model": "resnet9"}, {"model": "resnet18"}
-    result = make_result({"stage1_models": seeds(ref, [0.90, 0.92], best_val_acc=[0.80, 0.82])
+    result = make_result({"stage1_models": seeds(ref, [0.90, 0.92], best_val_acc=[0.80, 0.84])
                           + seeds(big, [0.95, 0.93], best_val_acc=[0.85, 0.83])
-                          + [{"cell": big, "status": "failed", "error": "loss is nan"}]})
+                          + [{"cell": big, "status": "failed", "error": "loss is nan"},
+                             {"cell": big, "status": "running"}]})
     table = preset_table(result, "stage1_models")
-    assert (r"resnet9 & 2 & 81.00\,$\pm$\,1.41 & 91.00\,$\pm$\,1.41 & \NA{} & \NA{} & \NA{} &  &  & "
-            r"reference \\") in table
-    assert (r"resnet18 & 2 (+1 failed) & 84.00\,$\pm$\,1.41 & 94.00\,$\pm$\,1.41 & \NA{} & \NA{} & \NA{} & +3.00 & "
-            r"0.168 & within seed noise \\") in table
+    assert (r"resnet9 & 2 & 82.00\,$\pm$\,2.83 & 91.00\,$\pm$\,1.41 & \NA{} & \NA{} & \NA{} &  &  & "
+            r"reference \\") in table  # validation and test accuracy each with its own std
+    assert (r"resnet18 & 2 (+1 failed) (+1 unfinished) & 84.00\,$\pm$\,1.41 & 94.00\,$\pm$\,1.41 & \NA{} & \NA{} "
+            r"& \NA{} & +3.00 & 0.168 & within seed noise \\") in table
 
 
 def test_per_class_table_quotes_each_class_mean_and_std() -> None:
@@ -770,6 +773,8 @@ def test_provenance_table_counts_completed_and_copied_runs_apart_from_failed_one
                           + [{"cell": {"model": "resnet9"}, "status": "failed", "error": "nan",
                               "git_commit": "1234567aa"}]})
     assert r"\texttt{mine} & \texttt{/mine} & 3 & 2 & 1 & 1234567, abcdef1 \\" in provenance_table(result)
+    result = make_result({"mine": seeds({"model": "resnet9"}, [0.9] * 5, git_commit=[f"{i}abcdef" for i in range(5)])})
+    assert r"& 5 & 5 & 0 & 0abcdef, 1abcdef, 2abcdef (+2) \\" in provenance_table(result)  # three, then how many more
 
 
 def test_cell_result_macros_quote_the_holm_p_and_the_validation_std() -> None:
@@ -852,3 +857,28 @@ def test_dead_unit_macros_are_means_over_the_runs_and_per_activation() -> None:
     m = build_macros(result)
     assert (m["deadRuns"], m["deadMean"], m["zeroMean"]) == ("3 runs", "20.00", "40.00")  # means, not medians
     assert (m["deadRelu"], m["zeroRelu"], m["deadGelu"], m["zeroGelu"]) == ("5.00", "50.00", "50.00", "20.00")
+
+
+def test_preset_captions_and_the_per_class_table_say_one_seed_when_there_is_one() -> None:
+    """The curves and accuracy captions (presets_section) and the per-class table describe a spread over seeds only
+    when some cell ran two seeds or more."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.analysis.report_tables import per_class_table, presets_section
+
+    for accs, seeded in (([0.9], False), ([0.9, 0.91], True)):
+        runs = seeds({"model.skip": True}, accs, seed=list(range(len(accs))))
+        result = make_result({"stage2_skip": runs + seeds({"model.skip": False}, [0.8], seed=[0])})
+        result.figures = {"curves_stage2_skip": Path("/unused/c.pdf"), "accuracy_stage2_skip": Path("/unused/a.pdf")}
+        text = presets_section(result)
+        assert ("mean over seeds with a $\\pm1$ std band" in text) is seeded
+        assert ("(one seed per cell)" in text) is not seeded and ("dotted: the reference; *:" in text) is seeded
+    per_class = pd.DataFrame({"run_dir": ["r"], "class": ["Bag"], "accuracy": [0.9]})
+    one = ClassResults("model.skip=True", "stage2_skip", np.eye(2, dtype=int), per_class, pd.DataFrame(), "r",
+                       ("Bag", "Coat"))
+    assert "(\\confPreset), one run." in per_class_table(SimpleNamespace(classes=one))
