@@ -173,6 +173,9 @@ def saved_stats() -> DeadStats:
                                      '{"dead_fraction": "x", "zero_fraction": 0.2}',
                                      '{"dead_fraction": NaN, "zero_fraction": 0.2}',
                                      '{"dead_fraction": 1.5, "zero_fraction": 0.2}',
+                                     '{"dead_fraction": 0.1, "zero_fraction": 0.2, "per_layer": [{"layer": 5, '
+                                     '"activation": "ReLU", "units": 3, "dead_units": 0, "dead_fraction": 0.0, '
+                                     '"zero_fraction": 0.2}]}',
                                      '{"dead_fraction": 0.1, "zero_fraction": 0.2, "per_layer": [{"layer": "a", '
                                      '"activation": "ReLU", "units": 0, "dead_units": 2, "dead_fraction": 0.1, '
                                      '"zero_fraction": 0.2}]}'])
@@ -183,6 +186,40 @@ def test_unreadable_or_incomplete_dead_units_file_is_not_used(tmp_path: Path, co
     (tmp_path / DEAD_UNITS_FILE).write_text(content)
     assert DeadStats.load(tmp_path) is None
     assert f"{tmp_path / DEAD_UNITS_FILE} is unreadable or incomplete" in caplog.text
+
+
+def test_a_dead_units_file_at_the_ends_of_its_ranges_is_used(tmp_path: Path) -> None:
+    """No zero at all (a GELU net), no dead unit, or every unit of a layer dead (a diverged run) are valid results;
+    the file holds the best weights' statistics, so another checkpoint is measured, never read from it."""
+    from fmnist.train.checkpoint import LAST
+
+    for stats in (DeadStats(0.0, 0.0, [{"layer": "prep.2", "activation": "GELU", "units": 4, "dead_units": 0,
+                                        "dead_fraction": 0.0, "zero_fraction": 0.0}], True, 10),
+                  DeadStats(1.0, 1.0, [{"layer": "prep.2", "activation": "ReLU", "units": 4, "dead_units": 4,
+                                        "dead_fraction": 1.0, "zero_fraction": 1.0}], False, 10)):
+        stats.save(tmp_path)
+        assert DeadStats.load(tmp_path) == stats
+    assert run_dead_stats({}, tmp_path, tmp_path, checkpoint=LAST) is None  # no last.pt to measure
+
+
+def test_an_activation_that_never_ran_is_left_out_and_the_next_ones_counted() -> None:
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = nn.ReLU()  # registered first, never called
+            self.conv = nn.Conv2d(1, 2, 1)
+            self.act = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.conv(x))
+
+    model = Branchy()
+    with torch.no_grad():
+        model.conv.weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))
+        model.conv.bias.zero_()
+    stats = dead_unit_stats(model, torch.ones(3, 1, 28, 28))  # channel 1 is -1 everywhere: dead
+    assert [(layer["layer"], layer["dead_units"]) for layer in stats.per_layer] == [("act", 1)]
+    assert (stats.dead_fraction, stats.zero_fraction) == (0.5, 0.5)
 
 
 def fake_trained_run(root: Path) -> Path:
