@@ -112,6 +112,8 @@ def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> N
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(1)] == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")  # the usual way to hide every GPU: CPU slots, not a GPU "-1"
+    assert visible_gpus() == [] and [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(2)] == ["", ""]
 
 
 #: A stand-in pool worker: says it is up, then waits; Ctrl-C makes it record `interrupted` (as train() does).
@@ -702,6 +704,59 @@ def test_failed_jobs_are_recorded_with_their_own_error_and_copied_ones_are_no_tr
         ("failed", "worker process killed by SIGKILL (killed from outside, or out of host memory)"),
         ("completed", None)]
     assert launcher.longest == 0
+
+
+def test_a_shorter_training_leaves_the_longest_job_as_it_was(tmp_path: Path) -> None:
+    """The longest job is the maximum over the jobs trained so far, not the latest one's length."""
+    import pickle
+    from types import SimpleNamespace
+
+    from hydra.core.utils import JobReturn
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"status": "completed"}))
+    ret = JobReturn()
+    ret.status, ret.return_value = JobStatus.COMPLETED, None
+    ret.hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(run)}}})
+    (tmp_path / "0.result.pkl").write_bytes(pickle.dumps(ret))
+    launcher = GpuPoolLauncher()
+    for longest, expected in ((100.0, (100.0, 100.0)), (1.0, (5.0, 60.0))):
+        launcher.longest = longest
+        job = gpu_pool._Job(0, ["seed=0"], tmp_path / "0.pkl", tmp_path / "0.result.pkl", tmp_path / "0.log",
+                            proc=SimpleNamespace(returncode=0), started=time.monotonic() - 5,
+                            started_at=time.time() - 60)  # trained for 5 s, after the job began
+        assert launcher._finish(job).status == JobStatus.COMPLETED
+        assert expected[0] <= launcher.longest <= expected[1]
+
+
+def test_jobs_past_the_deadline_are_reported_not_started_and_a_workers_threads_follow_the_users_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its deadline the pool returns each pending job without a worker and names it to the sweep's report
+    (report_not_started); a worker gets OMP_NUM_THREADS from the pool only where the user set none."""
+    from types import SimpleNamespace
+
+    import fmnist.train.callbacks as callbacks
+
+    named: list[list[str]] = []
+    monkeypatch.setattr(callbacks, "report_not_started", named.append)
+    launcher = GpuPoolLauncher(deadline=0.0)
+    jobs = [gpu_pool._Job(n, [f"seed={n}"], tmp_path / f"{n}.pkl", tmp_path / f"{n}.r", tmp_path / f"{n}.log")
+            for n in (3, 4)]
+    returns: dict = {}
+    launcher._run(deque(jobs), [], deque(plan_slots(1, gpus=[])), gpu_pool.SlotLocks(None), 1, returns)
+    assert named == [["seed=3"], ["seed=4"]] and sorted(returns) == [3, 4]
+    assert all(r.status == JobStatus.COMPLETED and r.return_value is None for r in returns.values())
+
+    envs: list[dict] = []
+    monkeypatch.setattr(gpu_pool.subprocess, "Popen", lambda *a, env, **k: envs.append(env) or SimpleNamespace(pid=1))
+    for user in (None, "7"):
+        if user is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", user)
+        launcher._start(jobs[0], plan_slots(1, gpus=[])[0], 3)
+    assert [e["OMP_NUM_THREADS"] for e in envs] == ["3", "7"] and envs[0]["CUDA_VISIBLE_DEVICES"] == ""
 
 
 def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path) -> None:
