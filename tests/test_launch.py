@@ -771,8 +771,10 @@ def test_a_job_whose_run_is_complete_is_recorded_without_a_worker(tmp_path: Path
         def check(*overrides: str, ctx=context):
             return record_if_completed(ctx, compose_job(ctx, master, list(overrides), 0, "pool_1_0"))
 
+        assert config_run_dir(job_config(context, master, ["seed=3"], 7)) == sweep / "7_seed=3"  # the job's number
         cfg = job_config(context, master, ["seed=3"], 0, "pool_1_0")
         run = config_run_dir(cfg)
+        assert run == sweep / "0_seed=3" and cfg.hydra.job.id == "pool_1_0"
         task = to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
         run.mkdir(parents=True)
         summary = {"status": "completed", "config": task, "best_val_acc": 0.9, "test_acc": 0.89}
