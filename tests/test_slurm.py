@@ -111,6 +111,22 @@ def test_a_sweep_slurm_refuses_is_one_line(cluster: SlurmCluster, real_resplit_d
         "partition" in last.lower(), last
 
 
+def test_the_refusal_quotes_the_schedulers_fatal_line_else_its_last_error() -> None:
+    """No cluster needed: which line of sbatch's output (as submitit quotes it) the one-line error shows."""
+    from hydra_plugins.fmnist_launchers.slurm import refused_submission
+
+    errors = ("Command '['sbatch', 'x.sh']' returned non-zero exit status 1.\nsbatch: error: first problem\n"
+              "sbatch: error: Invalid partition name specified\ndone")
+    assert refused_submission("slurm", 3, OSError(errors)) == (
+        "slurm refused to queue the sweep's 3 job(s): sbatch: error: Invalid partition name specified")
+    fatal = "sbatch: fatal: Unable to contact slurm controller\n" + errors
+    assert refused_submission("slurm", 1, OSError(fatal)).endswith(": sbatch: fatal: Unable to contact slurm "
+                                                                   "controller")
+    assert refused_submission("local", 2, OSError("just this\nand this\n\n")) == (
+        "local refused to queue the sweep's 2 job(s): and this")
+    assert refused_submission("slurm", 2, OSError()).endswith("2 job(s): OSError")
+
+
 def _wait(what: str, cond, timeout: float = 300, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while True:
