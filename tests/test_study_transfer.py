@@ -127,6 +127,19 @@ def test_a_big_archive_comes_back_in_parts(tmp_path: Path, monkeypatch: pytest.M
     assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
 
 
+def test_an_archive_of_more_than_26_parts_names_each_part_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Part names go aa..az, ba, ...: no part overwrites another, and the parts join to the whole archive again."""
+    device = tmp_path / "device"
+    make_run(device, "p/0_run", **{"metrics.csv": "".join(f"{j},{j * 7919 % 10007}\n" for j in range(40))})
+    monkeypatch.setattr(st, "PART_BYTES", 8)
+    (tmp_path / "out").mkdir()
+    parts = st.archive(device, {}, tmp_path / "out" / st.ARCHIVE)
+    assert len(parts) > 26 and parts[26].name == "study.tar.gz.part-ba"
+    assert len({p.name for p in parts}) == len(parts) == len(list((tmp_path / "out").iterdir()))
+    assert st.unpack(tmp_path / "repo", [tmp_path / "out"]) == (1, 0)
+    assert tree(tmp_path / "repo" / STUDY) == tree(device / STUDY)
+
+
 def test_the_archives_of_two_device_calls_are_both_added(tmp_path: Path) -> None:
     """`make study-unpack PARTS="out1 out2"`: one archive per folder, each extracted (joined, tar would stop at
     the end of the first and drop the second call's runs)."""
