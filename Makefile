@@ -53,9 +53,10 @@ report: $(if $(strip $(SWEEPS)),setup)  # without SWEEPS: the usage line, before
 	  $(if $(strip $(BENCH)),bench_dir=$(strip $(BENCH))) $(ARGS)
 
 # What a session on the lent GPU machine carries (it reaches no package index): .whl/ holds the packages its
-# image lacks as Python 3.12 wheels (the versions installed here), .devdata/raw/ the raw Fashion-MNIST files.
+# image lacks as Python 3.12 wheels (the versions installed here; pytest-timeout for the ini's test timeout),
+# .devdata/raw/ the raw Fashion-MNIST files.
 # There: bash scripts/device_session.sh check|bench|study (see the script).
-DEVICE_PKGS = hydra-core omegaconf hydra-submitit-launcher submitit
+DEVICE_PKGS = hydra-core omegaconf hydra-submitit-launcher submitit pytest-timeout
 device-kit: setup
 	rm -rf .whl && mkdir -p .whl .devdata/raw
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
