@@ -91,6 +91,8 @@ def test_markdown_sets_each_row_against_its_target(tmp_path: Path, capsys: pytes
     ({"throughput": [1]}, "bench.json: a benchmark result lacks a field or has a wrong value (AttributeError: "),
     ({"concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 1.0}], "settings": 5},
      "bench.json: a benchmark result lacks a field or has a wrong value (AttributeError: "),
+    ({"throughput": [{"model": "resnet18", "batch_size": 512, "naive_s_per_epoch": "slow"}]},
+     "bench.json: a benchmark result lacks a field or has a wrong value (ValueError: "),
 ])
 def test_markdown_refuses_what_is_not_a_result(tmp_path: Path, capsys: pytest.CaptureFixture, content: object,
                                                message: str) -> None:
@@ -99,6 +101,49 @@ def test_markdown_refuses_what_is_not_a_result(tmp_path: Path, capsys: pytest.Ca
     assert markdown_main([str(path)]) == 1
     assert message in capsys.readouterr().err
 
+
+def test_a_target_met_at_its_bound_and_failures_are_shown_as_such(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """A time equal to its target meets it, as does an accuracy equal to its aim; an accurate-enough run that is too
+    slow misses, as does a fast run that is not accurate enough; a failed run says so, a preset without an aim is
+    not judged; a failed mode reads "failed"; a whole-epoch timing with deterministic kernels says so."""
+    from fmnist.bench.results import tta_rows
+
+    result = {"device": "cuda", "torch_version": "2.11.0", "date": "2026-12-01", "precision": "bf16",
+              "cudnn": {"deterministic": True}, "settings": {"steps": 0},
+              "throughput": [{"model": "resnet18", "batch_size": 512, "naive_s_per_epoch": 7.0, "speedup": 10.0,
+                              "ours_mode": "eager", "ours_s_per_epoch": 0.7,
+                              "modes": {"eager": {"s_per_epoch": 0.7, "setup_s": 0.0}, "graphs": {"error": "OOM"}}}],
+              "time_to_accuracy": [
+                  {"preset": "fast", "epochs": 24, "test_acc": 0.94, "train_time_s": 10.0, "model": "resnet9",
+                   "batch_size": 512, "n_train": 60000},
+                  {"preset": "fast", "epochs": 8, "test_acc": 0.93, "train_time_s": 5.0},
+                  {"preset": "fast", "epochs": 0, "status": "failed", "test_acc": None, "train_time_s": None},
+                  {"preset": "quick", "epochs": 1, "test_acc": 0.5, "train_time_s": 2.0}],
+              "concurrency": [{"jobs_per_gpu": 2, "jobs": 4, "runs_per_min": 3.0, "speedup_vs_first": 1.0,
+                               "completed": 4, "median_phases_s": {"startup_s": 1.0, "setup_s": 0.0,
+                                                                   "train_time_s": 5.0, "finish_s": 0.5}}]}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(result))
+    assert markdown_main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert ("(one whole epoch timed; cuda, torch 2.11.0, 2026-12-01, precision bf16; deterministic cuDNN kernels):"
+            in out)
+    assert "| model | batch | naive s/epoch | eager s/epoch | graphs s/epoch |" in out
+    assert "\n|---|---|---|---|---|---|---|---|\n" in out  # one separator cell per column (8)
+    assert "| resnet18 | 512 | 7.00 | 0.70 | failed | 10.0x faster | ≤ 0.7 (met) | 0.0 |" in out
+    assert "| `fast` | 24 | 94.00 % | 10.0 | ≥ 94.0 % in ≤ 10 s | met |" in out
+    assert "| `fast` | 8 | 93.00 % | 5.0 | ≥ 94.0 % in ≤ 10 s | missed |" in out
+    assert "| `fast` | 0 | - | - | ≥ 94.0 % in ≤ 10 s | failed |" in out
+    assert "| `quick` | 1 | 50.00 % | 2.0 | - |  |" in out
+    assert "| 2 | 3.00 | 1.00x | 4/4 | 1.0 / 0.0 / 5.0 / 0.5 |" in out
+    assert out.index("Seconds per training epoch") < out.index("Time to accuracy") < out.index("Jobs per GPU")
+    row = tta_rows(result)[0]
+    assert (row["model"], row["batch_size"], row["n_train"], row["aim"]) == ("resnet9", 512, 60000, (0.94, 10.0))
+    result["settings"] = {"steps": 5}  # no warm-up recorded: none was run
+    path.write_text(json.dumps(result))
+    assert markdown_main([str(path)]) == 0
+    assert "(timed over 5 steps after 0 warm-up steps;" in capsys.readouterr().out
 
 def test_tiny_runs_the_quick_preset_unless_told_otherwise() -> None:
     from fmnist.bench.__main__ import parse_args
