@@ -204,6 +204,33 @@ def test_a_failed_concurrency_sweep_says_why(tmp_path: Path) -> None:
     assert "trainer.epochs='abc' is invalid" in res["error"]
 
 
+def test_a_concurrency_sweep_counts_its_completed_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """K jobs per GPU (and K CPU jobs) over one seed per job; the phases are medians over the completed runs only,
+    and a job that did not complete keeps the end of the sweep's output even when the sweep exits 0."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from fmnist.bench import concurrency
+
+    calls = []
+
+    def sweeps(cmd, **kwargs):
+        calls.append(cmd)
+        sweep = Path(cmd[-1].removeprefix("hydra.sweep.dir="))
+        for i, (status, startup) in enumerate([("completed", 2.0), ("completed", 4.0), ("failed", 100.0)]):
+            (sweep / str(i)).mkdir(parents=True)
+            (sweep / str(i) / "summary.json").write_text(json.dumps({"status": status, "startup_s": startup}))
+        return subprocess.CompletedProcess(cmd, 0, stdout="a\nb\nc\nd\n", stderr="e\nf\ng")
+
+    monkeypatch.setattr(concurrency.subprocess, "run", sweeps)
+    monkeypatch.setattr(concurrency, "time", SimpleNamespace(perf_counter=iter([10.0, 70.0]).__next__))
+    res = concurrency.sweep_throughput(3, 3, ["trainer.epochs=1"], root=tmp_path)
+    assert (res["wall_s"], res["runs_per_min"]) == (60.0, 2.0)  # 2 runs completed in a minute
+    assert {"hydra.launcher.jobs_per_gpu=3", "hydra.launcher.cpu_jobs=3", "seed=0,1,2", "trainer.epochs=1",
+            f"hydra.sweep.dir={tmp_path / 'k3'}"} <= set(calls[0])
+    assert (res["completed"], res["jobs"], res["sweep_dir"]) == (2, 3, str(tmp_path / "k3"))
+    assert res["median_phases_s"]["startup_s"] == 3.0 and res["error"] == "c\nd\ne\nf\ng"
+
 def test_concurrency_reports_the_median_run_phases() -> None:
     """Medians over the runs that recorded a phase (runs of older versions lack them); None where none did."""
     from fmnist.bench.concurrency import median_phases
@@ -315,6 +342,37 @@ def test_time_to_accuracy_counts_the_graph_capture(monkeypatch: pytest.MonkeyPat
     del summary["graph_capture_s"], summary["cuda_graphs"]  # eager (CPU, or a capture that fell back)
     assert tta.time_to_accuracy("fast", ["data.dir=unused"])["train_time_s"] == pytest.approx(9.25)
 
+
+def test_time_to_accuracy_names_what_the_preset_trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The result carries the run's own numbers and what the preset trains (fast: ResNet9 at batch 512, 24 epochs);
+    the run dir is kept and named only under a run root; no logger runs while timed; a failure keeps the first line
+    of its message."""
+    from fmnist.bench import tta
+    from fmnist.errors import FmnistError
+
+    seen = []
+
+    def trains(cfg, run_dir):
+        seen.append((run_dir, cfg.logger.tensorboard))
+        return {"status": "completed", "test_acc": 0.95, "best_val_acc": 0.97, "train_time_s": 8.0,
+                "epochs_completed": 24, "device_name": "GPU", "n_train": 60000}
+
+    monkeypatch.setattr(tta, "train", trains)
+    result = tta.time_to_accuracy("fast", ["data.dir=unused"], run_root=tmp_path)
+    assert seen == [(tmp_path / "fast", False)] and result["run_dir"] == str(tmp_path / "fast")
+    assert (result["model"], result["batch_size"], result["n_train"], result["epochs"]) == ("resnet9", 512, 60000, 24)
+    assert (result["test_acc"], result["best_val_acc"], result["device_name"]) == (0.95, 0.97, "GPU")
+    assert result["train_time_s"] == pytest.approx(8.0) and result["error"] is None
+    assert tta.time_to_accuracy("fast", ["data.dir=unused"])["run_dir"] is None  # a temporary folder, removed
+    tta.time_to_accuracy("quick", ["data.dir=unused"])  # quick logs to TensorBoard by default: not while timed
+    assert seen[-1][1] is False
+
+    def fails(cfg, run_dir):
+        raise FmnistError("CUDA out of memory\nTried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(tta, "train", fails)
+    result = tta.time_to_accuracy("fast", ["data.dir=unused"])
+    assert (result["status"], result["error"], result["epochs"]) == ("failed", "CUDA out of memory", None)
 
 def test_a_failed_mode_is_recorded_and_the_benchmark_goes_on(make_resplit, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch,
