@@ -286,6 +286,68 @@ def test_step_model_modes() -> None:
         step_model(net, "compile-fast", 8, "fp32", False)
 
 
+def test_torch_compile_modes_are_passed_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from fmnist.bench.pipelines import step_model
+
+    monkeypatch.setattr(torch, "compile", lambda model, mode: mode)
+    net = torch.nn.Linear(2, 2)
+    assert [step_model(net, f"compile-{m}", 8, "fp32", False) for m in ("default", "reduce-overhead", "max-autotune")
+            ] == [None, "reduce-overhead", "max-autotune"]
+
+
+def test_the_pipelines_time_only_the_steps_after_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a clock that ticks once per training step: warm-up steps are setup, not timed; exactly `steps` are timed,
+    across epochs of the batch stream; the naive pipeline normalizes its images with the data's mean and std."""
+    import io
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from fmnist.bench import pipelines
+    from fmnist.data.loader import MEAN, STD
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(pipelines, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    paddings = []
+
+    def batches(split, batch_size, augment, *args):  # an epoch of 3 batches
+        paddings.append(augment.crop_padding)
+        yield from range(3)
+
+    def one_epoch(runner, stream, *args, **kwargs):
+        for _ in stream:
+            clock.now += 1.0
+
+    monkeypatch.setattr(pipelines, "train_batches", batches)
+    monkeypatch.setattr(pipelines, "train_one_epoch", one_epoch)
+    cpu = torch.device("cpu")
+    timing = pipelines.time_ours(torch.nn.Linear(2, 2), list(range(300)), 10, 5, 2, cpu, "fp32", False)
+    assert (timing.steps, timing.seconds, timing.setup_s, timing.epoch_images) == (5, 5.0, 2.0, 300)
+    assert timing.s_per_epoch == pytest.approx(30.0) and paddings == [4, 4, 4]  # 300 images at 10 per second
+
+    inputs = []
+
+    class Ticking(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(28 * 28, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            clock.now += 1.0
+            inputs.append(x)
+            return self.linear(x.flatten(1))
+
+    black = io.BytesIO()
+    Image.new("L", (28, 28)).save(black, format="PNG")
+    clock.now = 0.0
+    timing = pipelines.time_naive(Ticking(), [black.getvalue()] * 4, np.zeros(4, dtype=np.int64), 2, 3, 2, 0, cpu)
+    assert (timing.steps, timing.seconds, timing.epoch_images, len(inputs)) == (3, 3.0, 4, 5)
+    assert torch.allclose(torch.cat(inputs), torch.tensor(-MEAN / STD))  # black, padded with black
+
 @pytest.mark.parametrize(("preset", "model", "epochs", "erasing", "ema"), [
     ("fast", "ResNet9", 24, 0.0, None), ("fast95", "ResNet", 40, 0.5, None), ("best", "ResNet", 120, 0.5, 0.999),
 ])
