@@ -110,7 +110,8 @@ def test_a_target_met_at_its_bound_and_failures_are_shown_as_such(tmp_path: Path
     from fmnist.bench.results import tta_rows
 
     result = {"device": "cuda", "torch_version": "2.11.0", "date": "2026-12-01", "precision": "bf16",
-              "cudnn": {"deterministic": True}, "settings": {"steps": 0},
+              "cudnn": {"deterministic": True},
+              "settings": {"steps": 0, "concurrency_overrides": ["trainer.epochs=1", "trainer.batch_size=256"]},
               "throughput": [{"model": "resnet18", "batch_size": 512, "naive_s_per_epoch": 7.0, "speedup": 10.0,
                               "ours_mode": "eager", "ours_s_per_epoch": 0.7,
                               "modes": {"eager": {"s_per_epoch": 0.7, "setup_s": 0.0}, "graphs": {"error": "OOM"}}}],
@@ -136,6 +137,7 @@ def test_a_target_met_at_its_bound_and_failures_are_shown_as_such(tmp_path: Path
     assert "| `fast` | 8 | 93.00 % | 5.0 | ≥ 94.0 % in ≤ 10 s | missed |" in out
     assert "| `fast` | 0 | - | - | ≥ 94.0 % in ≤ 10 s | failed |" in out
     assert "| `quick` | 1 | 50.00 % | 2.0 | - |  |" in out
+    assert "Jobs per GPU (gpu_pool, 4 runs of `trainer.epochs=1 trainer.batch_size=256`, process start" in out
     assert "| 2 | 3.00 | 1.00x | 4/4 | 1.0 / 0.0 / 5.0 / 0.5 |" in out
     assert out.index("Seconds per training epoch") < out.index("Time to accuracy") < out.index("Jobs per GPU")
     row = tta_rows(result)[0]
