@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 from fmnist.analysis.errors import AnalysisError
 from fmnist.config import differing_keys
 from fmnist.analysis.grid import job_number, missing_jobs
+from fmnist.train.phases import PHASE_KEYS
 from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,12 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "best_val_acc", "best_epoch", "test_acc", "test_loss", "params", "flops", "train_time_s", "images_per_s",
     "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "device_name", "torch_version",
     "git_commit", "data_dir", "data_fingerprint", "error", "reused_from", "precision", "cuda_graphs",
-    "resumed_from_epoch", "started_at", "finished_at", "hostname", "startup_s", "setup_s", "epochs_s", "finish_s",
+    "resumed_from_epoch", "started_at", "finished_at", "hostname", *PHASE_KEYS,
 )
 #: Those of them that hold numbers (any other value there is an issue of the run and read as missing).
 NUMERIC_FIELDS: frozenset[str] = frozenset({
     "best_val_acc", "best_epoch", "test_acc", "test_loss", "params", "flops", "train_time_s", "images_per_s",
-    "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "resumed_from_epoch", "startup_s", "setup_s",
-    "epochs_s", "finish_s",
+    "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "resumed_from_epoch", *PHASE_KEYS,
 })
 #: Resolved config values every row carries (the swept ones among them are also parameters).
 CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size", "data.dir")

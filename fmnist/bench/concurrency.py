@@ -35,13 +35,14 @@ def sweep_throughput(jobs_per_gpu: int, n_jobs: int, overrides: list[str], root:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - tic
         summaries = [read_summary(p.parent) or {} for p in sweep.glob("*/summary.json")]
-    completed = sum(1 for r in summaries if r.get("status") == "completed")
+    done = [r for r in summaries if r.get("status") == "completed"]
+    completed = len(done)
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-ERROR_LINES:]
     return {
         "jobs_per_gpu": jobs_per_gpu, "jobs": n_jobs, "completed": completed, "wall_s": wall,
         "runs_per_min": 60.0 * completed / wall, "returncode": proc.returncode,
         "sweep_dir": str(sweep) if root else None, "error": "\n".join(tail) if completed < n_jobs else None,
-        "median_phases_s": median_phases([r for r in summaries if r.get("status") == "completed"]),
+        "median_phases_s": median_phases(done),
     }
 
 

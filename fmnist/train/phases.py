@@ -10,6 +10,8 @@ import os
 import time
 from pathlib import Path
 
+#: The summary.json keys of the phases, in order (each rounded to milliseconds).
+PHASE_KEYS: tuple[str, ...] = ("startup_s", "setup_s", "epochs_s", "finish_s")
 #: perf_counter() when the last train() of this process returned (None: none has yet).
 _last_run_end: float | None = None
 
