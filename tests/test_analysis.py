@@ -11,12 +11,14 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.collections import PathCollection
 from PIL import Image
 from scipy import stats as scipy_stats
 
@@ -693,7 +695,7 @@ def test_curves_of_many_cells_get_one_column_of_panels_per_value_of_the_first_ke
     monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
     with style.context():
         figures.training_curves(runs, epochs, "p", list(runs["cell"]), tmp_path, swept=keys)
-        figures.training_curves(runs.iloc[:4], epochs, "p", list(runs["cell"][:4]), tmp_path, swept=keys)
+        figures.training_curves(runs.iloc[:8], epochs, "p", list(runs["cell"][:8]), tmp_path, swept=keys)  # MAX_LINES
     many, few = saved
     assert [ax.get_title() for ax in many.axes[:3]] == ["lr=0.01", "lr=0.1", "lr=0.3"] and len(many.axes) == 6
     assert [len(ax.get_lines()) for ax in many.axes] == [6] * 6  # three schedules, train and validation each
@@ -1372,3 +1374,189 @@ def test_final_accuracy_plots_means_with_std_bars_and_the_reference_line(tmp_pat
     dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
     assert len(dotted) == 1 and dotted[0].get_xdata()[0] == pytest.approx(90)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a (ref)", "b *"]
+
+
+@pytest.fixture
+def drawn_figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, plt.Figure]]]:
+    """(file name, figure) of each figure drawn in the test, instead of saving it; closed afterwards."""
+    saved: list[tuple[str, plt.Figure]] = []
+    monkeypatch.setattr(style, "save",
+                        lambda fig, out_dir, name: saved.append((name, fig)) or [out_dir / f"{name}.pdf"])
+    yield saved
+    for _, fig in saved:
+        plt.close(fig)
+
+
+def test_training_curves_are_the_mean_and_std_of_each_cells_completed_seeds(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """Per cell, training dashed and validation solid at the mean over its completed seeds (accuracy in %, loss as
+    is) with a ±1 std band; a failed run, a run of another preset and a cell without runs are not drawn."""
+    runs = pd.DataFrame([{"preset": preset, "status": status, "run_dir": f"/r{i}", "cell": cell}
+                         for i, (preset, status, cell) in enumerate((
+                             ("p", "completed", "a"), ("p", "completed", "a"), ("p", "failed", "a"),
+                             ("p", "completed", "b"), ("q", "completed", "a")))])
+    val_acc = {0: (0.4, 0.7), 1: (0.6, 0.9), 2: (0.0, 0.0), 3: (0.5, 0.5), 4: (0.0, 0.0)}
+    epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": e + 1, "val_acc": acc[e], "train_acc": acc[e] + 0.05,
+                            "val_loss": 2.0 - acc[e], "train_loss": 1.9 - acc[e]}
+                           for i, acc in val_acc.items() for e in (0, 1)])
+    saved = drawn_figures
+    with style.context():
+        figures.training_curves(runs, epochs, "p", ["a", "b", "none"], tmp_path)
+    (name, fig), = saved
+    loss, acc = fig.axes
+    assert name == "curves_p" and (loss.get_ylabel(), acc.get_ylabel()) == ("cross-entropy loss", "accuracy (%)")
+    assert loss.get_xlabel() == acc.get_xlabel() == "epoch"
+    drawn = [(line.get_linestyle(), list(line.get_xdata()), pytest.approx(list(line.get_ydata())))
+             for line in acc.get_lines()]
+    assert drawn == [("--", [1, 2], [55, 85]), ("-", [1, 2], [50, 80]), ("--", [1, 2], [55, 55]),
+                     ("-", [1, 2], [50, 50])]  # cell a train, validation; cell b train, validation
+    assert list(loss.get_lines()[1].get_ydata()) == pytest.approx([1.5, 1.2])
+    band = acc.collections[1].get_paths()[0].vertices  # cell a, validation; cell b (one seed) has no std
+    std = 100 * np.std([0.4, 0.6], ddof=1)
+    assert len(acc.collections) == 2 and sorted(set(band[band[:, 0] == 1, 1])) == pytest.approx([50 - std, 50 + std])
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "train", "validation"]
+    assert [h.get_linestyle() for h in legend.legend_handles[2:]] == ["--", "-"]
+
+
+def test_trainer_tracked_dead_units_are_plotted_per_cell_over_its_completed_seeds(
+        tmp_path: Path, drawn_figures: list) -> None:
+    runs = pd.DataFrame([{"preset": "p", "status": status, "run_dir": f"/r{i}", "cell": "a"}
+                         for i, status in enumerate(("completed", "completed", "failed"))])
+    epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": e, "dead_fraction": dead * e, "zero_fraction": 0.5 + dead}
+                           for i, dead in enumerate((0.1, 0.2, 0.4)) for e in (1, 2)])
+    saved = drawn_figures
+    with style.context():
+        assert figures.tracked_dead_curves(runs, epochs.drop(columns="dead_fraction"), "p", ["a"], tmp_path) == []
+        figures.tracked_dead_curves(runs, epochs, "p", ["a"], tmp_path)
+    (name, fig), = saved
+    dead, zero = fig.axes
+    assert name == "dead_training_p" and (dead.get_ylabel(), zero.get_ylabel()) == ("dead units (%)",
+                                                                                       "zero activations (%)")
+    assert list(dead.get_lines()[0].get_ydata()) == pytest.approx([15, 30])  # the failed run's 40 % is left out
+    assert list(zero.get_lines()[0].get_ydata()) == pytest.approx([65, 65])
+
+
+def test_final_accuracy_dots_the_completed_seeds_and_says_why_a_cell_has_no_result(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """Cells top to bottom in table order; each completed seed a dot beside its metric's bar (validation above,
+    test below); a cell without a value names its runs' outcomes, a cell of one seed is a result."""
+    nan = float("nan")
+    cells = pd.DataFrame([{"preset": "p", "cell": c, "n": n, "n_failed": nf, "n_unfinished": nu, "metric": "test_acc",
+                           "is_reference": c == "a", "significant": None, "best_val_acc_mean": v,
+                           "best_val_acc_std": s, "test_acc_mean": t, "test_acc_std": s}
+                          for c, n, nf, nu, v, t, s in (("a", 2, 1, 0, 0.80, 0.90, 0.01),
+                                                        ("b", 1, 0, 0, 0.85, 0.94, nan),
+                                                        ("c", 0, 1, 2, nan, nan, nan))])
+    runs = pd.DataFrame([{"preset": "p", "status": st, "cell": c, "best_val_acc": v, "test_acc": t}
+                         for c, st, v, t in (("a", "completed", 0.79, 0.89), ("a", "completed", 0.81, 0.91),
+                                             ("a", "failed", 0.2, 0.3), ("b", "completed", 0.85, 0.94),
+                                             ("c", "failed", nan, nan))])
+    saved = drawn_figures
+    with style.context():
+        figures.final_accuracy(cells, runs, "p", tmp_path)
+    ax = saved[0][1].axes[0]
+    dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    assert [list(d[:, 0]) for d in dots] == [[79, 81], [85], [], [89, 91], [94], []]  # validation, then test
+    assert [list(d[:, 1]) for d in dots[:2]] == [[-0.125, -0.125], [0.875]]
+    assert [list(d[:, 1]) for d in dots[3:5]] == [[0.125, 0.125], [1.125]]
+    assert [t.get_text() for t in ax.texts] == ["no result (1 failed, 2 unfinished)"]
+    assert ax.get_ylim() == (2.5, -0.5) and [t.get_text() for t in ax.get_yticklabels()] == ["a (ref)", "b", "c"]
+
+
+def test_capacity_plots_each_cell_with_results_against_its_size_and_training_time(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """One point per cell with a result (mean ± std of its metric, here validation), one colour and legend entry per
+    preset; training time has its std as an x error, parameters and FLOPs are exact."""
+    cells = pd.DataFrame([{"preset": p, "cell": c, "n": n, "metric": "best_val_acc", "best_val_acc_mean": acc,
+                           "best_val_acc_std": 0.01, "params_mean": params, "params_std": 0.0,
+                           "flops_mean": 10 * params, "flops_std": 0.0, "train_time_s_mean": 30.0,
+                           "train_time_s_std": 2.0}
+                          for p, c, n, acc, params in (("p", "w=8", 3, 0.9, 1e5), ("p", "w=16", 3, 0.92, 4e5),
+                                                       ("p", "w=32", 0, float("nan"), 1.6e6),
+                                                       ("q", "w=64", 0, float("nan"), 6.4e6))])
+    saved = drawn_figures
+    with style.context():
+        figures.capacity(cells, tmp_path)
+    (name, fig), = saved
+    params, flops, time = fig.axes
+    assert name == "capacity" and params.get_ylabel() == "best validation accuracy (%)"
+    assert [ax.get_xlabel() for ax in fig.axes] == ["parameters", "FLOPs per image", "training time (s)"]
+    (points,) = params.containers
+    assert list(points.lines[0].get_xdata()) == [1e5, 4e5] and list(points.lines[0].get_ydata()) == [90, 92]
+    assert list(flops.containers[0].lines[0].get_xdata()) == [1e6, 4e6]
+    assert [c.has_xerr for ax in fig.axes for c in ax.containers] == [False, False, True]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["p"]
+
+
+def test_key_comparisons_plot_each_difference_with_its_confidence_interval(tmp_path: Path, drawn_figures: list) -> None:
+    """The first question at the top; a - b in pp at the point, the CI (asymmetric here) as its bar, filled when the
+    difference is significant either way."""
+    table = pd.DataFrame([{"question": q, "a": "x", "b": "y", "delta": d, "ci_low": lo, "ci_high": hi, "verdict": v}
+                          for q, d, lo, hi, v in (("first", 0.02, 0.01, 0.04, "higher"),
+                                                  ("second", -0.03, -0.05, -0.02, "lower"),
+                                                  ("third", 0.001, -0.01, 0.005, "within seed noise"))])
+    saved = drawn_figures
+    with style.context():
+        figures.key_comparisons(table, tmp_path)
+    ax = saved[0][1].axes[0]
+    labels = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
+    assert [labels[y] for y in sorted(labels, reverse=True)] == ["first: x vs y", "second: x vs y", "third: x vs y"]
+    third, second, first = ax.containers  # drawn bottom up
+    assert [c.lines[0].get_xdata()[0] for c in (first, second, third)] == pytest.approx([2.0, -3.0, 0.1])
+    bars = [tuple(c.lines[2][0].get_segments()[0][:, 0]) for c in (first, second, third)]
+    assert bars == [pytest.approx((1.0, 4.0)), pytest.approx((-5.0, -2.0)), pytest.approx((-1.0, 0.5))]
+    assert [c.lines[0].get_markerfacecolor() != "white" for c in (first, second, third)] == [True, True, False]
+
+
+def test_lr_schedule_figure_is_at_the_runs_length_with_their_recorded_lr_on_top(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """The schedules at the completed runs' most common length (3 epochs of 260 images in batches of 64: 4 steps,
+    the last partial batch dropped), lr / peak per step from the start to the end of training; the lr each epoch of
+    a run recorded (at its start) is drawn, as a fraction of the run's peak, on its own scheduler only."""
+    runs = pd.DataFrame([{"status": status, "trainer.epochs": n, "trainer.batch_size": 64, "n_train": 260,
+                          "scheduler": "cosine", "run_dir": f"r{i}", "optimizer.lr": 0.2}
+                         for i, (status, n) in enumerate((("completed", 3), ("completed", 3), ("completed", 2),
+                                                          ("failed", 5), ("failed", 5), ("failed", 5)))])
+    cosine = 0.5 * (1 + np.cos(np.pi * np.arange(13) / 12))
+    epochs = pd.DataFrame([{"run_dir": "r0", "epoch": e, "lr": 0.2 * cosine[4 * (e - 1)]} for e in (1, 2, 3)])
+    saved = drawn_figures
+    with style.context():
+        figures.lr_schedules(runs, epochs, CONF_DIR, tmp_path)
+    ax = saved[0][1].axes[0]
+    assert ax.get_title().startswith("3 epochs × 4 steps/epoch")
+    assert figures.lr_schedules(runs, epochs, tmp_path, tmp_path) == []  # no conf/scheduler/ there: no figure
+    curves = {line.get_label(): line for line in ax.get_lines() if line.get_linestyle() != "None"}
+    assert set(curves) == {p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml")}
+    assert list(curves["cosine"].get_xdata()) == pytest.approx(np.arange(13) / 4)
+    assert list(curves["cosine"].get_ydata()) == pytest.approx(cosine, abs=1e-6)
+    (recorded,) = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    assert list(recorded.get_xdata()) == [0, 1, 2] and list(recorded.get_ydata()) == pytest.approx(cosine[[0, 4, 8]])
+    assert recorded.get_color() == curves["cosine"].get_color()
+
+
+def test_dead_vs_lr_draws_every_run_and_the_mean_per_learning_rate(tmp_path: Path, drawn_figures: list) -> None:
+    dead = pd.DataFrame([{"optimizer.lr": lr, "activation": "relu", "dead_fraction": f}
+                         for lr, f in ((0.01, 0.0), (0.01, 0.1), (0.1, 0.2), (0.1, 0.4), (None, 0.9))])
+    saved = drawn_figures
+    with style.context():
+        figures.dead_vs_lr(dead, tmp_path)
+    ax = saved[0][1].axes[0]
+    (mean,) = ax.get_lines()
+    assert list(mean.get_xdata()) == [0.01, 0.1] and list(mean.get_ydata()) == pytest.approx([5, 30])
+    assert sorted(ax.collections[0].get_offsets()[:, 1]) == pytest.approx([0, 10, 20, 40])
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("peak learning rate", "dead units (%)")
+
+
+def test_dead_by_layer_puts_the_layers_in_network_order_dead_units_above_zero_activations(
+        tmp_path: Path, drawn_figures: list) -> None:
+    layers = pd.DataFrame([{"model": "resnet9", "activation": "relu", "layer_index": j, "layer": name,
+                            "dead_fraction": 0.1 * j, "zero_fraction": 0.5}
+                           for j, name in enumerate(("stem", "b.0", "a"))])
+    saved = drawn_figures
+    with style.context():
+        figures.dead_by_layer(layers, tmp_path)
+    top, bottom = saved[0][1].axes
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["stem", "b.0", "a"]
+    assert list(top.get_lines()[0].get_ydata()) == pytest.approx([0, 10, 20])
+    assert list(bottom.get_lines()[0].get_ydata()) == pytest.approx([50, 50, 50])
