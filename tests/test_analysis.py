@@ -781,6 +781,7 @@ def test_misclassified_grid_shows_the_most_confident_errors_first(tmp_path: Path
     monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
     with style.context():
         image_figures.misclassified(results, test, tmp_path, count=2)
+        assert image_figures.misclassified(results, test, tmp_path, count=0) == []  # misclassified=0: no grid
     titles = [ax.get_title() for ax in saved[0].axes if ax.get_title()]
     assert titles == ["Dress\n→ Sandal 0.90", "Dress\n→ Sandal 0.70"]
 
@@ -1078,10 +1079,12 @@ def test_confusion_rows_are_true_classes_and_per_class_accuracy_is_over_seeds(tm
     accuracy = results.class_accuracy().set_index("class")
     assert accuracy["mean"].to_dict() == pytest.approx({"a": 0.625, "b": 0.75, "c": 0.75})
     assert accuracy.loc["a", "std"] == pytest.approx(0.25 / np.sqrt(2))  # |0.75 - 0.5| / sqrt(2): ddof 1
-    top = results.top_confusions(1).iloc[0]
+    (top,) = results.top_confusions(1).to_dict("records")
     assert (top["true"], top["pred"], top["count"], top["rate"]) == ("a", "b", 3, pytest.approx(3 / 8))
     assert results.top_confusions(5)["count"].tolist() == [3, 1, 1]  # only the pairs confused at all
     assert results.run_dir == str(tmp_path / "a")  # the misclassified grid shows the first run's errors
+    later = class_results([str(tmp_path / "none"), str(tmp_path / "b")], "cell", "preset", ("a", "b", "c"))
+    assert later.run_dir == str(tmp_path / "b")  # the first run with predictions
 
 
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
@@ -1091,7 +1094,7 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     rows = "id,label,pred," + ",".join(f"p{c}" for c in range(10)) + "\n"
     probs = ",".join(["0.1"] * 10)
     full = rows + "".join(f"{i},{i % 10},{i % 10},{probs}\n" for i in range(20))
-    runs = [tmp_path / name for name in ("a", "b", "c", "d", "e", "f", "g", "h")]
+    runs = [tmp_path / name for name in ("a", "b", "c", "d", "e", "f", "g", "h", "i")]
     for run in runs:
         run.mkdir()
         (run / "predictions_test.csv").write_text(full)
@@ -1102,7 +1105,8 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     (runs[5] / "predictions_test.csv").write_bytes(b"id,label\n\"1,2\n")  # an unterminated quote: unreadable
     (runs[6] / "predictions_test.csv").write_text(full + f"20,0,0,{probs}\n")  # a row too many
     (runs[7] / "predictions_test.csv").write_text(full.replace("\n19,9,9", "\n19,10,9"))  # no class 10
-    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20] * 8)
+    (runs[8] / "predictions_test.csv").write_text(full.replace("\n3,3,3,", "\nthree,3,3,"))  # an id that is no number
+    results = class_results([str(r) for r in runs], "cell", "preset", test_sizes=[20] * 9)
     assert results.n_runs == 1 and results.confusion.sum() == 20
     file = "predictions_test.csv"
     assert f"{runs[1] / file} has 10 rows, but the run's test set has 20 images" in caplog.text
@@ -1112,6 +1116,7 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     assert f"{runs[5] / file} is unreadable (ParserError): left out of the confusion matrix" in caplog.text
     assert f"{runs[6] / file} has 21 rows, but the run's test set has 20 images" in caplog.text
     assert f"{runs[7] / file} has label values that are missing or not classes 0..9" in caplog.text
+    assert f"{runs[8] / file} has ids or probabilities that are missing or not numbers" in caplog.text
 
 
 def test_an_out_dir_that_cannot_be_written_is_named_before_the_runs_are_measured(
@@ -1560,3 +1565,82 @@ def test_dead_by_layer_puts_the_layers_in_network_order_dead_units_above_zero_ac
     assert [t.get_text() for t in bottom.get_xticklabels()] == ["stem", "b.0", "a"]
     assert list(top.get_lines()[0].get_ydata()) == pytest.approx([0, 10, 20])
     assert list(bottom.get_lines()[0].get_ydata()) == pytest.approx([50, 50, 50])
+
+
+
+def test_confusion_figure_puts_true_classes_in_rows_and_each_class_accuracy_beside_them(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """Row t, column p: the % of true class t predicted as p; the bars beside it: each class's accuracy (mean over
+    the runs, ±1 std in %), in class order from the top like the matrix's rows."""
+    from fmnist.analysis import image_figures
+    from fmnist.analysis.predictions import ClassResults
+
+    names = ("Shirt", "Bag", "Coat")  # not in alphabetical order
+    confusion = np.array([[16, 4, 0], [0, 20, 0], [10, 0, 10]])
+    per_class = pd.DataFrame({"run_dir": ["r"] * 3 + ["s"] * 3, "class": list(names) * 2,
+                              "accuracy": [0.7, 1.0, 0.4, 0.9, 1.0, 0.6]})
+    saved = drawn_figures
+    with style.context():
+        image_figures.confusion(ClassResults("c", "p", confusion, per_class, pd.DataFrame(), "r", names), tmp_path)
+    (name, fig), = saved
+    matrix, bars = fig.axes[:2]
+    assert name == "confusion" and (matrix.get_xlabel(), matrix.get_ylabel()) == ("predicted class", "true class")
+    assert matrix.get_title() == "% of each true class (2 runs pooled)"
+    printed = {tuple(t.get_position()): t.get_text() for t in matrix.texts}
+    assert printed == {(0, 0): "80", (1, 0): "20", (1, 1): "100", (0, 2): "50", (2, 2): "50"}  # (column, row)
+    assert [t.get_text() for t in matrix.get_yticklabels()] == list(names)
+    assert [t.get_text() for t in bars.get_yticklabels()] == list(names) and bars.yaxis_inverted()
+    errorbar, container = bars.containers
+    assert [p.get_width() for p in container.patches] == pytest.approx([80, 100, 50])
+    std = 100 * np.std([0.7, 0.9], ddof=1)
+    (segments,) = errorbar.lines[2]
+    assert tuple(segments.get_segments()[0][:, 0]) == pytest.approx((80 - std, 80 + std))
+    assert bars.get_xlabel() == "test accuracy (%), mean ± std over seeds"
+
+
+def test_misclassified_grid_shows_each_error_with_its_own_image(tmp_path: Path, drawn_figures: list) -> None:
+    """The test set's ids are not its positions: each error shows the image of its id."""
+    from fmnist.analysis import image_figures
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.data.resplit import ImageSet
+
+    ids = np.array([7, 3, 5, 1])
+    test = ImageSet(ids, np.stack([np.full((28, 28), 10 * i, np.uint8) for i in ids]), np.zeros(4, np.int64))
+    predictions = pd.DataFrame([{"id": i, "label": 0, "pred": 1, **{f"p{c}": (p if c == 1 else 0.0) for c in range(10)}}
+                                for i, p in ((5, 0.9), (1, 0.8))])
+    results = ClassResults("c", "p", np.zeros((10, 10), np.int64), pd.DataFrame(), predictions, "r")
+    saved = drawn_figures
+    with style.context():
+        image_figures.misclassified(results, test, tmp_path)
+    (name, fig), = saved
+    shown = [int(ax.images[0].get_array().mean()) for ax in fig.axes if ax.images]
+    assert name == "misclassified" and shown == [50, 10]
+
+
+def test_augmentation_figure_shows_one_training_image_per_class_raw_then_augmented(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """Columns: the first training image of each class that has one, titled by its class; the first row is the image
+    in [0, 1], each further row the image after that augmentation."""
+    import torch
+
+    from fmnist.analysis import image_figures
+    from fmnist.data.augment import Augment
+    from fmnist.data.resplit import ImageSet
+
+    rng = np.random.default_rng(0)
+    labels = np.array([2, 0, 2, 0])  # no image of class 1
+    train = ImageSet(np.arange(4), rng.integers(0, 256, (4, 28, 28), dtype=np.uint8), labels)
+    augments = [("erasing", Augment(erasing=1.0))]
+    saved = drawn_figures
+    with style.context():
+        image_figures.augmentations(train, augments, tmp_path, ["zero", "one", "two"])
+    hidden = ImageSet(train.ids, train.images, None)  # a split without labels has no image per class
+    assert image_figures.augmentations(hidden, augments, tmp_path, ["zero", "one", "two"]) == []
+    (name, fig), = saved
+    assert name == "augmentations" and [ax.get_title() for ax in fig.axes[:2]] == ["zero", "two"] and len(fig.axes) == 4
+    raw = torch.from_numpy(train.images[[1, 0]]).float().div(255).unsqueeze(1)
+    expected = dict(image_figures.augmented_rows(raw, torch.tensor([0, 2]), augments))
+    for row, key in enumerate(("raw", "erasing")):
+        for col in range(2):
+            assert np.allclose(fig.axes[2 * row + col].images[0].get_array(), expected[key][col, 0].numpy())
+    assert not torch.equal(expected["erasing"], raw)  # the augmented row differs from the raw one
