@@ -1003,7 +1003,8 @@ def test_jobs_past_the_ninth_and_foreign_sweepers(tmp_path: Path) -> None:
     params = {"seed": ",".join(map(str, range(12)))}
     write_multirun_yaml(sweep, params)
     presets = dict.fromkeys(dirs, "fake")
-    assert [row["run"] for row in missing_jobs(dirs, presets)] == ["job 10 seed=10"]
+    (missing,) = missing_jobs(dirs, presets)
+    assert (missing["run"], missing["run_dir"]) == ("job 10 seed=10", str(sweep))  # the sweep: job 10 has no run dir
     write_multirun_yaml(sweep, params, sweeper="hydra_plugins.hydra_optuna_sweeper.OptunaSweeper")
     assert missing_jobs(dirs, presets) == []
 
@@ -1020,6 +1021,8 @@ def test_run_dirs_named_by_their_job_number_alone_are_matched_to_the_grid(tmp_pa
         d.mkdir(parents=True)
     write_multirun_yaml(sweep, {"seed": "0,1,2"})
     assert [row["run"] for row in missing_jobs(dirs, dict.fromkeys(dirs, "fake"))] == ["job 1 seed=1"]
+    named = [sweep / "seed=0", sweep / "seed=1"]  # no job numbers (a subdir of its own): no job can be matched
+    assert missing_jobs(named, dict.fromkeys(named, "fake")) == []
 
 
 def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> None:
@@ -1192,6 +1195,43 @@ def test_an_out_dir_that_cannot_be_made_is_one_error(tmp_path: Path, analyze_con
     (tmp_path / "file").write_text("x")
     with pytest.raises(AnalysisError, match=f"^cannot write to out_dir {tmp_path / 'file' / 'out'}: Not a directory$"):
         quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "file" / "out")
+
+
+def test_publish_replaces_every_file_of_the_previous_analysis_and_only_those(tmp_path: Path) -> None:
+    """Each table of the previous analysis (dangling links included) and the figures its analysis.json lists are
+    removed when the new one did not write them, and figures/ when it is left empty; other files stay. A damaged
+    analysis.json names no figure."""
+    from fmnist.analysis import outputs
+
+    out, staging = tmp_path / "out", tmp_path / "staging"
+    (out / "figures").mkdir(parents=True)
+    tables = [out / f"{name}.{ext}" for name in outputs.TABLES for ext in ("csv", "parquet")]
+    for path in tables[:-1] + [out / "figures" / "old.pdf", out / "figures" / "old.png", out / "notes.txt"]:
+        path.write_text("earlier")
+    tables[-1].symlink_to(out / "gone")  # dead_neurons_by_layer.parquet
+    assert "dead_neurons_by_layer" in outputs.TABLES
+    for damaged in ("not json", "[1]"):
+        (out / "analysis.json").write_text(damaged)
+        assert outputs.generated(out) == tables + [out / "analysis.json"]
+    (out / "analysis.json").write_text(json.dumps({"figures": ["old"]}))
+    staging.mkdir()
+    (staging / "runs.csv").write_text("new")
+    (staging / "analysis.json").write_text(json.dumps({"figures": []}))
+    outputs.publish(staging, out)
+    assert sorted(p.name for p in out.rglob("*")) == ["analysis.json", "notes.txt", "runs.csv"]
+    assert (out / "runs.csv").read_text() == "new"
+
+
+def test_a_failed_analysis_removes_only_the_out_dir_it_made(tmp_path: Path) -> None:
+    from fmnist.analysis import outputs
+
+    for out, existed in ((tmp_path / "made", False), (tmp_path / "mine", True)):
+        if existed:
+            out.mkdir()
+        with pytest.raises(RuntimeError), outputs.staged(out) as staging:
+            (staging / "runs.csv").write_text("half")
+            raise RuntimeError("failed part-way")
+        assert out.is_dir() == existed and (not existed or list(out.iterdir()) == [])
 
 
 def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
