@@ -412,6 +412,32 @@ def test_a_figure_saved_twice_is_the_same_file(tmp_path: Path) -> None:
     assert files[0] == files[1] and b"CreationDate" not in files[0]
 
 
+def test_each_of_many_lines_keeps_a_colour_and_line_style_of_its_own() -> None:
+    """The palette's 10 colours repeat from the 11th line on, with the next line style as the second cue."""
+    from fmnist.analysis import style
+
+    cues = [(style.color(i), style.linestyle(i)) for i in range(40)]
+    assert len(set(cues)) == 40 and cues[10] == (style.color(0), "--") and cues[20] == (style.color(0), ":")
+    assert [style.marker(i) for i in (0, 9, 10, 11)] == ["o", "<", "o", "s"]
+
+
+def test_figure_files_have_safe_names_text_fonts_and_are_closed(tmp_path: Path) -> None:
+    """A preset's or cell's name becomes a file name without separators or edge dashes; the PDF embeds TrueType
+    (selectable text, no Type 3 bitmaps); a saved figure is closed (a study draws many)."""
+    import matplotlib.pyplot as plt
+
+    from fmnist.analysis import style
+
+    names = ("stage2_skip", "lr=0.1, wd=[1, 2]", "../a/b", "$ ?")
+    assert [style.slug(n) for n in names] == ["stage2_skip", "lr-0.1-wd-1-2", "..-a-b", "figure"]
+    with style.context():
+        fig, ax = plt.subplots()
+        ax.set_title("some text")
+        pdf, png = style.save(fig, tmp_path, "f")
+    assert not plt.fignum_exists(fig.number) and png.read_bytes()[:4] == b"\x89PNG"
+    assert b"/CIDFontType2" in pdf.read_bytes() and b"/Type3" not in pdf.read_bytes()  # TrueType glyphs, embedded
+
+
 def test_newest_run_date_is_read_from_the_summaries() -> None:
     """The runs' finished_at (collected from their summary.json); runs without one are passed over."""
     from test_evidence import make_result, seeds
@@ -613,6 +639,36 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
             and "under CUDA MPS" in text and r"\texttt{model=resnet9 trainer.epochs=2}" in text)
     assert text.count("NVIDIA H200, torch 2.11.0, 2026-11-28, precision bf16") == 2  # in the caption and the jobs-per-GPU sentence
     assert bench_section([]) == "" and bench_section([machine | {"concurrency": []}]) == ""
+
+
+def test_bench_section_of_partial_results_says_only_what_was_measured() -> None:
+    """The table's column spec has one column per heading and its caption names every machine; without throughput
+    rows the section has no table to refer to; a run marked failed is failed whatever it recorded; without an
+    epoch count, a training time or CUDA MPS the sentences claim none."""
+    from fmnist.analysis.report_bench import bench_section
+
+    def machine(device: str) -> dict:
+        return {"device_name": device, "torch_version": "2.11.0", "date": "2026-11-28T05:00:00", "precision": "bf16"}
+
+    row = {"model": "resnet9", "batch_size": 512, "naive_s_per_epoch": 8.0, "speedup": 16.0, "ours_mode": "graphs",
+           "ours_s_per_epoch": 0.5, "modes": {"eager": {"s_per_epoch": 0.8}, "graphs": {"s_per_epoch": 0.5}}}
+    text = bench_section([machine("NVIDIA H100") | {"throughput": [row]},
+                          machine("NVIDIA H200") | {"throughput": [row]}])
+    spec = re.search(r"\\begin\{tabular\}\{(\w+)\}\n\\toprule\n(.*) \\\\\n", text)
+    assert len(spec.group(1)) == spec.group(2).count(" & ") + 1 == 7
+    assert "(NVIDIA H100, torch 2.11.0, 2026-11-28, precision bf16 and NVIDIA H200, torch 2.11.0," in text
+    text = bench_section([machine("NVIDIA H100") | {
+        "time_to_accuracy": [{"preset": "fast", "status": "failed", "epochs": 3, "test_acc": 0.5, "train_time_s": 3.0},
+                             {"preset": "fast95", "epochs": 40, "test_acc": 0.95, "train_time_s": None},
+                             {"preset": "mine", "test_acc": 0.9, "train_time_s": 5.04}],
+        "concurrency": [{"jobs_per_gpu": 1, "jobs": 4, "runs_per_min": 2.0, "speedup_vs_first": 1.0},
+                        {"jobs_per_gpu": 2, "jobs": 4, "runs_per_min": 3.0, "speedup_vs_first": 1.5}]}])
+    assert text.startswith("Time to accuracy") and r"\ref{tab:bench}" not in text
+    assert r"\texttt{fast} failed" in text and "reached 50.00" not in text
+    assert r"\texttt{fast95} reached 95.00\,\% on the official test set after 40 epochs in" in text
+    assert "aim 95.5" not in text  # no training time: nothing to judge
+    assert r"\texttt{mine} reached 90.00\,\% on the official test set in 5.0\,s of training" in text
+    assert "(4 runs of" in text and "MPS" not in text
 
 
 def test_preset_table_rows_put_validation_before_test_and_count_failed_runs() -> None:
