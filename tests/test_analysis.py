@@ -1580,6 +1580,20 @@ def test_lr_schedule_figure_is_at_the_runs_length_with_their_recorded_lr_on_top(
     assert recorded.get_color() == curves["cosine"].get_color()
 
 
+def test_lr_schedule_figure_counts_the_last_partial_batch_of_runs_that_keep_it(
+        tmp_path: Path, drawn_figures: list) -> None:
+    """Runs with trainer.drop_last=false take the partial batch too: 260 images in batches of 64 are 5 steps."""
+    runs = pd.DataFrame([{"status": "completed", "trainer.epochs": 3, "trainer.batch_size": 64, "n_train": 260,
+                          "trainer.drop_last": False, "scheduler": "cosine", "run_dir": "r0", "optimizer.lr": 0.2}])
+    epochs = pd.DataFrame([{"run_dir": "r0", "epoch": 1, "lr": 0.2}])
+    with style.context():
+        figures.lr_schedules(runs, epochs, CONF_DIR, tmp_path)
+    ax = drawn_figures[0][1].axes[0]
+    assert ax.get_title().startswith("3 epochs × 5 steps/epoch")
+    cosine = next(line for line in ax.get_lines() if line.get_label() == "cosine")
+    assert len(cosine.get_xdata()) == 16
+
+
 def test_dead_vs_lr_draws_every_run_and_the_mean_per_learning_rate(tmp_path: Path, drawn_figures: list) -> None:
     dead = pd.DataFrame([{"optimizer.lr": lr, "activation": "relu", "dead_fraction": f}
                          for lr, f in ((0.01, 0.0), (0.01, 0.1), (0.1, 0.2), (0.1, 0.4), (None, 0.9))])

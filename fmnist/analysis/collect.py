@@ -50,7 +50,8 @@ NUMERIC_FIELDS: frozenset[str] = frozenset({
     "epochs_completed", "final_val_acc", "n_train", "n_val", "n_test", "resumed_from_epoch", *PHASE_KEYS,
 })
 #: Resolved config values every row carries (the swept ones among them are also parameters).
-CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size", "data.dir")
+CONFIG_FIELDS: tuple[str, ...] = ("optimizer.lr", "trainer.epochs", "trainer.batch_size", "trainer.drop_last",
+                                  "data.dir")
 #: Read off each run's metrics.csv (the evidence the discussion cites): the last epoch's training loss and
 #: accuracy (measured during training: augmented batches, dropout active), the generalisation gap of the last
 #: epoch (training minus validation accuracy), the validation accuracy after the first epoch (speed of
