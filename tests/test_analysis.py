@@ -377,6 +377,23 @@ def test_a_mistyped_option_is_one_line_naming_the_likely_one() -> None:
         assert argument_error(fine) is None, fine
 
 
+def test_a_run_dir_of_a_sweep_given_unquoted_is_one_line_with_the_quoted_form(tmp_path: Path) -> None:
+    """`sweep_dir=<sweep>/0_model.skip=True,seed=0`: every run dir of a sweep has `=` in its name, and Hydra's own
+    answer is a lexer error ("mismatched input '=' expecting <EOF>") that names neither the key nor the fix."""
+    from fmnist.analysis.entry import argument_error
+
+    run = "multirun/s/0_model.skip=True,seed=0"
+    expected = (f"error: sweep_dir={run}: Hydra cannot read an unquoted '=' in a value; quote the path, inside "
+                f"the shell's quotes: \"sweep_dir='{run}'\"")
+    assert argument_error([f"sweep_dir={run}"]) == expected
+    assert argument_error([f"out_dir={run}-x"]).startswith(f"error: out_dir={run}-x: Hydra cannot read")
+    for fine in ([f"sweep_dir='{run}'"], [f'sweep_dir="{run}"'], ["sweep_dir=[a,b]"], ["confusion_cell={preset: x}"]):
+        assert argument_error(fine) is None, fine
+    proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={run}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and (proc.stdout + proc.stderr).strip() == expected
+
+
 def test_a_sweep_dir_in_the_working_directory_given_without_its_key_is_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`python analyze.py sweep` where ./sweep exists (no slash in it): the same one-line hint as for a path."""
