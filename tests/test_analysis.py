@@ -377,6 +377,17 @@ def test_a_mistyped_option_is_one_line_naming_the_likely_one() -> None:
         assert argument_error(fine) is None, fine
 
 
+def test_help_shows_the_analysis_keys_not_the_training_config_groups(tmp_path: Path) -> None:
+    """`python analyze.py --help` lists analyze's own keys; Hydra's default help listed train.py's config groups
+    (model, norm, ...) as options to compose, which analyze refuses."""
+    proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("python analyze.py sweep_dir=")
+    assert "sweep_dir: ???" in proc.stdout and "confusion_cell: null" in proc.stdout
+    assert "Configuration groups" not in proc.stdout and "model: plain18" not in proc.stdout
+
+
 def test_a_run_dir_of_a_sweep_given_unquoted_is_one_line_with_the_quoted_form(tmp_path: Path) -> None:
     """`sweep_dir=<sweep>/0_model.skip=True,seed=0`: every run dir of a sweep has `=` in its name, and Hydra's own
     answer is a lexer error ("mismatched input '=' expecting <EOF>") that names neither the key nor the fix."""
