@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 import shutil
 import statistics
@@ -846,6 +847,16 @@ def test_augmentation_figure_applies_each_augmentation_as_the_trainer_does(tmp_p
     for j in range(10):  # each image is its own image mixed with λ (2 decimals) and one partner of the batch
         errors = [float((mixed[j] - lam * raw[j] - (1 - lam) * raw[k]).abs().max()) for k in range(10)]
         assert min(errors) <= 0.006, j
+
+
+def test_no_labelled_predictions_names_the_cell_and_its_preset(tmp_path: Path, caplog) -> None:
+    """A hidden test set (predictions without labels): the warning read "for run all runs" for a plain sweep."""
+    from fmnist.analysis.predictions import class_results
+
+    (tmp_path / "predictions_test.csv").write_text("id,pred\n0,3\n")
+    with caplog.at_level(logging.WARNING, logger="fmnist"):
+        assert class_results([str(tmp_path)], "all runs", "run") is None
+    assert "no labelled predictions_test.csv in cell all runs of preset run: no confusion matrix" in caplog.text
 
 
 def test_damaged_predictions_and_dead_unit_files_are_named_in_the_issues_column(tmp_path: Path,

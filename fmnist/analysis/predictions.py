@@ -107,7 +107,7 @@ def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: 
                 per_class.append({"run_dir": str(run_dir), "class": class_names[c],
                                   "accuracy": float((preds[mask] == c).mean())})
     if first is None:
-        log.warning("no labelled predictions_test.csv for %s %s: no confusion matrix", preset, cell)
+        log.warning("no labelled predictions_test.csv in cell %s of preset %s: no confusion matrix", cell, preset)
         return None
     return ClassResults(cell, preset, confusion, pd.DataFrame(per_class), first, first_dir, tuple(class_names))
 
