@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from fmnist.analysis import figures, style
 from fmnist.analysis import stats
 from fmnist.analysis.collect import Collection, cell_label, collect, find_run_dirs, short_keys, short_labels, swept_keys
 from fmnist.analysis.errors import AnalysisError
+from fmnist.analysis.outputs import staged
 from fmnist.analysis.pipeline import analyze, choose_cell
 from fmnist.analysis.stats import holm, welch
 from fmnist.config import CONF_DIR
@@ -387,6 +390,45 @@ def test_help_shows_the_analysis_keys_not_the_training_config_groups(tmp_path: P
     assert proc.stdout.startswith("python analyze.py sweep_dir=")
     assert "sweep_dir: ???" in proc.stdout and "confusion_cell: null" in proc.stdout
     assert "Configuration groups" not in proc.stdout and "model: plain18" not in proc.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_stops_the_analysis_with_one_line_and_status_130(
+        signum: int, tmp_path: Path, analyze_config, caplog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like a training run: no KeyboardInterrupt traceback, and the previous analysis in out_dir is kept."""
+    from fmnist.analysis import entry
+
+    fake_sweep(tmp_path / "sweep")
+    cfg = analyze_config(f"sweep_dir={tmp_path / 'sweep'}", f"out_dir={tmp_path / 'out'}", "figures=false")
+    analyze(cfg)
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+
+    def stopped(cfg) -> None:  # the signal arrives while the new analysis is being written
+        with staged(tmp_path / "out") as staging:
+            (staging / "runs.csv").write_text("partial\n")
+            os.kill(os.getpid(), signum)
+
+    def unhandled(signum, frame) -> None:  # what SIGTERM would do unhandled (kill pytest), as a test failure
+        raise RuntimeError("the signal was not handled")
+
+    monkeypatch.setattr(entry, "main", stopped)
+    caplog.clear()
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        with caplog.at_level(logging.ERROR, logger="fmnist"):
+            entry.hydra_main(cfg)
+        code = None
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:  # not let through: pytest would take it for the user's Ctrl-C
+        code = "KeyboardInterrupt"
+    finally:
+        assert signal.signal(signal.SIGTERM, previous) is unhandled  # hydra_main put the handler back
+    assert code == 130
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "interrupted: the analysis stopped before it was complete; the previous analysis (and report) is kept: run "
+        "the same command again"]
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
 
 
 def test_a_run_dir_of_a_sweep_given_unquoted_is_one_line_with_the_quoted_form(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from fmnist.analysis.options import known_options
 from fmnist.analysis.pipeline import main
 from fmnist.errors import FmnistError
+from fmnist.stopping import signals_as_interrupt
 
 log = logging.getLogger("fmnist.analysis")
 
@@ -47,9 +48,16 @@ def argument_error(argv: list[str]) -> str | None:
 
 
 def hydra_main(cfg: DictConfig) -> None:
-    """Run the analysis (and report); a user-facing error exits with status 1 and one line."""
+    """Run the analysis (and report); a user-facing error exits with status 1 and one line, and so does Ctrl-C
+    (or SIGTERM, SIGHUP) with status 130: the staging folders are removed and the previous analysis and report
+    are kept, as after any failure."""
     try:
-        main(cfg)
+        with signals_as_interrupt():
+            main(cfg)
+    except KeyboardInterrupt:
+        log.error("interrupted: the analysis stopped before it was complete; the previous analysis (and report) is "
+                  "kept: run the same command again")
+        sys.exit(130)
     except FmnistError as exc:
         log.error("error: %s", exc)
         sys.exit(1)
