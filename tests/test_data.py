@@ -833,6 +833,23 @@ def test_cli(fake_raw_dir, tmp_path: Path) -> None:
     assert load_resplit(out).test.labels is None
 
 
+def test_ctrl_c_stops_the_builder_with_one_line_and_no_folder(fake_raw_dir, tmp_path: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the PNGs are encoded: one line and exit status 130 (it was a KeyboardInterrupt traceback from
+    the process pool), and neither the folder nor its half-built temp folder is left."""
+    def interrupted(images):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prepare, "_encode_pngs", interrupted)
+    out = tmp_path / "d"
+    try:
+        assert prepare.main(["--out", str(out), "--raw", str(fake_raw_dir.path)]) == 130
+    except KeyboardInterrupt:  # let through, pytest would stop as if the user had pressed Ctrl-C
+        pytest.fail("KeyboardInterrupt escaped prepare.main")
+    assert capsys.readouterr().err == f"interrupted: {out} was not written; run the same command again\n"
+    assert not out.exists() and not list(tmp_path.glob(".d.tmp-*"))
+
+
 def test_main_in_process(fake_raw_dir, tmp_path: Path, capsys) -> None:
     assert prepare.main(["--out", str(tmp_path / "d"), "--raw", str(tmp_path / "empty-raw")]) == 1
     assert "missing raw file" in capsys.readouterr().err

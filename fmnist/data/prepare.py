@@ -46,6 +46,7 @@ from fmnist.data.resplit import (
     dataset_folder,
 )
 from fmnist.errors import DataError
+from fmnist.stopping import signals_as_interrupt
 
 _log = logging.getLogger("fmnist")
 
@@ -409,17 +410,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        out = build_resplit(
-            args.out,
-            mode=args.mode,
-            seed=args.seed,
-            raw_dir=args.raw,
-            hide_test_labels=args.hide_test_labels,
-            force=args.force,
-        )
+        with signals_as_interrupt():
+            out = build_resplit(
+                args.out,
+                mode=args.mode,
+                seed=args.seed,
+                raw_dir=args.raw,
+                hide_test_labels=args.hide_test_labels,
+                force=args.force,
+            )
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the half-built folder is removed (build_resplit)
+        print(f"interrupted: {args.out} was not written; run the same command again", file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - start
     n_train = sum(1 for _ in open(out / TRAIN_CSV)) - 1
     n_test = sum(1 for _ in open(out / TEST_CSV)) - 1
