@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 10.0
 #: Signals that stop the parent like Ctrl-C (its children, in their own sessions, do not get them).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: Set where a Ctrl-C (SIGTERM, SIGHUP) that stops this process's run or sweep is reported: what would follow the
+#: sweep's end (the analysis of hydra/callbacks=analyze) is not started after the user asked to stop.
+STOPPED = threading.Event()
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

@@ -537,6 +537,43 @@ def test_the_analyze_callback_analyses_the_sweep_once(tmp_path: Path, monkeypatc
     assert len(calls) == 2
 
 
+def test_a_sweep_stopped_by_ctrl_c_is_not_analysed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    """Ctrl-C stops a sweep of hydra/callbacks=analyze with its one line; the exit hook then analysed the partial
+    sweep all the same (dead units, figures: minutes on a CPU) although the user had asked to stop."""
+    import threading
+    from types import SimpleNamespace
+
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from fmnist.analysis import callbacks
+    from fmnist.train import entry
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    stopped = threading.Event()
+    monkeypatch.setattr(callbacks, "STOPPED", stopped)
+    monkeypatch.setattr(entry, "STOPPED", stopped)
+    monkeypatch.setattr(entry, "train", interrupted)
+    hc = SimpleNamespace(runtime=SimpleNamespace(choices={}, output_dir=str(tmp_path / "0_seed=0")),
+                         mode=RunMode.MULTIRUN, overrides=SimpleNamespace(task=["seed=0"]), sweeper={})
+    monkeypatch.setattr(entry.HydraConfig, "get", staticmethod(lambda: hc))
+    with pytest.raises(SystemExit) as stop:  # the job's Ctrl-C, as train.py reports it
+        entry.hydra_main(OmegaConf.create({}))
+    assert stop.value.code == 130 and stopped.is_set()
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(callbacks.subprocess, "run", lambda cmd: calls.append(cmd) or SimpleNamespace(returncode=0))
+    monkeypatch.setattr(callbacks.atexit, "register", lambda hook: None)
+    callback = callbacks.AnalyzeSweep()
+    callback.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    with caplog.at_level(logging.INFO, logger="fmnist.analysis"):
+        callback._run_pending()  # the exit hook
+    assert calls == []
+    assert f"the sweep was interrupted: not analysed (resume it, or: {sys.executable} " in caplog.text
+
+
 def test_data_folder_of_a_run_made_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run trained on another machine recorded an absolute data folder that does not exist here; its configured
     data.dir (relative, as the study passes it) is looked up from the working directory instead."""

@@ -299,6 +299,8 @@ def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Sig
     interrupted (not killed first), a job not yet started stays so, and the sweep ends with one line, status 130."""
     fake_workers(tmp_path, monkeypatch, caplog, FAKE_WORKER)
     launcher = cpu_pool(tmp_path / "sweep", jobs=2)
+    stopped = threading.Event()  # tells hydra/callbacks=analyze not to analyse the stopped sweep
+    monkeypatch.setattr(gpu_pool, "STOPPED", stopped)  # after Hydra's plugin scan (cpu_pool) has re-run the module
     pool = tmp_path / "sweep" / ".pool"
 
     def stop_when_up() -> None:
@@ -318,6 +320,7 @@ def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Sig
     assert not list(pool.glob("2.*.up"))
     assert not list(pool.glob("*.pkl"))  # payloads and results removed
     assert "interrupted: gpu_pool stopped 2 running job(s) (#0, #1) and did not start 1" in caplog.text
+    assert stopped.is_set()
 
 
 def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,8 @@ It runs ``analyze.py sweep_dir=<the sweep dir>`` in a subprocess (its own Hydra 
 sweeper raises after a batch with a failed job and then skips ``on_multirun_end``; the analysis then
 still runs when the sweep process exits (an ``atexit`` hook armed in ``on_multirun_start``), so a sweep
 with failed runs gets its analysis, with the failures reported. A failing analysis is logged, never
-turned into a failure of the sweep."""
+turned into a failure of the sweep. A sweep stopped by Ctrl-C (SIGTERM, SIGHUP) is not analysed: the user asked
+to stop."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fmnist.stopping import STOPPED
 from fmnist.study import ROOT
 
 log = logging.getLogger("fmnist.analysis")
@@ -51,6 +53,9 @@ class AnalyzeSweep(Callback):
         if sweep_dir is None:
             return
         cmd = self.command(sweep_dir)
+        if STOPPED.is_set():  # Ctrl-C: the user asked to stop, not for the analysis of a partial sweep
+            log.info("the sweep was interrupted: not analysed (resume it, or: %s)", " ".join(cmd))
+            return
         log.info("analysing the sweep: %s", " ".join(cmd))
         code = subprocess.run(cmd).returncode
         if code != 0:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.config import CONF_DIR
 from fmnist.errors import FmnistError
-from fmnist.stopping import signals_as_interrupt
+from fmnist.stopping import STOPPED, signals_as_interrupt
 from fmnist.train.run import INTERRUPTED, train
 
 log = logging.getLogger("fmnist")
@@ -80,6 +80,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
         with stops:
             summary = train(cfg, hc.runtime.output_dir, choices, [str(o) for o in hc.overrides.task])
     except KeyboardInterrupt:  # Ctrl-C ends a run and a sweep alike, with one line instead of a traceback
+        STOPPED.set()
         log.error("interrupted: %s stopped (summary.json status %s); launch the same command again to resume it",
                   hc.runtime.output_dir, INTERRUPTED)
         sys.exit(130)

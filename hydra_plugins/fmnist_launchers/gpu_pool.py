@@ -52,7 +52,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
+from fmnist.stopping import STOPPED, die_with_parent, signals_as_interrupt, stop_children
 from fmnist.study import SWEEPS_AT_ONCE_ENV
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 from hydra_plugins.fmnist_launchers.job_checks import claim_busy, claim_path, compose_job, record_if_completed
@@ -307,6 +307,7 @@ class GpuPoolLauncher(Launcher):
             with signals_as_interrupt():
                 self._run(pending, running, free, locks, threads, returns)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
+            STOPPED.set()
             stop_children([j.proc for j in running if j.proc is not None])
             log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
                       f"{' (#' + ', #'.join(str(j.num) for j in running) + ')' if running else ''} and did not start "
