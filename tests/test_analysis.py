@@ -537,6 +537,22 @@ def test_the_analyze_callback_analyses_the_sweep_once(tmp_path: Path, monkeypatc
     assert len(calls) == 2
 
 
+def test_the_analyze_callback_quotes_a_sweep_dir_hydra_would_misread(tmp_path: Path) -> None:
+    """A sweep dir with `=` or `,` (hydra.sweep.dir='multirun/lr=0.1'): passed unquoted, analyze.py refused it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fmnist.analysis import callbacks
+    from fmnist.analysis.entry import argument_error
+
+    sweep = tmp_path / "lr=0.1,it's"
+    cmd = callbacks.AnalyzeSweep().command(sweep)
+    assert cmd[2] == f"sweep_dir='{str(sweep).replace(chr(39), chr(92) + chr(39))}'"
+    assert argument_error(cmd[2:]) is None
+    [override] = OverridesParser.create().parse_overrides([cmd[2]])
+    assert override.value() == str(sweep)
+    assert callbacks.AnalyzeSweep().command(tmp_path / "plain")[2] == f"sweep_dir={tmp_path / 'plain'}"
+
+
 def test_a_sweep_stopped_by_ctrl_c_is_not_analysed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     """Ctrl-C stops a sweep of hydra/callbacks=analyze with its one line; the exit hook then analysed the partial
     sweep all the same (dead units, figures: minutes on a CPU) although the user had asked to stop."""

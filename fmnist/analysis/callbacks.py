@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +40,10 @@ class AnalyzeSweep(Callback):
         self._pending: Path | None = None
 
     def command(self, sweep_dir: Path) -> list[str]:
-        return [sys.executable, str(ANALYZE_SCRIPT), f"sweep_dir={sweep_dir}", f"report={str(self.report).lower()}",
+        path = str(sweep_dir)
+        if re.search(r"[=,'\"\[\]{}()\s]", path):  # Hydra reads these as syntax unless the value is quoted
+            path = "'" + path.replace("'", "\\'") + "'"
+        return [sys.executable, str(ANALYZE_SCRIPT), f"sweep_dir={path}", f"report={str(self.report).lower()}",
                 *self.overrides]
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -54,9 +59,9 @@ class AnalyzeSweep(Callback):
             return
         cmd = self.command(sweep_dir)
         if STOPPED.is_set():  # Ctrl-C: the user asked to stop, not for the analysis of a partial sweep
-            log.info("the sweep was interrupted: not analysed (resume it, or: %s)", " ".join(cmd))
+            log.info("the sweep was interrupted: not analysed (resume it, or: %s)", shlex.join(cmd))
             return
-        log.info("analysing the sweep: %s", " ".join(cmd))
+        log.info("analysing the sweep: %s", shlex.join(cmd))
         code = subprocess.run(cmd).returncode
         if code != 0:
-            log.error("the analysis of %s failed (exit status %d); rerun: %s", sweep_dir, code, " ".join(cmd))
+            log.error("the analysis of %s failed (exit status %d); rerun: %s", sweep_dir, code, shlex.join(cmd))
