@@ -9,6 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -22,6 +24,22 @@ BUILT_GROUPS: tuple[str, ...] = ("model", "norm", "activation", "optimizer", "sc
 
 #: Import paths a config's `_target_` may resolve to. Anything else (e.g. `os.system`) is refused.
 ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("fmnist.", "torch.nn.", "torch.optim.")
+
+
+def unquoted_path_error(arg: str) -> str | None:
+    """The one-line error for a command-line `key=<path>` that Hydra cannot read unquoted, else None: `~/data`
+    (the shell expands `~` only at a word's start), a sweep's run dir (`0_model.skip=True,seed=0`), a non-ASCII
+    letter, `#`, `(`, `&`... Hydra's own answer is a lexer error that names neither the key nor the fix."""
+    key, sep, value = arg.partition("=")
+    if not sep or value[:1] in ("'", '"', "[", "{") or not ("/" in value or value.startswith("~")):
+        return None
+    try:
+        OverridesParser.create().parse_overrides([arg])
+    except OverrideParseException:
+        quoted = value.replace("'", "\\'")
+        return (f"error: {arg}: Hydra cannot read this path unquoted; quote it, inside the shell's quotes: "
+                f"\"{key}='{quoted}'\"")
+    return None
 
 
 def check_targets(node: Any, path: str = "") -> None:

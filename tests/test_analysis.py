@@ -437,10 +437,11 @@ def test_a_run_dir_of_a_sweep_given_unquoted_is_one_line_with_the_quoted_form(tm
     from fmnist.analysis.entry import argument_error
 
     run = "multirun/s/0_model.skip=True,seed=0"
-    expected = (f"error: sweep_dir={run}: Hydra cannot read an unquoted '=' in a value; quote the path, inside "
-                f"the shell's quotes: \"sweep_dir='{run}'\"")
+    expected = (f"error: sweep_dir={run}: Hydra cannot read this path unquoted; quote it, inside the shell's "
+                f"quotes: \"sweep_dir='{run}'\"")
     assert argument_error([f"sweep_dir={run}"]) == expected
     assert argument_error([f"out_dir={run}-x"]).startswith(f"error: out_dir={run}-x: Hydra cannot read")
+    assert argument_error(["sweep_dir=x", "data_dir=~/data"]).startswith("error: data_dir=~/data: Hydra cannot")
     for fine in ([f"sweep_dir='{run}'"], [f'sweep_dir="{run}"'], ["sweep_dir=[a,b]"], ["confusion_cell={preset: x}"]):
         assert argument_error(fine) is None, fine
     proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={run}"], cwd=tmp_path,

@@ -158,6 +158,12 @@ def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     (["model=5"], "error: model=5 is not an option of the model group: choose one of plain18, "),
     (["norm=NULL"], "error: norm=NULL is not an option of the norm group"),  # Hydra reads NULL as null too
     (["=3"], "error: =3 has no key: write key=value"),
+    (["data.dir=~/data/FashionMNIST-Resplit"],  # the shell leaves this ~ as it is: Hydra's lexer error
+     "error: data.dir=~/data/FashionMNIST-Resplit: Hydra cannot read this path unquoted; quote it, inside the "
+     "shell's quotes: \"data.dir='~/data/FashionMNIST-Resplit'\""),
+    (["-m", "seed=0,1", "data.dir=/home/josé/it's"], "error: data.dir=/home/josé/it's: Hydra cannot read this "
+                                                     "path unquoted; quote it, inside the shell's quotes: "
+                                                     "\"data.dir='/home/josé/it\\'s'\""),
 ])
 def test_command_lines_hydra_answers_with_a_traceback_are_one_line(argv: list[str], message: str) -> None:
     """Checked in train.py before Hydra parses anything (Hydra raises ValueError with a stack trace for these)."""
@@ -173,5 +179,6 @@ def test_ordinary_command_lines_pass_the_argument_check() -> None:
     from fmnist.train.entry import argument_error
 
     for argv in (["norm=none", "--cfg", "job"], ["-m", "seed=0,1", "model.width=16"], ["+experiment=fast"],
+                 ["data.dir='~/data'"], ["-m", "data.dir=/a/x,/b/y"], ["hydra.run.dir=/tmp/my run"],
                  ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=4"], ["~trainer.early_stop_patience"]):
         assert argument_error(argv) is None, argv

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from fmnist.analysis.options import known_options
+from fmnist.config import unquoted_path_error
 from fmnist.analysis.pipeline import main
 from fmnist.errors import FmnistError
 from fmnist.stopping import signals_as_interrupt
@@ -21,10 +22,10 @@ log = logging.getLogger("fmnist.analysis")
 def argument_error(argv: list[str]) -> str | None:
     """The one-line error for a path given without its key (`python analyze.py multirun/...`: Hydra would only
     report a lexer error) or for an option conf/analyze.yaml does not have (`sweep_dirs=...`: Hydra's message
-    spans lines and suggests `+sweep_dirs`) or for a value with an unquoted `=` (one run dir of a sweep,
-    `sweep_dir=multirun/.../0_model.skip=True,seed=0`: again only a lexer error), else None. An option's value
-    (`--cfg job`, `-cd conf`), `+key=` and `hydra.` overrides are left to Hydra (and the former to
-    check_options)."""
+    spans lines and suggests `+sweep_dirs`) or for a path Hydra cannot read unquoted (one run dir of a sweep,
+    `sweep_dir=multirun/.../0_model.skip=True,seed=0`, or `~/...`: again only a lexer error), else None. An
+    option's value (`--cfg job`, `-cd conf`), `+key=` and `hydra.` overrides are left to Hydra (and the former
+    to check_options)."""
     known = known_options()
     for before, arg in zip(["", *argv], argv):
         option_value = before.startswith("-") and before not in ("-m", "--multirun")
@@ -40,10 +41,8 @@ def argument_error(argv: list[str]) -> str | None:
             hint = f" (did you mean {close[0]}?)" if close else ""
             return (f"error: unknown option {key}{hint}: conf/analyze.yaml has {', '.join(sorted(known))} "
                     "(python analyze.py --cfg job shows them)")
-        name, value = arg.split("=", 1)
-        if "=" in value and not value.startswith(("'", '"', "[", "{")):  # a sweep's run dir: 0_model.skip=True,...
-            return (f"error: {name}={value}: Hydra cannot read an unquoted '=' in a value; quote the path, inside "
-                    f"the shell's quotes: \"{name}='{value}'\"")
+        if message := unquoted_path_error(arg):
+            return message
     return None
 
 

@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fmnist.config import CONF_DIR
+from fmnist.config import CONF_DIR, unquoted_path_error
 from fmnist.errors import FmnistError
 from fmnist.stopping import STOPPED, signals_as_interrupt
 from fmnist.train.run import INTERRUPTED, train
@@ -107,7 +107,8 @@ _INSPECT_FLAGS = ("--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
 def argument_error(argv: list[str]) -> str | None:
     """The one-line error for command lines Hydra would answer with a traceback, else None: `-m` with `--cfg`
     (or `--info`), a config group set to null or a number (`norm=null` meaning "no norm"), an override without
-    its key (`=3`). Everything else is left to Hydra and fmnist.config."""
+    its key (`=3`), a path Hydra cannot read unquoted (`data.dir=~/data`). Everything else is left to Hydra and
+    fmnist.config."""
     if {"-m", "--multirun"} & set(argv) and set(_INSPECT_FLAGS) & set(argv):
         return ("error: --cfg / --info cannot be combined with -m: show one job's config without -m "
                 "(python train.py <overrides> --cfg job)")
@@ -123,6 +124,8 @@ def argument_error(argv: list[str]) -> str | None:
             hint = " (norm=none turns normalisation off)" if group == "norm" else ""
             return (f"error: {arg} is not an option of the {group} group: choose one of {', '.join(options)}"
                     f"{hint}")
+        if message := unquoted_path_error(arg):
+            return message
     return None
 
 
