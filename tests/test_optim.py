@@ -190,6 +190,16 @@ def test_bad_weight_decay_is_named(value, message):
         build_optimizer(functools.partial(torch.optim.SGD, lr=0.1, weight_decay=value), tiny_model())
 
 
+@pytest.mark.parametrize("betas", [[0.9], [0.9, 0.99, 0.999], 0.9, "0.9"])
+def test_betas_that_are_not_a_pair_are_named(betas):
+    """`optimizer=adam optimizer.betas=[0.9]`: torch's own message was "list index out of range"."""
+    factory = instantiate(OmegaConf.merge(OmegaConf.load(ROOT / "optimizer" / "adam.yaml"), {"betas": betas}))
+    with pytest.raises(ConfigError, match="^" + re.escape("optimizer.betas must be a pair [beta1, beta2], e.g. "
+                                                          "[0.9, 0.999]; got ")):
+        build_optimizer(factory, tiny_model())
+    build_optimizer(load_opt("adamw"), tiny_model())  # the presets' pairs pass
+
+
 # ----------------------------------------------------------------------------- schedulers
 def make_opt(lrs=(0.1,)) -> torch.optim.Optimizer:
     params = [{"params": [nn.Parameter(torch.zeros(1))], "lr": lr} for lr in lrs]

@@ -88,6 +88,9 @@ def build_optimizer(
         raise ConfigError(f"optimizer.weight_decay must be a number, got {weight_decay!r}") from None
     if weight_decay < 0:
         raise ConfigError(f"optimizer.weight_decay must be >= 0, got {weight_decay}")
+    betas = keywords.get("betas")  # torch checks their values, but answers a list of one with "index out of range"
+    if betas is not None and (isinstance(betas, str) or not hasattr(betas, "__len__") or len(betas) != 2):
+        raise ConfigError(f"optimizer.betas must be a pair [beta1, beta2], e.g. [0.9, 0.999]; got {betas!r}")
 
     groups = param_groups(model, weight_decay, exempt_norm_and_bias)
     if not groups:
