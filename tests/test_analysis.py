@@ -848,6 +848,25 @@ def test_a_loss_panel_goes_logarithmic_only_when_one_curve_blows_up(tmp_path: Pa
     assert loss.get_yscale() == "log" and acc.get_yscale() == "linear" and calm_loss.get_yscale() == "linear"
 
 
+def test_one_epoch_curves_are_drawn_as_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep of one-epoch runs (a first try on a CPU): a line through one point is not drawn, so the training
+    curves were empty axes. Each cell's mean is a marker now (hollow for training), with its ±1 std bar."""
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "cell": f"c{i % 2}"}
+                         for i in range(4)])
+    epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": 1, "train_loss": 2.3 + 0.01 * i, "val_loss": 2.2,
+                            "train_acc": 0.1 + 0.01 * i, "val_acc": 0.2} for i in range(4)])
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        figures.training_curves(runs, epochs, "p", ["c0", "c1"], tmp_path)
+    for ax in saved[0].axes[:2]:
+        points = [line for line in ax.get_lines() if line.get_marker() == "o" and len(line.get_xdata()) == 1]
+        assert len(points) == 4, ax.get_ylabel()  # 2 cells x (train, validation)
+        assert sorted(str(line.get_markerfacecolor()) for line in points).count("none") == 2
+    loss = saved[0].axes[0]
+    assert any(len(c.get_segments()) for c in loss.collections)  # the std bars of the two-seed cells
+
+
 def test_log_axes_are_labelled_in_plain_numbers_at_readable_ticks(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     dead = pd.DataFrame([{"optimizer.lr": lr, "activation": "relu", "dead_fraction": 0.01 * i}

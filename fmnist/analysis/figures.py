@@ -27,7 +27,16 @@ PERCENT = 100.0
 
 
 def _band(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, top: float | None = None, **kw) -> None:
-    """`mean` as a line with a ±1 std band, the band kept within [0, top] (losses and rates are not negative)."""
+    """`mean` as a line with a ±1 std band, the band kept within [0, top] (losses and rates are not negative); a
+    single point (a one-epoch run) as a marker with a ±1 std bar in the line's style (hollow for a dashed line),
+    since a line through one point is not drawn."""
+    if len(x) == 1:
+        dashed = kw.get("ls") not in (None, "-")
+        bar = ax.errorbar(x, mean, yerr=None if np.isnan(std).all() else std, marker="o", capsize=3,
+                          mfc="none" if dashed else None, **kw)
+        for lines in bar[2]:
+            lines.set_linestyle(kw.get("ls", "-"))
+        return
     ax.plot(x, mean, **kw)
     ok = ~np.isnan(std)
     if ok.any():
