@@ -1075,3 +1075,13 @@ def test_steps_per_epoch(n: int, batch: int, drop_last: bool, steps: int) -> Non
     from fmnist.data.loader import steps_per_epoch
 
     assert steps_per_epoch(n, batch, drop_last) == steps
+
+
+def test_a_batch_larger_than_the_training_split_is_named() -> None:
+    """trainer.batch_size=100000 on data.subset=512 trained without a word on one batch of 512 an epoch; the run
+    now logs this warning (fmnist.train.run)."""
+    from fmnist.data.loader import oversized_batch
+
+    assert oversized_batch(512, 100000) == ("trainer.batch_size=100000 is larger than the 512 training images: each "
+                                            "epoch is one step on a batch of 512")
+    assert oversized_batch(512, 512) is None and oversized_batch(60000, 128) is None

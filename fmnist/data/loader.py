@@ -89,6 +89,15 @@ def to_unit_float(images_u8: torch.Tensor) -> torch.Tensor:
     return images_u8.float().div_(255.0)
 
 
+def oversized_batch(n: int, batch_size: int) -> str | None:
+    """The warning for a batch larger than the training split (a mistyped trainer.batch_size, or a small
+    data.subset): every epoch is then one step on the whole split, whatever trainer.drop_last says."""
+    if batch_size <= n:
+        return None
+    return (f"trainer.batch_size={batch_size} is larger than the {n} training images: each epoch is one step on "
+            f"a batch of {n}")
+
+
 def steps_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
     """Number of optimizer steps per epoch; always >= 1 (a split smaller than a batch is one batch). Without
     drop_last a last batch of a single image is left out too: BatchNorm cannot train on one value per channel."""

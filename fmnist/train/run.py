@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats
 from fmnist.config import call_factory, describe_differences, differing_keys, safe_instantiate, validate
-from fmnist.data.loader import DataSplits, eval_batches, load_splits, steps_per_epoch, train_batches
+from fmnist.data.loader import DataSplits, eval_batches, load_splits, oversized_batch, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES, data_fingerprint, load_resplit
 from fmnist.errors import ConfigError, DataError, FmnistError, first_line
@@ -305,6 +305,8 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
     optimizer = build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), model,
                                 exempt_norm_and_bias=t.no_decay_norm_bias, fused=fused)
     steps = steps_per_epoch(len(splits.train), t.batch_size, t.drop_last)
+    if warning := oversized_batch(len(splits.train), t.batch_size):
+        log.warning(warning)
     scheduler = call_factory(safe_instantiate(cfg.scheduler, "scheduler"), "scheduler", optimizer,
                              epochs=t.epochs, steps_per_epoch=steps)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
