@@ -289,6 +289,25 @@ def test_unfinished_runs_are_reported(tiny_sweep, tmp_path: Path) -> None:
     assert "no summary.json" in collection.problems().set_index("run").loc["crashed", "error"]
 
 
+def test_a_running_run_whose_lock_is_held_is_reported_as_training_now(tmp_path: Path) -> None:
+    """Analysing a sweep while it trains: its live run was reported as "unfinished, or killed without a chance to
+    record it"; with its .lock held by the training process it is "training now"."""
+    import fcntl
+
+    from fmnist.analysis.collect import TRAINING_NOW
+
+    runs = fake_sweep(tmp_path / "sweep")
+    for run in runs[:2]:
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "status": "running", "error": None}))
+        (run / ".lock").write_text("12345")
+    with open(runs[0] / ".lock", "rb") as held:  # the training process's flock (another open file: it conflicts)
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        errors = collect(tmp_path / "sweep").problems().set_index("run")["error"]
+    assert errors[runs[0].name] == TRAINING_NOW == "training now: another process holds its .lock"
+    assert errors[runs[1].name].startswith("summary.json says running: unfinished, or killed")  # a stale lock file
+
+
 def test_run_dirs_are_found_at_any_depth(tmp_path: Path) -> None:
     for rel in ("a/0_x", "b/c/d/1_y", "e/2_z/.hydra"):
         (tmp_path / rel).mkdir(parents=True)

@@ -30,7 +30,7 @@ from fmnist.analysis.errors import AnalysisError
 from fmnist.config import differing_keys
 from fmnist.analysis.grid import job_number, missing_jobs
 from fmnist.train.phases import PHASE_KEYS
-from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, read_summary
+from fmnist.train.run_dir import METRICS_FILE, NEUTRAL_KEYS, PREDICTIONS_FILE, SUMMARY_FILE, is_busy, read_summary
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,8 @@ _STATUS_ERRORS = {
     "running": "summary.json says running: unfinished, or killed without a chance to record it",
     "unreadable": "summary.json is unreadable (not a JSON object with a status)",
 }
+#: The error of a `running` run whose lock another process holds: it is training now, not killed.
+TRAINING_NOW = "training now: another process holds its .lock"
 
 
 def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
@@ -299,7 +301,7 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> _Run:
         issues.append("predictions_test.csv is missing")
     row.update(curve_fields(metrics))
     if status in _STATUS_ERRORS and not (status == "running" and row["error"]):
-        row["error"] = _STATUS_ERRORS[status]
+        row["error"] = TRAINING_NOW if status == "running" and is_busy(run_dir) else _STATUS_ERRORS[status]
     row["issues"] = "; ".join(issues) or None
     if issues:
         log.warning("run %s (%s): %s", row["run"], row["preset"], row["issues"])
