@@ -541,6 +541,23 @@ def test_a_resumed_run_keeps_the_best_epoch_it_had_before_the_interruption(
     assert torch.load(checkpoint_path(tmp_path / "r", BEST), weights_only=True)["epoch"] == 1
 
 
+@pytest.mark.parametrize(("cause", "named"), [("SIGTERM", "SIGTERM"), (None, "Ctrl-C")])
+def test_an_interrupted_run_names_what_stopped_it(cause, named, make_resplit, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kill` (SIGTERM: a scheduler's preemption, a closed terminal's SIGHUP) was recorded as "interrupted (Ctrl-C)"."""
+    from fmnist.train import run as run_mod
+
+    def stop(run_dir, rows):
+        raise KeyboardInterrupt(*([cause] if cause else []))
+
+    monkeypatch.setattr(run_mod, "write_metrics", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=1"), tmp_path / "r")
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert (summary["status"], summary["error"]) == (
+        "interrupted", f"interrupted ({named}); launch the same command again to resume from the last checkpoint")
+
+
 def test_summary_says_where_the_wall_time_went(make_resplit, tmp_path: Path) -> None:
     """setup_s, epochs_s and finish_s cover the train() call (all but its lock and last summary write); epochs_s holds
     the epochs' own time and their checkpoints; a second run of the process counts its startup_s from the first's

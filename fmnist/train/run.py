@@ -60,9 +60,16 @@ class RunDirConflict(ConfigError):
     """The run dir holds the run (finished, or a checkpoint to resume) of another configuration."""
 
 
-#: summary.json `status` of a run stopped by Ctrl-C (SIGINT); like a killed run it resumes when launched again
+#: summary.json `status` of a run stopped by Ctrl-C (SIGINT), SIGTERM or SIGHUP; like a killed run it resumes when
+#: launched again
 INTERRUPTED = "interrupted"
-INTERRUPTED_ERROR = "interrupted (Ctrl-C); launch the same command again to resume from the last checkpoint"
+#: Its `error`, with what stopped it: Ctrl-C, or the signal fmnist.stopping turned into a KeyboardInterrupt
+INTERRUPTED_ERROR = "interrupted ({}); launch the same command again to resume from the last checkpoint"
+
+
+def _interrupted_error(exc: KeyboardInterrupt) -> str:
+    cause = str(exc.args[0]) if exc.args else ""
+    return INTERRUPTED_ERROR.format(cause if cause.startswith("SIG") else "Ctrl-C")
 
 
 def _now() -> str:
@@ -169,7 +176,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
             _keep_finished_run(run_dir, previous, exc)
             raise
         if isinstance(exc, KeyboardInterrupt):
-            summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=_now())
+            summary.update(status=INTERRUPTED, error=_interrupted_error(exc), finished_at=_now())
         else:
             summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                            traceback=traceback.format_exc(limit=20), finished_at=_now())
