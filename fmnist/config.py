@@ -235,6 +235,28 @@ def _require(cond: bool, key: str, value: Any, rule: str) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: {rule}")
 
 
+def check_optimizer_values(values: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the key for an optimizer lr that is not a number > 0, a weight_decay that is not a
+    number >= 0, or betas that are not a pair (torch names neither the key nor the fix, and only once the data
+    has loaded). Keys the optimizer does not have are not checked."""
+    for key, rule in (("lr", lambda v: v > 0), ("weight_decay", lambda v: v >= 0)):
+        if key not in values:
+            continue
+        value = values[key]
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or isinstance(value, (bool, str)):
+            raise ConfigError(f"optimizer.{key} must be a number, got {value!r}")
+        if not rule(number):
+            raise ConfigError(f"optimizer.{key} must be {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+    betas = values.get("betas")
+    if betas is not None and (isinstance(betas, str) or not hasattr(betas, "__len__") or len(betas) != 2):
+        shown = list(betas) if isinstance(betas, ListConfig) else betas
+        raise ConfigError(f"optimizer.betas must be a pair [beta1, beta2], e.g. [0.9, 0.999]; got {shown!r}")
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -252,6 +274,7 @@ def validate(cfg: DictConfig) -> None:
     check_unknown_keys(cfg)
     check_flags(cfg)
     check_group_types(cfg, BUILT_GROUPS)
+    check_optimizer_values(cfg.optimizer)
     t, d = cfg.trainer, cfg.data
     _require(isinstance(d.dir, str) and d.dir.strip() != "", "data.dir", d.dir, "must be a folder path")
     _require(_is_int(d.split_seed) and d.split_seed >= 0, "data.split_seed", d.split_seed,

@@ -38,6 +38,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     ("data.val_fraction=1.5", "data.val_fraction=1.5 is invalid: must be in [0, 1)"),
     ("data.val_fraction=-0.1", "data.val_fraction=-0.1 is invalid"),
     ("data.subset=0", "data.subset=0 is invalid"),
+    ("optimizer.lr=-1", "optimizer.lr must be > 0, got -1"),  # torch's "Invalid learning rate", after the data
+    ("optimizer.lr=0", "optimizer.lr must be > 0, got 0"),
+    ("optimizer.weight_decay=-0.1", "optimizer.weight_decay must be >= 0, got -0.1"),
     ("device=tpu", "device='tpu'"),
     ("device=mps", "device='mps' requested but MPS is not available"),
     ("trainer=fast", "trainer='fast' is invalid: trainer is a section of the config, not a value"),

@@ -160,8 +160,12 @@ def test_keys_added_with_plus_must_exist(override: str, key: str) -> None:
 
 
 def test_bad_optimizer_value_is_one_config_error() -> None:
+    """lr, weight_decay and betas are named by key; what only torch checks (momentum) is its one-line refusal."""
     cfg = compose_train("optimizer.lr=abc", "model.width=4")
-    with pytest.raises(ConfigError, match="cannot build 'optimizer'"):
+    with pytest.raises(ConfigError, match="^optimizer.lr must be a number, got 'abc'$"):
+        build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), build_model(cfg))
+    cfg = compose_train("optimizer.momentum=-1", "model.width=4")
+    with pytest.raises(ConfigError, match="^cannot build 'optimizer' from its config: Invalid momentum value: -1"):
         build_optimizer(safe_instantiate(cfg.optimizer, "optimizer"), build_model(cfg))
 
 

@@ -184,6 +184,7 @@ def test_no_trainable_params_is_config_error():
 @pytest.mark.parametrize(("value", "message"), [
     (-1e-4, "optimizer.weight_decay must be >= 0, got -0.0001"),  # conf/ does not check it: the optimizer does
     ("abc", "optimizer.weight_decay must be a number, got 'abc'"),
+    (True, "optimizer.weight_decay must be a number, got True"),
 ])
 def test_bad_weight_decay_is_named(value, message):
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):

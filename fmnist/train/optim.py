@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fmnist.config import call_factory
+from fmnist.config import call_factory, check_optimizer_values
 from fmnist.errors import ConfigError
 
 __all__ = ["param_groups", "build_optimizer"]
@@ -81,16 +81,8 @@ def build_optimizer(
             not already ask for ``foreach``; otherwise torch's defaults are kept.
     """
     keywords = dict(getattr(factory, "keywords", None) or {})
-    weight_decay = keywords.get("weight_decay", 0.0)
-    try:
-        weight_decay = float(weight_decay)
-    except (TypeError, ValueError):
-        raise ConfigError(f"optimizer.weight_decay must be a number, got {weight_decay!r}") from None
-    if weight_decay < 0:
-        raise ConfigError(f"optimizer.weight_decay must be >= 0, got {weight_decay}")
-    betas = keywords.get("betas")  # torch checks their values, but answers a list of one with "index out of range"
-    if betas is not None and (isinstance(betas, str) or not hasattr(betas, "__len__") or len(betas) != 2):
-        raise ConfigError(f"optimizer.betas must be a pair [beta1, beta2], e.g. [0.9, 0.999]; got {betas!r}")
+    check_optimizer_values(keywords)
+    weight_decay = float(keywords.get("weight_decay", 0.0))
 
     groups = param_groups(model, weight_decay, exempt_norm_and_bias)
     if not groups:
