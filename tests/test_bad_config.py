@@ -161,6 +161,8 @@ def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     (["model=5"], "error: model=5 is not an option of the model group: choose one of plain18, "),
     (["norm=NULL"], "error: norm=NULL is not an option of the norm group"),  # Hydra reads NULL as null too
     (["=3"], "error: =3 has no key: write key=value"),
+    (["-m", "name=study/a,b"], "error: name=study/a,b: name is part of the output folder's name and cannot contain "
+                               "'/'; choose where runs go with hydra.run.dir=..."),  # not outputs/<date>/<time>_study/a
     (["data.dir=~/data/FashionMNIST-Resplit"],  # the shell leaves this ~ as it is: Hydra's lexer error
      "error: data.dir=~/data/FashionMNIST-Resplit: Hydra cannot read this path unquoted; quote it, inside the "
      "shell's quotes: \"data.dir='~/data/FashionMNIST-Resplit'\""),
@@ -183,5 +185,6 @@ def test_ordinary_command_lines_pass_the_argument_check() -> None:
 
     for argv in (["norm=none", "--cfg", "job"], ["-m", "seed=0,1", "model.width=16"], ["+experiment=fast"],
                  ["data.dir='~/data'"], ["-m", "data.dir=/a/x,/b/y"], ["hydra.run.dir=/tmp/my run"],
-                 ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=4"], ["~trainer.early_stop_patience"]):
+                 ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=4"], ["~trainer.early_stop_patience"],
+                 ["name=my-run_2"]):
         assert argument_error(argv) is None, argv
