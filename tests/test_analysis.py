@@ -1164,6 +1164,27 @@ def test_jobs_without_a_run_dir_are_problems(tmp_path: Path, analyze_config, cap
     assert collect(sweep).problems().empty and "cannot read the jobs of" in caplog.text
 
 
+def test_missing_jobs_of_a_sweep_that_is_training_now_may_not_have_started(tmp_path: Path) -> None:
+    """Analysing a sweep while it trains: its jobs without a run dir are said to be perhaps not started yet."""
+    import fcntl
+
+    sweep = tmp_path / "sweep"
+    runs = fake_sweep(sweep)
+    shutil.rmtree(runs[3])
+    write_multirun_yaml(sweep, {"model.skip": "true,false", "seed": "0,1"})
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    (runs[0] / "summary.json").write_text(json.dumps({**summary, "status": "running", "error": None}))
+    (runs[0] / ".lock").write_text("12345")
+    launched = "no run dir: multirun.yaml of this sweep launched 4 jobs"
+    assert collect(sweep).missing["error"].tolist() == [launched]  # a stale lock file: the sweep is not running
+    with open(runs[0] / ".lock", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        missing = collect(sweep).missing
+    assert missing["error"].tolist() == [f"{launched}; not started yet, perhaps: the sweep is still running "
+                                         "(1 training now)"]
+    assert missing["status"].tolist() == ["missing"]
+
+
 def test_jobs_past_the_ninth_and_foreign_sweepers(tmp_path: Path) -> None:
     """Job 10 of a 12-job sweep is found by its number; a multirun.yaml of another sweeper (its jobs are not the grid
     of its params) is not compared."""

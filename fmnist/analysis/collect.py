@@ -477,7 +477,9 @@ def collect(sweep_dirs: str | Path | Iterable[str | Path]) -> Collection:
         table[column] = tidy(table[column])
     frames = [r.metrics.assign(run_dir=r.row["run_dir"]) for r in runs if r.metrics is not None]
     epochs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_dir", "epoch"])
-    return Collection(table, epochs, swept, sweeps, pd.DataFrame(missing_jobs(_in_whole_sweeps(found, sweeps), found)))
+    training = [Path(r.row["run_dir"]) for r in runs if r.row.get("error") == TRAINING_NOW]
+    missing = missing_jobs(_in_whole_sweeps(found, sweeps), found, training)
+    return Collection(table, epochs, swept, sweeps, pd.DataFrame(missing))
 
 
 def _in_whole_sweeps(run_dirs: Iterable[Path], sweeps: list[Path]) -> list[Path]:

@@ -46,9 +46,12 @@ def _swept(jobs: list[list[str]]) -> list[int]:
     return [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1]
 
 
-def missing_jobs(run_dirs: Iterable[Path], presets: dict[Path, str]) -> list[dict[str, Any]]:
+def missing_jobs(run_dirs: Iterable[Path], presets: dict[Path, str],
+                 training: Iterable[Path] = ()) -> list[dict[str, Any]]:
     """One problem row (preset, run, status "missing", error, run_dir = the sweep dir) per job of every sweep
-    holding `run_dirs` that has no run dir of its number; `presets`: run dir -> its preset."""
+    holding `run_dirs` that has no run dir of its number; `presets`: run dir -> its preset. `training`: the run dirs
+    training now; a sweep holding one of them is still running, and its missing jobs may not have started yet."""
+    busy = {Path(p) for p in training}
     rows: list[dict[str, Any]] = []
     by_sweep: dict[Path, list[Path]] = {}
     for run_dir in run_dirs:
@@ -60,8 +63,10 @@ def missing_jobs(run_dirs: Iterable[Path], presets: dict[Path, str]) -> list[dic
             continue
         swept = _swept(jobs)
         preset = presets[dirs[0]]
+        error = f"no run dir: {MULTIRUN_FILE} of this sweep launched {len(jobs)} jobs"
+        if n_busy := len(busy.intersection(dirs)):
+            error += f"; not started yet, perhaps: the sweep is still running ({n_busy} training now)"
         for k in sorted(set(range(len(jobs))) - numbers):
             rows.append({"preset": preset, "run": " ".join([f"job {k}", *(jobs[k][i] for i in swept)]),
-                         "status": MISSING, "run_dir": str(sweep_dir),
-                         "error": f"no run dir: {MULTIRUN_FILE} of this sweep launched {len(jobs)} jobs"})
+                         "status": MISSING, "run_dir": str(sweep_dir), "error": error})
     return rows
