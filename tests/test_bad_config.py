@@ -42,6 +42,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     ("optimizer.lr=0", "optimizer.lr must be > 0, got 0"),
     ("optimizer.weight_decay=-0.1", "optimizer.weight_decay must be >= 0, got -0.1"),
     ("device=tpu", "device='tpu'"),
+    ("device=null", "device=null is not a device name (use auto, cpu, cuda, cuda:N or mps)"),  # not 'none'
     ("device=mps", "device='mps' requested but MPS is not available"),
     ("trainer=fast", "trainer='fast' is invalid: trainer is a section of the config, not a value"),
     ("~trainer.epochs", "required key(s) trainer.epochs removed (with ~?)"),

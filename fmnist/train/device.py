@@ -9,8 +9,10 @@ import torch
 from fmnist.errors import ConfigError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | None) -> torch.device:
     """Turn a config value (auto, cpu, cuda, cuda:1, mps) into an available torch.device."""
+    if name is None:  # device=null (str() would make it 'none')
+        raise ConfigError("device=null is not a device name (use auto, cpu, cuda, cuda:N or mps)")
     name = str(name).strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
