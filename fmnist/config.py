@@ -236,10 +236,10 @@ def _require(cond: bool, key: str, value: Any, rule: str) -> None:
 
 
 def check_optimizer_values(values: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming the key for an optimizer lr that is not a number > 0, a weight_decay that is not a
-    number >= 0, or betas that are not a pair (torch names neither the key nor the fix, and only once the data
-    has loaded). Keys the optimizer does not have are not checked."""
-    for key, rule in (("lr", lambda v: v > 0), ("weight_decay", lambda v: v >= 0)):
+    """Raise ConfigError naming the key for an optimizer lr or weight_decay that is not a number >= 0 (lr 0 freezes
+    the weights: a control), or betas that are not a pair (torch names neither the key nor the fix, and only once
+    the data has loaded). Keys the optimizer does not have are not checked."""
+    for key in ("lr", "weight_decay"):
         if key not in values:
             continue
         value = values[key]
@@ -249,8 +249,8 @@ def check_optimizer_values(values: Mapping[str, Any]) -> None:
             number = None
         if number is None or isinstance(value, (bool, str)):
             raise ConfigError(f"optimizer.{key} must be a number, got {value!r}")
-        if not rule(number):
-            raise ConfigError(f"optimizer.{key} must be {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+        if not number >= 0:  # NaN too
+            raise ConfigError(f"optimizer.{key} must be >= 0, got {value!r}")
     betas = values.get("betas")
     if betas is not None and (isinstance(betas, str) or not hasattr(betas, "__len__") or len(betas) != 2):
         shown = list(betas) if isinstance(betas, ListConfig) else betas

@@ -38,8 +38,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     ("data.val_fraction=1.5", "data.val_fraction=1.5 is invalid: must be in [0, 1)"),
     ("data.val_fraction=-0.1", "data.val_fraction=-0.1 is invalid"),
     ("data.subset=0", "data.subset=0 is invalid"),
-    ("optimizer.lr=-1", "optimizer.lr must be > 0, got -1"),  # torch's "Invalid learning rate", after the data
-    ("optimizer.lr=0", "optimizer.lr must be > 0, got 0"),
+    ("optimizer.lr=-1", "optimizer.lr must be >= 0, got -1"),  # torch's "Invalid learning rate", after the data
+    ("optimizer.lr=nan", "optimizer.lr must be >= 0, got nan"),
     ("optimizer.weight_decay=-0.1", "optimizer.weight_decay must be >= 0, got -0.1"),
     ("device=tpu", "device='tpu'"),
     ("device=null", "device=null is not a device name (use auto, cpu, cuda, cuda:N or mps)"),  # not 'none'
