@@ -26,6 +26,11 @@ BUILT_GROUPS: tuple[str, ...] = ("model", "norm", "activation", "optimizer", "sc
 ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("fmnist.", "torch.nn.", "torch.optim.")
 
 
+def hydra_quoted(value: str) -> str:
+    """`value` as a single-quoted Hydra override value (Hydra reads `=`, `,`, `~`, brackets... inside it as text)."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
 def unquoted_path_error(arg: str) -> str | None:
     """The one-line error for a command-line `key=<path>` that Hydra cannot read unquoted, else None: `~/data`
     (the shell expands `~` only at a word's start), a sweep's run dir (`0_model.skip=True,seed=0`), a non-ASCII
@@ -36,9 +41,8 @@ def unquoted_path_error(arg: str) -> str | None:
     try:
         OverridesParser.create().parse_overrides([arg])
     except OverrideParseException:
-        quoted = value.replace("'", "\\'")
         return (f"error: {arg}: Hydra cannot read this path unquoted; quote it, inside the shell's quotes: "
-                f"\"{key}='{quoted}'\"")
+                f"\"{key}={hydra_quoted(value)}\"")
     return None
 
 

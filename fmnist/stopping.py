@@ -43,6 +43,12 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def interrupt_cause(exc: KeyboardInterrupt) -> str:
+    """What raised `exc`: the signal's name where signals_as_interrupt turned one into it, else Ctrl-C."""
+    cause = str(exc.args[0]) if exc.args else ""
+    return cause if cause.startswith("SIG") else "Ctrl-C"
+
+
 @contextlib.contextmanager
 def signals_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C (main thread only)."""

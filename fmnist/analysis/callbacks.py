@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fmnist.config import hydra_quoted
 from fmnist.stopping import STOPPED
 from fmnist.study import ROOT
 
@@ -42,7 +43,7 @@ class AnalyzeSweep(Callback):
     def command(self, sweep_dir: Path) -> list[str]:
         path = str(sweep_dir)
         if re.search(r"[=,'\"\[\]{}()\s]", path):  # Hydra reads these as syntax unless the value is quoted
-            path = "'" + path.replace("'", "\\'") + "'"
+            path = hydra_quoted(path)
         return [sys.executable, str(ANALYZE_SCRIPT), f"sweep_dir={path}", f"report={str(self.report).lower()}",
                 *self.overrides]
 

@@ -300,7 +300,7 @@ def lr_schedules(runs: pd.DataFrame, epochs: pd.DataFrame, conf_dir: Path, out_d
     n_epochs = int(done["trainer.epochs"].mode().iloc[0])
     batch = int(done["trainer.batch_size"].mode().iloc[0])
     n_train = int(done["n_train"].dropna().mode().iloc[0]) if done["n_train"].notna().any() else 50_000
-    kept = done["trainer.drop_last"].dropna() if "trainer.drop_last" in done else done.iloc[:0, 0]
+    kept = done.get("trainer.drop_last", pd.Series(dtype=bool)).dropna()
     drop_last = bool(kept.mode().iloc[0]) if not kept.empty else True  # the trainer's default
     steps = steps_per_epoch(n_train, batch, drop_last)
     fig, ax = plt.subplots(figsize=(style.ONE_COLUMN, 2.3))

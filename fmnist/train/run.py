@@ -27,6 +27,7 @@ from fmnist.data.resplit import CLASS_NAMES, data_fingerprint, load_resplit
 from fmnist.errors import ConfigError, DataError, FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
+from fmnist.stopping import interrupt_cause
 from fmnist.train import checkpoint as ckpt
 from fmnist.train.device import autocast, device_name, resolve_channels_last, resolve_device, resolve_precision
 from fmnist.train.ema import ModelEMA
@@ -65,11 +66,6 @@ class RunDirConflict(ConfigError):
 INTERRUPTED = "interrupted"
 #: Its `error`, with what stopped it: Ctrl-C, or the signal fmnist.stopping turned into a KeyboardInterrupt
 INTERRUPTED_ERROR = "interrupted ({}); launch the same command again to resume from the last checkpoint"
-
-
-def _interrupted_error(exc: KeyboardInterrupt) -> str:
-    cause = str(exc.args[0]) if exc.args else ""
-    return INTERRUPTED_ERROR.format(cause if cause.startswith("SIG") else "Ctrl-C")
 
 
 def _now() -> str:
@@ -176,7 +172,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
             _keep_finished_run(run_dir, previous, exc)
             raise
         if isinstance(exc, KeyboardInterrupt):
-            summary.update(status=INTERRUPTED, error=_interrupted_error(exc), finished_at=_now())
+            summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR.format(interrupt_cause(exc)), finished_at=_now())
         else:
             summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                            traceback=traceback.format_exc(limit=20), finished_at=_now())
