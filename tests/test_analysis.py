@@ -1284,6 +1284,31 @@ def test_confusion_rows_are_true_classes_and_per_class_accuracy_is_over_seeds(tm
     assert later.run_dir == str(tmp_path / "b")  # the first run with predictions
 
 
+def test_every_completed_run_gets_per_class_accuracies_read_once(tmp_path: Path, analyze_config,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """class_accuracy.csv: one row per completed run with readable labelled predictions and class with test images
+    (fake runs: images 0..3 of classes 0..3, all right, except one run that gets image 3 wrong); a damaged file is
+    named once, though both the per-class table and the confusion cell use it; a failed run is not read."""
+    runs = fake_sweep(tmp_path / "sweep")
+    (runs[1] / "predictions_test.csv").write_text(PREDICTIONS_CSV.replace("\n3,3,3,", "\n3,3,2,"))
+    (runs[2] / "predictions_test.csv").write_text(PREDICTIONS_CSV[:40])  # truncated
+    failed = json.loads((runs[3] / "summary.json").read_text())
+    (runs[3] / "summary.json").write_text(json.dumps({**failed, "status": "failed", "test_acc": None}))
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out", "confusion_cell={model.skip:false}")
+    table = pd.read_csv(tmp_path / "out" / "class_accuracy.csv")
+    assert list(table.columns) == ["run_dir", "preset", "cell", "seed", "class", "images", "correct", "accuracy"]
+    assert sorted(set(table["run_dir"])) == sorted(str(r.resolve()) for r in runs[:2])
+    assert table["class"].tolist() == ["T-shirt/top", "Trouser", "Pullover", "Dress"] * 2  # classes with images
+    assert table["images"].eq(1).all() and table["accuracy"].tolist() == [1.0] * 7 + [0.0]
+    assert table["correct"].tolist() == [1] * 7 + [0] and table["seed"].tolist() == [0] * 4 + [1] * 4
+    assert set(table["cell"]) == {"model.skip=True"} and set(table["preset"]) == {"fake"}
+    damaged = [r for r in caplog.records if str(runs[2] / "predictions_test.csv") in r.getMessage()]
+    assert len(damaged) == 1 and damaged[0].getMessage().endswith(
+        "left out of the confusion matrices and per-class accuracies")
+    assert result.classes is None  # the confusion cell's only completed run has no readable predictions
+    assert result.class_runs["accuracy"].tolist() == table["accuracy"].tolist()
+
+
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     from fmnist.analysis.predictions import class_results
@@ -1310,7 +1335,8 @@ def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Pa
     assert f"{runs[2] / file} has pred values that are missing or not classes 0..9" in caplog.text
     assert f"{runs[3] / file} has no pred column" in caplog.text
     assert f"{runs[4] / file} has ids or probabilities that are missing or not numbers" in caplog.text
-    assert f"{runs[5] / file} is unreadable (ParserError): left out of the confusion matrix" in caplog.text
+    assert (f"{runs[5] / file} is unreadable (ParserError): left out of the confusion matrices and per-class "
+            "accuracies") in caplog.text
     assert f"{runs[6] / file} has 21 rows, but the run's test set has 20 images" in caplog.text
     assert f"{runs[7] / file} has label values that are missing or not classes 0..9" in caplog.text
     assert f"{runs[8] / file} has ids or probabilities that are missing or not numbers" in caplog.text

@@ -1020,3 +1020,118 @@ def test_presets_whose_names_differ_only_in_punctuation_get_macros_of_their_own(
     assert prefixes["stage2_norm"] == "stageTwoNorm" and prefixes["stage2-norm"] == "stageTwoNormAltTwo"
     macros = build_macros(result)
     assert macros["stageTwoNormBestAcc"] == "93.00" and macros["stageTwoNormAltTwoBestAcc"] == "84.00"
+
+
+# ------------------------------------------------------------------------------------------ per-class differences
+def with_classes(result: AnalysisResult, accuracy: dict[str, list[dict[str, float]]],
+                 images: int = 1000) -> AnalysisResult:
+    """`result` with per-class test accuracies (class_accuracy_table's shape): cell label -> one {class: accuracy}
+    per run of that cell, in run order; classes not named score 0.9."""
+    from fmnist.data.resplit import CLASS_NAMES
+
+    rows = []
+    for cell, group in result.collection.runs.groupby("cell", sort=False):
+        for run_dir, per_class in zip(group["run_dir"], accuracy.get(cell, [])):
+            for name in CLASS_NAMES:
+                acc = per_class.get(name, 0.9)
+                rows.append({"run_dir": run_dir, "preset": group["preset"].iloc[0], "cell": cell, "class": name,
+                             "images": images, "correct": round(acc * images), "accuracy": acc})
+    result.class_runs = pd.DataFrame(rows)
+    return result
+
+
+def test_class_differences_test_each_class_over_seeds_holm_corrected_within_the_comparison() -> None:
+    models = seeds({"model": "resnet18"}, [0.92, 0.921, 0.922]) + seeds({"model": "plain18"}, [0.93, 0.931, 0.932])
+    result = make_result({"stage1_models": models})
+    shirt_a, shirt_b = [0.80, 0.81, 0.82], [0.86, 0.87, 0.88]
+    coat_a, coat_b = [0.90, 0.95, 0.85], [0.91, 0.86, 0.96]
+    with_classes(result, {"model=resnet18": [{"Shirt": s, "Coat": c} for s, c in zip(shirt_a, coat_a)],
+                          "model=plain18": [{"Shirt": s, "Coat": c} for s, c in zip(shirt_b, coat_b)]})
+    table = evidence.class_differences(result).set_index("class")
+    assert len(table) == 10 and set(table["question"]) == {"residual vs plain, 18 layers"}
+    shirt = table.loc["Shirt"]
+    assert (shirt["a"], shirt["b"], shirt["n_a"], shirt["n_b"]) == ("ResNet-18", "Plain-18", 3, 3)
+    assert (shirt["cell_a"], shirt["cell_b"]) == ("model=resnet18", "model=plain18")
+    assert shirt["delta"] == pytest.approx(-0.06) and shirt["images"] == 1000
+    p_shirt, p_coat = welch(np.array(shirt_a), np.array(shirt_b)), welch(np.array(coat_a), np.array(coat_b))
+    assert shirt["p"] == pytest.approx(p_shirt) and table.loc["Coat", "p"] == pytest.approx(p_coat)
+    # the eight equal classes have p = 1 (no variance, equal means); Holm corrects across the ten classes
+    ps = [table.loc[c, "p"] for c in table.index]
+    assert table["p_holm"].tolist() == pytest.approx(holm(ps))
+    assert shirt["p_holm"] == pytest.approx(min(1.0, 10 * p_shirt))
+    text = evidence.evidence_macros(result)["readClassDifferences"]
+    assert r"The test set has 1,000 images per class, so 1\,pp of a class is 10 images." in text
+    assert (r"residual vs plain, 18 layers --- ResNet-18 against Plain-18, $-$0.70\,pp overall: Shirt $-$6.00\,pp "
+            rf"($p_\mathrm{{Holm}}={latex.p_digits(shirt['p_holm'])}$), Coat $-$1.00\,pp ($p_\mathrm{{Holm}}=1$).") in text
+    assert "The class that moved most is an upper-body garment" in text
+    assert (r" 1 of the 10 tested per-class differences passes Holm's correction across the classes of its comparison "
+            r"($\alpha=0.05$): residual vs plain, 18 layers: Shirt $-$6.00\,pp.") in text
+
+
+def test_class_differences_with_one_seed_are_quoted_untested_and_name_the_two_largest() -> None:
+    models = seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.93])
+    norm = seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.90])
+    result = make_result({"stage1_models": models, "stage2_norm": norm})
+    with_classes(result, {"model=resnet18": [{"Bag": 0.95, "Shirt": 0.80, "Sandal": 0.92}],
+                          "model=plain18": [{}],
+                          "norm=batchnorm": [{"Shirt": 0.95}], "norm=none": [{"Ankle boot": 0.5}]}, images=200)
+    table = evidence.class_differences(result)
+    assert table["p"].isna().all() and table["p_holm"].isna().all()
+    text = evidence.evidence_macros(result)["readClassDifferences"]
+    assert r"1\,pp of a class is 2 images" in text
+    # the two classes that moved most, largest first; the overall difference is the image-weighted mean
+    assert r"ResNet-18 against Plain-18, $-$0.30\,pp overall: Shirt $-$10.00\,pp, Bag +5.00\,pp;" in text
+    assert r"BatchNorm against none, +4.50\,pp overall: Ankle boot +40.00\,pp, Shirt +5.00\,pp." in text
+    assert "In 1 of the 2 comparisons the class that moved most is an upper-body garment" in text
+    # the upper-body share of the compared cells' errors, counted from the images and correct columns
+    runs = result.class_runs
+    errors = runs["images"] - runs["correct"]
+    share = errors[runs["class"].isin(["T-shirt/top", "Pullover", "Coat", "Shirt"])].sum() / errors.sum()
+    assert rf"these four classes hold {latex.pct(share, 1)}\,\% of the compared cells' test errors." in text
+    assert text.endswith("No per-class difference is tested yet: that needs two seeds or more of both cells.")
+
+
+def test_class_differences_need_per_class_results_of_both_cells() -> None:
+    models = seeds({"model": "resnet18"}, [0.92, 0.93]) + seeds({"model": "plain18"}, [0.93, 0.94])
+    result = make_result({"stage1_models": models})
+    assert evidence.class_differences(result).empty  # no predictions read at all
+    assert evidence.evidence_macros(result)["readClassDifferences"] == ""
+    with_classes(result, {"model=resnet18": [{}, {}]})  # the plain net's predictions are missing
+    assert evidence.class_differences(result).empty
+    assert evidence.evidence_macros(result)["readClassDifferences"] == ""
+    with_classes(result, {"model=resnet18": [{}, {}], "model=plain18": [{}, {}]})
+    text = evidence.evidence_macros(result)["readClassDifferences"]
+    assert "None of the 10 tested per-class differences passes Holm's correction" in text
+    assert "In all" not in text and "The class that moved most is an upper-body garment" in text
+
+
+def test_class_difference_heat_map_has_a_row_per_comparison_and_bold_tested_differences(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from fmnist.analysis import figures, style
+
+    models = seeds({"model": "resnet18"}, [0.92, 0.921, 0.922]) + seeds({"model": "plain18"}, [0.93, 0.931, 0.932])
+    norm = seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.90])
+    result = make_result({"stage1_models": models, "stage2_norm": norm})
+    with_classes(result, {"model=resnet18": [{"Shirt": s} for s in (0.80, 0.81, 0.82)],
+                          "model=plain18": [{"Shirt": s} for s in (0.86, 0.87, 0.88)],
+                          "norm=batchnorm": [{"Coat": 0.95}], "norm=none": [{"Coat": 0.90}]})
+    saved = []
+    real_save = style.save
+
+    def keep(fig, out_dir, name):
+        saved.append([t for t in fig.axes[0].texts])
+        return real_save(fig, out_dir, name)
+
+    with style.context(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(style, "save", keep)
+        written = figures.class_differences(evidence.class_differences(result), ALPHA, tmp_path)
+    plt.close("all")
+    assert {p.name for p in written} == {"class_differences.pdf", "class_differences.png"}
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in saved[0]}
+    shirt, coat = 6, 4  # column of the class (CLASS_NAMES order); row 0: residual vs plain, row 1: normalisation
+    assert texts[(0, shirt)].get_text() == "−6.0" and texts[(0, shirt)].get_fontweight() == "bold"
+    assert texts[(0, coat)].get_text() == "0.0" and texts[(0, coat)].get_fontweight() == "normal"
+    assert texts[(1, coat)].get_text() == "+5.0" and texts[(1, coat)].get_fontweight() == "normal"  # untested
+    assert figures.class_differences(evidence.class_differences(make_result({"stage1_models": models})), ALPHA,
+                                     tmp_path) == []

@@ -273,6 +273,42 @@ def key_comparisons(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     return style.save(fig, out_dir, "key_comparisons")
 
 
+def _signed(value: float) -> str:
+    """'+2.5', '−1.8' (a true minus sign, as on the axes), '0.0' for what rounds to zero."""
+    text = f"{value:+.1f}".replace("-", "−")
+    return "0.0" if text in ("+0.0", "−0.0") else text
+
+
+def class_differences(table: pd.DataFrame, alpha: float, out_dir: Path) -> list[Path]:
+    """The key comparisons class by class (evidence.class_differences): a − b in per-class test accuracy (pp) as a
+    diverging heat map, one row per comparison; a bold number passes Holm's correction across its classes."""
+    if table.empty:
+        return []
+    questions = list(dict.fromkeys(table["question"]))
+    classes = list(dict.fromkeys(table["class"]))
+    grid = table.pivot(index="question", columns="class", values="delta").reindex(index=questions, columns=classes)
+    tested = table.pivot(index="question", columns="class", values="p_holm").reindex(index=questions, columns=classes)
+    values = grid.to_numpy(float) * PERCENT
+    limit = max(float(np.nanmax(np.abs(values))), 0.5)
+    fig, ax = plt.subplots(figsize=(style.TWO_COLUMN, 0.32 * len(questions) + 1.5))
+    image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for i in range(len(questions)):
+        for j in range(len(classes)):
+            if np.isnan(values[i, j]):
+                continue
+            strong = bool(tested.iat[i, j] < alpha)  # NaN (untested) compares False
+            ax.text(j, i, _signed(values[i, j]), ha="center", va="center", fontsize=6,
+                    fontweight="bold" if strong else "normal",
+                    color="white" if abs(values[i, j]) > 0.6 * limit else "black")
+    names = {q: f"{q}: {a} − {b}" for q, a, b in table[["question", "a", "b"]].drop_duplicates("question").values}
+    ax.set_yticks(range(len(questions)), [names[q] for q in questions])
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label="a − b, per-class test accuracy (pp)", fraction=0.04, pad=0.02)
+    fig.tight_layout()
+    return style.save(fig, out_dir, "class_differences")
+
+
 # ------------------------------------------------------------------------------------------ lr schedules
 def _multipliers(scheduler_cfg, epochs: int, steps: int) -> np.ndarray:
     param = torch.zeros(1, requires_grad=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,7 +22,7 @@ from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
-from fmnist.analysis.predictions import ClassResults, class_results
+from fmnist.analysis.predictions import ClassResults, class_accuracy_table, class_results, run_confusions
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, data_fingerprint, is_official_test, load_resplit
@@ -44,6 +45,7 @@ class AnalysisResult:
     cells: pd.DataFrame                        # stats.aggregate
     alpha: float
     classes: ClassResults | None = None        # confusion / per-class results of the chosen cell
+    class_runs: pd.DataFrame = field(default_factory=pd.DataFrame)   # per-class test accuracy, one row per run × class
     dead_runs: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per analysed run
     dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
@@ -130,12 +132,19 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def cell_classes(collection: Collection, cell: pd.Series) -> ClassResults | None:
-    """The pooled test predictions of the completed runs of `cell`."""
+def completed_confusions(collection: Collection) -> dict[str, np.ndarray]:
+    """run dir -> confusion matrix of each completed run with readable labelled test predictions."""
+    runs = collection.completed
+    return run_confusions(list(runs["run_dir"]), list(runs["n_test"]))
+
+
+def cell_classes(collection: Collection, cell: pd.Series,
+                 confusions: Mapping[str, np.ndarray] | None = None) -> ClassResults | None:
+    """The pooled test predictions of the completed runs of `cell` (from `confusions` when given)."""
     runs = collection.completed
     runs = runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
     return class_results(list(runs["run_dir"]), str(cell["cell"]), str(cell["preset"]),
-                         test_sizes=list(runs["n_test"]))
+                         test_sizes=list(runs["n_test"]), confusions=confusions)
 
 
 def _note_left_out_predictions(collection: Collection, cell: pd.Series, classes: ClassResults | None) -> None:
@@ -268,7 +277,7 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
     """Every figure the data allows, as PDF + PNG in `fig_dir` (image figures need `dataset`); returns
     name -> PDF path."""
     from fmnist.analysis.evidence import (  # evidence builds on AnalysisResult
-        dead_runs_sweeping, distinct_dead_layers, key_comparisons)
+        class_differences, dead_runs_sweeping, distinct_dead_layers, key_comparisons)
 
     c, cells = result.collection, result.cells
     written: list[Path] = []
@@ -292,6 +301,7 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                  fig_dir)
         draw("capacity", figs.capacity, cells, fig_dir)
         draw("key_comparisons", figs.key_comparisons, key_comparisons(result), fig_dir)
+        draw("class_differences", figs.class_differences, class_differences(result), result.alpha, fig_dir)
         draw("lr_schedules", figs.lr_schedules, c.runs, c.epochs, CONF_DIR, fig_dir)
         if result.classes is not None:
             draw("confusion", image_figures.confusion, result.classes, fig_dir)
@@ -322,9 +332,11 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     from fmnist.analysis.evidence import key_family_cells  # evidence imports this module
 
     result.cells = cells = key_family_cells(result)  # a key comparison is Holm-corrected across the questions only
+    confusions = completed_confusions(collection)
+    result.class_runs = class_accuracy_table(collection.completed, confusions)
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
-        result.classes = cell_classes(collection, chosen)
+        result.classes = cell_classes(collection, chosen, confusions)
         _note_left_out_predictions(collection, chosen, result.classes)
     if cfg.get("dead_neurons", True):
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
@@ -348,6 +360,8 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> None:
     write_table(collection.epochs, out_dir, "epochs")
     write_table(result.cells, out_dir, "cells")
     write_table(collection.problems(), out_dir, "problems")
+    if not result.class_runs.empty:
+        write_table(result.class_runs, out_dir, "class_accuracy")
     if not result.dead_runs.empty:
         write_table(result.dead_runs, out_dir, "dead_neurons")
         write_table(result.dead_layers, out_dir, "dead_neurons_by_layer")

@@ -1,11 +1,12 @@
-"""predictions_test.csv of a cell's runs -> confusion matrix, per-class accuracy, top confusions."""
+"""predictions_test.csv of the runs -> each run's confusion matrix and per-class accuracy; a cell's pooled confusion
+matrix and top confusions."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ from fmnist.data.resplit import CLASS_NAMES
 from fmnist.train.run_dir import PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
+
+#: What a damaged predictions file costs (its warning's end).
+LEFT_OUT = "left out of the confusion matrices and per-class accuracies"
 
 
 @dataclass
@@ -59,13 +63,13 @@ def read_predictions(run_dir: str | Path, rows: int | None = None,
     try:
         frame = pd.read_csv(path)
     except (ValueError, OSError) as exc:
-        log.warning("%s is unreadable (%s): left out of the confusion matrix", path, type(exc).__name__)
+        log.warning("%s is unreadable (%s): %s", path, type(exc).__name__, LEFT_OUT)
         return None
     if "label" not in frame.columns:
         return None
     problem = _damage(frame, rows, n_classes)
     if problem:
-        log.warning("%s %s (a truncated or damaged file): left out of the confusion matrix", path, problem)
+        log.warning("%s %s (a truncated or damaged file): %s", path, problem, LEFT_OUT)
         return None
     return frame
 
@@ -85,29 +89,61 @@ def _damage(frame: pd.DataFrame, rows: int | None, n_classes: int) -> str | None
     return None
 
 
-def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: Sequence[str] = CLASS_NAMES,
-                  test_sizes: Sequence[int | None] | None = None) -> ClassResults | None:
-    """Pool the labelled test predictions of `run_dirs` (a file with other than its run's `test_sizes` entry of
-    rows, the run's n_test, is left out with a warning); None when none has any."""
-    n = len(class_names)
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:
+    """[C, C] counts: rows = true class, columns = predicted."""
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, preds), 1)
+    return confusion
+
+
+def run_confusions(run_dirs: Sequence[str], test_sizes: Sequence[int | None] | None = None,
+                   n_classes: int = len(CLASS_NAMES)) -> dict[str, np.ndarray]:
+    """run dir -> confusion matrix of its labelled test predictions, for each of `run_dirs` whose
+    predictions_test.csv is readable (:func:`read_predictions`; a file with other than its run's `test_sizes` entry
+    of rows, the run's n_test, is left out with a warning)."""
     sizes = list(test_sizes) if test_sizes is not None else [None] * len(run_dirs)
-    confusion = np.zeros((n, n), dtype=np.int64)
-    per_class, first, first_dir = [], None, ""
+    confusions = {}
     for run_dir, size in zip(run_dirs, sizes):
-        frame = read_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n)
-        if frame is None:
+        frame = read_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n_classes)
+        if frame is not None:
+            confusions[str(run_dir)] = confusion_matrix(frame["label"].to_numpy(dtype=np.int64),
+                                                        frame["pred"].to_numpy(dtype=np.int64), n_classes)
+    return confusions
+
+
+def class_accuracy_table(runs: pd.DataFrame, confusions: Mapping[str, np.ndarray],
+                         class_names: Sequence[str] = CLASS_NAMES) -> pd.DataFrame:
+    """One row per (run of `runs` with a confusion matrix, class with test images): run_dir, preset, cell, seed,
+    class, images (its test images), correct and accuracy."""
+    rows = []
+    for _, run in runs.iterrows():
+        confusion = confusions.get(str(run["run_dir"]))
+        if confusion is None:
             continue
-        if first is None:
-            first, first_dir = frame, str(run_dir)
-        labels, preds = frame["label"].to_numpy(dtype=np.int64), frame["pred"].to_numpy(dtype=np.int64)
-        np.add.at(confusion, (labels, preds), 1)
-        for c in range(n):
-            mask = labels == c
-            if mask.any():
-                per_class.append({"run_dir": str(run_dir), "class": class_names[c],
-                                  "accuracy": float((preds[mask] == c).mean())})
-    if first is None:
+        for c, name in enumerate(class_names):
+            images = int(confusion[c].sum())
+            if images:
+                rows.append({"run_dir": str(run["run_dir"]), "preset": run.get("preset"), "cell": run.get("cell"),
+                             "seed": run.get("seed"), "class": name, "images": images,
+                             "correct": int(confusion[c, c]), "accuracy": confusion[c, c] / images})
+    columns = ["run_dir", "preset", "cell", "seed", "class", "images", "correct", "accuracy"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: Sequence[str] = CLASS_NAMES,
+                  test_sizes: Sequence[int | None] | None = None,
+                  confusions: Mapping[str, np.ndarray] | None = None) -> ClassResults | None:
+    """Pool the labelled test predictions of `run_dirs` (their :func:`run_confusions`, read unless `confusions`
+    holds them); None when none has any."""
+    n = len(class_names)
+    if confusions is None:
+        confusions = run_confusions(run_dirs, test_sizes, n)
+    pooled = [str(r) for r in run_dirs if str(r) in confusions]
+    if not pooled:
         log.warning("no labelled predictions_test.csv in cell %s of preset %s: no confusion matrix", cell, preset)
         return None
-    return ClassResults(cell, preset, confusion, pd.DataFrame(per_class), first, first_dir, tuple(class_names))
-
+    confusion = sum((confusions[r] for r in pooled), np.zeros((n, n), dtype=np.int64))
+    per_class = [{"run_dir": r, "class": class_names[c], "accuracy": float(confusions[r][c, c] / confusions[r][c].sum())}
+                 for r in pooled for c in range(n) if confusions[r][c].sum()]
+    first = pd.read_csv(Path(pooled[0]) / PREDICTIONS_FILE)  # validated by run_confusions
+    return ClassResults(cell, preset, confusion, pd.DataFrame(per_class), first, pooled[0], tuple(class_names))

@@ -6,10 +6,12 @@ and a sentence that reads them no further than the test allows.
     factorial.py    learning rate x schedule (two-way ANOVA), the regularisation factors' main effects
     dead_units.py   dead units, each network once: by activation, by learning rate, the cells that lost the most
     readings.py     the sentence that answers each question
+    classes.py      the key comparisons class by class
     summaries.py    the answers, findings, negative results, unstable starts, the best cell, each preset's paragraph
     discussion.py   the discussion's paragraphs and evidence_macros (every ``\\read...`` and ``\\sum...`` macro)
 """
 
+from fmnist.analysis.evidence.classes import class_differences, class_reading
 from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISONS, RES_VS_PLAIN, SKIP, Comparison,
                                                   Pair, across_questions, capacity_pairs, cell_runs, cell_value,
                                                   cell_values, compare, failed_cells, find_cell, key_comparisons,
@@ -31,6 +33,7 @@ from fmnist.analysis.evidence.summaries import (OTHER_MODELS, answers, best_cell
 from fmnist.analysis.evidence.wording import effect, p_math, versus
 
 __all__ = [
+    "class_differences", "class_reading",
     "CAPACITY", "HOLM", "KEY_COMPARISONS", "RES_VS_PLAIN", "SKIP", "Comparison", "Pair", "across_questions",
     "capacity_pairs", "cell_runs",
     "cell_value", "cell_values", "compare", "failed_cells", "find_cell", "key_comparisons", "key_family_cells",

@@ -178,7 +178,7 @@ def key_family_p(result: AnalysisResult) -> dict[tuple[str, frozenset], float]:
     the family is the comparisons with a test."""
     metric = primary(result)
     tested = {}
-    for _, preset, a, b, _, _ in _key_specs(result):
+    for _, preset, a, b, _, _ in key_specs(result):
         c = _compare(result, preset, a, b, metric)
         if c is not None and not math.isnan(c.p):
             tested[_pair_key(preset, a, b)] = c.p
@@ -252,7 +252,7 @@ def named_pairs(result: AnalysisResult) -> dict[str, Pair]:
     return {"ResVsPlainEighteen": RES_VS_PLAIN, "SkipVsNoSkip": SKIP, **capacity_pairs(result)}
 
 
-def _key_specs(result: AnalysisResult) -> list[tuple[str, str, Mapping[str, Any], Mapping[str, Any], str, str]]:
+def key_specs(result: AnalysisResult) -> list[tuple[str, str, Mapping[str, Any], Mapping[str, Any], str, str]]:
     capacity = [(stem.lower(), p.preset, p.a, p.b, p.name_a, p.name_b) for stem, p in capacity_pairs(result).items()]
     return [*KEY_COMPARISONS[:2], *capacity, *KEY_COMPARISONS[2:]]
 
@@ -269,7 +269,7 @@ def key_comparisons(result: AnalysisResult) -> pd.DataFrame:
     correction across the questions (the verdict's)."""
     rows = []
     family = key_family_p(result)
-    for question, preset, a, b, name_a, name_b in _key_specs(result):
+    for question, preset, a, b, name_a, name_b in key_specs(result):
         raw = _compare(result, preset, a, b, primary(result))
         if raw is None:
             continue
@@ -291,7 +291,7 @@ def key_family_cells(result: AnalysisResult) -> pd.DataFrame:
     cells = result.cells.copy()
     cells["key_comparison"] = False
     family = key_family_p(result)
-    for _, preset, a, b, _, _ in _key_specs(result):
+    for _, preset, a, b, _, _ in key_specs(result):
         p = family.get(_pair_key(preset, a, b))
         ca, cb = find_cell(result, preset, a), find_cell(result, preset, b)
         if p is None or ca is None or cb is None or bool(ca["is_reference"]) == bool(cb["is_reference"]):

@@ -16,6 +16,7 @@ section as a macro (report/macros.tex; each expands to nothing when its data is 
   preset's reference, as its table has it (Holm-corrected);
 * ``\readNormalisation``, ``\readOptimisation``, ``\readAugmentation``: a discussion paragraph's sentences together;
 * ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
+* ``\readClassDifferences``: the key comparisons class by class (:mod:`.classes`);
 * ``\readBest``, ``\readFindings``, ``\readNegative``: the best cell; the cells that beat / lose to their preset's
   reference (Holm);
 * ``\readUnstable``: the cells whose first epoch's training loss was above chance level;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fmnist.analysis.evidence.classes import class_reading
 from fmnist.analysis.evidence.comparisons import RES_VS_PLAIN, SKIP, capacity_pairs
 from fmnist.analysis.evidence.dead_units import dead_by_activation, dead_by_lr
 from fmnist.analysis.evidence.factorial import lr_schedule_spread, main_effects, regularisation
@@ -118,6 +120,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readNorms": against_reference(result, "stage2_norm"),
         "readAugments": against_reference(result, "stage3_augment"),
         "readConfusionGroups": confusion_groups(result),
+        "readClassDifferences": class_reading(result),
         "readBest": best_sentence(result),
         "readAnswers": answers(result),
         "readFindings": findings(result),
