@@ -1024,9 +1024,9 @@ def test_presets_whose_names_differ_only_in_punctuation_get_macros_of_their_own(
 
 # ------------------------------------------------------------------------------------------ per-class differences
 def with_classes(result: AnalysisResult, accuracy: dict[str, list[dict[str, float]]],
-                 images: int = 1000) -> AnalysisResult:
+                 images: int | dict[str, int] = 1000) -> AnalysisResult:
     """`result` with per-class test accuracies (class_accuracy_table's shape): cell label -> one {class: accuracy}
-    per run of that cell, in run order; classes not named score 0.9."""
+    per run of that cell, in run order; classes not named score 0.9; `images` per class (1000 where not named)."""
     from fmnist.data.resplit import CLASS_NAMES
 
     rows = []
@@ -1034,8 +1034,9 @@ def with_classes(result: AnalysisResult, accuracy: dict[str, list[dict[str, floa
         for run_dir, per_class in zip(group["run_dir"], accuracy.get(cell, [])):
             for name in CLASS_NAMES:
                 acc = per_class.get(name, 0.9)
+                n = images.get(name, 1000) if isinstance(images, dict) else images
                 rows.append({"run_dir": run_dir, "preset": group["preset"].iloc[0], "cell": cell, "class": name,
-                             "images": images, "correct": round(acc * images), "accuracy": acc})
+                             "images": n, "correct": round(acc * n), "accuracy": acc})
     result.class_runs = pd.DataFrame(rows)
     return result
 
@@ -1135,3 +1136,16 @@ def test_class_difference_heat_map_has_a_row_per_comparison_and_bold_tested_diff
     assert texts[(1, coat)].get_text() == "+5.0" and texts[(1, coat)].get_fontweight() == "normal"  # untested
     assert figures.class_differences(evidence.class_differences(make_result({"stage1_models": models})), ALPHA,
                                      tmp_path) == []
+
+
+def test_an_unbalanced_test_set_weights_each_class_by_its_images() -> None:
+    """The overall difference is the per-class differences weighted by the classes' test images (the accuracy
+    difference itself), not their plain mean, when the classes differ in size."""
+    norm = seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.90])
+    result = make_result({"stage2_norm": norm})
+    with_classes(result, {"norm=batchnorm": [{"Shirt": 1.0}], "norm=none": [{"Shirt": 0.5}]},
+                 images={"Shirt": 1100, "Bag": 100})
+    text = evidence.evidence_macros(result)["readClassDifferences"]
+    assert "The test set has 100 to 1,100 images per class. Per class" in text
+    overall = 0.5 * 1100 / (8 * 1000 + 1100 + 100)  # Shirt's +50 pp over all 9,200 images
+    assert rf"BatchNorm against none, {latex.pp(overall)}\,pp overall: Shirt +50.00\,pp" in text
