@@ -1149,3 +1149,44 @@ def test_an_unbalanced_test_set_weights_each_class_by_its_images() -> None:
     assert "The test set has 100 to 1,100 images per class. Per class" in text
     overall = 0.5 * 1100 / (8 * 1000 + 1100 + 100)  # Shirt's +50 pp over all 9,200 images
     assert rf"BatchNorm against none, {latex.pp(overall)}\,pp overall: Shirt +50.00\,pp" in text
+
+
+def test_the_models_class_by_class_name_the_hardest_class_and_the_widest_spread() -> None:
+    models = (seeds({"model": "resnet9"}, [0.94, 0.95]) + seeds({"model": "resnet50"}, [0.89, 0.90])
+              + seeds({"model": "vgg11"}, [0.92, 0.93]))
+    result = make_result({"stage1_models": models})
+    with_classes(result, {"model=resnet9": [{"Shirt": 0.82, "Coat": 0.95}, {"Shirt": 0.84, "Coat": 0.95}],
+                          "model=resnet50": [{"Shirt": 0.64, "Coat": 0.80}, {"Shirt": 0.66, "Coat": 0.80}],
+                          "model=vgg11": [{"Shirt": 0.76, "Coat": 0.97}, {"Shirt": 0.78, "Coat": 0.97}]})
+    table = evidence.classes.preset_class_accuracy(result, "stage1_models").set_index("cell")
+    assert list(table.index) == ["model=resnet9", "model=resnet50", "model=vgg11"]
+    assert table.loc["model=resnet50", "Shirt"] == pytest.approx(0.65) and table["n"].tolist() == [2, 2, 2]
+    # overall: the image-weighted mean of the classes (8 classes at 0.9 and Shirt, Coat), averaged over runs
+    assert table.loc["model=resnet9", "overall"] == pytest.approx((8 * 0.9 + 0.83 + 0.95) / 10)
+    text = evidence.evidence_macros(result)["readModelClasses"]
+    assert (r"every model of \texttt{stage1\_models} finds Shirt hardest, and the models differ most on it: from "
+            r"65.00\,\% (ResNet-50) to 83.00\,\% (ResNet-9), a spread of 18.00\,pp against 3.30\,pp in overall "
+            r"test accuracy (ResNet-50 to ResNet-9).") in text
+    assert text.endswith("Averaged over seeds, the per-class differences between models are quoted, not tested.")
+    tex = report_tables.models_per_class_table(result)
+    assert r"\label{tab:models-per-class}" in tex and r"mean over the seeds ($n$)" in tex
+    assert r"ResNet-9 & 2 & 90.0 & 90.0 & 90.0 & 90.0 & 95.0 & 90.0 & \textbf{83.0} & 90.0 & 90.0 & 90.0 & " \
+           r"\textbf{89.8} \\" in tex
+    assert r"VGG-11 & 2 & 90.0 & 90.0 & 90.0 & 90.0 & \textbf{97.0} & 90.0 & 77.0 &" in tex
+    assert r"\textbf{90.0}" not in tex  # a class where every model scores the same has no bold
+
+
+def test_the_models_class_by_class_when_they_disagree_on_the_hardest_class() -> None:
+    models = seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.93])
+    result = make_result({"stage1_models": models})
+    with_classes(result, {"model=resnet18": [{"Shirt": 0.70, "Coat": 0.80}], "model=plain18": [{"Coat": 0.65}]})
+    text = evidence.evidence_macros(result)["readModelClasses"]
+    assert (r"the hardest class of the models of \texttt{stage1\_models} is Shirt for 1 of the 2 models. They differ "
+            r"most on Shirt: from 70.00\,\% (ResNet-18) to 90.00\,\% (Plain-18), a spread of 20.00\,pp against "
+            r"0.50\,pp in overall test accuracy (ResNet-18 to Plain-18).") in text
+    assert text.endswith("With one seed per model, the per-class differences between models are quoted, not tested.")
+    assert "one seed per model" in report_tables.models_per_class_table(result)
+    alone = make_result({"stage1_models": seeds({"model": "resnet18"}, [0.92])})
+    with_classes(alone, {"model=resnet18": [{}]})
+    assert evidence.evidence_macros(alone)["readModelClasses"] == ""
+    assert report_tables.models_per_class_table(alone) == ""

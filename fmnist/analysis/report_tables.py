@@ -15,6 +15,7 @@ from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, short_keys
 from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, keyed,
                                       lr_schedule_spread, main_effects, most_dead_layer, preset_summary)
+from fmnist.analysis.evidence.classes import MODELS, model_name, preset_class_accuracy
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME
@@ -143,6 +144,30 @@ def per_class_table(result: AnalysisResult) -> str:
     spread = r"mean\,$\pm$\,std over \confRuns" if result.classes.n_runs > 1 else "one run"
     return latex.table(["class", r"test acc.\ (\%)"], rows, "lr",
                        rf"Per-class test accuracy of \confCell{{}} (\confPreset), {spread}.", "tab:per-class")
+
+
+def models_per_class_table(result: AnalysisResult) -> str:
+    """tables/models_per_class.tex: the per-class test accuracy of each model of stage1_models (mean over its runs),
+    the highest of each class in bold; "" with fewer than two models."""
+    table = preset_class_accuracy(result, MODELS)
+    if len(table) < 2:
+        return ""
+    classes = [c for c in table.columns if c not in ("cell", "n", "overall")]
+
+    def cell(value: float, column: str) -> str:
+        """The value; bold when it is its column's highest as printed, unless every model prints the same."""
+        text, shown = latex.pct(value, 1), [latex.pct(v, 1) for v in table[column]]
+        best = max(shown, key=float)
+        return rf"\textbf{{{text}}}" if text == best and len(set(shown)) > 1 else text
+
+    rows = [[model_name(result, r["cell"]), str(int(r["n"]))] + [cell(r[c], c) for c in [*classes, "overall"]]
+            for _, r in table.iterrows()]
+    seeds = "one seed per model" if table["n"].max() == 1 else r"mean over the seeds ($n$)"
+    return latex.table(["model", "$n$", *[escape(c) for c in classes], "all"], rows, "lr" + "r" * (len(classes) + 1),
+                       rf"Per-class test accuracy (\%) of the models of \texttt{{{escape(MODELS)}}}, {seeds}; bold: "
+                       r"the highest of each class (none where all are equal). The per-class differences between models are not "
+                       r"tested.",
+                       "tab:models-per-class", size=r"\scriptsize")
 
 
 def dead_table(result: AnalysisResult) -> str:

@@ -134,3 +134,75 @@ def _upper_body_error_share(result: AnalysisResult, table: pd.DataFrame) -> floa
     errors = (runs["images"] - runs["correct"])[mask]
     upper = errors[runs.loc[mask, "class"].isin(UPPER_BODY)]
     return None if errors.sum() == 0 else float(upper.sum() / errors.sum())
+
+
+# ------------------------------------------------------------------------------------------ one preset's cells
+MODELS = "stage1_models"
+
+
+def preset_class_accuracy(result: AnalysisResult, preset: str) -> pd.DataFrame:
+    """Mean per-class test accuracy over the runs of each cell of `preset` with per-class results: one row per cell
+    (in the cells' order) with ``cell``, ``n`` (its runs with per-class results), ``overall`` (their test accuracy
+    from the same predictions) and one column per class (in class order); empty when there are none."""
+    table = result.class_runs
+    if table.empty:
+        return pd.DataFrame()
+    rows = table[table["preset"] == preset]
+    order = list(dict.fromkeys(table["class"]))
+    out = []
+    for cell in result.cells.loc[result.cells["preset"] == preset, "cell"]:
+        runs = rows[rows["cell"] == cell]
+        if runs.empty:
+            continue
+        per_run = runs.groupby("run_dir")[["correct", "images"]].sum()
+        means = runs.groupby("class")["accuracy"].mean()
+        out.append({"cell": cell, "n": len(per_run), "overall": float((per_run["correct"] / per_run["images"]).mean()),
+                    **{name: means.get(name, math.nan) for name in order}})
+    return pd.DataFrame(out)
+
+
+def model_name(result: AnalysisResult, cell: str) -> str:
+    """How the prose names a cell of stage1_models: its model (ResNet-18, Plain-18, ...), else the cell label."""
+    from fmnist.analysis.evidence.summaries import OTHER_MODELS
+
+    names = {"resnet18": "ResNet-18", "plain18": "Plain-18", **OTHER_MODELS}
+    row = result.cells[(result.cells["preset"] == MODELS) & (result.cells["cell"] == cell)]
+    model = row["model"].iloc[0] if "model" in row and len(row) else None
+    return names.get(str(model), escape(cell))
+
+
+def models_by_class(result: AnalysisResult) -> str:
+    r"""The ``\readModelClasses`` paragraph: stage1_models class by class (``tables/models_per_class.tex``): which
+    class each model finds hardest, and the class on which the models differ most against their overall spread.
+    Per-class differences between the models are quoted, not tested. NA with fewer than two models."""
+    table = preset_class_accuracy(result, MODELS)
+    if len(table) < 2:
+        return NA
+    classes = [c for c in table.columns if c not in ("cell", "n", "overall")]
+    names = [model_name(result, c) for c in table["cell"]]
+    acc = table[classes]
+    hardest = acc.idxmin(axis=1)
+    lowest = acc.min(axis=1)
+    spread = (acc.max() - acc.min()).sort_values(ascending=False, kind="stable")
+    widest = spread.index[0]
+    low, high = acc[widest].idxmin(), acc[widest].idxmax()
+    overall = table["overall"]
+    span = (rf"from {latex.pct(acc.at[low, widest])}\,\% ({names[low]}) to {latex.pct(acc.at[high, widest])}\,\% "
+            rf"({names[high]}), a spread of {latex.pct(spread.iloc[0])}\,pp against "
+            rf"{latex.pct(overall.max() - overall.min())}\,pp in overall test accuracy ({names[overall.idxmin()]} to "
+            rf"{names[overall.idxmax()]})")
+    start = r"Per class (Table~\ref{tab:models-per-class}), "
+    if hardest.nunique() == 1 and hardest.iloc[0] == widest:
+        text = (rf"{start}every model of \texttt{{{escape(MODELS)}}} finds {escape(widest)} hardest, and the models "
+                rf"differ most on it: {span}.")
+    else:
+        if hardest.nunique() == 1:
+            text = (rf"{start}every model of \texttt{{{escape(MODELS)}}} finds {escape(hardest.iloc[0])} hardest "
+                    rf"({latex.pct(lowest.min())} to {latex.pct(lowest.max())}\,\%).")
+        else:
+            top = hardest.value_counts()
+            text = (rf"{start}the hardest class of the models of \texttt{{{escape(MODELS)}}} is "
+                    rf"{escape(top.index[0])} for {top.iloc[0]} of the {len(table)} models.")
+        text += rf" They differ most on {escape(widest)}: {span}."
+    seeds = "With one seed per model" if table["n"].max() == 1 else "Averaged over seeds"
+    return text + rf" {seeds}, the per-class differences between models are quoted, not tested."

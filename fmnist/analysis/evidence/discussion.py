@@ -16,7 +16,8 @@ section as a macro (report/macros.tex; each expands to nothing when its data is 
   preset's reference, as its table has it (Holm-corrected);
 * ``\readNormalisation``, ``\readOptimisation``, ``\readAugmentation``: a discussion paragraph's sentences together;
 * ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
-* ``\readClassDifferences``: the key comparisons class by class (:mod:`.classes`);
+* ``\readClassDifferences``: the key comparisons class by class; ``\readModelClasses``: the stage-1 models class by
+  class (:mod:`.classes`, with ``tables/models_per_class.tex``);
 * ``\readBest``, ``\readFindings``, ``\readNegative``: the best cell; the cells that beat / lose to their preset's
   reference (Holm);
 * ``\readUnstable``: the cells whose first epoch's training loss was above chance level;
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fmnist.analysis.evidence.classes import class_reading
+from fmnist.analysis.evidence.classes import class_reading, models_by_class
 from fmnist.analysis.evidence.comparisons import RES_VS_PLAIN, SKIP, capacity_pairs
 from fmnist.analysis.evidence.dead_units import dead_by_activation, dead_by_lr
 from fmnist.analysis.evidence.factorial import lr_schedule_spread, main_effects, regularisation
@@ -121,6 +122,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readAugments": against_reference(result, "stage3_augment"),
         "readConfusionGroups": confusion_groups(result),
         "readClassDifferences": class_reading(result),
+        "readModelClasses": models_by_class(result),
         "readBest": best_sentence(result),
         "readAnswers": answers(result),
         "readFindings": findings(result),
