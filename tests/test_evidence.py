@@ -1190,3 +1190,54 @@ def test_the_models_class_by_class_when_they_disagree_on_the_hardest_class() -> 
     with_classes(alone, {"model=resnet18": [{}]})
     assert evidence.evidence_macros(alone)["readModelClasses"] == ""
     assert report_tables.models_per_class_table(alone) == ""
+
+
+def test_confusion_similarity_relates_confusions_to_look_alike_classes() -> None:
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.analysis.similarity import mantel, pair_confusion
+    from fmnist.data.resplit import CLASS_NAMES
+
+    names = list(CLASS_NAMES)
+    shirt, tshirt, coat, pullover = (names.index(c) for c in ("Shirt", "T-shirt/top", "Coat", "Pullover"))
+    rng = np.random.default_rng(0)
+    similarity = rng.uniform(0.1, 0.5, (10, 10))
+    similarity = (similarity + similarity.T) / 2
+    np.fill_diagonal(similarity, 1.0)
+    confusion = np.diag(np.full(10, 90))
+    for i in range(10):  # errors grow with likeness: the pairs' confusions follow the similarity
+        for j in range(10):
+            if i != j:
+                confusion[i, j] = round(20 * similarity[i, j])
+    similarity[shirt, coat] = similarity[coat, shirt] = 0.97
+    similarity[shirt, pullover] = similarity[pullover, shirt] = 0.95
+    similarity[shirt, tshirt] = similarity[tshirt, shirt] = 0.9
+    confusion[shirt, tshirt], confusion[tshirt, shirt] = 40, 30  # the most confused pair, 3rd most alike
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9])})
+    one_run = pd.DataFrame({"run_dir": ["a"], "class": ["Bag"], "accuracy": [0.9]})
+    result.classes = ClassResults("model.skip=True", "stage2_skip", confusion, one_run, pd.DataFrame(), "")
+    assert evidence.evidence_macros(result)["readConfusionSimilarity"] == ""  # no training images read
+    result.class_similarity = similarity
+    text = evidence.evidence_macros(result)["readConfusionSimilarity"]
+    assert text.startswith(r"On the training images, the mean image of Shirt is most alike that of Coat ($r=0.970$), "
+                           r"then Pullover (0.950) and T-shirt/top (0.900). Across the 45 pairs of classes, the more "
+                           r"alike two classes' mean images are, the more often \confCell{} confuses them")
+    rho, p = mantel(similarity, pair_confusion(confusion))
+    assert rf"(Spearman's $\rho={rho:.2f}$, $p<0.001$ from relabelling the classes, a Mantel test)" in text and p < 1e-3
+    rate = pair_confusion(confusion)[tshirt, shirt]
+    assert text.endswith(rf"Its most confused pair, T-shirt/top and Shirt ({latex.pct(rate, 1)}\,\% of their test "
+                         r"images, the two directions averaged), is the 3rd most alike of the 45 by mean image.")
+    result.class_similarity = _symmetric_noise(10)  # likeness unrelated to the confusions
+    text = evidence.evidence_macros(result)["readConfusionSimilarity"]
+    assert r"how often \confCell{} confuses two classes is not related beyond chance to how alike" in text
+
+
+def _symmetric_noise(n: int) -> np.ndarray:
+    m = np.random.default_rng(5).uniform(0, 1, (n, n))
+    m = (m + m.T) / 2
+    np.fill_diagonal(m, 1.0)
+    return m
+
+
+def test_ordinals() -> None:
+    assert [latex.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 45, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "45th", "101st", "111th"]

@@ -23,6 +23,7 @@ from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import ClassResults, class_accuracy_table, class_results, run_confusions
+from fmnist.analysis.similarity import class_mean_similarity
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, data_fingerprint, is_official_test, load_resplit
@@ -46,6 +47,7 @@ class AnalysisResult:
     alpha: float
     classes: ClassResults | None = None        # confusion / per-class results of the chosen cell
     class_runs: pd.DataFrame = field(default_factory=pd.DataFrame)   # per-class test accuracy, one row per run × class
+    class_similarity: np.ndarray | None = None  # [C, C] correlation of the classes' mean training images
     dead_runs: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per analysed run
     dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
@@ -342,6 +344,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
     dataset = _dataset(cfg, collection.completed)
     result.test_set = test_set_kind(dataset)
+    result.class_similarity = None if dataset is None else class_mean_similarity(dataset.train, len(CLASS_NAMES))
     result.data = data_check(collection.completed, dataset)
     with staged(out_dir) as staging:
         write_tables(result, staging)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from fmnist.analysis import latex
@@ -17,6 +18,7 @@ from fmnist.analysis.evidence.readings import UPPER_BODY
 from fmnist.analysis.evidence.wording import p_math
 from fmnist.analysis.latex import NA, escape
 from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.similarity import mantel, pair_confusion, upper_pairs
 from fmnist.analysis.stats import holm, welch
 
 COLUMNS = ["question", "preset", "a", "b", "cell_a", "cell_b", "class", "acc_a", "acc_b", "n_a", "n_b", "delta", "p", "p_holm",
@@ -206,3 +208,45 @@ def models_by_class(result: AnalysisResult) -> str:
         text += rf" They differ most on {escape(widest)}: {span}."
     seeds = "With one seed per model" if table["n"].max() == 1 else "Averaged over seeds"
     return text + rf" {seeds}, the per-class differences between models are quoted, not tested."
+
+
+# ------------------------------------------------------------------------------------------ why these classes
+def confusion_similarity(result: AnalysisResult) -> str:
+    r"""The ``\readConfusionSimilarity`` sentences: whether the confusion cell confuses the classes whose mean
+    training images are alike (Mantel test over the class pairs), what Shirt's mean image is most alike, and where
+    the most confused pair ranks by that likeness. NA without the confusion cell or the training images."""
+    r, similarity = result.classes, result.class_similarity
+    if r is None or similarity is None or similarity.shape != r.confusion.shape:
+        return NA
+    pairs = pair_confusion(r.confusion)
+    rho, p = mantel(similarity, pairs)
+    if math.isnan(rho):
+        return NA
+    names, n = list(r.class_names), len(r.class_names)
+    text = ""
+    if "Shirt" in names:
+        shirt = names.index("Shirt")
+        alike = [j for j in np.argsort(-similarity[shirt], kind="stable") if j != shirt][:3]
+        first, *rest = alike
+        text = (rf"On the training images, the mean image of Shirt is most alike that of {escape(names[first])} "
+                rf"($r={similarity[shirt, first]:.3f}$), then " + latex.and_join(
+                    [rf"{escape(names[j])} ({similarity[shirt, j]:.3f})" for j in rest]) + ". ")
+    test = rf"Spearman's $\rho={rho:.2f}$, {p_math(p)} from relabelling the classes, a Mantel test"
+    n_pairs = n * (n - 1) // 2
+    if p < result.alpha:
+        text += (rf"Across the {n_pairs} pairs of classes, the more alike two classes' mean images are, the "
+                 rf"{'more' if rho > 0 else 'less'} often \confCell{{}} confuses them ({test}).")
+    else:
+        text += (rf"Across the {n_pairs} pairs of classes, how often \confCell{{}} confuses two classes is not "
+                 rf"related beyond chance to how alike their mean images are ({test}).")
+    flat = upper_pairs(pairs)
+    if flat.max() > 0:
+        iu = np.triu_indices(n, 1)
+        k = int(np.argmax(flat))
+        i, j = iu[0][k], iu[1][k]
+        rank = int((upper_pairs(similarity) > similarity[i, j]).sum()) + 1
+        text += (rf" Its most confused pair, {escape(names[i])} and {escape(names[j])} "
+                 rf"({latex.pct(pairs[i, j], 1)}\,\% of their test images, the two directions averaged), is the "
+                 rf"{'most alike' if rank == 1 else latex.ordinal(rank) + ' most alike'} of the {n_pairs} by "
+                 "mean image.")
+    return text

@@ -16,6 +16,7 @@ section as a macro (report/macros.tex; each expands to nothing when its data is 
   preset's reference, as its table has it (Holm-corrected);
 * ``\readNormalisation``, ``\readOptimisation``, ``\readAugmentation``: a discussion paragraph's sentences together;
 * ``\readConfusionGroups``: how the confusion cell's errors fall into look-alike class groups;
+  ``\readConfusionSimilarity``: whether it confuses the classes whose mean training images are alike (Mantel test);
 * ``\readClassDifferences``: the key comparisons class by class; ``\readModelClasses``: the stage-1 models class by
   class (:mod:`.classes`, with ``tables/models_per_class.tex``);
 * ``\readBest``, ``\readFindings``, ``\readNegative``: the best cell; the cells that beat / lose to their preset's
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fmnist.analysis.evidence.classes import class_reading, models_by_class
+from fmnist.analysis.evidence.classes import class_reading, confusion_similarity, models_by_class
 from fmnist.analysis.evidence.comparisons import RES_VS_PLAIN, SKIP, capacity_pairs
 from fmnist.analysis.evidence.dead_units import dead_by_activation, dead_by_lr
 from fmnist.analysis.evidence.factorial import lr_schedule_spread, main_effects, regularisation
@@ -123,6 +124,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readConfusionGroups": confusion_groups(result),
         "readClassDifferences": class_reading(result),
         "readModelClasses": models_by_class(result),
+        "readConfusionSimilarity": confusion_similarity(result),
         "readBest": best_sentence(result),
         "readAnswers": answers(result),
         "readFindings": findings(result),
