@@ -1232,12 +1232,16 @@ def test_one_run_dir_of_a_sweep_analysed_alone_misses_no_job(tmp_path: Path) -> 
                                                                        "job 3 model.skip=False seed=1"]
 
 
-def write_predictions(run_dir: Path, labels: list[int], preds: list[int], n_classes: int) -> None:
-    run_dir.mkdir(parents=True)
-    probs = ",".join([f"{1 / n_classes:.6f}"] * n_classes)
+def write_predictions(run_dir: Path, labels: list[int], preds: list[int], n_classes: int,
+                      probs: list[list[float]] | None = None, ids: list[int] | None = None) -> None:
+    """`run_dir`/predictions_test.csv (the folder made if needed): one row per image, ids 0.. unless `ids`, every
+    class equally probable unless `probs` (one list of `n_classes` per image)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    uniform = [1 / n_classes] * n_classes
+    rows = zip(ids or range(len(labels)), labels, preds, probs or [uniform] * len(labels))
     (run_dir / "predictions_test.csv").write_text(
         "id,label,pred," + ",".join(f"p{c}" for c in range(n_classes)) + "\n"
-        + "".join(f"{i},{t},{p},{probs}\n" for i, (t, p) in enumerate(zip(labels, preds))))
+        + "".join(f"{i},{t},{p}," + ",".join(f"{v:.6f}" for v in ps) + "\n" for i, t, p, ps in rows))
 
 
 def test_the_confusion_cell_is_of_the_preset_it_names(tmp_path: Path) -> None:

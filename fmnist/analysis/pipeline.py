@@ -1,5 +1,5 @@
-"""The whole analysis as `python analyze.py` runs it: collect -> aggregate -> tables -> confusion and dead
-neurons -> figures [-> report]. Reads the run dirs, writes only below `out_dir` (and `report_dir`)."""
+"""The whole analysis as `python analyze.py` runs it: collect -> aggregate -> tables -> confusion, seed ensembles
+and dead neurons -> figures [-> report]. Reads the run dirs, writes only below `out_dir` (and `report_dir`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from fmnist.analysis import image_figures, style
 from fmnist.analysis.latex import plural
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
 from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
+from fmnist.analysis.ensembles import ensemble_table
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
@@ -50,6 +51,7 @@ class AnalysisResult:
     class_similarity: np.ndarray | None = None  # [C, C] correlation of the classes' mean training images
     dead_runs: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per analysed run
     dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
+    ensembles: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per cell with ≥ 2 seeds (ensembles.py)
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
     test_set: str | None = None  # "official" (Fashion-MNIST's t10k set), "other", "unlabelled"; None: no data found
     data: DataCheck | None = None  # whether the runs trained on the same data (data_check)
@@ -340,6 +342,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     if chosen is not None:
         result.classes = cell_classes(collection, chosen, confusions)
         _note_left_out_predictions(collection, chosen, result.classes)
+    result.ensembles = ensemble_table(collection)
     if cfg.get("dead_neurons", True):
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
     dataset = _dataset(cfg, collection.completed)
@@ -357,7 +360,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
 
 
 def write_tables(result: AnalysisResult, out_dir: Path) -> None:
-    """The tables of `result` (README: runs, epochs, cells, problems, dead_neurons*) in `out_dir`."""
+    """The tables of `result` (README: runs, epochs, cells, problems, ensembles, dead_neurons*) in `out_dir`."""
     collection = result.collection
     write_table(collection.runs, out_dir, "runs")
     write_table(collection.epochs, out_dir, "epochs")
@@ -365,6 +368,8 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> None:
     write_table(collection.problems(), out_dir, "problems")
     if not result.class_runs.empty:
         write_table(result.class_runs, out_dir, "class_accuracy")
+    if not result.ensembles.empty:
+        write_table(result.ensembles, out_dir, "ensembles")
     if not result.dead_runs.empty:
         write_table(result.dead_runs, out_dir, "dead_neurons")
         write_table(result.dead_layers, out_dir, "dead_neurons_by_layer")

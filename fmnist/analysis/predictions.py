@@ -16,8 +16,8 @@ from fmnist.train.run_dir import PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
 
-#: What a damaged predictions file costs (its warning's end).
-LEFT_OUT = "left out of the confusion matrices and per-class accuracies"
+#: What a damaged predictions file is left out of, unless a reader names its own (its warning's end).
+LEFT_OUT = "the confusion matrices and per-class accuracies"
 
 
 @dataclass
@@ -53,23 +53,24 @@ class ClassResults:
         } for t, p in order if off[t, p] > 0])
 
 
-def read_predictions(run_dir: str | Path, rows: int | None = None,
-                     n_classes: int = len(CLASS_NAMES)) -> pd.DataFrame | None:
+def read_predictions(run_dir: str | Path, rows: int | None = None, n_classes: int = len(CLASS_NAMES),
+                     left_out_of: str = LEFT_OUT) -> pd.DataFrame | None:
     """A run's predictions_test.csv, or None when missing, without labels (hidden test set) or damaged: not
-    readable, labels/predictions that are not classes, or not `rows` rows (the test set; a warning names it)."""
+    readable, labels/predictions that are not classes, or not `rows` rows (the test set; a warning names it and
+    what the file is `left_out_of`)."""
     path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
         return None
     try:
         frame = pd.read_csv(path)
     except (ValueError, OSError) as exc:
-        log.warning("%s is unreadable (%s): %s", path, type(exc).__name__, LEFT_OUT)
+        log.warning("%s is unreadable (%s): left out of %s", path, type(exc).__name__, left_out_of)
         return None
     if "label" not in frame.columns:
         return None
     problem = _damage(frame, rows, n_classes)
     if problem:
-        log.warning("%s %s (a truncated or damaged file): %s", path, problem, LEFT_OUT)
+        log.warning("%s %s (a truncated or damaged file): left out of %s", path, problem, left_out_of)
         return None
     return frame
 

@@ -1,0 +1,93 @@
+"""Seed ensembles and prediction churn: what the seeds of one cell do image by image on the test set.
+
+For every cell with two completed runs or more whose labelled test predictions are readable (``predictions_test.csv``,
+aligned by image id), :func:`ensemble_table` gives one row: the mean single-run test accuracy and its sample std,
+the accuracy of the seed ensemble (the runs' probabilities ``p0..p9`` averaged, then the most probable class), its
+gain over the mean single run, the *churn* (the fraction of test images on which two seeds predict different classes,
+averaged over every pair of seeds), the mean absolute accuracy difference of those pairs (churn is never below it),
+and the fractions of images that every seed / at least one seed gets wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fmnist.analysis.collect import Collection
+from fmnist.analysis.predictions import read_predictions
+from fmnist.data.resplit import CLASS_NAMES
+from fmnist.train.run_dir import PREDICTIONS_FILE
+
+log = logging.getLogger(__name__)
+
+#: The columns of the ensembles table (:func:`ensemble_table`), in order.
+COLUMNS = ("preset", "cell", "n_runs", "n_images", "acc_mean", "acc_std", "ensemble_acc", "gain", "churn",
+           "acc_diff", "wrong_all", "wrong_any")
+#: Where a damaged file is left out, as the warnings name it.
+LEFT_OUT = "the seed ensembles"
+
+
+def _read(run_dir: str, size: Any, n_classes: int) -> pd.DataFrame | None:
+    """The run's labelled predictions indexed by id, with every probability column; None (a warning for a missing or
+    damaged file, none for a hidden test set) when they cannot be used."""
+    if not (Path(run_dir) / PREDICTIONS_FILE).is_file():
+        log.warning("%s has no %s: left out of %s", run_dir, PREDICTIONS_FILE, LEFT_OUT)
+        return None
+    rows = None if size is None or pd.isna(size) else int(size)
+    frame = read_predictions(run_dir, rows, n_classes, left_out_of=LEFT_OUT)
+    if frame is None:
+        return None
+    probs = [f"p{c}" for c in range(n_classes)]
+    problem = ("has no id column" if "id" not in frame.columns else "has an id twice" if frame["id"].duplicated().any()
+               else None if set(probs) <= set(frame.columns) else f"lacks probability columns p0..p{n_classes - 1}")
+    if problem:
+        log.warning("%s %s: left out of %s", Path(run_dir) / PREDICTIONS_FILE, problem, LEFT_OUT)
+        return None
+    frame = frame.assign(id=pd.to_numeric(frame["id"])).set_index("id").sort_index()
+    return frame[["label", "pred", *probs]].apply(pd.to_numeric).astype({"label": np.int64, "pred": np.int64})
+
+
+def cell_ensemble(frames: Sequence[pd.DataFrame]) -> dict[str, float]:
+    """The ensemble and churn numbers of one cell's runs (`frames`: ≥ 2 predictions with the same ids and labels,
+    indexed by id and sorted, columns label, pred, p0..)."""
+    labels = frames[0]["label"].to_numpy(dtype=np.int64)
+    preds = np.stack([f["pred"].to_numpy(dtype=np.int64) for f in frames])           # [runs, images]
+    probs = np.stack([f.drop(columns=["label", "pred"]).to_numpy(dtype=float) for f in frames])
+    accs = (preds == labels).mean(axis=1)
+    ensemble = float((probs.mean(axis=0).argmax(axis=1) == labels).mean())
+    pairs = list(combinations(range(len(frames)), 2))
+    wrong = preds != labels
+    return {
+        "n_runs": len(frames), "n_images": len(labels), "acc_mean": float(accs.mean()),
+        "acc_std": float(accs.std(ddof=1)), "ensemble_acc": ensemble, "gain": ensemble - float(accs.mean()),
+        "churn": float(np.mean([(preds[i] != preds[j]).mean() for i, j in pairs])),
+        "acc_diff": float(np.mean([abs(accs[i] - accs[j]) for i, j in pairs])),
+        "wrong_all": float(wrong.all(axis=0).mean()), "wrong_any": float(wrong.any(axis=0).mean()),
+    }
+
+
+def ensemble_table(collection: Collection, n_classes: int = len(CLASS_NAMES)) -> pd.DataFrame:
+    """One row per preset and cell with two completed runs or more whose labelled predictions are usable (each file
+    checked against its run's n_test); a cell whose runs hold different test images or labels is left out with a
+    warning naming it. Empty (no columns) when no cell qualifies, e.g. on a hidden test set."""
+    rows = []
+    runs = collection.completed
+    for (preset, cell), group in runs.groupby(["preset", "cell"], sort=False):
+        if len(group) < 2:
+            continue
+        sizes = group["n_test"] if "n_test" in group else [None] * len(group)
+        frames = [f for f in (_read(d, s, n_classes) for d, s in zip(group["run_dir"], sizes)) if f is not None]
+        if len(frames) < 2:
+            continue
+        first = frames[0]
+        if any(not f.index.equals(first.index) or not f["label"].equals(first["label"]) for f in frames[1:]):
+            log.warning("seed ensembles: the runs of cell %s of preset %s predicted different test images (ids or "
+                        "labels differ): the cell is left out", cell, preset)
+            continue
+        rows.append({"preset": preset, "cell": cell, **cell_ensemble(frames)})
+    return pd.DataFrame(rows, columns=list(COLUMNS)) if rows else pd.DataFrame()
