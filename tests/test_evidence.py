@@ -1063,7 +1063,8 @@ def test_class_differences_test_each_class_over_seeds_holm_corrected_within_the_
     text = evidence.evidence_macros(result)["readClassDifferences"]
     assert r"The test set has 1,000 images per class, so 1\,pp of a class is 10 images." in text
     assert (r"residual vs plain, 18 layers --- ResNet-18 against Plain-18, $-$0.70\,pp overall: Shirt $-$6.00\,pp "
-            rf"($p_\mathrm{{Holm}}={latex.p_digits(shirt['p_holm'])}$), Coat $-$1.00\,pp ($p_\mathrm{{Holm}}=1$).") in text
+            rf"($p_\mathrm{{Holm}}={latex.p_digits(shirt['p_holm'])}$), Coat $-$1.00\,pp "
+            r"($p_\mathrm{Holm}=1$).") in text
     assert "The class that moved most is an upper-body garment" in text
     assert (r" 1 of the 10 tested per-class differences passes Holm's correction across the classes of its comparison "
             r"($\alpha=0.05$): residual vs plain, 18 layers: Shirt $-$6.00\,pp.") in text
@@ -1241,3 +1242,50 @@ def _symmetric_noise(n: int) -> np.ndarray:
 def test_ordinals() -> None:
     assert [latex.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 45, 101, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "45th", "101st", "111th"]
+def _ensemble(cell: str, n_runs: int, gain: float, churn: float, acc_diff: float, acc_std: float,
+              wrong_all: float = 0.05, wrong_any: float = 0.1) -> dict[str, Any]:
+    """A row of the ensembles table (fmnist.analysis.ensembles) of stage2_skip."""
+    return {"preset": "stage2_skip", "cell": cell, "n_runs": n_runs, "n_images": 100, "acc_mean": 0.9,
+            "acc_std": acc_std, "ensemble_acc": 0.9 + gain, "gain": gain, "churn": churn, "acc_diff": acc_diff,
+            "wrong_all": wrong_all, "wrong_any": wrong_any}
+
+
+def test_seed_ensembles_quote_the_gain_the_churn_against_the_accuracy_and_the_cell_that_disagrees_most() -> None:
+    """Means over the cells, each counted once; the gain's range; churn as a multiple of the seeds' difference in
+    accuracy (the least it can be); the cell with the largest churn named with its accuracy std."""
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91])})
+    result.ensembles = pd.DataFrame([_ensemble("model.skip=True", 2, 0.015, 0.06, 0.01, 0.007, 0.05, 0.11),
+                                     _ensemble("model.skip=False", 3, -0.005, 0.08, 0.01, 0.002, 0.15, 0.25)])
+    m = evidence.ensemble_macros(result)
+    assert (m["ensCells"], m["ensSeeds"], m["ensGain"], m["ensGainMin"], m["ensGainMax"]) == (
+        "2 cells", "2--3 seeds", "+0.50", "$-$0.50", "+1.50")
+    assert (m["ensChurn"], m["ensAccDiff"], m["ensAccStd"], m["ensWrongAll"], m["ensWrongAny"]) == (
+        "7.00", "1.00", "0.45", "10.00", "18.00")
+    assert (m["ensTopCell"], m["ensTopPreset"], m["ensTopChurn"], m["ensTopStd"]) == (
+        "model.skip=False", r"\texttt{stage2\_skip}", "8.00", "0.20")
+    text = evidence.evidence_macros(result)["readEnsembles"]
+    assert text.startswith(r"Over the 2 cells with two seeds or more (2--3 seeds), averaging the seeds' predicted "
+                           r"probabilities raises test accuracy by 0.50\,pp on average over the mean single run (per "
+                           r"cell from $-$0.50 to +1.50\,pp). Two seeds disagree on 7.00\,\% of the test images on "
+                           r"average, while their test accuracies differ by 1.00\,pp on average (std over the seeds "
+                           r"0.45\,pp, on average over the cells): churn is at least the difference in accuracy, and "
+                           r"here it is 7.0 times that difference, so most images")
+    assert r"On average over the cells, 10.00\,\% of the test images are wrong for every seed and 18.00\,\% for" in text
+    assert text.endswith(r"The largest churn is that of model.skip=False (\texttt{stage2\_skip}): its seeds disagree "
+                         r"on 8.00\,\% of the test images, with a test-accuracy std of 0.20\,pp.")
+
+
+def test_one_seed_ensemble_that_loses_and_churns_little_says_so() -> None:
+    """One cell: no average, no range, no cell named as the largest; a negative gain lowers accuracy; churn under
+    twice the accuracy difference is not said to exceed it; no ensembles: every macro n/a, no sentence."""
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91])})
+    result.ensembles = pd.DataFrame([_ensemble("model.skip=True", 3, -0.002, 0.015, 0.01, 0.005)])
+    text = evidence.seed_ensembles(result)
+    assert text.startswith(r"For the only cell with two seeds or more, model.skip=True of \texttt{stage2\_skip} "
+                           r"(3 seeds), averaging the seeds' predicted probabilities lowers test accuracy by 0.20\,pp "
+                           r"over the mean single run. Two seeds disagree on 1.50\,\% of the test images, while")
+    assert "here it is 1.5 times that difference. Of the test images, 5.00" in text
+    assert "on average" not in text and "largest churn" not in text and "most images" not in text
+    result.ensembles = pd.DataFrame()
+    assert evidence.seed_ensembles(result) == latex.NA and evidence.evidence_macros(result)["readEnsembles"] == ""
+    assert set(evidence.ensemble_macros(result).values()) == {latex.NA}

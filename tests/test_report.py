@@ -83,6 +83,10 @@ def test_report_builds_a_text_pdf_quoting_the_table(tiny_analysis, tex, tmp_path
     assert "??" not in text and not PROSE_NA.search(text)  # no sentence of missing numbers, no missing figure
     flowing = re.sub(r"-\s+", "-", " ".join(text.split()))  # lines joined, hyphenation at a line end undone
     assert "is the official Fashion-MNIST test set (its 10,000 images and labels, checked by content)" in flowing
+    ensembles = tiny_analysis.result.ensembles  # 2 seeds of 2 cells: the paragraph quotes their ensembles.csv
+    assert m["ensCells"] == "2 cells" and "Seed ensembles. The seeds of a cell are compared" in flowing
+    assert m["readEnsembles"].startswith("Over the 2 cells with two seeds or more (2 seeds each)")
+    assert m["ensChurn"] == latex.pct(ensembles["churn"].mean()) and f"disagree on {m['ensChurn']} %" in flowing
     seeds = m["seedsPlanned"].replace("--", "\u2013")  # "1--2 seeds": the failed run's cell ran one seed
     assert f"the whole study, {seeds} of every cell," in flowing and "three seeds" not in flowing
     # dated by its newest run, not by the build: the same runs rebuild the same PDF
@@ -938,3 +942,40 @@ def test_preset_captions_and_the_per_class_table_say_one_seed_when_there_is_one(
     one = ClassResults("model.skip=True", "stage2_skip", np.eye(2, dtype=int), per_class, pd.DataFrame(), "r",
                        ("Bag", "Coat"))
     assert "(\\confPreset), one run." in per_class_table(SimpleNamespace(classes=one))
+
+
+def test_the_seed_ensembles_paragraph_and_table_appear_only_with_two_seeds(tex, tmp_path: Path, analyze_config) -> None:
+    """main.tex's "Seed ensembles." paragraph, built from an analysis of hand-made runs: with two seeds of a cell it
+    quotes the numbers of ensembles.csv and inputs its table; with one seed, flag, sentence and table are absent."""
+    from test_analysis import quick_analysis
+    from test_ensembles import seeded_cell
+
+    from fmnist.analysis.macros import build_macros, flags, macros_tex
+    from fmnist.analysis.report_tables import ensembles_table
+
+    main = (ROOT / "report" / "main.tex").read_text()
+    start = main.index(r"\ifdata{ensembles}{\paragraph{Seed ensembles.}")
+    end = main.index(r"\input{tables/ensembles}}{}", start) + len(r"\input{tables/ensembles}}{}")
+    for seeds in ("AB", "A"):
+        sweep, report_dir = tmp_path / seeds / "sweep", tmp_path / seeds / "report"
+        seeded_cell(sweep, seeds=seeds)
+        result = quick_analysis(analyze_config, sweep, tmp_path / seeds / "out")
+        (report_dir / "tables").mkdir(parents=True)
+        (report_dir / "macros.tex").write_text(macros_tex(result))
+        (report_dir / "tables" / "ensembles.tex").write_text(ensembles_table(result))
+        (report_dir / "main.tex").write_text(
+            "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{array}\n\\usepackage{graphicx}\n"
+            f"\\input{{macros}}\n\\begin{{document}}\nBEFORE\n\n{main[start:end]}\n\nAFTER\n\\end{{document}}\n")
+        text = " ".join(pdf_text(report_mod.build_pdf(report_dir)).split())
+        if seeds == "AB":  # seeds A and B of tests/test_ensembles.py: 3/4 right each, 2 of 4 images apart
+            assert "ensembles" in flags(result, build_macros(result))
+            assert "Seed ensembles. The seeds of a cell are compared image by image" in text
+            assert "For the only cell with two seeds or more, all runs of fake (2 seeds)" in text
+            assert "Two seeds disagree on 50.00 % of the test images, while their test accuracies differ by 0.00 pp" \
+                   in text and "seeds of the same accuracy still disagree on those images" in text
+            assert "fake all runs 2 75.00 ± 0.00 50.00 −25.00 50.00 0.00 0.00 50.00" in text  # ensemble: 12, 13 wrong
+            assert "??" not in text and not PROSE_NA.search(text)
+        else:
+            assert "BEFORE AFTER" in text and "Seed ensembles" not in text
+            assert "ensembles" not in flags(result, build_macros(result))
+            assert ensembles_table(result) == "" and r"\newcommand{\readEnsembles}{}" in macros_tex(result)

@@ -4,14 +4,14 @@ Every macro the prose may use is always defined: when its data is not in the ana
 expands to ``\NA`` ("n/a") and a sentence to nothing, so the report builds from any sweep. A count of things
 carries its noun ("1 seed", "3 seeds"). Five kinds:
 
-* named macros (overview, setup, best cell, confusion, dead neurons, speed, and the study's key cells such as
-  ``\accResNetNine``), see :func:`build_macros`;
+* named macros (overview, setup, best cell, confusion, seed ensembles, dead neurons, speed, and the study's key
+  cells such as ``\accResNetNine``), see :func:`build_macros`;
 * per preset ``\<preset>Best``, ``\<preset>BestAcc``, ``\<preset>Ref``, ..., ``\<preset>Summary`` (``stage2_skip``
   -> ``\stageTwoSkip...``) for every analysed preset and every study stage;
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
   params, flops, time, verdict; LaTeX specials but ``_`` written as in text, e.g. ``\%``);
-* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, confpooled, dead, speed, tested, untested,
-  keyed),
+* flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, confpooled, ensembles, dead, speed, tested,
+  untested, keyed),
   ``\ifpreset{preset}{yes}{no}``, ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
 * the sentences ``\read...``, ``\sum...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
@@ -26,8 +26,8 @@ import pandas as pd
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_sweeping, distinct_dead_runs,
-                                      evidence_macros, find_cell, keyed, metric_name, named_pairs, preset_summary,
-                                      primary, run_source, untested_count, verdict)
+                                      ensemble_macros, evidence_macros, find_cell, keyed, metric_name, named_pairs,
+                                      preset_summary, primary, run_source, untested_count, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
@@ -494,7 +494,8 @@ def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
     prefixes = preset_prefixes(result)
     return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **_dead(result), **_speed(result), **_operations(result),
+            **_named(result), **_confusion(result), **ensemble_macros(result), **_dead(result), **_speed(result),
+            **_operations(result),
             **_data_split(result), **evidence_macros(result)}
 
 
@@ -507,7 +508,8 @@ def _setup_defaults() -> dict[str, str]:
 
 def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed;
-    ``confpooled`` when the confusion cell's matrix pools two runs or more;
+    ``confpooled`` when the confusion cell's matrix pools two runs or more; ``ensembles`` when some cell has two seeds
+    or more with readable labelled predictions (the seed ensembles);
     ``tested`` when at least one cell could be tested against its reference: two seeds or more on both sides;
     ``untested`` when at least one cell with a result could not, so that a partly seeded study, which is both, says
     that some differences are quoted without a test; ``keyed`` when a preset table marks a key comparison, whose p is
@@ -515,7 +517,8 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     ``figure:<name>`` for each figure it drew."""
     have = {"setup": macros["setupModel"], "commit": macros["setupCommit"], "best": macros["bestCell"],
             "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"],
-            "confpooled": NA if result.classes is None or result.classes.n_runs < 2 else "yes"}
+            "confpooled": NA if result.classes is None or result.classes.n_runs < 2 else "yes",
+            "ensembles": macros["ensCells"]}
     cells = result.cells
     tested = ["tested"] if cells["p_value"].notna().any() else []
     tested += ["untested"] if untested_count(cells) else []

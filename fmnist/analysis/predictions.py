@@ -144,7 +144,8 @@ def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: 
         log.warning("no labelled predictions_test.csv in cell %s of preset %s: no confusion matrix", cell, preset)
         return None
     confusion = sum((confusions[r] for r in pooled), np.zeros((n, n), dtype=np.int64))
-    per_class = [{"run_dir": r, "class": class_names[c], "accuracy": float(confusions[r][c, c] / confusions[r][c].sum())}
+    per_class = [{"run_dir": r, "class": class_names[c],
+                  "accuracy": float(confusions[r][c, c] / confusions[r][c].sum())}
                  for r in pooled for c in range(n) if confusions[r][c].sum()]
     first = pd.read_csv(Path(pooled[0]) / PREDICTIONS_FILE)  # validated by run_confusions
     return ClassResults(cell, preset, confusion, pd.DataFrame(per_class), first, pooled[0], tuple(class_names))

@@ -45,6 +45,7 @@ def write_sources(result: AnalysisResult, report_dir: Path) -> None:
     atomic_write_text(tables / "per_class.tex", report_tables.per_class_table(result))
     atomic_write_text(tables / "models_per_class.tex", report_tables.models_per_class_table(result))
     atomic_write_text(tables / "dead.tex", report_tables.dead_table(result))
+    atomic_write_text(tables / "ensembles.tex", report_tables.ensembles_table(result))
     atomic_write_text(tables / "key_comparisons.tex", report_tables.key_comparisons_table(result))
     atomic_write_text(tables / "lr_schedules.tex", report_tables.lr_schedules_table(result))
     atomic_write_text(tables / "main_effects.tex", report_tables.main_effects_table(result))

@@ -165,9 +165,36 @@ def models_per_class_table(result: AnalysisResult) -> str:
     seeds = "one seed per model" if table["n"].max() == 1 else r"mean over the seeds ($n$)"
     return latex.table(["model", "$n$", *[escape(c) for c in classes], "all"], rows, "lr" + "r" * (len(classes) + 1),
                        rf"Per-class test accuracy (\%) of the models of \texttt{{{escape(MODELS)}}}, {seeds}; bold: "
-                       r"the highest of each class (none where all are equal). The per-class differences between models are not "
-                       r"tested.",
-                       "tab:models-per-class", size=r"\scriptsize")
+                       r"the highest of each class (none where all are equal). The per-class differences between "
+                       r"models are not tested.", "tab:models-per-class", size=r"\scriptsize")
+
+
+#: The most cells the seed-ensemble table lists (those with the largest churn; ensembles.csv holds every cell).
+ENSEMBLE_ROWS = 12
+
+
+def ensembles_table(result: AnalysisResult) -> str:
+    """tables/ensembles.tex: the cells with two seeds or more, largest churn first (at most ENSEMBLE_ROWS of them):
+    single-run and ensemble test accuracy, gain, churn, and the images wrong for every / for some seed."""
+    table = result.ensembles
+    if table.empty:
+        return ""
+    shown = table.sort_values("churn", ascending=False, kind="stable").head(ENSEMBLE_ROWS)
+    rows = [[rf"\texttt{{{escape(r['preset'])}}}", latex.breakable(r["cell"]), str(int(r["n_runs"])),
+             latex.pct_pm(r["acc_mean"], r["acc_std"]), latex.pct(r["ensemble_acc"]), latex.pp(r["gain"]),
+             latex.pct(r["churn"]), latex.pct(r["acc_diff"]), latex.pct(r["wrong_all"]), latex.pct(r["wrong_any"])]
+            for _, r in shown.iterrows()]
+    which = (f"the {len(shown)} of the {len(table)} cells with two seeds or more whose seeds disagree most "
+             r"(\texttt{ensembles.csv} of the analysis holds them all)" if len(shown) < len(table)
+             else "every cell with two seeds or more, largest churn first")
+    return latex.table(["preset", "cell", "seeds", r"single run (\%)", r"ensemble (\%)", "gain (pp)", r"churn (\%)",
+                        r"$|\Delta|$ acc.\ (pp)", r"all wrong (\%)", r"any wrong (\%)"], rows,
+                       rf"l{RAGGED}p{{0.22\linewidth}}rrrrrrrr",
+                       rf"Seed ensembles, {which}: test accuracy of a single run (mean\,$\pm$\,std over the seeds) "
+                       r"and of the ensemble (the seeds' predicted probabilities averaged), the ensemble's gain, the "
+                       r"churn (test images on which two seeds predict different classes, mean over the pairs of "
+                       r"seeds) beside the pairs' mean difference in accuracy, and the test images that every seed / "
+                       r"at least one seed gets wrong.", "tab:ensembles")
 
 
 def dead_table(result: AnalysisResult) -> str:

@@ -5,6 +5,7 @@ and a sentence that reads them no further than the test allows.
     wording.py      p-values, effects and 'A against B' sentences
     factorial.py    learning rate x schedule (two-way ANOVA), the regularisation factors' main effects
     dead_units.py   dead units, each network once: by activation, by learning rate, the cells that lost the most
+    churn.py        seed ensembles and prediction churn: the numbers and the sentences of the additional notes
     readings.py     the sentence that answers each question
     classes.py      the key comparisons class by class
     summaries.py    the answers, findings, negative results, unstable starts, the best cell, each preset's paragraph
@@ -17,6 +18,7 @@ from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISON
                                                   cell_values, compare, failed_cells, find_cell, key_comparisons,
                                                   key_family_cells, key_family_p, keyed, metric_name, named_pairs,
                                                   primary, run_value, verdict)
+from fmnist.analysis.evidence.churn import ENSEMBLE_MACROS, ensemble_macros, seed_ensembles, top_churn
 from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_sweeping,
                                                  distinct_dead_layers, distinct_dead_runs, most_dead_layer,
                                                  rank_correlation, run_source)
@@ -41,6 +43,7 @@ __all__ = [
     "metric_name", "named_pairs", "primary", "run_value", "verdict",
     "dead_by_activation", "dead_by_lr", "dead_concentration", "dead_runs_sweeping", "distinct_dead_layers",
     "distinct_dead_runs", "most_dead_layer", "rank_correlation", "run_source",
+    "ENSEMBLE_MACROS", "ensemble_macros", "seed_ensembles", "top_churn",
     "HE_FINDING", "MIXING_NOTE", "OPTIMIZER_NOTE", "augmentation_discussion", "capacity_discussion", "evidence_macros",
     "optimisation_discussion", "residual_discussion",
     "REG_FACTORS", "lr_schedule_spread", "main_effects", "regularisation", "two_way_anova", "within_cell_noise",

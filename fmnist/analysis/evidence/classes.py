@@ -21,8 +21,8 @@ from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.similarity import mantel, pair_confusion, upper_pairs
 from fmnist.analysis.stats import holm, welch
 
-COLUMNS = ["question", "preset", "a", "b", "cell_a", "cell_b", "class", "acc_a", "acc_b", "n_a", "n_b", "delta", "p", "p_holm",
-           "images"]
+COLUMNS = ["question", "preset", "a", "b", "cell_a", "cell_b", "class", "acc_a", "acc_b", "n_a", "n_b", "delta", "p",
+           "p_holm", "images"]
 
 
 def _class_accuracy(result: AnalysisResult, cell: pd.Series) -> pd.DataFrame:

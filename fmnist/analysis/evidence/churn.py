@@ -1,0 +1,84 @@
+r"""Seed ensembles and prediction churn (``result.ensembles``, :mod:`fmnist.analysis.ensembles`): the numbers the
+additional notes quote (``\ensCells``, ``\ensGain``, ``\ensChurn``, ...) and the sentences that read them
+(``\readEnsembles``). Averages are over the cells with two seeds or more, each cell counted once.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fmnist.analysis import latex
+from fmnist.analysis.latex import NA, escape, plural
+from fmnist.analysis.pipeline import AnalysisResult
+
+#: The named macros of the seed ensembles (n/a without a cell of two seeds or more).
+ENSEMBLE_MACROS = ("ensCells", "ensSeeds", "ensGain", "ensGainMin", "ensGainMax", "ensChurn", "ensAccDiff",
+                   "ensAccStd", "ensWrongAll", "ensWrongAny", "ensTopPreset", "ensTopCell", "ensTopChurn",
+                   "ensTopStd")
+
+
+def _ensembles(result: AnalysisResult) -> pd.DataFrame:
+    table = getattr(result, "ensembles", None)
+    return table if isinstance(table, pd.DataFrame) else pd.DataFrame()
+
+
+def top_churn(result: AnalysisResult) -> pd.Series | None:
+    """The cell whose seeds disagree on the most test images (the first of equals); None without ensembles."""
+    table = _ensembles(result)
+    return None if table.empty else table.loc[table["churn"].idxmax()]
+
+
+def ensemble_macros(result: AnalysisResult) -> dict[str, str]:
+    """Name -> LaTeX value of every ENSEMBLE_MACROS entry: percentages of the test images (churn, wrong for every /
+    for at least one seed), differences in percentage points (gain: signed, with its range over the cells; the
+    seeds' accuracy difference and std)."""
+    table = _ensembles(result)
+    if table.empty:
+        return {name: NA for name in ENSEMBLE_MACROS}
+    low, high = int(table["n_runs"].min()), int(table["n_runs"].max())
+    top = top_churn(result)
+    return {
+        "ensCells": plural(len(table), "cell"),
+        "ensSeeds": plural(low, "seed") if low == high else f"{low}--{high} seeds",
+        "ensGain": latex.pp(table["gain"].mean()), "ensGainMin": latex.pp(table["gain"].min()),
+        "ensGainMax": latex.pp(table["gain"].max()), "ensChurn": latex.pct(table["churn"].mean()),
+        "ensAccDiff": latex.pct(table["acc_diff"].mean()), "ensAccStd": latex.pct(table["acc_std"].mean()),
+        "ensWrongAll": latex.pct(table["wrong_all"].mean()), "ensWrongAny": latex.pct(table["wrong_any"].mean()),
+        "ensTopPreset": rf"\texttt{{{escape(top['preset'])}}}", "ensTopCell": escape(top["cell"]),
+        "ensTopChurn": latex.pct(top["churn"]), "ensTopStd": latex.pct(top["acc_std"]),
+    }
+
+
+def seed_ensembles(result: AnalysisResult) -> str:
+    """What the seeds of a cell do image by image: the ensemble's gain, the churn against the seeds' difference in
+    accuracy, the images every seed / some seed gets wrong, and the cell with the largest churn; n/a without a cell
+    of two seeds or more."""
+    table = _ensembles(result)
+    if table.empty:
+        return NA
+    m = ensemble_macros(result)
+    gain, churn, diff = table["gain"].mean(), table["churn"].mean(), table["acc_diff"].mean()
+    one, mean = len(table) == 1, ("" if len(table) == 1 else " on average")
+    each = " each" if table["n_runs"].nunique() == 1 else ""
+    text = (rf"For the only cell with two seeds or more, {m['ensTopCell']} of {m['ensTopPreset']} ({m['ensSeeds']})"
+            if one else rf"Over the {m['ensCells']} with two seeds or more ({m['ensSeeds']}{each})")
+    moves = ("leaves test accuracy unchanged" if gain == 0 else
+             f"{'raises' if gain > 0 else 'lowers'} test accuracy by {latex.pct(abs(gain))}\\,pp{mean}")
+    text += (f", averaging the seeds' predicted probabilities {moves} over the mean single run"
+             + ("" if one else rf" (per cell from {m['ensGainMin']} to {m['ensGainMax']}\,pp)") + ". ")
+    text += (rf"Two seeds disagree on {m['ensChurn']}\,\% of the test images{mean}, while their test accuracies "
+             rf"differ by {m['ensAccDiff']}\,pp{mean} (std over the seeds {m['ensAccStd']}\,pp"
+             + ("" if one else ", on average over the cells") + ")")
+    if churn > 0 and diff > 0:
+        text += (f": churn is at least the difference in accuracy, and here it is {churn / diff:.1f} times that "
+                 "difference" + (", so most images on which two seeds disagree are not accounted for by their "
+                                 "difference in accuracy" if churn > 2 * diff else ""))
+    elif churn > 0:
+        text += ": seeds of the same accuracy still disagree on those images"
+    text += (". " + ("Of the test images, " if one else "On average over the cells, ")
+             + rf"{m['ensWrongAll']}\,\% {'are' if one else 'of the test images are'} wrong for every seed and "
+             rf"{m['ensWrongAny']}\,\% for at least one.")
+    if not one:
+        text += (rf" The largest churn is that of {m['ensTopCell']} ({m['ensTopPreset']}): its seeds disagree on "
+                 rf"{m['ensTopChurn']}\,\% of the test images, with a test-accuracy std of {m['ensTopStd']}\,pp.")
+    return text
