@@ -1313,6 +1313,23 @@ def test_every_completed_run_gets_per_class_accuracies_read_once(tmp_path: Path,
     assert result.class_runs["accuracy"].tolist() == table["accuracy"].tolist()
 
 
+def test_calibration_of_the_test_predictions_goes_into_the_run_and_cell_tables(tmp_path: Path, analyze_config) -> None:
+    """Run 0 puts 0.8 on the right class of each of its 4 images (under-confident: ECE 0.2), run 1 is certain and
+    right (ECE 0); a run without probability columns has no calibration (NaN), and the cell averages the others."""
+    runs = fake_sweep(tmp_path / "sweep")
+    write_predictions(runs[0], [0, 1, 2, 3], [0, 1, 2, 3], 10,
+                      probs=[[0.8 if c == i else 0.2 / 9 for c in range(10)] for i in range(4)])
+    (runs[2] / "predictions_test.csv").write_text("id,label,pred\n0,0,0\n1,1,1\n2,2,2\n3,3,3\n")
+    quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "runs.csv").sort_values("run_dir")
+    assert table["test_ece"].tolist()[:2] == pytest.approx([0.2, 0.0]) and np.isnan(table["test_ece"].iloc[2])
+    assert table["test_nll"].tolist()[:2] == pytest.approx([-np.log(0.8), 0.0])
+    assert table["test_confidence"].tolist()[:2] == pytest.approx([0.8, 1.0])
+    cells = pd.read_csv(tmp_path / "out" / "cells.csv").set_index("cell")
+    assert cells.loc["model.skip=True", "test_ece_mean"] == pytest.approx(0.1)
+    assert cells.loc["model.skip=False", "test_ece_mean"] == pytest.approx(0.0)  # run 2 left out, run 3 certain
+
+
 def test_truncated_predictions_are_left_out_of_the_confusion_matrix(tmp_path: Path,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     from fmnist.analysis.predictions import class_results

@@ -1223,7 +1223,8 @@ def test_confusion_similarity_relates_confusions_to_look_alike_classes() -> None
                            r"then Pullover (0.950) and T-shirt/top (0.900). Across the 45 pairs of classes, the more "
                            r"alike two classes' mean images are, the more often \confCell{} confuses them")
     rho, p = mantel(similarity, pair_confusion(confusion))
-    assert rf"(Spearman's $\rho={rho:.2f}$, $p<0.001$ from relabelling the classes, a Mantel test)" in text and p < 1e-3
+    assert (rf"(Spearman's $\rho={rho:.2f}$, $p<0.001$ from relabelling the classes, a Mantel "
+            r"test~\citep{mantel1967detection})") in text and p < 1e-3
     rate = pair_confusion(confusion)[tshirt, shirt]
     assert text.endswith(rf"Its most confused pair, T-shirt/top and Shirt ({latex.pct(rate, 1)}\,\% of their test "
                          r"images, the two directions averaged), is the 3rd most alike of the 45 by mean image.")
@@ -1289,3 +1290,26 @@ def test_one_seed_ensemble_that_loses_and_churns_little_says_so() -> None:
     result.ensembles = pd.DataFrame()
     assert evidence.seed_ensembles(result) == latex.NA and evidence.evidence_macros(result)["readEnsembles"] == ""
     assert set(evidence.ensemble_macros(result).values()) == {latex.NA}
+
+
+def test_calibration_reads_confidence_against_accuracy_and_tests_label_smoothing() -> None:
+    reg = {"optimizer.weight_decay": 1e-4, "model.dropout": 0.0}
+    smooth, plain = {**reg, "trainer.label_smoothing": 0.1}, {**reg, "trainer.label_smoothing": 0.0}
+    runs = (seeds(plain, [0.92, 0.93, 0.94], test_ece=[0.030, 0.032, 0.034], test_confidence=[0.96, 0.97, 0.98])
+            + seeds(smooth, [0.92, 0.93, 0.94], test_ece=[0.010, 0.011, 0.012], test_confidence=[0.92, 0.93, 0.94]))
+    result = make_result({"stage3_regularization": runs})
+    text = evidence.evidence_macros(result)["readCalibration"]
+    assert text.startswith(r"Over 6 trained networks, the mean confidence (the highest predicted probability) is "
+                           r"95.00\,\% against a test accuracy of 93.00\,\%: over-confident by 2.00\,pp on average, "
+                           r"with an expected calibration error (ECE over 15 confidence "
+                           r"bins~\citep{guo2017calibration}) of 2.15\,\%; by cell it "
+                           r"ranges from 1.10\,\% (")
+    assert r"to 3.20\,\% (" in text
+    p = welch(np.array([0.010, 0.011, 0.012]), np.array([0.030, 0.032, 0.034]))
+    assert text.endswith(r"Label smoothing 0.1 against none, ECE 1.10 against 3.20\,\%: lower by 2.10\,pp "
+                         r"($p<0.001$).") and p < 0.001
+    under = make_result({"stage2_skip": seeds({"model.skip": True}, [0.95], test_ece=[0.01], test_confidence=[0.93])})
+    assert "under-confident by 2.00\\,pp" in evidence.evidence_macros(under)["readCalibration"]
+    assert "by cell it ranges" not in evidence.evidence_macros(under)["readCalibration"]  # one cell
+    assert evidence.evidence_macros(make_result({"stage2_skip": seeds({"model.skip": True}, [0.9])}))[
+        "readCalibration"] == ""  # no calibration recorded

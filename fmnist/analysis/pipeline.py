@@ -23,7 +23,8 @@ from fmnist.analysis.ensembles import ensemble_table
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
-from fmnist.analysis.predictions import ClassResults, class_accuracy_table, class_results, run_confusions
+from fmnist.analysis.predictions import (ClassResults, RunPredictions, class_accuracy_table, class_results,
+                                        confusions_of, read_runs)
 from fmnist.analysis.similarity import class_mean_similarity
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
@@ -136,10 +137,16 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def completed_confusions(collection: Collection) -> dict[str, np.ndarray]:
-    """run dir -> confusion matrix of each completed run with readable labelled test predictions."""
+def completed_predictions(collection: Collection) -> dict[str, RunPredictions]:
+    """run dir -> confusion matrix and calibration of each completed run with readable labelled test predictions;
+    the calibration also goes into the run table (``test_ece``, ``test_nll``, ``test_confidence``; NaN for a run
+    without them), so that the cells average it like any other number."""
     runs = collection.completed
-    return run_confusions(list(runs["run_dir"]), list(runs["n_test"]))
+    predictions = read_runs(list(runs["run_dir"]), list(runs["n_test"]))
+    for field_name in ("ece", "nll", "confidence"):
+        collection.runs[f"test_{field_name}"] = [
+            getattr(predictions[r], field_name) if r in predictions else np.nan for r in collection.runs["run_dir"]]
+    return predictions
 
 
 def cell_classes(collection: Collection, cell: pd.Series,
@@ -330,13 +337,14 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     collection = collect(options.sweep_dirs)
     out_dir = _out_dir(options.out_dir, collection)
     _log_problems(collection)
+    predictions = completed_predictions(collection)
     cells = aggregate(collection, options.reference, options.alpha)
     result = AnalysisResult(out_dir, collection, cells, options.alpha, bench=options.bench,
                             bench_dir=options.bench_dir)
     from fmnist.analysis.evidence import key_family_cells  # evidence imports this module
 
     result.cells = cells = key_family_cells(result)  # a key comparison is Holm-corrected across the questions only
-    confusions = completed_confusions(collection)
+    confusions = confusions_of(predictions)
     result.class_runs = class_accuracy_table(collection.completed, confusions)
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:

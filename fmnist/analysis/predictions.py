@@ -4,6 +4,7 @@ matrix and top confusions."""
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -11,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from fmnist.analysis.calibration import calibration
 from fmnist.data.resplit import CLASS_NAMES
 from fmnist.train.run_dir import PREDICTIONS_FILE
 
@@ -97,19 +99,39 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> n
     return confusion
 
 
-def run_confusions(run_dirs: Sequence[str], test_sizes: Sequence[int | None] | None = None,
-                   n_classes: int = len(CLASS_NAMES)) -> dict[str, np.ndarray]:
-    """run dir -> confusion matrix of its labelled test predictions, for each of `run_dirs` whose
+@dataclass(frozen=True)
+class RunPredictions:
+    """What the analysis keeps of one run's labelled test predictions."""
+
+    confusion: np.ndarray   # [C, C] counts: rows = true class
+    ece: float              # calibration (fmnist.analysis.calibration); NaN without probability columns
+    nll: float
+    confidence: float
+
+
+def read_runs(run_dirs: Sequence[str], test_sizes: Sequence[int | None] | None = None,
+              n_classes: int = len(CLASS_NAMES)) -> dict[str, RunPredictions]:
+    """run dir -> its labelled test predictions' confusion matrix and calibration, for each of `run_dirs` whose
     predictions_test.csv is readable (:func:`read_predictions`; a file with other than its run's `test_sizes` entry
     of rows, the run's n_test, is left out with a warning)."""
     sizes = list(test_sizes) if test_sizes is not None else [None] * len(run_dirs)
-    confusions = {}
+    out = {}
     for run_dir, size in zip(run_dirs, sizes):
         frame = read_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n_classes)
-        if frame is not None:
-            confusions[str(run_dir)] = confusion_matrix(frame["label"].to_numpy(dtype=np.int64),
-                                                        frame["pred"].to_numpy(dtype=np.int64), n_classes)
-    return confusions
+        if frame is None:
+            continue
+        labels = frame["label"].to_numpy(dtype=np.int64)
+        probs = [f"p{c}" for c in range(n_classes)]
+        calibrated = (calibration(labels, frame[probs].to_numpy(dtype=float)) if set(probs) <= set(frame.columns)
+                      else dict.fromkeys(("ece", "nll", "confidence"), math.nan))
+        out[str(run_dir)] = RunPredictions(
+            confusion_matrix(labels, frame["pred"].to_numpy(dtype=np.int64), n_classes), **calibrated)
+    return out
+
+
+def confusions_of(runs: Mapping[str, RunPredictions]) -> dict[str, np.ndarray]:
+    """run dir -> confusion matrix."""
+    return {run_dir: p.confusion for run_dir, p in runs.items()}
 
 
 def class_accuracy_table(runs: pd.DataFrame, confusions: Mapping[str, np.ndarray],
@@ -134,11 +156,11 @@ def class_accuracy_table(runs: pd.DataFrame, confusions: Mapping[str, np.ndarray
 def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: Sequence[str] = CLASS_NAMES,
                   test_sizes: Sequence[int | None] | None = None,
                   confusions: Mapping[str, np.ndarray] | None = None) -> ClassResults | None:
-    """Pool the labelled test predictions of `run_dirs` (their :func:`run_confusions`, read unless `confusions`
-    holds them); None when none has any."""
+    """Pool the labelled test predictions of `run_dirs` (their confusion matrices, read unless `confusions` holds
+    them); None when none has any."""
     n = len(class_names)
     if confusions is None:
-        confusions = run_confusions(run_dirs, test_sizes, n)
+        confusions = confusions_of(read_runs(run_dirs, test_sizes, n))
     pooled = [str(r) for r in run_dirs if str(r) in confusions]
     if not pooled:
         log.warning("no labelled predictions_test.csv in cell %s of preset %s: no confusion matrix", cell, preset)
@@ -147,5 +169,5 @@ def class_results(run_dirs: Sequence[str], cell: str, preset: str, class_names: 
     per_class = [{"run_dir": r, "class": class_names[c],
                   "accuracy": float(confusions[r][c, c] / confusions[r][c].sum())}
                  for r in pooled for c in range(n) if confusions[r][c].sum()]
-    first = pd.read_csv(Path(pooled[0]) / PREDICTIONS_FILE)  # validated by run_confusions
+    first = pd.read_csv(Path(pooled[0]) / PREDICTIONS_FILE)  # validated by read_runs
     return ClassResults(cell, preset, confusion, pd.DataFrame(per_class), first, pooled[0], tuple(class_names))

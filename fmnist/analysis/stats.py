@@ -25,7 +25,10 @@ from fmnist.analysis.collect import COMPLETED, CURVE_FIELDS, UNFINISHED, Collect
 
 log = logging.getLogger(__name__)
 
-METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "train_time_s", *CURVE_FIELDS)
+#: Calibration of the test predictions (fmnist.analysis.calibration; added to the run table by the pipeline).
+CALIBRATION_FIELDS: tuple[str, ...] = ("test_ece", "test_nll", "test_confidence")
+METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "train_time_s", *CURVE_FIELDS,
+                            *CALIBRATION_FIELDS)
 TEST_NAME = "Welch's two-sided t-test, Holm-corrected within each preset"
 REFERENCE, NOISE, TOO_FEW = "reference", "within seed noise", "n < 2"
 

@@ -8,6 +8,7 @@ and a sentence that reads them no further than the test allows.
     churn.py        seed ensembles and prediction churn: the numbers and the sentences of the additional notes
     readings.py     the sentence that answers each question
     classes.py      the key comparisons class by class
+    confidence.py   calibration: confidence against accuracy, ECE under label smoothing and mixing
     summaries.py    the answers, findings, negative results, unstable starts, the best cell, each preset's paragraph
     discussion.py   the discussion's paragraphs and evidence_macros (every ``\\read...`` and ``\\sum...`` macro)
 """

@@ -231,7 +231,8 @@ def confusion_similarity(result: AnalysisResult) -> str:
         text = (rf"On the training images, the mean image of Shirt is most alike that of {escape(names[first])} "
                 rf"($r={similarity[shirt, first]:.3f}$), then " + latex.and_join(
                     [rf"{escape(names[j])} ({similarity[shirt, j]:.3f})" for j in rest]) + ". ")
-    test = rf"Spearman's $\rho={rho:.2f}$, {p_math(p)} from relabelling the classes, a Mantel test"
+    test = (rf"Spearman's $\rho={rho:.2f}$, {p_math(p)} from relabelling the classes, a Mantel "
+            r"test~\citep{mantel1967detection}")
     n_pairs = n * (n - 1) // 2
     if p < result.alpha:
         text += (rf"Across the {n_pairs} pairs of classes, the more alike two classes' mean images are, the "
