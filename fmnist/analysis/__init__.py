@@ -4,7 +4,9 @@
     collect.py       run dirs -> one tidy table (one row per run) + the per-epoch table
     grid.py          jobs of a sweep (multirun.yaml) that left no run dir
     stats.py         seeds -> mean ± std per cell, Welch's t-test against the reference cell
-    predictions.py   predictions_test.csv -> confusion matrices, per-class accuracy
+    predictions.py   predictions_test.csv -> confusion matrices, per-class accuracy, calibration (calibration.py)
+    ensembles.py     the seeds of a cell image by image: ensemble accuracy, churn
+    similarity.py    how alike the classes look (mean images) and the Mantel test against confusions
     dead_neurons.py  hooks on every activation: never-positive units and sparsity
     style.py         the one figure style (sizes, fonts, palette, PDF + PNG saving)
     figures.py       every plot

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
 from fmnist.analysis.latex import plural
+from fmnist.analysis.console import cell_summary
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
 from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
 from fmnist.analysis.ensembles import ensemble_table
@@ -363,7 +364,8 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
             result.figures = make_figures(cfg, result, staging / FIGURE_DIR, dataset)
         write_json(staging / META_FILE, _meta(result))
     result.figures = {name: out_dir / FIGURE_DIR / pdf.name for name, pdf in result.figures.items()}
-    log.info("analysis of %s written to %s", plural(len(collection.runs), "run"), out_dir)
+    log.info("analysis of %s written to %s\n%s", plural(len(collection.runs), "run"), out_dir,
+             cell_summary(result.cells))
     return result
 
 
