@@ -567,7 +567,7 @@ def test_depth_and_width_follow_the_widths_the_runs_used() -> None:
                                           "than ResNet-18 at width 8")
     assert "width 64" not in macros["readCapacity"] + macros["sumCapacity"]
     assert "The best cell" not in macros["sumCapacity"]  # the preset's own subsection states it
-    assert r"ResNet-18 at width 32 reaches 91.00\,\%\,$\pm$\,1.00 and ResNet-18 at width 8 81.00" in macros[
+    assert r"ResNet-18 at width 32 reaches 91.00\,$\pm$\,1.00\,\% and ResNet-18 at width 8 81.00" in macros[
         "sumCapacity"]
     rows = evidence.key_comparisons(result).set_index("question")
     assert rows.loc["width", ["a", "b"]].tolist() == ["ResNet-18 at width 32", "ResNet-18 at width 8"]
@@ -610,7 +610,7 @@ def test_preset_summary_names_the_reference_and_counts_with_grammar() -> None:
                                                              r"(93.00\,\% over 1 seed).")
     assert evidence.preset_summary(result, "stage2_skip") == latex.NA  # not analysed: the paragraph is left out
     best = evidence.evidence_macros(result)["readBest"]
-    assert r"reaches 93.10\,\%\,$\pm$\,0.10 test accuracy over 3 seeds." in best
+    assert r"reaches 93.10\,$\pm$\,0.10\,\% test accuracy over 3 seeds." in best
     one = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.95])})
     assert r"$\pm$" not in evidence.best_sentence(one) and "over 1 seed." in evidence.best_sentence(one)
     assert evidence.preset_summary(one, "stage2_norm").endswith(
@@ -628,7 +628,7 @@ def test_the_best_cell_is_chosen_on_validation_not_on_the_test_set() -> None:
     assert evidence.best_cell(result)["cell"] == "norm=batchnorm" == choose_cell(result.cells, None)["cell"]
     macros = evidence.evidence_macros(result)
     assert macros["readBest"].startswith(r"The best cell by validation accuracy, norm=batchnorm of "
-                                         r"\texttt{stage2\_norm}, reaches 90.50\,\%")
+                                         r"\texttt{stage2\_norm}, reaches 90.50\,$\pm$\,0.71\,\%")
     assert macros["sumSkip"] == "" and r"The best cell by validation accuracy is the reference, norm=batchnorm " \
         r"(test accuracy 90.50\,\%)." in evidence.preset_summary(result, "stage2_norm")  # says which accuracy it quotes
     hidden = make_result({"stage2_norm": [{**r, "test_acc": None} for r in runs]})  # no test labels: validation
@@ -1063,8 +1063,7 @@ def test_class_differences_test_each_class_over_seeds_holm_corrected_within_the_
     text = evidence.evidence_macros(result)["readClassDifferences"]
     assert r"The test set has 1,000 images per class, so 1\,pp of a class is 10 images." in text
     assert (r"residual vs plain, 18 layers --- ResNet-18 against Plain-18, $-$0.70\,pp overall: Shirt $-$6.00\,pp "
-            rf"($p_\mathrm{{Holm}}={latex.p_digits(shirt['p_holm'])}$), Coat $-$1.00\,pp "
-            r"($p_\mathrm{Holm}=1$).") in text
+            rf"($p_\mathrm{{Holm}}={latex.p_digits(shirt['p_holm'])}$), Coat $-$1.00\,pp.") in text
     assert "The class that moved most is an upper-body garment" in text
     assert (r" 1 of the 10 tested per-class differences passes Holm's correction across the classes of its comparison "
             r"($\alpha=0.05$): residual vs plain, 18 layers: Shirt $-$6.00\,pp.") in text

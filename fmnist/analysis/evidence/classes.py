@@ -66,12 +66,13 @@ def _pp(delta: float) -> str:
     return rf"{latex.pp(delta)}\,pp"
 
 
-def _largest(group: pd.DataFrame) -> str:
-    """'Shirt −4.10 pp, Pullover +2.00 pp': the two classes that moved most (a tested one with its p)."""
+def _largest(group: pd.DataFrame, alpha: float) -> str:
+    """'Shirt −4.10 pp, Pullover +2.00 pp': the two classes that moved most (one that passes Holm's correction with
+    its p; the paragraph's last sentence counts the others)."""
     top = group.reindex(group["delta"].abs().sort_values(ascending=False, kind="stable").index).head(2)
     parts = []
     for _, row in top.iterrows():
-        test = "" if math.isnan(row["p_holm"]) else f" ({p_math(row['p_holm'], HOLM)})"
+        test = f" ({p_math(row['p_holm'], HOLM)})" if row["p_holm"] < alpha else ""  # NaN compares False
         parts.append(rf"{escape(row['class'])} {_pp(row['delta'])}{test}")
     return ", ".join(parts)
 
@@ -98,7 +99,7 @@ def class_reading(result: AnalysisResult, table: pd.DataFrame | None = None) -> 
         first = group.iloc[0]
         overall = (group["delta"] * group["images"]).sum() / group["images"].sum()
         parts.append(rf"{escape(question)} --- {escape(first['a'])} against {escape(first['b'])}, {_pp(overall)} "
-                     rf"overall: {_largest(group)}")
+                     rf"overall: {_largest(group, result.alpha)}")
         upper += group.loc[group["delta"].abs().idxmax(), "class"] in UPPER_BODY
     text += "; ".join(parts) + "."
     share = _upper_body_error_share(result, table)

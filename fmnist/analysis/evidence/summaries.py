@@ -139,11 +139,11 @@ def _acc(result: AnalysisResult, cell: pd.Series, std: bool = False) -> str:
     """A cell's mean primary accuracy in percent, with its std over seeds (when asked for and defined)."""
     metric = primary(result)
     spread = latex.pct(cell[f"{metric}_std"]) if std and not latex.missing(cell[f"{metric}_std"]) else None
-    return latex.pct(cell[f"{metric}_mean"]) + r"\,\%" + (rf"\,$\pm$\,{spread}" if spread else "")
+    return latex.pct(cell[f"{metric}_mean"]) + (rf"\,$\pm$\,{spread}" if spread else "") + r"\,\%"
 
 
 def best_sentence(result: AnalysisResult) -> str:
-    """'The best cell, X of P, reaches 93.10 % ± 0.10 test accuracy over 3 seeds.'; NA without a completed run."""
+    """'The best cell, X of P, reaches 93.10 ± 0.10 % test accuracy over 3 seeds.'; NA without a completed run."""
     best = best_cell(result)
     if best is None:
         return NA
