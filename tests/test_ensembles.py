@@ -140,3 +140,29 @@ def test_the_analysis_writes_the_ensembles_table(tmp_path: Path, analyze_config)
                     pd.read_parquet(tmp_path / "out" / "ensembles.parquet"), result.ensembles):
         (row,) = written.to_dict("records")
         assert {k: row[k] for k in EXPECTED} == pytest.approx(EXPECTED)
+
+
+def test_pair_churn_compares_two_cells_run_by_run_and_each_cell_seed_by_seed(tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Cell a (skip) holds seeds A and B, cell b (no skip) seed C: a run of a and a run of b differ on A-C 1/4 and
+    B-C 3/4 of the images (between 1/2); two seeds of a differ on 1/2; b has one seed (NaN)."""
+    from fmnist.analysis.ensembles import PAIR_COLUMNS, pair_churn
+
+    seeded_cell(tmp_path, skip=True, seeds="AB")
+    seeded_cell(tmp_path, skip=False, seeds="C", order=(2, 0, 3, 1), first_job=2)  # aligned by id
+    pairs = [("skip connections", "fake", "model.skip=True", "model.skip=False", "skips", "no skips")]
+    table = pair_churn(collect(tmp_path), pairs)
+    assert list(table.columns) == list(PAIR_COLUMNS) and len(table) == 1
+    row = table.iloc[0]
+    assert (row["question"], row["a"], row["b"], row["n_a"], row["n_b"]) == (
+        "skip connections", "skips", "no skips", 2, 1)
+    assert row["between"] == pytest.approx(0.5) and row["within_a"] == pytest.approx(0.5)
+    assert pd.isna(row["within_b"])
+    missing = [("q", "fake", "model.skip=True", "model.skip=maybe", "a", "b")]  # a cell without runs: no row
+    assert pair_churn(collect(tmp_path), missing).empty
+    other = tmp_path / "other"
+    seeded_cell(other, skip=True, seeds="A")
+    run = seeded_cell(other, skip=False, seeds="B", first_job=1)[0]
+    write_predictions(run, LABELS, SEEDS["B"][0], 10, SEEDS["B"][1], [20, 21, 22, 23])  # other images
+    assert pair_churn(collect(other), pairs).empty
+    assert "predicted different test images: the pair is left out" in caplog.text

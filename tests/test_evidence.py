@@ -1312,3 +1312,35 @@ def test_calibration_reads_confidence_against_accuracy_and_tests_label_smoothing
     assert "by cell it ranges" not in evidence.evidence_macros(under)["readCalibration"]  # one cell
     assert evidence.evidence_macros(make_result({"stage2_skip": seeds({"model.skip": True}, [0.9])}))[
         "readCalibration"] == ""  # no calibration recorded
+
+
+def test_key_churn_sets_the_cells_disagreement_beside_their_accuracy_and_seed_churn() -> None:
+    norm = seeds({"norm": "batchnorm"}, [0.93, 0.94]) + seeds({"norm": "none"}, [0.90, 0.91])
+    models = seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.93])
+    result = make_result({"stage1_models": models, "stage2_norm": norm})
+    assert evidence.evidence_macros(result)["readKeyChurn"] == ""  # no predictions compared
+    result.pair_churn = pd.DataFrame([
+        {"question": "residual vs plain, 18 layers", "preset": "stage1_models", "a": "ResNet-18", "b": "Plain-18",
+         "n_a": 1, "n_b": 1, "between": 0.0479, "within_a": math.nan, "within_b": math.nan},
+        {"question": "normalisation", "preset": "stage2_norm", "a": "BatchNorm", "b": "none", "n_a": 2, "n_b": 2,
+         "between": 0.06, "within_a": 0.05, "within_b": 0.055}])
+    text = evidence.evidence_macros(result)["readKeyChurn"]
+    assert text.startswith(r"A run of each question's cell $a$ and a run of its cell $b$ predict different classes for "
+                           r"this share of the test images: residual vs plain, 18 layers --- ResNet-18 against "
+                           r"Plain-18: 4.79\,\% (accuracy difference $-$1.00\,pp); normalisation --- BatchNorm "
+                           r"against none: 6.00\,\% (accuracy difference +3.00\,pp); two seeds of BatchNorm 5.00\,\%, "
+                           r"of none 5.50\,\%.")
+    assert text.endswith("For the only comparison with two seeds of both cells, the two settings disagree more often "
+                         "than two seeds of either setting do (a description, not a test).")
+    two = pd.concat([result.pair_churn, result.pair_churn.iloc[[1]].assign(question="x", between=0.04)])
+    result.pair_churn = two
+    assert evidence.evidence_macros(result)["readKeyChurn"].endswith(
+        "In 1 of the 2 comparisons with two seeds of both cells, the two settings disagree more often than two seeds "
+        "of either setting do (a description, not a test).")
+    result.pair_churn = two.assign(between=0.01)
+    assert evidence.evidence_macros(result)["readKeyChurn"].endswith(
+        "In none of the 2 comparisons with two seeds of both cells do the two settings disagree more often than two "
+        "seeds of either setting (a description, not a test).")
+    result.pair_churn = two.iloc[:1]
+    assert evidence.evidence_macros(result)["readKeyChurn"].endswith(
+        "so these shares cannot yet be set against the disagreement that a change of seed alone brings.")

@@ -91,3 +91,44 @@ def ensemble_table(collection: Collection, n_classes: int = len(CLASS_NAMES)) ->
             continue
         rows.append({"preset": preset, "cell": cell, **cell_ensemble(frames)})
     return pd.DataFrame(rows, columns=list(COLUMNS)) if rows else pd.DataFrame()
+
+
+def _churn(a: Sequence[pd.DataFrame], b: Sequence[pd.DataFrame] | None = None) -> float:
+    """The mean fraction of images on which two runs predict different classes: over the pairs of `a` when `b` is
+    None (NaN with fewer than two runs), else over every run of `a` against every run of `b`."""
+    pairs = list(combinations(a, 2)) if b is None else [(x, y) for x in a for y in b]
+    if not pairs:
+        return float("nan")
+    return float(np.mean([(x["pred"].to_numpy() != y["pred"].to_numpy()).mean() for x, y in pairs]))
+
+
+def pair_churn(collection: Collection, pairs: Sequence[tuple[str, str, str, str, str, str]],
+               n_classes: int = len(CLASS_NAMES)) -> pd.DataFrame:
+    """For each (question, preset, cell a, cell b, name a, name b) of `pairs`: how often a run of a and a run of b
+    predict different classes for the same test image (``between``, mean over every such pair of runs) against two
+    seeds of the same cell (``within_a``, ``within_b``; NaN with one run). A pair whose runs hold different test
+    images is left out with a warning."""
+    runs = collection.completed
+    rows = []
+    for question, preset, cell_a, cell_b, name_a, name_b in pairs:
+        frames = []
+        for cell in (cell_a, cell_b):
+            group = runs[(runs["preset"] == preset) & (runs["cell"] == cell)]
+            sizes = group["n_test"] if "n_test" in group else [None] * len(group)
+            frames.append([f for f in (_read(d, s, n_classes) for d, s in zip(group["run_dir"], sizes))
+                           if f is not None])
+        a, b = frames
+        if not a or not b:
+            continue
+        first = a[0]
+        if any(not f.index.equals(first.index) or not f["label"].equals(first["label"]) for f in [*a, *b][1:]):
+            log.warning("prediction churn: the runs of %s and %s of preset %s predicted different test images: "
+                        "the pair is left out", cell_a, cell_b, preset)
+            continue
+        rows.append({"question": question, "preset": preset, "a": name_a, "b": name_b, "n_a": len(a), "n_b": len(b),
+                     "between": _churn(a, b), "within_a": _churn(a), "within_b": _churn(b)})
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+#: The columns of the pair churn table (:func:`pair_churn`).
+PAIR_COLUMNS = ("question", "preset", "a", "b", "n_a", "n_b", "between", "within_a", "within_b")

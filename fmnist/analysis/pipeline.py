@@ -20,7 +20,7 @@ from fmnist.analysis.latex import plural
 from fmnist.analysis.console import cell_summary
 from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
 from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
-from fmnist.analysis.ensembles import ensemble_table
+from fmnist.analysis.ensembles import ensemble_table, pair_churn
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
@@ -54,6 +54,7 @@ class AnalysisResult:
     dead_runs: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per analysed run
     dead_layers: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run × activation layer
     ensembles: pd.DataFrame = field(default_factory=pd.DataFrame)    # one row per cell with ≥ 2 seeds (ensembles.py)
+    pair_churn: pd.DataFrame = field(default_factory=pd.DataFrame)   # the key comparisons prediction by prediction
     figures: dict[str, Path] = field(default_factory=dict)           # name -> PDF path
     test_set: str | None = None  # "official" (Fashion-MNIST's t10k set), "other", "unlabelled"; None: no data found
     data: DataCheck | None = None  # whether the runs trained on the same data (data_check)
@@ -342,7 +343,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     cells = aggregate(collection, options.reference, options.alpha)
     result = AnalysisResult(out_dir, collection, cells, options.alpha, bench=options.bench,
                             bench_dir=options.bench_dir)
-    from fmnist.analysis.evidence import key_family_cells  # evidence imports this module
+    from fmnist.analysis.evidence import key_cells, key_family_cells  # evidence imports this module
 
     result.cells = cells = key_family_cells(result)  # a key comparison is Holm-corrected across the questions only
     confusions = confusions_of(predictions)
@@ -352,6 +353,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
         result.classes = cell_classes(collection, chosen, confusions)
         _note_left_out_predictions(collection, chosen, result.classes)
     result.ensembles = ensemble_table(collection)
+    result.pair_churn = pair_churn(collection, key_cells(result))
     if cfg.get("dead_neurons", True):
         result.dead_runs, result.dead_layers = dead_neuron_tables(cfg, collection)
     dataset = _dataset(cfg, collection.completed)
@@ -380,6 +382,8 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> None:
         write_table(result.class_runs, out_dir, "class_accuracy")
     if not result.ensembles.empty:
         write_table(result.ensembles, out_dir, "ensembles")
+    if not result.pair_churn.empty:
+        write_table(result.pair_churn, out_dir, "key_churn")
     if not result.dead_runs.empty:
         write_table(result.dead_runs, out_dir, "dead_neurons")
         write_table(result.dead_layers, out_dir, "dead_neurons_by_layer")

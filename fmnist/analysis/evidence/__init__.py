@@ -16,9 +16,9 @@ and a sentence that reads them no further than the test allows.
 from fmnist.analysis.evidence.classes import class_differences, class_reading
 from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISONS, RES_VS_PLAIN, SKIP, Comparison,
                                                   Pair, across_questions, capacity_pairs, cell_runs, cell_value,
-                                                  cell_values, compare, failed_cells, find_cell, key_comparisons,
-                                                  key_family_cells, key_family_p, keyed, metric_name, named_pairs,
-                                                  primary, run_value, verdict)
+                                                  cell_values, compare, failed_cells, find_cell, key_cells,
+                                                  key_comparisons, key_family_cells, key_family_p, keyed, metric_name,
+                                                  named_pairs, primary, run_value, verdict)
 from fmnist.analysis.evidence.churn import ENSEMBLE_MACROS, ensemble_macros, seed_ensembles, top_churn
 from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_sweeping,
                                                  distinct_dead_layers, distinct_dead_runs, most_dead_layer,
@@ -38,7 +38,7 @@ from fmnist.analysis.evidence.wording import effect, p_math, versus
 __all__ = [
     "class_differences", "class_reading",
     "CAPACITY", "HOLM", "KEY_COMPARISONS", "RES_VS_PLAIN", "SKIP", "Comparison", "Pair", "across_questions",
-    "capacity_pairs", "cell_runs",
+    "capacity_pairs", "cell_runs", "key_cells",
     "cell_value", "cell_values", "compare", "failed_cells", "find_cell", "key_comparisons", "key_family_cells",
     "key_family_p", "keyed",
     "metric_name", "named_pairs", "primary", "run_value", "verdict",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fmnist.analysis import latex
+from fmnist.analysis.evidence.comparisons import key_comparisons
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 
@@ -82,3 +83,43 @@ def seed_ensembles(result: AnalysisResult) -> str:
         text += (rf" The largest churn is that of {m['ensTopCell']} ({m['ensTopPreset']}): its seeds disagree on "
                  rf"{m['ensTopChurn']}\,\% of the test images, with a test-accuracy std of {m['ensTopStd']}\,pp.")
     return text
+
+
+def key_churn(result: AnalysisResult) -> str:
+    r"""The ``\readKeyChurn`` sentences: for each key comparison, the share of test images on which a run of cell a
+    and a run of cell b predict different classes, beside their accuracy difference and, with two seeds of a cell,
+    the same share between two of its seeds; how many comparisons disagree more than two seeds of either cell. NA
+    without the predictions of both cells of any question."""
+    table = getattr(result, "pair_churn", None)
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        return NA
+    keys = key_comparisons(result)
+    deltas = dict(zip(keys["question"], keys["delta"])) if len(keys) else {}
+    parts = []
+    for _, r in table.iterrows():
+        delta = deltas.get(r["question"])
+        diff = "" if delta is None or pd.isna(delta) else rf" (accuracy difference {latex.pp(delta)}\,pp)"
+        within = [w for w in (r["within_a"], r["within_b"]) if not pd.isna(w)]
+        seeds = ""
+        if len(within) == 2:
+            seeds = (rf"; two seeds of {escape(r['a'])} {latex.pct(r['within_a'])}\,\%, of {escape(r['b'])} "
+                     rf"{latex.pct(r['within_b'])}\,\%")
+        parts.append(rf"{escape(r['question'])} --- {escape(r['a'])} against {escape(r['b'])}: "
+                     rf"{latex.pct(r['between'])}\,\%{diff}{seeds}")
+    text = ("A run of each question's cell $a$ and a run of its cell $b$ predict different classes for this share of "
+            "the test images: " + "; ".join(parts) + ".")
+    both = table.dropna(subset=["within_a", "within_b"])
+    if both.empty:
+        return text + (" Two seeds of one cell are not compared yet (one seed per cell), so these shares cannot yet be "
+                       "set against the disagreement that a change of seed alone brings.")
+    more, n = int((both["between"] > both[["within_a", "within_b"]].max(axis=1)).sum()), len(both)
+    if n == 1:
+        said = (" For the only comparison with two seeds of both cells, the two settings disagree "
+                f"{'more' if more else 'no more'} often than two seeds of either setting do")
+    elif more == 0:
+        said = (f" In none of the {n} comparisons with two seeds of both cells do the two settings disagree more "
+                "often than two seeds of either setting")
+    else:
+        said = (f" In {more} of the {n} comparisons with two seeds of both cells, the two settings disagree more "
+                "often than two seeds of either setting do")
+    return text + said + " (a description, not a test)."

@@ -257,6 +257,16 @@ def key_specs(result: AnalysisResult) -> list[tuple[str, str, Mapping[str, Any],
     return [*KEY_COMPARISONS[:2], *capacity, *KEY_COMPARISONS[2:]]
 
 
+def key_cells(result: AnalysisResult) -> list[tuple[str, str, str, str, str, str]]:
+    """(question, preset, cell a, cell b, name a, name b) of each key comparison whose two cells were analysed."""
+    found = []
+    for question, preset, a, b, name_a, name_b in key_specs(result):
+        ca, cb = find_cell(result, preset, a), find_cell(result, preset, b)
+        if ca is not None and cb is not None:
+            found.append((question, preset, str(ca["cell"]), str(cb["cell"]), name_a, name_b))
+    return found
+
+
 def verdict(c: Comparison, alpha: float) -> str:
     """'too few seeds', 'higher', 'lower' or 'within seed noise'."""
     if math.isnan(c.p):

@@ -20,6 +20,7 @@ section as a macro (report/macros.tex; each expands to nothing when its data is 
 * ``\readClassDifferences``: the key comparisons class by class; ``\readModelClasses``: the stage-1 models class by
   class (:mod:`.classes`, with ``tables/models_per_class.tex``);
 * ``\readEnsembles``: what the seeds of a cell do image by image: ensemble gain, churn, images always wrong;
+  ``\readKeyChurn``: the key comparisons image by image, against two seeds of one cell;
 * ``\readCalibration``: confidence against accuracy, the ECE, and label smoothing, mixup and CutMix against it;
 * ``\readBest``, ``\readFindings``, ``\readNegative``: the best cell; the cells that beat / lose to their preset's
   reference (Holm);
@@ -33,7 +34,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fmnist.analysis.evidence.classes import class_reading, confusion_similarity, models_by_class
-from fmnist.analysis.evidence.churn import seed_ensembles
+from fmnist.analysis.evidence.churn import key_churn, seed_ensembles
 from fmnist.analysis.evidence.confidence import calibration_reading
 from fmnist.analysis.evidence.comparisons import RES_VS_PLAIN, SKIP, capacity_pairs
 from fmnist.analysis.evidence.dead_units import dead_by_activation, dead_by_lr
@@ -130,6 +131,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readModelClasses": models_by_class(result),
         "readConfusionSimilarity": confusion_similarity(result),
         "readEnsembles": seed_ensembles(result),
+        "readKeyChurn": key_churn(result),
         "readCalibration": calibration_reading(result),
         "readBest": best_sentence(result),
         "readAnswers": answers(result),
