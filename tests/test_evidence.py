@@ -1328,8 +1328,8 @@ def test_key_churn_sets_the_cells_disagreement_beside_their_accuracy_and_seed_ch
     assert text.startswith(r"A run of each question's cell $a$ and a run of its cell $b$ predict different classes for "
                            r"this share of the test images: residual vs plain, 18 layers --- ResNet-18 against "
                            r"Plain-18: 4.79\,\% (accuracy difference $-$1.00\,pp); normalisation --- BatchNorm "
-                           r"against none: 6.00\,\% (accuracy difference +3.00\,pp); two seeds of BatchNorm 5.00\,\%, "
-                           r"of none 5.50\,\%.")
+                           r"against none: 6.00\,\% (accuracy difference +3.00\,pp; two seeds of BatchNorm: 5.00\,\%, "
+                           r"of none: 5.50\,\%).")
     assert text.endswith("For the only comparison with two seeds of both cells, the two settings disagree more often "
                          "than two seeds of either setting do (a description, not a test).")
     two = pd.concat([result.pair_churn, result.pair_churn.iloc[[1]].assign(question="x", between=0.04)])
@@ -1337,6 +1337,8 @@ def test_key_churn_sets_the_cells_disagreement_beside_their_accuracy_and_seed_ch
     assert evidence.evidence_macros(result)["readKeyChurn"].endswith(
         "In 1 of the 2 comparisons with two seeds of both cells, the two settings disagree more often than two seeds "
         "of either setting do (a description, not a test).")
+    assert "In both comparisons with two seeds" in evidence.evidence_macros(result.__class__(**{
+        **result.__dict__, "pair_churn": two.assign(between=0.07)}))["readKeyChurn"]
     result.pair_churn = two.assign(between=0.01)
     assert evidence.evidence_macros(result)["readKeyChurn"].endswith(
         "In none of the 2 comparisons with two seeds of both cells do the two settings disagree more often than two "

@@ -98,14 +98,13 @@ def key_churn(result: AnalysisResult) -> str:
     parts = []
     for _, r in table.iterrows():
         delta = deltas.get(r["question"])
-        diff = "" if delta is None or pd.isna(delta) else rf" (accuracy difference {latex.pp(delta)}\,pp)"
-        within = [w for w in (r["within_a"], r["within_b"]) if not pd.isna(w)]
-        seeds = ""
-        if len(within) == 2:
-            seeds = (rf"; two seeds of {escape(r['a'])} {latex.pct(r['within_a'])}\,\%, of {escape(r['b'])} "
-                     rf"{latex.pct(r['within_b'])}\,\%")
+        notes = [] if delta is None or pd.isna(delta) else [rf"accuracy difference {latex.pp(delta)}\,pp"]
+        if not (pd.isna(r["within_a"]) or pd.isna(r["within_b"])):
+            notes.append(rf"two seeds of {escape(r['a'])}: {latex.pct(r['within_a'])}\,\%, of {escape(r['b'])}: "
+                         rf"{latex.pct(r['within_b'])}\,\%")
+        notes_text = f" ({'; '.join(notes)})" if notes else ""
         parts.append(rf"{escape(r['question'])} --- {escape(r['a'])} against {escape(r['b'])}: "
-                     rf"{latex.pct(r['between'])}\,\%{diff}{seeds}")
+                     rf"{latex.pct(r['between'])}\,\%{notes_text}")
     text = ("A run of each question's cell $a$ and a run of its cell $b$ predict different classes for this share of "
             "the test images: " + "; ".join(parts) + ".")
     both = table.dropna(subset=["within_a", "within_b"])
@@ -120,6 +119,7 @@ def key_churn(result: AnalysisResult) -> str:
         said = (f" In none of the {n} comparisons with two seeds of both cells do the two settings disagree more "
                 "often than two seeds of either setting")
     else:
-        said = (f" In {more} of the {n} comparisons with two seeds of both cells, the two settings disagree more "
-                "often than two seeds of either setting do")
+        which = ("both" if n == 2 else f"all {n}") if more == n else f"{more} of the {n}"
+        said = (f" In {which} comparisons with two seeds of both cells, the two settings disagree more often than two "
+                "seeds of either setting do")
     return text + said + " (a description, not a test)."
