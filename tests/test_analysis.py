@@ -1022,6 +1022,10 @@ def test_predictions_of_a_hidden_test_set_are_no_issue(tmp_path: Path, analyze_c
         (run / "predictions_test.csv").write_text(unlabelled)
     result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
     assert result.classes is None and result.collection.runs["issues"].isna().all()
+    # nor per-class accuracy or calibration: they need the labels
+    assert result.class_runs.empty
+    assert result.collection.runs["test_ece"].isna().all() and result.cells["test_ece_mean"].isna().all()
+    assert not (tmp_path / "out" / "class_accuracy.csv").exists()
 
 
 def test_a_complete_sweep_has_no_issues(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
