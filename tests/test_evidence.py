@@ -1291,6 +1291,26 @@ def test_one_seed_ensemble_that_loses_and_churns_little_says_so() -> None:
     assert set(evidence.ensemble_macros(result).values()) == {latex.NA}
 
 
+def test_seed_ensembles_that_change_nothing_and_seeds_of_equal_accuracy_that_still_disagree() -> None:
+    """A gain of zero, or one that is zero but for floating point (an ensemble at 93.00 % of seeds at 94.16 % and
+    91.84 %), leaves the accuracy unchanged; seeds of equal accuracy that disagree on some images are said to; the
+    same number of seeds in every cell is said once for each."""
+    result = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9, 0.91])})
+    result.ensembles = pd.DataFrame([_ensemble("model.skip=True", 2, 0.0, 0.02, 0.0, 0.0),
+                                     _ensemble("model.skip=False", 2, 0.0, 0.03, 0.0, 0.0)])
+    text = evidence.seed_ensembles(result)
+    assert text.startswith(r"Over the 2 cells with two seeds or more (2 seeds each), averaging the seeds' predicted "
+                           r"probabilities leaves test accuracy unchanged over the mean single run (per cell from "
+                           r"+0.00 to +0.00\,pp). Two seeds disagree on 2.50\,\% of the test images on average, while "
+                           r"their test accuracies differ by 0.00\,pp on average (std over the seeds 0.00\,pp, on "
+                           r"average over the cells): seeds of the same accuracy still disagree on those images. ")
+    gain = 0.93 - float(np.mean(np.array([9416, 9184]) / 10000))
+    assert gain != 0 and round(100 * gain, 2) == 0
+    result.ensembles = pd.DataFrame([_ensemble("model.skip=True", 2, gain, 0.03, 0.0232, 0.0164)])
+    assert "averaging the seeds' predicted probabilities leaves test accuracy unchanged over the mean single run. " \
+        in evidence.seed_ensembles(result)
+
+
 def test_calibration_reads_confidence_against_accuracy_and_tests_label_smoothing() -> None:
     reg = {"optimizer.weight_decay": 1e-4, "model.dropout": 0.0}
     smooth, plain = {**reg, "trainer.label_smoothing": 0.1}, {**reg, "trainer.label_smoothing": 0.0}

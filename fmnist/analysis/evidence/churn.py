@@ -63,7 +63,7 @@ def seed_ensembles(result: AnalysisResult) -> str:
     each = " each" if table["n_runs"].nunique() == 1 else ""
     text = (rf"For the only cell with two seeds or more, {m['ensTopCell']} of {m['ensTopPreset']} ({m['ensSeeds']})"
             if one else rf"Over the {m['ensCells']} with two seeds or more ({m['ensSeeds']}{each})")
-    moves = ("leaves test accuracy unchanged" if gain == 0 else
+    moves = ("leaves test accuracy unchanged" if round(100 * abs(gain), 2) == 0 else  # as printed: float noise is 0
              f"{'raises' if gain > 0 else 'lowers'} test accuracy by {latex.pct(abs(gain))}\\,pp{mean}")
     text += (f", averaging the seeds' predicted probabilities {moves} over the mean single run"
              + ("" if one else rf" (per cell from {m['ensGainMin']} to {m['ensGainMax']}\,pp)") + ". ")
