@@ -1023,19 +1023,20 @@ def test_presets_whose_names_differ_only_in_punctuation_get_macros_of_their_own(
 
 
 # ------------------------------------------------------------------------------------------ per-class differences
-def with_classes(result: AnalysisResult, accuracy: dict[str, list[dict[str, float]]],
+def with_classes(result: AnalysisResult, accuracy: dict[str | tuple[str, str], list[dict[str, float]]],
                  images: int | dict[str, int] = 1000) -> AnalysisResult:
-    """`result` with per-class test accuracies (class_accuracy_table's shape): cell label -> one {class: accuracy}
-    per run of that cell, in run order; classes not named score 0.9; `images` per class (1000 where not named)."""
+    """`result` with per-class test accuracies (class_accuracy_table's shape): cell label (or (preset, cell label)
+    where presets share a label) -> one {class: accuracy} per run of that cell, in run order; classes not named
+    score 0.9; `images` per class (1000 where not named)."""
     from fmnist.data.resplit import CLASS_NAMES
 
     rows = []
-    for cell, group in result.collection.runs.groupby("cell", sort=False):
-        for run_dir, per_class in zip(group["run_dir"], accuracy.get(cell, [])):
+    for (preset, cell), group in result.collection.runs.groupby(["preset", "cell"], sort=False):
+        for run_dir, per_class in zip(group["run_dir"], accuracy.get((preset, cell), accuracy.get(cell, []))):
             for name in CLASS_NAMES:
                 acc = per_class.get(name, 0.9)
                 n = images.get(name, 1000) if isinstance(images, dict) else images
-                rows.append({"run_dir": run_dir, "preset": group["preset"].iloc[0], "cell": cell, "class": name,
+                rows.append({"run_dir": run_dir, "preset": preset, "cell": cell, "class": name,
                              "images": n, "correct": round(acc * n), "accuracy": acc})
     result.class_runs = pd.DataFrame(rows)
     return result
@@ -1067,6 +1068,51 @@ def test_class_differences_test_each_class_over_seeds_holm_corrected_within_the_
     assert "The class that moved most is an upper-body garment" in text
     assert (r" 1 of the 10 tested per-class differences passes Holm's correction across the classes of its comparison "
             r"($\alpha=0.05$): residual vs plain, 18 layers: Shirt $-$6.00\,pp.") in text
+
+
+def test_class_differences_are_holm_corrected_within_each_comparison_and_count_only_the_tested_ones() -> None:
+    """Three comparisons: two tested over seeds (3 against 2 seeds, 2 against 2), one with a seed each. Holm corrects
+    across the ten classes of a comparison, not across all of them; the count of tested differences leaves out the
+    untested comparison; a cell of another preset with the same label, and a cell no comparison uses, stay out."""
+    models = (seeds({"model": "resnet18"}, [0.92, 0.921, 0.922]) + seeds({"model": "plain18"}, [0.93, 0.931])
+              + seeds({"model": "vgg11"}, [0.9]))
+    norm = seeds({"norm": "batchnorm"}, [0.93, 0.931]) + seeds({"norm": "none"}, [0.90, 0.901])
+    skip = seeds({"model.skip": True}, [0.93]) + seeds({"model.skip": False}, [0.92])
+    rerun = seeds({"model": "resnet18"}, [0.5])  # same cell label as stage1_models' ResNet-18, another preset
+    result = make_result({"stage1_models": models, "stage2_norm": norm, "stage2_skip": skip, "stage1_rerun": rerun})
+    shirt_a, shirt_b = [0.80, 0.801, 0.802], [0.86, 0.861]
+    coat_a, coat_b = [0.95, 0.951], [0.85, 0.851]
+    with_classes(result, {("stage1_models", "model=resnet18"): [{"Shirt": s} for s in shirt_a],
+                          ("stage1_models", "model=plain18"): [{"Shirt": s} for s in shirt_b],
+                          "model=vgg11": [{"Bag": 0.0}],  # 1,000 errors of a cell no comparison uses
+                          "norm=batchnorm": [{"Coat": c, "Trouser": t} for c, t in zip(coat_a, [0.90, 0.91])],
+                          "norm=none": [{"Coat": c, "Trouser": t} for c, t in zip(coat_b, [0.85, 0.86])],
+                          "model.skip=True": [{"Pullover": 0.95}], "model.skip=False": [{"Pullover": 0.90}],
+                          ("stage1_rerun", "model=resnet18"): [{"Shirt": 0.1}]})
+    table = evidence.class_differences(result)
+    assert len(table) == 30 and table["p_holm"].notna().sum() == 20
+    shirt = table[(table["question"] == "residual vs plain, 18 layers") & (table["class"] == "Shirt")].iloc[0]
+    assert (shirt["n_a"], shirt["n_b"]) == (3, 2) and shirt["acc_a"] == pytest.approx(0.801)
+    assert shirt["delta"] == pytest.approx(0.801 - 0.8605)
+    p_shirt = welch(np.array(shirt_a), np.array(shirt_b))
+    coat = table[(table["question"] == "normalisation") & (table["class"] == "Coat")].iloc[0]
+    p_coat = welch(np.array(coat_a), np.array(coat_b))
+    assert shirt["p_holm"] == pytest.approx(10 * p_shirt) and coat["p_holm"] == pytest.approx(10 * p_coat)
+    assert max(shirt["p_holm"], coat["p_holm"]) < ALPHA
+    trouser = table[(table["question"] == "normalisation") & (table["class"] == "Trouser")].iloc[0]
+    assert trouser["p"] < ALPHA < trouser["p_holm"]  # significant uncorrected only: not listed below
+    text = evidence.evidence_macros(result)["readClassDifferences"]
+    assert "In all 3 comparisons the class that moved most is an upper-body garment" in text
+    runs, upper = result.class_runs, ["T-shirt/top", "Pullover", "Coat", "Shirt"]
+    compared = runs[(runs["preset"] != "stage1_rerun") & (runs["cell"] != "model=vgg11")]
+    errors = compared["images"] - compared["correct"]
+    share = errors[compared["class"].isin(upper)].sum() / errors.sum()
+    all_errors = runs["images"] - runs["correct"]  # with vgg11's 1,000 Bag errors and the other preset's run
+    assert latex.pct(share, 1) != latex.pct(all_errors[runs["class"].isin(upper)].sum() / all_errors.sum(), 1)
+    assert rf"these four classes hold {latex.pct(share, 1)}\,\% of the compared cells' test errors." in text
+    assert (r" 2 of the 20 tested per-class differences pass Holm's correction across the classes of its comparison "
+            r"($\alpha=0.05$): residual vs plain, 18 layers: Shirt $-$5.95\,pp; normalisation: Coat +10.00\,pp.") \
+        in text
 
 
 def test_class_differences_with_one_seed_are_quoted_untested_and_name_the_two_largest() -> None:
@@ -1106,6 +1152,33 @@ def test_class_differences_need_per_class_results_of_both_cells() -> None:
     assert "In all" not in text and "The class that moved most is an upper-body garment" in text
 
 
+def test_one_comparison_whose_largest_move_is_no_garment_and_a_class_one_side_lacks() -> None:
+    """100 images per class: 1 pp is 1 image (singular); with one comparison, its largest move (Bag) is said not to be
+    an upper-body garment; a class without test images in one cell's runs has no difference."""
+    norm = seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.90])
+    result = make_result({"stage2_norm": norm})
+    with_classes(result, {"norm=batchnorm": [{"Bag": 0.95, "Shirt": 0.93}], "norm=none": [{}]}, images=100)
+    runs = result.class_runs
+    result.class_runs = runs[~((runs["cell"] == "norm=none") & (runs["class"] == "Sandal"))]
+    table = evidence.class_differences(result)
+    assert len(table) == 9 and "Sandal" not in set(table["class"])
+    text = evidence.evidence_macros(result)["readClassDifferences"]
+    assert r"The test set has 100 images per class, so 1\,pp of a class is 1 image. " in text
+    assert r"BatchNorm against none, +0.89\,pp overall: Bag +5.00\,pp, Shirt +3.00\,pp." in text
+    assert " The class that moved most is not an upper-body garment (T-shirt/top, Pullover, Coat, Shirt);" in text
+    with_classes(result, {"norm=batchnorm": [{"Bag": 0.95}], "norm=none": [{}]}, images=250)
+    assert r"The test set has 250 images per class, so 1\,pp of a class is 2.5 images. " in \
+        evidence.evidence_macros(result)["readClassDifferences"]
+    from fmnist.data.resplit import CLASS_NAMES
+
+    perfect = make_result({"stage2_norm": norm})  # no test error at all: no share of the errors to quote
+    with_classes(perfect, {"norm=batchnorm": [dict.fromkeys(CLASS_NAMES, 1.0)],
+                           "norm=none": [dict.fromkeys(CLASS_NAMES, 1.0)]})
+    text = evidence.evidence_macros(perfect)["readClassDifferences"]
+    assert "upper-body" not in text and "test errors" not in text and text.endswith("that needs two seeds or more "
+                                                                                      "of both cells.")
+
+
 def test_class_difference_heat_map_has_a_row_per_comparison_and_bold_tested_differences(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -1114,8 +1187,10 @@ def test_class_difference_heat_map_has_a_row_per_comparison_and_bold_tested_diff
     models = seeds({"model": "resnet18"}, [0.92, 0.921, 0.922]) + seeds({"model": "plain18"}, [0.93, 0.931, 0.932])
     norm = seeds({"norm": "batchnorm"}, [0.93]) + seeds({"norm": "none"}, [0.90])
     result = make_result({"stage1_models": models, "stage2_norm": norm})
-    with_classes(result, {"model=resnet18": [{"Shirt": s} for s in (0.80, 0.81, 0.82)],
-                          "model=plain18": [{"Shirt": s} for s in (0.86, 0.87, 0.88)],
+    with_classes(result, {"model=resnet18": [{"Shirt": s, "Bag": b} for s, b in zip((0.80, 0.81, 0.82),
+                                                                                     (0.90, 0.91, 0.92))],
+                          "model=plain18": [{"Shirt": s, "Bag": b} for s, b in zip((0.86, 0.87, 0.88),
+                                                                                    (0.87, 0.88, 0.89))],
                           "norm=batchnorm": [{"Coat": 0.95}], "norm=none": [{"Coat": 0.90}]})
     saved = []
     real_save = style.save
@@ -1134,6 +1209,10 @@ def test_class_difference_heat_map_has_a_row_per_comparison_and_bold_tested_diff
     assert texts[(0, shirt)].get_text() == "−6.0" and texts[(0, shirt)].get_fontweight() == "bold"
     assert texts[(0, coat)].get_text() == "0.0" and texts[(0, coat)].get_fontweight() == "normal"
     assert texts[(1, coat)].get_text() == "+5.0" and texts[(1, coat)].get_fontweight() == "normal"  # untested
+    bag = 8  # p < alpha, but fails Holm's correction (p_Holm between alpha and 1): not bold
+    assert texts[(0, bag)].get_text() == "+3.0" and texts[(0, bag)].get_fontweight() == "normal"
+    p_bag = evidence.class_differences(result).query("`class` == 'Bag' and question != 'normalisation'").iloc[0]
+    assert p_bag["p"] < ALPHA < p_bag["p_holm"] < 1
     assert figures.class_differences(evidence.class_differences(make_result({"stage1_models": models})), ALPHA,
                                      tmp_path) == []
 
@@ -1192,6 +1271,26 @@ def test_the_models_class_by_class_when_they_disagree_on_the_hardest_class() -> 
     assert report_tables.models_per_class_table(alone) == ""
 
 
+def test_the_models_class_by_class_when_they_share_the_hardest_class_but_differ_most_on_another() -> None:
+    """Both models find Shirt hardest, but differ most on Coat; a cell of another preset with the same label stays
+    out; one model with two seeds: the numbers are averaged over seeds."""
+    models = seeds({"model": "resnet18"}, [0.92]) + seeds({"model": "plain18"}, [0.93, 0.93])
+    result = make_result({"stage1_models": models, "stage1_rerun": seeds({"model": "resnet18"}, [0.5])})
+    with_classes(result, {("stage1_models", "model=resnet18"): [{"Shirt": 0.70, "Coat": 0.95, "Trouser": 1.0}],
+                          "model=plain18": [{"Shirt": 0.75, "Coat": 0.80, "Trouser": 0.99}] * 2,
+                          ("stage1_rerun", "model=resnet18"): [{"Shirt": 0.1, "Coat": 0.1}]})
+    text = evidence.evidence_macros(result)["readModelClasses"]
+    # overall: ResNet-18 (7 × 0.9 + 0.70 + 0.95 + 1) / 10 = 89.5 %, Plain-18 (7 × 0.9 + 0.75 + 0.80 + 0.99) / 10
+    # = 88.4 %
+    assert (r"Per class (Table~\ref{tab:models-per-class}), every model of \texttt{stage1\_models} finds Shirt hardest "
+            r"(70.00 to 75.00\,\%). They differ most on Coat: from 80.00\,\% (Plain-18) to 95.00\,\% (ResNet-18), a "
+            r"spread of 15.00\,pp against 1.10\,pp in overall test accuracy (Plain-18 to ResNet-18). Averaged over "
+            r"seeds, the per-class") in text
+    tex = report_tables.models_per_class_table(result)
+    assert r"mean over the seeds ($n$)" in tex
+    assert r"ResNet-18 & 1 & 90.0 & \textbf{100.0} &" in tex and r"Plain-18 & 2 & 90.0 & 99.0 &" in tex  # by value
+
+
 def test_confusion_similarity_relates_confusions_to_look_alike_classes() -> None:
     from fmnist.analysis.predictions import ClassResults
     from fmnist.analysis.similarity import mantel, pair_confusion
@@ -1230,6 +1329,21 @@ def test_confusion_similarity_relates_confusions_to_look_alike_classes() -> None
     result.class_similarity = _symmetric_noise(10)  # likeness unrelated to the confusions
     text = evidence.evidence_macros(result)["readConfusionSimilarity"]
     assert r"how often \confCell{} confuses two classes is not related beyond chance to how alike" in text
+    most = similarity.copy()
+    most[shirt, tshirt] = most[tshirt, shirt] = 0.99  # the most confused pair is now the most alike
+    result.class_similarity = most
+    text = evidence.evidence_macros(result)["readConfusionSimilarity"]
+    assert text.startswith(r"On the training images, the mean image of Shirt is most alike that of T-shirt/top "
+                           r"($r=0.990$), then Coat (0.970) and Pullover (0.950).")
+    assert text.endswith("the two directions averaged), is the most alike of the 45 by mean image.")
+    result.class_similarity = 1 - similarity  # the more alike by this measure, the less confused
+    text = evidence.evidence_macros(result)["readConfusionSimilarity"]
+    assert r"the more alike two classes' mean images are, the less often \confCell{} confuses them" in text
+    result.class_similarity = similarity[:9, :9]  # another number of classes than the confusion matrix
+    assert evidence.evidence_macros(result)["readConfusionSimilarity"] == ""
+    result.class_similarity = similarity
+    result.classes.confusion = np.diag(np.full(10, 100))  # no confusion at all: nothing to relate
+    assert evidence.evidence_macros(result)["readConfusionSimilarity"] == ""
 
 
 def _symmetric_noise(n: int) -> np.ndarray:
@@ -1366,3 +1480,33 @@ def test_key_churn_sets_the_cells_disagreement_beside_their_accuracy_and_seed_ch
     result.pair_churn = two.iloc[:1]
     assert evidence.evidence_macros(result)["readKeyChurn"].endswith(
         "so these shares cannot yet be set against the disagreement that a change of seed alone brings.")
+
+
+def test_calibration_counts_each_network_once_and_only_runs_with_calibrated_predictions() -> None:
+    """A run copied from another (reused_from) is one trained network; a run without predictions (no ECE) is left
+    out of the accuracy too; confidence equal to accuracy is neither over- nor under-confident."""
+    skip = [{"cell": {"model.skip": True}, "test_acc": 0.90, "test_ece": 0.02, "test_confidence": 0.92,
+             "reused_from": None},
+            {"cell": {"model.skip": True}, "test_acc": 0.94, "test_ece": 0.04, "test_confidence": 0.94,
+             "reused_from": None},
+            {"cell": {"model.skip": False}, "test_acc": 0.50, "test_ece": math.nan, "test_confidence": math.nan,
+             "reused_from": None}]
+    copy = [{"cell": {"norm": "batchnorm"}, "test_acc": 0.90, "test_ece": 0.02, "test_confidence": 0.92,
+             "reused_from": "../../stage2_skip/0"}]
+    result = make_result({"stage2_skip": skip, "stage2_norm": copy})
+    assert evidence.evidence_macros(result)["readCalibration"].startswith(
+        r"Over 2 trained networks, the mean confidence (the highest predicted probability) is 93.00\,\% against a "
+        r"test accuracy of 92.00\,\%: over-confident by 1.00\,pp on average, with an expected calibration error (ECE "
+        r"over 15 confidence bins~\citep{guo2017calibration}) of 3.00\,\%")
+    reg = {"optimizer.weight_decay": 1e-4, "model.dropout": 0.0}
+    smooth = seeds({**reg, "trainer.label_smoothing": 0.1}, [0.92, 0.93], test_ece=[0.01, 0.02],
+                   test_confidence=[0.92, 0.93])
+    plain = seeds({**reg, "trainer.label_smoothing": 0.0}, [0.92, 0.93], test_ece=[math.nan] * 2,
+                  test_confidence=[math.nan] * 2)  # the reference's predictions are missing: nothing to compare
+    text = evidence.evidence_macros(make_result({"stage3_regularization": smooth + plain}))["readCalibration"]
+    assert text.endswith(r"of 1.50\,\%.") and "smoothing" not in text
+    even = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9], test_ece=[0.01], test_confidence=[0.9])})
+    assert (r"is 90.00\,\% against a test accuracy of 90.00\,\%: as confident as right, with an expected calibration "
+            "error") in evidence.evidence_macros(even)["readCalibration"]
+    slight = make_result({"stage2_skip": seeds({"model.skip": True}, [0.9], test_ece=[0.01], test_confidence=[0.9004])})
+    assert r"over-confident by 0.04\,pp on average" in evidence.evidence_macros(slight)["readCalibration"]
