@@ -39,6 +39,8 @@ def test_pair_confusion_averages_the_two_directions_rates() -> None:
     assert pairs[1, 2] == pytest.approx((0 / 4 + 5 / 10) / 2) and pairs[0, 2] == 0
     assert np.diag(pairs).tolist() == [0, 0, 0]
     assert upper_pairs(pairs).tolist() == pytest.approx([pairs[0, 1], pairs[0, 2], pairs[1, 2]])
+    empty = pair_confusion(np.array([[8, 2, 0], [0, 0, 0], [0, 5, 5]]))  # class 1 has no test image
+    assert empty[0, 1] == pytest.approx((2 / 10 + 0) / 2) and not np.isnan(empty).any()
 
 
 def _symmetric(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -61,6 +63,7 @@ def test_mantel_is_exact_over_every_relabelling_of_a_few_classes() -> None:
     assert rho == pytest.approx(observed)
     assert p == pytest.approx(np.mean(np.abs(null) >= abs(observed) - 1e-12))
     assert 0 < p < 1
+    assert mantel(a, -b) == pytest.approx((-rho, p))  # two-sided: the opposite relation, the same p
 
 
 def test_mantel_samples_relabellings_of_many_classes_reproducibly() -> None:
