@@ -65,9 +65,10 @@ def test_ensemble_accuracy_gain_and_churn_of_three_seeds_by_hand(tmp_path: Path,
 
 
 def test_each_cell_has_its_own_row_and_one_seed_has_none(tmp_path: Path) -> None:
-    """Two cells of two seeds (A, B and A, C) and a cell of one seed: a row for each of the first two, none for it."""
+    """Two cells of two seeds (A, B and C, A) and a cell of one seed: a row for each of the first two, none for it.
+    The accuracy difference of a pair is absolute: C's is below A's, the seed after it."""
     seeded_cell(tmp_path, True, "AB")
-    seeded_cell(tmp_path, False, "AC", first_job=2)
+    seeded_cell(tmp_path, False, "CA", first_job=2)
     alone = fake_run(tmp_path / "alone", 0, True, 0)
     summary = json.loads((alone / "summary.json").read_text())
     summary["config"]["name"] = "alone"
@@ -76,20 +77,28 @@ def test_each_cell_has_its_own_row_and_one_seed_has_none(tmp_path: Path) -> None
     assert sorted(table.index) == ["model.skip=False", "model.skip=True"]
     numbers = ["n_runs", "acc_mean", "churn", "acc_diff", "wrong_all", "wrong_any"]
     assert table.loc["model.skip=True", numbers].tolist() == pytest.approx([2, 0.75, 0.5, 0.0, 0.0, 0.5])  # A and B
-    # A and C: single runs 3/4 and 2/4; averaged probabilities right on 10, 11 (1.3 against 0.7), 12, wrong on 13
-    assert table.loc["model.skip=False", ["acc_mean", "ensemble_acc", "gain", "churn"]].tolist() == pytest.approx(
-        [0.625, 0.75, 0.125, 0.25])
+    # C and A: single runs 2/4 and 3/4; averaged probabilities right on 10, 11 (1.3 against 0.7), 12, wrong on 13;
+    # 13 is wrong for both seeds, 11 for C alone
+    assert table.loc["model.skip=False", ["acc_mean", "ensemble_acc", "gain", "churn", "acc_diff", "wrong_all",
+                                          "wrong_any"]].tolist() == pytest.approx([0.625, 0.75, 0.125, 0.25, 0.25,
+                                                                                   0.25, 0.5])
     assert (collect(tmp_path).completed["preset"] == "alone").sum() == 1 and "alone" not in set(table["preset"])
 
 
 def test_runs_of_other_test_images_leave_their_cell_out_with_a_warning(tmp_path: Path, caplog) -> None:
-    """Seed C predicted image 14 instead of 13: the id sets differ, so the cell is left out and named."""
+    """Seed C predicted image 14 instead of 13: the id sets differ, so the cell is left out and named; so it is when
+    C's file gives two of the same images other labels."""
     runs = seeded_cell(tmp_path)
     preds, p = SEEDS["C"]
     write_predictions(runs[2], LABELS, preds, 10, p, [10, 11, 12, 14])
     with caplog.at_level(logging.WARNING, logger="fmnist"):
         assert ensemble_table(collect(tmp_path)).empty
     assert "seed ensembles: the runs of cell all runs of preset fake predicted different test images" in caplog.text
+    write_predictions(runs[2], [1, 0, 2, 3], preds, 10, p, IDS)  # the same ids, two of their labels swapped
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fmnist"):
+        assert ensemble_table(collect(tmp_path)).empty
+    assert "(ids or labels differ): the cell is left out" in caplog.text
 
 
 def test_a_damaged_or_missing_file_is_left_out_with_a_warning(tmp_path: Path, caplog) -> None:

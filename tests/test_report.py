@@ -944,6 +944,29 @@ def test_preset_captions_and_the_per_class_table_say_one_seed_when_there_is_one(
     assert "(\\confPreset), one run." in per_class_table(SimpleNamespace(classes=one))
 
 
+def test_the_ensembles_table_lists_the_cells_of_largest_churn_first_and_counts_the_rest() -> None:
+    """13 cells, churn 1..13 %: the table lists 12, from 13 % down to 2 %, each row's numbers in its columns; with
+    12 cells or fewer it says it lists every one."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from test_evidence import _ensemble
+
+    from fmnist.analysis.report_tables import ENSEMBLE_ROWS, ensembles_table
+
+    rows = [_ensemble(f"x={i}", 2, 0.001 * i, 0.01 * i, 0.002, 0.003) for i in range(1, 14)]
+    tex = ensembles_table(SimpleNamespace(ensembles=pd.DataFrame(rows)))
+    assert ENSEMBLE_ROWS == 12 and "the 12 of the 13 cells with two seeds or more whose seeds disagree most" in tex
+    body = [line for line in tex.splitlines() if line.startswith(r"\texttt{stage2\_skip}")]
+    assert [b.split(" & ")[1] for b in body] == [latex.breakable(f"x={i}") for i in range(13, 1, -1)]
+    # seeds, single run mean ± std, ensemble, gain, churn, accuracy difference, all wrong, any wrong
+    assert body[0].split(" & ")[2:] == ["2", r"90.00\,$\pm$\,0.30", "91.30", "+1.30", "13.00", "0.20", "5.00",
+                                        r"10.00 \\"]
+    few = ensembles_table(SimpleNamespace(ensembles=pd.DataFrame(rows[:2])))
+    assert "every cell with two seeds or more, largest churn first" in few
+    assert ensembles_table(SimpleNamespace(ensembles=pd.DataFrame())) == ""
+
+
 def test_the_seed_ensembles_paragraph_and_table_appear_only_with_two_seeds(tex, tmp_path: Path, analyze_config) -> None:
     """main.tex's "Seed ensembles." paragraph, built from an analysis of hand-made runs: with two seeds of a cell it
     quotes the numbers of ensembles.csv and inputs its table; with one seed, flag, sentence and table are absent."""
