@@ -28,6 +28,8 @@ def test_each_preset_lists_its_cells_with_the_comparison_to_its_reference() -> N
     lines = cell_summary(cells).splitlines()
     assert lines[0] == "stage2_skip: n, val acc (%), test acc (%) over seeds; test acc vs the reference"
     assert lines[1].split() == ["model.skip=True", "3", "94.40", "±", "0.10", "93.99", "±", "0.12", "reference"]
+    # the label column is as wide as the longest label (16), n 2 wide, the accuracies 15 wide, two spaces between
+    assert lines[1] == "  model.skip=True    3     94.40 ± 0.10     93.99 ± 0.12  reference"
     assert lines[2].endswith("-0.54 pp, lower p_Holm=0.012") and " 3 " in lines[2]
     assert lines[3].startswith("stage2_norm:")
     assert lines[4].split()[1:] == ["1", "93.33", "93.01", "-0.98", "pp,", "untested", "(n", "<", "2)"]
@@ -46,3 +48,20 @@ def test_a_long_summary_is_cut_and_counts_the_rest() -> None:
     assert cell_summary(cells.iloc[:0]) == "no cells"
     hidden = cells.assign(metric="best_val_acc")
     assert cell_summary(hidden).splitlines()[0].endswith("; val acc vs the reference")
+
+
+def test_the_cut_falls_between_presets_and_a_single_cell_left_is_counted_in_the_singular() -> None:
+    """The first preset's two cells fill max_cells=2: the next preset gets no heading; its one cell is counted; a
+    cell above its reference is signed."""
+    cells = pd.DataFrame([
+        cell("a", "x=0", 2, 0.9, 0.01, 0.9, 0.01, reference=True),
+        cell("a", "x=1", 2, 0.91, 0.01, 0.9125, 0.01, delta=0.0125, p=0.2, verdict="within seed noise"),
+        cell("b", "y=0", 1, 0.9, math.nan, 0.9, math.nan, reference=True),
+    ])
+    lines = cell_summary(cells, max_cells=2).splitlines()
+    assert len(lines) == 4 and lines[-1] == "... 1 more cell in cells.csv"
+    assert lines[2].endswith("+1.25 pp, within seed noise p_Holm=0.200")
+    edge = cells.assign(p_holm=[math.nan, 0.001, math.nan], delta=[math.nan, 0.01, math.nan])
+    assert cell_summary(edge).splitlines()[2].endswith(" p_Holm=0.001")  # 0.001 is not below 0.001
+    orphan = cells.assign(is_reference=False, verdict="no reference")  # runs, but nothing to compare with
+    assert cell_summary(orphan).splitlines()[1].endswith("  no reference")
