@@ -1290,6 +1290,9 @@ def test_confusion_rows_are_true_classes_and_per_class_accuracy_is_over_seeds(tm
     assert results.run_dir == str(tmp_path / "a")  # the misclassified grid shows the first run's errors
     later = class_results([str(tmp_path / "none"), str(tmp_path / "b")], "cell", "preset", ("a", "b", "c"))
     assert later.run_dir == str(tmp_path / "b")  # the first run with predictions
+    four = class_results([str(tmp_path / "a")], "cell", "preset", ("a", "b", "c", "d"))
+    assert four.class_accuracy()["class"].tolist() == ["a", "b", "c"]  # d has no test image: no accuracy
+    np.testing.assert_array_equal(four.confusion[3], [0, 0, 0, 0])
 
 
 def test_every_completed_run_gets_per_class_accuracies_read_once(tmp_path: Path, analyze_config,
@@ -1319,14 +1322,17 @@ def test_every_completed_run_gets_per_class_accuracies_read_once(tmp_path: Path,
 
 def test_calibration_of_the_test_predictions_goes_into_the_run_and_cell_tables(tmp_path: Path, analyze_config) -> None:
     """Run 0 puts 0.8 on the right class of each of its 4 images (under-confident: ECE 0.2), run 1 is certain and
-    right (ECE 0); a run without probability columns has no calibration (NaN), and the cell averages the others."""
+    right (ECE 0); a run without probability columns, or without predictions (a third seed of the first cell), has no
+    calibration (NaN), and the cell averages the others."""
     runs = fake_sweep(tmp_path / "sweep")
+    (fake_run(tmp_path / "sweep", 4, True, 2) / "predictions_test.csv").unlink(missing_ok=True)
     write_predictions(runs[0], [0, 1, 2, 3], [0, 1, 2, 3], 10,
                       probs=[[0.8 if c == i else 0.2 / 9 for c in range(10)] for i in range(4)])
     (runs[2] / "predictions_test.csv").write_text("id,label,pred\n0,0,0\n1,1,1\n2,2,2\n3,3,3\n")
     quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
     table = pd.read_csv(tmp_path / "out" / "runs.csv").sort_values("run_dir")
     assert table["test_ece"].tolist()[:2] == pytest.approx([0.2, 0.0]) and np.isnan(table["test_ece"].iloc[2])
+    assert Path(table["run_dir"].iloc[4]).name.startswith("4_") and np.isnan(table["test_ece"].iloc[4])
     assert table["test_nll"].tolist()[:2] == pytest.approx([-np.log(0.8), 0.0])
     assert table["test_confidence"].tolist()[:2] == pytest.approx([0.8, 1.0])
     cells = pd.read_csv(tmp_path / "out" / "cells.csv").set_index("cell")
