@@ -170,6 +170,7 @@ def test_latex_helpers() -> None:
     assert latex.pct(0.94123) == "94.12" and latex.pct(float("nan")) == latex.NA
     assert latex.pct_pm(0.9, 0.01) == r"90.00\,$\pm$\,1.00" and latex.pct_pm(0.9, None) == "90.00"
     assert latex.count(11_172_810) == r"11.2\,M" and latex.pp(-0.0123) == "$-$1.23"
+    assert latex.pp(-1e-17) == latex.pp(0.0) == latex.pp(-0.00004) == "+0.00" and latex.pp(-0.00006) == "$-$0.01"
     assert latex.escape("é – ﬁ λ 😀\nx") == "é – fi [U+03BB] [U+1F600] x"  # what pdflatex cannot set, spelled
     assert latex.thousands(54000) == "54,000" and latex.thousands(None) == latex.NA
     assert latex.escape("~/runs ^2 {x}") == r"\textasciitilde{}/runs \textasciicircum{}2 \{x\}"  # not a space

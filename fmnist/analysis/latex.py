@@ -116,8 +116,12 @@ def pct_pm(mean: Any, std: Any, digits: int = 2) -> str:
 
 
 def pp(delta: Any, digits: int = 2) -> str:
-    """A difference of fractions in percentage points, signed."""
-    return NA if missing(delta) else f"{100.0 * float(delta):+.{digits}f}".replace("-", "$-$")
+    """A difference of fractions in percentage points, signed; one that rounds to zero is +0.00 (float noise such as
+    -1e-17 prints no minus sign)."""
+    if missing(delta):
+        return NA
+    value = round(100.0 * float(delta), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{value:+.{digits}f}".replace("-", "$-$")
 
 
 def count(value: Any) -> str:
