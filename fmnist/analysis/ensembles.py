@@ -52,6 +52,18 @@ def _read(run_dir: str, size: Any, n_classes: int) -> pd.DataFrame | None:
     return frame[["label", "pred", *probs]].apply(pd.to_numeric).astype({"label": np.int64, "pred": np.int64})
 
 
+def _cell_frames(group: pd.DataFrame, n_classes: int) -> list[pd.DataFrame]:
+    """The usable predictions (:func:`_read`) of the runs in `group`, each checked against its run's n_test."""
+    sizes = group["n_test"] if "n_test" in group else [None] * len(group)
+    return [f for f in (_read(d, size, n_classes) for d, size in zip(group["run_dir"], sizes)) if f is not None]
+
+
+def _same_images(frames: Sequence[pd.DataFrame]) -> bool:
+    """Whether every one of `frames` holds the first one's test images (ids) and labels."""
+    first = frames[0]
+    return all(f.index.equals(first.index) and f["label"].equals(first["label"]) for f in frames[1:])
+
+
 def cell_ensemble(frames: Sequence[pd.DataFrame]) -> dict[str, float]:
     """The ensemble and churn numbers of one cell's runs (`frames`: ≥ 2 predictions with the same ids and labels,
     indexed by id and sorted, columns label, pred, p0..)."""
@@ -65,7 +77,7 @@ def cell_ensemble(frames: Sequence[pd.DataFrame]) -> dict[str, float]:
     return {
         "n_runs": len(frames), "n_images": len(labels), "acc_mean": float(accs.mean()),
         "acc_std": float(accs.std(ddof=1)), "ensemble_acc": ensemble, "gain": ensemble - float(accs.mean()),
-        "churn": float(np.mean([(preds[i] != preds[j]).mean() for i, j in pairs])),
+        "churn": _churn(frames),
         "acc_diff": float(np.mean([abs(accs[i] - accs[j]) for i, j in pairs])),
         "wrong_all": float(wrong.all(axis=0).mean()), "wrong_any": float(wrong.any(axis=0).mean()),
     }
@@ -80,12 +92,10 @@ def ensemble_table(collection: Collection, n_classes: int = len(CLASS_NAMES)) ->
     for (preset, cell), group in runs.groupby(["preset", "cell"], sort=False):
         if len(group) < 2:
             continue
-        sizes = group["n_test"] if "n_test" in group else [None] * len(group)
-        frames = [f for f in (_read(d, s, n_classes) for d, s in zip(group["run_dir"], sizes)) if f is not None]
+        frames = _cell_frames(group, n_classes)
         if len(frames) < 2:
             continue
-        first = frames[0]
-        if any(not f.index.equals(first.index) or not f["label"].equals(first["label"]) for f in frames[1:]):
+        if not _same_images(frames):
             log.warning("seed ensembles: the runs of cell %s of preset %s predicted different test images (ids or "
                         "labels differ): the cell is left out", cell, preset)
             continue
@@ -111,17 +121,11 @@ def pair_churn(collection: Collection, pairs: Sequence[tuple[str, str, str, str,
     runs = collection.completed
     rows = []
     for question, preset, cell_a, cell_b, name_a, name_b in pairs:
-        frames = []
-        for cell in (cell_a, cell_b):
-            group = runs[(runs["preset"] == preset) & (runs["cell"] == cell)]
-            sizes = group["n_test"] if "n_test" in group else [None] * len(group)
-            frames.append([f for f in (_read(d, s, n_classes) for d, s in zip(group["run_dir"], sizes))
-                           if f is not None])
-        a, b = frames
+        a, b = (_cell_frames(runs[(runs["preset"] == preset) & (runs["cell"] == cell)], n_classes)
+                for cell in (cell_a, cell_b))
         if not a or not b:
             continue
-        first = a[0]
-        if any(not f.index.equals(first.index) or not f["label"].equals(first["label"]) for f in [*a, *b][1:]):
+        if not _same_images([*a, *b]):
             log.warning("prediction churn: the runs of %s and %s of preset %s predicted different test images: "
                         "the pair is left out", cell_a, cell_b, preset)
             continue

@@ -18,14 +18,9 @@ ENSEMBLE_MACROS = ("ensCells", "ensSeeds", "ensGain", "ensGainMin", "ensGainMax"
                    "ensTopStd")
 
 
-def _ensembles(result: AnalysisResult) -> pd.DataFrame:
-    table = getattr(result, "ensembles", None)
-    return table if isinstance(table, pd.DataFrame) else pd.DataFrame()
-
-
 def top_churn(result: AnalysisResult) -> pd.Series | None:
     """The cell whose seeds disagree on the most test images (the first of equals); None without ensembles."""
-    table = _ensembles(result)
+    table = result.ensembles
     return None if table.empty else table.loc[table["churn"].idxmax()]
 
 
@@ -33,7 +28,7 @@ def ensemble_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every ENSEMBLE_MACROS entry: percentages of the test images (churn, wrong for every /
     for at least one seed), differences in percentage points (gain: signed, with its range over the cells; the
     seeds' accuracy difference and std)."""
-    table = _ensembles(result)
+    table = result.ensembles
     if table.empty:
         return {name: NA for name in ENSEMBLE_MACROS}
     low, high = int(table["n_runs"].min()), int(table["n_runs"].max())
@@ -54,7 +49,7 @@ def seed_ensembles(result: AnalysisResult) -> str:
     """What the seeds of a cell do image by image: the ensemble's gain, the churn against the seeds' difference in
     accuracy, the images every seed / some seed gets wrong, and the cell with the largest churn; n/a without a cell
     of two seeds or more."""
-    table = _ensembles(result)
+    table = result.ensembles
     if table.empty:
         return NA
     m = ensemble_macros(result)
@@ -90,8 +85,8 @@ def key_churn(result: AnalysisResult) -> str:
     and a run of cell b predict different classes, beside their accuracy difference and, with two seeds of a cell,
     the same share between two of its seeds; how many comparisons disagree more than two seeds of either cell. NA
     without the predictions of both cells of any question."""
-    table = getattr(result, "pair_churn", None)
-    if not isinstance(table, pd.DataFrame) or table.empty:
+    table = result.pair_churn
+    if table.empty:
         return NA
     keys = key_comparisons(result)
     deltas = dict(zip(keys["question"], keys["delta"])) if len(keys) else {}
