@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from fmnist.analysis import latex
-from fmnist.analysis.evidence.comparisons import HOLM, find_cell, key_specs
+from fmnist.analysis.evidence.comparisons import HOLM, RES_VS_PLAIN, find_cell, key_specs
 from fmnist.analysis.evidence.readings import UPPER_BODY
+from fmnist.analysis.evidence.summaries import OTHER_MODELS
 from fmnist.analysis.evidence.wording import p_math
 from fmnist.analysis.latex import NA, escape
 from fmnist.analysis.pipeline import AnalysisResult
@@ -166,9 +167,8 @@ def preset_class_accuracy(result: AnalysisResult, preset: str) -> pd.DataFrame:
 
 def model_name(result: AnalysisResult, cell: str) -> str:
     """How the prose names a cell of stage1_models: its model (ResNet-18, Plain-18, ...), else the cell label."""
-    from fmnist.analysis.evidence.summaries import OTHER_MODELS
-
-    names = {"resnet18": "ResNet-18", "plain18": "Plain-18", **OTHER_MODELS}
+    names = {RES_VS_PLAIN.a["model"]: RES_VS_PLAIN.name_a, RES_VS_PLAIN.b["model"]: RES_VS_PLAIN.name_b,
+             **OTHER_MODELS}
     row = result.cells[(result.cells["preset"] == MODELS) & (result.cells["cell"] == cell)]
     model = row["model"].iloc[0] if "model" in row and len(row) else None
     return names.get(str(model), escape(cell))
