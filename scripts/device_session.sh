@@ -11,9 +11,9 @@
 #          torch.compile modes on ResNet18 at 128 and 512, and jobs-per-GPU throughput (K = 1, 4, 8; the study
 #          plan measures the real thing). BENCH_STEPS picks steps (default "tests throughput tta compile
 #          concurrency"); TTA_PRESETS (fast fast95), TTA_OVERRIDES (e.g. trainer.tta_flip=false), TTA_EPOCHS
-#          (each preset once per number of epochs, e.g. "12 14 16") and COMPILE_BATCHES (128 512) adjust them.
+#          (each preset once per number of epochs, e.g. "12 16") and COMPILE_BATCHES (128 512) adjust them.
 #          Before a study in the same call, e.g.:
-#          BENCH_STEPS=tta TTA_PRESETS=fast TTA_EPOCHS="12 14 16" bash scripts/device_session.sh bench 100
+#          BENCH_STEPS=tta TTA_PRESETS=fast TTA_EPOCHS="12 16" bash scripts/device_session.sh bench 100
 #          The jobs-per-GPU step: CONC_K (1 4 8), CONC_JOBS (8), CONC_OVERRIDES (model=resnet9 trainer.epochs=2)
 #   study  the study through gpu_pool into multirun/study/<preset>/, as much as the budget allows: preset after
 #          preset (STUDY_PRESETS, default: the cheap presets behind the report's main questions first), each with

@@ -627,7 +627,7 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
                                              "compile-default": {"error": "compilation failed"}}}],
         "time_to_accuracy": [{"preset": "fast", "epochs": 24, "test_acc": 0.9534, "train_time_s": 16.4},
                              {"preset": "fast95", "epochs": 40, "test_acc": 0.9569, "train_time_s": 35.1,
-                              "model": "resnet18", "batch_size": 512, "n_train": 60000},
+                              "model": "resnet18", "width": 64, "batch_size": 512, "n_train": 60000},
                              {"preset": "best", "status": "failed", "test_acc": None}],
         "concurrency": [{"jobs_per_gpu": 1, "jobs": 8, "runs_per_min": 4.08, "speedup_vs_first": 1.0},
                         {"jobs_per_gpu": 8, "jobs": 8, "runs_per_min": 14.03, "speedup_vs_first": 3.44}],
@@ -638,7 +638,8 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
     assert r"resnet9 & 512 & 8.17 & 0.83 & 0.401 & -- & 13.9$\times$ & 0.4 (missed) \\" in text  # not 0.40
     assert r"resnet18 & 128 & -- & -- & 0.95 & failed & -- & 1 (met) \\" in text
     assert r"\texttt{fast} reached 95.34\,\% on the official test set after 24 epochs in 16.4\,s" in text
-    assert r"\texttt{fast95} (\texttt{resnet18}, batch 512, 60,000 training images) reached 95.69\,\%" in text
+    assert (r"\texttt{fast95} (\texttt{resnet18}, width 64, batch 512, 60,000 training images) reached 95.69\,\%"
+            in text)
     assert r"(aim 94.0\,\% in 10\,s: missed)" in text and r"\texttt{best} failed" in text
     assert (r"1 at a time 4.08 runs per minute and 8 at a time 14.03 runs per minute (3.4$\times$)" in text
             and "under CUDA MPS" in text and r"\texttt{model=resnet9 trainer.epochs=2}" in text)
@@ -649,7 +650,7 @@ def test_bench_section_quotes_every_benchmark_row() -> None:
 def test_bench_section_of_partial_results_says_only_what_was_measured() -> None:
     """The table's column spec has one column per heading and its caption names every machine; without throughput
     rows the section has no table to refer to; a run marked failed is failed whatever it recorded; without an
-    epoch count, a training time or CUDA MPS the sentences claim none."""
+    epoch count, a training time or CUDA MPS the sentences claim none; a CPU run is not set against the targets."""
     from fmnist.analysis.report_bench import bench_section
 
     def machine(device: str) -> dict:
@@ -662,6 +663,10 @@ def test_bench_section_of_partial_results_says_only_what_was_measured() -> None:
     spec = re.search(r"\\begin\{tabular\}\{(\w+)\}\n\\toprule\n(.*) \\\\\n", text)
     assert len(spec.group(1)) == spec.group(2).count(" & ") + 1 == 7
     assert "(NVIDIA H100, torch 2.11.0, 2026-11-28, precision bf16 and NVIDIA H200, torch 2.11.0," in text
+    assert r"& 16.0$\times$ & 0.4 (missed) \\" in text
+    cpu = bench_section([machine("AMD EPYC") | {"device": "cpu", "throughput": [row], "time_to_accuracy": [
+        {"preset": "fast", "epochs": 16, "test_acc": 0.9465, "train_time_s": 2354.9}]}])
+    assert r"& 16.0$\times$ & -- \\" in cpu and "(aim" not in cpu  # the targets are for one H100
     text = bench_section([machine("NVIDIA H100") | {
         "time_to_accuracy": [{"preset": "fast", "status": "failed", "epochs": 3, "test_acc": 0.5, "train_time_s": 3.0},
                              {"preset": "fast95", "epochs": 40, "test_acc": 0.95, "train_time_s": None},

@@ -62,14 +62,16 @@ def tta_sentence(results: Sequence[dict[str, Any]]) -> str:
     if not parts:
         return ""
     return ("Time to accuracy of the speed presets, with the training time counted (CUDA-graph capture included; "
-            r"each preset trains a recipe of its own, \texttt{conf/experiment/<preset>.yaml}, not a study cell's): "
+            r"each preset trains a recipe of its own, the one \texttt{conf/experiment/<preset>.yaml} held when it ran, "
+            r"not a study cell's): "
             + latex.and_join(parts) + ".")
 
 
 def _recipe(row: dict[str, Any]) -> str:
-    """' (resnet18, batch 512, 60,000 training images)' from what a time-to-accuracy run recorded; '' when it
-    recorded none of it (results of earlier versions)."""
+    """' (resnet18, width 64, batch 512, 60,000 training images)' from what a time-to-accuracy run recorded; '' when
+    it recorded none of it (results of earlier versions)."""
     parts = ([rf"\texttt{{{escape(row['model'])}}}"] if row.get("model") else []) + (
+        [f"width {row['width']}"] if row.get("width") is not None else []) + (
         [f"batch {row['batch_size']}"] if row.get("batch_size") else []) + (
         [f"{latex.thousands(row['n_train'])} training images"] if row.get("n_train") else [])
     return f" ({', '.join(parts)})" if parts else ""

@@ -13,9 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from fmnist.bench.results import (machine, read_result, throughput_modes, throughput_rows, tta_rows,
-                                  verdict_word)
+from fmnist.bench.results import (judged, machine, read_result, throughput_modes, throughput_rows, trained_model,
+                                  tta_rows, verdict_word)
 from fmnist.errors import FmnistError
+
+
+def _unjudged(result: dict[str, Any]) -> str:
+    """What a table's heading says when its runs are not set against the targets, which are for one H100."""
+    return "" if judged(result) else f"; the targets are for one H100, so this {result.get('device')} run is not judged"
 
 
 def throughput_table(result: dict[str, Any]) -> list[str]:
@@ -31,7 +36,8 @@ def throughput_table(result: dict[str, Any]) -> list[str]:
              if settings.get("steps") else "one whole epoch timed")
     kernels = {True: "; deterministic cuDNN kernels", False: "; cuDNN benchmark mode"}.get(
         cudnn.get("deterministic"), "")
-    lines = [f"Seconds per training epoch of 60,000 images ({timed}; {machine(result)}{kernels}):", "",
+    lines = [f"Seconds per training epoch of 60,000 images ({timed}; {machine(result)}{kernels}){_unjudged(result)}:",
+             "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], str(r["batch_size"]), _num(r["naive"]),
@@ -48,12 +54,13 @@ def tta_table(result: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     lines = [f"Time to accuracy (official test set; training time counted, CUDA-graph capture included; "
-             f"{machine(result)}):", "",
-             "| preset | epochs | test acc. | training s | aim | |", "|---|---|---|---|---|---|"]
+             f"{machine(result)}){_unjudged(result)}:", "",
+             "| preset | model | epochs | test acc. | training s | aim | |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         aim = r["aim"]
         epochs = "-" if r["epochs"] is None else r["epochs"]
-        lines.append(f"| `{r['preset']}` | {epochs} | {_pct(r['test_acc'])} | {_num(r['train_time_s'], 1)} | "
+        lines.append(f"| `{r['preset']}` | {trained_model(r) or '-'} | {epochs} | {_pct(r['test_acc'])} | "
+                     f"{_num(r['train_time_s'], 1)} | "
                      + (f"≥ {100 * aim[0]:.1f} % in ≤ {aim[1]:g} s" if aim else "-") + f" | {r['verdict']} |")
     return lines + [""]
 

@@ -42,13 +42,20 @@ def throughput_modes(result: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(m for r in result.get("throughput") or [] for m in r.get("modes", {})))
 
 
+def judged(result: dict[str, Any]) -> bool:
+    """Whether `result` is set against the targets: they are for one H100, so a run on a CPU or MPS is not (a result
+    that names no device, as hand-made ones may not, is)."""
+    return str(result.get("device", "cuda")).startswith("cuda")
+
+
 def throughput_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model and batch size: naive and per-mode seconds per epoch (None: not timed; "failed"), the
-    speed-up of the best mode, its setup seconds, and the target with whether the best mode met it."""
+    speed-up of the best mode, its setup seconds, and the target with whether the best mode met it (None where
+    there is no target, no time, or the result is not `judged`)."""
     rows = []
     for r in result.get("throughput") or []:
         modes = r.get("modes", {})
-        target = EPOCH_TARGETS.get((r["model"], r["batch_size"]))
+        target = EPOCH_TARGETS.get((r["model"], r["batch_size"])) if judged(result) else None
         best = r.get("ours_s_per_epoch")
         rows.append({
             "model": r["model"], "batch_size": r["batch_size"], "naive": r.get("naive_s_per_epoch"),
@@ -60,17 +67,26 @@ def throughput_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def tta_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per time-to-accuracy run: its aim and verdict ("met", "missed", "failed" or "")."""
+    """One row per time-to-accuracy run: its aim and verdict ("met", "missed", "failed" or ""; no aim where the
+    result is not `judged`)."""
     rows = []
     for r in result.get("time_to_accuracy") or []:
-        aim = TTA_TARGETS.get(r["preset"])
+        aim = TTA_TARGETS.get(r["preset"]) if judged(result) else None
         acc, seconds = r.get("test_acc"), r.get("train_time_s")
         ok = None if aim is None or acc is None or seconds is None else acc >= aim[0] and seconds <= aim[1]
         verdict = "failed" if r.get("status") == "failed" else verdict_word(ok)
         rows.append({"preset": r["preset"], "epochs": r.get("epochs"), "test_acc": acc, "train_time_s": seconds,
-                     "aim": aim, "verdict": verdict, "model": r.get("model"), "batch_size": r.get("batch_size"),
-                     "n_train": r.get("n_train")})
+                     "aim": aim, "verdict": verdict, "model": r.get("model"), "width": r.get("width"),
+                     "batch_size": r.get("batch_size"), "n_train": r.get("n_train")})
     return rows
+
+
+def trained_model(row: dict[str, Any]) -> str:
+    """'resnet9, width 32' from a time-to-accuracy row; only the model where the run recorded no width (results of
+    earlier versions), '' where it recorded neither."""
+    if not row.get("model"):
+        return ""
+    return row["model"] + ("" if row.get("width") is None else f", width {row['width']}")
 
 
 def verdict_word(ok: bool | None) -> str:

@@ -33,8 +33,8 @@ def compose_preset(preset: str, overrides: list[str]) -> DictConfig:
 def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = None) -> dict[str, Any]:
     """Train `+experiment=preset` (plus overrides) once; training time excludes start-up and the test pass, and
     counts the CUDA-graph capture (`graph_capture_s`, before epoch 1), as torch.compile's compilation is counted in
-    epoch 1. The result names what the preset trains (model, batch size, training images). The run dir goes to
-    `run_root`, or to a temporary folder that is removed afterwards. A run that fails (diverges, runs out of
+    epoch 1. The result names what the preset trains (model, its width, batch size, training images). The run dir
+    goes to `run_root`, or to a temporary folder that is removed afterwards. A run that fails (diverges, runs out of
     memory) is a result too (status failed, `error`), so the next preset still runs."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"+experiment={preset}", "logger=none", *overrides])
@@ -53,6 +53,7 @@ def time_to_accuracy(preset: str, overrides: list[str], run_root: Path | None = 
         "train_time_s": None if epochs_s is None else epochs_s + (capture_s or 0.0),
         "graph_capture_s": capture_s, "cuda_graphs": summary.get("cuda_graphs"),
         "epochs": summary.get("epochs_completed"), "device_name": summary.get("device_name"),
-        "model": model, "batch_size": int(cfg.trainer.batch_size), "n_train": summary.get("n_train"),
+        "model": model, "width": cfg.model.get("width"), "batch_size": int(cfg.trainer.batch_size),
+        "n_train": summary.get("n_train"),
         "run_dir": str(root / preset) if run_root else None, "error": summary.get("error"),
     }
