@@ -138,8 +138,7 @@ def _best_by(result: AnalysisResult) -> str:
 def _acc(result: AnalysisResult, cell: pd.Series, std: bool = False) -> str:
     """A cell's mean primary accuracy in percent, with its std over seeds (when asked for and defined)."""
     metric = primary(result)
-    spread = latex.pct(cell[f"{metric}_std"]) if std and not latex.missing(cell[f"{metric}_std"]) else None
-    return latex.pct(cell[f"{metric}_mean"]) + (rf"\,$\pm$\,{spread}" if spread else "") + r"\,\%"
+    return latex.pct_pm(cell[f"{metric}_mean"], cell[f"{metric}_std"] if std else None) + r"\,\%"
 
 
 def best_sentence(result: AnalysisResult) -> str:
