@@ -1,6 +1,6 @@
 """One training run, start to finish: config -> data -> model -> epochs -> test -> run-dir files.
 
-Resumes from `checkpoints/last.pt` when the run dir holds one of the same config, and skips a run
+Resumes from `checkpoints/last.pt` when the run dir holds one of the same config and data, and skips a run
 whose summary says completed (unless `trainer.force=true`)."""
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats
 from fmnist.config import call_factory, describe_differences, differing_keys, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, oversized_batch, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
-from fmnist.data.resplit import CLASS_NAMES, data_fingerprint, load_resplit
+from fmnist.data.resplit import CLASS_NAMES
 from fmnist.errors import ConfigError, DataError, FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 from fmnist.stopping import interrupt_cause
 from fmnist.train import checkpoint as ckpt
+from fmnist.train.data_identity import other_data, run_data_fingerprint
 from fmnist.train.device import autocast, device_name, resolve_channels_last, resolve_device, resolve_precision
 from fmnist.train.ema import ModelEMA
 from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
@@ -110,8 +111,9 @@ def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None =
 
     A completed run (its summary says so) is returned as it is unless `trainer.force=true`; one that diverged
     raises TrainingDiverged again without training; either is refused when the run dir was made by another
-    configuration. With `trainer.reuse_identical=true` a completed identical run beside this one is copied
-    instead of trained, after waiting for one being trained right now (fmnist.train.reuse). Every failure,
+    configuration or trained on other data (so is a checkpoint; fmnist.train.data_identity). With
+    `trainer.reuse_identical=true` a completed identical run beside this one is copied instead of trained, after
+    waiting for one being trained right now (fmnist.train.reuse). Every failure,
     invalid configuration and out-of-memory included, is recorded in summary.json (status failed, error) and
     re-raised; out of memory becomes `OutOfMemory`, a one-line FmnistError. Except: a configuration or data error
     raised before training (a bad value, a missing or invalid data folder, a run dir holding another
@@ -140,7 +142,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
     if is_finished(previous) and not OmegaConf.select(cfg, "trainer.force", default=False):
         try:
             return _skip_finished(cfg, run_dir, previous)
-        except RunDirConflict as exc:
+        except (RunDirConflict, DataError) as exc:  # other data, or none to compare with: keep the finished run
             _keep_finished_run(run_dir, previous, exc)
             raise
 
@@ -159,7 +161,7 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
         config = to_container(cfg)
         with claim_computation(run_dir, config, cfg.data.dir) if cfg.trainer.reuse_identical else nullcontext():
             if cfg.trainer.reuse_identical:
-                source = find_identical_run(run_dir, config, cfg.data.dir, lambda: _data_fingerprint(cfg))
+                source = find_identical_run(run_dir, config, cfg.data.dir, lambda: run_data_fingerprint(cfg))
                 if source is not None:
                     return adopt_results(source, run_dir, summary | {"config": config})
             try:
@@ -186,12 +188,6 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
             sinks.close()
 
 
-def _data_fingerprint(cfg: DictConfig) -> str:
-    """The data_fingerprint of the run's data folder (built first when missing, as training would)."""
-    data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
-    return data_fingerprint(load_resplit(data_dir, cache_dir=cfg.data.cache_dir))
-
-
 def _keep_finished_run(run_dir: Path, previous: dict[str, Any], exc: BaseException) -> None:
     """A job refused before training: put the run dir's own .hydra/ record back, and note the refusal for the
     sweep's report (its summary.json, untouched, still says how that run ended)."""
@@ -211,7 +207,9 @@ def completed_run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         config = to_container(cfg)
     except Exception:
         return None
-    return None if _changed_keys(previous, config) else previous
+    if _changed_keys(previous, config) or other_data(previous, cfg, build=False):
+        return None
+    return previous
 
 
 def _changed_keys(previous: dict[str, Any], config: dict[str, Any] | None) -> list[str]:
@@ -221,8 +219,8 @@ def _changed_keys(previous: dict[str, Any], config: dict[str, Any] | None) -> li
 
 def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:
     """Return a completed run's summary instead of training it again; raise TrainingDiverged again for a run
-    that diverged, and a ConfigError when the run dir was made by another configuration. Nothing in the run
-    dir changes."""
+    that diverged, and a ConfigError when the run dir was made by another configuration or trained on other data
+    (data_identity.other_data: data.dir may name another copy of the same data). Nothing in the run dir changes."""
     try:
         config = to_container(cfg)
     except Exception:  # an unresolvable override: the comparison cannot be made; the skip stands
@@ -234,6 +232,9 @@ def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> 
             f"({describe_differences(previous['config'], config or {}, changed)}); use a new sweep dir, or "
             f"trainer.force=true to overwrite it"
         )
+    if config is not None and (difference := other_data(previous, cfg)):
+        raise RunDirConflict(f"{run_dir} holds a finished run {difference}; use a new sweep dir, or "
+                             f"trainer.force=true to overwrite it")
     if previous["status"] != "completed":  # raised before train()'s try: summary.json stays as it is
         raise TrainingDiverged(f"{run_dir} diverged before ({previous.get('error')}); not trained again — "
                                f"set trainer.force=true to rerun")
@@ -337,6 +338,11 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
                 f"({describe_differences(state.get('resume_key') or {}, config, changed) or 'none recorded'}); "
                 f"use a new run dir, or trainer.force=true to discard it and start again"
             )
+        # a checkpoint from before it recorded its data: the run's summary.json says what the run read
+        if difference := other_data(state if state.get("data_fingerprint") else read_summary(run_dir) or {}, cfg,
+                                    splits.fingerprint):
+            raise RunDirConflict(f"{state['path']} was {difference}; use a new run dir, or trainer.force=true to "
+                                 f"discard it and start again")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -409,6 +415,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
                 "ema": ema.state_dict() if ema is not None else None,
                 "rng": rng_state(), "epoch": epoch, "metrics": rows, "best": best,
                 "resume_key": config,  # compared with differing_keys(..., NEUTRAL_KEYS) on resume
+                "data_fingerprint": splits.fingerprint, "data_dir": summary["data_dir"],  # and these by other_data
             }, keep_previous=True)
         if stop:
             log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)

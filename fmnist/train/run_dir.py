@@ -45,7 +45,8 @@ LOCK_FILE = ".lock"
 CLAIMS_DIR = ".claims"
 
 #: Config keys that change how a run is launched, logged, checkpointed or stepped, or where its data folder is,
-#: not what it computes: a run may resume, be skipped as completed or be reused under other values of these.
+#: not what it computes: a run may resume, be skipped as completed or be reused under other values of these (the
+#: data themselves are compared by content: fmnist.train.data_identity).
 #: conf/train.yaml's `hydra.job.config.override_dirname.exclude_keys` keeps them out of run-dir names too.
 NEUTRAL_KEYS: tuple[str, ...] = (
     "trainer.force", "trainer.progress", "trainer.checkpoint_every", "trainer.compile", "trainer.cuda_graphs",
