@@ -304,7 +304,30 @@ def test_reference_configuration_is_the_cell_most_presets_share(tmp_path: Path) 
     runs = pd.DataFrame(rows)
     cells = pd.DataFrame([{"preset": r["preset"], "cell": "ref", "is_reference": True, "n": 3} for r in rows])
     m = _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
-    assert m["setupModel"] == "resnet9" and m["setupEpochs"] == "15" and m["setupBatch"] == "128"
+    assert m["setupModel"] == "resnet9" and m["setupEpochs"] == "15 epochs" and m["setupBatch"] == "128"
+
+
+def test_the_reference_configuration_counts_its_epochs_with_their_noun(tmp_path: Path) -> None:
+    """\\setupEpochs carries its noun, so a 1-epoch sweep reads "trained for 1 epoch" (it read "1 epochs": main.tex
+    wrote the noun after the number); without a recorded number of epochs it is n/a."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fmnist.analysis.macros import _setup
+
+    def setup(trainer: dict) -> dict[str, str]:
+        run_dir = tmp_path / str(len(list(tmp_path.iterdir())))
+        run_dir.mkdir()
+        (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "config": {"trainer": trainer}}))
+        runs = pd.DataFrame([{"preset": "mine", "cell": "ref", "model": "resnet9", "run_dir": str(run_dir)}])
+        cells = pd.DataFrame([{"preset": "mine", "cell": "ref", "is_reference": True, "n": 1}])
+        return _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
+
+    assert setup({"epochs": 1})["setupEpochs"] == "1 epoch" and setup({"epochs": 2})["setupEpochs"] == "2 epochs"
+    assert setup({"batch_size": 128})["setupEpochs"] == latex.NA
+    main = (ROOT / "report" / "main.tex").read_text()
+    assert r"trained for \setupEpochs{} with batch size" in main and r"\setupEpochs{} epochs" not in main
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)
@@ -736,7 +759,7 @@ def test_setup_macros_quote_each_split_size_and_setting_from_the_reference_run(t
     cells = pd.DataFrame([{"preset": "stage2_skip", "cell": "ref", "is_reference": True, "n": 1}])
     m = _setup(SimpleNamespace(cells=cells, collection=SimpleNamespace(completed=runs)))
     assert (m["setupTrain"], m["setupVal"], m["setupTest"]) == ("54,000", "6,000", "10,000")
-    assert (m["setupEpochs"], m["setupBatch"], m["setupOptimizer"]) == ("15", "512", "sgd")
+    assert (m["setupEpochs"], m["setupBatch"], m["setupOptimizer"]) == ("15 epochs", "512", "sgd")
     assert (m["setupLR"], m["setupMomentum"], m["setupWD"]) == ("0.05", "0.9", "0.0005")
     assert m["setupCommit"] == "54e6a71f0c"  # its first ten characters
 

@@ -147,7 +147,7 @@ def _setup(result: AnalysisResult) -> dict[str, str]:
         return _text(run.get(name))
 
     return {
-        "setupModel": field("model"), "setupEpochs": get("trainer.epochs"),
+        "setupModel": field("model"), "setupEpochs": plural(select(cfg, "trainer.epochs"), "epoch"),
         "setupBatch": get("trainer.batch_size"), "setupOptimizer": field("optimizer"),
         "setupLR": get("optimizer.lr"), "setupMomentum": get("optimizer.momentum"),
         "setupWD": get("optimizer.weight_decay"), "setupScheduler": field("scheduler"),
