@@ -770,6 +770,36 @@ def test_dead_units_are_compared_only_where_nothing_else_changes() -> None:
     assert len(evidence.dead_runs_sweeping(no_sweep, "activation")) == 2
 
 
+def test_the_dead_unit_captions_name_the_runs_they_pool() -> None:
+    """With a preset that sweeps the activation, the dead-unit table and the per-layer figure pool its runs, all else
+    equal, and their captions say so; without one they pool every run, and the captions say that no preset sweeps the
+    activation (they claimed the activation sweep's runs whatever was analysed). \\readDead then compares no
+    activations "all else equal"."""
+    from fmnist.analysis.macros import build_macros
+
+    swept = make_result({"stage2_activation": seeds({"activation": "relu"}, [0.9]) + seeds({"activation": "gelu"},
+                                                                                           [0.9])})
+    swept.dead_runs = pd.DataFrame([_dead_row("stage2_activation", i, a, 0.1, 0.1) for i, a in enumerate(
+        ("relu", "gelu"))])
+    unswept = make_result({"stage2_optimizer": seeds({"optimizer": "adam"}, [0.8]) + seeds({"optimizer": "sgd"},
+                                                                                           [0.8])})
+    unswept.dead_runs = pd.DataFrame([_dead_row("stage2_optimizer", i, a, 0.1, 0.1) for i, a in enumerate(
+        ("relu", "gelu"))])  # two activations, but other settings differ between them
+    for result in (swept, unswept):
+        result.dead_layers = pd.DataFrame([{**r, "layer": "layer1.0"} for _, r in result.dead_runs.iterrows()])
+    sweeping = "the runs of the presets that sweep the activation (all else equal"
+    pooled = "all the analysed runs (no preset sweeps the activation, so their other settings may differ"
+    assert rf"mean\,$\pm$\,std over {sweeping}; a run that copied" in report_tables.dead_table(swept)
+    assert rf"mean\,$\pm$\,std over {pooled}; a run that copied" in report_tables.dead_table(unswept)
+    assert "sweep the activation" not in report_tables.dead_table(unswept)
+    m, m_unswept = build_macros(swept), build_macros(unswept)
+    assert (m["deadActivationRuns"], m_unswept["deadActivationRuns"]) == (f"{sweeping})", f"{pooled})")
+    assert "In the runs that sweep the activation, all else equal, dead units are ReLU" in m["readDead"]
+    assert "all else equal" not in m_unswept["readDead"] and "GELU" not in m_unswept["readDead"]
+    main = (Path(__file__).parent.parent / "report" / "main.tex").read_text()
+    assert r"per activation layer, for each activation function; mean\,$\pm$\,std over \deadActivationRuns.}" in main
+
+
 def test_dead_by_layer_keeps_one_colour_and_legend_entry_per_activation(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from fmnist.analysis import figures, style

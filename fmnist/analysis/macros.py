@@ -25,9 +25,10 @@ import pandas as pd
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
-from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_sweeping, distinct_dead_runs,
-                                      ensemble_macros, evidence_macros, find_cell, keyed, metric_name, named_pairs,
-                                      preset_summary, primary, run_source, untested_count, verdict)
+from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_named, dead_runs_sweeping,
+                                      distinct_dead_runs, ensemble_macros, evidence_macros, find_cell, keyed,
+                                      metric_name, named_pairs, preset_summary, primary, run_source, untested_count,
+                                      verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
@@ -245,9 +246,11 @@ def _confusion(result: AnalysisResult) -> dict[str, str]:
 
 def _dead(result: AnalysisResult) -> dict[str, str]:
     """Dead units and sparsity pooled over the analysed runs, each trained network once (a run that copied an
-    identical run is not counted again), and ``\\readDead``, the sentences that quote them."""
+    identical run is not counted again), ``\\readDead``, the sentences that quote them, and ``deadActivationRuns``,
+    the runs that the per-activation figure pools, named as the dead-unit table's caption names them."""
     runs = distinct_dead_runs(result)
-    m = {"deadRuns": NA, "deadMean": NA, "zeroMean": NA, "readDead": ""}
+    which, differ = dead_runs_named(result, "activation", "the activation")  # as the dead-unit table's caption
+    m = {"deadRuns": NA, "deadMean": NA, "zeroMean": NA, "readDead": "", "deadActivationRuns": f"{which} ({differ})"}
     for act in ACTIVATIONS:
         m[latex.macro_name("dead", act)] = NA
         m[latex.macro_name("zero", act)] = NA
@@ -263,14 +266,14 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
                                          "again)" if copies else "") +
             rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero." +
             ("" if runs["dead_fraction"].max() > 0 else " No unit is dead.") + dead_concentration(result))
-    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation"))
+    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation", fallback=False))
     return m
 
 
 def _dead_by_activation(runs: pd.DataFrame) -> str:
     """' In the runs that sweep the activation, all else equal, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU,
-    which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping, so that the activations are
-    compared with all else equal)."""
+    which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping without its fallback, so that the
+    activations are compared with all else equal; empty without a preset that sweeps the activation)."""
     if runs.empty:
         return ""
     acts = runs.groupby("activation", sort=False)

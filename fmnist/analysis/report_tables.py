@@ -13,8 +13,8 @@ from torch import nn
 
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, short_keys
-from fmnist.analysis.evidence import (dead_runs_sweeping, distinct_dead_layers, key_comparisons, keyed,
-                                      lr_schedule_spread, main_effects, most_dead_layer, preset_summary)
+from fmnist.analysis.evidence import (dead_runs_named, dead_runs_sweeping, distinct_dead_layers, key_comparisons,
+                                      keyed, lr_schedule_spread, main_effects, most_dead_layer, preset_summary)
 from fmnist.analysis.evidence.classes import MODELS, model_name, preset_class_accuracy
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
@@ -198,8 +198,8 @@ def ensembles_table(result: AnalysisResult) -> str:
 
 
 def dead_table(result: AnalysisResult) -> str:
-    """Dead units and sparsity per activation, each trained network once, from the presets that sweep the activation
-    (evidence.dead_runs_sweeping)."""
+    """Dead units and sparsity per activation, each trained network once, from the presets that sweep the activation,
+    else from every run (evidence.dead_runs_sweeping; the caption says which: evidence.dead_runs_named)."""
     runs = dead_runs_sweeping(result, "activation")
     if runs.empty:
         return ""
@@ -211,13 +211,14 @@ def dead_table(result: AnalysisResult) -> str:
         rows.append([escape(act), str(len(g)), latex.pct_pm(g["dead_fraction"].mean(), g["dead_fraction"].std()),
                      latex.pct_pm(g["zero_fraction"].mean(), g["zero_fraction"].std()), most,
                      "never $>0$" if bool(g["negative_capable"].any()) else "always 0"])
+    which, differ = dead_runs_named(result, "activation", "the activation")
     return latex.table(["activation", "runs", r"dead units (\%)", r"zero activations (\%)", "most dead layer",
                         "dead means"], rows, "lrrrll",
                        r"Dead units (channels whose output is never $>0$ on the whole validation split) and "
-                       r"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over the runs of the "
-                       r"presets that sweep the activation (all else equal; a run that copied an identical run counted "
-                       r"once), best checkpoints. For activations that can be "
-                       r"negative, ``dead'' is the same never-positive statistic; such a unit still passes gradient.",
+                       rf"sparsity (fraction of exactly-zero activations), mean\,$\pm$\,std over {which} ({differ}; "
+                       r"a run that copied an identical run counted once), best checkpoints. For activations that can "
+                       r"be negative, ``dead'' is the same never-positive statistic; such a unit still passes "
+                       r"gradient.",
                        "tab:dead")
 
 

@@ -20,9 +20,9 @@ from fmnist.analysis.evidence.comparisons import (CAPACITY, HOLM, KEY_COMPARISON
                                                   key_comparisons, key_family_cells, key_family_p, keyed, metric_name,
                                                   named_pairs, primary, run_value, verdict)
 from fmnist.analysis.evidence.churn import ENSEMBLE_MACROS, ensemble_macros, seed_ensembles, top_churn
-from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_sweeping,
-                                                 distinct_dead_layers, distinct_dead_runs, most_dead_layer,
-                                                 rank_correlation, run_source)
+from fmnist.analysis.evidence.dead_units import (dead_by_activation, dead_by_lr, dead_concentration, dead_runs_named,
+                                                 dead_runs_sweeping, distinct_dead_layers, distinct_dead_runs,
+                                                 most_dead_layer, rank_correlation, run_source)
 from fmnist.analysis.evidence.discussion import (HE_FINDING, MIXING_NOTE, OPTIMIZER_NOTE, augmentation_discussion,
                                                  capacity_discussion, evidence_macros, optimisation_discussion,
                                                  residual_discussion)
@@ -42,8 +42,8 @@ __all__ = [
     "cell_value", "cell_values", "compare", "failed_cells", "find_cell", "key_comparisons", "key_family_cells",
     "key_family_p", "keyed",
     "metric_name", "named_pairs", "primary", "run_value", "verdict",
-    "dead_by_activation", "dead_by_lr", "dead_concentration", "dead_runs_sweeping", "distinct_dead_layers",
-    "distinct_dead_runs", "most_dead_layer", "rank_correlation", "run_source",
+    "dead_by_activation", "dead_by_lr", "dead_concentration", "dead_runs_named", "dead_runs_sweeping",
+    "distinct_dead_layers", "distinct_dead_runs", "most_dead_layer", "rank_correlation", "run_source",
     "ENSEMBLE_MACROS", "ensemble_macros", "seed_ensembles", "top_churn",
     "HE_FINDING", "MIXING_NOTE", "OPTIMIZER_NOTE", "augmentation_discussion", "capacity_discussion", "evidence_macros",
     "optimisation_discussion", "residual_discussion",

@@ -41,10 +41,25 @@ def dead_runs_sweeping(result: AnalysisResult, key: str, fallback: bool = True) 
     change other settings (model, optimiser, normalisation, ...) at one value of `key` and would confound the
     comparison. Without a preset that sweeps `key`: every run with `fallback`, else none."""
     dead = result.dead_runs
-    presets = [p for p, keys in result.collection.swept.items() if key in keys]
+    presets = _sweeping(result, key)
     if not dead.empty and (presets or not fallback):
         dead = dead[dead["preset"].isin(presets)]
     return distinct_dead_runs(result, dead)
+
+
+def _sweeping(result: AnalysisResult, key: str) -> list[str]:
+    """The analysed presets that sweep `key`."""
+    return [p for p, keys in result.collection.swept.items() if key in keys]
+
+
+def dead_runs_named(result: AnalysisResult, key: str, name: str) -> tuple[str, str]:
+    """How a caption names the runs :func:`dead_runs_sweeping` (with its fallback) picks for `key` (`name`: how the
+    prose names it), and what differs between them: ('the runs of the presets that sweep the activation', 'all else
+    equal'), or without such a preset ('all the analysed runs', 'no preset sweeps the activation, so their other
+    settings may differ')."""
+    if _sweeping(result, key):
+        return f"the runs of the presets that sweep {name}", "all else equal"
+    return "all the analysed runs", f"no preset sweeps {name}, so their other settings may differ"
 
 
 def distinct_dead_layers(result: AnalysisResult, runs: pd.DataFrame) -> pd.DataFrame:
