@@ -201,6 +201,41 @@ def test_a_cell_still_running_is_neither_failed_nor_untested() -> None:
     assert evidence.untested_count(result.cells) == 0
 
 
+def test_with_no_difference_to_test_the_text_says_why_rather_than_blaming_the_seeds() -> None:
+    """A sweep whose other cell diverged (every run failed), a single-cell sweep and a preset whose reference failed
+    have no difference to test whatever their seeds: no_comparison says which, findings says the same, and none counts
+    as untested for want of seeds (the report said "needs two seeds ..., and the cells have 2 seeds"). With one seed
+    per cell the reason is the seeds, and no_comparison has nothing to say."""
+    failed = [{"cell": {"optimizer.lr": 100000}, "status": "failed", "test_acc": None} for _ in range(2)]
+    diverged = make_result({"mine": seeds({"optimizer.lr": 0.1}, [0.9, 0.91]) + failed})
+    said = ("No difference is tested: the only cell besides the reference, optimizer.lr=100000, has no result "
+            "(2 failed).")
+    assert evidence.no_comparison(diverged.cells) == said == evidence.findings(diverged)
+    assert evidence.untested_count(diverged.cells) == 0
+    single = make_result({"mine": seeds({"model.width": 8}, [0.9, 0.91])})
+    assert evidence.no_comparison(single.cells) == evidence.findings(single) == (
+        "No difference is tested: the preset has a single cell, so there is nothing to compare.")
+    two = make_result({"a": seeds({"model.width": 8}, [0.9]), "b": seeds({"model.width": 16}, [0.9])})
+    assert evidence.no_comparison(two.cells) == ("No difference is tested: each of the 2 presets has a single cell, so "
+                                                 "there is nothing to compare.")
+    several = make_result({"mine": seeds({"lr": 0.1}, [0.9]) + [{"cell": {"lr": 1}, "status": "failed"},
+                                                                  {"cell": {"lr": 2}, "status": "running"}]})
+    assert evidence.no_comparison(several.cells) == ("No difference is tested: none of the 2 cells besides the "
+                                                     "reference has a result (1 failed, 1 unfinished).")
+    no_ref = make_result({"stage2_norm": [{"cell": {"norm": "batchnorm"}, "status": "failed", "test_acc": None}]
+                          + seeds({"norm": "none"}, [0.8, 0.81]) + seeds({"norm": "groupnorm"}, [0.85, 0.86])})
+    assert evidence.untested_count(no_ref.cells) == 0  # no difference from a reference without a result
+    assert evidence.no_comparison(no_ref.cells) == ("No difference is tested: the reference cell, norm=batchnorm, has "
+                                                    "no result (1 failed) to compare the other cells with.")
+    assert ("the reference norm=batchnorm has no completed run. No cell could therefore be tested against the "
+            "reference.") in evidence.preset_summary(no_ref, "stage2_norm")
+    nothing = make_result({"mine": [{"cell": {"lr": lr}, "status": "failed"} for lr in (1, 2)]})
+    assert evidence.no_comparison(nothing.cells) == "No difference is tested: no cell has a result (2 failed)."
+    one_seed = make_result({"stage2_norm": seeds({"norm": "batchnorm"}, [0.9]) + seeds({"norm": "none"}, [0.8])})
+    assert evidence.no_comparison(one_seed.cells) == latex.NA and evidence.untested_count(one_seed.cells) == 1
+    assert evidence.findings(one_seed) == "No comparison with a reference cell had at least two seeds on both sides."
+
+
 def test_normalisation_and_augmentation_claim_an_effect_only_in_its_direction() -> None:
     """BatchNorm is said to speed up early training only when the unnormalised net is significantly slower after one
     epoch, augmentation to act as a regulariser only when it significantly narrows the gap; normalisation's accuracy

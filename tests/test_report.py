@@ -515,6 +515,11 @@ def test_tested_and_untested_flags_tell_a_partly_seeded_study_apart() -> None:
     assert flagged(three) == {"tested"} and flagged(one) == {"untested"} and flagged({**three, **one}) == {
         "tested", "untested"}
     assert flagged({"stage2_norm": seeds({"norm": "batchnorm"}, [0.9, 0.91])}) == set()  # nothing to compare with
+    diverged = {"mine": seeds({"optimizer.lr": 0.1}, [0.9, 0.91])
+                + [{"cell": {"optimizer.lr": 100000}, "status": "failed", "test_acc": None}] * 2}
+    no_ref = {"stage2_norm": [{"cell": {"norm": "batchnorm"}, "status": "failed", "test_acc": None}]
+              + seeds({"norm": "none"}, [0.8])}
+    assert flagged(diverged) == flagged(no_ref) == set()  # no difference to test: not one untested for want of seeds
     from fmnist.analysis.evidence import key_family_cells
 
     keyed = make_result(three)  # skip vs no skip: a key comparison, marked in its table (pipeline.analyze)
@@ -525,7 +530,59 @@ def test_tested_and_untested_flags_tell_a_partly_seeded_study_apart() -> None:
     abstract = main[main.index(r"\begin{abstract}"):main.index(r"\end{abstract}")]
     assert r"Every comparison\ifdata{untested}{ with two seeds" in abstract
     assert r"\ifdata{untested}{ The cells have \seedsPerCell: a difference with fewer" in abstract
+    assert r"\ifdata{untested}{No difference is tested" in abstract and r"{\readNoComparison}}" in abstract
     assert "reported as within seed noise\\ifdata{untested}{, and" in main and r"\ifdata{untested}{ Nor should" in main
+
+
+def test_the_abstract_introduction_and_conclusions_give_the_true_reason_nothing_is_tested(tex, tmp_path: Path) -> None:
+    """main.tex's abstract, introduction and conclusions, built with the macros of hand-made sweeps, say why no
+    difference is tested: too few seeds (one seed per cell, as in the committed study; or one side with two), the
+    other cell's runs all failed, or a single cell. The user audit's sweep of lr=0.1 beside a diverged lr=1e5, two
+    seeds each, read "needs two seeds ..., and the cells have 2 seeds", "every cell ... is run with 2 seeds" and
+    "With one seed per cell"."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import macros_tex
+
+    main = (ROOT / "report" / "main.tex").read_text()
+    parts = [main[main.index(start):main.index(end)] for start, end in (
+        (r"\begin{abstract}", r"\section{Implementation}"),
+        (r"\paragraph{Conclusions.}", r"\section{Additional notes}"))]
+
+    def text(presets: dict) -> str:
+        report_dir = tmp_path / str(len(list(tmp_path.iterdir())))
+        report_dir.mkdir()
+        (report_dir / "macros.tex").write_text(macros_tex(make_result(presets)))
+        (report_dir / "main.tex").write_text(
+            "\\documentclass{article}\n\\usepackage{amsmath}\n\\newcommand{\\citep}[1]{}\n"
+            "\\newcommand{\\citet}[1]{He}\n\\hyphenpenalty=10000\\exhyphenpenalty=10000\\sloppy\n"
+            "\\input{macros}\n\\begin{document}\n"
+            + "\n\n".join(parts) + "\n\\end{document}\n")
+        return " ".join(pdf_text(report_mod.build_pdf(report_dir)).split())
+
+    def runs(cell: dict, accs: list, failed: int = 0) -> list:
+        return seeds(cell, accs, seed=list(range(len(accs)))) + [
+            {"cell": cell, "status": "failed", "test_acc": None, "seed": len(accs) + i} for i in range(failed)]
+
+    one_seed = text({"stage2_norm": runs({"norm": "batchnorm"}, [0.9]) + runs({"norm": "none"}, [0.8])})
+    assert ("No difference is tested yet: a test against the seed noise needs two seeds or more of both cells, and "
+            "the cells have 1 seed so far (3 planned).") in one_seed
+    assert "every cell of every ablation is run with 1 seed so far (3 planned);" in one_seed
+    assert "once both cells have two seeds or more (none has yet)" in one_seed
+    assert "With one seed per cell, any difference above may be a change of seed" in one_seed
+    uneven = text({"mine": runs({"lr": 0.1}, [0.9, 0.91]) + runs({"lr": 0.2}, [0.8])})
+    assert "the cells have 1\u20132 seeds." in uneven and "With one seed per cell" not in uneven
+    assert "With fewer than two seeds on a side of every comparison, any difference above may be" in uneven
+    diverged = text({"mine": runs({"optimizer.lr": 0.1}, [0.9, 0.91]) + runs({"optimizer.lr": 100000}, [], 2)})
+    assert ("No difference is tested: the only cell besides the reference, optimizer.lr=100000, has no result "
+            "(2 failed).") in diverged
+    assert "every cell of every ablation is run with 2 seeds (0\u20132 of them completed);" in diverged
+    assert "once both cells have two seeds or more (this report has no difference to test)." in diverged
+    single = text({"mine": runs({"model.width": 8}, [0.9, 0.91])})
+    assert "No difference is tested: the preset has a single cell, so there is nothing to compare." in single
+    for said in (diverged, single):
+        assert "needs two seeds" not in said and "seed per cell" not in said and "none has yet" not in said
+        assert said.count("No difference is tested:") == 2  # the abstract and the conclusions (readFindings)
 
 
 def test_a_one_seed_confusion_cell_is_not_called_pooled_over_seeds() -> None:
@@ -925,6 +982,13 @@ def test_the_overview_says_how_many_seeds_and_runs_of_the_study_grid_ran() -> No
     assert _seeds_per_cell(partial, grids) == {"seedsPerCell": "1--3 seeds so far (3 planned)",
                                                "seedsPlanned": "3 seeds"}
     assert _seeds_per_cell(whole, grids)["seedsPerCell"] == "3 seeds"
+    for status, said in (("completed", "3 seeds"), ("failed", "3 seeds (0--3 of them completed)")):
+        whole.collection.runs["status"] = ["completed"] * 3 + [status] * 3  # x=2's seeds all completed, or failed
+        assert _seeds_per_cell(whole, grids)["seedsPerCell"] == said
+    partial.collection.runs["status"] = "failed"
+    assert _seeds_per_cell(partial, grids)["seedsPerCell"] == "1--3 seeds so far (3 planned; none completed)"
+    partial.collection.runs["status"] = ["completed", "completed", "failed", "completed"]
+    assert _seeds_per_cell(partial, grids)["seedsPerCell"] == "1--3 seeds so far (3 planned; 1--2 of them completed)"
     assert _study_share(partial, grids).startswith(", 4 of the 6 runs the study plans")
     assert _study_share(whole, grids) == ""
 

@@ -11,7 +11,7 @@ carries its noun ("1 seed", "3 seeds"). Five kinds:
 * ``\result{preset}{cell}{field}`` for any number of the cell tables (field: test_acc, val_acc, delta, p, n,
   params, flops, time, verdict; LaTeX specials but ``_`` written as in text, e.g. ``\%``);
 * flags: ``\ifdata{name}{yes}{no}`` (setup, commit, best, confusion, confpooled, ensembles, dead, speed, tested,
-  untested, keyed),
+  untested, multiseed, keyed),
   ``\ifpreset{preset}{yes}{no}``, ``\iffigure{figure}{yes}{no}``, so that the text names only what exists;
 * the sentences ``\read...``, ``\sum...`` (:mod:`fmnist.analysis.evidence`; empty when their data is missing).
 """
@@ -114,8 +114,9 @@ def _study_share(result: AnalysisResult, grids: dict[str, list[list[str]]]) -> s
 
 def _seeds_per_cell(result: AnalysisResult, grids: dict[str, list[list[str]]]) -> dict[str, str]:
     """``seedsPerCell``: '3 seeds' when every cell ran that many seeds, else '1--3 seeds' (failed runs count: they
-    were run), plus e.g. ' so far (3 planned)' when a study preset's grid has more seeds than a cell ran;
-    ``seedsPlanned``: the seeds of the study presets' grids ('3 seeds'), else the seeds that ran."""
+    were run), plus e.g. ' so far (3 planned)' when a study preset's grid has more seeds than a cell ran, and how many
+    of them completed when some did not ('2 seeds (0--2 of them completed)'); ``seedsPlanned``: the seeds of the
+    study presets' grids ('3 seeds'), else the seeds that ran."""
     runs = result.collection.runs
     counts = runs.groupby(["preset", "cell"])["seed"].nunique() if "seed" in runs else pd.Series(dtype=int)
     if counts.empty:
@@ -124,7 +125,15 @@ def _seeds_per_cell(result: AnalysisResult, grids: dict[str, list[list[str]]]) -
     ran = plural(low, "seed") if low == high else f"{low}--{high} seeds"
     planned = max((len({o for job in jobs for o in job if o.startswith("seed=")})
                    for p, jobs in grids.items() if p in result.collection.swept), default=0)
-    return {"seedsPerCell": ran + (f" so far ({planned} planned)" if low < planned else ""),
+    notes = [f"{planned} planned"] if low < planned else []
+    if "status" in runs:  # a cell whose seeds did not all complete has fewer results than seeds
+        done = runs[runs["status"] == COMPLETED].groupby(["preset", "cell"])["seed"].nunique()
+        done = done.reindex(counts.index, fill_value=0)
+        if not done.equals(counts):
+            least, most = int(done.min()), int(done.max())
+            notes.append("none completed" if most == 0 else
+                         f"{least if least == most else f'{least}--{most}'} of them completed")
+    return {"seedsPerCell": ran + (" so far" if low < planned else "") + (f" ({'; '.join(notes)})" if notes else ""),
             "seedsPlanned": plural(planned, "seed") if planned else ran}
 
 
@@ -514,10 +523,12 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     ``confpooled`` when the confusion cell's matrix pools two runs or more; ``ensembles`` when some cell has two seeds
     or more with readable labelled predictions (the seed ensembles);
     ``tested`` when at least one cell could be tested against its reference: two seeds or more on both sides;
-    ``untested`` when at least one cell with a result could not, so that a partly seeded study, which is both, says
-    that some differences are quoted without a test; ``keyed`` when a preset table marks a key comparison, whose p is
-    corrected across the questions: evidence.key_family_cells), ``preset:<name>`` for each analysed preset and
-    ``figure:<name>`` for each figure it drew."""
+    ``untested`` when at least one cell's difference from its reference could not (evidence.untested_count: fewer
+    than two seeds on a side), so that a partly seeded study, which is both, says that some differences are quoted
+    without a test; neither when no cell has a difference to test (evidence.no_comparison says why: a single cell,
+    no completed run to compare); ``multiseed`` when some cell has two completed seeds or more; ``keyed`` when a
+    preset table marks a key comparison, whose p is corrected across the questions: evidence.key_family_cells),
+    ``preset:<name>`` for each analysed preset and ``figure:<name>`` for each figure it drew."""
     have = {"setup": macros["setupModel"], "commit": macros["setupCommit"], "best": macros["bestCell"],
             "confusion": macros["confCell"], "dead": macros["deadMean"], "speed": macros["trainHours"],
             "confpooled": NA if result.classes is None or result.classes.n_runs < 2 else "yes",
@@ -525,6 +536,7 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     cells = result.cells
     tested = ["tested"] if cells["p_value"].notna().any() else []
     tested += ["untested"] if untested_count(cells) else []
+    tested += ["multiseed"] if (cells["n"] >= 2).any() else []
     if keyed(cells).any():
         tested.append("keyed")  # a preset table marks a key comparison, corrected across the questions
     return ([name for name, value in have.items() if value != NA] + tested

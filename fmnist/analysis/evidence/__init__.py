@@ -31,8 +31,8 @@ from fmnist.analysis.evidence.factorial import (REG_FACTORS, lr_schedule_spread,
 from fmnist.analysis.evidence.readings import (FOOTWEAR, UPPER_BODY, against_reference, augmentation, capacity,
                                                confusion_groups, normalisation, residual_vs_plain)
 from fmnist.analysis.evidence.summaries import (OTHER_MODELS, answers, best_cell, best_sentence, capacity_summary,
-                                                findings, models_summary, negative_results, pair_summary,
-                                                preset_summary, unstable_starts, untested_count)
+                                                findings, models_summary, negative_results, no_comparison,
+                                                pair_summary, preset_summary, unstable_starts, untested_count)
 from fmnist.analysis.evidence.wording import effect, p_math, versus
 
 __all__ = [
@@ -51,6 +51,6 @@ __all__ = [
     "FOOTWEAR", "UPPER_BODY", "against_reference", "augmentation", "capacity", "confusion_groups", "normalisation",
     "residual_vs_plain",
     "OTHER_MODELS", "answers", "best_cell", "best_sentence", "capacity_summary", "findings", "models_summary",
-    "negative_results", "pair_summary", "preset_summary", "unstable_starts", "untested_count",
+    "negative_results", "no_comparison", "pair_summary", "preset_summary", "unstable_starts", "untested_count",
     "effect", "p_math", "versus",
 ]

@@ -42,7 +42,8 @@ from fmnist.analysis.evidence.factorial import lr_schedule_spread, main_effects,
 from fmnist.analysis.evidence.readings import (against_reference, augmentation, capacity, confusion_groups,
                                                normalisation, residual_vs_plain)
 from fmnist.analysis.evidence.summaries import (answers, best_sentence, capacity_summary, findings, models_summary,
-                                                negative_results, pair_summary, preset_summary, unstable_starts)
+                                                negative_results, no_comparison, pair_summary, preset_summary,
+                                                unstable_starts)
 from fmnist.analysis.evidence.wording import _join
 from fmnist.analysis.latex import NA
 from fmnist.analysis.pipeline import AnalysisResult
@@ -136,6 +137,7 @@ def evidence_macros(result: AnalysisResult) -> dict[str, str]:
         "readBest": best_sentence(result),
         "readAnswers": answers(result),
         "readFindings": findings(result),
+        "readNoComparison": no_comparison(result.cells),
         "readNegative": negative_results(result),
         "readUnstable": unstable_starts(result),
         "sumModels": models_summary(result),

@@ -52,7 +52,7 @@ def findings(result: AnalysisResult) -> str:
     compared = _compared(result.cells)
     if compared.empty:
         return ("No comparison with a reference cell had at least two seeds on both sides."
-                if (result.cells["n"] > 0).any() else NA)
+                if untested_count(result.cells) else no_comparison(result.cells))
     hits = compared[compared["significant"].astype(bool)]
     better = hits[hits["delta"] > 0].sort_values("delta", ascending=False)
     untested = untested_count(result.cells)
@@ -91,11 +91,51 @@ def negative_results(result: AnalysisResult) -> str:
 
 
 def untested_count(cells: pd.DataFrame) -> int:
-    """How many cells with a result could not be tested against their preset's reference (fewer than two seeds on a
-    side): in a partly seeded study, the alternatives the counts of tested ones leave out."""
-    if "p_holm" not in cells:
+    """How many cells have a difference from their preset's reference (completed runs on both sides) that could not
+    be tested (fewer than two seeds on a side): in a partly seeded study, the alternatives the counts of tested ones
+    leave out. A cell whose reference has no completed run has no difference to test (:func:`no_comparison`)."""
+    if "p_holm" not in cells or "delta" not in cells:
         return 0
-    return int((~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["p_holm"].isna()).sum())
+    return int((~cells["is_reference"].astype(bool) & (cells["n"] > 0) & cells["delta"].notna()
+                & cells["p_holm"].isna()).sum())
+
+
+def no_comparison(cells: pd.DataFrame) -> str:
+    """'No difference is tested: <why>.' when no cell has a difference from its preset's reference to test, whatever
+    the seeds: every preset has a single cell, so there is nothing to compare, or no preset has results (completed
+    runs with a value) of both its reference and another cell ('the only cell besides the reference, X, has no result
+    (2 failed)'); NA when some cell has a difference (tested, or :func:`untested_count`'s too few seeds)."""
+    if cells.empty or (~cells["is_reference"].astype(bool) & cells["delta"].notna()).any():
+        return NA
+    sizes = cells.groupby("preset").size()
+    if (sizes == 1).all():
+        single = "the preset has" if len(sizes) == 1 else f"each of the {len(sizes)} presets has"
+        return f"No difference is tested: {single} a single cell, so there is nothing to compare."
+    cells = cells[cells["preset"].isin(sizes[sizes > 1].index)]  # a single cell's preset compares nothing
+    is_ref = cells["is_reference"].astype(bool)
+    refs, others = cells[is_ref], cells[~is_ref]
+    if not (cells["n"] > 0).any():
+        why = f"no cell has a result ({_no_result_runs(cells)})"
+    elif not (others["n"] > 0).any():
+        the = "the reference" if len(refs) == 1 else "the references"
+        why = (rf"the only cell besides the reference, {escape(others['cell'].iloc[0])}, has no result"
+               if len(others) == 1 else f"none of the {len(others)} cells besides {the} has a result")
+        why += f" ({_no_result_runs(others)})"
+    elif not (refs["n"] > 0).any():
+        why = (rf"the reference cell, {escape(refs['cell'].iloc[0])}, has no result" if len(refs) == 1 else
+               f"none of the {len(refs)} reference cells has a result")
+        why += f" ({_no_result_runs(refs)}) to compare the other cells with"
+    else:
+        why = "no preset has results of both its reference cell and another cell"
+    return f"No difference is tested: {why}."
+
+
+def _no_result_runs(cells: pd.DataFrame) -> str:
+    """What became of the runs of `cells`, none of which has a result, by outcome: '2 failed', '2 failed,
+    1 unfinished', '1 completed without a value'."""
+    counts = [(int(cells[column].sum()), what) for column, what in (
+        ("n_failed", "failed"), ("n_unfinished", "unfinished"), ("n_no_value", "completed without a value"))]
+    return ", ".join(f"{n} {what}" for n, what in counts if n) or "no run"
 
 
 def _untested_shortfalls(cells: pd.DataFrame, top: int = 3) -> str:
@@ -205,6 +245,8 @@ def _no_result(cells: pd.DataFrame) -> str:
 def _significance(result: AnalysisResult, done: pd.DataFrame) -> str:
     others, compared = done[~done["is_reference"]], _compared(done)
     if compared.empty:
+        if not done["is_reference"].astype(bool).any():  # the reference has no completed run to test against
+            return " No cell could therefore be tested against the reference."
         return " With fewer than two seeds on a side, no cell could be tested against the reference."
     k = int(compared["significant"].astype(bool).sum())
     text = " " + latex.sentence(latex.share(k, len(compared), "comparison with the reference",
