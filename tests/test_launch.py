@@ -585,6 +585,25 @@ def test_gpu_pool_runs_k_jobs_at_once_and_survives_a_killed_job(real_resplit_dir
             " started on " in ln] == ["#0"]
     rerun = summaries(sweep)["0"]
     assert rerun["status"] == "completed" and rerun["resumed_from_epoch"] >= 1
+    # launched once more with another neutral key: all skipped, and each run keeps its own .hydra/ record
+    records = {p: p.read_text() for p in sweep.glob("*/.hydra/overrides.yaml")}
+    once_more = run_cli(*args, "trainer.checkpoint_every=2")
+    assert f"sweep: 0 completed, 0 failed, 3 skipped ({sweep})" in once_more.stdout, once_more.stdout[-2000:]
+    assert len(records) == 3 and {p: p.read_text() for p in records} == records
+
+
+@pytest.mark.slow
+def test_a_skipped_run_keeps_its_own_hydra_record(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """Hydra writes .hydra/ for every job it launches; a job that skips its completed run (here launched with
+    another neutral key) puts the run's own record back: overrides.yaml is what the analysis reads."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "seed=0", "model.width=4", "data.subset=256", "trainer.epochs=1", "logger=none",
+            f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"]
+    assert run_cli(*args).returncode == 0
+    record = {p: p.read_text() for p in sweep.glob("*/.hydra/*.yaml") if p.name != "hydra.yaml"}
+    again = run_cli(*args, "trainer.checkpoint_every=2")
+    assert again.returncode == 0 and f"sweep: 0 completed, 0 failed, 1 skipped ({sweep})" in again.stdout
+    assert len(record) == 2 and {p: p.read_text() for p in record} == record
 
 
 @pytest.mark.slow

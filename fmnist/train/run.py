@@ -145,6 +145,8 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
         except (RunDirConflict, DataError) as exc:  # other data, or none to compare with: keep the finished run
             _keep_finished_run(run_dir, previous, exc)
             raise
+        finally:  # Hydra rewrote .hydra/ for this launch (other neutral keys, say): the run keeps its own record
+            restore_hydra_record(run_dir, previous)
 
     summary: dict[str, Any] = {
         "status": "running", "error": None, "started_at": _now(), "finished_at": None,

@@ -57,7 +57,7 @@ def record_if_completed(hydra_context: Any, job: ComposedJob | None) -> JobRetur
         return None
     try:
         from fmnist.train.run import completed_run  # (torch: never at plugin discovery)
-        from fmnist.train.run_dir import is_busy
+        from fmnist.train.run_dir import is_busy, restore_hydra_record
 
         summary = None if is_busy(job.run_dir) else completed_run(job.task_cfg, job.run_dir)
     except Exception as exc:  # cannot tell: the worker will
@@ -66,9 +66,11 @@ def record_if_completed(hydra_context: Any, job: ComposedJob | None) -> JobRetur
     if summary is None:
         return None
     # the job's own task function would return the same: the completed run's result, without training
-    return run_job(hydra_context=hydra_context, task_function=lambda _cfg: summary.get("best_val_acc"),
-                   config=job.cfg, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-                   configure_logging=False)
+    ret = run_job(hydra_context=hydra_context, task_function=lambda _cfg: summary.get("best_val_acc"),
+                  config=job.cfg, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
+                  configure_logging=False)
+    restore_hydra_record(job.run_dir, summary)  # run_job wrote this launch's .hydra/: the run keeps its own record
+    return ret
 
 
 def claim_path(job: ComposedJob | None) -> Path | None:
