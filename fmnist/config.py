@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import types
 import typing
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
@@ -176,53 +178,130 @@ def check_flags(cfg: DictConfig) -> None:
                 _require(isinstance(value, bool), dotted, value, "choose true or false")
 
 
+_SCALARS: dict[type, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float)}
+_NAMES = {bool: ("true or false", "true/false values"), int: ("an integer", "integers"), float: ("a number", "numbers")}
+
+
 def _accepted_types(annotation: Any) -> tuple[type, ...] | None:
     """The config value types a parameter annotated `annotation` takes: bool, int and float (ints too) are
     checked, alone or in a union with None or a Tensor; anything else (str, sequences, callables) is not."""
-    simple = {bool: (bool,), int: (int,), float: (int, float)}
-    if annotation in simple:
-        return simple[annotation]
+    if annotation in _SCALARS:
+        return _SCALARS[annotation]
     if typing.get_origin(annotation) in (Union, types.UnionType):
         accepted: tuple[type, ...] = ()
         for arg in typing.get_args(annotation):
             if arg is type(None) or getattr(arg, "__name__", "") == "Tensor":
                 continue
-            if arg not in simple:
+            if arg not in _SCALARS:
                 return None
-            accepted += simple[arg]
+            accepted += _SCALARS[arg]
         return accepted or None
     return None
 
 
-def _parameter_types(target: str) -> dict[str, tuple[type, ...]]:
-    """Parameter name -> accepted value types of the callable `target` (from its type hints; {} when they
-    cannot be read)."""
+@dataclass(frozen=True)
+class _Shape:
+    """One form a config value may take: a value of `types`, or (`is_list`) a list of them, of `length` items when
+    that is set."""
+
+    types: tuple[type, ...]
+    is_list: bool = False
+    length: int | None = None
+
+    def fits(self, value: Any) -> bool:
+        if not self.is_list:
+            return isinstance(value, self.types) and (bool in self.types or not isinstance(value, bool))
+        if not isinstance(value, (ListConfig, list, tuple)):
+            return False
+        items = list(value)
+        return (self.length is None or len(items) == self.length) and all(_Shape(self.types).fits(v) for v in items)
+
+    def describe(self) -> str:
+        shown = [t for t in self.types if not (t is int and float in self.types)]
+        if not self.is_list:
+            return " or ".join(dict.fromkeys(_NAMES[t][0] for t in shown))
+        items = " or ".join(dict.fromkeys(_NAMES[t][1] for t in shown))
+        return f"a list of {items}" if self.length is None else f"a list of {self.length} {items}"
+
+
+def _accepted_shapes(annotation: Any) -> tuple[_Shape, ...] | None:
+    """The forms (:class:`_Shape`) a parameter annotated `annotation` takes: a bool, int or float (or None, or a
+    Tensor), a list of them (``Sequence[int]``, ``list[float]``, ``tuple[float, ...]``), a fixed-length tuple
+    of one such type (``tuple[float, float]``: a list of 2), or a union of those; None (not checked) for anything
+    else (str, callables, mixed item types)."""
+    scalar = _accepted_types(annotation)
+    if scalar is not None:
+        return (_Shape(scalar),)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        shapes: list[_Shape] = []
+        for arg in args:
+            if arg is type(None) or getattr(arg, "__name__", "") == "Tensor":
+                continue
+            if (sub := _accepted_shapes(arg)) is None:
+                return None
+            shapes += sub
+        # a list of any length makes a fixed-length list of the same items redundant (tuple[float, float] | Sequence)
+        shapes = [s for s in shapes if not (s.length is not None and _Shape(s.types, True) in shapes)]
+        return tuple(dict.fromkeys(shapes)) or None
+    if origin not in (list, tuple, collections.abc.Sequence) or not args:
+        return None
+    fixed = origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)
+    items = {_accepted_types(a) for a in (args if fixed else args[:1])}
+    if len(items) != 1 or None in items:
+        return None
+    return (_Shape(items.pop(), True, len(args) if fixed else None),)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What a constructor parameter accepts, and its default (shown as an example for a list)."""
+
+    shapes: tuple[_Shape, ...]
+    default: Any = None
+
+    def fits(self, value: Any) -> bool:
+        return any(shape.fits(value) for shape in self.shapes)
+
+    def describe(self) -> str:
+        if all(not s.is_list and s.types == (bool,) for s in self.shapes):
+            return "choose true or false"
+        example = ""
+        if any(s.is_list for s in self.shapes) and isinstance(self.default, (list, tuple)) and self.default:
+            example = f", e.g. {list(self.default)!r}"
+        return "must be " + " or ".join(s.describe() for s in self.shapes) + example
+
+
+def _parameter_rules(target: str) -> dict[str, _Rule]:
+    """Parameter name -> what the callable `target` accepts there (from its type hints; {} when they cannot be
+    read)."""
     try:
         obj = get_object(target)
         fn = obj.__init__ if inspect.isclass(obj) else obj
         hints = typing.get_type_hints(fn)
+        defaults = {name: p.default for name, p in inspect.signature(fn).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
     except Exception:  # an unresolvable annotation: nothing to check against
         return {}
-    return {name: types_ for name, hint in hints.items() if (types_ := _accepted_types(hint)) is not None}
+    return {name: _Rule(shapes, defaults.get(name)) for name, hint in hints.items()
+            if (shapes := _accepted_shapes(hint)) is not None}
 
 
 def check_group_types(cfg: DictConfig, groups: Iterable[str]) -> None:
     """Each value of a built group (model, optimizer, ...) must have the type its constructor's signature asks
-    for: `model.skip=flase` or `model.width=abc` is refused before anything is built, instead of being read as
-    true or failing deep inside training."""
+    for: `model.skip=flase`, `model.width=abc`, `model.depths=abc` or `optimizer.betas=[a,b]` is refused, naming
+    the key, before anything is built, instead of being read as true or failing deep inside training with a
+    message that names neither the key nor the fix."""
     for group in groups:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
-        expected = _parameter_types(str(node._target_))
-        for key, accepted in expected.items():
+        for key, rule in _parameter_rules(str(node._target_)).items():
             value = node.get(key)
             if value is None or key not in node:
                 continue
-            ok = isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool))
-            names = " or ".join(dict.fromkeys({bool: "true or false", int: "an integer", float: "a number"}[t]
-                                              for t in accepted if not (t is int and float in accepted)))
-            _require(ok, f"{group}.{key}", value, "choose true or false" if accepted == (bool,) else f"must be {names}")
+            shown = list(value) if isinstance(value, ListConfig) else value
+            _require(rule.fits(value), f"{group}.{key}", shown, rule.describe())
 
 
 def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -115,6 +115,20 @@ def test_wrong_type_is_named() -> None:
     (["trainer.track_dead_images=0"], "trainer.track_dead_images=0 is invalid: must be an integer >= 1"),
     (["trainer.test_on=first"], "trainer.test_on='first' is invalid: choose best or last"),
     (["optimizer.lr=${trainer.nope}"], "the config cannot be resolved: Interpolation key 'trainer.nope' not found"),
+    # list values: their constructors' errors named neither the key nor the fix ("invalid literal for int()...")
+    (["model=resnet18", "model.depths=abc"], "model.depths='abc' is invalid: must be a list of integers, "
+                                             "e.g. [2, 2, 2, 2]"),
+    (["model=resnet18", "model.depths=5"], "model.depths=5 is invalid: must be a list of integers"),
+    (["model=resnet18", "model.depths=[2,2.5]"], "model.depths=[2, 2.5] is invalid: must be a list of integers"),
+    (["model=resnet18", "model.depths=[2,true]"], "model.depths=[2, True] is invalid: must be a list of integers"),
+    (["optimizer=adam", "optimizer.betas=[a,b]"], "optimizer.betas=['a', 'b'] is invalid: must be a list of 2 "
+                                                  "numbers, e.g. [0.9, 0.999]"),
+    (["optimizer=adamw", "optimizer.betas=[0.9]"], "optimizer.betas=[0.9] is invalid: must be a list of 2 numbers"),
+    (["optimizer=adam", "optimizer.betas=abc"], "optimizer.betas='abc' is invalid: must be a list of 2 numbers"),
+    (["scheduler=multistep", "scheduler.milestones=[0.5,a]"], "scheduler.milestones=[0.5, 'a'] is invalid: must be "
+                                                              "a list of numbers or a number, e.g. [0.5, 0.75]"),
+    (["augment=standard", "augment.erasing_area=abc"], "augment.erasing_area='abc' is invalid: must be a list of "
+                                                       "numbers"),
 ])
 def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -151,6 +165,9 @@ def test_the_edge_values_of_each_rule_pass() -> None:
     validate(compose_train("optimizer.lr=1", "trainer.test_on=last", "trainer.compile=max-autotune-no-cudagraphs",
                            "trainer.eval_batch_size=1", "trainer.ema_decay=0.5", "trainer.early_stop_patience=1",
                            "trainer.track_dead_images=1", "trainer.grad_clip=1", "data.subset=2", "seed=0"))
+    # list values of the forms their constructors take: ints for depths (and a float list given ints), one milestone
+    validate(compose_train("model=resnet18", "model.depths=[1,1]", "optimizer=adam", "optimizer.betas=[0,1]",
+                           "scheduler=multistep", "scheduler.milestones=0.5", "augment.erasing_area=[0.1,0.2]"))
 
 
 @pytest.mark.parametrize(("override", "key"), [("+trainer.epochz=3", "trainer.epochz"), ("+lr=0.1", "lr")])

@@ -188,14 +188,15 @@ def constant(optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: 
 
 
 def multistep(optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
-              milestones: Sequence[float] = (0.5, 0.75), gamma: float = 0.1,
+              milestones: Sequence[float] | float = (0.5, 0.75), gamma: float = 0.1,
               warmup_epochs: float = 0.0) -> ScheduleLR:
     """Step decay: multiply the lr by ``gamma`` at each milestone.
 
     ``milestones`` are FRACTIONS of the run in (0, 1] (so they follow ``trainer.epochs``): a milestone
     ``m`` falls at step ``round(m · epochs · steps_per_epoch)``, i.e. exactly at an epoch boundary
     whenever ``m · epochs`` is an integer (the default 0.5, 0.75 with epochs a multiple of 4), otherwise
-    at the nearest step. The lr from that step on is ``lr · gamma^k`` for the k milestones passed.
+    at the nearest step. The lr from that step on is ``lr · gamma^k`` for the k milestones passed. A single
+    number is one milestone (``scheduler.milestones=0.5``).
     """
     _check_optimizer(optimizer)
     total, s = _total_steps(epochs, steps_per_epoch)
