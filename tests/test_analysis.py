@@ -995,8 +995,8 @@ def test_no_labelled_predictions_names_the_cell_and_its_preset(tmp_path: Path, c
 
 def test_damaged_predictions_and_dead_unit_files_are_named_in_the_issues_column(tmp_path: Path,
                                                                                analyze_config) -> None:
-    """As the README says of every damaged run file: a missing predictions_test.csv, one left out of the confusion
-    matrix, a corrupt dead_units.json and dead units that could not be measured are in the run's issues."""
+    """As the README says of every damaged run file: a missing predictions_test.csv, a damaged one (of the confusion
+    cell or not), a corrupt dead_units.json and dead units that could not be measured are in the run's issues."""
     runs = fake_sweep(tmp_path / "sweep")
     (runs[0] / "predictions_test.csv").unlink()
     (runs[1] / "predictions_test.csv").write_text(PREDICTIONS_CSV.rsplit("\n", 2)[0] + "\n")  # a row cut off
@@ -1005,12 +1005,37 @@ def test_damaged_predictions_and_dead_unit_files_are_named_in_the_issues_column(
                                     "figures=false", "confusion_cell={preset: fake, model.skip: true}"))
     issues = pd.read_csv(tmp_path / "out" / "runs.csv").set_index("run")["issues"]
     assert issues[runs[0].name].startswith("predictions_test.csv is missing")
-    assert issues[runs[1].name].startswith("predictions_test.csv is damaged or unlabelled: left out of the "
-                                           "confusion matrix")
+    assert issues[runs[1].name].startswith("predictions_test.csv has 3 rows, but the run's test set has 4 images (a "
+                                           "truncated or damaged file): left out of the confusion matrices, ")
     assert issues[runs[2].name] == ("dead_units.json is unreadable or incomplete; dead units not measured: its data "
                                     "folder was not found (set data_dir=...)")
     assert issues[runs[3].name] == "dead units not measured: its data folder was not found (set data_dir=...)"
     assert result.classes is None  # both runs of the cell left out: no confusion matrix
+
+
+def test_a_damaged_predictions_file_outside_the_confusion_cell_is_an_issue_named_once(
+        tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
+    """The audit's sweep: stage2_skip with one run of the skip=False cell (not the confusion cell) cut to 3 rows. Its
+    run's issues name the file, and one warning does, though the per-class table, the seed ensembles and the key
+    comparison's churn (skip against no skip) all read the predictions of that cell."""
+    runs = [*fake_sweep(tmp_path / "sweep"), fake_run(tmp_path / "sweep", 4, False, 2)]  # skip=False: 3 seeds
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        summary["config"]["name"] = "stage2_skip"
+        (run / "summary.json").write_text(json.dumps(summary))
+    path = runs[2] / "predictions_test.csv"
+    path.write_text(PREDICTIONS_CSV.rsplit("\n", 2)[0] + "\n")
+    with caplog.at_level(logging.WARNING, logger="fmnist"):
+        result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out",
+                                "confusion_cell={preset: stage2_skip, model.skip: true}")
+    problem = ("has 3 rows, but the run's test set has 4 images (a truncated or damaged file): left out of the "
+               "confusion matrices, per-class accuracies, calibration, seed ensembles and prediction churn")
+    issues = pd.read_csv(tmp_path / "out" / "runs.csv").set_index("run")["issues"]
+    assert issues[runs[2].name] == f"predictions_test.csv {problem}"
+    assert issues.drop(runs[2].name).isna().all()
+    assert [r.getMessage() for r in caplog.records if str(path) in r.getMessage()] == [f"{path} {problem}"]
+    assert result.ensembles.set_index("cell").loc["model.skip=False", "n_runs"] == 2  # the other two seeds
+    assert result.pair_churn["n_b"].tolist() == [2]  # the key comparison read the cell too
 
 
 def test_predictions_of_a_hidden_test_set_are_no_issue(tmp_path: Path, analyze_config) -> None:
@@ -1315,7 +1340,7 @@ def test_every_completed_run_gets_per_class_accuracies_read_once(tmp_path: Path,
     assert set(table["cell"]) == {"model.skip=True"} and set(table["preset"]) == {"fake"}
     damaged = [r for r in caplog.records if str(runs[2] / "predictions_test.csv") in r.getMessage()]
     assert len(damaged) == 1 and damaged[0].getMessage().endswith(
-        "left out of the confusion matrices and per-class accuracies")
+        "left out of the confusion matrices, per-class accuracies, calibration, seed ensembles and prediction churn")
     assert result.classes is None  # the confusion cell's only completed run has no readable predictions
     assert result.class_runs["accuracy"].tolist() == table["accuracy"].tolist()
 

@@ -103,19 +103,30 @@ def test_runs_of_other_test_images_leave_their_cell_out_with_a_warning(tmp_path:
 
 def test_a_damaged_or_missing_file_is_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
     """One seed's file cut off (3 rows of its n_test 4) and another cell's seed without its file: the first cell
-    keeps its two other seeds, the second has one seed left and no row; both files are named in a warning."""
+    keeps its two other seeds, the second has one seed left and no row; each file is named in one warning (the
+    missing one by collect), though the pair churn reads both cells again, and the damaged one in its run's issues."""
+    from fmnist.analysis.ensembles import pair_churn
+
     runs = seeded_cell(tmp_path)
     damaged = runs[2] / "predictions_test.csv"
     damaged.write_text("".join(damaged.read_text().splitlines(keepends=True)[:4]))
     other = seeded_cell(tmp_path, False, "AB", first_job=3)
     (other[1] / "predictions_test.csv").unlink()
     with caplog.at_level(logging.WARNING, logger="fmnist"):
-        table = ensemble_table(collect(tmp_path))
+        collection = collect(tmp_path)
+        table = ensemble_table(collection)
+        pair_churn(collection, [("q", "fake", "model.skip=True", "model.skip=False", "a", "b")])
     (row,) = table.to_dict("records")
     assert (row["cell"], row["n_runs"], row["churn"]) == ("model.skip=True", 2, pytest.approx(0.5))  # A and B
-    assert f"{damaged} has 3 rows, but the run's test set has 4 images (a truncated or damaged file): left out of " \
-           "the seed ensembles" in caplog.text
-    assert f"{other[1]} has no predictions_test.csv: left out of the seed ensembles" in caplog.text
+    named = [r.getMessage() for r in caplog.records if str(damaged) in r.getMessage()]
+    assert named == [f"{damaged} has 3 rows, but the run's test set has 4 images (a truncated or damaged file): left "
+                     "out of the seed ensembles and prediction churn"]
+    assert [r.getMessage() for r in caplog.records if other[1].name in r.getMessage()] == [
+        f"run {other[1].name} (fake): predictions_test.csv is missing"]
+    issues = collection.runs.set_index("run")["issues"]
+    assert issues[runs[2].name] == ("predictions_test.csv has 3 rows, but the run's test set has 4 images (a truncated "
+                                    "or damaged file): left out of the seed ensembles and prediction churn")
+    assert issues[other[1].name] == "predictions_test.csv is missing"
 
 
 def test_probabilities_missing_or_an_id_twice_leave_the_file_out(tmp_path: Path, caplog) -> None:
@@ -131,15 +142,17 @@ def test_probabilities_missing_or_an_id_twice_leave_the_file_out(tmp_path: Path,
 
 
 def test_a_hidden_test_set_gives_no_rows_and_no_table(tmp_path: Path, analyze_config, caplog) -> None:
-    """Predictions without a label column (a test set whose labels are hidden): no row, no warning about the files,
-    no ensembles.csv, and the analysis goes on."""
+    """Predictions without a label column (a test set whose labels are hidden, so no test accuracy): no row, no
+    warning about the files, no issue, no ensembles.csv, and the analysis goes on."""
     for run in seeded_cell(tmp_path / "sweep"):
         path = run / "predictions_test.csv"
         path.write_text(pd.read_csv(path).drop(columns=["label"]).to_csv(index=False))
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "test_acc": None}))
     with caplog.at_level(logging.WARNING, logger="fmnist"):
         result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
     assert result.ensembles.empty and not (tmp_path / "out" / "ensembles.csv").exists()
-    assert "seed ensembles" not in caplog.text
+    assert "seed ensembles" not in caplog.text and result.collection.runs["issues"].isna().all()
 
 
 def test_the_analysis_writes_the_ensembles_table(tmp_path: Path, analyze_config) -> None:

@@ -9,7 +9,8 @@ completed run of a preset, cell and seed that an earlier run dir already holds: 
 folders, both analysed; counted once, its seeds would fake agreement). Only completed runs
 count in the statistics; every other run is listed by :func:`problems`. Damaged data of a run (a summary.json
 number that is not one, an incomplete or missing metrics.csv, an unreadable .hydra/overrides.yaml) is read as
-missing, logged as a warning naming the run and listed in its ``issues`` column.
+missing, logged as a warning naming the run and listed in its ``issues`` column; so are, once the analysis has read
+them, a damaged predictions_test.csv (:meth:`Collection.leave_out_predictions`) or dead_units.json.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class Collection:
     swept: dict[str, list[str]]        # preset -> its swept parameter columns (seed excluded)
     sweep_dirs: list[Path] = field(default_factory=list)
     missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # jobs of a sweep without a run dir (grid.py)
+    #: run dirs whose damaged predictions_test.csv has been named (leave_out_predictions): read no more
+    predictions_left_out: set[str] = field(default_factory=set)
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -85,6 +88,16 @@ class Collection:
         for i in self.runs.index[rows]:
             before = self.runs.at[i, "issues"]
             self.runs.at[i, "issues"] = issue if not isinstance(before, str) or not before else f"{before}; {issue}"
+
+    def leave_out_predictions(self, run_dir: str, problem: str, left_out_of: str) -> None:
+        """Name the damaged predictions_test.csv of the run in `run_dir` (`problem`: what is wrong with it, e.g. "has
+        30 rows, but ...") in one warning and in the run's issues, once, whichever result finds it first; every
+        result that reads the file skips a run in predictions_left_out (a missing file collect names itself)."""
+        if str(run_dir) in self.predictions_left_out:
+            return
+        self.predictions_left_out.add(str(run_dir))
+        log.warning("%s %s: left out of %s", Path(run_dir) / PREDICTIONS_FILE, problem, left_out_of)
+        self.note_issue(run_dir, f"{PREDICTIONS_FILE} {problem}: left out of {left_out_of}")
 
     def problems(self) -> pd.DataFrame:
         """Failed, unfinished and unreadable runs, and the jobs that left no run dir (never silently dropped)."""

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import logging
 from itertools import combinations
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from fmnist.analysis.collect import Collection
-from fmnist.analysis.predictions import read_predictions
+from fmnist.analysis.predictions import UNLABELLED, check_predictions
 from fmnist.data.resplit import CLASS_NAMES
-from fmnist.train.run_dir import PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -29,33 +27,35 @@ log = logging.getLogger(__name__)
 COLUMNS = ("preset", "cell", "n_runs", "n_images", "acc_mean", "acc_std", "ensemble_acc", "gain", "churn",
            "acc_diff", "wrong_all", "wrong_any")
 #: Where a damaged file is left out, as the warnings name it.
-LEFT_OUT = "the seed ensembles"
+LEFT_OUT = "the seed ensembles and prediction churn"
 
 
-def _read(run_dir: str, size: Any, n_classes: int) -> pd.DataFrame | None:
-    """The run's labelled predictions indexed by id, with every probability column; None (a warning for a missing or
-    damaged file, none for a hidden test set) when they cannot be used."""
-    if not (Path(run_dir) / PREDICTIONS_FILE).is_file():
-        log.warning("%s has no %s: left out of %s", run_dir, PREDICTIONS_FILE, LEFT_OUT)
+def _read(collection: Collection, run_dir: str, size: Any, n_classes: int) -> pd.DataFrame | None:
+    """The run's labelled predictions indexed by id, with every probability column; None when they cannot be used:
+    missing (collect names that), without labels (a hidden test set) or damaged (named once, in a warning and the
+    run's issues: Collection.leave_out_predictions)."""
+    if str(run_dir) in collection.predictions_left_out:
         return None
     rows = None if size is None or pd.isna(size) else int(size)
-    frame = read_predictions(run_dir, rows, n_classes, left_out_of=LEFT_OUT)
-    if frame is None:
-        return None
+    frame, problem = check_predictions(run_dir, rows, n_classes)
     probs = [f"p{c}" for c in range(n_classes)]
-    problem = ("has no id column" if "id" not in frame.columns else "has an id twice" if frame["id"].duplicated().any()
-               else None if set(probs) <= set(frame.columns) else f"lacks probability columns p0..p{n_classes - 1}")
-    if problem:
-        log.warning("%s %s: left out of %s", Path(run_dir) / PREDICTIONS_FILE, problem, LEFT_OUT)
+    if frame is not None:  # what aligning and averaging the runs also needs
+        problem = ("has no id column" if "id" not in frame.columns else "has an id twice"
+                   if frame["id"].duplicated().any() else None if set(probs) <= set(frame.columns)
+                   else f"lacks probability columns p0..p{n_classes - 1}")
+    if problem is not None and problem != UNLABELLED:
+        collection.leave_out_predictions(run_dir, problem, LEFT_OUT)
+    if frame is None or problem is not None:
         return None
     frame = frame.assign(id=pd.to_numeric(frame["id"])).set_index("id").sort_index()
     return frame[["label", "pred", *probs]].apply(pd.to_numeric).astype({"label": np.int64, "pred": np.int64})
 
 
-def _cell_frames(group: pd.DataFrame, n_classes: int) -> list[pd.DataFrame]:
+def _cell_frames(collection: Collection, group: pd.DataFrame, n_classes: int) -> list[pd.DataFrame]:
     """The usable predictions (:func:`_read`) of the runs in `group`, each checked against its run's n_test."""
     sizes = group["n_test"] if "n_test" in group else [None] * len(group)
-    return [f for f in (_read(d, size, n_classes) for d, size in zip(group["run_dir"], sizes)) if f is not None]
+    frames = (_read(collection, d, size, n_classes) for d, size in zip(group["run_dir"], sizes))
+    return [f for f in frames if f is not None]
 
 
 def _same_images(frames: Sequence[pd.DataFrame]) -> bool:
@@ -92,7 +92,7 @@ def ensemble_table(collection: Collection, n_classes: int = len(CLASS_NAMES)) ->
     for (preset, cell), group in runs.groupby(["preset", "cell"], sort=False):
         if len(group) < 2:
             continue
-        frames = _cell_frames(group, n_classes)
+        frames = _cell_frames(collection, group, n_classes)
         if len(frames) < 2:
             continue
         if not _same_images(frames):
@@ -121,7 +121,7 @@ def pair_churn(collection: Collection, pairs: Sequence[tuple[str, str, str, str,
     runs = collection.completed
     rows = []
     for question, preset, cell_a, cell_b, name_a, name_b in pairs:
-        a, b = (_cell_frames(runs[(runs["preset"] == preset) & (runs["cell"] == cell)], n_classes)
+        a, b = (_cell_frames(collection, runs[(runs["preset"] == preset) & (runs["cell"] == cell)], n_classes)
                 for cell in (cell_a, cell_b))
         if not a or not b:
             continue

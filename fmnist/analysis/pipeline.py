@@ -24,15 +24,15 @@ from fmnist.analysis.ensembles import ensemble_table, pair_churn
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
-from fmnist.analysis.predictions import (ClassResults, RunPredictions, class_accuracy_table, class_results,
-                                        confusions_of, read_runs)
+from fmnist.analysis.predictions import (UNLABELLED, ClassResults, RunPredictions, check_predictions,
+                                        class_accuracy_table, class_results, confusions_of, run_predictions)
 from fmnist.analysis.similarity import class_mean_similarity
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
 from fmnist.data.resplit import CLASS_NAMES, Resplit, data_fingerprint, is_official_test, load_resplit
 from fmnist.errors import FmnistError, first_line
 from fmnist.train.device import resolve_device
-from fmnist.train.run_dir import PREDICTIONS_FILE, atomic_write_bytes, atomic_write_text, write_json
+from fmnist.train.run_dir import atomic_write_bytes, atomic_write_text, write_json
 
 log = logging.getLogger("fmnist.analysis")
 
@@ -139,12 +139,27 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+#: What a completed run's damaged predictions_test.csv is left out of (completed_predictions reads them all first).
+PREDICTIONS_LEFT_OUT = "the confusion matrices, per-class accuracies, calibration, seed ensembles and prediction churn"
+
+
 def completed_predictions(collection: Collection) -> dict[str, RunPredictions]:
     """run dir -> confusion matrix and calibration of each completed run with readable labelled test predictions;
     the calibration also goes into the run table (``test_ece``, ``test_nll``, ``test_confidence``; NaN for a run
-    without them), so that the cells average it like any other number."""
+    without them), so that the cells average it like any other number. A damaged file (or one without the labels
+    of a run that has a test accuracy) is named once, in a warning and the run's issues, and left out of every
+    result (Collection.leave_out_predictions); a missing one collect has named."""
     runs = collection.completed
-    predictions = read_runs(list(runs["run_dir"]), list(runs["n_test"]))
+    predictions = {}
+    for run_dir, size, test_acc in zip(runs["run_dir"], runs["n_test"], runs["test_acc"]):
+        frame, problem = check_predictions(run_dir, None if size is None or pd.isna(size) else int(size))
+        if frame is not None:
+            predictions[str(run_dir)] = run_predictions(frame)
+        elif problem == UNLABELLED and not pd.isna(test_acc):
+            collection.leave_out_predictions(run_dir, f"{UNLABELLED}, though its run has a test accuracy",
+                                             PREDICTIONS_LEFT_OUT)
+        elif problem is not None and problem != UNLABELLED:  # UNLABELLED without a test accuracy: a hidden test set
+            collection.leave_out_predictions(run_dir, problem, PREDICTIONS_LEFT_OUT)
     for field_name in ("ece", "nll", "confidence"):
         collection.runs[f"test_{field_name}"] = [
             getattr(predictions[r], field_name) if r in predictions else np.nan for r in collection.runs["run_dir"]]
@@ -158,18 +173,6 @@ def cell_classes(collection: Collection, cell: pd.Series,
     runs = runs[(runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"])]
     return class_results(list(runs["run_dir"]), str(cell["cell"]), str(cell["preset"]),
                          test_sizes=list(runs["n_test"]), confusions=confusions)
-
-
-def _note_left_out_predictions(collection: Collection, cell: pd.Series, classes: ClassResults | None) -> None:
-    """The runs of the confusion cell with a labelled test set (a test accuracy) whose predictions_test.csv was left
-    out of it (damaged, or without its labels) get an issue; a missing file is one already (collect)."""
-    pooled = set() if classes is None else set(classes.per_class["run_dir"])
-    runs = collection.completed
-    labelled = (runs["preset"] == cell["preset"]) & (runs["cell"] == cell["cell"]) & runs["test_acc"].notna()
-    for run_dir in runs.loc[labelled, "run_dir"]:
-        if run_dir not in pooled and (Path(run_dir) / PREDICTIONS_FILE).is_file():
-            collection.note_issue(run_dir, "predictions_test.csv is damaged or unlabelled: left out of the "
-                                           "confusion matrix")
 
 
 # ------------------------------------------------------------------------------------------ dead neurons
@@ -351,7 +354,6 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     chosen = choose_cell(cells, options.confusion_cell)
     if chosen is not None:
         result.classes = cell_classes(collection, chosen, confusions)
-        _note_left_out_predictions(collection, chosen, result.classes)
     result.ensembles = ensemble_table(collection)
     result.pair_churn = pair_churn(collection, key_cells(result))
     if cfg.get("dead_neurons", True):

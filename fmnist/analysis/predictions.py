@@ -55,25 +55,37 @@ class ClassResults:
         } for t, p in order if off[t, p] > 0])
 
 
-def read_predictions(run_dir: str | Path, rows: int | None = None, n_classes: int = len(CLASS_NAMES),
-                     left_out_of: str = LEFT_OUT) -> pd.DataFrame | None:
-    """A run's predictions_test.csv, or None when missing, without labels (hidden test set) or damaged: not
-    readable, labels/predictions that are not classes, or not `rows` rows (the test set; a warning names it and
-    what the file is `left_out_of`)."""
+#: What :func:`check_predictions` says of a file without a label column: a hidden test set's, unless its run has a
+#: test accuracy (then its labels were lost).
+UNLABELLED = "has no label column"
+
+
+def check_predictions(run_dir: str | Path, rows: int | None = None,
+                      n_classes: int = len(CLASS_NAMES)) -> tuple[pd.DataFrame | None, str | None]:
+    """A run's predictions_test.csv and what is wrong with it, naming nothing: (table, None) when it can be used,
+    (None, None) when it is missing, (None, problem) when it is unreadable, has no labels (UNLABELLED) or is damaged
+    (labels/predictions that are not classes, or not `rows` rows: the test set), e.g. "has 30 rows, but the run's
+    test set has 10000 images (a truncated or damaged file)"."""
     path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
-        return None
+        return None, None
     try:
         frame = pd.read_csv(path)
     except (ValueError, OSError) as exc:
-        log.warning("%s is unreadable (%s): left out of %s", path, type(exc).__name__, left_out_of)
-        return None
+        return None, f"is unreadable ({type(exc).__name__})"
     if "label" not in frame.columns:
-        return None
+        return None, UNLABELLED
     problem = _damage(frame, rows, n_classes)
-    if problem:
-        log.warning("%s %s (a truncated or damaged file): left out of %s", path, problem, left_out_of)
-        return None
+    return (None, f"{problem} (a truncated or damaged file)") if problem else (frame, None)
+
+
+def read_predictions(run_dir: str | Path, rows: int | None = None, n_classes: int = len(CLASS_NAMES),
+                     left_out_of: str = LEFT_OUT) -> pd.DataFrame | None:
+    """A run's predictions_test.csv, or None when missing, without labels (hidden test set) or damaged
+    (:func:`check_predictions`; a warning names a damaged file and what it is `left_out_of`)."""
+    frame, problem = check_predictions(run_dir, rows, n_classes)
+    if problem is not None and problem != UNLABELLED:
+        log.warning("%s %s: left out of %s", Path(run_dir) / PREDICTIONS_FILE, problem, left_out_of)
     return frame
 
 
@@ -109,6 +121,15 @@ class RunPredictions:
     confidence: float
 
 
+def run_predictions(frame: pd.DataFrame, n_classes: int = len(CLASS_NAMES)) -> RunPredictions:
+    """The confusion matrix and calibration of one run's usable labelled predictions (:func:`check_predictions`)."""
+    labels = frame["label"].to_numpy(dtype=np.int64)
+    probs = [f"p{c}" for c in range(n_classes)]
+    calibrated = (calibration(labels, frame[probs].to_numpy(dtype=float)) if set(probs) <= set(frame.columns)
+                  else dict.fromkeys(("ece", "nll", "confidence"), math.nan))
+    return RunPredictions(confusion_matrix(labels, frame["pred"].to_numpy(dtype=np.int64), n_classes), **calibrated)
+
+
 def read_runs(run_dirs: Sequence[str], test_sizes: Sequence[int | None] | None = None,
               n_classes: int = len(CLASS_NAMES)) -> dict[str, RunPredictions]:
     """run dir -> its labelled test predictions' confusion matrix and calibration, for each of `run_dirs` whose
@@ -118,14 +139,8 @@ def read_runs(run_dirs: Sequence[str], test_sizes: Sequence[int | None] | None =
     out = {}
     for run_dir, size in zip(run_dirs, sizes):
         frame = read_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n_classes)
-        if frame is None:
-            continue
-        labels = frame["label"].to_numpy(dtype=np.int64)
-        probs = [f"p{c}" for c in range(n_classes)]
-        calibrated = (calibration(labels, frame[probs].to_numpy(dtype=float)) if set(probs) <= set(frame.columns)
-                      else dict.fromkeys(("ece", "nll", "confidence"), math.nan))
-        out[str(run_dir)] = RunPredictions(
-            confusion_matrix(labels, frame["pred"].to_numpy(dtype=np.int64), n_classes), **calibrated)
+        if frame is not None:
+            out[str(run_dir)] = run_predictions(frame, n_classes)
     return out
 
 
