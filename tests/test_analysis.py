@@ -1947,6 +1947,48 @@ def test_misclassified_grid_shows_each_error_with_its_own_image(tmp_path: Path, 
     assert name == "misclassified" and shown == [50, 10]
 
 
+def test_misclassified_images_not_in_the_data_folders_test_set_are_not_drawn(tmp_path: Path,
+                                                                             drawn_figures: list) -> None:
+    """An error whose id is not in the test set read (a data folder of another split: data_dir=...), or is there
+    under another label (other data), is not shown as some other image: the grid is refused, naming why."""
+    from fmnist.analysis import image_figures
+    from fmnist.analysis.predictions import ClassResults
+    from fmnist.data.resplit import ImageSet
+
+    test = ImageSet(np.array([1, 3, 5, 7]), np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64))
+    for ids, labels in (([5, 60474], [0, 0]), ([5, 7], [0, 2])):
+        predictions = pd.DataFrame([{"id": i, "label": t, "pred": 1, **{f"p{c}": float(c == 1) for c in range(10)}}
+                                    for i, t in zip(ids, labels)])
+        results = ClassResults("c", "p", np.zeros((10, 10), np.int64), pd.DataFrame(), predictions, "r")
+        with style.context(), pytest.raises(AnalysisError, match=r"^1 of the 2 test images to show \(id (60474|7)\) "
+                                                                 r"are not test images of the data folder read"):
+            image_figures.misclassified(results, test, tmp_path)
+    assert drawn_figures == []
+
+
+def test_a_data_folder_of_another_split_leaves_the_misclassified_grid_out_in_one_line(
+        tmp_path: Path, analyze_config, caplog: pytest.LogCaptureFixture) -> None:
+    """data_dir= another split than the runs' (the audit: "figure misclassified not drawn: KeyError: 60474"): one
+    warning says why the grid is not drawn; the other figures are."""
+    from fmnist.analysis.pipeline import make_figures
+    from fmnist.data.resplit import ImageSet, Resplit
+
+    runs = fake_sweep(tmp_path / "sweep")
+    for run in runs:  # image 60474 is misclassified (class 0 taken for 1)
+        write_predictions(run, [0, 1, 2, 3], [1, 1, 2, 3], 10, ids=[60474, 1, 2, 3])
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out")
+    images = np.zeros((4, 28, 28), np.uint8)
+    other = Resplit(train=ImageSet(np.arange(4), images, np.arange(4)),
+                    test=ImageSet(np.arange(10, 14), images, np.arange(4)))
+    with caplog.at_level(logging.WARNING, logger="fmnist"):
+        figures = make_figures(analyze_config(f"sweep_dir={tmp_path / 'sweep'}"), result, tmp_path / "figs", other)
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("figure ")] == [
+        "figure misclassified not drawn: 1 of the 1 test images to show (id 60474) are not test images of the data "
+        "folder read (or have another label there): it is not the split the runs were tested on (set data_dir= to "
+        "the folder they trained on)"]
+    assert {"confusion", "augmentations"} <= set(figures) and "misclassified" not in figures
+
+
 def test_augmentation_figure_shows_one_training_image_per_class_raw_then_augmented(
         tmp_path: Path, drawn_figures: list) -> None:
     """Columns: the first training image of each class that has one, titled by its class; the first row is the image

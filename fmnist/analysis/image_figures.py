@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from fmnist.analysis import style
+from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.predictions import ClassResults
 from fmnist.data.augment import Augment
 from fmnist.data.resplit import ImageSet
@@ -50,7 +51,8 @@ def confusion(results: ClassResults, out_dir: Path) -> list[Path]:
 
 def misclassified(results: ClassResults, test: ImageSet, out_dir: Path, count: int = 24) -> list[Path]:
     """The `count` most confidently misclassified test images of the cell's first run, with true and
-    predicted class and the predicted probability."""
+    predicted class and the predicted probability. An AnalysisError when an image to show is not in `test` under
+    its id with the run's label (a data folder of another split than the runs': data_dir=...)."""
     pred = results.predictions
     wrong = pred[pred["label"] != pred["pred"]].copy()
     if wrong.empty or count <= 0:
@@ -58,6 +60,13 @@ def misclassified(results: ClassResults, test: ImageSet, out_dir: Path, count: i
     wrong["p"] = wrong.apply(lambda r: r[f"p{int(r['pred'])}"], axis=1)
     wrong = wrong.sort_values("p", ascending=False).head(count)
     index = {int(i): k for k, i in enumerate(test.ids)}
+    foreign = [int(i) for i, label in zip(wrong["id"], wrong["label"]) if int(i) not in index
+               or (test.labels is not None and int(test.labels[index[int(i)]]) != int(label))]
+    if foreign:
+        ids = ", ".join(map(str, foreign[:3])) + (", ..." if len(foreign) > 3 else "")
+        raise AnalysisError(f"{len(foreign)} of the {len(wrong)} test images to show (id {ids}) are not test images "
+                            "of the data folder read (or have another label there): it is not the split the runs were "
+                            "tested on (set data_dir= to the folder they trained on)")
     cols = 8
     rows = int(np.ceil(len(wrong) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(style.TWO_COLUMN, 1.05 * rows), squeeze=False)

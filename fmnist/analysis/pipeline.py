@@ -300,12 +300,14 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
 
     def draw(name: str, figure: Callable[..., list[Path]], *args: Any, **kwargs: Any) -> None:
         """One figure; damaged run data it cannot draw (a metrics.csv without its columns, a config value of the
-        wrong type) leaves it out with a warning naming it, and the rest of the analysis goes on."""
+        wrong type) leaves it out with a warning naming it (and why, as a figure's own FmnistError says it), and the
+        rest of the analysis goes on."""
         try:
             written.extend(figure(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - any failure of one optional figure, from any run's data
             plt.close("all")
-            log.warning("figure %s not drawn: %s: %s", name, type(exc).__name__, first_line(exc))
+            why = first_line(exc) if isinstance(exc, FmnistError) else f"{type(exc).__name__}: {first_line(exc)}"
+            log.warning("figure %s not drawn: %s", name, why)
 
     with style.context():
         for preset in c.swept:
