@@ -695,6 +695,21 @@ def test_bad_options_fail_before_anything_is_read(tmp_path: Path, analyze_config
     assert not (tmp_path / "out").exists()
 
 
+def test_a_reference_for_a_preset_that_does_not_exist_is_one_error(tmp_path: Path, analyze_config) -> None:
+    """`+reference.<typo>=...` was ignored without a word: like an unknown option it is one error line naming it,
+    once the runs (which name their presets) are read, and nothing is written. A preset of conf/experiment/ that is
+    not analysed (conf/analyze.yaml's own entries) or a preset only the runs name (here: fake) is fine."""
+    fake_sweep(tmp_path / "sweep")
+    sweep = f"sweep_dir={tmp_path / 'sweep'}"
+    with pytest.raises(AnalysisError, match=r"^unknown reference preset\(s\) reference.stage2_skp: neither a preset of "
+                                            r"conf/experiment/ nor of the analysed runs \(fake\)$"):
+        analyze(analyze_config(sweep, f"out_dir={tmp_path / 'out'}", "+reference.stage2_skp={model.skip: false}"))
+    assert not (tmp_path / "out").exists()
+    result = quick_analysis(analyze_config, tmp_path / "sweep", tmp_path / "out", "+reference.fake={model.skip: false}",
+                            "reference.stage2_lr={optimizer.lr: 0.3}")
+    assert result.cells.set_index("cell").loc["model.skip=False", "is_reference"]
+
+
 def test_the_limits_of_the_options_are_allowed(tmp_path: Path, analyze_config) -> None:
     """misclassified=0 (no grid of test errors) and an alpha just inside (0, 1) are options, not errors."""
     from fmnist.analysis.options import check_options

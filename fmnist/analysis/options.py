@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -64,6 +64,18 @@ def check_options(cfg: DictConfig) -> Options:
         confusion_cell=_mapping(cfg.get("confusion_cell"), "confusion_cell", SPEC_EXAMPLE), bench=bench,
         bench_dir=latex.shown_path(str(cfg.get("bench_dir"))) if bench else None,
     )
+
+
+def check_reference_presets(reference: Mapping[str, Any], presets: Iterable[str]) -> None:
+    """Each preset `reference` has an entry for is a preset of conf/experiment/ (the defaults name them, analysed
+    or not) or of the analysed runs (`presets`: a sweep run with name=...): an AnalysisError names any other
+    (`+reference.stage2_skp=...`, a typo, would be ignored). Checked once the runs are read, which name theirs."""
+    analysed = sorted(set(map(str, presets)))
+    known = set(analysed) | {p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")}
+    unknown = sorted(set(map(str, reference)) - known)
+    if unknown:
+        raise AnalysisError(f"unknown reference preset(s) {', '.join(f'reference.{p}' for p in unknown)}: neither a "
+                            f"preset of conf/experiment/ nor of the analysed runs ({', '.join(analysed) or 'none'})")
 
 
 def _bench_results(value: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, 
 from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
 from fmnist.analysis.ensembles import ensemble_table, pair_churn
 from fmnist.analysis.errors import AnalysisError
-from fmnist.analysis.options import check_options, check_out_dir, check_report_dir
+from fmnist.analysis.options import check_options, check_out_dir, check_reference_presets, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
 from fmnist.analysis.predictions import (UNLABELLED, ClassResults, RunPredictions, check_predictions,
                                         class_accuracy_table, class_results, confusions_of, run_predictions)
@@ -342,6 +342,7 @@ def analyze(cfg: DictConfig) -> AnalysisResult:
     previous analysis in out_dir only when all of them are written (:mod:`fmnist.analysis.outputs`)."""
     options = check_options(cfg)
     collection = collect(options.sweep_dirs)
+    check_reference_presets(options.reference, collection.runs["preset"])
     out_dir = _out_dir(options.out_dir, collection)
     _log_problems(collection)
     predictions = completed_predictions(collection)
