@@ -778,6 +778,10 @@ def test_preset_table_rows_put_validation_before_test_and_count_failed_runs() ->
             r"reference \\") in table  # validation and test accuracy each with its own std
     assert (r"resnet18 & 2 (+1 failed) (+1 unfinished) & 84.00\,$\pm$\,1.41 & 94.00\,$\pm$\,1.41 & \NA{} & \NA{} "
             r"& \NA{} & +3.00 & 0.168 & within seed noise \\") in table
+    # a cell whose runs all failed has no result to compare: the table says so, not "too few seeds"
+    result = make_result({"stage1_models": seeds(ref, [0.90, 0.92])
+                          + [{"cell": big, "status": "failed", "error": "loss is nan"}] * 2})
+    assert r"& no result \\" in preset_table(result, "stage1_models")
 
 
 def test_per_class_table_quotes_each_class_mean_and_std() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fmnist.analysis.stats import TOO_FEW
+from fmnist.analysis.stats import TOO_FEW, shown_verdict
 
 #: The most cell lines printed; the rest are counted (cells.csv holds them all).
 MAX_CELLS = 60
@@ -21,7 +21,7 @@ def _comparison(cell: pd.Series) -> str:
     if bool(cell["is_reference"]):
         return "reference"
     if pd.isna(cell["delta"]):
-        return "no result" if int(cell["n"]) == 0 else str(cell["verdict"])
+        return shown_verdict(cell)
     p = cell["p_holm"]
     p = "" if pd.isna(p) else (" p_Holm<0.001" if p < 0.001 else f" p_Holm={p:.3f}")
     verdict = "untested (n < 2)" if cell["verdict"] == TOO_FEW else cell["verdict"]

@@ -18,7 +18,7 @@ from fmnist.analysis.evidence import (dead_runs_named, dead_runs_sweeping, disti
 from fmnist.analysis.evidence.classes import MODELS, model_name, preset_class_accuracy
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.stats import TEST_NAME
+from fmnist.analysis.stats import TEST_NAME, shown_verdict
 from fmnist.analysis.style import slug
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
@@ -44,7 +44,7 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
     for i, c in cells.iterrows():
         n = str(int(c["n"])) + (f" (+{int(c['n_failed'])} failed)" if c["n_failed"] else "") + (
             f" (+{int(c['n_unfinished'])} unfinished)" if c["n_unfinished"] else "")
-        verdict = "reference" if c["is_reference"] else escape(c["verdict"])
+        verdict = "reference" if c["is_reference"] else escape(shown_verdict(c))
         rows.append([_param(c[k]) for k in keys] + [
             n, latex.pct_pm(c["best_val_acc_mean"], c["best_val_acc_std"]),
             latex.pct_pm(c["test_acc_mean"], c["test_acc_std"]), latex.count(c["params_mean"]),

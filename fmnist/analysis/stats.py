@@ -31,6 +31,7 @@ METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "trai
                             *CALIBRATION_FIELDS)
 TEST_NAME = "Welch's two-sided t-test, Holm-corrected within each preset"
 REFERENCE, NOISE, TOO_FEW = "reference", "within seed noise", "n < 2"
+NO_RESULT = "no result"
 
 
 def primary_metric(runs: pd.DataFrame) -> str:
@@ -175,6 +176,14 @@ def _metric_values(cell_runs: pd.DataFrame, metric: str) -> np.ndarray:
     if metric not in done:
         return np.full(len(done), np.nan)
     return pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float)
+
+
+def shown_verdict(cell: Mapping[str, Any]) -> str:
+    """A cell's verdict as the tables show it: 'no result' for a cell without a completed run to compare (its
+    verdict says too few seeds, which is true but not why)."""
+    if not bool(cell["is_reference"]) and pd.isna(cell["delta"]) and int(cell["n"]) == 0:
+        return NO_RESULT
+    return str(cell["verdict"])
 
 
 def cell_verdict(is_ref: bool, significant: bool | None, delta: float) -> str:
