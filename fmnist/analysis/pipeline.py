@@ -24,8 +24,8 @@ from fmnist.analysis.ensembles import ensemble_table, pair_churn
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.options import check_options, check_out_dir, check_reference_presets, check_report_dir
 from fmnist.analysis.outputs import FIGURE_DIR, META_FILE, staged
-from fmnist.analysis.predictions import (UNLABELLED, ClassResults, RunPredictions, check_predictions,
-                                        class_accuracy_table, class_results, confusions_of, run_predictions)
+from fmnist.analysis.predictions import (UNLABELLED, ClassResults, RunPredictions, class_accuracy_table,
+                                        class_results, confusions_of, read_runs)
 from fmnist.analysis.similarity import class_mean_similarity
 from fmnist.analysis.stats import TEST_NAME, aggregate, selection_metric
 from fmnist.config import CONF_DIR, safe_instantiate
@@ -150,16 +150,16 @@ def completed_predictions(collection: Collection) -> dict[str, RunPredictions]:
     of a run that has a test accuracy) is named once, in a warning and the run's issues, and left out of every
     result (Collection.leave_out_predictions); a missing one collect has named."""
     runs = collection.completed
-    predictions = {}
-    for run_dir, size, test_acc in zip(runs["run_dir"], runs["n_test"], runs["test_acc"]):
-        frame, problem = check_predictions(run_dir, None if size is None or pd.isna(size) else int(size))
-        if frame is not None:
-            predictions[str(run_dir)] = run_predictions(frame)
-        elif problem == UNLABELLED and not pd.isna(test_acc):
-            collection.leave_out_predictions(run_dir, f"{UNLABELLED}, though its run has a test accuracy",
-                                             PREDICTIONS_LEFT_OUT)
-        elif problem is not None and problem != UNLABELLED:  # UNLABELLED without a test accuracy: a hidden test set
-            collection.leave_out_predictions(run_dir, problem, PREDICTIONS_LEFT_OUT)
+    has_test_acc = dict(zip(runs["run_dir"].astype(str), runs["test_acc"].notna()))
+
+    def left_out(run_dir: str, problem: str) -> None:
+        if problem == UNLABELLED:
+            if not has_test_acc[run_dir]:  # a hidden test set
+                return
+            problem = f"{UNLABELLED}, though its run has a test accuracy"
+        collection.leave_out_predictions(run_dir, problem, PREDICTIONS_LEFT_OUT)
+
+    predictions = read_runs(list(runs["run_dir"]), list(runs["n_test"]), on_problem=left_out)
     for field_name in ("ece", "nll", "confidence"):
         collection.runs[f"test_{field_name}"] = [
             getattr(predictions[r], field_name) if r in predictions else np.nan for r in collection.runs["run_dir"]]

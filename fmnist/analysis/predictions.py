@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,14 +79,10 @@ def check_predictions(run_dir: str | Path, rows: int | None = None,
     return (None, f"{problem} (a truncated or damaged file)") if problem else (frame, None)
 
 
-def read_predictions(run_dir: str | Path, rows: int | None = None, n_classes: int = len(CLASS_NAMES),
-                     left_out_of: str = LEFT_OUT) -> pd.DataFrame | None:
-    """A run's predictions_test.csv, or None when missing, without labels (hidden test set) or damaged
-    (:func:`check_predictions`; a warning names a damaged file and what it is `left_out_of`)."""
-    frame, problem = check_predictions(run_dir, rows, n_classes)
-    if problem is not None and problem != UNLABELLED:
-        log.warning("%s %s: left out of %s", Path(run_dir) / PREDICTIONS_FILE, problem, left_out_of)
-    return frame
+def _warn_left_out(run_dir: str, problem: str) -> None:
+    """read_runs' default: a warning naming a damaged file (none for a hidden test set's, UNLABELLED)."""
+    if problem != UNLABELLED:
+        log.warning("%s %s: left out of %s", Path(run_dir) / PREDICTIONS_FILE, problem, LEFT_OUT)
 
 
 def _damage(frame: pd.DataFrame, rows: int | None, n_classes: int) -> str | None:
@@ -131,16 +127,20 @@ def run_predictions(frame: pd.DataFrame, n_classes: int = len(CLASS_NAMES)) -> R
 
 
 def read_runs(run_dirs: Sequence[str], test_sizes: Sequence[int | None] | None = None,
-              n_classes: int = len(CLASS_NAMES)) -> dict[str, RunPredictions]:
+              n_classes: int = len(CLASS_NAMES),
+              on_problem: Callable[[str, str], None] = _warn_left_out) -> dict[str, RunPredictions]:
     """run dir -> its labelled test predictions' confusion matrix and calibration, for each of `run_dirs` whose
-    predictions_test.csv is readable (:func:`read_predictions`; a file with other than its run's `test_sizes` entry
-    of rows, the run's n_test, is left out with a warning)."""
+    predictions_test.csv can be used (:func:`check_predictions`, with its run's `test_sizes` entry, n_test, as the
+    rows it must have). `on_problem(run_dir, problem)` hears of every file that is there but cannot be used
+    (UNLABELLED included); by default a damaged one is named in a warning."""
     sizes = list(test_sizes) if test_sizes is not None else [None] * len(run_dirs)
     out = {}
     for run_dir, size in zip(run_dirs, sizes):
-        frame = read_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n_classes)
+        frame, problem = check_predictions(run_dir, None if size is None or pd.isna(size) else int(size), n_classes)
         if frame is not None:
             out[str(run_dir)] = run_predictions(frame, n_classes)
+        elif problem is not None:
+            on_problem(str(run_dir), problem)
     return out
 
 
