@@ -520,6 +520,9 @@ def test_tested_and_untested_flags_tell_a_partly_seeded_study_apart() -> None:
     no_ref = {"stage2_norm": [{"cell": {"norm": "batchnorm"}, "status": "failed", "test_acc": None}]
               + seeds({"norm": "none"}, [0.8])}
     assert flagged(diverged) == flagged(no_ref) == set()  # no difference to test: not one untested for want of seeds
+    key_only = {"stage1_models": seeds({"model": "resnet9"}, [0.93]) + seeds({"model": "resnet18"}, [0.92, 0.93])
+                + seeds({"model": "plain18"}, [0.9, 0.91])}  # the reference has one seed; ResNet-18 vs Plain-18 two
+    assert flagged(key_only) == {"tested", "untested"}  # that key comparison is tested: the abstract can't say none is
     from fmnist.analysis.evidence import key_family_cells
 
     keyed = make_result(three)  # skip vs no skip: a key comparison, marked in its table (pipeline.analyze)
@@ -1099,3 +1102,29 @@ def test_the_seed_ensembles_paragraph_and_table_appear_only_with_two_seeds(tex, 
             assert "BEFORE AFTER" in text and "Seed ensembles" not in text
             assert "ensembles" not in flags(result, build_macros(result))
             assert ensembles_table(result) == "" and r"\newcommand{\readEnsembles}{}" in macros_tex(result)
+
+
+def test_generated_sentences_join_with_one_space_whether_or_not_some_are_empty(tex: None, tmp_path: Path) -> None:
+    """A run of generated sentences (\\readBest, \\readAnswers, \\readFindings, ...) is joined by main.tex's \\fmthen:
+    an empty one adds no second space (TeX keeps both space tokens around an empty macro; pdftotext hides that,
+    the words' positions do not). main.tex leaves no generated sentence between two plain spaces."""
+    main = (ROOT / "report" / "main.tex").read_text()
+    assert not re.search(r"\\read\w+\{\} +\\read", main)
+    assert not re.search(r"\\fmthen\\read\w+\n(?!\n)", main)  # a line's end after a control word is no space: {}
+    [fmthen] = [line for line in main.splitlines() if line.startswith(r"\newcommand{\fmthen}")]
+    body = "\n\n".join([r"First sentence. Second. Third.",
+                        r"First sentence.\fmthen\Empty\fmthen\Second{} Third.",
+                        r"First sentence.\fmthen\Second\fmthen\Empty{} Third.",
+                        r"First sentence. \Empty{} Second. Third."])
+    (tmp_path / "join.tex").write_text("\n".join([
+        r"\documentclass{article}\begin{document}", r"\makeatletter", fmthen, r"\makeatother",
+        r"\newcommand{\Empty}{}\newcommand{\Second}{Second.}", body, r"\end{document}"]))
+    subprocess.run(["pdflatex", "-interaction=batchmode", "join.tex"], cwd=tmp_path, capture_output=True, check=True)
+    html = subprocess.run(["pdftotext", "-bbox", "join.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True).stdout
+    second = [float(x) for x in re.findall(r'<word xMin="([\d.]+)"[^>]*>Second\.</word>', html)]
+    third = [float(x) for x in re.findall(r'<word xMin="([\d.]+)"[^>]*>Third\.</word>', html)]
+    assert len(second) == len(third) == 4
+    assert second[1] == pytest.approx(second[0], abs=0.01) and second[2] == pytest.approx(second[0], abs=0.01)
+    assert third[1] == pytest.approx(third[0], abs=0.01) and third[2] == pytest.approx(third[0], abs=0.01)
+    assert second[3] > second[0] + 1  # the plain-space form this replaces: two spaces around the empty macro

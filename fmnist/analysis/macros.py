@@ -26,9 +26,9 @@ import pandas as pd
 from fmnist.analysis import latex
 from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_named, dead_runs_sweeping,
-                                      distinct_dead_runs, ensemble_macros, evidence_macros, find_cell, keyed,
-                                      metric_name, named_pairs, preset_summary, primary, run_source, untested_count,
-                                      verdict)
+                                      distinct_dead_runs, ensemble_macros, evidence_macros, find_cell,
+                                      key_family_p, keyed, metric_name, named_pairs, preset_summary, primary,
+                                      run_source, untested_count, verdict)
 from fmnist.analysis.latex import NA, escape, plural
 from fmnist.analysis.pipeline import AnalysisResult, DataCheck
 from fmnist.analysis.stats import TEST_NAME, selection_metric
@@ -522,7 +522,8 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
     """The names ``\\ifdata`` is true for: what the analysis has (setup, commit, best, confusion, dead, speed;
     ``confpooled`` when the confusion cell's matrix pools two runs or more; ``ensembles`` when some cell has two seeds
     or more with readable labelled predictions (the seed ensembles);
-    ``tested`` when at least one cell could be tested against its reference: two seeds or more on both sides;
+    ``tested`` when at least one cell could be tested against its reference, or one key comparison between two other
+    cells (ResNet-18 against Plain-18) could: two seeds or more on both sides;
     ``untested`` when at least one cell's difference from its reference could not (evidence.untested_count: fewer
     than two seeds on a side), so that a partly seeded study, which is both, says that some differences are quoted
     without a test; neither when no cell has a difference to test (evidence.no_comparison says why: a single cell,
@@ -534,7 +535,7 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
             "confpooled": NA if result.classes is None or result.classes.n_runs < 2 else "yes",
             "ensembles": macros["ensCells"]}
     cells = result.cells
-    tested = ["tested"] if cells["p_value"].notna().any() else []
+    tested = ["tested"] if cells["p_value"].notna().any() or key_family_p(result) else []
     tested += ["untested"] if untested_count(cells) else []
     tested += ["multiseed"] if (cells["n"] >= 2).any() else []
     if keyed(cells).any():
