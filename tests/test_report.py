@@ -1105,19 +1105,20 @@ def test_the_seed_ensembles_paragraph_and_table_appear_only_with_two_seeds(tex, 
 
 
 def test_generated_sentences_join_with_one_space_whether_or_not_some_are_empty(tex: None, tmp_path: Path) -> None:
-    """A run of generated sentences (\\readBest, \\readAnswers, \\readFindings, ...) is joined by main.tex's \\fmthen:
+    """A run of generated sentences (\\readBest, \\readAnswers, \\readFindings, ...) is joined by \\fmthen (macros.tex):
     an empty one adds no second space (TeX keeps both space tokens around an empty macro; pdftotext hides that,
     the words' positions do not). main.tex leaves no generated sentence between two plain spaces."""
+    from fmnist.analysis.macros import PREAMBLE
+
     main = (ROOT / "report" / "main.tex").read_text()
     assert not re.search(r"\\read\w+\{\} +\\read", main)
     assert not re.search(r"\\fmthen\\read\w+\n(?!\n)", main)  # a line's end after a control word is no space: {}
-    [fmthen] = [line for line in main.splitlines() if line.startswith(r"\newcommand{\fmthen}")]
     body = "\n\n".join([r"First sentence. Second. Third.",
                         r"First sentence.\fmthen\Empty\fmthen\Second{} Third.",
                         r"First sentence.\fmthen\Second\fmthen\Empty{} Third.",
                         r"First sentence. \Empty{} Second. Third."])
     (tmp_path / "join.tex").write_text("\n".join([
-        r"\documentclass{article}\begin{document}", r"\makeatletter", fmthen, r"\makeatother",
+        r"\documentclass{article}", PREAMBLE, r"\begin{document}",
         r"\newcommand{\Empty}{}\newcommand{\Second}{Second.}", body, r"\end{document}"]))
     subprocess.run(["pdflatex", "-interaction=batchmode", "join.tex"], cwd=tmp_path, capture_output=True, check=True)
     html = subprocess.run(["pdftotext", "-bbox", "join.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,

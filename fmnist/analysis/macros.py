@@ -545,7 +545,8 @@ def flags(result: AnalysisResult, macros: Mapping[str, str]) -> list[str]:
             + [f"figure:{f}" for f in sorted(result.figures)])
 
 
-#: The LaTeX side of the macros: n/a, the cell numbers (\resultdef/\result, keys compared as text) and the flags.
+#: The LaTeX side of the macros: n/a, the cell numbers (\resultdef/\result, keys compared as text), the flags, and
+#: \fmthen\readX: a space and the generated sentences \readX, or nothing when they are empty (never two spaces).
 PREAMBLE = r"""\providecommand{\NA}{n/a}
 \makeatletter
 \newcommand{\resultdef}[4]{\expandafter\def\csname fmres@\detokenize{#1/#2/#3}\endcsname{#4}}
@@ -553,6 +554,7 @@ PREAMBLE = r"""\providecommand{\NA}{n/a}
   \csname fmres@\detokenize{#1/#2/#3}\endcsname\else\NA\fi}
 \newcommand{\ifdata}[1]{\ifcsname fmdata@\detokenize{#1}\endcsname\expandafter\@firstoftwo
   \else\expandafter\@secondoftwo\fi}
+\newcommand{\fmthen}[1]{\edef\fm@then{\detokenize\expandafter{#1}}\ifx\fm@then\@empty\else\space#1\fi}
 \makeatother
 \newcommand{\ifpreset}[1]{\ifdata{preset:#1}}
 \newcommand{\iffigure}[1]{\ifdata{figure:#1}}"""
