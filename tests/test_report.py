@@ -258,6 +258,8 @@ def test_seconds_per_epoch_of_a_stage1_model() -> None:
     # the runs' mean of 2, 3 and 8 s per epoch (not their median, 3); 68 s in all
     assert m["secPerEpochResNetNine"] == "4.33" and m["trainHours"] == "0.02" and m["trainEpochs"] == "16 epochs"
     assert m["trainDevices"] == "NVIDIA H100 80GB HBM3"
+    assert m["readSecPerEpoch"] == (r"Seconds per training epoch in the \texttt{stage1\_models} runs, validation "
+                                    "included: ResNet-9 4.33.")  # which runs: a model's runs in other presets differ
 
 
 def test_confusion_macros_name_the_worst_and_best_class_and_the_top_confusion() -> None:

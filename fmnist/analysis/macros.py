@@ -324,7 +324,8 @@ def _speed(result: AnalysisResult) -> dict[str, str]:
             m[f"secPerEpoch{stem}"] = f"{per_epoch[mask].mean():.2f}"
             quoted.append(f"{MODEL_NAMES[stem]} {m[f'secPerEpoch{stem}']}")
     if quoted:
-        m["readSecPerEpoch"] = f"Seconds per training epoch, validation included: {latex.and_join(quoted)}."
+        m["readSecPerEpoch"] = (r"Seconds per training epoch in the \texttt{stage1\_models} runs, validation included: "
+                                f"{latex.and_join(quoted)}.")
     return m
 
 
