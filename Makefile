@@ -40,7 +40,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 # The analysis of one or more sweeps and the LaTeX report (report/main.pdf; needs TeX, see README):
-#   make report SWEEPS="multirun/<date>/<time>_stage1_models multirun/<date>/<time>_stage2_skip"
+#   make report SWEEPS="multirun/<date>/<time>_stage1_models_<id> multirun/<date>/<time>_stage2_skip_<id>"
 SWEEPS ?=
 # the benchmark results the report's speed section quotes: the newest folder under docs/bench/ (BENCH= for none)
 BENCH  ?= $(lastword $(sort $(wildcard docs/bench/*/)))
