@@ -48,7 +48,7 @@ comma  := ,
 empty  :=
 space  := $(empty) $(empty)
 report: $(if $(strip $(SWEEPS)),setup)  # without SWEEPS: the usage line, before any install
-	@test -n "$(strip $(SWEEPS))" || { echo 'usage: make report SWEEPS="multirun/<date>/<time>_<name> ..."' >&2; exit 2; }
+	@test -n "$(strip $(SWEEPS))" || { echo 'usage: make report SWEEPS="multirun/<date>/<time>_<name>_<id> ..."' >&2; exit 2; }
 	$(PY) analyze.py 'sweep_dir=[$(subst $(space),$(comma),$(strip $(SWEEPS)))]' report=true \
 	  $(if $(strip $(BENCH)),bench_dir=$(strip $(BENCH))) $(ARGS)
 

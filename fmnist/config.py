@@ -33,18 +33,24 @@ def hydra_quoted(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
-def unquoted_path_error(arg: str) -> str | None:
+def unquoted_path_error(arg: str, several: str | None = "") -> str | None:
     """The one-line error for a command-line `key=<path>` that Hydra cannot read unquoted, else None: `~/data`
     (the shell expands `~` only at a word's start), a sweep's run dir (`0_model.skip=True,seed=0`), a non-ASCII
-    letter, `#`, `(`, `&`... Hydra's own answer is a lexer error that names neither the key nor the fix."""
+    letter, `#`, `(`, `&`... Hydra's own answer is a lexer error that names neither the key nor the fix. A path
+    with a `,` (`/data/a,b`) reads as several values: without `-m` Hydra answers in five lines; here one line with
+    the quoted form and `several`, the caller's hint for meaning several values (None: the caller runs a sweep,
+    where several values are a sweep over them)."""
     key, sep, value = arg.partition("=")
     if not sep or value[:1] in ("'", '"', "[", "{") or not ("/" in value or value.startswith("~")):
         return None
+    quoted = f"\"{key}={hydra_quoted(value)}\""
     try:
-        OverridesParser.create().parse_overrides([arg])
+        [override] = OverridesParser.create().parse_overrides([arg])
     except OverrideParseException:
-        return (f"error: {arg}: Hydra cannot read this path unquoted; quote it, inside the shell's quotes: "
-                f"\"{key}={hydra_quoted(value)}\"")
+        return f"error: {arg}: Hydra cannot read this path unquoted; quote it, inside the shell's quotes: {quoted}"
+    if several is not None and override.is_sweep_override():
+        return (f"error: {arg}: Hydra reads the ',' as separating several values; for one path quote it, inside the "
+                f"shell's quotes: {quoted}" + (f"; {several}" if several else ""))
     return None
 
 

@@ -461,6 +461,11 @@ def test_a_run_dir_of_a_sweep_given_unquoted_is_one_line_with_the_quoted_form(tm
     assert argument_error([f"sweep_dir={run}"]) == expected
     assert argument_error([f"out_dir={run}-x"]).startswith(f"error: out_dir={run}-x: Hydra cannot read")
     assert argument_error(["sweep_dir=x", "data_dir=~/data"]).startswith("error: data_dir=~/data: Hydra cannot")
+    assert argument_error(["sweep_dir=multirun/a,multirun/b"]) == (  # Hydra: five lines on an 'Ambiguous value'
+        "error: sweep_dir=multirun/a,multirun/b: Hydra reads the ',' as separating several values; for one path quote "
+        "it, inside the shell's quotes: \"sweep_dir='multirun/a,multirun/b'\"; several sweeps: "
+        "sweep_dir=[multirun/a,multirun/b]")
+    assert argument_error(["sweep_dir=x", "out_dir=/tmp/a,b"]).endswith("quotes: \"out_dir='/tmp/a,b'\"")
     for fine in ([f"sweep_dir='{run}'"], [f'sweep_dir="{run}"'], ["sweep_dir=[a,b]"], ["confusion_cell={preset: x}"]):
         assert argument_error(fine) is None, fine
     proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={run}"], cwd=tmp_path,

@@ -167,6 +167,9 @@ def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     (["data.dir=~/data/FashionMNIST-Resplit"],  # the shell leaves this ~ as it is: Hydra's lexer error
      "error: data.dir=~/data/FashionMNIST-Resplit: Hydra cannot read this path unquoted; quote it, inside the "
      "shell's quotes: \"data.dir='~/data/FashionMNIST-Resplit'\""),
+    (["data.dir=/data/a,b"],  # without -m Hydra answers in five lines ("Ambiguous value ...")
+     "error: data.dir=/data/a,b: Hydra reads the ',' as separating several values; for one path quote it, inside the "
+     "shell's quotes: \"data.dir='/data/a,b'\"; to sweep over them, add -m"),
     (["-m", "seed=0,1", "data.dir=/home/josé/it's"], "error: data.dir=/home/josé/it's: Hydra cannot read this "
                                                      "path unquoted; quote it, inside the shell's quotes: "
                                                      "\"data.dir='/home/josé/it\\'s'\""),

@@ -41,7 +41,8 @@ def argument_error(argv: list[str]) -> str | None:
             hint = f" (did you mean {close[0]}?)" if close else ""
             return (f"error: unknown option {key}{hint}: conf/analyze.yaml has {', '.join(sorted(known))} "
                     "(python analyze.py --cfg job shows them)")
-        if message := unquoted_path_error(arg):
+        several = f"several sweeps: {key}=[{arg.split('=', 1)[1]}]" if key == "sweep_dir" else ""
+        if message := unquoted_path_error(arg, several):
             return message
     return None
 

@@ -403,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for --mode random (default: %(default)s)")
     parser.add_argument(
-        "--raw", type=Path, default=None, help=f"folder with the raw IDX files (default: ${RAW_ENV}, {DEBIAN_RAW_DIR})"
+        "--raw", type=Path, default=None,
+        help=f"folder with the raw IDX files (default: ${RAW_ENV}, else {DEBIAN_RAW_DIR}, else a torchvision download "
+        "into $XDG_CACHE_HOME/fmnist/raw, ~/.cache/fmnist/raw)",
     )
     parser.add_argument("--hide-test-labels", action="store_true", help="write the test split without labels")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists and is not empty")

@@ -107,9 +107,11 @@ _INSPECT_FLAGS = ("--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
 def argument_error(argv: list[str]) -> str | None:
     """The one-line error for command lines Hydra would answer with a traceback, else None: `-m` with `--cfg`
     (or `--info`), a config group set to null or a number (`norm=null` meaning "no norm"), an override without
-    its key (`=3`), a path Hydra cannot read unquoted (`data.dir=~/data`), a `name` with a `/`. Everything else is
+    its key (`=3`), a path Hydra cannot read unquoted (`data.dir=~/data`; `data.dir=/data/a,b` without `-m`), a `name`
+    with a `/`. Everything else is
     left to Hydra and fmnist.config."""
-    if {"-m", "--multirun"} & set(argv) and set(_INSPECT_FLAGS) & set(argv):
+    multirun = bool({"-m", "--multirun"} & set(argv))
+    if multirun and set(_INSPECT_FLAGS) & set(argv):
         return ("error: --cfg / --info cannot be combined with -m: show one job's config without -m "
                 "(python train.py <overrides> --cfg job)")
     for before, arg in zip(["", *argv], argv):
@@ -127,7 +129,7 @@ def argument_error(argv: list[str]) -> str | None:
         if group == "name" and "/" in value:  # Hydra would make nested folders: outputs/<date>/<time>_a/b_<id>
             return (f"error: {arg}: name is part of the output folder's name and cannot contain '/'; choose "
                     "where runs go with hydra.run.dir=... (hydra.sweep.dir=... with -m)")
-        if message := unquoted_path_error(arg):
+        if message := unquoted_path_error(arg, None if multirun else "to sweep over them, add -m"):
             return message
     return None
 
