@@ -466,6 +466,7 @@ def test_a_run_dir_of_a_sweep_given_unquoted_is_one_line_with_the_quoted_form(tm
         "it, inside the shell's quotes: \"sweep_dir='multirun/a,multirun/b'\"; several sweeps: "
         "sweep_dir=[multirun/a,multirun/b]")
     assert argument_error(["sweep_dir=x", "out_dir=/tmp/a,b"]).endswith("quotes: \"out_dir='/tmp/a,b'\"")
+    assert argument_error(["-m", "sweep_dir=multirun/a,multirun/b"]) is None  # Hydra's sweep: an analysis of each
     for fine in ([f"sweep_dir='{run}'"], [f'sweep_dir="{run}"'], ["sweep_dir=[a,b]"], ["confusion_cell={preset: x}"]):
         assert argument_error(fine) is None, fine
     proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={run}"], cwd=tmp_path,

@@ -42,6 +42,7 @@ def argument_error(argv: list[str]) -> str | None:
             return (f"error: unknown option {key}{hint}: conf/analyze.yaml has {', '.join(sorted(known))} "
                     "(python analyze.py --cfg job shows them)")
         several = f"several sweeps: {key}=[{arg.split('=', 1)[1]}]" if key == "sweep_dir" else ""
+        several = None if {"-m", "--multirun"} & set(argv) else several  # -m: one analysis per value
         if message := unquoted_path_error(arg, several):
             return message
     return None
