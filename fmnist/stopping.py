@@ -63,9 +63,35 @@ def signals_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _ignore(signum: int, frame: Any) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Within the block (main thread only), Ctrl-C, SIGTERM and SIGHUP do nothing: a parent stopping its children
+    (a sweep the study stops, when the study's grace runs out first) is not killed halfway, which would leave them
+    with a second SIGINT (die_with_parent) and none of the SIGTERM and SIGKILL it owes them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, *STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def stop_children(procs: Sequence[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
     """One SIGINT to each running child (a run records summary.json status `interrupted` and exits 130), then
-    SIGTERM and SIGKILL for any still running `grace_s` seconds later."""
+    SIGTERM and SIGKILL for any still running `grace_s` seconds later; Ctrl-C, SIGTERM and SIGHUP to this process
+    meanwhile do not cut that short (only SIGKILL does)."""
+    with _signals_held():
+        _stop_children(procs, grace_s)
+
+
+def _stop_children(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
     alive = [p for p in procs if p.poll() is None]
     for proc in alive:
         log.info("stopping pid %d", proc.pid)

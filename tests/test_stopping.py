@@ -85,3 +85,39 @@ def test_children_that_ignore_the_interrupt_get_sigterm_then_sigkill(tmp_path: P
     assert [p.returncode for p in procs] == [3, -signal.SIGKILL]
     assert (tmp_path / "a.terminated").exists()
     assert 2.0 <= time.monotonic() - start < 10
+
+
+#: A sweep (the pool launcher, or a study's preset) as fmnist stops one: its worker in its own session, started with
+#: die_with_parent; on Ctrl-C (or SIGTERM) it stops the worker with stop_children, with a grace of argv[3] s.
+SWEEP = """import pathlib, subprocess, sys, time
+from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
+worker = subprocess.Popen(["sh", "-c", sys.argv[1]], start_new_session=True, preexec_fn=die_with_parent)
+try:
+    with signals_as_interrupt():
+        pathlib.Path(sys.argv[2]).write_text("")
+        time.sleep(60)
+except KeyboardInterrupt:
+    stop_children([worker], grace_s=float(sys.argv[3]))
+    sys.exit(130)
+"""
+
+
+def test_a_parent_stopping_its_children_is_not_cut_short_by_its_own_parents_signals(tmp_path: Path) -> None:
+    """The study stops a preset's sweep that stops its workers: the study's SIGTERM (its grace ran out first) must
+    not kill the sweep halfway, leaving a worker that ignores SIGINT with a second SIGINT (die_with_parent) and never
+    the SIGTERM that the sweep owes it."""
+    out = tmp_path / "w"
+    worker = "echo $$ > {out}.pid; " + TERMINATES
+    sweep = subprocess.Popen([sys.executable, "-c", SWEEP, worker.format(out=out), str(tmp_path / "sweep.up"), "1.5"],
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        assert wait_for(tmp_path / "w.up") and wait_for(tmp_path / "sweep.up")
+        stop_children([sweep], grace_s=1.0)  # SIGINT, SIGTERM 1 s later, SIGKILL 1 s after that
+        assert wait_for(tmp_path / "w.terminated", seconds=5)
+        assert sweep.returncode == 130
+    finally:
+        sweep.kill()
+        try:
+            os.kill(int((tmp_path / "w.pid").read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
