@@ -30,7 +30,8 @@
 # Every step gets what is left of BUDGET_S (default 540 s) and is skipped when too little is left. Results
 # go to $OUT (the device tool's folder; ./device-out elsewhere): session.log, bench_*.json with bench.md (their
 # tables for the README: python -m fmnist.bench.markdown), and the run dirs
-# the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack).
+# the study finished in this session, without checkpoints, as study.tar.gz.part-* (make study-unpack; the session
+# exits with status 1 when that archive cannot be written).
 # TINY=1 runs every step at CPU size (the CI smoke test of this script). Study knobs: SEEDS, K (jobs on the GPU in
 # all, 8: the CONCURRENT presets share K slots through hydra.launcher.shared_slots), CONCURRENT (presets at once,
 # 3), JOB_MARGIN, STUDY_ROOT (where multirun/study/ goes; outside the repo, e.g. /tmp/fmnist-study, a second call
@@ -70,6 +71,7 @@ PY=${PYTHON:-python3}
 
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 LAST_RC=0
+SESSION_RC=0  # 1 when what the session returns could not be written
 step() {  # step NAME MIN_SECONDS COMMAND...: run COMMAND within what is left, unless less than MIN_SECONDS is;
   # CAP=N step ...: at most N s of it (the checks: a hung test must not take the session's whole budget)
   local name=$1 need=$2
@@ -258,7 +260,11 @@ EOF
       "data.dir=$DATA" trainer.checkpoint_every=10 "hydra.sweep.dir=$STUDY_ROOT/multirun/study/\${name}" \
       "${MODE[@]}" "${STUDY[@]}"
   done
-  "$PY" -m fmnist.study_transfer archive "$STUDY_ROOT" "$BEFORE" "$OUT/study.tar.gz"
+  "$PY" -m fmnist.study_transfer archive "$STUDY_ROOT" "$BEFORE" "$OUT/study.tar.gz" || {
+    echo "== archive failed: this session's runs are not returned (exit status 1)"
+    SESSION_RC=1
+  }
   ls -la "$OUT"/study.tar.gz.part-* 2>/dev/null
 fi
 echo "== done in $(($(date +%s) - START)) s"
+exit "$SESSION_RC"

@@ -196,3 +196,19 @@ def test_study_plan_with_mps_auto_measures_both_ways_then_studies(real_resplit_d
     assert off["mps"] is False and on["mps"] is True
     assert all(r["completed"] == r["jobs"] for r in off["concurrency"] + on["concurrency"])
     assert "== study, seed 0" in log and sorted((tmp_path / "out").glob("study.tar.gz.part-*"))
+
+
+def test_a_study_whose_archive_cannot_be_written_fails_the_session(tmp_path: Path) -> None:
+    """The archive is what a study session returns: when it cannot be written, the session's exit status says so
+    (here the study itself is skipped for lack of budget, and $OUT/study.tar.gz is a folder)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "data.parquet").write_text("")  # never read: the study is skipped
+    (tmp_path / "out" / "study.tar.gz").mkdir(parents=True)
+    environ = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "DATA": str(data),
+               "STUDY_ROOT": str(tmp_path / "device"), "STUDY_KIT": str(tmp_path / "no-kit"), "CHECK_GRAPHS": "0"}
+    proc = subprocess.run(["bash", str(SCRIPT), "study", "30"], env=environ, capture_output=True, text=True,
+                          timeout=300)
+    log = (tmp_path / "out" / "session.log").read_text()
+    assert "== study, all seeds: skipped" in log and "error: " in log, log[-3000:]
+    assert proc.returncode == 1, log[-3000:]
