@@ -34,7 +34,8 @@ from pathlib import Path
 
 from fmnist.errors import FmnistError
 from fmnist.train.renumber import move_to_jobs, run_dirs, split_run_name
-from fmnist.train.run_dir import CHECKPOINT_DIR, CLAIMS_DIR, LOCK_FILE, SUMMARY_FILE, is_finished, read_summary
+from fmnist.train.run_dir import (CHECKPOINT_DIR, CLAIMS_DIR, LOCK_FILE, SUMMARY_FILE, is_busy, is_finished,
+                                  read_summary)
 
 STUDY = Path("multirun") / "study"
 ASIDE = Path(".aside")
@@ -187,7 +188,12 @@ def _merge(source: Path, target: Path) -> tuple[int, int]:
     """Move the run dirs of study folder `source` (<preset>/<run>/) into `target`, then remove `source`. A run
     dir that `target` already holds finished is kept, unless it holds fewer files than a finished one from
     `source` (the device kit's bare summaries copied into the study, say); any other is replaced. Returns
-    (moved, kept)."""
+    (moved, kept). Refused, before anything moves, while a process trains one of `target`'s run dirs that `source`
+    also holds (it would go on writing into the run put there)."""
+    busy = [item.relative_to(source) for item in sorted(source.glob("*/*"))
+            if item.is_dir() and is_busy(target / item.relative_to(source))]
+    if busy:
+        raise FmnistError(f"{target / busy[0]} is being trained right now: unpack again once that training ends")
     moved = kept = 0
     for item in sorted(source.glob("*/*")):
         dest, is_run = target / item.relative_to(source), item.is_dir()

@@ -282,3 +282,22 @@ def test_a_run_the_session_renumbered_is_renamed_here_not_kept_twice(tmp_path: P
     assert (repo / STUDY / new / "predictions_test.csv").read_text() == f"id,pred\n1,{len(old)}\n"  # the run here
     link = json.loads((copy / "summary.json").read_text())["reused_from"]
     assert (copy / link).resolve() == (repo / STUDY / new).resolve()
+
+
+def test_a_run_dir_being_trained_here_is_not_replaced_under_its_trainer(tmp_path: Path) -> None:
+    """A sweep trains a run into multirun/study while the study is parked: unpacking then would put the parked run
+    (or the archive's) where that process goes on writing, its files mixed into the finished run's. Refused, nothing
+    moved; once the training ends, the unpack goes through."""
+    from fmnist.train.run_dir import hold_run_dir
+
+    make_run(tmp_path, "p/0_run", **{"metrics.csv": "epoch\n1\n"})
+    st.pack(tmp_path)
+    training = make_run(tmp_path, "p/0_run", status="running")
+    with hold_run_dir(training):
+        before = tree(training)
+        with pytest.raises(st.FmnistError, match="being trained"):
+            st.unpack(tmp_path, [])
+        assert tree(training) == before
+    assert (tmp_path / ".aside" / STUDY / "p" / "0_run" / "metrics.csv").is_file()  # still parked
+    st.unpack(tmp_path, [])
+    assert (tmp_path / STUDY / "p" / "0_run" / "metrics.csv").is_file() and not (tmp_path / ".aside").exists()
