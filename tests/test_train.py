@@ -975,3 +975,31 @@ def test_provenance_names_the_commit_whether_tracked_files_changed_and_the_comma
     info = provenance()
     assert info["command"].endswith(" train.py -m 'name=a b'")  # shell-quoted, so it can be pasted back
     assert info["slurm_job_id"] == "4242" and info["git_commit"] and isinstance(info["git_dirty"], bool)
+
+
+def test_the_best_weights_held_until_the_next_checkpoint_are_a_copy_not_the_live_weights(
+        make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkpoint_every=3, best in epoch 2 of 3 (scripted): best.pt, written with last.pt after epoch 3, holds the
+    weights validated in epoch 2, not those trained on in epoch 3 (on a CPU, .cpu() of a tensor is that tensor)."""
+    from fmnist.train import run as run_mod
+    from fmnist.train.loop import EvalResult
+
+    real_evaluate = run_mod.evaluate
+    validated: list[dict[str, torch.Tensor]] = []
+    val_accs = iter([0.5, 0.9, 0.4])
+
+    def evaluate(model, split, *args, **kwargs):
+        if split.name != "test":
+            validated.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            return EvalResult(0.1, next(val_accs), torch.zeros(len(split), 10))
+        return real_evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "evaluate", evaluate)
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=3", "trainer.checkpoint_every=3",
+                        "trainer.test_on=best")
+    summary = train(cfg, tmp_path / "r")
+    assert summary["tested_checkpoint"] == "best (epoch 2)"
+    best = torch.load(checkpoint_path(tmp_path / "r", BEST), weights_only=True)
+    assert best["epoch"] == 2
+    assert any(not torch.equal(validated[1][k], validated[2][k]) for k in validated[1])  # epoch 3 moved them
+    assert all(torch.equal(best["model"][k], validated[1][k]) for k in validated[1])

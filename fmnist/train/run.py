@@ -102,7 +102,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    """A CPU copy of the weights (on a CPU, .cpu() alone would alias the tensors training goes on changing)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def train(cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None,
