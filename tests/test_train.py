@@ -1003,3 +1003,32 @@ def test_the_best_weights_held_until_the_next_checkpoint_are_a_copy_not_the_live
     assert best["epoch"] == 2
     assert any(not torch.equal(validated[1][k], validated[2][k]) for k in validated[1])  # epoch 3 moved them
     assert all(torch.equal(best["model"][k], validated[1][k]) for k in validated[1])
+
+
+def test_a_run_stopped_early_and_interrupted_before_its_test_resumes_to_its_test_without_training_on(
+        make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """early_stop_patience=1, val_acc 0.5, 0.9, 0.9 (scripted): the run stops after epoch 3 of 4 and checkpoints
+    there. Interrupted while testing, then launched again, it tests epoch 3's state, as the uninterrupted run
+    would have, instead of training an epoch 4 the early stop had ruled out."""
+    from fmnist.train import run as run_mod
+    from fmnist.train.loop import EvalResult
+
+    real_evaluate = run_mod.evaluate
+    val_accs = iter([0.5, 0.9, 0.9, 0.95])
+    interrupt = [True]
+
+    def evaluate(model, split, *args, **kwargs):
+        if split.name != "test":
+            return EvalResult(0.1, next(val_accs), torch.zeros(len(split), 10))
+        if interrupt.pop() if interrupt else False:
+            raise KeyboardInterrupt("simulated preemption during the test")
+        return real_evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "evaluate", evaluate)
+    cfg = compose_train(make_resplit().path, *SYNTHETIC, "trainer.epochs=4", "trainer.early_stop_patience=1")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "r")
+    summary = train(cfg, tmp_path / "r")
+    assert summary["resumed_from_epoch"] == 3
+    assert (summary["epochs_completed"], summary["best_epoch"], summary["best_val_acc"]) == (3, 2, 0.9)
+    assert [int(r["epoch"]) for r in read_metrics(tmp_path / "r")] == [1, 2, 3]

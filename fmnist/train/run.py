@@ -246,6 +246,11 @@ def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> 
     return previous
 
 
+def _stops_early(t: DictConfig, best: dict[str, Any], epoch: int, validated: bool) -> bool:
+    """Whether early stopping ends the run after `epoch`: trainer.early_stop_patience epochs without a new best."""
+    return bool(t.early_stop_patience and validated and epoch - (best["epoch"] or 0) >= t.early_stop_patience)
+
+
 def _out_of_memory(exc: BaseException, device: str | None) -> OutOfMemory:
     """A one-line OutOfMemory error with what to do; frees what the allocator caches."""
     if torch.cuda.is_available():
@@ -373,7 +378,9 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
     write_summary(run_dir, summary)
     show_progress = progress_enabled(t.progress)
     probe = _dead_probe(splits, t.track_dead_images, channels_last) if t.track_dead else None
-    for epoch in range(start_epoch + 1, t.epochs + 1):
+    # a run checkpointed where it stopped early (interrupted before its test) does not train on
+    last_epoch = start_epoch if _stops_early(t, best, start_epoch, splits.val is not None) else t.epochs
+    for epoch in range(start_epoch + 1, last_epoch + 1):
         lr = optimizer.param_groups[0]["lr"]
         tic = time.perf_counter()
         batches = train_batches(splits.train, t.batch_size, augment, t.drop_last, channels_last, epoch)
@@ -407,7 +414,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
             best = {"val_acc": val.acc, "epoch": epoch}
             best_weights = {"model": _state_dict(eval_model), "epoch": epoch, "val_acc": val.acc}
         bad_epochs = epoch - (best["epoch"] or 0)  # derived, so a resumed run stops where it would have
-        stop = bool(t.early_stop_patience and val is not None and bad_epochs >= t.early_stop_patience)
+        stop = _stops_early(t, best, epoch, val is not None)
         if epoch % t.checkpoint_every == 0 or epoch == t.epochs or stop:
             if best_weights is not None:  # written with last.pt, so best.pt always matches last.pt's best
                 ckpt.save_checkpoint(best_path, best_weights)
