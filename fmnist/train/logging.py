@@ -41,20 +41,29 @@ class MetricSinks:
             self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
         wb = cfg.get("wandb")
         if wb is not None and wb.get("enabled", False):
-            os.environ.setdefault("WANDB_SILENT", "true")
-            import wandb
+            try:
+                self.wandb_run = self._start_wandb(wb, run_dir, resolved_config)
+            except BaseException:  # the writer opened above would outlive the failed run
+                self.close()
+                raise
 
-            self.wandb_run = wandb.init(
-                project=wb.get("project", "fmnist"),
-                entity=wb.get("entity"),
-                group=wb.get("group"),
-                mode=wb.get("mode", "offline"),
-                dir=str(run_dir),
-                name=Path(run_dir).name,
-                config=resolved_config,
-                resume="allow",
-                id=wb.get("id"),
-            )
+    @staticmethod
+    def _start_wandb(wb: DictConfig, run_dir: Path, resolved_config: dict[str, Any]) -> Any:
+        """A W&B run in `run_dir`, as `logger.wandb` configures it."""
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        return wandb.init(
+            project=wb.get("project", "fmnist"),
+            entity=wb.get("entity"),
+            group=wb.get("group"),
+            mode=wb.get("mode", "offline"),
+            dir=str(run_dir),
+            name=Path(run_dir).name,
+            config=resolved_config,
+            resume="allow",
+            id=wb.get("id"),
+        )
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
         step = int(row["epoch"])
