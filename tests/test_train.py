@@ -1032,3 +1032,18 @@ def test_a_run_stopped_early_and_interrupted_before_its_test_resumes_to_its_test
     assert summary["resumed_from_epoch"] == 3
     assert (summary["epochs_completed"], summary["best_epoch"], summary["best_val_acc"]) == (3, 2, 0.9)
     assert [int(r["epoch"]) for r in read_metrics(tmp_path / "r")] == [1, 2, 3]
+
+
+def test_a_forced_rerun_without_dead_unit_statistics_leaves_none_of_the_run_it_replaced(
+        make_resplit, tmp_path: Path) -> None:
+    """trainer.force=true over a completed run, now without a validation split: the dead_units.json of the run it
+    replaced (measured on a validation split this run does not have) is not left for the analysis to read as its."""
+    from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE
+
+    data = make_resplit().path
+    train(compose_train(data, *SYNTHETIC, "trainer.epochs=1"), tmp_path / "r")
+    assert (tmp_path / "r" / DEAD_UNITS_FILE).is_file()
+    summary = train(compose_train(data, *SYNTHETIC, "trainer.epochs=1", "data.val_fraction=0", "trainer.force=true"),
+                    tmp_path / "r")
+    assert summary["status"] == "completed" and summary["n_val"] == 0
+    assert not (tmp_path / "r" / DEAD_UNITS_FILE).exists()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fmnist.analysis.dead_neurons import activation_modules, dead_unit_stats
+from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, activation_modules, dead_unit_stats
 from fmnist.config import call_factory, describe_differences, differing_keys, safe_instantiate, validate
 from fmnist.data.loader import DataSplits, eval_batches, load_splits, oversized_batch, steps_per_epoch, train_batches
 from fmnist.data.prepare import ensure_resplit
@@ -445,6 +445,8 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
             eval_model.load_state_dict(ckpt.load_checkpoint(best_path)["model"])
         val_images = _dead_probe(splits, len(splits.val), channels_last)  # the whole validation split
         dead_unit_stats(eval_model, val_images, t.eval_batch_size).save(run_dir)
+    else:  # none measured: a file left by the run this one replaced (trainer.force) is not this run's
+        (run_dir / DEAD_UNITS_FILE).unlink(missing_ok=True)
 
     train_time = sum(r["epoch_time_s"] for r in rows)
     summary.update(
