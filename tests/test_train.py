@@ -1047,3 +1047,18 @@ def test_a_forced_rerun_without_dead_unit_statistics_leaves_none_of_the_run_it_r
                     tmp_path / "r")
     assert summary["status"] == "completed" and summary["n_val"] == 0
     assert not (tmp_path / "r" / DEAD_UNITS_FILE).exists()
+
+
+def test_an_atomic_write_that_fails_before_writing_closes_its_temp_file(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure setting the temp file's permissions (before any byte is written) leaves no open descriptor."""
+    def refused(path, mode):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(run_dir_mod.os, "chmod", refused)
+    fds = set(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else None
+    if fds is None:
+        pytest.skip("needs /proc/self/fd")
+    with pytest.raises(FmnistError, match="cannot write .*summary.json: Operation not permitted"):
+        run_dir_mod.write_summary(tmp_path, {"status": "completed"})
+    assert set(os.listdir("/proc/self/fd")) <= fds and not list(tmp_path.iterdir())

@@ -81,8 +81,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise FmnistError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f:  # first: the descriptor is closed whatever fails below
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
