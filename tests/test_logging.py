@@ -21,7 +21,7 @@ def test_a_sink_that_fails_to_open_closes_the_ones_already_open(tmp_path: Path,
     closed: list[bool] = []
 
     class Writer:
-        def __init__(self, log_dir: str) -> None:
+        def __init__(self, log_dir: str, purge_step: int | None = None) -> None:
             pass
 
         def close(self) -> None:
@@ -36,3 +36,34 @@ def test_a_sink_that_fails_to_open_closes_the_ones_already_open(tmp_path: Path,
     with pytest.raises(RuntimeError, match="wandb cannot start"):
         MetricSinks(cfg, tmp_path, {})
     assert closed == [True]
+
+
+def _scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """What TensorBoard shows: each tag's (step, value) after the purges the files ask for."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {tag: [(e.step, round(e.value, 6)) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def _attempt(run_dir: Path, resumed_epoch: int, epochs: range, loss: float, final: float | None = None) -> None:
+    sinks = MetricSinks(OmegaConf.create({"tensorboard": True}), run_dir, {}, resumed_epoch)
+    for epoch in epochs:
+        sinks.log_epoch({"epoch": epoch, "train_loss": loss + epoch})
+    if final is not None:
+        sinks.log_final({"test_acc": final})
+    sinks.close()
+
+
+def test_tensorboard_shows_each_epoch_once_after_a_resume_or_a_fresh_start(tmp_path: Path) -> None:
+    """An attempt interrupted after logging epochs 1-3 (checkpointed at 2) resumes after epoch 2: epoch 3 is
+    the resumed run's, once. A forced rerun (from scratch) of that finished run shows only its own epochs and
+    final scalars, not both runs' interleaved."""
+    _attempt(tmp_path, 0, range(1, 4), 0.0)
+    _attempt(tmp_path, 2, range(3, 5), 10.0, final=0.9)
+    assert _scalars(tmp_path / "tensorboard") == {"train_loss": [(1, 1.0), (2, 2.0), (3, 13.0), (4, 14.0)],
+                                                  "final/test_acc": [(0, 0.9)]}
+    _attempt(tmp_path, 0, range(1, 3), 100.0, final=0.5)
+    assert _scalars(tmp_path / "tensorboard") == {"train_loss": [(1, 101.0), (2, 102.0)],
+                                                  "final/test_acc": [(0, 0.5)]}

@@ -30,15 +30,20 @@ def format_epoch(row: Mapping[str, Any], epochs: int) -> str:
 
 
 class MetricSinks:
-    """Fans epoch rows and final results out to TensorBoard and W&B, as configured in `logger`."""
+    """Fans epoch rows and final results out to TensorBoard and W&B, as configured in `logger`. `resumed_epoch`:
+    the epoch the run resumes after (0: it starts from scratch). TensorBoard hides what an earlier attempt in the
+    run dir logged from the next epoch on (all of it for a fresh start: a run started again or forced), so its
+    curves show each epoch once, as metrics.csv does."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, resolved_config: dict[str, Any]) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, resolved_config: dict[str, Any], resumed_epoch: int = 0) -> None:
         self.tb = None
         self.wandb_run = None
         if cfg.get("tensorboard", False):
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
-            self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+            # purge_step: events of earlier files in log_dir at this step or later are dropped by TensorBoard
+            purge_step = resumed_epoch + 1 if resumed_epoch else 0  # 0 also drops the final/* scalars (step 0)
+            self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=purge_step)
         wb = cfg.get("wandb")
         if wb is not None and wb.get("enabled", False):
             try:

@@ -371,7 +371,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
     if use_graphs:  # after the resume load; the graphs read the parameters in place
         train_model = _capture(model, t, len(splits.train), tuple(splits.train.images.shape[1:]), precision,
                                channels_last, summary)
-    sinks = MetricSinks(cfg.logger, run_dir, config)
+    sinks = MetricSinks(cfg.logger, run_dir, config, start_epoch)
     opened.append(sinks)
     loop_start = time.perf_counter()
     summary["setup_s"] = round(loop_start - entered, 3)
