@@ -167,6 +167,9 @@ def test_a_copy_keeps_its_own_overrides(tmp_path: Path) -> None:
         (source / name).write_text("x\n")
     (copy / "checkpoints").mkdir(parents=True)
     (copy / "checkpoints" / "last.pt").write_text("an interrupted attempt of the copy: discarded")
+    (copy / "tensorboard").mkdir()  # that attempt's results: not mixed into the copied ones
+    for name in ("tensorboard/events.attempt", "dead_units.json", "metrics.csv"):
+        (copy / name).write_text("an interrupted attempt's\n")
     adopted = adopt_results(source, copy, {"run_dir": str(copy), "config": {"name": "stage_b"},
                                            "overrides": ["model.skip=true", "seed=0"], "hostname": "copier",
                                            "slurm_job_id": "42", "choices": {"model": "resnet9_noskip"}})

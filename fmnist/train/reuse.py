@@ -141,18 +141,27 @@ def _intact(run_dir: Path) -> bool:
     return True
 
 
+def _results(run_dir: Path) -> list[Path]:
+    """The files and folders of `run_dir` that hold a run's results (what a copy takes), by name."""
+    return [item for item in sorted(run_dir.iterdir())
+            if item.name not in NOT_COPIED and not item.name.startswith(".")]
+
+
 def adopt_results(source: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """Copy `source`'s results into `run_dir` and write its summary.json: `source`'s results with this run's
     own fields (`summary`: run dir, config, command, ...), `reused_from` (where they were copied from, itself a
     copy only when no original was found), `reused_at` and `reused_by` (the host and Slurm job that copied them).
-    Returns it."""
+    Results of an earlier attempt in `run_dir` are removed first. Returns it."""
     source, run_dir = Path(source), Path(run_dir)
     origin = read_summary(source) or {}
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        for item in sorted(source.iterdir()):
-            if item.name in NOT_COPIED or item.name.startswith("."):
-                continue
+        for item in _results(run_dir):  # an earlier attempt's: not mixed into the copy (a second events file)
+            if item.is_dir():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
+        for item in _results(source):
             target = run_dir / item.name
             if item.is_dir():
                 shutil.copytree(item, target, dirs_exist_ok=True)
