@@ -590,3 +590,25 @@ def test_tta_epochs_run_each_preset_once_per_length(make_resplit, tmp_path: Path
     assert "not judged" not in tables
     assert "| `fast` | resnet9, width 32 | 12 | 94.20 % | 9.1 | ≥ 94.0 % in ≤ 10 s | met |" in tables
     assert "| `fast` | resnet9, width 32 | 16 | 94.60 % | 11.5 | ≥ 94.0 % in ≤ 10 s | missed |" in tables
+
+
+@pytest.mark.parametrize("split_case", [str.lower, str.title])
+def test_the_naive_pipeline_gets_the_readers_training_images_in_its_label_order(make_resplit, split_case) -> None:
+    """The naive pipeline's PNGs are those of the training images the reader returned, in the order of its labels,
+    also for split values the reader accepts in another case ('Train'): they were matched by the exact string
+    'train', so such a folder gave no PNGs and the naive timing loop never ended."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    from PIL import Image
+
+    import fmnist.bench.__main__ as bench
+    from fmnist.data.resplit import load_resplit
+
+    s = make_resplit()
+    s.set_column("split", pa.array([split_case(v) for v in s.read_table().column("split").to_pylist()]))
+    data = load_resplit(s.path)
+    pngs = bench._train_pngs(s.path, data.train.ids)
+    assert len(pngs) == len(data.train.labels)
+    np.testing.assert_array_equal(np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in pngs]), data.train.images)

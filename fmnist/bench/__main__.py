@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import torch
 from hydra import compose, initialize_config_dir
@@ -27,7 +28,7 @@ from fmnist.bench.pipelines import MODES, time_naive, time_ours
 from fmnist.bench.tta import CONF_DIR, compose_preset, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
 from fmnist.data.prepare import DEFAULT_DIR, ensure_resplit
-from fmnist.data.resplit import load_resplit
+from fmnist.data.resplit import PARQUET_NAME, _parquet_image_bytes, load_resplit
 from fmnist.errors import FmnistError, first_line
 from fmnist.models.factory import build_model
 from fmnist.train.device import device_name, resolve_channels_last, resolve_device, resolve_precision
@@ -41,11 +42,14 @@ def _model(name: str, width: int | None) -> torch.nn.Module:
         return build_model(compose("train", overrides=overrides))
 
 
-def _train_pngs(data_dir: Path) -> list[bytes]:
-    table = pq.read_table(data_dir / "data.parquet", columns=["id", "image", "split"]).sort_by("id")
-    is_train = table.column("split").to_numpy(zero_copy_only=False) == "train"
-    images = table.column("image").combine_chunks().field("bytes").to_pylist()
-    return [b for b, keep in zip(images, is_train) if keep]
+def _train_pngs(data_dir: Path, train_ids: np.ndarray) -> list[bytes]:
+    """The PNG bytes of the images `train_ids` (the reader's training ids, which it validated), in that order."""
+    path = data_dir / PARQUET_NAME
+    table = pq.read_table(path, columns=["id", "image"])
+    blobs, _ = _parquet_image_bytes(table.column("image"), path)
+    ids = table.column("id").to_numpy()
+    order = np.argsort(ids, kind="stable")
+    return [blobs[row] for row in order[np.searchsorted(ids[order], train_ids)].tolist()]
 
 
 def _options(group: str) -> list[str]:
@@ -160,10 +164,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise FmnistError(f"--modes graphs needs a CUDA device; this is {device}")
     data_dir = ensure_resplit(args.data_dir, "auto", option="--data-dir")  # builds only the default folder
     data = load_resplit(data_dir)
-    import numpy as np
-
     split = DeviceSplit.from_imageset("train", data.train, np.arange(len(data.train)), device)
-    pngs = None if args.skip_naive or not args.models else _train_pngs(Path(data_dir))
+    pngs = None if args.skip_naive or not args.models else _train_pngs(Path(data_dir), data.train.ids)
     results: dict[str, Any] = {
         "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
         "python": platform.python_version(), "precision": precision,
