@@ -612,3 +612,16 @@ def test_the_naive_pipeline_gets_the_readers_training_images_in_its_label_order(
     pngs = bench._train_pngs(s.path, data.train.ids)
     assert len(pngs) == len(data.train.labels)
     np.testing.assert_array_equal(np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in pngs]), data.train.images)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("skip_naive", [False, True])
+def test_a_batch_larger_than_the_training_split_is_refused(make_resplit, capsys: pytest.CaptureFixture,
+                                                           skip_naive: bool) -> None:
+    """A batch size above the folder's training images (200 here) is one line: the naive pipeline's DataLoader
+    (drop_last) gave no batch and its timing loop never ended, and ours timed 0 steps (a division by zero)."""
+    args = ["--data-dir", str(make_resplit().path), "--models", "resnet9", "--width", "4", "--batch-sizes", "32", "256",
+            "--warmup", "0", "--steps", "1", "--workers", "0"]
+    assert main(args + (["--skip-naive"] if skip_naive else [])) == 1
+    err = capsys.readouterr().err
+    assert err == "error: --batch-sizes 256 is larger than the 200 training images of the data folder\n"

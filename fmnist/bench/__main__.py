@@ -155,6 +155,14 @@ def _warm_up(args: argparse.Namespace, split: DeviceSplit, device: torch.device,
         _free_device_memory(device)
 
 
+def _check_batch_sizes(args: argparse.Namespace, n_train: int) -> None:
+    """Refuse a batch larger than the training split: the naive DataLoader (drop_last) would give no batch at all
+    and ours a smaller one than the images per step its timing counts."""
+    too_big = [bs for bs in args.batch_sizes if bs > n_train] if args.models else []
+    if too_big:
+        raise FmnistError(f"--batch-sizes {too_big[0]} is larger than the {n_train} training images of the data folder")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(0, deterministic=args.cudnn == "deterministic")
     device = resolve_device(args.device)
@@ -165,6 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = ensure_resplit(args.data_dir, "auto", option="--data-dir")  # builds only the default folder
     data = load_resplit(data_dir)
     split = DeviceSplit.from_imageset("train", data.train, np.arange(len(data.train)), device)
+    _check_batch_sizes(args, len(split))
     pngs = None if args.skip_naive or not args.models else _train_pngs(Path(data_dir), data.train.ids)
     results: dict[str, Any] = {
         "device": str(device), "device_name": device_name(device), "torch_version": torch.__version__,
