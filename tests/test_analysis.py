@@ -1190,6 +1190,23 @@ def test_runs_that_differ_in_an_unswept_setting_are_never_pooled(tmp_path: Path,
     assert collect(tmp_path / "a").swept == {"fake": ["model.skip"]}  # neutral keys and seeds split nothing
 
 
+def test_runs_that_differ_in_an_unswept_list_setting_are_never_pooled(tmp_path: Path) -> None:
+    """As above, with a list-valued config key (a scheduler's milestones changed in conf/, not on the command line):
+    the key is swept, and its values keep the runs apart instead of both reading as missing."""
+    fake_sweep(tmp_path / "a")
+    for path, milestones in ((tmp_path / "a", [0.5, 0.75]), (tmp_path / "b", [0.3, 0.6])):
+        runs = fake_sweep(path) if path.name == "b" else sorted(path.iterdir())
+        for run in runs:
+            summary = json.loads((run / "summary.json").read_text())
+            summary["config"]["scheduler"] = {"milestones": milestones}
+            (run / "summary.json").write_text(json.dumps(summary))
+    collection = collect([tmp_path / "a", tmp_path / "b"])
+    assert collection.swept == {"fake": ["model.skip", "scheduler.milestones"]}
+    assert sorted(collection.runs.groupby("cell").size()) == [2, 2, 2, 2]
+    assert (collection.runs["status"] == "completed").all()  # not duplicates of the other sweep's runs
+    assert stats.aggregate(collection)["n"].tolist() == [2, 2, 2, 2]
+
+
 def write_multirun_yaml(sweep: Path, params: dict[str, str], task: list[str] | None = None,
                         sweeper: str = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper") -> None:
     """The parts of Hydra's multirun.yaml that the missing-jobs check reads: the sweeper, its params and the

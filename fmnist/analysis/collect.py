@@ -399,7 +399,7 @@ def _param_value(run: _Run, key: str) -> Any:
     if key in run.overrides:
         return run.overrides[key]
     value = select(run.config, key)
-    if value is not None and not isinstance(value, (dict, list)):
+    if value is not None and not isinstance(value, dict):  # a list (milestones, betas) is a value; a dict a group
         return value
     return run.choices.get(key)
 
