@@ -207,6 +207,17 @@ def test_holm_and_welch_edge_cases() -> None:
     assert holm([0.6, 0.7]) == [1.0, 1.0]  # (2 * 0.6, max(1.2, 0.7)): capped at 1
 
 
+def test_seeds_that_all_score_the_same_are_no_seed_noise_whatever_their_number() -> None:
+    """Seven seeds at 0.8 against two at 0.8 (e.g. cells diverged to one accuracy): the same value on both sides,
+    p = 1. The mean of seven 0.8s is not 0.8 to the last bit and np.var is 1e-32, not 0: Welch's test on that float
+    noise called it significant (p = 0.0498)."""
+    from fmnist.analysis.stats import welch_ci
+
+    same, fewer = np.full(7, 0.8), np.full(2, 0.8)
+    assert welch(same, fewer) == welch(fewer, same) == 1.0
+    assert welch(same, np.full(2, 0.7)) == 0.0 and all(np.isnan(welch_ci(same, fewer)))
+
+
 def hand_aggregate(runs: list[tuple[dict, str, float | None]], reference: dict | None = None):
     """`aggregate` of preset "p" from (cell, status, test_acc) rows; the swept keys are those of the first cell."""
     rows = [{"preset": "p", "status": status, "run_dir": f"/p/{i}", "cell": cell_label(cell), **cell, "test_acc": acc}

@@ -70,9 +70,14 @@ def welch(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) < 2 or len(b) < 2:
         return math.nan
-    if np.var(a) == 0 and np.var(b) == 0:
-        return 1.0 if a.mean() == b.mean() else 0.0
+    if _constant(a) and _constant(b):
+        return 1.0 if a[0] == b[0] else 0.0
     return float(_welch_test(a, b).pvalue)
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Every value the same (exactly: np.var of seven equal floats can be 1e-32, float noise a t-test would read)."""
+    return bool(np.ptp(values) == 0)
 
 
 def _welch_test(a: np.ndarray, b: np.ndarray) -> Any:
@@ -87,7 +92,7 @@ def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, 
     """Confidence interval of mean(a) - mean(b) from Welch's t-test (NaNs when either sample has fewer than 2
     values or both have zero variance)."""
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
+    if len(a) < 2 or len(b) < 2 or (_constant(a) and _constant(b)):
         return math.nan, math.nan
     ci = _welch_test(a, b).confidence_interval(level)
     return float(ci.low), float(ci.high)
