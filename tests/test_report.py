@@ -789,6 +789,21 @@ def test_preset_table_rows_put_validation_before_test_and_count_failed_runs() ->
     assert r"& no result \\" in preset_table(result, "stage1_models")
 
 
+def test_a_preset_table_whose_reference_has_no_result_does_not_blame_the_seeds() -> None:
+    """The reference's runs all failed: a cell with two seeds has no difference to test, and its verdict says why
+    (the reference has no result), not "n < 2" beside its n of 2; the console says the same."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.console import cell_summary
+    from fmnist.analysis.report_tables import preset_table
+
+    result = make_result({"stage2_norm": [{"cell": {"norm": "batchnorm"}, "status": "failed", "test_acc": None}]
+                          + seeds({"norm": "none"}, [0.8, 0.81])})
+    row = next(line for line in preset_table(result, "stage2_norm").splitlines() if line.startswith("none & 2"))
+    assert row.endswith(r"& reference has no result \\") and "n < 2" not in row
+    assert cell_summary(result.cells).splitlines()[-1].endswith("reference has no result")
+
+
 def test_per_class_table_quotes_each_class_mean_and_std() -> None:
     from types import SimpleNamespace
 

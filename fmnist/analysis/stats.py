@@ -32,6 +32,7 @@ METRICS: tuple[str, ...] = ("best_val_acc", "test_acc", "params", "flops", "trai
 TEST_NAME = "Welch's two-sided t-test, Holm-corrected within each preset"
 REFERENCE, NOISE, TOO_FEW = "reference", "within seed noise", "n < 2"
 NO_RESULT = "no result"
+NO_REFERENCE = "reference has no result"
 
 
 def primary_metric(runs: pd.DataFrame) -> str:
@@ -184,10 +185,13 @@ def _metric_values(cell_runs: pd.DataFrame, metric: str) -> np.ndarray:
 
 
 def shown_verdict(cell: Mapping[str, Any]) -> str:
-    """A cell's verdict as the tables show it: 'no result' for a cell without a completed run to compare (its
-    verdict says too few seeds, which is true but not why)."""
-    if not bool(cell["is_reference"]) and pd.isna(cell["delta"]) and int(cell["n"]) == 0:
-        return NO_RESULT
+    """A cell's verdict as the tables show it: 'no result' for a cell without a completed run to compare, 'reference
+    has no result' for one whose reference has none (the verdict says too few seeds: true, but not why)."""
+    if not bool(cell["is_reference"]) and pd.isna(cell["delta"]):
+        if int(cell["n"]) == 0:
+            return NO_RESULT
+        if cell["verdict"] == TOO_FEW:  # seeds, but no reference result to test them against
+            return NO_REFERENCE
     return str(cell["verdict"])
 
 
