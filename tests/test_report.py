@@ -160,6 +160,12 @@ def test_write_sources_needs_main_tex(tiny_analysis, tmp_path: Path) -> None:
         report_mod.write_sources(tiny_analysis.result, tmp_path)
 
 
+def test_a_count_that_rounds_up_to_the_next_unit_is_written_in_it() -> None:
+    """999,999 parameters are 1 M, not '1e+03 k' (three significant digits of 999.999 k)."""
+    assert latex.count(999_999) == r"1\,M" and latex.count(999_950_000) == r"1\,G"
+    assert latex.count(999_499) == r"999\,k" and latex.count(26_300) == r"26.3\,k" and latex.count(999) == "999"
+
+
 def test_latex_helpers() -> None:
     import numpy as np
     import pandas as pd

@@ -129,8 +129,9 @@ def count(value: Any) -> str:
     if missing(value):
         return NA
     v = float(value)
+    shown = abs(float(f"{v:.3g}"))  # the unit of the number as printed: 999,999 is 1 M, not 1e+03 k
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(v) >= scale:
+        if shown >= scale:
             return f"{v / scale:.3g}\\,{unit}"
     return f"{v:.0f}"
 
