@@ -852,7 +852,8 @@ def test_setup_macros_quote_each_split_size_and_setting_from_the_reference_run(t
 
 
 def test_overview_and_preset_macros_count_statuses_and_pick_the_best_cell_by_validation() -> None:
-    """nFailed and nUnfinished (unreadable and not started included) count their runs; the best cell is chosen by
+    """nFailed and nUnfinished (unreadable and not started included) count their runs, and nRuns adds them up (a
+    duplicate is not counted); the best cell is chosen by
     validation accuracy but quotes its test accuracy (mean and std), and the worst likewise: here the cell with the
     highest test accuracy has the lowest validation accuracy."""
     from test_evidence import make_result, seeds
@@ -864,7 +865,8 @@ def test_overview_and_preset_macros_count_statuses_and_pick_the_best_cell_by_val
                           + seeds(big, [0.95, 0.91], best_val_acc=[0.85, 0.83])
                           + seeds(odd, [0.97, 0.99], best_val_acc=[0.70, 0.72])
                           + [{"cell": big, "status": "failed", "error": "nan"}, {"cell": big, "status": "interrupted"},
-                             {"cell": odd, "status": "unreadable"}, {"cell": odd, "status": "not_started"}]})
+                             {"cell": odd, "status": "unreadable"}, {"cell": odd, "status": "not_started"},
+                             {"cell": ref, "status": "duplicate"}]})  # a second sweep dir's copy: not another run
     m = _overview(result)
     assert (m["nRuns"], m["nCompleted"], m["nFailed"], m["nUnfinished"]) == ("10 runs", "6", "1", "3")
     assert (m["bestCell"], m["bestAcc"], m["bestStd"], m["bestN"]) == ("model=resnet18", "93.00", "2.83", "2 seeds")

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from fmnist.analysis import latex
-from fmnist.analysis.collect import COMPLETED, UNFINISHED, run_config, select
+from fmnist.analysis.collect import COMPLETED, DUPLICATE, UNFINISHED, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_named, dead_runs_sweeping,
                                       distinct_dead_runs, ensemble_macros, evidence_macros, find_cell,
                                       key_family_p, keyed, metric_name, named_pairs, preset_summary, primary,
@@ -52,8 +52,15 @@ PAIR_STEMS = ("ResVsPlainEighteen", "SkipVsNoSkip", "Depth", "Width")
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
 
 
+def _counted_runs(result: AnalysisResult) -> pd.DataFrame:
+    """The analysed runs, each (preset, cell, seed) once: a duplicate found in a second sweep dir is not another
+    run, so the report's run counts add up to completed + failed + unfinished."""
+    runs = result.collection.runs
+    return runs[runs["status"] != DUPLICATE]
+
+
 def _overview(result: AnalysisResult) -> dict[str, str]:
-    runs, cells, grids = result.collection.runs, result.cells, study_grids()
+    runs, cells, grids = _counted_runs(result), result.cells, study_grids()
     m = {
         "nRuns": plural(len(runs), "run"), "nCompleted": str(int((runs["status"] == COMPLETED).sum())),
         "nFailed": str(int((runs["status"] == "failed").sum())),
@@ -181,7 +188,7 @@ def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, s
     metric = primary(result)
     for preset, p in prefixes.items():
         cells = result.cells[result.cells["preset"] == preset]
-        runs = result.collection.runs[result.collection.runs["preset"] == preset]
+        runs = _counted_runs(result)[lambda r: r["preset"] == preset]
         done = cells[(cells["n"] > 0) & cells[f"{metric}_mean"].notna()] if len(cells) else cells
         m.update({f"{p}{k}": NA for k in ("Cells", "Runs", "Completed", "Best", "BestAcc", "BestStd", "Ref",
                                           "RefAcc", "RefStd", "Worst", "WorstAcc", "NSig", "NCompared", "Seeds")})
