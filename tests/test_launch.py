@@ -31,7 +31,7 @@ from fmnist.train.run_dir import flock_held, hold_run_dir
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from hydra_plugins.fmnist_launchers import gpu_pool
 from hydra_plugins.fmnist_launchers.job_checks import claim_path, compose_job, record_if_completed
-from hydra_plugins.fmnist_launchers.failures import config_run_dir, job_config
+from hydra_plugins.fmnist_launchers.failures import config_run_dir, job_config, record_job_failure
 from hydra_plugins.fmnist_launchers.gpu_pool import GpuPoolLauncher, plan_slots, visible_gpus
 from runs import run_train_cli, train_cmd
 
@@ -857,3 +857,21 @@ def test_a_job_whose_identical_run_is_being_trained_waits_in_the_queue_not_in_a_
     assert sorted(spans) == [0, 1] and spans[1][0] < spans[0][0]
     assert spans[0][0] >= released[0] - 0.05
     assert "#0 waits for the identical run being trained elsewhere" in caplog.text
+
+
+def test_a_worker_that_recorded_its_interruption_is_not_called_failed(tmp_path: Path) -> None:
+    """A worker stopped by a signal (kill <pid>) records its run `interrupted` and exits 130: the launcher keeps
+    that (the run resumes; the analysis counts it unfinished, not failed). An `interrupted` summary from before
+    the job started is an earlier attempt's: this job died without a word, and is recorded failed."""
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def recorded(since: float | None) -> dict:
+        (run / "summary.json").write_text(json.dumps({"status": "interrupted", "error": "interrupted (SIGTERM)"}))
+        record_job_failure(run, "worker process exited with status 130", since=since)
+        return json.loads((run / "summary.json").read_text())
+
+    assert recorded(time.time() - 60)["status"] == "interrupted"  # written by this job, launched a minute ago
+    later = recorded(time.time() + 60 + CLOCK_SLACK_S)  # a job launched after that summary was written
+    assert later["status"] == "failed" and later["error"] == "worker process exited with status 130"
+    assert recorded(None)["status"] == "failed"  # no launch time known (Slurm): as before

@@ -38,15 +38,20 @@ def job_run_dir(hydra_context: Any, master_config: DictConfig, overrides: Sequen
         return None
 
 
-def record_job_failure(run_dir: Path | None, error: str) -> None:
-    """Mark the run's summary.json failed with `error`, unless the run recorded its own ending."""
+def record_job_failure(run_dir: Path | None, error: str, since: float | None = None) -> None:
+    """Mark the run's summary.json failed with `error`, unless the run recorded its own ending: completed or
+    failed, or `interrupted` in a summary written since the job started at `since` (epoch seconds; a worker
+    stopped by a signal records that and exits 130: the run resumes, it did not fail)."""
     if run_dir is None:
         return
     try:
+        from fmnist.train.callbacks import completed_before
         from fmnist.train.run_dir import read_summary, write_summary
 
         summary = read_summary(run_dir) or {"run_dir": str(run_dir)}
         if summary.get("status") in ("completed", "failed"):
+            return
+        if summary.get("status") == "interrupted" and since is not None and not completed_before(run_dir, since):
             return
         summary.update(status="failed", error=error,
                        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -398,7 +398,7 @@ class GpuPoolLauncher(Launcher):
             error = _describe_exit(code) if code != 0 else "the job raised (see its log)"
             if ret is not None and ret.status == JobStatus.FAILED:
                 error = f"{type(ret._return_value).__name__}: {ret._return_value}"
-            record_job_failure(run_dir, error)
+            record_job_failure(run_dir, error, since=job.started_at)
             log.error(f"gpu_pool: #{job.num} failed after {took:.1f}s: {error} (log: {job.log})")
             return failed_return(job.overrides)
         status, trained = _run_outcome(run_dir, job.started_at)
