@@ -54,17 +54,32 @@ def unquoted_path_error(arg: str, several: str | None = "") -> str | None:
     return None
 
 
+def _allowed_target(name: str) -> bool:
+    """`name` starts with an allowed prefix and what it resolves to is defined in an allowed module: a prefix alone
+    would let `torch.nn.modules.module.torch.save` (torch.save, through a module's own `import torch`) pass. A name
+    that does not resolve is left to instantiate, which fails on it."""
+    if not name.startswith(ALLOWED_TARGET_PREFIXES):
+        return False
+    try:
+        obj = get_object(name)
+    except Exception:  # not importable: nothing will be called
+        return True
+    origin = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
+    return isinstance(origin, str) and f"{origin}.".startswith(ALLOWED_TARGET_PREFIXES)
+
+
 def check_targets(node: Any, path: str = "") -> None:
-    """Raise ConfigError if any `_target_` below `node` lies outside ALLOWED_TARGET_PREFIXES."""
+    """Raise ConfigError if any `_target_` below `node` lies outside ALLOWED_TARGET_PREFIXES, by its name or by
+    the module that defines what it resolves to."""
     if isinstance(node, DictConfig):
         target = node.get("_target_") if "_target_" in node else None
         if target is not None:
             name = str(target)
-            if not name.startswith(ALLOWED_TARGET_PREFIXES):
+            if not _allowed_target(name):
                 where = f"{path}._target_" if path else "_target_"
                 raise ConfigError(
                     f"{where}={name!r} is not allowed: targets must start with one of "
-                    f"{', '.join(ALLOWED_TARGET_PREFIXES)}"
+                    f"{', '.join(ALLOWED_TARGET_PREFIXES)} and be defined there"
                 )
         for key in node.keys():
             if key == "_target_":

@@ -64,6 +64,17 @@ def test_foreign_targets_are_refused(target: str) -> None:
         validate(cfg)
 
 
+@pytest.mark.parametrize(
+    "target", ["torch.nn.modules.module.torch.save", "torch.optim.optimizer.torch.load", "fmnist.study.subprocess.run",
+               "fmnist.config.instantiate", "fmnist.study.Path", "fmnist.train.entry.os"]
+)
+def test_targets_reached_through_an_allowed_module_are_refused(target: str) -> None:
+    """An allowed prefix is not enough: `torch.nn.modules.module.torch.save` is torch.save, reached through the
+    `torch` that torch.nn.modules.module imports; what the target resolves to must be defined in an allowed module."""
+    with pytest.raises(ConfigError, match="not allowed"):
+        check_targets(OmegaConf.create({"_target_": target}), "x")
+
+
 def test_nested_foreign_target_is_refused() -> None:
     node = OmegaConf.create({"_target_": "torch.nn.Sequential", "inner": {"_target_": "os.system"}})
     with pytest.raises(ConfigError, match=r"x\.inner\._target_"):
