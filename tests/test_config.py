@@ -214,3 +214,22 @@ def test_neutral_keys_stay_out_of_run_dir_names() -> None:
 
     excluded = set(OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys)
     assert set(NEUTRAL_KEYS) <= excluded, set(NEUTRAL_KEYS) - excluded
+
+
+def _leaves(node: dict, prefix: str) -> list[str]:
+    """The dotted keys of the values below `node`."""
+    found = []
+    for key, value in node.items():
+        found += _leaves(value, f"{prefix}.{key}") if isinstance(value, dict) else [f"{prefix}.{key}"]
+    return found
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "logger").glob("*.yaml")))
+def test_keys_below_a_neutral_group_stay_out_of_run_dir_names(option: str) -> None:
+    """`logger` is neutral as a whole, but Hydra leaves out of override_dirname only the exact keys it lists: a
+    rerun with `logger.tensorboard=false` must find the same run dir, not train the run again in another."""
+    leaves = _leaves(OmegaConf.to_container(OmegaConf.load(CONF / "logger" / f"{option}.yaml")), "logger")
+    overrides = [f"{key}=x" for key in leaves]  # a string is fine for the name; nothing is validated
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"logger={option}", *overrides, "seed=3"], return_hydra_config=True)
+    assert cfg.hydra.job.override_dirname == "seed=3"
