@@ -70,24 +70,30 @@ def _allowed_target(name: str) -> bool:
 
 def check_targets(node: Any, path: str = "") -> None:
     """Raise ConfigError if any `_target_` below `node` lies outside ALLOWED_TARGET_PREFIXES, by its name or by
-    the module that defines what it resolves to."""
-    if isinstance(node, DictConfig):
-        target = node.get("_target_") if "_target_" in node else None
-        if target is not None:
-            name = str(target)
-            if not _allowed_target(name):
-                where = f"{path}._target_" if path else "_target_"
-                raise ConfigError(
-                    f"{where}={name!r} is not allowed: targets must start with one of "
-                    f"{', '.join(ALLOWED_TARGET_PREFIXES)} and be defined there"
-                )
-        for key in node.keys():
-            if key == "_target_":
-                continue
-            check_targets(node._get_node(key), f"{path}.{key}" if path else str(key))
-    elif isinstance(node, ListConfig):
+    the module that defines what it resolves to. Interpolations are resolved first: instantiate builds a `_target_`
+    that `${...}` brings in from another node (one never checked, e.g. `logger`)."""
+    if isinstance(node, (DictConfig, ListConfig)):
+        try:
+            node = OmegaConf.to_container(node, resolve=True)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"{path or 'the config'} cannot be resolved: {first_line(exc)}") from exc
+    _check_resolved_targets(node, path)
+
+
+def _check_resolved_targets(node: Any, path: str) -> None:
+    """check_targets on a resolved container (dicts and lists)."""
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not _allowed_target(str(target)):
+            where = f"{path}._target_" if path else "_target_"
+            raise ConfigError(f"{where}={str(target)!r} is not allowed: targets must start with one of "
+                              f"{', '.join(ALLOWED_TARGET_PREFIXES)} and be defined there")
+        for key, value in node.items():
+            if key != "_target_":
+                _check_resolved_targets(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
         for i, item in enumerate(node):
-            check_targets(item, f"{path}[{i}]")
+            _check_resolved_targets(item, f"{path}[{i}]")
 
 
 def _root_cause(exc: BaseException) -> BaseException:

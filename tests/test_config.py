@@ -84,6 +84,16 @@ def test_nested_foreign_target_is_refused() -> None:
         check_targets(in_a_list, "x")
 
 
+def test_a_target_reached_through_an_interpolation_is_refused() -> None:
+    """instantiate resolves `${...}` and builds a `_target_` it finds there: a node of another group (logger is
+    never built or checked) interpolated into the model must be checked too."""
+    cfg = compose_train("+logger.x._target_=builtins.print", "+logger.x._args_=[built]", "+model.extra=${logger.x}")
+    with pytest.raises(ConfigError, match=r"^model\.extra\._target_='builtins.print' is not allowed"):
+        check_targets(cfg.model, "model")
+    with pytest.raises(ConfigError, match="not allowed"):
+        validate(cfg)
+
+
 def test_wrong_type_is_named() -> None:
     cfg = compose_train("trainer.epochs=ten")
     with pytest.raises(ConfigError, match="^trainer.epochs='ten' is invalid: must be an integer >= 1$"):
