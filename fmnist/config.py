@@ -282,10 +282,12 @@ def _accepted_shapes(annotation: Any) -> tuple[_Shape, ...] | None:
 
 @dataclass(frozen=True)
 class _Rule:
-    """What a constructor parameter accepts, and its default (shown as an example for a list)."""
+    """What a constructor parameter accepts, its default (shown as an example for a list), and whether it takes
+    None."""
 
     shapes: tuple[_Shape, ...]
     default: Any = None
+    nullable: bool = False
 
     def fits(self, value: Any) -> bool:
         return any(shape.fits(value) for shape in self.shapes)
@@ -310,7 +312,7 @@ def _parameter_rules(target: str) -> dict[str, _Rule]:
                     if p.default is not inspect.Parameter.empty}
     except Exception:  # an unresolvable annotation: nothing to check against
         return {}
-    return {name: _Rule(shapes, defaults.get(name)) for name, hint in hints.items()
+    return {name: _Rule(shapes, defaults.get(name), type(None) in typing.get_args(hint)) for name, hint in hints.items()
             if (shapes := _accepted_shapes(hint)) is not None}
 
 
@@ -318,14 +320,14 @@ def check_group_types(cfg: DictConfig, groups: Iterable[str]) -> None:
     """Each value of a built group (model, optimizer, ...) must have the type its constructor's signature asks
     for: `model.skip=flase`, `model.width=abc`, `model.depths=abc` or `optimizer.betas=[a,b]` is refused, naming
     the key, before anything is built, instead of being read as true or failing deep inside training with a
-    message that names neither the key nor the fix."""
+    message that names neither the key nor the fix; null only where the signature takes None (`norm.eps=null`)."""
     for group in groups:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
         for key, rule in _parameter_rules(str(node._target_)).items():
             value = node.get(key)
-            if value is None or key not in node:
+            if key not in node or (value is None and rule.nullable):
                 continue
             shown = list(value) if isinstance(value, ListConfig) else value
             _require(rule.fits(value), f"{group}.{key}", shown, rule.describe())

@@ -150,6 +150,8 @@ def test_wrong_type_is_named() -> None:
                                                               "a list of numbers or a number, e.g. [0.5, 0.75]"),
     (["augment=standard", "augment.erasing_area=abc"], "augment.erasing_area='abc' is invalid: must be a list of "
                                                        "numbers"),
+    (["norm.eps=null"], "norm.eps=None is invalid: must be a number"),  # else a TypeError at the first forward
+    (["activation=leaky_relu", "activation.negative_slope=null"], "activation.negative_slope=None is invalid"),
 ])
 def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -189,6 +191,7 @@ def test_the_edge_values_of_each_rule_pass() -> None:
     # list values of the forms their constructors take: ints for depths (and a float list given ints), one milestone
     validate(compose_train("model=resnet18", "model.depths=[1,1]", "optimizer=adam", "optimizer.betas=[0,1]",
                            "scheduler=multistep", "scheduler.milestones=0.5", "augment.erasing_area=[0.1,0.2]"))
+    validate(compose_train("+optimizer.foreach=null"))  # null where the constructor takes None
 
 
 @pytest.mark.parametrize(("override", "key"), [("+trainer.epochz=3", "trainer.epochz"), ("+lr=0.1", "lr")])
