@@ -263,6 +263,10 @@ def test_swept_keys_ignore_seed_and_constant_overrides() -> None:
     assert swept_keys(runs) == ["model.skip", "norm"]
     assert swept_keys([{"model.skip": True}, {"model.skip": False}]) == ["model.skip"]  # one seed per cell
     assert swept_keys([{"optimizer.lr": 0.1}, {"optimizer.lr": 0.1 + 1e-17}]) == []  # the same number
+    # a key below a neutral group (logger) or path set in some runs only: not a setting of the computation
+    assert swept_keys([{"model.skip": True, "logger.tensorboard": False, "data.cache_dir.x": "/c"},
+                       {"model.skip": False, "logger.wandb.mode": "online"}, {"model.skip": True}]) == ["model.skip"]
+    assert swept_keys([{"loggers": 1}, {"loggers": 2}]) == ["loggers"]  # only the key itself and those below it
 
 
 @pytest.mark.slow  # the real tiny sweep (session fixture)

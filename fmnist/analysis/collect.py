@@ -349,6 +349,11 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _not_swept(key: str) -> bool:
+    """Seed, paths, hydra's keys and the neutral ones, a key below them included (logger.tensorboard=false)."""
+    return key.startswith("hydra") or any(key == k or key.startswith(f"{k}.") for k in NOT_SWEPT)
+
+
 def swept_keys(overrides: Sequence[dict[str, Any]], partial: Sequence[bool] | None = None) -> list[str]:
     """Keys whose value differs between runs (or that only some runs set), seed and paths excluded. A `partial`
     run's overrides were rebuilt from its config: a key it lacks is unknown there, not unset."""
@@ -358,7 +363,7 @@ def swept_keys(overrides: Sequence[dict[str, Any]], partial: Sequence[bool] | No
         keys += [k for k in ov if k not in keys]
     swept = []
     for key in keys:
-        if key in NOT_SWEPT or key.startswith("hydra"):
+        if _not_swept(key):
             continue
         present = [ov[key] for ov in overrides if key in ov]
         unset = any(key not in ov for ov, part in zip(overrides, partial) if not part)
