@@ -205,6 +205,25 @@ def check_flags(cfg: DictConfig) -> None:
                 _require(isinstance(value, bool), dotted, value, "choose true or false")
 
 
+#: data.prepare_mode's values (fmnist.data.prepare.MODES, not imported here: it loads torch)
+PREPARE_MODES = ("official", "random")
+#: logger.wandb.mode's values that wandb.init takes
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def check_logger(cfg: DictConfig) -> None:
+    """The logger's switches get true or false (`logger.tensorboard=flase` would log), W&B a mode it knows."""
+    logger = cfg.get("logger") or {}
+    _require(isinstance(logger.get("tensorboard", False), bool), "logger.tensorboard", logger.get("tensorboard"),
+             "choose true or false")
+    wandb = logger.get("wandb") or {}
+    _require(isinstance(wandb.get("enabled", False), bool), "logger.wandb.enabled", wandb.get("enabled"),
+             "choose true or false")
+    if wandb.get("enabled"):
+        _require(wandb.get("mode", "offline") in WANDB_MODES, "logger.wandb.mode", wandb.get("mode"),
+                 f"choose {', '.join(WANDB_MODES[:-1])} or {WANDB_MODES[-1]}")
+
+
 _SCALARS: dict[type, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float)}
 _NAMES = {bool: ("true or false", "true/false values"), int: ("an integer", "integers"), float: ("a number", "numbers")}
 
@@ -385,10 +404,12 @@ def validate(cfg: DictConfig) -> None:
     check_structure(cfg)
     check_unknown_keys(cfg)
     check_flags(cfg)
+    check_logger(cfg)
     check_group_types(cfg, BUILT_GROUPS)
     check_optimizer_values(cfg.optimizer)
     t, d = cfg.trainer, cfg.data
     _require(isinstance(d.dir, str) and d.dir.strip() != "", "data.dir", d.dir, "must be a folder path")
+    _require(d.prepare_mode in PREPARE_MODES, "data.prepare_mode", d.prepare_mode, "choose official or random")
     _require(_is_int(d.split_seed) and d.split_seed >= 0, "data.split_seed", d.split_seed,
              "must be an integer >= 0")
     _require(

@@ -194,6 +194,32 @@ def test_the_edge_values_of_each_rule_pass() -> None:
     validate(compose_train("+optimizer.foreach=null"))  # null where the constructor takes None
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["data.prepare_mode=oficial"], "data.prepare_mode='oficial' is invalid: choose official or random"),
+    (["logger.tensorboard=flase"], "logger.tensorboard='flase' is invalid: choose true or false"),  # 'flase' logs
+    (["logger.wandb.enabled=yes"], "logger.wandb.enabled='yes' is invalid: choose true or false"),
+    (["logger=wandb", "logger.wandb.mode=onlin"], "logger.wandb.mode='onlin' is invalid: choose offline, online or "
+                                                  "disabled"),
+])
+def test_data_and_logger_choices_are_checked(overrides: list[str], message: str) -> None:
+    """Before, a mistyped prepare mode was ignored while the folder existed, and a true/false logger key given
+    anything else was taken as true."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose_train(*overrides))
+    assert str(info.value) == message
+
+
+def test_the_prepare_modes_checked_are_the_builders() -> None:
+    from fmnist.config import PREPARE_MODES
+    from fmnist.data.prepare import MODES
+
+    assert PREPARE_MODES == MODES
+    for mode in MODES:
+        validate(compose_train(f"data.prepare_mode={mode}"))
+    for logger in ("none", "tensorboard", "wandb"):
+        validate(compose_train(f"logger={logger}"))
+
+
 @pytest.mark.parametrize(("override", "key"), [("+trainer.epochz=3", "trainer.epochz"), ("+lr=0.1", "lr")])
 def test_keys_added_with_plus_must_exist(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"unknown key\(s\) {key}"):
