@@ -176,15 +176,31 @@ def check_structure(cfg: DictConfig) -> None:
                           f"them (python train.py --cfg job shows every key)")
 
 
+@lru_cache(maxsize=1)
+def _logger_keys() -> frozenset[str]:
+    """The dotted keys of every conf/logger/ option (logger.wandb.mode, ...)."""
+    return frozenset(k for path in (CONF_DIR / "logger").glob("*.yaml")
+                     for k in _dotted(OmegaConf.to_container(OmegaConf.load(path)), "logger."))
+
+
+def _dotted(node: Any, prefix: str) -> list[str]:
+    if not isinstance(node, Mapping):
+        return [prefix.rstrip(".")]
+    return [k for key, value in node.items() for k in _dotted(value, f"{prefix}{key}.")] or [prefix.rstrip(".")]
+
+
 def check_unknown_keys(cfg: DictConfig) -> None:
-    """Refuse keys added with `+` that the trainer would silently ignore (e.g. `+trainer.epochz=3`)."""
+    """Refuse keys added with `+` that the trainer would silently ignore (e.g. `+trainer.epochz=3`,
+    `+logger.tensorbord=false`)."""
     top, nodes = _schema()
     unknown = [str(k) for k in cfg.keys() if str(k) not in top]
     for node, defaults in nodes.items():
         unknown += [f"{node}.{k}" for k in cfg[node].keys() if str(k) not in defaults]
+    if isinstance(cfg.get("logger"), DictConfig):
+        unknown += [k for k in _dotted(OmegaConf.to_container(cfg.logger), "logger.") if k not in _logger_keys()]
     if unknown:
         raise ConfigError(
-            f"unknown key(s) {', '.join(sorted(unknown))}: not part of conf/train.yaml or conf/data/ "
+            f"unknown key(s) {', '.join(sorted(unknown))}: not part of conf/train.yaml, conf/data/ or conf/logger/ "
             f"(python train.py --cfg job shows every key)"
         )
 
@@ -392,6 +408,10 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def validate(cfg: DictConfig) -> None:
     """Check the values a run depends on before anything is loaded or trained."""
     try:
@@ -413,8 +433,7 @@ def validate(cfg: DictConfig) -> None:
     _require(_is_int(d.split_seed) and d.split_seed >= 0, "data.split_seed", d.split_seed,
              "must be an integer >= 0")
     _require(
-        t.grad_clip is None or (isinstance(t.grad_clip, (int, float)) and not isinstance(t.grad_clip, bool)
-                                and t.grad_clip > 0),
+        t.grad_clip is None or (_is_number(t.grad_clip) and t.grad_clip > 0),
         "trainer.grad_clip", t.grad_clip, "must be null (no clipping) or a number > 0",
     )
     _require(_is_int(t.epochs) and t.epochs > 0, "trainer.epochs", t.epochs, "must be an integer >= 1")
@@ -429,7 +448,7 @@ def validate(cfg: DictConfig) -> None:
         "trainer.precision", t.precision, "choose auto, fp32, bf16 or fp16",
     )
     _require(
-        isinstance(t.label_smoothing, (int, float)) and 0.0 <= t.label_smoothing < 1.0,
+        _is_number(t.label_smoothing) and 0.0 <= t.label_smoothing < 1.0,
         "trainer.label_smoothing", t.label_smoothing, "must be in [0, 1)",
     )
     _require(
@@ -447,7 +466,7 @@ def validate(cfg: DictConfig) -> None:
         "trainer.early_stop_patience", t.early_stop_patience, "must be null or an integer >= 1",
     )
     _require(
-        isinstance(d.val_fraction, (int, float)) and 0.0 <= d.val_fraction < 1.0,
+        _is_number(d.val_fraction) and 0.0 <= d.val_fraction < 1.0,
         "data.val_fraction", d.val_fraction, "must be in [0, 1)",
     )
     _require(

@@ -90,8 +90,8 @@ def test_a_target_reached_through_an_interpolation_is_refused() -> None:
     cfg = compose_train("+logger.x._target_=builtins.print", "+logger.x._args_=[built]", "+model.extra=${logger.x}")
     with pytest.raises(ConfigError, match=r"^model\.extra\._target_='builtins.print' is not allowed"):
         check_targets(cfg.model, "model")
-    with pytest.raises(ConfigError, match="not allowed"):
-        validate(cfg)
+    with pytest.raises(ConfigError, match=r"^unknown key\(s\) logger\.x\._args_, logger\.x\._target_"):
+        validate(cfg)  # the logger's keys are checked now too: refused before its targets are
 
 
 def test_wrong_type_is_named() -> None:
@@ -200,10 +200,15 @@ def test_the_edge_values_of_each_rule_pass() -> None:
     (["logger.wandb.enabled=yes"], "logger.wandb.enabled='yes' is invalid: choose true or false"),
     (["logger=wandb", "logger.wandb.mode=onlin"], "logger.wandb.mode='onlin' is invalid: choose offline, online or "
                                                   "disabled"),
+    (["trainer.label_smoothing=false"], "trainer.label_smoothing=False is invalid: must be in [0, 1)"),  # not 0
+    (["data.val_fraction=true"], "data.val_fraction=True is invalid: must be in [0, 1)"),
+    (["+logger.tensorbord=false"], "unknown key(s) logger.tensorbord: not part of conf/train.yaml, conf/data/ or "
+                                   "conf/logger/ (python train.py --cfg job shows every key)"),
 ])
 def test_data_and_logger_choices_are_checked(overrides: list[str], message: str) -> None:
-    """Before, a mistyped prepare mode was ignored while the folder existed, and a true/false logger key given
-    anything else was taken as true."""
+    """Before, a mistyped prepare mode was ignored while the folder existed, a true/false logger key given
+    anything else was taken as true, false was read as the number 0, and a mistyped logger key added with + was
+    ignored."""
     with pytest.raises(ConfigError) as info:
         validate(compose_train(*overrides))
     assert str(info.value) == message
