@@ -2069,3 +2069,19 @@ def test_augmentation_figure_shows_one_training_image_per_class_raw_then_augment
         for col in range(2):
             assert np.allclose(fig.axes[2 * row + col].images[0].get_array(), expected[key][col, 0].numpy())
     assert not torch.equal(expected["erasing"], raw)  # the augmented row differs from the raw one
+
+
+def test_one_epoch_dead_unit_curves_and_one_layer_models_are_drawn(tmp_path: Path, drawn_figures: list) -> None:
+    """A one-epoch run's tracked dead units (and a model with one activation layer) is one point per line: the
+    marker those figures give each cell must not clash with the one-point marker (errorbar got marker twice)."""
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "cell": f"c{i}"} for i in (0, 1)])
+    epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": 1, "dead_fraction": 0.1 * i, "zero_fraction": 0.5}
+                           for i in (0, 1)])
+    layers = pd.DataFrame([{"model": "m", "activation": act, "layer_index": 0, "layer": "act",
+                            "dead_fraction": 0.1, "zero_fraction": 0.5} for act in ("relu", "gelu")])
+    with style.context():
+        figures.tracked_dead_curves(runs, epochs, "p", ["c0", "c1"], tmp_path)
+        figures.dead_by_layer(layers, tmp_path)
+    (_, curves), (_, by_layer) = drawn_figures
+    assert [line.get_marker() for line in curves.axes[0].get_lines() if len(line.get_xdata()) == 1] == ["o", "s"]
+    assert len([line for line in by_layer.axes[0].get_lines() if len(line.get_xdata()) == 1]) == 2

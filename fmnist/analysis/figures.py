@@ -32,7 +32,8 @@ def _band(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, top: f
     since a line through one point is not drawn."""
     if len(x) == 1:
         dashed = kw.get("ls") not in (None, "-")
-        bar = ax.errorbar(x, mean, yerr=None if np.isnan(std).all() else std, marker="o", capsize=3,
+        kw = {"marker": "o", **kw}  # a line's own marker (a cell's second cue) wins
+        bar = ax.errorbar(x, mean, yerr=None if np.isnan(std).all() else std, capsize=3,
                           mfc="none" if dashed else None, **kw)
         for lines in bar[2]:
             lines.set_linestyle(kw.get("ls", "-"))
