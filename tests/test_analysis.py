@@ -2085,3 +2085,19 @@ def test_one_epoch_dead_unit_curves_and_one_layer_models_are_drawn(tmp_path: Pat
     (_, curves), (_, by_layer) = drawn_figures
     assert [line.get_marker() for line in curves.axes[0].get_lines() if len(line.get_xdata()) == 1] == ["o", "s"]
     assert len([line for line in by_layer.axes[0].get_lines() if len(line.get_xdata()) == 1]) == 2
+
+
+def test_curves_of_more_cells_than_colours_tell_each_cell_apart(tmp_path: Path, drawn_figures: list) -> None:
+    """Line style means train/validation in the training curves, so the 11th cell (the palette's first colour
+    again) needs another cue: a marker, on its lines and its legend entry (not the dashed 'train' style)."""
+    n = len(style.PALETTE) + 1
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "cell": f"c{i}"} for i in range(n)])
+    epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e,
+                            "train_acc": 0.5, "val_acc": 0.4} for i in range(n) for e in (1, 2)])
+    with style.context():
+        figures.training_curves(runs, epochs, "p", list(runs["cell"]), tmp_path)
+    (_, fig), = drawn_figures
+    drawn = [(line.get_color(), line.get_linestyle(), line.get_marker()) for line in fig.axes[1].get_lines()]
+    assert len(set(drawn)) == len(drawn) == 2 * n
+    handles = fig.legends[0].legend_handles
+    assert handles[n - 1].get_linestyle() == "-" and handles[n - 1].get_marker() == drawn[-1][2] != "None"

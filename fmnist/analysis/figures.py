@@ -75,6 +75,13 @@ def _axis_scale(ax: plt.Axes, values: pd.Series, axis: str = "x", span: float = 
 LOSS_LOG_SPAN = 100.0
 #: Beyond this many cells in one panel, a preset that sweeps several keys gets one panel per value of its first.
 MAX_LINES = 8
+
+
+def _curve_cue(i: int) -> dict:
+    """The second cue of a training-curve line once the colours repeat: a marker (its line style means the split)."""
+    return {} if i < len(style.PALETTE) else {"marker": style.marker(i // len(style.PALETTE)), "markersize": 3}
+
+
 def _cell_handles(cells: Sequence[str]) -> list[Line2D]:
     return [Line2D([], [], color=style.color(i), ls=style.linestyle(i), label=c)
             for i, c in enumerate(short_labels(cells))]
@@ -113,7 +120,7 @@ def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells
                     s = g.groupby("epoch")[column].agg(["mean", "std"])
                     plotted.append(s["mean"].to_numpy(float))
                     _band(ax, s.index.to_numpy(float), s["mean"].to_numpy() * scale, s["std"].to_numpy() * scale,
-                          top=PERCENT if metric == "acc" else None, color=style.color(i), ls=ls)
+                          top=PERCENT if metric == "acc" else None, color=style.color(i), ls=ls, **_curve_cue(i))
             if metric == "loss" and plotted:
                 _axis_scale(ax, pd.Series(np.concatenate(plotted)), axis="y", span=LOSS_LOG_SPAN)
             ax.xaxis.get_major_locator().set_params(integer=True)
@@ -123,7 +130,9 @@ def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells
                 ax.set_xlabel("epoch")
             if col == 0 or len(facets) == 1:
                 ax.set_ylabel(labels[metric])
-    handles = _cell_handles(lines) + [Line2D([], [], color="0.3", ls="--", label="train"),
+    handles = [Line2D([], [], color=style.color(i), ls="-", label=c, **_curve_cue(i))
+               for i, c in enumerate(short_labels(lines))]
+    handles += [Line2D([], [], color="0.3", ls="--", label="train"),
                                       Line2D([], [], color="0.3", ls="-", label="validation")]
     fig.suptitle(f"{preset}: mean over seeds, band = ±1 std", y=1.02)
     _legend_below(fig, handles, min(4, len(handles)))
