@@ -2091,7 +2091,8 @@ def test_curves_of_more_cells_than_colours_tell_each_cell_apart(tmp_path: Path, 
     """Line style means train/validation in the training curves, so the 11th cell (the palette's first colour
     again) needs another cue: a marker, on its lines and its legend entry (not the dashed 'train' style)."""
     n = len(style.PALETTE) + 1
-    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "cell": f"c{i}"} for i in range(n)])
+    runs = pd.DataFrame([{"preset": "p", "status": "completed", "run_dir": f"/r{i}", "cell": f"c{i}"}
+                         for i in range(n)])
     epochs = pd.DataFrame([{"run_dir": f"/r{i}", "epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e,
                             "train_acc": 0.5, "val_acc": 0.4} for i in range(n) for e in (1, 2)])
     with style.context():

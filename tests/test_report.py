@@ -1154,3 +1154,20 @@ def test_generated_sentences_join_with_one_space_whether_or_not_some_are_empty(t
     assert second[1] == pytest.approx(second[0], abs=0.01) and second[2] == pytest.approx(second[0], abs=0.01)
     assert third[1] == pytest.approx(third[0], abs=0.01) and third[2] == pytest.approx(third[0], abs=0.01)
     assert second[3] > second[0] + 1  # the plain-space form this replaces: two spaces around the empty macro
+
+
+def test_models_per_class_table_shows_a_class_a_model_has_no_images_of_as_na(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class without test images in one model's runs (another data_dir) is n/a there; the bold highest of its
+    column is taken among the others (float('\\NA{}') stopped the whole report with a ValueError)."""
+    import pandas as pd
+
+    from fmnist.analysis import report_tables
+
+    table = pd.DataFrame([{"cell": "a", "n": 1, "overall": 0.9, "shirt": 0.5, "bag": float("nan")},
+                          {"cell": "b", "n": 1, "overall": 0.8, "shirt": 0.6, "bag": 0.9}])
+    monkeypatch.setattr(report_tables, "preset_class_accuracy", lambda result, preset: table)
+    monkeypatch.setattr(report_tables, "model_name", lambda result, cell: cell)
+    text = report_tables.models_per_class_table(None)
+    rows = [line for line in text.splitlines() if line.startswith(("a &", "b &"))]
+    assert rows == [r"a & 1 & 50.0 & \NA{} & \textbf{90.0} \\", r"b & 1 & \textbf{60.0} & 90.0 & 80.0 \\"]

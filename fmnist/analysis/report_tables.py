@@ -155,9 +155,10 @@ def models_per_class_table(result: AnalysisResult) -> str:
     classes = [c for c in table.columns if c not in ("cell", "n", "overall")]
 
     def cell(value: float, column: str) -> str:
-        """The value; bold when it is its column's highest as printed, unless every model prints the same."""
-        text, shown = latex.pct(value, 1), [latex.pct(v, 1) for v in table[column]]
-        best = max(shown, key=float)
+        """The value; bold when it is its column's highest as printed, unless every model prints the same (n/a, a
+        class without images in a model's runs, is never the highest)."""
+        text, shown = latex.pct(value, 1), [latex.pct(v, 1) for v in table[column] if not latex.missing(v)]
+        best = max(shown, key=float, default=None)
         return rf"\textbf{{{text}}}" if text == best and len(set(shown)) > 1 else text
 
     rows = [[model_name(result, r["cell"]), str(int(r["n"]))] + [cell(r[c], c) for c in [*classes, "overall"]]
