@@ -126,8 +126,8 @@ def test_missing_tex_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_latex_error_is_reported_with_its_line(tex, tmp_path: Path) -> None:
     (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\undefinedmacro\n\\end{document}\n")
-    with pytest.raises(ReportError, match=r"main\.tex:3: Undefined control sequence"):
-        report_mod.build_pdf(tmp_path)
+    with pytest.raises(ReportError, match=r"main\.tex:3: Undefined control sequence: \\undefinedmacro \(full log"):
+        report_mod.build_pdf(tmp_path)  # the command too: TeX names it only at the end of its context line
 
 
 @pytest.mark.slow
@@ -411,6 +411,16 @@ def test_a_missing_bibliography_is_one_clear_error_before_latexmk(tmp_path: Path
         check_report_dir(tmp_path)
     (tmp_path / "extra.bib").write_text("")
     check_report_dir(tmp_path)  # both there (and the commented-out one is not asked for)
+
+
+def test_an_undefined_command_is_named_from_its_context_line() -> None:
+    """TeX prints the context up to the undefined command on the l.N line: its last command is the culprit; any
+    other error is quoted as it is."""
+    output = ("./main.tex:42: Undefined control sequence.\n<argument> \\readBest \\fmthen\n\n"
+              "l.42 \\readBest\\fmthen\n                     \\readAnswers\n")
+    assert report_mod._first_error(output) == "./main.tex:42: Undefined control sequence: \\fmthen"
+    other = "./main.tex:7: Missing $ inserted.\nl.7 a_b\n"
+    assert report_mod._first_error(other) == "./main.tex:7: Missing $ inserted."
 
 
 def test_latexmk_failure_shows_its_cause() -> None:

@@ -81,6 +81,18 @@ def build_pdf(report_dir: Path, date: int | None = None) -> Path:
     return pdf
 
 
+def _undefined_command(error: str, following: list[str]) -> str | None:
+    """The command of an "Undefined control sequence" error: the last one on the `l.42 ... \\name` context line
+    that follows it. None for another error, or without that line."""
+    if "Undefined control sequence" not in error:
+        return None
+    for line in following:
+        if context := re.match(r"^l\.\d+ (.*)$", line):
+            commands = re.findall(r"\\[A-Za-z@]+", context.group(1))
+            return commands[-1] if commands else None
+    return None
+
+
 #: latexmk's own account of a failure that is not a TeX error (a missing file, a rule it will not run): the line
 #: and the indented lines that follow it.
 _LATEXMK_CAUSE = re.compile(r"^(Latexmk: (Failure in processing|I WON'T RUN|Missing input file)|"
@@ -88,11 +100,13 @@ _LATEXMK_CAUSE = re.compile(r"^(Latexmk: (Failure in processing|I WON'T RUN|Miss
 
 
 def _first_error(output: str) -> str:
-    """The first TeX error with its file and line, else latexmk's causes (each once), else the last line."""
+    """The first TeX error with its file and line (and, for an undefined command, the command: TeX names it only
+    at the end of its `l.N` context line), else latexmk's causes (each once), else the last line."""
     lines = output.splitlines()
-    for line in lines:
+    for i, line in enumerate(lines):
         if re.match(r"^(\S+\.tex:\d+:|! )", line):
-            return line.strip()
+            command = _undefined_command(line, lines[i + 1:i + 12])
+            return f"{line.strip().rstrip('.')}: {command}" if command else line.strip()
     causes: dict[str, None] = {}
     for i, line in enumerate(lines):
         if _LATEXMK_CAUSE.match(line):
