@@ -177,16 +177,23 @@ def check_structure(cfg: DictConfig) -> None:
 
 
 @lru_cache(maxsize=1)
-def _logger_keys() -> frozenset[str]:
-    """The dotted keys of every conf/logger/ option (logger.wandb.mode, ...)."""
-    return frozenset(k for path in (CONF_DIR / "logger").glob("*.yaml")
-                     for k in _dotted(OmegaConf.to_container(OmegaConf.load(path)), "logger."))
+def _logger_defaults() -> dict[str, Any]:
+    """Dotted key -> default of the keys of every conf/logger/ option (logger.wandb.mode: offline, ...)."""
+    return {k: v for path in sorted((CONF_DIR / "logger").glob("*.yaml"))
+            for k, v in _dotted(OmegaConf.to_container(OmegaConf.load(path)), "logger.").items()}
 
 
-def _dotted(node: Any, prefix: str) -> list[str]:
-    if not isinstance(node, Mapping):
-        return [prefix.rstrip(".")]
-    return [k for key, value in node.items() for k in _dotted(value, f"{prefix}{key}.")] or [prefix.rstrip(".")]
+def _dotted(node: Any, prefix: str) -> dict[str, Any]:
+    """The leaves of a nested mapping by dotted key (an empty mapping is a leaf)."""
+    if not isinstance(node, Mapping) or not node:
+        return {prefix.rstrip("."): node}
+    return {k: v for key, value in node.items() for k, v in _dotted(value, f"{prefix}{key}.").items()}
+
+
+def _logger_values(cfg: DictConfig) -> dict[str, Any]:
+    """The run's logger settings by dotted key ({} without a logger section, which check_structure reports)."""
+    logger = cfg.get("logger")
+    return _dotted(OmegaConf.to_container(logger), "logger.") if isinstance(logger, DictConfig) else {}
 
 
 def check_unknown_keys(cfg: DictConfig) -> None:
@@ -196,8 +203,7 @@ def check_unknown_keys(cfg: DictConfig) -> None:
     unknown = [str(k) for k in cfg.keys() if str(k) not in top]
     for node, defaults in nodes.items():
         unknown += [f"{node}.{k}" for k in cfg[node].keys() if str(k) not in defaults]
-    if isinstance(cfg.get("logger"), DictConfig):
-        unknown += [k for k in _dotted(OmegaConf.to_container(cfg.logger), "logger.") if k not in _logger_keys()]
+    unknown += [k for k in _logger_values(cfg) if k not in _logger_defaults()]
     if unknown:
         raise ConfigError(
             f"unknown key(s) {', '.join(sorted(unknown))}: not part of conf/train.yaml, conf/data/ or conf/logger/ "
@@ -228,15 +234,15 @@ WANDB_MODES = ("offline", "online", "disabled")
 
 
 def check_logger(cfg: DictConfig) -> None:
-    """The logger's switches get true or false (`logger.tensorboard=flase` would log), W&B a mode it knows."""
-    logger = cfg.get("logger") or {}
-    _require(isinstance(logger.get("tensorboard", False), bool), "logger.tensorboard", logger.get("tensorboard"),
-             "choose true or false")
-    wandb = logger.get("wandb") or {}
-    _require(isinstance(wandb.get("enabled", False), bool), "logger.wandb.enabled", wandb.get("enabled"),
-             "choose true or false")
-    if wandb.get("enabled"):
-        _require(wandb.get("mode", "offline") in WANDB_MODES, "logger.wandb.mode", wandb.get("mode"),
+    """The logger's true/false keys (those conf/logger/ gives a true/false default) get true or false
+    (`logger.tensorboard=flase` would log), W&B a mode it knows."""
+    values = _logger_values(cfg)
+    for key, default in _logger_defaults().items():
+        if isinstance(default, bool) and key in values:
+            _require(isinstance(values[key], bool), key, values[key], "choose true or false")
+    if values.get("logger.wandb.enabled"):
+        mode = values.get("logger.wandb.mode", "offline")
+        _require(mode in WANDB_MODES, "logger.wandb.mode", mode,
                  f"choose {', '.join(WANDB_MODES[:-1])} or {WANDB_MODES[-1]}")
 
 

@@ -247,7 +247,8 @@ def _skip_finished(cfg: DictConfig, run_dir: Path, previous: dict[str, Any]) -> 
 
 
 def _stops_early(t: DictConfig, best: dict[str, Any], epoch: int, validated: bool) -> bool:
-    """Whether early stopping ends the run after `epoch`: trainer.early_stop_patience epochs without a new best."""
+    """Whether early stopping ends the run after `epoch`: trainer.early_stop_patience epochs without a new best
+    (derived from the best epoch, so a resumed run stops where it would have)."""
     return bool(t.early_stop_patience and validated and epoch - (best["epoch"] or 0) >= t.early_stop_patience)
 
 
@@ -413,7 +414,6 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
         if val is not None and val.acc > best["val_acc"]:
             best = {"val_acc": val.acc, "epoch": epoch}
             best_weights = {"model": _state_dict(eval_model), "epoch": epoch, "val_acc": val.acc}
-        bad_epochs = epoch - (best["epoch"] or 0)  # derived, so a resumed run stops where it would have
         stop = _stops_early(t, best, epoch, val is not None)
         if epoch % t.checkpoint_every == 0 or epoch == t.epochs or stop:
             if best_weights is not None:  # written with last.pt, so best.pt always matches last.pt's best
@@ -428,7 +428,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
                 "data_fingerprint": splits.fingerprint, "data_dir": summary["data_dir"],  # and these by other_data
             }, keep_previous=True)
         if stop:
-            log.info("early stop: no val_acc improvement for %d epochs", bad_epochs)
+            log.info("early stop: no val_acc improvement for %d epochs", epoch - best["epoch"])
             break
 
     finish_start = time.perf_counter()
