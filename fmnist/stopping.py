@@ -3,7 +3,10 @@
 The children run in their own sessions (`start_new_session=True`), so a Ctrl-C in the terminal reaches the parent
 alone and each child gets exactly one SIGINT from it: a second one could arrive while the child records its run
 as `interrupted`, and cut that short. Started with `preexec_fn=die_with_parent`, a child also gets that SIGINT when
-its parent is killed outright (`kill -9`, `timeout --kill-after`), instead of running on alone."""
+its parent is killed outright (`kill -9`, `timeout --kill-after`), instead of running on alone.
+
+A signal this process was started ignoring stays ignored: `nohup` (SIGHUP) keeps a sweep running after logout.
+Its children do not inherit an ignored SIGINT (a shell's `cmd &` ignores it), since SIGINT is how they are stopped."""
 
 from __future__ import annotations
 
@@ -32,11 +35,16 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def die_with_parent() -> None:
-    """A `preexec_fn`: this child gets SIGINT when the process that started it dies (Linux; elsewhere a no-op)."""
+    """A `preexec_fn`: this child does not ignore SIGINT (where its parent does, as a background job of a shell), and
+    gets SIGINT when the process that started it dies (Linux; elsewhere that part is a no-op)."""
     try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
-    except (OSError, AttributeError):
-        pass
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return
+    with contextlib.suppress(AttributeError):
+        libc.signal(int(signal.SIGINT), ctypes.c_void_p(0))  # SIG_DFL, through libc: no Python signal state here
+    with contextlib.suppress(AttributeError):
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -51,11 +59,13 @@ def interrupt_cause(exc: KeyboardInterrupt) -> str:
 
 @contextlib.contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C (main thread only)."""
+    """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C (main thread only), unless this
+    process ignores them (`nohup`: a hangup is not a request to stop)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in STOP_SIGNALS
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import signal
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+
+# The tests that Ctrl-C a run play a terminal's foreground job. A suite started in the background (`make test &`,
+# `nohup`) ignores SIGINT, and the runs it starts would inherit that.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # ------------------------------------------------------------------------------ synthetic Resplit folder
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.stopping import STOP_SIGNALS, signals_as_interrupt, stop_children
+from fmnist.stopping import STOP_SIGNALS, die_with_parent, signals_as_interrupt, stop_children
 
 #: A child that says it is up, then waits; SIGINT makes it record `interrupted` (as a run does). It says so inside
 #: the `try`: the test kills the parent as soon as the file appears, and a SIGINT before the `try` would be lost.
@@ -23,9 +23,12 @@ try:
 except KeyboardInterrupt:
     out.with_suffix(".interrupted").write_text("")
 """
-#: A parent that starts CHILD in its own session, as the pool and the study do, then waits.
-PARENT = """import subprocess, sys, time
+#: A parent that starts CHILD in its own session, as the pool and the study do, then waits; with a third argument, it
+#: ignores SIGINT as a shell's background job (`cmd &`) does, which CHILD must not inherit.
+PARENT = """import signal, subprocess, sys, time
 from fmnist.stopping import die_with_parent
+if len(sys.argv) > 3:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], start_new_session=True,
                  preexec_fn=die_with_parent)
 time.sleep(60)
@@ -40,9 +43,12 @@ def wait_for(path: Path, seconds: float = 30) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_a_child_in_its_own_session_is_interrupted_when_its_parent_is_killed(tmp_path: Path) -> None:
-    """`kill -9` of the launcher (or `timeout --kill-after`) leaves no job running on its own: each gets SIGINT."""
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, str(tmp_path / "child")],
+@pytest.mark.parametrize("background", [False, True])
+def test_a_child_in_its_own_session_is_interrupted_when_its_parent_is_killed(tmp_path: Path, background: bool) -> None:
+    """`kill -9` of the launcher (or `timeout --kill-after`) leaves no job running on its own: each gets SIGINT, and
+    takes it even when the launcher was started as `python train.py -m ... &`, ignoring SIGINT."""
+    extra = ["background"] if background else []
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, str(tmp_path / "child"), *extra],
                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert wait_for(tmp_path / "child.up")
     parent.send_signal(signal.SIGKILL)
@@ -67,6 +73,34 @@ def test_stop_signals_raise_keyboard_interrupt_within_the_block_only() -> None:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_ignored_signals_stay_ignored_within_the_block() -> None:
+    """`nohup` makes a process ignore SIGHUP: a sweep started that way trains on after its user logs out."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with signals_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)  # no KeyboardInterrupt
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # the signals not ignored still stop it
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_a_child_of_a_parent_ignoring_sigint_is_stopped_by_its_sigint(tmp_path: Path) -> None:
+    """A sweep run as `python train.py -m ... &` ignores SIGINT, and its workers would too: stop_children's SIGINT
+    would then be lost, the worker killed by SIGTERM without recording `interrupted`."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "child")], start_new_session=True,
+                                 preexec_fn=die_with_parent)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert wait_for(tmp_path / "child.up")
+    stop_children([child], grace_s=20.0)
+    assert child.returncode == 0 and (tmp_path / "child.interrupted").exists()
 
 
 #: Shells that ignore SIGINT: the first stops on SIGTERM (saying so), the second only dies of SIGKILL.

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -237,6 +238,25 @@ def test_ctrl_c_is_one_line_and_the_run_resumes(real_resplit_dir: Path, tmp_path
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and "launch the same command again" in summary["error"]
     assert summary["overrides"] == args[2:-1]  # the task overrides: hydra.run.dir is not one
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nohup") is None, reason="needs nohup")
+def test_a_run_started_with_nohup_trains_on_through_a_hangup(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """`nohup python train.py ... &` on a server, then logging out (SIGHUP): the run trains on to the end."""
+    run, epochs = tmp_path / "r", 6
+    args = train_cmd(f"data.dir={real_resplit_dir}", "model.width=4", "data.subset=256", f"trainer.epochs={epochs}",
+                     "logger=none", f"hydra.run.dir={run}")
+    proc = subprocess.Popen(["nohup", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.csv").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    done_at_hangup = len((run / "metrics.csv").read_text().splitlines()) - 1
+    assert proc.poll() is None and done_at_hangup < epochs  # the hangup comes while it trains
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out + err)[-2000:]
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.slow
