@@ -27,7 +27,7 @@ from fmnist.train.callbacks import CLOCK_SLACK_S, SweepReport, report_not_starte
 from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.logging import to_container
 from fmnist.train.reuse import claim_file
-from fmnist.train.run_dir import flock_held, hold_run_dir
+from fmnist.train.run_dir import DIRNAME_MAX_BYTES, flock_held, hold_run_dir, short_dirname
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from hydra_plugins.fmnist_launchers import gpu_pool
 from hydra_plugins.fmnist_launchers.job_checks import claim_path, compose_job, record_if_completed
@@ -347,6 +347,40 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
     link = json.loads((copy / "summary.json").read_text())["reused_from"]
     assert (copy / link).resolve() == (sweep / "3_model.skip=False,seed=0").resolve()
     assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweep.subdir=${hydra.job.override_dirname}")) is None
+
+
+def test_run_dir_names_fit_a_folder_name_and_keep_jobs_apart() -> None:
+    """`<job>_<overrides>` of a grid with many overrides passed 255 bytes, the longest folder name: the sweep stopped
+    with a traceback ('File name too long'). A long one keeps its first whole overrides and a hash of the rest."""
+    assert short_dirname("model.skip=True,seed=0") == "model.skip=True,seed=0"
+    long = ",".join(f"optimizer.key{i}=value{i}" for i in range(20))
+    a, b = short_dirname(f"{long},seed=0"), short_dirname(f"{long},seed=1")
+    assert a != b and re.fullmatch(r"(optimizer\.key\d+=value\d+,)+~[0-9a-f]{12}", a), a
+    assert len(f"9999999999_{a}".encode()) <= 255 and len(a.encode()) > DIRNAME_MAX_BYTES - 40
+    wide = short_dirname("model.name=" + "\u00e9" * 200)  # two bytes each, one override: cut between characters
+    assert wide.startswith("model.name=\u00e9") and len(wide.encode()) <= DIRNAME_MAX_BYTES
+
+
+@pytest.mark.slow
+def test_a_sweep_with_many_overrides_runs_into_short_run_dirs(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """The same sweep again with its seeds in the other order finds both runs under their new job numbers (the
+    renumbering of a changed grid names run dirs as the jobs do) and skips them."""
+    sweep = tmp_path / "sweep"
+    many = ["optimizer=adamw", "optimizer.lr=0.001", "optimizer.weight_decay=0.0005", "scheduler=onecycle",
+            "trainer.label_smoothing=0.1", "model.dropout=0.1", "augment=standard", "activation=gelu",
+            "trainer.batch_size=64", *TINY, f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"]
+    proc = run_cli("-m", *many, "seed=0,1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+
+    def seeds() -> list[list[str]]:
+        return [[o for o in p.name.split(",") if o.startswith("seed=")] for p in sorted(sweep.iterdir()) if p.is_dir()]
+
+    assert seeds() == [["seed=0"], ["seed=1"]] and all(re.search(",~[0-9a-f]{12}$", n) for n in names), names
+    assert all(json.loads((sweep / n / "summary.json").read_text())["status"] == "completed" for n in names)
+    again = run_cli("-m", *many, "seed=1,0")
+    assert again.returncode == 0 and "sweep: 0 completed, 0 failed, 2 skipped" in again.stdout, again.stderr[-3000:]
+    assert seeds() == [["seed=1"], ["seed=0"]]
 
 
 def test_a_run_dir_being_trained_is_not_renumbered(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from fmnist.config import CONF_DIR, unquoted_path_error
 from fmnist.errors import FmnistError
 from fmnist.stopping import STOPPED, signals_as_interrupt
 from fmnist.train.run import INTERRUPTED, train
+from fmnist.train.run_dir import short_dirname
 
 log = logging.getLogger("fmnist")
 
@@ -40,8 +41,12 @@ def process_unique_id() -> str:
 
 
 def register_resolvers() -> None:
+    """`${fmnist.unique:}` (above) and `${fmnist.dirname:...}` (run-dir names that fit a folder name:
+    fmnist.train.run_dir.short_dirname)."""
     if not OmegaConf.has_resolver("fmnist.unique"):
         OmegaConf.register_new_resolver("fmnist.unique", process_unique_id, use_cache=True)
+    if not OmegaConf.has_resolver("fmnist.dirname"):
+        OmegaConf.register_new_resolver("fmnist.dirname", short_dirname)
 
 
 register_resolvers()

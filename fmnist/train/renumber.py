@@ -20,12 +20,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.study import expand_grid
-from fmnist.train.run_dir import HYDRA_DIR, SUMMARY_FILE, is_busy, read_summary, write_summary
+from fmnist.train.run_dir import HYDRA_DIR, SUMMARY_FILE, is_busy, read_summary, short_dirname, write_summary
 
 log = logging.getLogger("fmnist")
 
 #: The run-dir pattern this applies to (conf/train.yaml); a sweep with its own `hydra.sweep.subdir` is left alone.
-DEFAULT_SUBDIR = "${hydra.job.num}_${hydra.job.override_dirname}"
+DEFAULT_SUBDIR = "${hydra.job.num}_${fmnist.dirname:${hydra.job.override_dirname}}"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -39,8 +39,8 @@ def job_dirnames(config: DictConfig) -> list[str] | None:
     naming = hydra.job.config.override_dirname
     parser = OverridesParser.create()
     jobs = expand_grid(hydra.sweeper.params or {}, [str(o) for o in hydra.overrides.task])
-    return [get_overrides_dirname(parser.parse_overrides(job), list(naming.exclude_keys), naming.item_sep,
-                                  naming.kv_sep) for job in jobs]
+    return [short_dirname(get_overrides_dirname(parser.parse_overrides(job), list(naming.exclude_keys),
+                                                naming.item_sep, naming.kv_sep)) for job in jobs]
 
 
 def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import math
@@ -52,6 +53,25 @@ NEUTRAL_KEYS: tuple[str, ...] = (
     "trainer.force", "trainer.progress", "trainer.checkpoint_every", "trainer.compile", "trainer.cuda_graphs",
     "trainer.reuse_identical", "logger", "device", "data.dir", "data.cache_dir",
 )
+
+#: Bytes a run dir's overrides part may take: a folder name holds 255 (Linux, macOS), less room for `<job>_` with
+#: a job number of up to 10 digits (the same for every job number, so a renumbered run dir keeps it).
+DIRNAME_MAX_BYTES = 255 - 11
+
+
+def short_dirname(dirname: str) -> str:
+    """A job's `override_dirname` fitted to DIRNAME_MAX_BYTES (`${fmnist.dirname:...}` in conf/train.yaml's
+    `hydra.sweep.subdir`): as it is when it fits, else its first whole overrides that fit, then `,~` and 12 hex
+    digits of the hash of the whole (the full overrides stay in the run's .hydra/overrides.yaml)."""
+    whole = dirname.encode()
+    if len(whole) <= DIRNAME_MAX_BYTES:
+        return dirname
+    tail = ",~" + hashlib.sha256(whole).hexdigest()[:12]
+    head = whole[:DIRNAME_MAX_BYTES - len(tail)].decode(errors="ignore")
+    if "," in head:
+        head = head[:head.rindex(",")]
+    return head + tail
+
 
 #: metrics.csv columns, in order. Wall-clock columns (epoch_time_s, images_per_s) are the only
 #: ones that differ between two runs with the same seed on CPU.
