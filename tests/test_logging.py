@@ -67,3 +67,12 @@ def test_tensorboard_shows_each_epoch_once_after_a_resume_or_a_fresh_start(tmp_p
     _attempt(tmp_path, 0, range(1, 3), 100.0, final=0.5)
     assert _scalars(tmp_path / "tensorboard") == {"train_loss": [(1, 101.0), (2, 102.0)],
                                                   "final/test_acc": [(0, 0.5)]}
+
+
+def test_progress_auto_is_off_when_stderr_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run started with stderr closed (`2>&-`, a daemon or cron job) has `sys.stderr = None`: `auto` shows no
+    bars; it used to fail the run with AttributeError ('NoneType' object has no attribute 'isatty')."""
+    from fmnist.train.logging import progress_enabled
+
+    monkeypatch.setattr(sys, "stderr", None)
+    assert progress_enabled("auto") is False

@@ -14,10 +14,10 @@ log = logging.getLogger("fmnist")
 
 
 def progress_enabled(setting: str | bool) -> bool:
-    """tqdm bars only on an interactive terminal (`auto`), never in Slurm logs or CI."""
+    """tqdm bars only on an interactive terminal (`auto`), never in Slurm logs or CI, nor with stderr closed."""
     if isinstance(setting, bool):
         return setting
-    return setting == "auto" and sys.stderr.isatty()
+    return setting == "auto" and sys.stderr is not None and sys.stderr.isatty()
 
 
 def format_epoch(row: Mapping[str, Any], epochs: int) -> str:
