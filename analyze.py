@@ -9,6 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from fmnist.errors import pipe_safe_stdout
 from fmnist.analysis.entry import argument_error, hydra_main
 
 
@@ -18,6 +19,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    pipe_safe_stdout()
     if message := argument_error(sys.argv[1:]):
         sys.exit(message)
     main()

@@ -5,6 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from fmnist.errors import pipe_safe_stdout
 from fmnist.train.entry import argument_error, hydra_main
 
 
@@ -14,6 +15,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    pipe_safe_stdout()
     if message := argument_error(sys.argv[1:]):
         sys.exit(message)
     main()

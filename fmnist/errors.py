@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 
 class FmnistError(Exception):
     """An error caused by the user's input or environment; printed as one line by the CLIs."""
@@ -18,3 +22,39 @@ class ConfigError(FmnistError):
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when the message is empty)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _PipeSafeStream:
+    """A text stream that, once its reader is gone (`python train.py | head -1`), sends the rest to /dev/null
+    instead of raising BrokenPipeError: in print() a traceback, in a log handler one per later line."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _discard(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def pipe_safe_stdout() -> None:
+    """Make sys.stdout survive a reader that stops early; call first thing in a CLI (before Hydra sets up logging)."""
+    if sys.stdout is not None and not isinstance(sys.stdout, _PipeSafeStream):
+        sys.stdout = _PipeSafeStream(sys.stdout)

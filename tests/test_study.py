@@ -298,3 +298,13 @@ def test_presets_run_at_once_are_told_how_many_share_the_cpu(tmp_path: Path, mon
     assert {p.name: p.read_text() for p in tmp_path.glob("*.env")} == {"stage2_skip.env": "2", "stage2_norm.env": "2"}
     assert study_main(["--presets", "stage2_skip"]) == 0
     assert (tmp_path / "stage2_skip.env").read_text() == "1"
+
+
+def test_list_into_a_reader_that_stops_early() -> None:
+    """`python -m fmnist.study --list | head -1` ends quietly (status 0), not with a BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "fmnist.study", "--list", "--presets", "stage2_skip"],
+                            cwd=Path(fmnist.study.__file__).parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0 and "Traceback" not in err, err

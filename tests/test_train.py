@@ -1082,3 +1082,17 @@ def test_an_atomic_write_that_fails_before_writing_closes_its_temp_file(tmp_path
     with pytest.raises(FmnistError, match="cannot write .*summary.json: Operation not permitted"):
         run_dir_mod.write_summary(tmp_path, {"status": "completed"})
     assert set(os.listdir("/proc/self/fd")) <= fds and not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_reader_that_stops_early_leaves_no_traceback(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """`python train.py ... | head -1`: the reader of stdout is gone before the first log line. The run completes
+    and stderr stays empty; before, every later log line printed a 'Logging error' traceback (BrokenPipeError)."""
+    proc = subprocess.Popen(train_cmd("trainer.epochs=1", "data.subset=256", "model.width=4", "logger=none",
+                                      f"data.dir={real_resplit_dir}", f"hydra.run.dir={tmp_path / 'r'}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.communicate(timeout=600)[1]
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Logging error" not in err, err
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "completed"

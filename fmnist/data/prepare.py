@@ -45,7 +45,7 @@ from fmnist.data.resplit import (
     _user_cache_dir,
     dataset_folder,
 )
-from fmnist.errors import DataError
+from fmnist.errors import DataError, pipe_safe_stdout
 from fmnist.stopping import signals_as_interrupt
 
 _log = logging.getLogger("fmnist")
@@ -439,4 +439,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    pipe_safe_stdout()
     sys.exit(main())
