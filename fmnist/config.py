@@ -36,18 +36,22 @@ def hydra_quoted(value: str) -> str:
 def unquoted_path_error(arg: str, several: str | None = "") -> str | None:
     """The one-line error for a command-line `key=<path>` that Hydra cannot read unquoted, else None: `~/data`
     (the shell expands `~` only at a word's start), a sweep's run dir (`0_model.skip=True,seed=0`), a non-ASCII
-    letter, `#`, `(`, `&`... Hydra's own answer is a lexer error that names neither the key nor the fix. A path
+    letter, `#`, `(`, `&`... (a value that is no path: only for a non-ASCII letter, `name=café`; under a sweep each of
+    its values quoted). Hydra's own answer is a lexer error that names neither the key nor the fix. A path
     with a `,` (`/data/a,b`) reads as several values: without `-m` Hydra answers in five lines; here one line with
     the quoted form and `several`, the caller's hint for meaning several values (None: the caller runs a sweep,
     where several values are a sweep over them)."""
     key, sep, value = arg.partition("=")
-    if not sep or value[:1] in ("'", '"', "[", "{") or not ("/" in value or value.startswith("~")):
+    path = "/" in value or value.startswith("~")
+    if not sep or value[:1] in ("'", '"', "[", "{") or not (path or not value.isascii()):
         return None
-    quoted = f"\"{key}={hydra_quoted(value)}\""
+    values = value.split(",") if several is None and not path else [value]
+    quoted = f"\"{key}={','.join(map(hydra_quoted, values))}\""
     try:
         [override] = OverridesParser.create().parse_overrides([arg])
     except OverrideParseException:
-        return f"error: {arg}: Hydra cannot read this path unquoted; quote it, inside the shell's quotes: {quoted}"
+        what = "path" if path else "value"
+        return f"error: {arg}: Hydra cannot read this {what} unquoted; quote it, inside the shell's quotes: {quoted}"
     if several is not None and override.is_sweep_override():
         return (f"error: {arg}: Hydra reads the ',' as separating several values; for one path quote it, inside the "
                 f"shell's quotes: {quoted}" + (f"; {several}" if several else ""))

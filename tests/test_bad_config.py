@@ -173,6 +173,10 @@ def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     (["-m", "seed=0,1", "data.dir=/home/josé/it's"], "error: data.dir=/home/josé/it's: Hydra cannot read this "
                                                      "path unquoted; quote it, inside the shell's quotes: "
                                                      "\"data.dir='/home/josé/it\\'s'\""),
+    (["name=café"],  # not a path, but the same lexer error from Hydra, in five lines
+     "error: name=café: Hydra cannot read this value unquoted; quote it, inside the shell's quotes: \"name='café'\""),
+    (["-m", "name=café,thé"], "error: name=café,thé: Hydra cannot read this value unquoted; quote it, inside the "
+                              "shell's quotes: \"name='café','thé'\""),  # each value: still a sweep over both
 ])
 def test_command_lines_hydra_answers_with_a_traceback_are_one_line(argv: list[str], message: str) -> None:
     """Checked in train.py before Hydra parses anything (Hydra raises ValueError with a stack trace for these)."""
