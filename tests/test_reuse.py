@@ -183,6 +183,24 @@ def test_a_copy_keeps_its_own_overrides(tmp_path: Path) -> None:
     restore_hydra_record(copy, json.loads((copy / "summary.json").read_text()))
     assert (copy / ".hydra" / "overrides.yaml").read_text() == "- model.skip=true\n- seed=0\n"
 
+def test_reused_from_leads_to_the_source_when_the_study_folder_is_a_symlink(tmp_path: Path) -> None:
+    """multirun/ a symlink to scratch storage: the copying job's run dir is named through the link, the source found
+    resolved. reused_from used to be relative between the two spellings (../../../../../scratch/me/...), which leads
+    elsewhere from the real folder: the analysis took the copy for a network of its own (dead units counted twice)."""
+    real = tmp_path / "scratch" / "me" / "multirun"
+    source = real / "study" / "stage_a" / "0_base"
+    source.mkdir(parents=True)
+    (source / "summary.json").write_text(json.dumps({"status": "completed", "config": {"name": "stage_a"}}))
+    (source / "metrics.csv").write_text("x\n")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "multirun").symlink_to(real)
+    copy = tmp_path / "repo" / "multirun" / "study" / "stage_b" / "4_base"
+    found = find_identical_run(copy, {"name": "stage_a"}, tmp_path / "data", None) or source.resolve()
+    adopted = adopt_results(found, copy, {"run_dir": str(copy), "config": {"name": "stage_b"}})
+    assert (copy / adopted["reused_from"]).resolve() == source.resolve()
+    assert adopted["reused_from"] == os.path.join("..", "..", "stage_a", "0_base")
+
+
 def test_data_are_compared_by_fingerprint_where_the_runs_recorded_one(tmp_path: Path) -> None:
     config = {"name": "a", "seed": 0, "optimizer": {"lr": 0.1}}
     here = tmp_path / "data"

@@ -171,7 +171,7 @@ def adopt_results(source: Path, run_dir: Path, summary: dict[str, Any]) -> dict[
         raise FmnistError(f"cannot copy the results of {source} into {run_dir}: {exc.strerror or exc}") from exc
     discard_resume_state(run_dir)  # an interrupted attempt of this run is no longer needed
     adopted = {**origin, **{k: summary[k] for k in OWN_FIELDS if k in summary}}
-    adopted.update(reused_from=os.path.relpath(source, run_dir),
+    adopted.update(reused_from=os.path.relpath(source.resolve(), run_dir.resolve()),  # one spelling: links, `..`
                    reused_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    reused_by={k: summary.get(k) for k in COPIER_FIELDS})
     write_summary(run_dir, adopted)
