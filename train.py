@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fmnist.errors import pipe_safe_stdout
+from fmnist.errors import guard_standard_streams
 from fmnist.train.entry import argument_error, hydra_main
 
 
@@ -15,7 +15,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    pipe_safe_stdout()
+    guard_standard_streams()
     if message := argument_error(sys.argv[1:]):
         sys.exit(message)
     main()

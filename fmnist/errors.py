@@ -54,7 +54,19 @@ class _PipeSafeStream:
         return getattr(self._stream, name)
 
 
-def pipe_safe_stdout() -> None:
-    """Make sys.stdout survive a reader that stops early; call first thing in a CLI (before Hydra sets up logging)."""
+def guard_standard_streams() -> None:
+    """Make sys.stdout survive a reader that stops early; call first thing in a CLI (before Hydra sets up logging).
+    Standard streams started closed (`>&- 2>&-`) are opened on /dev/null: else the run's first files take their
+    numbers (train.log fd 1, .lock fd 2) and whatever C code or a child process writes to them lands in those files."""
+    _fill_closed_std_fds()
     if sys.stdout is not None and not isinstance(sys.stdout, _PipeSafeStream):
         sys.stdout = _PipeSafeStream(sys.stdout)
+
+
+def _fill_closed_std_fds() -> None:
+    """Open /dev/null on each of fds 0-2 that is closed (a file opened takes the lowest free number)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # takes fd: the lower ones are open by now

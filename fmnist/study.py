@@ -32,7 +32,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 
 from fmnist.config import CONF_DIR
-from fmnist.errors import pipe_safe_stdout
+from fmnist.errors import guard_standard_streams
 from fmnist.stopping import die_with_parent, signals_as_interrupt, stop_children
 
 ROOT = CONF_DIR.parent
@@ -194,5 +194,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    pipe_safe_stdout()
+    guard_standard_streams()
     sys.exit(main())

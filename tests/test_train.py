@@ -8,6 +8,7 @@ import os
 import signal
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -1096,3 +1097,15 @@ def test_a_reader_that_stops_early_leaves_no_traceback(real_resplit_dir: Path, t
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "Logging error" not in err, err
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_closed_standard_streams_are_not_taken_by_the_run_files(tmp_path: Path) -> None:
+    """Started with stdout and stderr closed (`>&- 2>&-`), the CLIs' first files took fds 1 and 2 (a run's train.log
+    and .lock), so what C code or a child wrote to 'stderr' went into them; now fds 1 and 2 are /dev/null."""
+    script = ("from fmnist.errors import guard_standard_streams; guard_standard_streams(); import os; "
+              "fds = [os.open(name, os.O_CREAT | os.O_WRONLY) for name in ('log', 'lock')]; "
+              "os.write(2, b'c-level warning'); open('fd.txt', 'w').write(str(min(fds)))")
+    proc = subprocess.run(["bash", "-c", f'"$0" -c "{script}" >&- 2>&-', sys.executable], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 0
+    assert int((tmp_path / "fd.txt").read_text()) > 2 and (tmp_path / "lock").read_text() == ""

@@ -29,7 +29,7 @@ from fmnist.bench.tta import CONF_DIR, compose_preset, time_to_accuracy
 from fmnist.data.loader import DeviceSplit
 from fmnist.data.prepare import DEFAULT_DIR, ensure_resplit
 from fmnist.data.resplit import PARQUET_NAME, _parquet_image_bytes, load_resplit
-from fmnist.errors import FmnistError, first_line, pipe_safe_stdout
+from fmnist.errors import FmnistError, first_line, guard_standard_streams
 from fmnist.models.factory import build_model
 from fmnist.train.device import device_name, resolve_channels_last, resolve_device, resolve_precision
 from fmnist.train.run_dir import write_json
@@ -299,5 +299,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    pipe_safe_stdout()
+    guard_standard_streams()
     sys.exit(main())

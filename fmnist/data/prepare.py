@@ -45,7 +45,7 @@ from fmnist.data.resplit import (
     _user_cache_dir,
     dataset_folder,
 )
-from fmnist.errors import DataError, pipe_safe_stdout
+from fmnist.errors import DataError, guard_standard_streams
 from fmnist.stopping import signals_as_interrupt
 
 _log = logging.getLogger("fmnist")
@@ -439,5 +439,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    pipe_safe_stdout()
+    guard_standard_streams()
     sys.exit(main())
