@@ -55,11 +55,14 @@ class _PipeSafeStream:
 
 
 def guard_standard_streams() -> None:
-    """Make sys.stdout survive a reader that stops early; call first thing in a CLI (before Hydra sets up logging).
+    """Make sys.stdout survive a reader that stops early and a character its encoding lacks; call first thing in a
+    CLI (before Hydra sets up logging).
     Standard streams started closed (`>&- 2>&-`) are opened on /dev/null: else the run's first files take their
     numbers (train.log fd 1, .lock fd 2) and whatever C code or a child process writes to them lands in those files."""
     _fill_closed_std_fds()
     if sys.stdout is not None and not isinstance(sys.stdout, _PipeSafeStream):
+        if hasattr(sys.stdout, "reconfigure"):  # an ASCII / Latin-1 console: '\u2014' for a '—', as stderr does
+            sys.stdout.reconfigure(errors="backslashreplace")
         sys.stdout = _PipeSafeStream(sys.stdout)
 
 

@@ -1109,3 +1109,28 @@ def test_closed_standard_streams_are_not_taken_by_the_run_files(tmp_path: Path) 
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert proc.returncode == 0
     assert int((tmp_path / "fd.txt").read_text()) > 2 and (tmp_path / "lock").read_text() == ""
+
+
+def test_a_console_that_cannot_encode_a_character_gets_an_escape(tmp_path: Path) -> None:
+    """An ASCII or Latin-1 console (LC_ALL=C with PYTHONUTF8=0, an ISO-8859-1 locale): a log line with a '—' (the
+    skip of a completed run) printed a 'Logging error' traceback instead of the line; now it shows as \\u2014."""
+    script = ("from fmnist.errors import guard_standard_streams; guard_standard_streams(); import logging, sys; "
+              "logging.basicConfig(stream=sys.stdout); logging.warning('skipping \\u2014 set trainer.force=true')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONIOENCODING": "latin-1",
+                               "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    assert proc.stdout == b"WARNING:root:skipping \\u2014 set trainer.force=true\n"
+
+
+@pytest.mark.slow
+def test_train_log_is_utf8_in_an_ascii_locale(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """LC_ALL=C with PYTHONUTF8=0 (an ASCII locale; an ISO-8859-1 one alike): the line that skips a completed run
+    (it has a '—') was left out of train.log with a 'Logging error' traceback; train.log is written in UTF-8 now."""
+    args = ["trainer.epochs=1", "data.subset=256", "model.width=4", "logger=none", f"data.dir={real_resplit_dir}",
+            f"hydra.run.dir={tmp_path / 'r'}"]
+    assert run_cli(*args).returncode == 0
+    proc = subprocess.run(train_cmd(*args), capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"})
+    assert proc.returncode == 0 and "Logging error" not in proc.stderr, proc.stderr
+    assert "skipping \u2014 set trainer.force=true" in (tmp_path / "r" / "train.log").read_text(encoding="utf-8")
