@@ -449,6 +449,26 @@ def test_cache_falls_back_when_blocked(make_resplit, decode_calls, _isolated_use
     assert len(decode_calls) == 2
 
 
+def test_no_home_folder_leaves_only_the_local_cache(make_resplit, decode_calls,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME unset and the user unknown to the system (a container's arbitrary uid, a node whose user lookup is down):
+    Path.home() raises, and every load failed with 'RuntimeError: Could not determine home directory.', even with a
+    writable dataset folder. The user cache is left out then; a folder with no writable cache only warns."""
+    import pwd
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    s = make_resplit()
+    assert_matches(load_resplit(s.path), s)
+    assert len(_cache_files(s.path / ".fmnist_cache")) == 1
+    (s.path / ".fmnist_cache" / _cache_files(s.path / ".fmnist_cache")[0].name).unlink()
+    (s.path / ".fmnist_cache").rmdir()
+    (s.path / ".fmnist_cache").write_text("a file where the cache folder should be")
+    with pytest.warns(RuntimeWarning, match="could not write the decoded-dataset cache"):
+        assert_matches(load_resplit(s.path), s)
+
+
 def test_a_shared_cache_folder_keeps_each_data_folders_cache(make_resplit, tmp_path: Path, decode_calls) -> None:
     """Two data folders with one data.cache_dir: each folder's cache file is named after its path, so a folder whose
     files have the same names, sizes and times as another's (but other labels) is not served the other's arrays,

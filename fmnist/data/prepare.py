@@ -161,7 +161,12 @@ def find_raw_dir() -> Path:
         return folder
     if not _missing_raw(DEBIAN_RAW_DIR):
         return DEBIAN_RAW_DIR
-    download_root = _user_cache_dir() / "raw"
+    cache = _user_cache_dir()
+    if cache is None:
+        raise DataError(f"raw Fashion-MNIST IDX files not found ({RAW_ENV} is not set, {DEBIAN_RAW_DIR} lacks them) "
+                        f"and there is no home folder to download them into (set HOME or XDG_CACHE_HOME); "
+                        f"{GET_RAW_HINT}")
+    download_root = cache / "raw"
     try:
         folder = _download_with_torchvision(download_root)
         missing = _missing_raw(folder)

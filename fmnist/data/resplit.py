@@ -181,11 +181,16 @@ def _check_folder(data_dir: Path) -> dict[str, Path]:
 # -------------------------------------------------------------------------------------------- cache
 
 
-def _user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/fmnist``, else ``~/.cache/fmnist``."""
+def _user_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/fmnist``, else ``~/.cache/fmnist``; None without a home folder (HOME unset and the user
+    unknown to the system: a container's arbitrary uid)."""
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "fmnist"
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "fmnist"
+    try:
+        return Path.home() / ".cache" / "fmnist"
+    except RuntimeError:
+        return None
 
 
 def _source_stats(files: dict[str, Path]) -> list[tuple[str, int, int]]:
@@ -212,7 +217,8 @@ def _cache_locations(data_dir: Path, cache_dir: str | Path | None) -> list[tuple
     path_tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
     if cache_dir is not None:
         return [(Path(cache_dir).expanduser(), path_tag)]
-    return [(data_dir / LOCAL_CACHE_DIRNAME, "local"), (_user_cache_dir(), path_tag)]
+    user = _user_cache_dir()
+    return [(data_dir / LOCAL_CACHE_DIRNAME, "local")] + ([(user, path_tag)] if user is not None else [])
 
 
 def _cache_filename(tag: str, key: str) -> str:
