@@ -382,6 +382,17 @@ def test_a_single_run_dir_is_analysed_beside_itself(tmp_path: Path, analyze_conf
                                                      "summary.json"]  # nothing written into it
 
 
+def test_a_run_dir_given_through_a_symlink_is_analysed_beside_the_link(tmp_path: Path, analyze_config) -> None:
+    """sweep_dir a symlink to a run dir elsewhere (a colleague's run linked into one's own folder): the analysis goes
+    beside the link, named after it. It used to go beside the link named after the target (mine -> run's name)."""
+    [run, *_] = fake_sweep(tmp_path / "sweep")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "baseline").symlink_to(run)
+    result = analyze(analyze_config(f"sweep_dir={tmp_path / 'mine' / 'baseline'}", "dead_neurons=false",
+                                    "figures=false"))
+    assert result.out_dir == tmp_path / "mine" / "baseline-analysis" and (result.out_dir / "runs.csv").is_file()
+
+
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "analyze.py"), f"sweep_dir={tmp_path / 'missing'}"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)

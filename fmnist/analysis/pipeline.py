@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -93,7 +94,8 @@ def _out_dir(out_dir: Path | None, collection: Collection) -> Path:
     a single run dir (the analysis never writes into run dirs)."""
     first = collection.sweep_dirs[0]
     is_run_dir = any(Path(r) == first.resolve() for r in collection.runs["run_dir"])
-    out = out_dir or (first.parent / f"{first.resolve().name}-analysis" if is_run_dir else first / "analysis")
+    named = Path(os.path.abspath(first))  # `.` named, `..` resolved, a symlink kept: beside what the user named
+    out = out_dir or (named.parent / f"{named.name}-analysis" if is_run_dir else first / "analysis")
     check_out_dir(out)
     resolved = out.resolve()
     for run_dir in collection.runs["run_dir"]:
