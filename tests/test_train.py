@@ -138,13 +138,16 @@ def test_interrupted_run_resumes_to_identical_metrics(real_resplit_dir: Path, tm
 
 
 @pytest.mark.slow
-def test_completed_run_is_skipped_unless_forced(real_resplit_dir: Path, tmp_path: Path) -> None:
+def test_completed_run_is_skipped_unless_forced(real_resplit_dir: Path, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     cfg = compose_cfg(real_resplit_dir, "trainer.epochs=1")
     first = train(cfg, tmp_path / "r")
     again = train(cfg, tmp_path / "r")
     assert again["started_at"] == first["started_at"]  # nothing reran
-    forced = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "trainer.force=true"), tmp_path / "r")
+    with caplog.at_level("WARNING", logger="fmnist"):
+        forced = train(compose_cfg(real_resplit_dir, "trainer.epochs=1", "trainer.force=true"), tmp_path / "r")
     assert forced["status"] == "completed" and "resumed_from_epoch" not in forced
+    assert "no checkpoint" not in caplog.text  # a forced rerun starts again as asked: no warning that it does
     # the same run dir asked for another computation (a preset changed since): refused, nothing overwritten
     before = (tmp_path / "r" / "summary.json").read_bytes()
     with pytest.raises(ConfigError, match=r"another configuration \(optimizer.lr 0.1 -> 0.05\)"):

@@ -365,7 +365,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
         summary["resumed_from_epoch"] = start_epoch
         log.info("resuming %s from epoch %d (%s)", run_dir, start_epoch, Path(state["path"]).name)
         del state
-    elif (run_dir / METRICS_FILE).exists():
+    elif (run_dir / METRICS_FILE).exists() and not t.force:  # forced: starting again is what was asked for
         log.warning("%s holds %s but no checkpoint: training starts again from epoch 1",
                     run_dir, METRICS_FILE)
 
