@@ -108,6 +108,8 @@ def test_cpu_threads_share_the_cores_among_slots_and_sweeps_at_once(cores: int, 
 
 def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == []  # this machine has no GPU: CPU slots, not a "gpu 2" that is the CPU
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: 2)  # torch counts the GPUs the variable names
     assert visible_gpus() == ["2", "3"]
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots(1)] == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")

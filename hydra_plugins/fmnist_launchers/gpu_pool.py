@@ -104,11 +104,14 @@ def cuda_device_count() -> int:
 
 
 def visible_gpus() -> list[str]:
-    """The GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES when set, else 0..N-1."""
+    """The GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES when set, else 0..N-1; none where torch
+    sees no GPU (CUDA_VISIBLE_DEVICES=0 left set on a machine without one: CPU slots, not a "gpu 0" that is the
+    CPU)."""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    return [str(i) for i in range(cuda_device_count())]
+    if env is None:
+        return [str(i) for i in range(cuda_device_count())]
+    named = [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    return named if named and cuda_device_count() > 0 else []
 
 
 def check_named_gpus(gpus: Any) -> None:
