@@ -268,3 +268,27 @@ def test_out_of_memory_fails_the_run_with_a_clear_reason(real_resplit_dir: Path,
         train(compose_cfg(real_resplit_dir), tmp_path / "r")
     s = summary(tmp_path / "r")
     assert s["status"] == "failed" and s["error"].startswith("OutOfMemory: out of memory")
+
+
+# ------------------------------------------------------------------------------------- stopped at the end
+
+SYNTHETIC = ["model.width=4", "data.subset=64", "trainer.batch_size=32", "logger=none", "trainer.epochs=1"]
+
+
+def test_a_stop_after_the_completed_summary_is_written_leaves_the_run_completed(make_resplit, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (or Ctrl-C) landing after summary.json said completed, while the loggers were closing, rewrote it as
+    `interrupted`: a finished run looked stopped, and the same command tested it again."""
+    cfg = compose_train(make_resplit().path, *SYNTHETIC)
+    run = tmp_path / "r"
+
+    def stop(self, results):
+        raise KeyboardInterrupt("SIGTERM")
+
+    monkeypatch.setattr(run_mod.MetricSinks, "log_final", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run)
+    monkeypatch.undo()
+    done = (run / "summary.json").read_bytes()
+    assert json.loads(done)["status"] == "completed"
+    assert train(cfg, run)["status"] == "completed" and (run / "summary.json").read_bytes() == done  # skipped

@@ -176,6 +176,8 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
         if isinstance(exc, (ConfigError, DataError)) and previous is not None:
             _keep_finished_run(run_dir, previous, exc)
             raise
+        if _completed_on_disk(run_dir, summary):  # stopped after recording its completion: nothing to add
+            raise
         if isinstance(exc, KeyboardInterrupt):
             summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR.format(interrupt_cause(exc)), finished_at=_now())
         else:
@@ -189,6 +191,16 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
     finally:
         for sinks in opened:
             sinks.close()
+
+
+def _completed_on_disk(run_dir: Path, summary: dict[str, Any]) -> bool:
+    """Whether `run_dir`'s summary.json already records this attempt (`summary`) as completed: a stop (Ctrl-C,
+    SIGTERM) that lands while the loggers close must not rewrite the finished run as interrupted."""
+    if summary.get("status") != "completed":
+        return False
+    recorded = read_summary(run_dir) or {}
+    return recorded.get("status") == "completed" and all(
+        recorded.get(key) == summary[key] for key in ("started_at", "finished_at"))
 
 
 def _keep_finished_run(run_dir: Path, previous: dict[str, Any], exc: BaseException) -> None:
