@@ -1574,6 +1574,68 @@ def test_a_failed_analysis_removes_only_the_out_dir_it_made(tmp_path: Path) -> N
         assert out.is_dir() == existed and (not existed or list(out.iterdir()) == [])
 
 
+def _previous_and_next_analysis(out: Path, staging: Path) -> dict[Path, bytes]:
+    """An analysis in `out` (tables, a figure, a file of the user's) and a new one in `staging` that replaces some of
+    its files, adds one and drops its figure; returns `out`'s files."""
+    (out / "figures").mkdir(parents=True)
+    for path, text in ((out / "runs.csv", "old"), (out / "cells.csv", "old"), (out / "figures" / "old.pdf", "old"),
+                       (out / "notes.txt", "mine"), (out / "analysis.json", json.dumps({"figures": ["old"]}))):
+        path.write_text(text)
+    (staging / "figures").mkdir(parents=True, exist_ok=True)
+    for path, text in ((staging / "runs.csv", "new"), (staging / "epochs.csv", "new"), (staging / "cells.csv", "new"),
+                       (staging / "figures" / "new.pdf", "new"), (staging / "analysis.json", '{"figures": ["new"]}')):
+        path.write_text(text)
+    return {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and ".analysis-staging-" not in str(p)}
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt("SIGTERM"), OSError(16, "Device or resource busy")])
+def test_an_analysis_stopped_while_it_replaces_the_previous_one_puts_that_back(stop: BaseException, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (SIGTERM) or an error between two of the renames that publish the new analysis left out_dir half new,
+    half old (runs.csv new, cells.csv old, analysis.json naming figures that were not there), though the analysis said
+    the previous one was kept."""
+    from fmnist.analysis import outputs
+
+    out = tmp_path / "out"
+    real_replace, moved = os.replace, []
+
+    def replace(src, dst) -> None:
+        moved.append(dst)
+        if len(moved) == 3:
+            raise stop
+        real_replace(src, dst)
+
+    with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else AnalysisError):
+        with staged(out) as staging:
+            before = _previous_and_next_analysis(out, staging)
+            monkeypatch.setattr(outputs.os, "replace", replace)
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_an_analysis_killed_while_it_replaces_the_previous_one_is_undone_by_the_next(tmp_path: Path) -> None:
+    """kill -9 between two of those renames: the next analysis into out_dir first puts the previous one back (here
+    the next fails, so out_dir is left as the killed one found it)."""
+    out = tmp_path / "out"
+    script = (f"import os, signal\nfrom pathlib import Path\nfrom fmnist.analysis import outputs\n"
+              f"real, moved = os.replace, []\n"
+              f"def replace(src, dst):\n"
+              f"    moved.append(dst)\n"
+              f"    if len(moved) == 3:\n"
+              f"        os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"    real(src, dst)\n"
+              f"os.replace = replace\n"
+              f"outputs.publish(Path({str(out / '.analysis-staging-killed')!r}), Path({str(out)!r}))\n")
+    before = _previous_and_next_analysis(out, out / ".analysis-staging-killed")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (out / "cells.csv").read_text() == "new" and (out / "runs.csv").read_text() == "old"  # killed half-way
+    with pytest.raises(RuntimeError), staged(out):
+        raise RuntimeError("this analysis fails too")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".analysis-staging-")] == []
+
+
 def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The same sweep launched into two folders and both analysed: the second copy of each seed is a problem, not a
     third and fourth seed that agree."""
