@@ -292,3 +292,21 @@ def test_a_stop_after_the_completed_summary_is_written_leaves_the_run_completed(
     done = (run / "summary.json").read_bytes()
     assert json.loads(done)["status"] == "completed"
     assert train(cfg, run)["status"] == "completed" and (run / "summary.json").read_bytes() == done  # skipped
+
+
+def test_a_write_killed_part_way_leaves_no_temp_file_once_the_run_dir_is_trained_again(tmp_path: Path) -> None:
+    """kill -9 inside an atomic write (temp file written, not yet renamed) left `.last.pt.k2j3h4g5.tmp`, a whole
+    checkpoint, hidden in checkpoints/ for good: one more at every such kill. The next process to hold the run dir
+    removes them; files of other names stay."""
+    from fmnist.train.run_dir import hold_run_dir
+
+    run = tmp_path / "r"
+    litter = [run / ".summary.json.abcd1234.tmp", run / ".hydra" / ".config.yaml.x7y8z9w0.tmp",
+              run / "checkpoints" / ".last.pt.k2j3h4g5.tmp", run / "checkpoints" / ".previous.pt.4242.tmp"]
+    kept = [run / "notes.tmp", run / "checkpoints" / "last.pt", run / ".hydra" / "config.yaml"]
+    for path in litter + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    with hold_run_dir(run):
+        assert [p for p in litter if p.exists()] == []
+    assert all(p.exists() for p in kept)

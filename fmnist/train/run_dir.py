@@ -264,7 +264,18 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
                          f"the same sweep launched twice into one folder; this job leaves it alone")
 
     with flock_held(run_dir / LOCK_FILE, str(os.getpid()), refuse):
+        remove_temp_files(run_dir)
         yield
+
+
+def remove_temp_files(run_dir: Path) -> None:
+    """Remove the temp files of atomic writes that a kill -9 cut short (`.<name>.<random>.tmp`: see
+    atomic_write_bytes; `.previous.pt.<pid>.tmp`) in `run_dir`, its .hydra/ and its checkpoints/. Only for the
+    process holding the run dir's lock: nobody else writes there then."""
+    for folder in (run_dir, run_dir / HYDRA_DIR, run_dir / CHECKPOINT_DIR):
+        for path in folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def is_busy(run_dir: Path) -> bool:
