@@ -679,6 +679,30 @@ def test_build_crash_leaves_nothing(fake_raw_dir, tmp_path: Path, monkeypatch) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 
 
+def test_a_forced_build_stopped_as_it_swaps_the_folders_keeps_the_old_one(fake_raw_dir, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    """Ctrl-C (or a failed rename) between moving the old folder aside and the new one in: the dataset folder was
+    gone, the old one hidden in .ds.old-*/ and the new one deleted."""
+    from fmnist.data import prepare
+
+    out = tmp_path / "ds"
+    build_resplit(out, raw_dir=fake_raw_dir.path)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(prepare.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        build_resplit(out, mode="random", seed=1, raw_dir=fake_raw_dir.path, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
 @pytest.mark.parametrize(("stem", "array", "message"), [
     ("train-images-idx3-ubyte", np.zeros((120, 28, 27), np.uint8),
      "train-images-idx3-ubyte.gz: expected uint8 images of shape [N, 28, 28], got uint8 (120, 28, 27)"),

@@ -267,7 +267,12 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     if out.exists() or out.is_symlink():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
         os.replace(out, old / out.name)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except BaseException:  # Ctrl-C or a failed rename: the old folder goes back
+            os.replace(old / out.name, out)
+            old.rmdir()
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
