@@ -1594,7 +1594,6 @@ def test_an_analysis_stopped_while_it_replaces_the_previous_one_puts_that_back(s
     """Ctrl-C (SIGTERM) or an error between two of the renames that publish the new analysis left out_dir half new,
     half old (runs.csv new, cells.csv old, analysis.json naming figures that were not there), though the analysis said
     the previous one was kept."""
-    from fmnist.analysis import outputs
 
     out = tmp_path / "out"
     real_replace, moved = os.replace, []
@@ -1608,7 +1607,7 @@ def test_an_analysis_stopped_while_it_replaces_the_previous_one_puts_that_back(s
     with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else AnalysisError):
         with staged(out) as staging:
             before = _previous_and_next_analysis(out, staging)
-            monkeypatch.setattr(outputs.os, "replace", replace)
+            monkeypatch.setattr(os, "replace", replace)
     monkeypatch.undo()
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 

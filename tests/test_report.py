@@ -154,6 +154,79 @@ def test_a_failed_build_leaves_the_previous_report_as_it_was(tiny_analysis, tex,
     assert not list(report_dir.glob(".report-staging-*"))
 
 
+def _earlier_report(report_dir: Path) -> dict[str, bytes]:
+    """A previous report in `report_dir` (its generated files, its PDF and a file of the user's), as bytes by name."""
+    earlier = {"main.pdf": "earlier pdf", "main.log": "earlier log", "macros.tex": "% earlier",
+               "tables/presets.tex": "earlier table", "figures/capacity.pdf": "earlier figure",
+               "figures/dropped_preset.pdf": "a figure this report no longer has", "notes.txt": "the user's"}
+    for name, text in earlier.items():
+        (report_dir / name).parent.mkdir(exist_ok=True)
+        (report_dir / name).write_text(text)
+    return snapshot(report_dir)
+
+
+def snapshot(report_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(report_dir)): p.read_bytes() for p in sorted(report_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [KeyboardInterrupt("SIGTERM"), OSError(16, "Device or resource busy")])
+def test_a_build_stopped_while_it_replaces_the_previous_report_puts_that_back(
+        stop: BaseException, tiny_analysis, tex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (SIGTERM) or an error between two of the renames that move a built report in left report/ half new,
+    half old (new tables, the old macros.tex and PDF), though only a successful build was to replace it."""
+    report_dir = report_copy(tmp_path)
+    before = _earlier_report(report_dir)
+    real_replace, moved = os.replace, []
+
+    def replace(src, dst) -> None:
+        if Path(dst).is_relative_to(report_dir) and report_mod.STAGING_PREFIX not in str(dst):
+            moved.append(dst)
+            if len(moved) == 3:
+                raise stop
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else ReportError):
+        report_mod.build_report(tiny_analysis.result, report_dir)
+    monkeypatch.undo()
+    assert len(moved) >= 3 and snapshot(report_dir) == before  # stopped at the third rename
+    assert not list(report_dir.glob(f"{report_mod.STAGING_PREFIX}*"))
+
+
+@pytest.mark.slow
+def test_a_build_killed_while_it_replaces_the_previous_report_is_undone_by_the_next(
+        tiny_analysis, tex, tmp_path: Path) -> None:
+    """kill -9 between two of those renames: the next build into report/ first puts the previous report back (here
+    that build fails, so report/ is left as the killed one found it)."""
+    report_dir = report_copy(tmp_path)
+    before = _earlier_report(report_dir)
+    staging = report_dir / f"{report_mod.STAGING_PREFIX}killed"
+    for name, text in (("tables/presets.tex", "new table"), ("tables/models.tex", "new"), ("macros.tex", "% new"),
+                       ("figures/capacity.pdf", "new figure"), ("main.pdf", "new pdf")):
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_text(text)
+    script = (f"import os, signal\nfrom pathlib import Path\nfrom fmnist.analysis import report\n"
+              f"real, moved = os.replace, []\n"
+              f"def replace(src, dst):\n"
+              f"    moved.append(dst)\n"
+              f"    if len(moved) == 3:\n"
+              f"        os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"    real(src, dst)\n"
+              f"os.replace = replace\n"
+              f"report._publish(Path({str(staging)!r}), Path({str(report_dir)!r}))\n")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert killed.returncode == -9, killed.stderr
+    assert snapshot(report_dir) != before  # killed half-way
+    main = report_dir / "main.tex"
+    main.write_text(main.read_text().replace("\\begin{document}", "\\begin{document}\n\\undefinedmacro", 1))
+    before["main.tex"] = main.read_bytes()
+    with pytest.raises(ReportError, match="is unchanged"):
+        report_mod.build_report(tiny_analysis.result, report_dir)
+    shutil.rmtree(report_dir / report_mod.FAILED_DIR)
+    assert snapshot(report_dir) == before and not list(report_dir.glob(f"{report_mod.STAGING_PREFIX}*"))
+
+
 @pytest.mark.slow
 def test_write_sources_needs_main_tex(tiny_analysis, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no main.tex"):

@@ -13,5 +13,6 @@
     report.py        LaTeX tables, macros.tex and the latexmk build
     pipeline.py      the whole analysis, as `python analyze.py` runs it
     outputs.py       out_dir replaced as a whole, only when the analysis succeeded
+    publish.py       a staging folder's files moved in all or nothing (journaled; the analysis and the report)
     callbacks.py     the opt-in Hydra callback that analyses a sweep when it ends
 """

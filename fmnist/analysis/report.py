@@ -17,6 +17,7 @@ from fmnist.analysis.errors import ReportError
 from fmnist.analysis.macros import macros_tex
 from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
+from fmnist.analysis.publish import publish_files, undo_killed_publish
 from fmnist.analysis.style import slug
 from fmnist.config import CONF_DIR
 from fmnist.train.run_dir import atomic_write_text
@@ -150,6 +151,7 @@ def build_report(result: AnalysisResult, report_dir: Path) -> Path:
     in `report_dir`/.report-failed/ to read its log)."""
     check_report_dir(report_dir)
     try:
+        undo_killed_publish(report_dir, STAGING_PREFIX)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=report_dir))
     except OSError as exc:
         raise ReportError(f"cannot write to report_dir {report_dir}: {exc.strerror or exc}") from exc
@@ -168,7 +170,7 @@ def build_report(result: AnalysisResult, report_dir: Path) -> Path:
             os.replace(staging, failed)
             raise ReportError(f"{str(exc).replace(str(staging), str(failed))}; the previous report in {report_dir} "
                               f"is unchanged") from None
-        _replace(staging, report_dir)
+        _publish(staging, report_dir)
         shutil.rmtree(report_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's build is out of date
     except OSError as exc:
         raise ReportError(f"cannot write the report to {report_dir}: {exc.strerror or exc}") from exc
@@ -179,17 +181,14 @@ def build_report(result: AnalysisResult, report_dir: Path) -> Path:
     return pdf
 
 
-def _replace(staging: Path, report_dir: Path) -> None:
-    """Move the built report's generated folders and files from `staging` into `report_dir`, replacing the
-    previous ones (each folder is renamed aside first, then removed)."""
-    for name in (*GENERATED_DIRS, *GENERATED_FILES, *KEPT_BUILD_FILES):
-        new, old = staging / name, report_dir / name
-        if not new.exists():
-            continue
-        if new.is_dir():
-            aside = staging / f"{name}.previous"
-            if old.exists():
-                os.replace(old, aside)
-            os.replace(new, old)
-        else:
-            os.replace(new, old)
+def _publish(staging: Path, report_dir: Path) -> None:
+    """Move the built report from `staging` into `report_dir`, all or nothing (fmnist.analysis.publish): the
+    generated folders' files (removing the previous report's that this one did not write), macros.tex, and the PDF
+    with latexmk's kept files."""
+    moves = [(p, report_dir / p.relative_to(staging)) for name in GENERATED_DIRS
+             for p in sorted((staging / name).rglob("*")) if p.is_file()]
+    moves += [(staging / name, report_dir / name) for name in (*GENERATED_FILES, *KEPT_BUILD_FILES)
+              if (staging / name).is_file()]
+    stale = [p for name in GENERATED_DIRS if (report_dir / name).is_dir()
+             for p in (report_dir / name).rglob("*") if p.is_file() or p.is_symlink()]
+    publish_files(staging, report_dir, moves, stale)
