@@ -86,6 +86,8 @@ def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(real_resplit_dir
                                                               caplog: pytest.LogCaptureFixture) -> None:
     cfg = compose_cfg(real_resplit_dir)
     train(cfg, tmp_path / "whole")
+    names = sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir())
+    assert names == [ckpt.BEST, ckpt.LAST]  # previous.pt, the fall-back for a resume, goes once the run completes
     cut = tmp_path / "cut"
     interrupted_at_epoch(cfg, cut, monkeypatch, epoch=3)
     last = ckpt.checkpoint_path(cut, ckpt.LAST)
@@ -99,6 +101,7 @@ def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(real_resplit_dir
     assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] == 1
     assert metrics(cut) == metrics(tmp_path / "whole") and results(cut) == results(tmp_path / "whole")
     assert last.with_name("last.pt.corrupt").exists()  # kept for inspection, out of the rotation
+    assert not ckpt.checkpoint_path(cut, ckpt.PREVIOUS).exists()
 
 
 @pytest.mark.slow

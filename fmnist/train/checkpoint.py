@@ -1,5 +1,5 @@
-"""Atomic checkpoints: `last.pt` (everything needed to resume), `previous.pt` (the one before it) and
-`best.pt` (weights at best val acc, written together with `last.pt`).
+"""Atomic checkpoints: `last.pt` (everything needed to resume), `previous.pt` (the one before it, removed when the
+run completes) and `best.pt` (weights at best val acc, written together with `last.pt`).
 
 `last.pt` is replaced atomically after every epoch; the file it replaces is kept as `previous.pt` (a hard
 link, so no copy), which lets a run resume even when `last.pt` was damaged after it was written (a bad
@@ -78,6 +78,16 @@ def discard_resume_state(run_dir: Path) -> None:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise FmnistError(f"cannot remove {path}: {exc.strerror or exc}") from exc
+
+
+def drop_previous(run_dir: Path) -> None:
+    """Remove `previous.pt` of a completed run: it is only the fall-back for resuming from a damaged `last.pt`, and a
+    completed run is not resumed (a ResNet-9 run keeps 53 MB less, a ResNet-50 one 189 MB)."""
+    path = checkpoint_path(run_dir, PREVIOUS)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:  # the run is complete: a file left behind costs only space
+        log.warning("cannot remove %s: %s", path, exc.strerror or exc)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -473,6 +473,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
     if summary["test_acc"] is not None and not math.isfinite(summary["test_acc"]):
         summary["test_acc"] = None
     write_summary(run_dir, summary)
+    ckpt.drop_previous(run_dir)
     sinks.log_final({k: summary[k] for k in ("best_val_acc", "test_acc", "test_loss", "train_time_s")
                      if summary.get(k) is not None})
     best_val = (f"best val_acc {_fmt(summary['best_val_acc'])} (epoch {summary['best_epoch']})"
