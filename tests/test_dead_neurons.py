@@ -259,3 +259,17 @@ def test_weights_of_another_model_or_a_run_without_config_are_named(tmp_path: Pa
         measure_run(run_config(run), run, tmp_path)
     with pytest.raises(AnalysisError, match=f"^run {run} has no readable config"):
         measure_run({"model": {"width": 4}}, run, tmp_path)
+
+
+@pytest.mark.parametrize("target", ["torch.nn.Mish", "torch.nn.PReLU", "torch.nn.Hardswish", "torch.nn.Tanh"])
+def test_an_activation_a_user_adds_from_torch_nn_is_measured(target: str) -> None:
+    """An option added to conf/activation/ (a torch.nn activation the built-in options do not name) is hooked like
+    the built-in ones: its units are counted, and "dead" is "never positive" for it."""
+    cfg = OmegaConf.create({"model": OmegaConf.load(CONF / "model" / "resnet9.yaml"),
+                            "norm": OmegaConf.load(CONF / "norm" / "batchnorm.yaml"),
+                            "activation": {"_target_": target, "_partial_": True}})
+    cfg.model.width = 4
+    model = build_model(cfg)
+    stats = dead_unit_stats(model, torch.randn(16, 1, 28, 28))
+    assert [layer["activation"] for layer in stats.per_layer] == [target.rsplit(".", 1)[1]] * 8
+    assert stats.units == 140 and stats.negative_capable

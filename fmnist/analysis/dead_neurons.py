@@ -2,9 +2,9 @@
 
 A *unit* is one channel of one activation module's output. It is **dead** when its output is never > 0
 at any position of any image fed through the network. For ReLU that means it only ever outputs 0. For
-activations that can go negative (LeakyReLU, ELU, GELU, SiLU) the same *never-positive* statistic is
-reported (``negative_capable`` says so): such a unit still passes a gradient, so "dead" there means
-"never positive", not "silent".
+activations that can go negative (LeakyReLU, ELU, GELU, SiLU, and torch.nn's others a user adds: Mish, PReLU, ...)
+the same *never-positive* statistic is reported (``negative_capable`` says so): such a unit still passes a
+gradient, so "dead" there means "never positive", not "silent".
 
 **Sparsity** (``zero_fraction``) is a different quantity: the fraction of all post-activation values
 that are exactly 0 (over every unit, position and image). A net can be sparse without any dead unit.
@@ -43,10 +43,16 @@ DEAD_UNITS_FILE = "dead_units.json"
 #: The numbers of each per_layer entry of DeadStats.
 LAYER_NUMBERS = ("units", "dead_units", "dead_fraction", "zero_fraction")
 
-#: The activation modules hooked (every activation in the models is its own instance of one of these).
-ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
-#: Those whose output can be negative: "dead" is then "never positive".
-NEGATIVE_CAPABLE: tuple[type[nn.Module], ...] = (nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
+#: The activation modules hooked: torch.nn's element-wise ones, so that an activation a user adds to conf/activation/
+#: (torch.nn.Mish, PReLU, Hardswish, ...) is measured like the built-in ones (every activation in the models is its
+#: own instance of one of these).
+ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.PReLU, nn.RReLU, nn.Hardtanh, nn.ReLU6, nn.CELU, nn.SELU,
+    nn.Mish, nn.Hardswish, nn.Softplus, nn.Sigmoid, nn.Hardsigmoid, nn.Tanh, nn.LogSigmoid, nn.Softsign,
+    nn.Tanhshrink, nn.Softshrink, nn.Hardshrink, nn.Threshold,
+)
+#: Those whose output is never negative; for every other one "dead" is "never positive".
+NON_NEGATIVE: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.Softplus, nn.Sigmoid, nn.Hardsigmoid)
 
 
 @dataclass
@@ -166,7 +172,7 @@ def _summarise(layers: list[tuple[str, nn.Module]], recorders: list[_Recorder], 
         dead_fraction=sum(layer["dead_units"] for layer in per_layer) / max(units, 1),
         zero_fraction=sum(int(r.zeros) for r in used) / max(sum(r.values for r in used), 1),
         per_layer=per_layer,
-        negative_capable=any(isinstance(m, NEGATIVE_CAPABLE) for _, m in layers),
+        negative_capable=any(not isinstance(m, NON_NEGATIVE) for _, m in layers),
         n_images=n_images,
     )
 
