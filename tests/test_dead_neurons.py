@@ -273,3 +273,24 @@ def test_an_activation_a_user_adds_from_torch_nn_is_measured(target: str) -> Non
     stats = dead_unit_stats(model, torch.randn(16, 1, 28, 28))
     assert [layer["activation"] for layer in stats.per_layer] == [target.rsplit(".", 1)[1]] * 8
     assert stats.units == 140 and stats.negative_capable
+
+
+def test_a_model_without_activation_modules_is_skipped_with_a_warning(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """activation=torch.nn.Identity: analyze.py names the run as not measured instead of stopping on a ValueError."""
+    from fmnist.analysis.collect import collect
+    from fmnist.analysis.errors import AnalysisError
+    from fmnist.analysis.pipeline import dead_neuron_tables
+    from fmnist.train.checkpoint import save_checkpoint
+
+    run = fake_trained_run(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["config"]["activation"] = {"_target_": "torch.nn.Identity", "_partial_": True}
+    (run / "summary.json").write_text(json.dumps(summary))
+    save_checkpoint(run / "checkpoints" / "best.pt", {"model": build_model(OmegaConf.create(summary["config"]))
+                                                       .state_dict(), "epoch": 1})
+    with pytest.raises(AnalysisError, match=r"^ResNet9 has no activation module to measure$"):
+        measure_run(run_config(run), run, tmp_path)
+    runs, layers = dead_neuron_tables(OmegaConf.create({"data_dir": str(tmp_path)}), collect(tmp_path / "sweep"))
+    assert runs.empty and layers.empty
+    assert f"dead neurons: {run.name} skipped: ResNet9 has no activation module to measure" in caplog.text

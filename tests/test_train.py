@@ -312,6 +312,15 @@ def test_bad_config_is_refused_before_training(tmp_path: Path, override: str, me
         train(cfg, tmp_path / "r")
 
 
+def test_track_dead_on_a_model_without_activation_modules_is_refused_before_training(tmp_path: Path) -> None:
+    """activation=torch.nn.Identity (a linear-net ablation a user adds) has nothing trainer.track_dead can measure:
+    one ConfigError before the data is read, not a ValueError traceback after the first epoch has trained."""
+    cfg = compose_cfg(tmp_path / "no-data-needed", "activation._target_=torch.nn.Identity", "trainer.track_dead=true")
+    with pytest.raises(ConfigError, match=r"^trainer.track_dead=true: ResNet9 has no activation module to measure "
+                                          r"\(activation=torch.nn.Identity\); set trainer.track_dead=false$"):
+        train(cfg, tmp_path / "r")
+
+
 def test_cli_error_is_one_clear_line(tmp_path: Path) -> None:
     proc = run_cli("trainer.epochs=0", f"hydra.run.dir={tmp_path / 'r'}", "logger=none")
     assert proc.returncode == 1

@@ -210,6 +210,8 @@ def measure_run(config: dict[str, Any], run_dir: Path, data_dir: str | Path, dev
         raise AnalysisError(f"run {run_dir} has no readable config (summary.json or .hydra/config.yaml)")
     cfg = OmegaConf.create(config)
     model = build_model(cfg)
+    if not activation_modules(model):  # e.g. activation=torch.nn.Identity: nothing to measure
+        raise AnalysisError(f"{type(model).__name__} has no activation module to measure")
     try:
         model.load_state_dict(load_checkpoint(path)["model"])
     except CheckpointError as exc:

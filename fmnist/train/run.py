@@ -312,6 +312,9 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
                    config=config)
 
     model = build_model(cfg)  # before the data: a bad model or augment value fails at once
+    if t.track_dead and not activation_modules(model):
+        raise ConfigError(f"trainer.track_dead=true: {type(model).__name__} has no activation module to measure "
+                          f"(activation={cfg.activation.get('_target_')}); set trainer.track_dead=false")
     augment = safe_instantiate(cfg.augment, "augment")
     data_dir = ensure_resplit(cfg.data.dir, auto_prepare=cfg.data.auto_prepare, mode=cfg.data.prepare_mode)
     splits: DataSplits = load_splits(data_dir, device, cfg.data.val_fraction, cfg.data.subset,
