@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import importlib
 import inspect
 import types
 import typing
@@ -13,7 +14,7 @@ from typing import Any, Iterable, Mapping, Union
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -58,16 +59,36 @@ def unquoted_path_error(arg: str, several: str | None = "") -> str | None:
     return None
 
 
+def locate(name: str) -> Any:
+    """The object the dotted path `name` names, found as instantiate finds it (module by module, then attributes);
+    an ImportError naming the missing part (hydra.utils.get_object also logs three lines for each failure)."""
+    parts = name.split(".")
+    if not all(parts):
+        raise ImportError(f"{name!r} is not a dotted path (module.name)")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], 1):
+        parent = ".".join(parts[:i])
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
+        elif not isinstance(obj, types.ModuleType):
+            raise ImportError(f"{parent} has no attribute {part!r}")
+        else:
+            try:
+                obj = importlib.import_module(f"{parent}.{part}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{parent}.{part}":  # a module that one imports is missing: its own message
+                    raise
+                raise ImportError(f"module {parent} has no {part!r}") from exc
+    return obj
+
+
 def _allowed_target(name: str) -> bool:
     """`name` starts with an allowed prefix and what it resolves to is defined in an allowed module: a prefix alone
-    would let `torch.nn.modules.module.torch.save` (torch.save, through a module's own `import torch`) pass. A name
-    that does not resolve is left to instantiate, which fails on it."""
+    would let `torch.nn.modules.module.torch.save` (torch.save, through a module's own `import torch`) pass. An
+    ImportError (from :func:`locate`) when an allowed name does not resolve."""
     if not name.startswith(ALLOWED_TARGET_PREFIXES):
         return False
-    try:
-        obj = get_object(name)
-    except Exception:  # not importable: nothing will be called
-        return True
+    obj = locate(name)
     origin = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
     return isinstance(origin, str) and f"{origin}.".startswith(ALLOWED_TARGET_PREFIXES)
 
@@ -88,8 +109,12 @@ def _check_resolved_targets(node: Any, path: str) -> None:
     """check_targets on a resolved container (dicts and lists)."""
     if isinstance(node, dict):
         target = node.get("_target_")
-        if target is not None and not _allowed_target(str(target)):
-            where = f"{path}._target_" if path else "_target_"
+        where = f"{path}._target_" if path else "_target_"
+        try:
+            allowed = target is None or _allowed_target(str(target))
+        except Exception as exc:  # not importable: a typo'd name, or a module that fails to import
+            raise ConfigError(f"{where}={str(target)!r} cannot be imported: {first_line(exc)}") from exc
+        if not allowed:
             raise ConfigError(f"{where}={str(target)!r} is not allowed: targets must start with one of "
                               f"{', '.join(ALLOWED_TARGET_PREFIXES)} and be defined there")
         for key, value in node.items():
@@ -350,7 +375,7 @@ def _parameter_rules(target: str) -> dict[str, _Rule]:
     """Parameter name -> what the callable `target` accepts there (from its type hints; {} when they cannot be
     read)."""
     try:
-        obj = get_object(target)
+        obj = locate(target)
         fn = obj.__init__ if inspect.isclass(obj) else obj
         hints = typing.get_type_hints(fn)
         defaults = {name: p.default for name, p in inspect.signature(fn).parameters.items()
@@ -435,6 +460,8 @@ def validate(cfg: DictConfig) -> None:
     check_unknown_keys(cfg)
     check_flags(cfg)
     check_logger(cfg)
+    for group in BUILT_GROUPS:  # before check_group_types imports them to read their signatures
+        check_targets(cfg[group], group)
     check_group_types(cfg, BUILT_GROUPS)
     check_optimizer_values(cfg.optimizer)
     t, d = cfg.trainer, cfg.data
@@ -498,5 +525,3 @@ def validate(cfg: DictConfig) -> None:
         _is_int(t.track_dead_images) and t.track_dead_images > 0,
         "trainer.track_dead_images", t.track_dead_images, "must be an integer >= 1",
     )
-    for group in BUILT_GROUPS:
-        check_targets(cfg[group], group)

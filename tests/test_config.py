@@ -75,6 +75,31 @@ def test_targets_reached_through_an_allowed_module_are_refused(target: str) -> N
         check_targets(OmegaConf.create({"_target_": target}), "x")
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("model._target_=fmnist.models.resnet.ResNett", "model._target_='fmnist.models.resnet.ResNett' cannot be imported: "
+                                                    "module fmnist.models.resnet has no 'ResNett'"),
+    ("optimizer._target_=torch.optim.Adamw", "optimizer._target_='torch.optim.Adamw' cannot be imported: module "
+                                             "torch.optim has no 'Adamw'"),
+    ("model._target_=fmnist.mynets.Net", "model._target_='fmnist.mynets.Net' cannot be imported: module fmnist has no "
+                                         "'mynets'"),
+    ("activation._target_=torch.nn.", "activation._target_='torch.nn.' cannot be imported: 'torch.nn.' is not a "
+                                      "dotted path (module.name)"),
+])
+def test_a_target_that_does_not_exist_is_one_line_naming_the_missing_part(override: str, message: str,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A typo in a `_target_` a user writes: one ConfigError naming the key and the missing name, and no three-line
+    "Error getting object" that hydra.utils.get_object logged for every lookup (three times before the error)."""
+    cfg = compose_train(override)
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    assert str(info.value) == message
+    group = override.split(".")[0]
+    with pytest.raises(ConfigError) as info:
+        safe_instantiate(cfg[group], group)
+    assert str(info.value) == message
+    assert "Error getting object" not in caplog.text and not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_nested_foreign_target_is_refused() -> None:
     node = OmegaConf.create({"_target_": "torch.nn.Sequential", "inner": {"_target_": "os.system"}})
     with pytest.raises(ConfigError, match=r"x\.inner\._target_"):
