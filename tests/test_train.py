@@ -304,10 +304,14 @@ def test_divergence_fails_with_a_clear_reason(real_resplit_dir: Path, tmp_path: 
         ("data.val_fraction=1.0", "data.val_fraction"),
         ("trainer.precision=fp8", "trainer.precision"),
         ("model._target_=os.system", "not allowed"),
+        # a model a user adds that does not give Fashion-MNIST's 10 logits, or does not fit 28x28 images
+        ("model.num_classes=1000", r"^model: ResNet9 maps a batch of 2 images to \[2, 1000\], not \[2, 10\] logits"),
+        ("model=vgg11 model.layers=[64,M,64,M,64,M,64,M,64,M,64,M]",
+         r"^model: VGG fails on a batch of \[1, 28, 28\] images: RuntimeError: Given input size"),
     ],
 )
 def test_bad_config_is_refused_before_training(tmp_path: Path, override: str, message: str) -> None:
-    cfg = compose_cfg(tmp_path / "no-data-needed", override)
+    cfg = compose_cfg(tmp_path / "no-data-needed", *override.split(" "))
     with pytest.raises(ConfigError, match=message):
         train(cfg, tmp_path / "r")
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
+import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from fmnist.config import safe_instantiate
+from fmnist.data.resplit import NUM_CLASSES
+from fmnist.errors import ConfigError, first_line
+
+#: What every model maps: a batch of [1, 28, 28] images to [batch, NUM_CLASSES] logits.
+IMAGE_SHAPE = (1, 28, 28)
 
 
 def build_model(cfg: DictConfig) -> nn.Module:
@@ -13,3 +21,21 @@ def build_model(cfg: DictConfig) -> nn.Module:
     norm = safe_instantiate(cfg.norm, "norm")
     activation = safe_instantiate(cfg.activation, "activation")
     return safe_instantiate(cfg.model, "model", norm=norm, activation=activation)
+
+
+def check_logits(model: nn.Module) -> None:
+    """A ConfigError unless `model` maps two [1, 28, 28] images to [2, NUM_CLASSES] logits: a model a user adds with
+    another number of classes would train and write predictions of classes the data does not have, one whose layers
+    do not fit 28x28 images would fail later with a traceback. Runs a CPU copy in eval mode under no_grad, so the
+    model's weights, norm statistics and random state are untouched."""
+    probe = copy.deepcopy(model).to("cpu").eval()
+    try:
+        with torch.no_grad():
+            out = probe(torch.zeros(2, *IMAGE_SHAPE))
+    except Exception as exc:  # the user's layers do not fit the images
+        raise ConfigError(f"model: {type(model).__name__} fails on a batch of [1, 28, 28] images: "
+                          f"{type(exc).__name__}: {first_line(exc)}") from exc
+    shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != [2, NUM_CLASSES]:
+        raise ConfigError(f"model: {type(model).__name__} maps a batch of 2 images to {shape}, not [2, {NUM_CLASSES}]"
+                          f" logits (Fashion-MNIST has {NUM_CLASSES} classes: check model.num_classes)")

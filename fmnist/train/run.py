@@ -25,7 +25,7 @@ from fmnist.data.loader import DataSplits, eval_batches, load_splits, oversized_
 from fmnist.data.prepare import ensure_resplit
 from fmnist.data.resplit import CLASS_NAMES
 from fmnist.errors import ConfigError, DataError, FmnistError, first_line
-from fmnist.models.factory import build_model
+from fmnist.models.factory import build_model, check_logits
 from fmnist.models.summary import model_summary
 from fmnist.stopping import interrupt_cause
 from fmnist.train import checkpoint as ckpt
@@ -312,6 +312,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
                    config=config)
 
     model = build_model(cfg)  # before the data: a bad model or augment value fails at once
+    check_logits(model)
     if t.track_dead and not activation_modules(model):
         raise ConfigError(f"trainer.track_dead=true: {type(model).__name__} has no activation module to measure "
                           f"(activation={cfg.activation.get('_target_')}); set trainer.track_dead=false")
