@@ -181,6 +181,14 @@ def test_no_trainable_params_is_config_error():
         build_optimizer(load_opt("sgd"), model)
 
 
+def test_an_optimizer_whose_step_needs_a_closure_is_one_config_error():
+    """`_target_: torch.optim.LBFGS` in an optimizer a user adds: one line when it is built, not a TypeError
+    traceback ("LBFGS.step() missing 1 required positional argument: 'closure'") at the first training step."""
+    with pytest.raises(ConfigError, match=r"^optimizer LBFGS: its step\(\) needs a closure that evaluates the loss"):
+        build_optimizer(functools.partial(torch.optim.LBFGS, lr=1.0), tiny_model())
+    build_optimizer(functools.partial(torch.optim.NAdam, lr=1e-3), tiny_model())  # closure optional: built
+
+
 @pytest.mark.parametrize(("value", "message"), [
     (-1e-4, "optimizer.weight_decay must be >= 0, got -0.0001"),  # conf/ does not check it: the optimizer does
     ("abc", "optimizer.weight_decay must be a number, got 'abc'"),

@@ -63,6 +63,15 @@ def _supports_kwarg(func: Callable[..., Any], name: str) -> bool:
         return False
 
 
+def _needs_closure(cls: Any) -> bool:
+    """Whether the optimiser class's step() requires a closure (torch.optim.LBFGS re-evaluates the loss)."""
+    try:
+        closure = inspect.signature(cls.step).parameters.get("closure")
+    except (AttributeError, TypeError, ValueError):  # not a class with a step() we can read
+        return False
+    return closure is not None and closure.default is inspect.Parameter.empty
+
+
 def build_optimizer(
     factory: Callable[..., torch.optim.Optimizer],
     model: nn.Module,
@@ -87,12 +96,15 @@ def build_optimizer(
     groups = param_groups(model, weight_decay, exempt_norm_and_bias)
     if not groups:
         raise ConfigError("the model has no trainable parameters for the optimizer")
+    cls = _optimizer_class(factory)
+    name = getattr(cls, "__name__", repr(cls))
+    if _needs_closure(cls):
+        raise ConfigError(f"optimizer {name}: its step() needs a closure that evaluates the loss again, which the "
+                          f"trainer's step() does not pass; choose an optimizer whose step() takes none")
 
     extra: dict[str, Any] = {}
     if fused:
         params = [p for g in groups for p in g["params"]]
-        cls = _optimizer_class(factory)
-        name = getattr(cls, "__name__", repr(cls))
         if not all(p.is_cuda for p in params):
             log.debug("fused optimizer requested but not all parameters are on CUDA; using the default")
         elif not _supports_kwarg(cls, "fused"):
