@@ -126,9 +126,9 @@ def _check_resolved_targets(node: Any, path: str) -> None:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception of a chain: Hydra wraps a constructor's error in an InstantiationException
-    whose own message is only "Error in call to target ...:"."""
-    while exc.__cause__ is not None:
+    """The innermost exception of a chain, or the first ConfigError in it (one that names its own cause): Hydra wraps
+    a constructor's error in an InstantiationException whose own message is only "Error in call to target ...:"."""
+    while exc.__cause__ is not None and not isinstance(exc, ConfigError):
         exc = exc.__cause__
     return exc
 

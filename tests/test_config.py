@@ -191,6 +191,13 @@ def test_bad_types_and_values_are_named(overrides: list[str], message: str) -> N
     (["model=vgg11", "model.dropout=1.5"], "model.dropout must be in [0, 1), got 1.5"),
     (["model=resnet18", "model.depths=[2,0,2,2]"], "model.depths must be a non-empty list of positive ints, "
                                                    "got [2, 0, 2, 2]"),
+    # a norm or activation a user adds that the models cannot call: the error names that group, not the model
+    (["norm._target_=torch.nn.GroupNorm", "+norm.num_groups=8", "~norm.eps", "~norm.momentum", "~norm.affine",
+      "~norm.track_running_stats"], "cannot build 'norm' from its config: the models call it as norm(channels): "
+                                    "GroupNorm.__init__() got multiple values for argument 'num_groups'"),
+    (["activation._target_=torch.nn.Threshold"], "cannot build 'activation' from its config: the models call it as "
+                                                 "activation(): Threshold.__init__() missing 2 required positional "
+                                                 "arguments: 'threshold' and 'value'"),
 ])
 def test_values_checked_when_the_model_is_built_are_named(overrides: list[str], message: str) -> None:
     """Values that pass validate() and are refused by the model's constructors, as one ConfigError line."""

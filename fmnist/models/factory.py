@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -18,9 +20,25 @@ IMAGE_SHAPE = (1, 28, 28)
 
 def build_model(cfg: DictConfig) -> nn.Module:
     """Instantiate `cfg.model` with the `cfg.norm` and `cfg.activation` factories (allow-listed targets)."""
-    norm = safe_instantiate(cfg.norm, "norm")
-    activation = safe_instantiate(cfg.activation, "activation")
+    norm = _group_factory(cfg.norm, "norm", "norm(channels)")
+    activation = _group_factory(cfg.activation, "activation", "activation()")
     return safe_instantiate(cfg.model, "model", norm=norm, activation=activation)
+
+
+def _group_factory(node: DictConfig, group: str, call: str) -> Callable[..., nn.Module]:
+    """The factory built from `group`'s config; an error the models get calling it names `group` and how the models
+    call it (a norm a user adds, `_target_: torch.nn.GroupNorm` with `num_groups: 8`, fails inside the model's
+    constructor: the error named the model)."""
+    factory = safe_instantiate(node, group)
+
+    def make(*args: Any) -> nn.Module:
+        try:
+            return factory(*args)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"cannot build {group!r} from its config: the models call it as {call}: "
+                              f"{first_line(exc)}") from exc
+
+    return make
 
 
 def check_logits(model: nn.Module) -> None:
