@@ -1755,6 +1755,31 @@ def test_lr_schedule_figure_draws_every_scheduler_without_the_trainers_notes(
     assert "clamped" not in caplog.text
 
 
+def test_a_scheduler_and_augmentation_a_user_adds_are_drawn_with_the_built_in_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Options of the user's own config dir (--config-dir, hydra.searchpath) that the runs chose: the lr-schedule
+    and augmentation figures, which draw every option of conf/, draw them too, from the runs' own configs."""
+    from fmnist.analysis.pipeline import _augments
+
+    user = {"scheduler": {"_target_": "fmnist.train.schedulers.warmup_cosine", "_partial_": True,
+                          "warmup_epochs": 0.5, "min_lr_ratio": 0.5},
+            "augment": {"_target_": "fmnist.data.augment.Augment", "crop_padding": 0, "flip": True}}
+    (tmp_path / "r0").mkdir()
+    (tmp_path / "r0" / "summary.json").write_text(json.dumps({"status": "completed", "config": user}))
+    runs = pd.DataFrame([{"status": "completed", "trainer.epochs": 2, "trainer.batch_size": 64, "n_train": 256,
+                          "scheduler": "warm_half", "augment": "flip_only", "run_dir": str(tmp_path / "r0"),
+                          "optimizer.lr": 0.1}])
+    epochs = pd.DataFrame([{"run_dir": str(tmp_path / "r0"), "epoch": e, "lr": 0.1} for e in (1, 2)])
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, out_dir, name: saved.append(fig) or [out_dir / f"{name}.pdf"])
+    with style.context():
+        figures.lr_schedules(runs, epochs, CONF_DIR, tmp_path)
+    labels = [t.get_text() for t in saved[0].axes[0].get_legend().get_texts()]
+    assert labels == sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml")) + ["warm_half"]
+    augments = dict(_augments(runs))
+    assert "flip_only" in augments and augments["flip_only"].crop_padding == 0 and "standard" in augments
+
+
 def test_bench_dir_must_hold_benchmark_results(tmp_path: Path, analyze_config) -> None:
     """bench_dir (the report's speed section) is read with the other options: a folder without bench_*.json, or one
     whose file is not a benchmark result, is one error naming the folder or file; a good one is read by name."""

@@ -185,6 +185,22 @@ def run_config(run_dir: Path) -> dict[str, Any]:
     return _config_of(Path(run_dir), read_summary(run_dir))
 
 
+def options_of_runs(runs: pd.DataFrame, group: str, known: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Option name -> config of the `group` options the completed `runs` chose that `known` (conf/<group>/) lacks:
+    a user's own option, from --config-dir or hydra.searchpath, read from the first such run's config."""
+    found: dict[str, dict[str, Any]] = {}
+    if group not in runs or "run_dir" not in runs:
+        return found
+    skip = set(known)
+    for _, run in runs[runs["status"] == COMPLETED].iterrows():
+        choice = run.get(group)
+        if isinstance(choice, str) and choice not in skip and choice not in found:
+            node = run_config(Path(run["run_dir"])).get(group)
+            if isinstance(node, dict) and "_target_" in node:
+                found[choice] = node
+    return found
+
+
 def _choices_of(run_dir: Path, summary: dict[str, Any] | None, issues: list[str]) -> dict[str, str]:
     """The config group options of a run: summary.json's `choices`, else .hydra/hydra.yaml's."""
     if summary and summary.get("choices"):

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from fmnist.analysis import style
 from fmnist.analysis.latex import plural
-from fmnist.analysis.collect import COMPLETED, cell_label, short_labels
+from fmnist.analysis.collect import COMPLETED, cell_label, options_of_runs, short_labels
 from fmnist.config import safe_instantiate
 from fmnist.data.loader import steps_per_epoch
 from fmnist.train import schedulers
@@ -338,11 +338,13 @@ def _multipliers(scheduler_cfg, epochs: int, steps: int) -> np.ndarray:
 
 
 def lr_schedules(runs: pd.DataFrame, epochs: pd.DataFrame, conf_dir: Path, out_dir: Path) -> list[Path]:
-    """Every scheduler of conf/scheduler/ at the analysed runs' length (lr / peak lr per step), with the
-    per-epoch lr the runs recorded (markers) on top as a check."""
+    """Every scheduler of conf/scheduler/ and every other one the runs chose (a user's own option) at the analysed
+    runs' length (lr / peak lr per step), with the per-epoch lr the runs recorded (markers) on top as a check."""
     done = runs[runs["status"] == COMPLETED]
     if done.empty or not (conf_dir / "scheduler").is_dir():
         return []
+    options = {path.stem: OmegaConf.load(path) for path in sorted((conf_dir / "scheduler").glob("*.yaml"))}
+    options.update({name: OmegaConf.create(node) for name, node in options_of_runs(runs, "scheduler", options).items()})
     n_epochs = int(done["trainer.epochs"].mode().iloc[0])
     batch = int(done["trainer.batch_size"].mode().iloc[0])
     n_train = int(done["n_train"].dropna().mode().iloc[0]) if done["n_train"].notna().any() else 50_000
@@ -350,10 +352,10 @@ def lr_schedules(runs: pd.DataFrame, epochs: pd.DataFrame, conf_dir: Path, out_d
     drop_last = bool(kept.mode().iloc[0]) if not kept.empty else True  # the trainer's default
     steps = steps_per_epoch(n_train, batch, drop_last)
     fig, ax = plt.subplots(figsize=(style.ONE_COLUMN, 2.3))
-    for i, path in enumerate(sorted((conf_dir / "scheduler").glob("*.yaml"))):
-        f = _multipliers(OmegaConf.load(path), n_epochs, steps)
-        ax.plot(np.arange(len(f)) / steps, f, color=style.color(i), ls=style.LINESTYLES[i % 4], label=path.stem)
-        used = done[done["scheduler"] == path.stem] if "scheduler" in done else done.iloc[:0]  # runs of this one
+    for i, (name, node) in enumerate(options.items()):
+        f = _multipliers(node, n_epochs, steps)
+        ax.plot(np.arange(len(f)) / steps, f, color=style.color(i), ls=style.LINESTYLES[i % 4], label=name)
+        used = done[done["scheduler"] == name] if "scheduler" in done else done.iloc[:0]  # runs of this one
         if not used.empty:
             run = used.iloc[0]
             rec = epochs[epochs["run_dir"] == run["run_dir"]]

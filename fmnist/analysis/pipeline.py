@@ -19,7 +19,7 @@ from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
 from fmnist.analysis.latex import plural
 from fmnist.analysis.console import cell_summary
-from fmnist.analysis.collect import COMPLETED, Collection, collect, run_config, same_value
+from fmnist.analysis.collect import COMPLETED, Collection, collect, options_of_runs, run_config, same_value
 from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
 from fmnist.analysis.ensembles import ensemble_table, pair_churn
 from fmnist.analysis.errors import AnalysisError
@@ -241,10 +241,14 @@ def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.Data
 
 
 # ------------------------------------------------------------------------------------------ figures
-def _augments() -> list[tuple[str, Any]]:
-    paths = {p.stem: p for p in (CONF_DIR / "augment").glob("*.yaml") if p.stem != "none"}
-    order = [n for n in AUGMENT_ORDER if n in paths] + sorted(set(paths) - set(AUGMENT_ORDER))
-    return [(name, safe_instantiate(OmegaConf.load(paths[name]), "augment")) for name in order]
+def _augments(runs: pd.DataFrame) -> list[tuple[str, Any]]:
+    """The augmentations the figure shows: every conf/augment/ option but none, then those the runs chose that
+    conf/augment/ lacks (a user's own option)."""
+    paths = {p.stem: p for p in (CONF_DIR / "augment").glob("*.yaml")}
+    nodes = {name: OmegaConf.load(path) for name, path in paths.items()}
+    nodes.update({name: OmegaConf.create(node) for name, node in options_of_runs(runs, "augment", paths).items()})
+    order = [n for n in AUGMENT_ORDER if n in nodes] + sorted(set(nodes) - set(AUGMENT_ORDER) - {"none"})
+    return [(name, safe_instantiate(nodes[name], "augment")) for name in order]
 
 
 def _dataset(cfg: DictConfig, runs: pd.DataFrame) -> Resplit | None:
@@ -329,7 +333,8 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
                 draw("misclassified", image_figures.misclassified, result.classes, dataset.test, fig_dir,
                      int(cfg.get("misclassified", 24)))
         if dataset is not None:
-            draw("augmentations", image_figures.augmentations, dataset.train, _augments(), fig_dir, CLASS_NAMES)
+            draw("augmentations", image_figures.augmentations, dataset.train, _augments(c.runs), fig_dir,
+                     CLASS_NAMES)
         if not result.dead_layers.empty:  # each trained network once, compared only where nothing else changes
             by_activation = dead_runs_sweeping(result, "activation")
             draw("dead_by_layer", figs.dead_by_layer, distinct_dead_layers(result, by_activation), fig_dir)
