@@ -25,6 +25,12 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 #: The config groups built from their `_target_`.
 BUILT_GROUPS: tuple[str, ...] = ("model", "norm", "activation", "optimizer", "scheduler", "augment")
 
+#: The built groups whose config builds a factory (`_partial_: true`), and how the models or the trainer call it.
+FACTORY_CALLS: dict[str, str] = {
+    "norm": "norm(channels)", "activation": "activation()", "optimizer": "optimizer(param_groups)",
+    "scheduler": "scheduler(optimizer, epochs=..., steps_per_epoch=...)",
+}
+
 #: Import paths a config's `_target_` may resolve to. Anything else (e.g. `os.system`) is refused.
 ALLOWED_TARGET_PREFIXES: tuple[str, ...] = ("fmnist.", "torch.nn.", "torch.optim.")
 
@@ -403,6 +409,17 @@ def check_group_types(cfg: DictConfig, groups: Iterable[str]) -> None:
             _require(rule.fits(value), f"{group}.{key}", shown, rule.describe())
 
 
+def check_partials(cfg: DictConfig) -> None:
+    """A norm, activation, optimizer or scheduler config must build a factory: one a user adds without
+    `_partial_: true` (a common slip with Hydra) otherwise fails as the object is built or called, with a message
+    such as "ReLU.forward() missing 1 required positional argument: 'input'" that names neither the key nor the fix."""
+    for group, call in FACTORY_CALLS.items():
+        node = cfg.get(group)
+        if isinstance(node, DictConfig) and "_target_" in node and node.get("_partial_") is not True:
+            raise ConfigError(f"{group}._partial_ must be true (add `_partial_: true` to its config): {group} builds a "
+                              f"factory that is called as {call}")
+
+
 def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     """Call a partial built from a config (optimizer, scheduler); a bad value in the config
     (e.g. `optimizer.lr=abc`) becomes one ConfigError naming the group instead of a traceback."""
@@ -462,6 +479,7 @@ def validate(cfg: DictConfig) -> None:
     check_logger(cfg)
     for group in BUILT_GROUPS:  # before check_group_types imports them to read their signatures
         check_targets(cfg[group], group)
+    check_partials(cfg)
     check_group_types(cfg, BUILT_GROUPS)
     check_optimizer_values(cfg.optimizer)
     t, d = cfg.trainer, cfg.data

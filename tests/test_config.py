@@ -100,6 +100,21 @@ def test_a_target_that_does_not_exist_is_one_line_naming_the_missing_part(overri
     assert "Error getting object" not in caplog.text and not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
+@pytest.mark.parametrize(("group", "call"), [
+    ("norm", "norm(channels)"), ("activation", "activation()"), ("optimizer", "optimizer(param_groups)"),
+    ("scheduler", "scheduler(optimizer, epochs=..., steps_per_epoch=...)"),
+])
+def test_a_factory_config_without_partial_is_one_line_naming_the_fix(group: str, call: str) -> None:
+    """An option a user adds without `_partial_: true`: before, e.g. "cannot build 'activation' ...: ReLU.forward()
+    missing 1 required positional argument: 'input'" or "SGD.__init__() missing ... 'params'"."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose_train(f"~{group}._partial_"))
+    assert str(info.value) == (f"{group}._partial_ must be true (add `_partial_: true` to its config): {group} builds a "
+                               f"factory that is called as {call}")
+    with pytest.raises(ConfigError, match=r"^activation\._partial_ must be true"):
+        validate(compose_train("activation._partial_=false"))
+
+
 def test_nested_foreign_target_is_refused() -> None:
     node = OmegaConf.create({"_target_": "torch.nn.Sequential", "inner": {"_target_": "os.system"}})
     with pytest.raises(ConfigError, match=r"x\.inner\._target_"):

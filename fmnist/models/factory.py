@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from fmnist.config import safe_instantiate
+from fmnist.config import FACTORY_CALLS, safe_instantiate
 from fmnist.data.resplit import NUM_CLASSES
 from fmnist.errors import ConfigError, first_line
 
@@ -20,12 +20,12 @@ IMAGE_SHAPE = (1, 28, 28)
 
 def build_model(cfg: DictConfig) -> nn.Module:
     """Instantiate `cfg.model` with the `cfg.norm` and `cfg.activation` factories (allow-listed targets)."""
-    norm = _group_factory(cfg.norm, "norm", "norm(channels)")
-    activation = _group_factory(cfg.activation, "activation", "activation()")
+    norm = _group_factory(cfg.norm, "norm")
+    activation = _group_factory(cfg.activation, "activation")
     return safe_instantiate(cfg.model, "model", norm=norm, activation=activation)
 
 
-def _group_factory(node: DictConfig, group: str, call: str) -> Callable[..., nn.Module]:
+def _group_factory(node: DictConfig, group: str) -> Callable[..., nn.Module]:
     """The factory built from `group`'s config; an error the models get calling it names `group` and how the models
     call it (a norm a user adds, `_target_: torch.nn.GroupNorm` with `num_groups: 8`, fails inside the model's
     constructor: the error named the model)."""
@@ -35,7 +35,7 @@ def _group_factory(node: DictConfig, group: str, call: str) -> Callable[..., nn.
         try:
             return factory(*args)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"cannot build {group!r} from its config: the models call it as {call}: "
+            raise ConfigError(f"cannot build {group!r} from its config: the models call it as {FACTORY_CALLS[group]}: "
                               f"{first_line(exc)}") from exc
 
     return make
