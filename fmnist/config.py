@@ -422,11 +422,15 @@ def check_partials(cfg: DictConfig) -> None:
 
 def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     """Call a partial built from a config (optimizer, scheduler); a bad value in the config
-    (e.g. `optimizer.lr=abc`) becomes one ConfigError naming the group instead of a traceback."""
+    (e.g. `optimizer.lr=abc`) becomes one ConfigError naming the group instead of a traceback. A TypeError (a
+    scheduler a user adds that does not take the trainer's arguments: torch's StepLR and `epochs`) also says how the
+    trainer calls it."""
     try:
         return factory(*args, **kwargs)
     except (TypeError, ValueError, IndexError, KeyError, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot build {name!r} from its config: {first_line(exc)}") from exc
+        called = isinstance(exc, TypeError) and name in FACTORY_CALLS
+        how = f" (the trainer calls it as {FACTORY_CALLS[name]})" if called else ""
+        raise ConfigError(f"cannot build {name!r} from its config: {first_line(exc)}{how}") from exc
 
 
 def _require(cond: bool, key: str, value: Any, rule: str) -> None:

@@ -446,6 +446,20 @@ def test_bad_scheduler_args_raise_config_error(factory, kwargs, message):
     assert str(info.value).startswith(prefix + message), str(info.value)
 
 
+def test_a_scheduler_that_does_not_take_the_trainers_arguments_says_how_it_is_called():
+    """`_target_: torch.optim.lr_scheduler.StepLR` in a scheduler a user adds: the line says what the trainer passes,
+    not only that `epochs` is unexpected."""
+    from fmnist.config import call_factory
+
+    optimizer = torch.optim.SGD(tiny_model().parameters(), lr=0.1)
+    factory = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=10)
+    with pytest.raises(ConfigError) as info:
+        call_factory(factory, "scheduler", optimizer, epochs=E, steps_per_epoch=S)
+    assert str(info.value) == ("cannot build 'scheduler' from its config: StepLR.__init__() got an unexpected keyword "
+                               "argument 'epochs' (the trainer calls it as scheduler(optimizer, epochs=..., "
+                               "steps_per_epoch=...))")
+
+
 def test_scheduler_needs_an_optimizer():
     with pytest.raises(ConfigError, match="^scheduler needs a torch.optim.Optimizer, got Linear$"):
         schedulers.cosine(nn.Linear(2, 2), epochs=E, steps_per_epoch=S)
