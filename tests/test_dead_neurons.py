@@ -294,3 +294,20 @@ def test_a_model_without_activation_modules_is_skipped_with_a_warning(tmp_path: 
     runs, layers = dead_neuron_tables(OmegaConf.create({"data_dir": str(tmp_path)}), collect(tmp_path / "sweep"))
     assert runs.empty and layers.empty
     assert f"dead neurons: {run.name} skipped: ResNet9 has no activation module to measure" in caplog.text
+
+
+def test_an_activation_module_the_network_calls_twice_counts_as_two_layers() -> None:
+    """A user's net that reuses one `self.relu` (as torchvision's BasicBlock does), here after 4 and then 8 channels:
+    each call is a layer of its own. Before, both calls fed one running maximum: the final dead-unit pass of a run
+    that had trained every epoch failed ("The size of tensor a (4) must match the size of tensor b (8)")."""
+    relu = nn.ReLU()
+    conv1, conv2 = nn.Conv2d(1, 4, 1), nn.Conv2d(4, 8, 1)
+    with torch.no_grad():
+        for conv, bias in ((conv1, [-1.0, 1, 1, 1]), (conv2, [-1.0, -1, -1, 1, 1, 1, 1, 1])):
+            conv.weight.zero_()
+            conv.bias.copy_(torch.tensor(bias))  # a negative bias: that channel is 0 everywhere, dead
+    model = nn.Sequential(conv1, relu, conv2, relu, nn.Flatten(), nn.LazyLinear(10))
+    stats = dead_unit_stats(model, torch.randn(40, 1, 28, 28), batch_size=16)  # 3 batches: calls counted per pass
+    assert [(layer["layer"], layer["units"], layer["dead_units"]) for layer in stats.per_layer] == [
+        ("1#1", 4, 1), ("1#2", 8, 3)]
+    assert stats.dead_fraction == 4 / 12 and stats.zero_fraction == 4 / 12

@@ -111,7 +111,7 @@ class DeadStats:
 
 
 class _Recorder:
-    """Per activation module: running channel maximum, count of exact zeros and of values (on the device,
+    """Per activation layer: running channel maximum, count of exact zeros and of values (on the device,
     so recording needs no host synchronisation)."""
 
     def __init__(self) -> None:
@@ -119,12 +119,28 @@ class _Recorder:
         self.zeros: torch.Tensor | int = 0
         self.values = 0
 
-    def __call__(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+    def record(self, output: torch.Tensor) -> None:
         out = output.detach()
         channel_max = out.amax(dim=[d for d in range(out.dim()) if d != 1]).float()  # dim 1 = channels
         self.max = channel_max if self.max is None else torch.maximum(self.max, channel_max)
         self.zeros = self.zeros + (out == 0).sum()
         self.values += out.numel()
+
+
+class _ModuleRecorder:
+    """The forward hook of one activation module: one :class:`_Recorder` per call within a forward pass of the
+    network, so that a module the network calls several times (a user's net that reuses one ``self.relu``, as
+    torchvision's BasicBlock does) counts as that many layers, whatever their channel counts."""
+
+    def __init__(self) -> None:
+        self.calls: list[_Recorder] = []
+        self.call = 0  # calls so far in the current forward pass of the network
+
+    def __call__(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        if self.call == len(self.calls):
+            self.calls.append(_Recorder())
+        self.calls[self.call].record(output)
+        self.call += 1
 
 
 def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -141,8 +157,14 @@ def dead_unit_stats(model: nn.Module, images: torch.Tensor, batch_size: int = 10
         raise ValueError(f"{type(model).__name__} has no activation module of type "
                          f"{', '.join(t.__name__ for t in ACTIVATIONS)}")
     modes = {m: m.training for m in model.modules()}
-    recorders = [_Recorder() for _ in layers]
+    recorders = [_ModuleRecorder() for _ in layers]
     handles = [m.register_forward_hook(r) for (_, m), r in zip(layers, recorders)]
+
+    def new_pass(*_: Any) -> None:  # each forward pass of the network numbers the calls from 0 again
+        for r in recorders:
+            r.call = 0
+
+    handles.append(model.register_forward_pre_hook(new_pass))
     try:
         model.eval()
         for start in range(0, images.shape[0], batch_size):
@@ -155,18 +177,18 @@ def dead_unit_stats(model: nn.Module, images: torch.Tensor, batch_size: int = 10
     return _summarise(layers, recorders, int(images.shape[0]))
 
 
-def _summarise(layers: list[tuple[str, nn.Module]], recorders: list[_Recorder], n_images: int) -> DeadStats:
-    per_layer = []
-    for (name, module), rec in zip(layers, recorders):
-        if rec.max is None:  # the module never ran (an unused branch): nothing to count
-            continue
-        dead = int((rec.max <= 0).sum())
-        per_layer.append({
-            "layer": name, "activation": type(module).__name__, "units": int(rec.max.numel()),
-            "dead_units": dead, "dead_fraction": dead / rec.max.numel(),
-            "zero_fraction": int(rec.zeros) / max(rec.values, 1),
-        })
-    used = [r for r in recorders if r.max is not None]
+def _summarise(layers: list[tuple[str, nn.Module]], recorders: list[_ModuleRecorder], n_images: int) -> DeadStats:
+    per_layer, used = [], []
+    for (name, module), module_recorder in zip(layers, recorders):
+        calls = module_recorder.calls  # none: the module never ran (an unused branch), nothing to count
+        for i, rec in enumerate(calls):
+            dead = int((rec.max <= 0).sum())
+            per_layer.append({
+                "layer": name if len(calls) == 1 else f"{name}#{i + 1}", "activation": type(module).__name__,
+                "units": int(rec.max.numel()), "dead_units": dead, "dead_fraction": dead / rec.max.numel(),
+                "zero_fraction": int(rec.zeros) / max(rec.values, 1),
+            })
+            used.append(rec)
     units = sum(layer["units"] for layer in per_layer)
     return DeadStats(
         dead_fraction=sum(layer["dead_units"] for layer in per_layer) / max(units, 1),
