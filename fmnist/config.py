@@ -410,14 +410,21 @@ def check_group_types(cfg: DictConfig, groups: Iterable[str]) -> None:
 
 
 def check_partials(cfg: DictConfig) -> None:
-    """A norm, activation, optimizer or scheduler config must build a factory: one a user adds without
-    `_partial_: true` (a common slip with Hydra) otherwise fails as the object is built or called, with a message
-    such as "ReLU.forward() missing 1 required positional argument: 'input'" that names neither the key nor the fix."""
-    for group, call in FACTORY_CALLS.items():
+    """A norm, activation, optimizer or scheduler config must build a factory, a model or augment config the object
+    itself: one a user adds without `_partial_: true` (a common slip with Hydra), or a model with it, otherwise fails
+    as the object is built or called, with a message such as "ReLU.forward() missing 1 required positional argument:
+    'input'" (or a traceback) that names neither the key nor the fix."""
+    for group in BUILT_GROUPS:
         node = cfg.get(group)
-        if isinstance(node, DictConfig) and "_target_" in node and node.get("_partial_") is not True:
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        partial = node.get("_partial_") is True
+        if group in FACTORY_CALLS and not partial:
             raise ConfigError(f"{group}._partial_ must be true (add `_partial_: true` to its config): {group} builds a "
-                              f"factory that is called as {call}")
+                              f"factory that is called as {FACTORY_CALLS[group]}")
+        if group not in FACTORY_CALLS and partial:
+            raise ConfigError(f"{group}._partial_ must be false (remove `_partial_: true` from its config): {group} "
+                              f"builds the {group} itself, not a factory")
 
 
 def call_factory(factory: Any, name: str, *args: Any, **kwargs: Any) -> Any:

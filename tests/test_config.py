@@ -115,6 +115,16 @@ def test_a_factory_config_without_partial_is_one_line_naming_the_fix(group: str,
         validate(compose_train("activation._partial_=false"))
 
 
+@pytest.mark.parametrize("group", ["model", "augment"])
+def test_a_model_or_augment_config_with_partial_is_one_line_naming_the_fix(group: str) -> None:
+    """`_partial_: true` copied into a model or augment option a user adds: before, a traceback ("'_DeferredTarget'
+    object has no attribute 'to'", "Augment.__init__() got multiple values for argument 'crop_padding'")."""
+    with pytest.raises(ConfigError) as info:
+        validate(compose_train(f"+{group}._partial_=true"))
+    assert str(info.value) == (f"{group}._partial_ must be false (remove `_partial_: true` from its config): {group} "
+                               f"builds the {group} itself, not a factory")
+
+
 def test_nested_foreign_target_is_refused() -> None:
     node = OmegaConf.create({"_target_": "torch.nn.Sequential", "inner": {"_target_": "os.system"}})
     with pytest.raises(ConfigError, match=r"x\.inner\._target_"):
