@@ -15,6 +15,8 @@ import io
 import os
 import signal
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -489,3 +491,28 @@ def tiny_analysis(tiny_sweep: TinySweep, tmp_path_factory: pytest.TempPathFactor
 def analyze_config():
     """``analyze_config(*overrides)``: conf/analyze.yaml composed with the given overrides."""
     return compose_analyze
+
+
+# ------------------------------------------------------------------------------ kill -9 part-way through renames
+
+
+@pytest.fixture
+def killed_at_third_rename() -> Callable[[str, str], subprocess.CompletedProcess]:
+    """Run `call` (Python source, after `imports`) in a new process that kill -9s itself at its third os.replace: a
+    publish (the analysis's, the report's) killed with some files renamed and others not."""
+
+    def run(imports: str, call: str) -> subprocess.CompletedProcess:
+        script = (f"import os, signal\nfrom pathlib import Path\n{imports}\n"
+                  "real, moved = os.replace, []\n"
+                  "def replace(src, dst):\n"
+                  "    moved.append(dst)\n"
+                  "    if len(moved) == 3:\n"
+                  "        os.kill(os.getpid(), signal.SIGKILL)\n"
+                  "    real(src, dst)\n"
+                  f"os.replace = replace\n{call}\n")
+        killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parents[1])
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        return killed
+
+    return run

@@ -1612,22 +1612,14 @@ def test_an_analysis_stopped_while_it_replaces_the_previous_one_puts_that_back(s
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_an_analysis_killed_while_it_replaces_the_previous_one_is_undone_by_the_next(tmp_path: Path) -> None:
+def test_an_analysis_killed_while_it_replaces_the_previous_one_is_undone_by_the_next(tmp_path: Path,
+                                                                                     killed_at_third_rename) -> None:
     """kill -9 between two of those renames: the next analysis into out_dir first puts the previous one back (here
     the next fails, so out_dir is left as the killed one found it)."""
     out = tmp_path / "out"
-    script = (f"import os, signal\nfrom pathlib import Path\nfrom fmnist.analysis import outputs\n"
-              f"real, moved = os.replace, []\n"
-              f"def replace(src, dst):\n"
-              f"    moved.append(dst)\n"
-              f"    if len(moved) == 3:\n"
-              f"        os.kill(os.getpid(), signal.SIGKILL)\n"
-              f"    real(src, dst)\n"
-              f"os.replace = replace\n"
-              f"outputs.publish(Path({str(out / '.analysis-staging-killed')!r}), Path({str(out)!r}))\n")
     before = _previous_and_next_analysis(out, out / ".analysis-staging-killed")
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_at_third_rename("from fmnist.analysis import outputs",
+                           f"outputs.publish(Path({str(out / '.analysis-staging-killed')!r}), Path({str(out)!r}))")
     assert (out / "cells.csv").read_text() == "new" and (out / "runs.csv").read_text() == "old"  # killed half-way
     with pytest.raises(RuntimeError), staged(out):
         raise RuntimeError("this analysis fails too")

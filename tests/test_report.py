@@ -196,7 +196,7 @@ def test_a_build_stopped_while_it_replaces_the_previous_report_puts_that_back(
 
 @pytest.mark.slow
 def test_a_build_killed_while_it_replaces_the_previous_report_is_undone_by_the_next(
-        tiny_analysis, tex, tmp_path: Path) -> None:
+        tiny_analysis, tex, tmp_path: Path, killed_at_third_rename) -> None:
     """kill -9 between two of those renames: the next build into report/ first puts the previous report back (here
     that build fails, so report/ is left as the killed one found it)."""
     report_dir = report_copy(tmp_path)
@@ -206,17 +206,8 @@ def test_a_build_killed_while_it_replaces_the_previous_report_is_undone_by_the_n
                        ("figures/capacity.pdf", "new figure"), ("main.pdf", "new pdf")):
         (staging / name).parent.mkdir(parents=True, exist_ok=True)
         (staging / name).write_text(text)
-    script = (f"import os, signal\nfrom pathlib import Path\nfrom fmnist.analysis import report\n"
-              f"real, moved = os.replace, []\n"
-              f"def replace(src, dst):\n"
-              f"    moved.append(dst)\n"
-              f"    if len(moved) == 3:\n"
-              f"        os.kill(os.getpid(), signal.SIGKILL)\n"
-              f"    real(src, dst)\n"
-              f"os.replace = replace\n"
-              f"report._publish(Path({str(staging)!r}), Path({str(report_dir)!r}))\n")
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
-    assert killed.returncode == -9, killed.stderr
+    killed_at_third_rename("from fmnist.analysis import report",
+                           f"report._publish(Path({str(staging)!r}), Path({str(report_dir)!r}))")
     assert snapshot(report_dir) != before  # killed half-way
     main = report_dir / "main.tex"
     main.write_text(main.read_text().replace("\\begin{document}", "\\begin{document}\n\\undefinedmacro", 1))
