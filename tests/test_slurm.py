@@ -180,3 +180,20 @@ def test_requeued_job_resumes_to_the_same_metrics_as_its_twin(cluster: SlurmClus
     assert metrics(run0) == metrics(run1)
     for key in ("best_val_acc", "best_epoch", "test_acc", "test_loss"):
         assert resumed[key] == twin[key], key
+
+
+def test_no_slurm_commands_on_path_is_one_line(real_resplit_dir: Path, tmp_path: Path) -> None:
+    """No cluster needed: a machine without srun/sbatch on PATH (not a Slurm login node, or its module not
+    loaded) gets one line and exit status 1, not submitit's traceback, and no sweep folder."""
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *CPU_JOB, "seed=0", "trainer.epochs=1", *TINY,
+                           f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"],
+                          cwd=ROOT, env=dict(os.environ, PATH=str(empty_bin)), capture_output=True, text=True,
+                          timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    assert out.strip().splitlines()[-1] == ('error: cannot submit to slurm: Could not detect "srun", are you indeed '
+                                            'on a slurm cluster?'), out
+    assert not list(sweep.glob("*_*"))  # no run dir, no job started

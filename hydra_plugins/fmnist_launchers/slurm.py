@@ -26,6 +26,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
+from fmnist.errors import first_line
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 
@@ -54,7 +55,11 @@ class _TolerantSubmititMixin:
         specific_init_keys = {"max_num_timeout"}
         init_params.update(**{f"{self._EXECUTOR}_{x}": y for x, y in params.items() if x in specific_init_keys})
         init_keys = specific_init_keys | {"submitit_folder"}
-        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init_params)
+        try:
+            executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init_params)
+        except RuntimeError as exc:  # no srun/sbatch on PATH: not on a Slurm cluster (or its module not loaded)
+            print(f"error: cannot submit to {self._EXECUTOR}: {first_line(exc)}", file=sys.stderr, flush=True)
+            sys.exit(1)
         baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{
             x if x in baseparams else f"{self._EXECUTOR}_{x}": y for x, y in params.items() if x not in init_keys
