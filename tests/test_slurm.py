@@ -197,3 +197,32 @@ def test_no_slurm_commands_on_path_is_one_line(real_resplit_dir: Path, tmp_path:
     assert out.strip().splitlines()[-1] == ('error: cannot submit to slurm: Could not detect "srun", are you indeed '
                                             'on a slurm cluster?'), out
     assert not list(sweep.glob("*_*"))  # no run dir, no job started
+
+
+def test_a_cancelled_job_is_one_line_naming_its_state(cluster: SlurmCluster, real_resplit_dir: Path,
+                                                      tmp_path: Path) -> None:
+    """`scancel` of one running job of a sweep: the other job finishes, and the sweep's line for the cancelled one
+    says it was cancelled (Slurm's state, which submitit puts on the second line of its error) and where its log
+    is, as its summary.json does."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(cluster, "trainer.epochs=30,1", *TINY, f"data.dir={real_resplit_dir}",
+                                      f"hydra.sweep.dir={sweep}"),
+                            cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
+        run0 = last.parents[1]
+        job_id = _wait("job #0's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
+        task = cluster.run("squeue", "-h", "-j", job_id, "-o", "%i").stdout.strip()  # 12_0: scancel refuses 13
+        cluster.run("scancel", task)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + cluster.logs_tail()
+    assert f"sweep: 1 completed, 1 failed, 0 skipped ({sweep})" in out, out
+    failed = [line for line in out.splitlines() if line.startswith("  failed: ")]
+    assert len(failed) == 1 and failed[0].startswith(f"  failed: {run0.name}: slurm job "), out
+    assert "ended without a result (UncompletedJobError: state CANCELLED" in failed[0], failed[0]
+    assert Path(failed[0].rsplit("; its log: ", 1)[1].rstrip(")")).is_file(), failed[0]
+    summary = json.loads((run0 / "summary.json").read_text())
+    assert summary["status"] == "failed" and "state CANCELLED" in summary["error"]

@@ -97,8 +97,7 @@ class _TolerantSubmititMixin:
             try:
                 ret = job.results()[0]
             except Exception as exc:  # the job died: UncompletedJobError, FailedJobError, ...
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                error = f"{self._EXECUTOR} job {job.job_id} ended without a result ({type(exc).__name__}: {first})"
+                error = lost_job_error(self._EXECUTOR, job, exc)
                 log.error(f"#{idx}: {error}")
                 record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
                 returns[idx] = failed_return(overrides)
@@ -110,6 +109,16 @@ class _TolerantSubmititMixin:
                 ret = failed_return(overrides)
             returns[idx] = ret
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+
+def lost_job_error(executor: str, job: Any, exc: BaseException) -> str:
+    """One line for a job that ended without a result: the scheduler's state for it (CANCELLED, NODE_FAIL,
+    OUT_OF_MEMORY, ...), which submitit puts on the second line of its message, and where its log is."""
+    state = re.search(r"\(state: ([^)\n]*)\)", str(exc))
+    said = f"state {state.group(1).strip()}" if state else first_line(exc)
+    stderr = getattr(getattr(job, "paths", None), "stderr", None)
+    log_file = f"; its log: {stderr}" if stderr is not None else ""
+    return f"{executor} job {job.job_id} ended without a result ({type(exc).__name__}: {said}{log_file})"
 
 
 def refused_submission(executor: str, jobs: int, exc: BaseException) -> str:
