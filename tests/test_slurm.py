@@ -226,3 +226,37 @@ def test_a_cancelled_job_is_one_line_naming_its_state(cluster: SlurmCluster, rea
     assert Path(failed[0].rsplit("; its log: ", 1)[1].rstrip(")")).is_file(), failed[0]
     summary = json.loads((run0 / "summary.json").read_text())
     assert summary["status"] == "failed" and "state CANCELLED" in summary["error"]
+
+
+def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, real_resplit_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """SIGTERM (as Ctrl-C) to the process that submitted a sweep: one line and exit status 130, no traceback, the
+    sweep's job is cancelled rather than left running unwatched, and the same command resumes its run."""
+    sweep = tmp_path / "sweep"
+    cmd = sweep_cmd(cluster, "seed=0", "trainer.epochs=6", *TINY, f"data.dir={real_resplit_dir}",
+                    f"hydra.sweep.dir={sweep}")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        last = _wait("the job's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
+        run0 = last.parents[1]
+        job_id = _wait("the job's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
+        task = cluster.run("squeue", "-h", "-j", job_id, "-o", "%i").stdout.strip()
+        proc.terminate()
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    assert out.strip().splitlines()[-1].endswith(
+        f"interrupted: cancelled the sweep's 1 slurm job(s) not ended yet ({task}); launch the same command again to "
+        "resume them"), out
+    _wait("the job to leave the queue", lambda: not cluster.run("squeue", "-h", "-j", job_id,
+                                                                check=False).stdout.strip(), timeout=60, every=0.5)
+    assert json.loads((run0 / "summary.json").read_text())["status"] != "completed"
+
+    again = subprocess.run(cmd, cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr + cluster.logs_tail()
+    assert f"sweep: 1 completed, 0 failed, 0 skipped ({sweep})" in again.stdout
+    summary = json.loads((run0 / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed_from_epoch"] >= 1

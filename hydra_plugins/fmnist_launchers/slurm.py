@@ -6,6 +6,9 @@ Differences from `submitit_slurm`:
   raises at the first such job, and Hydra then stops with a traceback before the sweep's report.
 - A job whose run dir already holds a completed run of its configuration (a sweep launched again after a
   preemption or a failure) is recorded here and not submitted: no array task waits in the queue to skip it.
+- Ctrl-C (SIGTERM, SIGHUP) to the submitting process cancels the sweep's jobs that have not ended (`scancel`) and
+  ends it with one line and exit status 130, as it stops a local sweep; the same command later resumes them. (The
+  plain launcher dies with a traceback, or silently on SIGTERM, and leaves them running unwatched.)
 - The repository root is put on the jobs' PYTHONPATH (sbatch passes the environment on), so the jobs
   find `fmnist` and this plugin wherever the sweep was launched from.
 
@@ -13,6 +16,7 @@ Preemption and timeouts: submitit requeues the job (`checkpoint()` resubmits the
 resolves the same run dir (Hydra's resolver cache travels with the pickled config) and the trainer
 resumes from `checkpoints/last.pt` there."""
 
+import contextlib
 import logging
 import os
 import re
@@ -27,6 +31,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLaunche
 from omegaconf import OmegaConf
 
 from fmnist.errors import first_line
+from fmnist.stopping import STOPPED, signals_as_interrupt
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 
@@ -85,14 +90,35 @@ class _TolerantSubmititMixin:
         if done:
             log.info(f"{len(done)} job(s) already completed, not submitted (#{', #'.join(map(str, done))})")
 
-        try:
-            jobs = executor.map_array(self, *zip(*job_params)) if job_params else []
-        except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError, OSError) as exc:
-            print(f"error: {refused_submission(self._EXECUTOR, len(job_params), exc)}", file=sys.stderr, flush=True)
-            sys.exit(1)  # sbatch refused them (no cluster, a mistyped partition): one line, as for a bad value
-        if jobs:
-            log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
         returns: dict[int, JobReturn] = dict(done)
+        jobs: list = []
+        try:
+            with signals_as_interrupt():
+                try:
+                    jobs = executor.map_array(self, *zip(*job_params)) if job_params else []
+                except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError,
+                        OSError) as exc:
+                    print(f"error: {refused_submission(self._EXECUTOR, len(job_params), exc)}", file=sys.stderr,
+                          flush=True)
+                    sys.exit(1)  # sbatch refused them (no cluster, a mistyped partition): one line, as for a bad value
+                if jobs:
+                    log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
+                self._collect(job_params, jobs, returns)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the sweep's jobs still queued or running are cancelled
+            STOPPED.set()
+            left = [job for (_, _, idx, _, _), job in zip(job_params, jobs) if idx not in returns]
+            for job in left:
+                with contextlib.suppress(Exception):
+                    job.cancel(check=False)
+            ids = [str(job.job_id) for job in left]
+            named = f" ({', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''})" if ids else ""
+            log.error(f"interrupted: cancelled the sweep's {len(left)} {self._EXECUTOR} job(s) not ended yet{named}; "
+                      "launch the same command again to resume them")
+            sys.exit(130)
+        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+    def _collect(self, job_params: List[Any], jobs: List[Any], returns: dict[int, JobReturn]) -> None:
+        """Wait for every submitted job and put its JobReturn into `returns`; a job that died is recorded as failed."""
         for (overrides, _, idx, _, _), job in zip(job_params, jobs):
             try:
                 ret = job.results()[0]
@@ -108,7 +134,6 @@ class _TolerantSubmititMixin:
                 record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
                 ret = failed_return(overrides)
             returns[idx] = ret
-        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 
 
 def lost_job_error(executor: str, job: Any, exc: BaseException) -> str:
