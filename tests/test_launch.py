@@ -512,6 +512,21 @@ def test_jobs_the_launcher_did_not_start_are_listed_and_fail_the_sweep(tmp_path:
                                        "  not started: seed=1 model.skip=false\n")
 
 
+def test_a_run_another_process_is_training_is_not_reported_as_killed(tmp_path: Path) -> None:
+    """The same sweep launched again while the first launch's jobs still train (a Slurm sweep relaunched after its
+    submitting process was killed): the second launch's job leaves the busy run dir alone, and its sweep line says
+    that, not that the job was killed or lost."""
+    now = time.time()
+    sweep = tmp_path / "sweep"
+    _fake_run(sweep, "0_a", "running", now + 5)
+    _fake_run(sweep, "1_b", "running", now + 5)  # this one was killed: nobody holds it
+    with hold_run_dir(sweep / "0_a"):
+        failed = dict((p.name, error) for p, error in sweep_outcome(sweep, since=now).failed)
+    assert sorted(failed) == ["0_a", "1_b"]
+    assert failed["0_a"].startswith("another process is training it right now") and "killed" not in failed["0_a"]
+    assert "killed or lost" in failed["1_b"]
+
+
 def test_failed_jobs_are_listed_in_job_order(tmp_path: Path) -> None:
     now = time.time()
     sweep = tmp_path / "sweep"

@@ -9,7 +9,8 @@ one line per failed job, and makes the process exit with status 1 when any job f
 launcher's deadline: `not_started`). It reads the run dirs' summary.json files, so it also counts jobs that ran
 elsewhere (Slurm nodes, pool workers) and jobs that died without a word (killed, out of host memory): a run dir
 of this sweep whose summary is missing or still says `running` counts as failed, and so does one where this
-sweep's job was refused (run_dir.REFUSED_FILE: its summary.json still describes the run that was there).
+sweep's job was refused (run_dir.REFUSED_FILE: its summary.json still describes the run that was there) or left
+alone because another process is training it (the same sweep launched twice: its line says so, not "killed").
 
 It also puts the command line that launched the run or sweep into the environment (FMNIST_COMMAND), which
 every job inherits, wherever it runs (sbatch passes the environment on), so each run's summary.json
@@ -34,7 +35,7 @@ from fmnist.errors import first_line
 from fmnist.train.entry import register_resolvers
 from fmnist.train.renumber import job_dirnames, renumber_run_dirs
 from fmnist.train.run import LAUNCH_COMMAND_ENV
-from fmnist.train.run_dir import SUMMARY_FILE, read_summary, refusal_since
+from fmnist.train.run_dir import SUMMARY_FILE, is_busy, read_summary, refusal_since
 
 register_resolvers()  # ${fmnist.unique:} in hydra.sweep.dir, whoever imports this module first
 
@@ -120,6 +121,9 @@ def sweep_outcome(sweep_dir: str | Path, since: float | None = None) -> SweepOut
                     outcome.copied.append(run_dir)
         elif status == "failed":
             outcome.failed.append((run_dir, str(summary.get("error") or "failed (no error recorded)")))
+        elif is_busy(run_dir):  # this sweep's job found another process training it (RunDirBusy) and left it alone
+            outcome.failed.append((run_dir, "another process is training it right now (the same sweep launched twice "
+                                            "into one folder?): this sweep's job left it alone"))
         elif summary is None:
             outcome.failed.append((run_dir, "no summary.json: the job died before training started"))
         else:
