@@ -260,3 +260,33 @@ def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, r
     assert f"sweep: 1 completed, 0 failed, 0 skipped ({sweep})" in again.stdout
     summary = json.loads((run0 / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] >= 1
+
+
+def test_a_job_cancelled_while_queued_counts_in_the_sweep_line(cluster: SlurmCluster, real_resplit_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """`scancel` of the whole array while one job runs and one waits (array_parallelism=1): both count as failed in
+    the sweep's line, and the job that never started gets the Hydra record of its run dir (.hydra/, as its worker
+    would have written it), so that the analysis puts its failure in its cell, not in an 'unnamed' preset."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(cluster, "seed=0,1", "trainer.epochs=30", "hydra.launcher.array_parallelism=1",
+                                      *TINY, f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"),
+                            cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
+        job_id = _wait("job #0's Slurm id", lambda: json.loads((last.parents[1] / "summary.json").read_text())
+                       ["slurm_job_id"])
+        array = cluster.run("squeue", "-h", "-j", job_id, "-o", "%i").stdout.strip().split("_")[0]
+        cluster.run("scancel", array)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + cluster.logs_tail()
+    assert f"sweep: 0 completed, 2 failed, 0 skipped ({sweep})" in out, out
+    failed = [line for line in out.splitlines() if line.startswith("  failed: ")]
+    assert len(failed) == 2 and all("state CANCELLED" in line for line in failed), out
+    run1 = next(sweep.glob("1_*"))
+    assert "- seed=1" in (run1 / ".hydra" / "overrides.yaml").read_text().splitlines()
+    assert "name: run" in (run1 / ".hydra" / "config.yaml").read_text()
+    assert json.loads((run1 / "summary.json").read_text())["status"] == "failed"
+    assert not (run1 / "metrics.csv").exists()  # it never trained

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn, JobStatus, run_job
 from omegaconf import DictConfig, open_dict
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,26 @@ def record_job_failure(run_dir: Path | None, error: str, since: float | None = N
         write_summary(run_dir, summary)
     except Exception as exc:
         log.warning("cannot record the failure of %s: %s", run_dir, exc)
+
+
+def record_lost_job(hydra_context: Any, master_config: DictConfig, overrides: Sequence[str], job_num: int,
+                    error: str) -> None:
+    """record_job_failure for a job that ended without a result. One that never started (cancelled or lost while
+    queued) first gets the `.hydra/` record its worker would have written (config, hydra, overrides), so that the
+    sweep's closing line counts it as launched and the analysis places the failure in its cell."""
+    try:
+        cfg = job_config(hydra_context, master_config, overrides, job_num)
+        run_dir = config_run_dir(cfg)
+    except Exception as exc:  # never let bookkeeping break the sweep
+        log.warning("cannot work out the run dir of job #%d: %s", job_num, exc)
+        return
+    if not (run_dir / ".hydra" / "overrides.yaml").is_file():
+        try:
+            run_job(hydra_context=hydra_context, task_function=lambda _cfg: None, config=cfg,
+                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir", configure_logging=False)
+        except Exception as exc:
+            log.warning("cannot write the Hydra record of %s: %s", run_dir, exc)
+    record_job_failure(run_dir, error)
 
 
 def failed_return(overrides: Sequence[str]) -> JobReturn:

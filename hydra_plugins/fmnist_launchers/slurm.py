@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 
 from fmnist.errors import first_line
 from fmnist.stopping import STOPPED, signals_as_interrupt
-from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
+from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure, record_lost_job
 from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class _TolerantSubmititMixin:
             except Exception as exc:  # the job died: UncompletedJobError, FailedJobError, ...
                 error = lost_job_error(self._EXECUTOR, job, exc)
                 log.error(f"#{idx}: {error}")
-                record_job_failure(job_run_dir(self.hydra_context, self.config, overrides, idx), error)
+                record_lost_job(self.hydra_context, self.config, overrides, idx, error)
                 returns[idx] = failed_return(overrides)
                 continue
             if ret.status != JobStatus.COMPLETED:
