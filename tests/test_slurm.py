@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -76,11 +77,14 @@ def test_slurm_sweep_runs_every_job(cluster: SlurmCluster, real_resplit_dir: Pat
     runs = summaries(sweep)
     assert sorted(runs) == ["0", "1"] and all(s["status"] == "completed" for s in runs.values())
     assert all(s["slurm_job_id"] for s in runs.values())  # they really ran as Slurm jobs
+    submitted = re.search(r"submitted 2 job\(s\): (\S+), (\S+)$", proc.stdout + proc.stderr, re.M)
+    assert submitted and sorted(s["slurm_job_id"] for s in runs.values()) == sorted(submitted.groups())
+    cluster.run("scontrol", "show", "job", runs["0"]["slurm_job_id"])  # an id Slurm's commands take
     assert all("seed=0,1" in s["command"] for s in runs.values())  # the command typed, not submitit's
     job_ids = {s["slurm_job_id"] for s in runs.values()}
 
     def accounted() -> bool:  # slurmdbd records the jobs (sacct is what submitit polls)
-        lines = cluster.run("sacct", "-X", "-n", "-P", "-o", "JobIDRaw,State", check=False).stdout.split()
+        lines = cluster.run("sacct", "-X", "-n", "-P", "-o", "JobID,State", check=False).stdout.split()
         return job_ids <= {ln.split("|")[0] for ln in lines if ln.endswith("|COMPLETED")}
 
     _wait("sacct to show both jobs completed", accounted, timeout=60, every=0.5)
@@ -212,8 +216,7 @@ def test_a_cancelled_job_is_one_line_naming_its_state(cluster: SlurmCluster, rea
         last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
         run0 = last.parents[1]
         job_id = _wait("job #0's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
-        task = cluster.run("squeue", "-h", "-j", job_id, "-o", "%i").stdout.strip()  # 12_0: scancel refuses 13
-        cluster.run("scancel", task)
+        cluster.run("scancel", job_id)  # the id summary.json records (12_0: scancel refuses 12_0's own id, 13)
         out = proc.communicate(timeout=600)[0]
     finally:
         if proc.poll() is None:
@@ -241,7 +244,6 @@ def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, r
         last = _wait("the job's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
         run0 = last.parents[1]
         job_id = _wait("the job's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
-        task = cluster.run("squeue", "-h", "-j", job_id, "-o", "%i").stdout.strip()
         proc.terminate()
         out = proc.communicate(timeout=120)[0]
     finally:
@@ -249,7 +251,7 @@ def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, r
             proc.kill()
     assert proc.returncode == 130 and "Traceback" not in out, out
     assert out.strip().splitlines()[-1].endswith(
-        f"interrupted: cancelled the sweep's 1 slurm job(s) not ended yet ({task}); launch the same command again to "
+        f"interrupted: cancelled the sweep's 1 slurm job(s) not ended yet ({job_id}); launch the same command again to "
         "resume them"), out
     _wait("the job to leave the queue", lambda: not cluster.run("squeue", "-h", "-j", job_id,
                                                                 check=False).stdout.strip(), timeout=60, every=0.5)
@@ -275,8 +277,7 @@ def test_a_job_cancelled_while_queued_counts_in_the_sweep_line(cluster: SlurmClu
         last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
         job_id = _wait("job #0's Slurm id", lambda: json.loads((last.parents[1] / "summary.json").read_text())
                        ["slurm_job_id"])
-        array = cluster.run("squeue", "-h", "-j", job_id, "-o", "%i").stdout.strip().split("_")[0]
-        cluster.run("scancel", array)
+        cluster.run("scancel", job_id.split("_")[0])  # the whole array
         out = proc.communicate(timeout=600)[0]
     finally:
         if proc.poll() is None:

@@ -1012,6 +1012,9 @@ def test_provenance_names_the_commit_whether_tracked_files_changed_and_the_comma
     info = provenance()
     assert info["command"].endswith(" train.py -m 'name=a b'")  # shell-quoted, so it can be pasted back
     assert info["slurm_job_id"] == "4242" and info["git_commit"] and isinstance(info["git_dirty"], bool)
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4240")  # a sweep's job: task 2 of array 4240 (its own id is 4242)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    assert provenance()["slurm_job_id"] == "4240_2"
 
 
 def test_the_best_weights_held_until_the_next_checkpoint_are_a_copy_not_the_live_weights(
