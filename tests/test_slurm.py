@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -236,7 +237,7 @@ def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, r
     """SIGTERM (as Ctrl-C) to the process that submitted a sweep: one line and exit status 130, no traceback, the
     sweep's job is cancelled rather than left running unwatched, and the same command resumes its run."""
     sweep = tmp_path / "sweep"
-    cmd = sweep_cmd(cluster, "seed=0", "trainer.epochs=6", *TINY, f"data.dir={real_resplit_dir}",
+    cmd = sweep_cmd(cluster, "seed=0", "trainer.epochs=20", *TINY, f"data.dir={real_resplit_dir}",
                     f"hydra.sweep.dir={sweep}")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -262,6 +263,31 @@ def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, r
     assert f"sweep: 1 completed, 0 failed, 0 skipped ({sweep})" in again.stdout
     summary = json.loads((run0 / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] >= 1
+
+
+def test_a_closed_terminal_leaves_the_sweeps_jobs_training(cluster: SlurmCluster, real_resplit_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """SIGHUP to the submitting process (the terminal closed, an SSH connection lost) is not a request to stop: one
+    line and exit status 130, and the sweep's job trains on to completion instead of being cancelled."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(cluster, "seed=0", "trainer.epochs=3", *TINY, f"data.dir={real_resplit_dir}",
+                                      f"hydra.sweep.dir={sweep}"),
+                            cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        last = _wait("the job's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
+        run0 = last.parents[1]
+        job_id = _wait("the job's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
+        proc.send_signal(signal.SIGHUP)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    assert out.strip().splitlines()[-1].endswith(
+        f"interrupted by SIGHUP (the terminal closed): the sweep's 1 slurm job(s) not ended yet ({job_id}) train on; "
+        "launch the same command again once they have ended to collect the sweep"), out
+    _wait("the job to complete", lambda: json.loads((run0 / "summary.json").read_text())["status"] == "completed",
+          timeout=300, every=0.5)
 
 
 def test_a_job_cancelled_while_queued_counts_in_the_sweep_line(cluster: SlurmCluster, real_resplit_dir: Path,

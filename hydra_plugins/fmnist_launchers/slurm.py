@@ -6,8 +6,9 @@ Differences from `submitit_slurm`:
   raises at the first such job, and Hydra then stops with a traceback before the sweep's report.
 - A job whose run dir already holds a completed run of its configuration (a sweep launched again after a
   preemption or a failure) is recorded here and not submitted: no array task waits in the queue to skip it.
-- Ctrl-C (SIGTERM, SIGHUP) to the submitting process cancels the sweep's jobs that have not ended (`scancel`) and
-  ends it with one line and exit status 130, as it stops a local sweep; the same command later resumes them. (The
+- Ctrl-C (SIGTERM) to the submitting process cancels the sweep's jobs that have not ended (`scancel`) and ends it
+  with one line and exit status 130, as it stops a local sweep; the same command later resumes them. A closed
+  terminal (SIGHUP: an SSH connection lost) is not a request to stop: the jobs train on, and the line says so. (The
   plain launcher dies with a traceback, or silently on SIGTERM, and leaves them running unwatched.)
 - The repository root is put on the jobs' PYTHONPATH (sbatch passes the environment on), so the jobs
   find `fmnist` and this plugin wherever the sweep was launched from.
@@ -31,7 +32,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLaunche
 from omegaconf import OmegaConf
 
 from fmnist.errors import first_line
-from fmnist.stopping import STOPPED, signals_as_interrupt
+from fmnist.stopping import STOPPED, interrupt_cause, signals_as_interrupt
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure, record_lost_job
 from hydra_plugins.fmnist_launchers.job_checks import compose_job, record_if_completed
 
@@ -104,14 +105,19 @@ class _TolerantSubmititMixin:
                 if jobs:
                     log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
                 self._collect(job_params, jobs, returns)
-        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the sweep's jobs still queued or running are cancelled
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: the sweep's jobs still queued or running are cancelled
             STOPPED.set()
             left = [job for (_, _, idx, _, _), job in zip(job_params, jobs) if idx not in returns]
+            ids = [str(job.job_id) for job in left]
+            named = f" ({', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''})" if ids else ""
+            if interrupt_cause(exc) == "SIGHUP":  # the terminal closed (an SSH connection lost): not a request to stop
+                log.error(f"interrupted by SIGHUP (the terminal closed): the sweep's {len(left)} {self._EXECUTOR} "
+                          f"job(s) not ended yet{named} train on; launch the same command again once they have ended "
+                          "to collect the sweep")
+                sys.exit(130)
             for job in left:
                 with contextlib.suppress(Exception):
                     job.cancel(check=False)
-            ids = [str(job.job_id) for job in left]
-            named = f" ({', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''})" if ids else ""
             log.error(f"interrupted: cancelled the sweep's {len(left)} {self._EXECUTOR} job(s) not ended yet{named}; "
                       "launch the same command again to resume them")
             sys.exit(130)
