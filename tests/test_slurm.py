@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,25 @@ def _wait(what: str, cond, timeout: float = 300, every: float = 0.05):
         time.sleep(every)
 
 
+def _act_on_first_job(cluster: SlurmCluster, cmd: list[str], sweep: Path,
+                      act: Callable[[subprocess.Popen, str], None]) -> tuple[int, str, Path, str]:
+    """Start the sweep `cmd`; once its job #0 has checkpointed an epoch, call `act(submitter, job #0's Slurm id)` (a
+    signal to the submitting process, an scancel) and wait for the submitter to end. Returns its exit status and
+    output, job #0's run dir and its Slurm id (the one summary.json records)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
+        run0 = last.parents[1]
+        job_id = _wait("job #0's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
+        act(proc, job_id)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, run0, job_id
+
+
 def test_requeued_job_resumes_to_the_same_metrics_as_its_twin(cluster: SlurmCluster, real_resplit_dir: Path,
                                                              tmp_path: Path) -> None:
     """Two identical jobs (seed=0,0); job #0 is requeued after its first epoch (submitit ignores the
@@ -210,19 +230,10 @@ def test_a_cancelled_job_is_one_line_naming_its_state(cluster: SlurmCluster, rea
     says it was cancelled (Slurm's state, which submitit puts on the second line of its error) and where its log
     is, as its summary.json does."""
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen(sweep_cmd(cluster, "trainer.epochs=30,1", *TINY, f"data.dir={real_resplit_dir}",
-                                      f"hydra.sweep.dir={sweep}"),
-                            cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
-        run0 = last.parents[1]
-        job_id = _wait("job #0's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
-        cluster.run("scancel", job_id)  # the id summary.json records (12_0: scancel refuses 12_0's own id, 13)
-        out = proc.communicate(timeout=600)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 1, out + cluster.logs_tail()
+    cmd = sweep_cmd(cluster, "trainer.epochs=30,1", *TINY, f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
+    # the id summary.json records (12_0: scancel refuses 12_0's own id, 13)
+    returncode, out, run0, job_id = _act_on_first_job(cluster, cmd, sweep, lambda _, job: cluster.run("scancel", job))
+    assert returncode == 1, out + cluster.logs_tail()
     assert f"sweep: 1 completed, 1 failed, 0 skipped ({sweep})" in out, out
     failed = [line for line in out.splitlines() if line.startswith("  failed: ")]
     assert len(failed) == 1 and failed[0].startswith(f"  failed: {run0.name}: slurm job "), out
@@ -239,18 +250,8 @@ def test_stopping_the_submitter_cancels_the_sweeps_jobs(cluster: SlurmCluster, r
     sweep = tmp_path / "sweep"
     cmd = sweep_cmd(cluster, "seed=0", "trainer.epochs=20", *TINY, f"data.dir={real_resplit_dir}",
                     f"hydra.sweep.dir={sweep}")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    try:
-        last = _wait("the job's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
-        run0 = last.parents[1]
-        job_id = _wait("the job's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
-        proc.terminate()
-        out = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130 and "Traceback" not in out, out
+    returncode, out, run0, job_id = _act_on_first_job(cluster, cmd, sweep, lambda proc, _: proc.terminate())
+    assert returncode == 130 and "Traceback" not in out, out
     assert out.strip().splitlines()[-1].endswith(
         f"interrupted: cancelled the sweep's 1 slurm job(s) not ended yet ({job_id}); launch the same command again to "
         "resume them"), out
@@ -270,19 +271,11 @@ def test_a_closed_terminal_leaves_the_sweeps_jobs_training(cluster: SlurmCluster
     """SIGHUP to the submitting process (the terminal closed, an SSH connection lost) is not a request to stop: one
     line and exit status 130, and the sweep's job trains on to completion instead of being cancelled."""
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen(sweep_cmd(cluster, "seed=0", "trainer.epochs=3", *TINY, f"data.dir={real_resplit_dir}",
-                                      f"hydra.sweep.dir={sweep}"),
-                            cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        last = _wait("the job's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
-        run0 = last.parents[1]
-        job_id = _wait("the job's Slurm id", lambda: json.loads((run0 / "summary.json").read_text())["slurm_job_id"])
-        proc.send_signal(signal.SIGHUP)
-        out = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130 and "Traceback" not in out, out
+    cmd = sweep_cmd(cluster, "seed=0", "trainer.epochs=3", *TINY, f"data.dir={real_resplit_dir}",
+                    f"hydra.sweep.dir={sweep}")
+    returncode, out, run0, job_id = _act_on_first_job(cluster, cmd, sweep,
+                                                      lambda proc, _: proc.send_signal(signal.SIGHUP))
+    assert returncode == 130 and "Traceback" not in out, out
     assert out.strip().splitlines()[-1].endswith(
         f"interrupted by SIGHUP (the terminal closed): the sweep's 1 slurm job(s) not ended yet ({job_id}) train on; "
         "launch the same command again once they have ended to collect the sweep"), out
@@ -296,19 +289,11 @@ def test_a_job_cancelled_while_queued_counts_in_the_sweep_line(cluster: SlurmClu
     the sweep's line, and the job that never started gets the Hydra record of its run dir (.hydra/, as its worker
     would have written it), so that the analysis puts its failure in its cell, not in an 'unnamed' preset."""
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen(sweep_cmd(cluster, "seed=0,1", "trainer.epochs=30", "hydra.launcher.array_parallelism=1",
-                                      *TINY, f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"),
-                            cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        last = _wait("job #0's first checkpoint", lambda: next(iter(sweep.glob("0_*/checkpoints/last.pt")), None))
-        job_id = _wait("job #0's Slurm id", lambda: json.loads((last.parents[1] / "summary.json").read_text())
-                       ["slurm_job_id"])
-        cluster.run("scancel", job_id.split("_")[0])  # the whole array
-        out = proc.communicate(timeout=600)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 1, out + cluster.logs_tail()
+    cmd = sweep_cmd(cluster, "seed=0,1", "trainer.epochs=30", "hydra.launcher.array_parallelism=1", *TINY,
+                    f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}")
+    returncode, out, _, _ = _act_on_first_job(cluster, cmd, sweep,
+                                              lambda _, job: cluster.run("scancel", job.split("_")[0]))  # the array
+    assert returncode == 1, out + cluster.logs_tail()
     assert f"sweep: 0 completed, 2 failed, 0 skipped ({sweep})" in out, out
     failed = [line for line in out.splitlines() if line.startswith("  failed: ")]
     assert len(failed) == 2 and all("state CANCELLED" in line for line in failed), out
