@@ -224,6 +224,23 @@ def test_no_slurm_commands_on_path_is_one_line(real_resplit_dir: Path, tmp_path:
     assert not list(sweep.glob("*_*"))  # no run dir, no job started
 
 
+@pytest.mark.parametrize("override, message", [
+    ("hydra.launcher.array_parallelism=0", "hydra.launcher.array_parallelism=0 must be at least 1"),
+    ("hydra.launcher.signal_delay_s=900", "hydra.launcher.signal_delay_s=900 must be between 0 and timeout_min in "
+                                          "seconds (900)"),
+])
+def test_launcher_values_sbatch_takes_without_a_word_are_one_line(override: str, message: str, tmp_path: Path) -> None:
+    """No cluster needed: a parallelism of 0 (sbatch's `%0`: no limit at all), or a signal due before the job's time
+    limit even begins (each attempt requeued at once, without progress), is refused before anything is submitted."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *CPU_JOB, override, "seed=0",
+                           f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    assert out.strip().splitlines()[-1].startswith(f"error: {message}"), out
+    assert not list(sweep.glob("*_*"))  # no run dir, no job submitted
+
+
 def test_a_cancelled_job_is_one_line_naming_its_state(cluster: SlurmCluster, real_resplit_dir: Path,
                                                       tmp_path: Path) -> None:
     """`scancel` of one running job of a sweep: the other job finishes, and the sweep's line for the cancelled one

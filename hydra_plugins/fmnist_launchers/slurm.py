@@ -41,6 +41,25 @@ log = logging.getLogger(__name__)
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 
 
+def bad_params(params: dict) -> str | None:
+    """What is wrong with the launcher's values that sbatch would take without a word (None when nothing): a
+    parallelism below 1 (`--array=0-9%0`: no limit at all), and a signal due before the job has begun (Slurm sends
+    it signal_delay_s before timeout_min is up; submitit then requeues the job at once, again and again, without
+    progress, until max_num_timeout is spent)."""
+    parallelism, timeout = params.get("array_parallelism"), params.get("timeout_min")
+    delay, requeues = params.get("signal_delay_s"), params.get("max_num_timeout")
+    if parallelism is not None and parallelism < 1:
+        return f"hydra.launcher.array_parallelism={parallelism} must be at least 1 (the jobs that run at once)"
+    if timeout is not None and timeout < 1:
+        return f"hydra.launcher.timeout_min={timeout} must be at least 1 (each job's time limit, in minutes)"
+    if requeues is not None and requeues < 0:
+        return f"hydra.launcher.max_num_timeout={requeues} must be 0 or more (the requeues after a time-out)"
+    if delay is not None and timeout is not None and not 0 <= delay < 60 * timeout:
+        return (f"hydra.launcher.signal_delay_s={delay} must be between 0 and timeout_min in seconds ({60 * timeout}): "
+                f"Slurm signals the job that long before its time limit, and submitit requeues it then")
+    return None
+
+
 class _TolerantSubmititMixin:
     """`launch` of BaseSubmititLauncher, collecting every job even when some die."""
 
@@ -57,6 +76,9 @@ class _TolerantSubmititMixin:
         os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
         params = self.params
+        if problem := bad_params(params):
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+            sys.exit(1)
         init_params = {"folder": params["submitit_folder"]}
         specific_init_keys = {"max_num_timeout"}
         init_params.update(**{f"{self._EXECUTOR}_{x}": y for x, y in params.items() if x in specific_init_keys})
