@@ -493,7 +493,28 @@ def analyze_config():
     return compose_analyze
 
 
-# ------------------------------------------------------------------------------ kill -9 part-way through renames
+# ------------------------------------------------------------------------------ stopped or killed part-way through renames
+
+
+@pytest.fixture
+def stop_at_rename(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list]:
+    """Patch os.replace to raise `stop` at its `n`-th call whose target `counted` accepts (every one by default);
+    returns the list of the counted targets (the rename that raised included, those after it too)."""
+
+    def patch(n: int, stop: BaseException, counted: Callable[[Path], bool] = lambda _: True) -> list:
+        real, moved = os.replace, []
+
+        def replace(src, dst) -> None:
+            if counted(Path(dst)):
+                moved.append(dst)
+                if len(moved) == n:
+                    raise stop
+            real(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        return moved
+
+    return patch
 
 
 @pytest.fixture

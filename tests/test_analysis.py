@@ -1590,24 +1590,16 @@ def _previous_and_next_analysis(out: Path, staging: Path) -> dict[Path, bytes]:
 
 @pytest.mark.parametrize("stop", [KeyboardInterrupt("SIGTERM"), OSError(16, "Device or resource busy")])
 def test_an_analysis_stopped_while_it_replaces_the_previous_one_puts_that_back(stop: BaseException, tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                               monkeypatch: pytest.MonkeyPatch,
+                                                                               stop_at_rename) -> None:
     """Ctrl-C (SIGTERM) or an error between two of the renames that publish the new analysis left out_dir half new,
     half old (runs.csv new, cells.csv old, analysis.json naming figures that were not there), though the analysis said
     the previous one was kept."""
-
     out = tmp_path / "out"
-    real_replace, moved = os.replace, []
-
-    def replace(src, dst) -> None:
-        moved.append(dst)
-        if len(moved) == 3:
-            raise stop
-        real_replace(src, dst)
-
     with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else AnalysisError):
         with staged(out) as staging:
             before = _previous_and_next_analysis(out, staging)
-            monkeypatch.setattr(os, "replace", replace)
+            stop_at_rename(3, stop)
     monkeypatch.undo()
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 

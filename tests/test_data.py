@@ -680,23 +680,13 @@ def test_build_crash_leaves_nothing(fake_raw_dir, tmp_path: Path, monkeypatch) -
 
 
 def test_a_forced_build_stopped_as_it_swaps_the_folders_keeps_the_old_one(fake_raw_dir, tmp_path: Path,
-                                                                           monkeypatch) -> None:
+                                                                           stop_at_rename) -> None:
     """Ctrl-C (or a failed rename) between moving the old folder aside and the new one in: the dataset folder was
     gone, the old one hidden in .ds.old-*/ and the new one deleted."""
-    from fmnist.data import prepare
-
     out = tmp_path / "ds"
     build_resplit(out, raw_dir=fake_raw_dir.path)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_replace, calls = os.replace, []
-
-    def replace(src, dst) -> None:
-        calls.append(dst)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real_replace(src, dst)
-
-    monkeypatch.setattr(prepare.os, "replace", replace)
+    stop_at_rename(2, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         build_resplit(out, mode="random", seed=1, raw_dir=fake_raw_dir.path, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -172,21 +172,14 @@ def snapshot(report_dir: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [KeyboardInterrupt("SIGTERM"), OSError(16, "Device or resource busy")])
 def test_a_build_stopped_while_it_replaces_the_previous_report_puts_that_back(
-        stop: BaseException, tiny_analysis, tex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        stop: BaseException, tiny_analysis, tex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        stop_at_rename) -> None:
     """Ctrl-C (SIGTERM) or an error between two of the renames that move a built report in left report/ half new,
     half old (new tables, the old macros.tex and PDF), though only a successful build was to replace it."""
     report_dir = report_copy(tmp_path)
     before = _earlier_report(report_dir)
-    real_replace, moved = os.replace, []
-
-    def replace(src, dst) -> None:
-        if Path(dst).is_relative_to(report_dir) and report_mod.STAGING_PREFIX not in str(dst):
-            moved.append(dst)
-            if len(moved) == 3:
-                raise stop
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
+    moved = stop_at_rename(3, stop, lambda dst: dst.is_relative_to(report_dir) and
+                           report_mod.STAGING_PREFIX not in str(dst))
     with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else ReportError):
         report_mod.build_report(tiny_analysis.result, report_dir)
     monkeypatch.undo()

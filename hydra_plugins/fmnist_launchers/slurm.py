@@ -127,23 +127,28 @@ class _TolerantSubmititMixin:
                 if jobs:
                     log.info(f"submitted {len(jobs)} job(s): {', '.join(str(j.job_id) for j in jobs)}")
                 self._collect(job_params, jobs, returns)
-        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: the sweep's jobs still queued or running are cancelled
-            STOPPED.set()
-            left = [job for (_, _, idx, _, _), job in zip(job_params, jobs) if idx not in returns]
-            ids = [str(job.job_id) for job in left]
-            named = f" ({', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''})" if ids else ""
-            if interrupt_cause(exc) == "SIGHUP":  # the terminal closed (an SSH connection lost): not a request to stop
-                log.error(f"interrupted by SIGHUP (the terminal closed): the sweep's {len(left)} {self._EXECUTOR} "
-                          f"job(s) not ended yet{named} train on; launch the same command again once they have ended "
-                          "to collect the sweep")
-                sys.exit(130)
-            for job in left:
-                with contextlib.suppress(Exception):
-                    job.cancel(check=False)
-            log.error(f"interrupted: cancelled the sweep's {len(left)} {self._EXECUTOR} job(s) not ended yet{named}; "
-                      "launch the same command again to resume them")
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            self._stopped(exc, [job for (_, _, idx, _, _), job in zip(job_params, jobs) if idx not in returns])
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+    def _stopped(self, exc: KeyboardInterrupt, left: List[Any]) -> None:
+        """The submitting process was stopped while `left` jobs had not ended: Ctrl-C and SIGTERM cancel them, a
+        closed terminal (SIGHUP: an SSH connection lost, not a request to stop) leaves them training; one line, exit
+        status 130."""
+        STOPPED.set()
+        ids = [str(job.job_id) for job in left]
+        named = f" ({', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''})" if ids else ""
+        if interrupt_cause(exc) == "SIGHUP":
+            log.error(f"interrupted by SIGHUP (the terminal closed): the sweep's {len(left)} {self._EXECUTOR} "
+                      f"job(s) not ended yet{named} train on; launch the same command again once they have ended "
+                      "to collect the sweep")
+            sys.exit(130)
+        for job in left:
+            with contextlib.suppress(Exception):
+                job.cancel(check=False)
+        log.error(f"interrupted: cancelled the sweep's {len(left)} {self._EXECUTOR} job(s) not ended yet{named}; "
+                  "launch the same command again to resume them")
+        sys.exit(130)
 
     def _collect(self, job_params: List[Any], jobs: List[Any], returns: dict[int, JobReturn]) -> None:
         """Wait for every submitted job and put its JobReturn into `returns`; a job that died is recorded as failed."""
