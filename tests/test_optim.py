@@ -189,6 +189,13 @@ def test_an_optimizer_whose_step_needs_a_closure_is_one_config_error():
     build_optimizer(functools.partial(torch.optim.NAdam, lr=1e-3), tiny_model())  # closure optional: built
 
 
+def test_sparse_adam_is_one_config_error():
+    """`_target_: torch.optim.SparseAdam`: one line when it is built, not torch's RuntimeError traceback
+    ("SparseAdam does not support dense gradients") at the first training step."""
+    with pytest.raises(ConfigError, match=r"^optimizer SparseAdam: it only takes sparse gradients"):
+        build_optimizer(functools.partial(torch.optim.SparseAdam, lr=1e-3), tiny_model())
+
+
 @pytest.mark.parametrize(("value", "message"), [
     (-1e-4, "optimizer.weight_decay must be >= 0, got -0.0001"),  # conf/ does not check it: the optimizer does
     ("abc", "optimizer.weight_decay must be a number, got 'abc'"),

@@ -101,6 +101,9 @@ def build_optimizer(
     if _needs_closure(cls):
         raise ConfigError(f"optimizer {name}: its step() needs a closure that evaluates the loss again, which the "
                           f"trainer's step() does not pass; choose an optimizer whose step() takes none")
+    if isinstance(cls, type) and issubclass(cls, torch.optim.SparseAdam):
+        raise ConfigError(f"optimizer {name}: it only takes sparse gradients (nn.Embedding(sparse=True)), and the "
+                          f"models' layers give dense ones; use adam or adamw")
 
     extra: dict[str, Any] = {}
     if fused:
