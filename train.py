@@ -2,11 +2,14 @@
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
+from fmnist.errors import guard_standard_streams, one_line_interrupts
 
-from fmnist.errors import guard_standard_streams
-from fmnist.train.entry import argument_error, hydra_main
+one_line_interrupts()  # a Ctrl-C while torch and Hydra load: one line, not a traceback
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from fmnist.train.entry import argument_error, hydra_main  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -66,6 +66,22 @@ def guard_standard_streams() -> None:
         sys.stdout = _PipeSafeStream(sys.stdout)
 
 
+def one_line_interrupts() -> None:
+    """Make a Ctrl-C that nothing catches, one that lands while torch and Hydra are imported or the config is
+    composed, print one line instead of a traceback; the exit status stays 130 (Python exits through SIGINT).
+    Call first thing in a CLI script, before its heavy imports; what the run itself does on Ctrl-C is its own."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if not issubclass(kind, KeyboardInterrupt):
+            return previous(kind, exc, tb)
+        from fmnist.stopping import interrupt_cause  # only now: this module stays free of imports
+        print(f"interrupted ({interrupt_cause(exc)}) while starting or ending; run the same command again",
+              file=sys.stderr)
+
+    sys.excepthook = hook
+
+
 def _fill_closed_std_fds() -> None:
     """Open /dev/null on each of fds 0-2 that is closed (a file opened takes the lowest free number)."""
     for fd in (0, 1, 2):

@@ -1130,6 +1130,26 @@ def test_closed_standard_streams_are_not_taken_by_the_run_files(tmp_path: Path) 
     assert int((tmp_path / "fd.txt").read_text()) > 2 and (tmp_path / "lock").read_text() == ""
 
 
+@pytest.mark.parametrize("script", ["train.py", "analyze.py"])
+def test_ctrl_c_while_the_cli_starts_is_one_line(script: str, tmp_path: Path) -> None:
+    """Ctrl-C while torch and Hydra are imported (the first seconds of every command) printed a KeyboardInterrupt
+    traceback from deep inside an import; now one line, and the exit status of a Ctrl-C. `-X importtime` writes a
+    line as each import ends: the first hydra one comes after the hook is set and well before torch is imported."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", str(root / script), f"hydra.run.dir={tmp_path}"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.rstrip().endswith("hydra"):
+            proc.send_signal(signal.SIGINT)
+            break
+    err = [line for line in proc.stderr if not line.startswith("import time:")]
+    assert proc.wait(timeout=60) == -signal.SIGINT, "".join(lines[-3:] + err)
+    assert err == ["interrupted (Ctrl-C) while starting or ending; run the same command again\n"], err
+    assert not any(p.name == "summary.json" for p in tmp_path.rglob("*"))
+
+
 def test_a_console_that_cannot_encode_a_character_gets_an_escape(tmp_path: Path) -> None:
     """An ASCII or Latin-1 console (LC_ALL=C with PYTHONUTF8=0, an ISO-8859-1 locale): a log line with a '—' (the
     skip of a completed run) printed a 'Logging error' traceback instead of the line; now it shows as \\u2014."""
