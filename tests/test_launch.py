@@ -325,6 +325,61 @@ def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Sig
     assert stopped.is_set()
 
 
+def _launch_litter(pool: Path, launch_id: str, lock: bool = True) -> list[Path]:
+    """What a launch `launch_id` keeps in .pool/ while it runs (payloads, a result, a worker's temp result, its lock)."""
+    pool.mkdir(parents=True, exist_ok=True)
+    files = [pool / f"0.{launch_id}.pkl", pool / f"1.{launch_id}.pkl", pool / f"0.{launch_id}.result.pkl",
+             pool / f"1.{launch_id}.result.pkl.tmp"] + ([pool / f"launch.{launch_id}.lock"] if lock else [])
+    for path in files:
+        path.write_bytes(b"x")
+    return files
+
+
+def test_files_of_a_killed_launch_are_removed_and_a_living_ones_kept(tmp_path: Path) -> None:
+    """.pool/ after a launcher was killed with SIGKILL (its lock held by nobody), beside an older launch's files
+    without any lock and a living launch (its lock held): the dead two launches' payloads, results and lock go, the
+    living one's stay, and so do the workers' logs and pid files."""
+    pool = tmp_path / ".pool"
+    dead = _launch_litter(pool, "a1b2c3") + _launch_litter(pool, "d4e5f6", lock=False)
+    living = _launch_litter(pool, "0badc0")
+    kept = [pool / "0.log", pool / "0.pid", pool / "1.log"]
+    for path in kept:
+        path.write_text("worker output")
+    fd = gpu_pool.hold_launch(pool, "0badc0")
+    try:
+        assert sorted(gpu_pool.remove_stale_launch_files(pool)) == sorted(dead)
+    finally:
+        os.close(fd)
+    assert sorted(pool.iterdir()) == sorted(living + kept)
+    assert sorted(gpu_pool.remove_stale_launch_files(pool)) == sorted(living)  # its holder gone: removed too
+    assert sorted(pool.iterdir()) == sorted(kept)
+
+
+#: A stand-in pool worker that notes the files it holds open (the launch's lock among them), then its job ends.
+FD_WORKER = """import os, pathlib, sys
+fds = pathlib.Path("/proc/self/fd")
+held = sorted(os.path.basename(os.readlink(fds / fd)) for fd in os.listdir(fds) if fd.isdigit() and
+              os.path.exists(fds / fd))
+pathlib.Path(sys.argv[-1]).with_suffix(".held").write_text(" ".join(held))
+"""
+
+
+def test_a_launch_holds_its_lock_through_its_workers_and_leaves_only_logs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Each worker inherits its launch's lock (so a relaunch leaves the files of a launch whose workers outlive a
+    killed launcher alone); a launch removes the files a killed launch left, says so, and leaves only the logs."""
+    fake_workers(tmp_path, monkeypatch, caplog, FD_WORKER)
+    pool = tmp_path / "sweep" / ".pool"
+    litter = _launch_litter(pool, "a1b2c3")
+    cpu_pool(tmp_path / "sweep", jobs=1).launch([["seed=0"]], 0)
+    held = next(pool.glob("0.*.held"))
+    launch_id = held.name.split(".")[1]
+    assert [f for f in held.read_text().split() if f.startswith("launch.")] == [f"launch.{launch_id}.lock"]
+    assert not any(p.exists() for p in litter)
+    assert f"removed {len(litter)} file(s) an earlier launch into this sweep left in {pool}" in caplog.text
+    assert sorted(p.suffix for p in pool.iterdir()) == [".held", ".log", ".pid"]
+
+
 def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """stage2_skip launched with seed=0, then with all three seeds into the same folder: seeds are the inner loop,
     so model.skip=False seed=0 was job #1 and is job #3 now. At sweep start its run dir is renamed to job #3's (to be
@@ -641,6 +696,42 @@ def test_gpu_pool_runs_k_jobs_at_once_and_survives_a_killed_job(real_resplit_dir
     once_more = run_cli(*args, "trainer.checkpoint_every=2")
     assert f"sweep: 0 completed, 0 failed, 3 skipped ({sweep})" in once_more.stdout, once_more.stdout[-2000:]
     assert len(records) == 3 and {p: p.read_text() for p in records} == records
+
+
+@pytest.mark.slow
+def test_a_gpu_pool_sweep_killed_with_sigkill_is_cleaned_up_by_its_rerun(real_resplit_dir: Path, tmp_path: Path,
+                                                                         analyze_config) -> None:
+    """The launcher of a gpu_pool sweep killed with SIGKILL mid-training leaves its job payloads in .pool/; the same
+    command again resumes the sweep, removes them (and says so), leaves the workers' logs, and the analysis of the
+    sweep reads its three completed runs and nothing else."""
+    from fmnist.analysis.pipeline import analyze
+    from fmnist.train.run_dir import is_busy
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=2", "hydra.launcher.gpus=[]",
+            "seed=0,1,2", "model.width=4", "data.subset=512", "data.val_fraction=0.02", "trainer.epochs=4",
+            "logger=none", f"data.dir={real_resplit_dir}", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(train_cmd(*args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list(sweep.glob("*/checkpoints/last.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no job wrote a checkpoint"
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    while any(is_busy(run) for run in sweep.glob("*_*")):  # its workers record `interrupted` and end
+        assert time.monotonic() < deadline, "the workers of the killed launcher still run"
+        time.sleep(0.1)
+    left = sorted(p.name for p in (sweep / ".pool").glob("*.pkl"))
+    assert len(left) == 3, left  # the defect: nobody removes them
+
+    again = run_cli(*args)
+    assert again.returncode == 0 and "sweep: 3 completed" in again.stdout, (again.stdout + again.stderr)[-3000:]
+    assert f"gpu_pool: removed 4 file(s) an earlier launch into this sweep left in {sweep / '.pool'}" in again.stdout
+    assert sorted({p.suffix for p in (sweep / ".pool").iterdir()}) == [".log", ".pid"]
+    result = analyze(analyze_config(f"sweep_dir={sweep}", f"out_dir={tmp_path / 'analysis'}", "figures=false",
+                                    "dead_neurons=false"))
+    runs = result.collection.runs
+    assert sorted(runs["status"]) == ["completed"] * 3 and result.collection.problems().empty
 
 
 @pytest.mark.slow

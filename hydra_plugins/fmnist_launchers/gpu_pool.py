@@ -13,7 +13,10 @@ identical run another job is training right now (trainer.reuse_identical) waits 
 while later jobs start (fmnist_launchers.job_checks).
 
 Each worker's console output goes to `<sweep dir>/.pool/<job>.log` (the job's own log is
-`<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends.
+`<run dir>/train.log`); the launcher prints one line when a job starts and one when it ends. The jobs' payloads and
+results there (`<job>.<launch>.pkl`) are removed when the launch ends; a launch killed outright (SIGKILL) leaves
+them, and the next launch into the sweep removes them once no process of the killed launch runs: each launch holds
+a lock (`launch.<launch>.lock`) that its workers inherit.
 
 Ctrl-C (or SIGTERM/SIGHUP to the launcher) stops the sweep as it stops a run: every running worker gets one
 SIGINT and records its run as `interrupted`, the launcher prints one line and exits with status 130, and the
@@ -32,10 +35,12 @@ whose lock file in that folder (`<slot>.lock`, an flock held while the job runs)
 last jobs no longer leave slots idle. Give every sweep that shares the folder the same `jobs_per_gpu`."""
 
 
+import contextlib
 import fcntl
 import logging
 import os
 import pickle
+import re
 import secrets
 import signal
 import subprocess
@@ -54,6 +59,7 @@ from omegaconf import DictConfig
 
 from fmnist.stopping import STOPPED, die_with_parent, signals_as_interrupt, stop_children
 from fmnist.study import SWEEPS_AT_ONCE_ENV
+from fmnist.train.run_dir import lock_busy
 from hydra_plugins.fmnist_launchers.failures import failed_return, job_run_dir, record_job_failure
 from hydra_plugins.fmnist_launchers.job_checks import claim_busy, claim_path, compose_job, record_if_completed
 
@@ -183,14 +189,81 @@ class SlotLocks:
 
     def _lock(self, key: str) -> bool:
         assert self.folder is not None
-        fd = os.open(self.folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_flock(self.folder / f"{key}.lock")
+        if fd is None:
             return False
         self.held[key] = fd
         return True
+
+
+def try_flock(path: Path) -> int | None:
+    """A descriptor of `path` (made if need be) that holds its exclusive flock; None when another open file holds
+    it. The flock lasts while any process has the descriptor open."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if isinstance(exc, BlockingIOError):
+            return None
+        raise
+    return fd
+
+
+def _launch_lock(pool_dir: Path, launch_id: str) -> Path:
+    return pool_dir / f"launch.{launch_id}.lock"
+
+
+#: A launch's own files in .pool/: its job payloads and results (`<job>.<launch>.pkl`, `.result.pkl`, a worker's
+#: `.result.pkl.tmp`) and its lock (`launch.<launch>.lock`); group 1 is the launch id. Not the workers' logs.
+LAUNCH_FILE = re.compile(r"^(?:\d+|launch)\.([0-9a-f]+)\.(?:pkl|result\.pkl|result\.pkl\.tmp|lock)$")
+
+
+def hold_launch(pool_dir: Path, launch_id: str) -> int | None:
+    """Take this launch's lock in `pool_dir`: a descriptor that its workers inherit, so that the lock is held until
+    the launcher and every worker it started are gone (remove_stale_launch_files leaves the files of a launch
+    holding it). None where the file system has no locks."""
+    path = _launch_lock(pool_dir, launch_id)
+    while True:
+        try:
+            fd = try_flock(path)
+        except OSError:
+            return None
+        assert fd is not None, f"{path} is held already"  # a fresh random id
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        os.close(fd)  # another launch's cleanup removed the file before the flock: take a new one
+
+
+def remove_stale_launch_files(pool_dir: Path) -> list[Path]:
+    """Remove the files (LAUNCH_FILE) of every earlier launch into `pool_dir` that left them behind (a launcher
+    killed with SIGKILL, a machine gone) and whose lock no process holds any more: neither that launcher nor a
+    worker of it still runs. The workers' logs stay. Returns the files removed."""
+    removed: list[Path] = []
+    for launch_id, paths in _launch_files(pool_dir).items():
+        if not lock_busy(_launch_lock(pool_dir, launch_id)):
+            removed += remove_launch_files(paths)
+    return removed
+
+
+def _launch_files(pool_dir: Path) -> dict[str, list[Path]]:
+    """The LAUNCH_FILE files in `pool_dir`, by launch id."""
+    files: dict[str, list[Path]] = {}
+    for path in pool_dir.iterdir():
+        if match := LAUNCH_FILE.match(path.name):
+            files.setdefault(match.group(1), []).append(path)
+    return files
+
+
+def remove_launch_files(paths: list[Path]) -> list[Path]:
+    """Remove one launch's files, its lock last; returns those removed."""
+    removed = []
+    for path in sorted(paths, key=lambda p: p.name.startswith("launch.")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _describe_exit(code: int) -> str:
@@ -231,6 +304,7 @@ class GpuPoolLauncher(Launcher):
         self.gpus = gpus
         self.cpu_jobs = cpu_jobs
         self.threads_per_job = threads_per_job
+        self.launch_lock: int | None = None  # the descriptor holding this launch's lock (hold_launch) in launch()
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -243,8 +317,6 @@ class GpuPoolLauncher(Launcher):
     # ---------------------------------------------------------------------------------------------- launch
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import cloudpickle  # a dependency of submitit; pickles train.py's task function by value
-
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -271,6 +343,11 @@ class GpuPoolLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         pool_dir = sweep_dir / POOL_DIR
         pool_dir.mkdir(parents=True, exist_ok=True)
+        launch_id = secrets.token_hex(3)  # another sweep into this folder has jobs of the same numbers
+        self.launch_lock = hold_launch(pool_dir, launch_id)
+        if self.launch_lock is not None and (stale := remove_stale_launch_files(pool_dir)):
+            log.info(f"gpu_pool: removed {len(stale)} file(s) an earlier launch into this sweep left in {pool_dir} "
+                     "(killed before it could clean up; its logs stay)")
         # the sweeps fmnist.study runs beside this one share the cores, unless they share the slots too
         sweeps_at_once = None if locks.folder is not None else os.environ.get(SWEEPS_AT_ONCE_ENV)
         threads = self.threads_per_job or cpu_threads(os.cpu_count() or 1, len(slots), sweeps_at_once)
@@ -278,9 +355,41 @@ class GpuPoolLauncher(Launcher):
         log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time{shared} "
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
 
-        singletons = Singleton.get_state()
-        launch_id = secrets.token_hex(3)  # another sweep into this folder has jobs of the same numbers
         returns: dict[int, JobReturn] = {}
+        pending: deque[_Job] = deque()
+        running: list[_Job] = []
+        free: deque[Slot] = deque(slots)
+        try:
+            with signals_as_interrupt():
+                pending.extend(self._prepare(job_overrides, initial_job_idx, pool_dir, launch_id, returns))
+                self._run(pending, running, free, locks, threads, returns)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
+            STOPPED.set()
+            stop_children([j.proc for j in running if j.proc is not None])
+            log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
+                      f"{' (#' + ', #'.join(str(j.num) for j in running) + ')' if running else ''} and did not start "
+                      f"{len(job_overrides) - len(returns) - len(running)}; launch the same command again to resume "
+                      "them")
+            sys.exit(130)
+        except BaseException:  # a bug in the loop: no worker is left running on its own
+            stop_children([j.proc for j in running if j.proc is not None])
+            raise
+        finally:
+            for job in running:  # the slots of jobs stopped above (the others were given back as they ended)
+                if job.slot is not None:
+                    locks.give_back(job.slot, free)
+            remove_launch_files(_launch_files(pool_dir).get(launch_id, []))  # this launch's own (the logs stay)
+            if self.launch_lock is not None:
+                os.close(self.launch_lock)
+        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+    def _prepare(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, pool_dir: Path, launch_id: str,
+                 returns: dict[int, JobReturn]) -> list[_Job]:
+        """The jobs that need a worker, each with its payload written; a job whose run dir holds a completed run of
+        its configuration is recorded in `returns` instead."""
+        import cloudpickle  # a dependency of submitit; pickles train.py's task function by value
+
+        singletons = Singleton.get_state()
         jobs: list[_Job] = []
         for i, overrides in enumerate(job_overrides):
             num = initial_job_idx + i
@@ -291,7 +400,6 @@ class GpuPoolLauncher(Launcher):
                 continue
             job = _Job(num, list(overrides), pool_dir / f"{num}.{launch_id}.pkl",
                        pool_dir / f"{num}.{launch_id}.result.pkl", pool_dir / f"{num}.log", claim=claim_path(composed))
-            job.result.unlink(missing_ok=True)
             with open(job.payload, "wb") as f:
                 cloudpickle.dump({
                     "hydra_context": self.hydra_context, "task_function": self.task_function,
@@ -302,31 +410,7 @@ class GpuPoolLauncher(Launcher):
         if returns:
             log.info(f"gpu_pool: {len(returns)} job(s) already completed, skipped without a worker "
                      f"(#{', #'.join(map(str, returns))})")
-
-        pending: deque[_Job] = deque(jobs)
-        running: list[_Job] = []
-        free: deque[Slot] = deque(slots)
-        try:
-            with signals_as_interrupt():
-                self._run(pending, running, free, locks, threads, returns)
-        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each running job records `interrupted`; one line, 130
-            STOPPED.set()
-            stop_children([j.proc for j in running if j.proc is not None])
-            log.error(f"interrupted: gpu_pool stopped {len(running)} running job(s)"
-                      f"{' (#' + ', #'.join(str(j.num) for j in running) + ')' if running else ''} and did not start "
-                      f"{len(pending)}; launch the same command again to resume them")
-            sys.exit(130)
-        except BaseException:  # a bug in the loop: no worker is left running on its own
-            stop_children([j.proc for j in running if j.proc is not None])
-            raise
-        finally:
-            for job in running:  # the slots of jobs stopped above (the others were given back as they ended)
-                if job.slot is not None:
-                    locks.give_back(job.slot, free)
-            for job in jobs:  # this launch's own files (the logs stay)
-                job.payload.unlink(missing_ok=True)
-                job.result.unlink(missing_ok=True)
-        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+        return jobs
 
     def _run(self, pending: deque[_Job], running: list[_Job], free: deque[Slot], locks: SlotLocks, threads: int,
              returns: dict[int, JobReturn]) -> None:
@@ -374,6 +458,7 @@ class GpuPoolLauncher(Launcher):
                 [sys.executable, "-m", "hydra_plugins.fmnist_launchers._worker", str(job.payload), str(job.result)],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, preexec_fn=die_with_parent,  # one SIGINT, from here (fmnist/stopping.py)
+                pass_fds=() if self.launch_lock is None else (self.launch_lock,),  # held while it lives (hold_launch)
             )
         job.slot, job.started = slot, time.monotonic()
         (job.log.with_suffix(".pid")).write_text(f"{job.proc.pid}\n")
