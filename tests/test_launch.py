@@ -195,11 +195,68 @@ def test_gpus_the_machine_lacks_are_refused_not_run_on_the_cpu(
 def test_named_gpus_the_machine_has_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: 2)
+    monkeypatch.setattr(gpu_pool, "gpu_probe", lambda gpu: gpu == "GPU-5a1b")  # CUDA finds a device in this UUID
     for gpus in (None, [0, 1], 1, ["GPU-5a1b"], []):
         gpu_pool.check_named_gpus(gpus)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # torch's count is then not the machine's: not checked
-    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: 0)
-    gpu_pool.check_named_gpus([5])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,GPU-5a1b")  # set: the ids it lists, as it spells them
+    for gpus in (None, [2], ["GPU-5a1b", 2], []):
+        gpu_pool.check_named_gpus(gpus)
+
+
+@pytest.mark.parametrize(("env", "count", "gpus", "message"), [
+    # a job given CUDA_VISIBLE_DEVICES=0 would escape the GPUs the launcher was started with (Slurm, a shared box)
+    ("2,3", 2, [0, 1], "hydra.launcher.gpus=[0, 1] names GPU 0, 1, but CUDA_VISIBLE_DEVICES=2,3 leaves this process "
+                       "GPU 2, 3"),
+    ("", 0, [0], "hydra.launcher.gpus=[0] names GPU 0, but CUDA_VISIBLE_DEVICES= leaves this process no GPU"),
+    ("0", 0, [0], "hydra.launcher.gpus=[0] names GPU 0, but CUDA_VISIBLE_DEVICES=0 leaves this process no GPU"),
+    (None, 2, ["GPU-0000dead"], "hydra.launcher.gpus=['GPU-0000dead'] names GPU GPU-0000dead, but this machine has "
+                                "2 GPUs (0-1)"),  # a UUID in which CUDA finds no device
+    (None, 0, ["GPU-5a1b"], "hydra.launcher.gpus=['GPU-5a1b'] names GPU GPU-5a1b, but this machine has no GPU"),
+])
+def test_gpus_outside_cuda_visible_devices_or_unknown_uuids_are_refused(
+        monkeypatch: pytest.MonkeyPatch, env: str | None, count: int, gpus, message: str) -> None:
+    if env is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", env)
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: count)
+    monkeypatch.setattr(gpu_pool, "gpu_probe", lambda gpu: gpu == "GPU-5a1b")
+    with pytest.raises(ValueError) as info:
+        gpu_pool.check_named_gpus(gpus)
+    assert str(info.value).startswith(message + "; leave it null")
+
+
+@pytest.mark.parametrize(("env", "count", "message"), [
+    # CUDA stops at an entry that is no GPU: on one GPU, "0,1" is GPU 0 alone, and GPU 1's jobs would train on the CPU
+    ("0,1", 1, "CUDA_VISIBLE_DEVICES=0,1 names 2 GPUs, but CUDA finds 1 of them"),
+    ("0,7,1", 1, "CUDA_VISIBLE_DEVICES=0,7,1 names 3 GPUs, but CUDA finds 1 of them"),
+    ("0,0", 1, "CUDA_VISIBLE_DEVICES=0,0 names 2 GPUs, but CUDA finds 1 of them"),
+])
+def test_cuda_visible_devices_naming_gpus_cuda_does_not_find_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, env: str, count: int,
+        message: str) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", env)
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: count)
+    launcher = GpuPoolLauncher(jobs_per_gpu=2)
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+    with pytest.raises(SystemExit) as info:
+        launcher.launch([["seed=0"]], 0)
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and err.startswith(f"error: {message}: ") and err.count("\n") == 1
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_the_uuid_probe_finds_no_device_in_a_uuid_cuda_does_not_know() -> None:
+    """gpu_probe asks a child process with the id as CUDA_VISIBLE_DEVICES (on this CPU machine, and on a GPU one)."""
+    assert gpu_pool.gpu_probe("GPU-00000000-0000-0000-0000-000000000000") is False
+
+
+def test_a_gpu_named_twice_is_refused() -> None:
+    """gpus=[0,0] would put 2K jobs on GPU 0 (jobs_per_gpu says K), each labelled slot k of K."""
+    with pytest.raises(ValueError, match=r"hydra.launcher.gpus=\[0, '0', 1\] names GPU 0 more than once: name each "
+                                         "GPU once and set hydra.launcher.jobs_per_gpu"):
+        plan_slots(2, gpus=[0, "0", 1])
 
 
 #: A stand-in pool worker that notes which job its payload holds.

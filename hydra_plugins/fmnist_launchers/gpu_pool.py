@@ -112,26 +112,52 @@ def cuda_device_count() -> int:
 def visible_gpus() -> list[str]:
     """The GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES when set, else 0..N-1; none where torch
     sees no GPU (CUDA_VISIBLE_DEVICES=0 left set on a machine without one: CPU slots, not a "gpu 0" that is the
-    CPU)."""
+    CPU). A ValueError when CUDA_VISIBLE_DEVICES names more GPUs than CUDA finds, or one twice: CUDA stops at such
+    an entry, so the jobs sent to the entries after it would silently train on the CPU."""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    count = cuda_device_count()
     if env is None:
-        return [str(i) for i in range(cuda_device_count())]
+        return [str(i) for i in range(count)]
     named = [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    return named if named and cuda_device_count() > 0 else []
+    if count and (len(named) > count or len(set(named)) < len(named)):
+        raise ValueError(f"CUDA_VISIBLE_DEVICES={env} names {len(named)} GPUs, but CUDA finds {count} of them: an "
+                         "entry that is no GPU of this machine, or one named twice, hides itself and every entry "
+                         "after it; name each GPU there is once")
+    return named if count else []
 
 
 def check_named_gpus(gpus: Any) -> None:
-    """A ValueError when hydra.launcher.gpus names a GPU number this machine does not have, a negative one
-    included (a job sent there would silently train on the CPU). Checked only where CUDA_VISIBLE_DEVICES is unset,
-    so that torch's count is the machine's; ids that are not numbers (GPU UUIDs, MIG devices) are left to CUDA."""
-    if gpus is None or os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+    """A ValueError when hydra.launcher.gpus names a GPU this process may not use, so that a job sent there would
+    silently train on the CPU, or on a GPU outside the CUDA_VISIBLE_DEVICES the launcher was started with: a number
+    this machine lacks (a negative one included), any GPU on a machine without one, an id that CUDA_VISIBLE_DEVICES
+    does not list when it is set, and a UUID or MIG id in which CUDA finds no device (gpu_probe)."""
+    if gpus is None:
         return
-    count = cuda_device_count()
-    absent = [g for g in _gpu_ids(gpus) if g.removeprefix("-").isdigit() and not 0 <= int(g) < count]
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids, count = _gpu_ids(gpus), cuda_device_count()
+    if env is not None:
+        usable = visible_gpus()
+        absent = [g for g in ids if g not in usable]
+        where = f"CUDA_VISIBLE_DEVICES={env} leaves this process {'GPU ' + ', '.join(usable) if usable else 'no GPU'}"
+    else:
+        absent = [g for g in ids if not count or (int(g) >= count if g.isdigit() else g.startswith("-")
+                                                  or not gpu_probe(g))]
+        where = "this machine has " + {0: "no GPU", 1: "1 GPU (0)"}.get(count, f"{count} GPUs (0-{count - 1})")
     if absent:
-        has = {0: "no GPU", 1: "1 GPU (0)"}.get(count, f"{count} GPUs (0-{count - 1})")
-        raise ValueError(f"hydra.launcher.gpus={gpus!r} names GPU {', '.join(absent)}, but this machine has {has}; "
-                         "leave it null to use the GPUs there are (CPU slots where there is none)")
+        raise ValueError(f"hydra.launcher.gpus={gpus!r} names GPU {', '.join(absent)}, but {where}; leave it null "
+                         "to use the GPUs there are (CPU slots where there is none)")
+
+
+def gpu_probe(gpu: str) -> bool:
+    """Whether CUDA finds a device in `gpu` (a GPU UUID or MIG id), asked in a child process with it as
+    CUDA_VISIBLE_DEVICES: this process keeps no CUDA context for the sweep's length."""
+    code = "import torch; print(torch.cuda.device_count())"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu},
+                             capture_output=True, text=True, timeout=120).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # cannot tell: left to CUDA, as before
+    return out not in ("", "0")
 
 
 def _positive_int(value: Any, key: str, what: str) -> int:
@@ -150,7 +176,11 @@ def _gpu_ids(gpus: Any) -> list[str]:
             or any(isinstance(g, bool) or not isinstance(g, (int, str)) for g in gpus)):  # 1.0, true, [0]
         raise ValueError(f"hydra.launcher.gpus={gpus!r} is invalid: must be null, a GPU id or a list of them, "
                          "e.g. [0,1]")
-    return [str(g) for g in gpus]
+    ids = [str(g) for g in gpus]
+    if twice := sorted({g for g in ids if ids.count(g) > 1}):
+        raise ValueError(f"hydra.launcher.gpus={gpus!r} names GPU {', '.join(twice)} more than once: name each GPU "
+                         "once and set hydra.launcher.jobs_per_gpu for several jobs on it")
+    return ids
 
 
 def plan_slots(jobs_per_gpu: int, gpus: Any = None, cpu_jobs: int | None = None) -> list[Slot]:
