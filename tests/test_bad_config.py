@@ -139,6 +139,58 @@ def test_precision_auto_is_bf16_on_cuda_and_autocast_runs_in_the_chosen_dtype() 
             assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == dtype
 
 
+class _Torch25MpsAutocast:
+    """torch.autocast as torch 2.5 and 2.6 make it for MPS: float16 only; another dtype warns and turns it off."""
+
+    def __init__(self, device_type: str, dtype) -> None:
+        import warnings
+
+        import torch
+
+        self._enabled = dtype == torch.float16
+        if not self._enabled:
+            warnings.warn("In MPS autocast, but the target dtype is not supported. Disabling autocast.\n"
+                          "MPS Autocast only supports dtype of torch.float16 currently.")
+
+
+def _torch24_autocast(device_type: str, dtype) -> None:
+    """torch.autocast as torch 2.3 and 2.4 (which pyproject.toml allows) make it for MPS: no MPS autocast at all."""
+    raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
+
+
+def test_precision_on_mps_is_refused_where_torch_cannot_autocast_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 or fp16 on MPS with a torch that cannot autocast it there: one line before training, not a traceback at
+    the first batch (torch < 2.5) nor a run that trains in fp32 while its summary says bf16 (torch 2.5, 2.6)."""
+    import torch
+
+    from fmnist.train.device import resolve_precision
+
+    mps = torch.device("mps")
+    assert resolve_precision("bf16", mps) == "bf16" and resolve_precision("fp16", mps) == "fp16"  # this torch: both
+    monkeypatch.setattr(torch, "autocast", _Torch25MpsAutocast)
+    assert resolve_precision("fp16", mps) == "fp16" and resolve_precision("auto", mps) == "fp32"
+    with pytest.raises(ConfigError, match=r"^trainer.precision=bf16 on MPS: In MPS autocast, but the target dtype is "
+                                          r"not supported. Disabling autocast. MPS Autocast only supports dtype of "
+                                          r"torch.float16 currently.; use trainer.precision=fp32 \(or a newer torch\)$"):
+        resolve_precision("bf16", mps)
+    monkeypatch.setattr(torch, "autocast", _torch24_autocast)
+    with pytest.raises(ConfigError, match=r"^trainer.precision=fp16 on MPS: User specified an unsupported autocast "
+                                          r"device_type 'mps'; use trainer.precision=fp32"):
+        resolve_precision("fp16", mps)
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"  # CPU and CUDA: as before, not asked
+
+
+def test_an_mps_device_other_than_the_first_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from fmnist.train.device import resolve_device
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)  # a Mac, faked
+    assert resolve_device("mps") == torch.device("mps") and resolve_device("mps:0") == torch.device("mps", 0)
+    with pytest.raises(ConfigError, match=r"^device='mps:1' does not exist: a Mac has one MPS device"):
+        resolve_device("mps:1")
+
+
 def test_channels_last_auto_follows_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     """auto: on for CUDA and for a CPU with oneDNN (faster convolutions there), off on MPS; explicit values win."""
     import torch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -34,6 +35,8 @@ def resolve_device(name: str | None) -> torch.device:
     elif device.type == "mps":
         if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
             raise ConfigError(f"device={name!r} requested but MPS is not available on this machine")
+        if device.index not in (None, 0):
+            raise ConfigError(f"device={name!r} does not exist: a Mac has one MPS device (mps or mps:0)")
     elif device.type != "cpu":
         raise ConfigError(f"device={name!r} is not supported (use auto, cpu, cuda, cuda:N or mps)")
     return device
@@ -53,15 +56,36 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "bf16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("trainer.precision=fp16 needs a GPU; use fp32 or bf16 on CPU")
+    if precision in _DTYPES and device.type == "mps" and (refusal := autocast_refusal("mps", _DTYPES[precision])):
+        raise ConfigError(f"trainer.precision={precision} on MPS: {refusal}; use trainer.precision=fp32 (or a "
+                          "newer torch)")
     return precision
+
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_refusal(device_type: str, dtype: torch.dtype) -> str | None:
+    """Why this torch cannot autocast `device_type` to `dtype`, else None. Torch answers when the context is made:
+    torch < 2.5 has no MPS autocast (RuntimeError: pytorch#88415, added by pytorch#99272), and its first MPS
+    autocast took float16 alone (pytorch#139190: a warning, and autocast off, so that the run would train in fp32
+    while its summary says bf16)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            context = torch.autocast(device_type=device_type, dtype=dtype)
+        except RuntimeError as exc:
+            return str(exc)
+    if getattr(context, "_enabled", True):
+        return None
+    return " ".join(str(caught[0].message).split()) if caught else "autocast is off for this dtype"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """The autocast context for a resolved precision (a no-op for fp32)."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
 def device_name(device: torch.device) -> str:
