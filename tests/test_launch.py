@@ -337,6 +337,15 @@ def test_slot_locks_skip_the_slots_another_sweep_holds(tmp_path: Path) -> None:
     assert unshared.take(free).key == "gpu0-1" and unshared.take(free).key == "gpu0-2" and unshared.take(free) is None
 
 
+def test_shared_slots_of_mig_devices_lock_a_file_of_their_own(tmp_path: Path) -> None:
+    """CUDA 11's MIG ids hold slashes (MIG-GPU-<uuid>/<gi>/<ci>): each slot's lock is still one file in the folder."""
+    locks = gpu_pool.SlotLocks(tmp_path)
+    free = deque(gpu_pool.plan_slots(1, gpus=["MIG-GPU-5a1b/1/0", "MIG-GPU-5a1b/2/0"]))
+    taken = [locks.take(free), locks.take(free)]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in taken] == ["MIG-GPU-5a1b/1/0", "MIG-GPU-5a1b/2/0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpuMIG-GPU-5a1b_1_0-1.lock", "gpuMIG-GPU-5a1b_2_0-1.lock"]
+
+
 def test_a_shared_slots_path_that_is_no_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "file").write_text("")
     launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=[], shared_slots=str(tmp_path / "file"))

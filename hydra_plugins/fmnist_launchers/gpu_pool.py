@@ -183,14 +183,18 @@ def _gpu_ids(gpus: Any) -> list[str]:
     return ids
 
 
+#: What a slot's lock file name (Slot.key) cannot hold of a GPU id: MIG-GPU-<uuid>/<gi>/<ci> (CUDA 11) has slashes.
+NOT_IN_FILE_NAME = re.compile(r"[^\w.-]")
+
+
 def plan_slots(jobs_per_gpu: int, gpus: Any = None, cpu_jobs: int | None = None) -> list[Slot]:
     """`jobs_per_gpu` slots on every GPU (interleaved, so that a short sweep still spreads over all
     GPUs), or `cpu_jobs` (default `jobs_per_gpu`) CPU slots when there is no GPU."""
     jobs_per_gpu = _positive_int(jobs_per_gpu, "jobs_per_gpu", "an integer >= 1")
     gpu_ids = _gpu_ids(gpus)
     if gpu_ids:
-        return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g}, f"gpu{g}-{k + 1}")
-                for k in range(jobs_per_gpu) for g in gpu_ids]
+        return [Slot(f"gpu {g} (slot {k + 1}/{jobs_per_gpu})", {"CUDA_VISIBLE_DEVICES": g},
+                     f"gpu{NOT_IN_FILE_NAME.sub('_', g)}-{k + 1}") for k in range(jobs_per_gpu) for g in gpu_ids]
     n = jobs_per_gpu if cpu_jobs is None else _positive_int(cpu_jobs, "cpu_jobs", "null or an integer >= 1")
     return [Slot(f"cpu (slot {k + 1}/{n})", {"CUDA_VISIBLE_DEVICES": ""}, f"cpu-{k + 1}") for k in range(n)]
 
