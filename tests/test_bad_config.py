@@ -163,21 +163,52 @@ def test_precision_on_mps_is_refused_where_torch_cannot_autocast_it(monkeypatch:
     the first batch (torch < 2.5) nor a run that trains in fp32 while its summary says bf16 (torch 2.5, 2.6)."""
     import torch
 
+    from fmnist.train import device
     from fmnist.train.device import resolve_precision
 
     mps = torch.device("mps")
+    monkeypatch.setattr(device, "grad_scaler_refusal", lambda dev: None)  # no MPS tensors here; tested below
     assert resolve_precision("bf16", mps) == "bf16" and resolve_precision("fp16", mps) == "fp16"  # this torch: both
     monkeypatch.setattr(torch, "autocast", _Torch25MpsAutocast)
     assert resolve_precision("fp16", mps) == "fp16" and resolve_precision("auto", mps) == "fp32"
     with pytest.raises(ConfigError, match=r"^trainer.precision=bf16 on MPS: In MPS autocast, but the target dtype is "
                                           r"not supported. Disabling autocast. MPS Autocast only supports dtype of "
-                                          r"torch.float16 currently.; use trainer.precision=fp32 \(or a newer torch\)$"):
+                                          r"torch.float16 currently.; use trainer.precision=fp32 \(or a newer "
+                                          r"torch\)$"):
         resolve_precision("bf16", mps)
     monkeypatch.setattr(torch, "autocast", _torch24_autocast)
     with pytest.raises(ConfigError, match=r"^trainer.precision=fp16 on MPS: User specified an unsupported autocast "
                                           r"device_type 'mps'; use trainer.precision=fp32"):
         resolve_precision("fp16", mps)
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"  # CPU and CUDA: as before, not asked
+
+
+def test_fp16_on_mps_is_refused_where_the_grad_scaler_cannot_unscale_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fp16 trains with a GradScaler: where it fails on MPS (torch 2.5), one line before training, not a TypeError
+    traceback at the first step. The scaler is tried for real (on the CPU here, where it works)."""
+    import torch
+
+    from fmnist.train import device
+    from fmnist.train.device import grad_scaler_refusal, resolve_precision
+
+    class Torch25MpsGradScaler(torch.amp.GradScaler):
+        """torch 2.5's GradScaler on MPS: unscale_ goes through float64, which MPS lacks (pytorch#142397)."""
+
+        def unscale_(self, optimizer) -> None:
+            raise TypeError("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support "
+                            "float64. Please use float32 instead.")
+
+    cpu = torch.device("cpu")
+    assert grad_scaler_refusal(cpu) is None
+    monkeypatch.setattr(torch.amp, "GradScaler", Torch25MpsGradScaler)
+    assert grad_scaler_refusal(cpu) == ("TypeError: Cannot convert a MPS Tensor to float64 dtype as the MPS framework "
+                                        "doesn't support float64. Please use float32 instead.")
+    monkeypatch.setattr(device, "grad_scaler_refusal", lambda dev: "TypeError: no float64" if dev.type == "mps"
+                        else None)
+    with pytest.raises(ConfigError, match=r"^trainer.precision=fp16 on MPS: TypeError: no float64; use "
+                                          r"trainer.precision=fp32"):
+        resolve_precision("fp16", torch.device("mps"))
+    assert resolve_precision("bf16", torch.device("mps")) == "bf16"  # bf16 trains without a scaler
 
 
 def test_an_mps_device_other_than_the_first_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -392,7 +392,7 @@ def test_gpu_pool_stop_lets_every_running_job_record_interrupted(sig: signal.Sig
 
 
 def _launch_litter(pool: Path, launch_id: str, lock: bool = True) -> list[Path]:
-    """What a launch `launch_id` keeps in .pool/ while it runs (payloads, a result, a worker's temp result, its lock)."""
+    """What launch `launch_id` keeps in .pool/ while it runs (payloads, a result, a worker's temp result, its lock)."""
     pool.mkdir(parents=True, exist_ok=True)
     files = [pool / f"0.{launch_id}.pkl", pool / f"1.{launch_id}.pkl", pool / f"0.{launch_id}.result.pkl",
              pool / f"1.{launch_id}.result.pkl.tmp"] + ([pool / f"launch.{launch_id}.lock"] if lock else [])

@@ -56,9 +56,13 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "bf16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("trainer.precision=fp16 needs a GPU; use fp32 or bf16 on CPU")
-    if precision in _DTYPES and device.type == "mps" and (refusal := autocast_refusal("mps", _DTYPES[precision])):
-        raise ConfigError(f"trainer.precision={precision} on MPS: {refusal}; use trainer.precision=fp32 (or a "
-                          "newer torch)")
+    if precision in _DTYPES and device.type == "mps":
+        refusal = autocast_refusal("mps", _DTYPES[precision])
+        if refusal is None and precision == "fp16":  # fp16 trains with a GradScaler (fmnist/train/run.py)
+            refusal = grad_scaler_refusal(device)
+        if refusal is not None:
+            raise ConfigError(f"trainer.precision={precision} on MPS: {refusal}; use trainer.precision=fp32 (or a "
+                              "newer torch)")
     return precision
 
 
@@ -79,6 +83,20 @@ def autocast_refusal(device_type: str, dtype: torch.dtype) -> str | None:
     if getattr(context, "_enabled", True):
         return None
     return " ".join(str(caught[0].message).split()) if caught else "autocast is off for this dtype"
+
+
+def grad_scaler_refusal(device: torch.device) -> str | None:
+    """Why torch's GradScaler cannot unscale gradients on `device`, else None: tried on one parameter. On MPS, torch
+    2.5's GradScaler went through float64, which MPS lacks (pytorch#142397: a TypeError at the first step)."""
+    param = torch.zeros(1, device=device, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=0.0)
+    scaler = torch.amp.GradScaler(device.type)
+    try:
+        scaler.scale(param.sum()).backward()
+        scaler.unscale_(optimizer)
+    except (RuntimeError, TypeError) as exc:
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return None
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
