@@ -201,6 +201,9 @@ def test_named_gpus_the_machine_has_pass(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,GPU-5a1b")  # set: the ids it lists, as it spells them
     for gpus in (None, [2], ["GPU-5a1b", 2], []):
         gpu_pool.check_named_gpus(gpus)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-a,MIG-b")  # a CUDA that finds one MIG instance per process
+    monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: 1)
+    assert visible_gpus() == ["MIG-a", "MIG-b"]  # each job is given one of them
 
 
 @pytest.mark.parametrize(("env", "count", "gpus", "message"), [

@@ -112,14 +112,16 @@ def cuda_device_count() -> int:
 def visible_gpus() -> list[str]:
     """The GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES when set, else 0..N-1; none where torch
     sees no GPU (CUDA_VISIBLE_DEVICES=0 left set on a machine without one: CPU slots, not a "gpu 0" that is the
-    CPU). A ValueError when CUDA_VISIBLE_DEVICES names more GPUs than CUDA finds, or one twice: CUDA stops at such
-    an entry, so the jobs sent to the entries after it would silently train on the CPU."""
+    CPU). A ValueError when CUDA_VISIBLE_DEVICES names a GPU twice, or more GPU numbers than CUDA finds: CUDA stops
+    at an entry that is no GPU, so the jobs sent to the entries after it would silently train on the CPU. (UUIDs are
+    not counted: a CUDA that enumerates one MIG instance per process finds one of several that each job can use.)"""
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     count = cuda_device_count()
     if env is None:
         return [str(i) for i in range(count)]
     named = [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    if count and (len(named) > count or len(set(named)) < len(named)):
+    numbers = all(g.isdigit() for g in named)
+    if count and ((numbers and len(named) > count) or len(set(named)) < len(named)):
         raise ValueError(f"CUDA_VISIBLE_DEVICES={env} names {len(named)} GPUs, but CUDA finds {count} of them: an "
                          "entry that is no GPU of this machine, or one named twice, hides itself and every entry "
                          "after it; name each GPU there is once")
