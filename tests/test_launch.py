@@ -106,6 +106,20 @@ def test_cpu_threads_share_the_cores_among_slots_and_sweeps_at_once(cores: int, 
     assert gpu_pool.cpu_threads(cores, slots, sweeps) == threads
 
 
+def test_threads_per_job_share_the_cores_this_process_may_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Under `srun --cpus-per-task=8` (or taskset, a container's cpuset) on a 64-core node, 2 slots get 4 threads
+    each, not 32: os.cpu_count() counts the whole node, the CPU affinity what this process may use."""
+    fake_workers(tmp_path, monkeypatch, caplog, "pass")
+    monkeypatch.delenv(gpu_pool.SWEEPS_AT_ONCE_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    cpu_pool(tmp_path / "sweep", jobs=2).launch([["seed=0"]], 0)
+    assert "2 at a time (cpu (slot 1/2), cpu (slot 2/2)), 4 CPU thread(s) each" in caplog.text
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS
+    assert gpu_pool.usable_cores() == 64
+
+
 def test_pool_honours_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_gpus() == []  # this machine has no GPU: CPU slots, not a "gpu 2" that is the CPU

@@ -386,7 +386,7 @@ class GpuPoolLauncher(Launcher):
                      "(killed before it could clean up; its logs stay)")
         # the sweeps fmnist.study runs beside this one share the cores, unless they share the slots too
         sweeps_at_once = None if locks.folder is not None else os.environ.get(SWEEPS_AT_ONCE_ENV)
-        threads = self.threads_per_job or cpu_threads(os.cpu_count() or 1, len(slots), sweeps_at_once)
+        threads = self.threads_per_job or cpu_threads(usable_cores(), len(slots), sweeps_at_once)
         shared = f", shared with the sweeps using {locks.folder}" if locks.folder is not None else ""
         log.info(f"gpu_pool: {len(job_overrides)} jobs, {len(slots)} at a time{shared} "
                  f"({', '.join(s.label for s in slots)}), {threads} CPU thread(s) each; sweep dir {sweep_dir}")
@@ -544,6 +544,15 @@ def next_startable(pending: deque[_Job]) -> _Job | None:
             log.info(f"gpu_pool: #{job.num} waits for the identical run being trained elsewhere (its results are "
                      "copied once it ends); later jobs start first")
     return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (what Slurm's --cpus-per-task, taskset or a container's
+    cpuset leave it, where os.cpu_count() counts the whole machine) where the system tells, else every core."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS has no sched_getaffinity
+        return os.cpu_count() or 1
 
 
 def cpu_threads(cores: int, slots: int, sweeps_at_once: str | None) -> int:
