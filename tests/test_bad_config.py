@@ -168,13 +168,14 @@ def test_precision_on_mps_is_refused_where_torch_cannot_autocast_it(monkeypatch:
 
     mps = torch.device("mps")
     monkeypatch.setattr(device, "grad_scaler_refusal", lambda dev: None)  # no MPS tensors here; tested below
+    monkeypatch.setattr(device, "dtype_refusal", lambda dev, dtype: None)
     assert resolve_precision("bf16", mps) == "bf16" and resolve_precision("fp16", mps) == "fp16"  # this torch: both
     monkeypatch.setattr(torch, "autocast", _Torch25MpsAutocast)
     assert resolve_precision("fp16", mps) == "fp16" and resolve_precision("auto", mps) == "fp32"
     with pytest.raises(ConfigError, match=r"^trainer.precision=bf16 on MPS: In MPS autocast, but the target dtype is "
                                           r"not supported. Disabling autocast. MPS Autocast only supports dtype of "
                                           r"torch.float16 currently.; use trainer.precision=fp32 \(or a newer "
-                                          r"torch\)$"):
+                                          r"torch or macOS\)$"):
         resolve_precision("bf16", mps)
     monkeypatch.setattr(torch, "autocast", _torch24_autocast)
     with pytest.raises(ConfigError, match=r"^trainer.precision=fp16 on MPS: User specified an unsupported autocast "
@@ -205,10 +206,37 @@ def test_fp16_on_mps_is_refused_where_the_grad_scaler_cannot_unscale_there(monke
                                         "doesn't support float64. Please use float32 instead.")
     monkeypatch.setattr(device, "grad_scaler_refusal", lambda dev: "TypeError: no float64" if dev.type == "mps"
                         else None)
+    monkeypatch.setattr(device, "dtype_refusal", lambda dev, dtype: None)
     with pytest.raises(ConfigError, match=r"^trainer.precision=fp16 on MPS: TypeError: no float64; use "
                                           r"trainer.precision=fp32"):
         resolve_precision("fp16", torch.device("mps"))
     assert resolve_precision("bf16", torch.device("mps")) == "bf16"  # bf16 trains without a scaler
+
+
+def test_bf16_on_an_mps_without_bfloat16_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MPS has bfloat16 from macOS 14 on: before, bf16 is one line before training, not a TypeError traceback at
+    the first batch. The convolution is tried for real (on the CPU here, where both dtypes work)."""
+    import torch
+
+    from fmnist.train import device
+    from fmnist.train.device import dtype_refusal, resolve_precision
+
+    assert dtype_refusal(torch.device("cpu"), torch.bfloat16) is None
+    real_conv = torch.nn.functional.conv2d
+
+    def macos13_conv(x, w, *args, **kwargs):
+        if x.dtype == torch.bfloat16:
+            raise TypeError("BFloat16 is not supported on MPS")
+        return real_conv(x, w, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", macos13_conv)
+    assert dtype_refusal(torch.device("cpu"), torch.bfloat16) == "TypeError: BFloat16 is not supported on MPS"
+    monkeypatch.setattr(device, "dtype_refusal", lambda dev, dtype: dtype_refusal(torch.device("cpu"), dtype))
+    monkeypatch.setattr(device, "grad_scaler_refusal", lambda dev: None)
+    with pytest.raises(ConfigError, match=r"^trainer.precision=bf16 on MPS: TypeError: BFloat16 is not supported on "
+                                          r"MPS; use trainer.precision=fp32 \(or a newer torch or macOS\)$"):
+        resolve_precision("bf16", torch.device("mps"))
+    assert resolve_precision("fp16", torch.device("mps")) == "fp16"
 
 
 def test_an_mps_device_other_than_the_first_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

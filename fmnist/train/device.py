@@ -56,14 +56,18 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "bf16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("trainer.precision=fp16 needs a GPU; use fp32 or bf16 on CPU")
-    if precision in _DTYPES and device.type == "mps":
-        refusal = autocast_refusal("mps", _DTYPES[precision])
-        if refusal is None and precision == "fp16":  # fp16 trains with a GradScaler (fmnist/train/run.py)
-            refusal = grad_scaler_refusal(device)
-        if refusal is not None:
-            raise ConfigError(f"trainer.precision={precision} on MPS: {refusal}; use trainer.precision=fp32 (or a "
-                              "newer torch)")
+    if precision in _DTYPES and device.type == "mps" and (refusal := _mps_precision_refusal(device, precision)):
+        raise ConfigError(f"trainer.precision={precision} on MPS: {refusal}; use trainer.precision=fp32 (or a "
+                          "newer torch or macOS)")
     return precision
+
+
+def _mps_precision_refusal(device: torch.device, precision: str) -> str | None:
+    """Why a run in `precision` cannot train on `device` (MPS), asked of torch and the device itself: autocast, a
+    convolution in that dtype, and (fp16, which trains with a GradScaler: fmnist/train/run.py) the scaler."""
+    dtype = _DTYPES[precision]
+    return (autocast_refusal("mps", dtype) or dtype_refusal(device, dtype)
+            or (grad_scaler_refusal(device) if precision == "fp16" else None))
 
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -85,6 +89,21 @@ def autocast_refusal(device_type: str, dtype: torch.dtype) -> str | None:
     return " ".join(str(caught[0].message).split()) if caught else "autocast is off for this dtype"
 
 
+def dtype_refusal(device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why a convolution in `dtype` fails on `device`, else None: MPS has bfloat16 from macOS 14 on only
+    (pytorch#119641; before, 'TypeError: MPS BFloat16 is only supported on MacOS 14 or newer' at the first batch)."""
+    try:
+        x = torch.ones(1, 1, 3, 3, device=device, dtype=dtype)
+        torch.nn.functional.conv2d(x, x)
+    except (RuntimeError, TypeError) as exc:
+        return _one_line(exc)
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def grad_scaler_refusal(device: torch.device) -> str | None:
     """Why torch's GradScaler cannot unscale gradients on `device`, else None: tried on one parameter. On MPS, torch
     2.5's GradScaler went through float64, which MPS lacks (pytorch#142397: a TypeError at the first step)."""
@@ -95,7 +114,7 @@ def grad_scaler_refusal(device: torch.device) -> str | None:
         scaler.scale(param.sum()).backward()
         scaler.unscale_(optimizer)
     except (RuntimeError, TypeError) as exc:
-        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        return _one_line(exc)
     return None
 
 
