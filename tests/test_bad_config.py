@@ -239,6 +239,35 @@ def test_bf16_on_an_mps_without_bfloat16_is_refused(monkeypatch: pytest.MonkeyPa
     assert resolve_precision("fp16", torch.device("mps")) == "fp16"
 
 
+def test_compile_on_mps_is_refused_where_torch_cannot_compile_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trainer.compile on MPS with a torch whose inductor has no MPS backend (before 2.8): one line before training,
+    not a traceback at the first step. Asked of torch.compile itself (faked here: no Apple GPU); CPU and CUDA are
+    not asked."""
+    import torch
+
+    from fmnist.train import device
+    from fmnist.train.device import check_compile, compile_failure
+
+    def torch23_compile(fn, mode=None):
+        def compiled(*args):
+            raise RuntimeError("backend='inductor' raised:\nAssertionError: Device mps not supported\n\n"
+                               "Set TORCH_LOGS=\"+dynamo\" and TORCHDYNAMO_VERBOSE=1 for more information")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", torch23_compile)
+    failure = compile_failure("default", torch.device("cpu"))
+    assert isinstance(failure, RuntimeError) and "Device mps not supported" in str(failure)
+    monkeypatch.setattr(device, "compile_failure", lambda mode, dev: failure)
+    with pytest.raises(ConfigError, match=r"^trainer.compile=default on MPS: torch.compile fails there \(RuntimeError: "
+                                          r"backend='inductor' raised: AssertionError: Device mps not supported\); set "
+                                          r"trainer.compile=null \(or use a newer torch\)$"):
+        check_compile("default", torch.device("mps"))
+    check_compile(None, torch.device("mps"))
+    check_compile("default", torch.device("cpu"))  # not asked
+    monkeypatch.setattr(device, "compile_failure", lambda mode, dev: None)
+    check_compile("reduce-overhead", torch.device("mps"))
+
+
 def test_an_mps_device_other_than_the_first_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

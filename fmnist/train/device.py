@@ -118,6 +118,27 @@ def grad_scaler_refusal(device: torch.device) -> str | None:
     return None
 
 
+def check_compile(mode: str | None, device: torch.device) -> None:
+    """A ConfigError when trainer.compile=`mode` cannot train on `device`. Asked on MPS only (compile_failure):
+    torch's inductor had no MPS backend before 2.8 (pytorch#125254, 'Device mps not supported'), and the run died
+    with a traceback at its first step."""
+    if mode and device.type == "mps" and (exc := compile_failure(mode, device)) is not None:
+        said = " ".join([line.strip() for line in str(exc).splitlines() if line.strip()][:2])
+        raise ConfigError(f"trainer.compile={mode} on MPS: torch.compile fails there ({type(exc).__name__}: {said}); "
+                          "set trainer.compile=null (or use a newer torch)") from exc
+
+
+def compile_failure(mode: str, device: torch.device) -> Exception | None:
+    """What torch.compile in `mode` raises for one tiny forward and backward on `device`, else None."""
+    weight = torch.ones(2, device=device, requires_grad=True)
+    step = torch.compile(lambda x: (x * weight).relu().sum(), mode=None if mode == "default" else mode)
+    try:
+        step(torch.ones(2, device=device)).backward()
+    except Exception as exc:
+        return exc
+    return None
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """The autocast context for a resolved precision (a no-op for fp32)."""
     if precision == "fp32":

@@ -30,7 +30,9 @@ from fmnist.models.summary import model_summary
 from fmnist.stopping import interrupt_cause
 from fmnist.train import checkpoint as ckpt
 from fmnist.train.data_identity import other_data, run_data_fingerprint
-from fmnist.train.device import autocast, device_name, resolve_channels_last, resolve_device, resolve_precision
+from fmnist.train.device import (
+    autocast, check_compile, device_name, resolve_channels_last, resolve_device, resolve_precision,
+)
 from fmnist.train.ema import ModelEMA
 from fmnist.train.logging import MetricSinks, format_epoch, progress_enabled, to_container
 from fmnist.train.loop import CUDAGRAPH_COMPILE_MODES, EvalResult, evaluate, train_one_epoch
@@ -327,6 +329,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict[str, Any], summary: dict
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    check_compile(t.compile, device)
     # torch.compile only the training forward/backward; evaluation, hooks and state dicts use `model`.
     # Epoch 1's epoch_time_s includes the compilation.
     train_model = torch.compile(model, mode=None if t.compile == "default" else t.compile) if t.compile else model
