@@ -82,7 +82,7 @@ def autocast_refusal(device_type: str, dtype: torch.dtype) -> str | None:
         warnings.simplefilter("always")
         try:
             context = torch.autocast(device_type=device_type, dtype=dtype)
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError, ValueError) as exc:
             return str(exc)
     if getattr(context, "_enabled", True):
         return None
@@ -107,10 +107,10 @@ def _one_line(exc: BaseException) -> str:
 def grad_scaler_refusal(device: torch.device) -> str | None:
     """Why torch's GradScaler cannot unscale gradients on `device`, else None: tried on one parameter. On MPS, torch
     2.5's GradScaler went through float64, which MPS lacks (pytorch#142397: a TypeError at the first step)."""
-    param = torch.zeros(1, device=device, requires_grad=True)
-    optimizer = torch.optim.SGD([param], lr=0.0)
-    scaler = torch.amp.GradScaler(device.type)
     try:
+        param = torch.zeros(1, device=device, requires_grad=True)
+        optimizer = torch.optim.SGD([param], lr=0.0)
+        scaler = torch.amp.GradScaler(device.type)
         scaler.scale(param.sum()).backward()
         scaler.unscale_(optimizer)
     except (RuntimeError, TypeError) as exc:
