@@ -268,6 +268,22 @@ def test_compile_on_mps_is_refused_where_torch_cannot_compile_there(monkeypatch:
     check_compile("reduce-overhead", torch.device("mps"))
 
 
+def test_the_mps_checks_answer_whatever_torch_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch that refuses the autocast dtype with a TypeError, or GradScaler's device as it is made: the checks say
+    so (one line from resolve_precision), they do not raise themselves."""
+    import torch
+
+    from fmnist.train.device import autocast_refusal, grad_scaler_refusal
+
+    def refuse(*args, **kwargs):
+        raise TypeError("MPS BFloat16 is only supported on MacOS 14 or newer")
+
+    monkeypatch.setattr(torch, "autocast", refuse)
+    assert autocast_refusal("mps", torch.bfloat16) == "MPS BFloat16 is only supported on MacOS 14 or newer"
+    monkeypatch.setattr(torch.amp, "GradScaler", refuse)
+    assert grad_scaler_refusal(torch.device("cpu")) == "TypeError: MPS BFloat16 is only supported on MacOS 14 or newer"
+
+
 def test_an_mps_device_other_than_the_first_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
