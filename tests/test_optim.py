@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import math
 import re
 from pathlib import Path
@@ -136,10 +137,14 @@ def test_weight_decay_defaults_to_zero_and_cli_override():
     assert opt.param_groups[0]["lr"] == 0.003
 
 
-def test_fused_only_on_cuda_when_supported():
+def test_fused_only_on_cuda_when_supported(caplog: pytest.LogCaptureFixture):
+    """trainer.fused=true off CUDA trains unfused and says so in a warning (it was a debug line nobody saw)."""
     for name in OPTIMIZERS:
-        opt = build_optimizer(load_opt(name), tiny_model(), fused=True)  # CPU params: never fused
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="fmnist.train.optim"):
+            opt = build_optimizer(load_opt(name), tiny_model(), fused=True)  # CPU params: never fused
         assert not opt.defaults.get("fused")
+        assert "trainer.fused=true: fused optimizer kernels are used on CUDA only" in caplog.text
     if torch.cuda.is_available():
         model = tiny_model().cuda()
         assert build_optimizer(load_opt("adamw"), model, fused=True).defaults.get("fused") is True

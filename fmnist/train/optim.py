@@ -109,7 +109,8 @@ def build_optimizer(
     if fused:
         params = [p for g in groups for p in g["params"]]
         if not all(p.is_cuda for p in params):
-            log.debug("fused optimizer requested but not all parameters are on CUDA; using the default")
+            log.warning("trainer.fused=true: fused optimizer kernels are used on CUDA only; %s uses torch's default "
+                        "here", name)
         elif not _supports_kwarg(cls, "fused"):
             log.info("%s has no fused implementation; using the default", name)
         elif keywords.get("foreach"):
