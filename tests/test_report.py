@@ -1111,6 +1111,46 @@ def test_dead_unit_macros_are_means_over_the_runs_and_per_activation() -> None:
     assert (m["deadRelu"], m["zeroRelu"], m["deadGelu"], m["zeroGelu"]) == ("5.00", "50.00", "50.00", "20.00")
 
 
+def _dead_result(activations: dict[str, float]):
+    """A stage2_activation analysis with one run per activation and its dead fraction (zero fraction: half of it)."""
+    import pandas as pd
+    from test_evidence import make_result, seeds
+
+    result = make_result({"stage2_activation": [run for a in activations for run in seeds({"activation": a}, [0.9])]})
+    result.dead_runs = pd.DataFrame([{"run_dir": d, "preset": "stage2_activation", "activation": a,
+                                      "dead_fraction": f, "zero_fraction": f / 2, "negative_capable": False}
+                                     for d, (a, f) in zip(result.collection.runs["run_dir"], activations.items())])
+    result.dead_layers = pd.DataFrame([{**r, "layer": "layer1.0"} for r in result.dead_runs.to_dict("records")])
+    return result
+
+
+def test_activations_whose_names_differ_only_in_what_a_macro_cannot_hold_get_macros_of_their_own() -> None:
+    """relu6 beside relu_6 (both deadReluSix), 6 beside six, and an activation named runs (deadRuns, the run count):
+    each activation's dead/zero macros are its own, none is defined twice and the fixed macros keep their values."""
+    from fmnist.analysis.macros import build_macros, macros_tex
+
+    result = _dead_result({"relu": 0.01, "relu6": 0.02, "relu_6": 0.03, "6": 0.04, "six": 0.05, "runs": 0.06})
+    m = build_macros(result)
+    assert (m["deadRelu"], m["deadReluSix"], m["deadReluSixAltTwo"]) == ("1.00", "2.00", "3.00")
+    assert (m["deadSix"], m["deadSixAltTwo"], m["zeroSixAltTwo"]) == ("4.00", "5.00", "2.50")
+    assert (m["deadRuns"], m["deadRunsAltTwo"], m["zeroRunsAltTwo"]) == ("6 runs", "6.00", "3.00")
+    assert m["deadGelu"] == latex.NA  # a built-in activation the runs lack keeps its macros
+    names = re.findall(r"\\newcommand\{\\([^}]*)\}", macros_tex(result))
+    assert len(names) == len(set(names)) and all(re.fullmatch("[A-Za-z]+", n) for n in names)
+
+
+def test_a_preset_whose_macros_would_be_other_macros_gets_a_prefix_of_its_own() -> None:
+    """A preset named n would define \\nRuns and \\nCompleted, the overview's counts of all runs."""
+    from test_evidence import make_result, seeds
+
+    from fmnist.analysis.macros import build_macros, preset_prefixes
+
+    result = make_result({"n": seeds({"norm": "none"}, [0.9]), "other": seeds({"norm": "none"}, [0.8, 0.8])})
+    m = build_macros(result)
+    assert m["nRuns"] == "3 runs" and preset_prefixes(result, taken=["nRuns"])["n"] == "nAltTwo"
+    assert m["nAltTwoRuns"] == "1 run" and m["nAltTwoBestAcc"] == "90.00"
+
+
 def test_preset_captions_and_the_per_class_table_say_one_seed_when_there_is_one() -> None:
     """The curves and accuracy captions (presets_section) and the per-class table describe a spread over seeds only
     when some cell ran two seeds or more."""

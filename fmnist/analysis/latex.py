@@ -9,7 +9,7 @@ import numbers
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -179,6 +179,22 @@ def macro_name(*parts: str) -> str:
             words.append(_DIGITS[int(token)] if token.isdigit() else token)
     name = "".join(w[:1].upper() + w[1:] for w in words)
     return (name[:1].lower() + name[1:]) or "unnamed"
+
+
+def macro_stems(names: Iterable[Any], forms: Callable[[str], Iterable[str]] = lambda stem: [stem],
+                taken: Iterable[str] = ()) -> dict[str, str]:
+    """Name -> a macro stem of its own (macro_name(name)), whose macros (`forms` of the stem) neither another name's
+    nor `taken` already has: a name that would clash (relu6 beside relu_6, both reluSix; a digit, a character a
+    macro name cannot hold) gets macro_name(name, "alt2"), "alt3", ... (reluSixAltTwo), earlier names first."""
+    used, stems = set(taken), {}
+    for name in dict.fromkeys(map(str, names)):
+        stem, n = macro_name(name), 1
+        while any(form in used for form in forms(stem)):
+            n += 1
+            stem = macro_name(name, f"alt{n}")
+        stems[name] = stem
+        used.update(forms(stem))
+    return stems
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], align: str, caption: str, label: str,

@@ -19,7 +19,7 @@ carries its noun ("1 seed", "3 seeds"). Five kinds:
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
@@ -183,6 +183,11 @@ def _text(value: Any) -> str:
     return NA if latex.missing(value) or value == "" else escape(value)
 
 
+#: The macros of each preset: \<prefix><field> (Summary, a sentence, last).
+PRESET_FIELDS = ("Cells", "Runs", "Completed", "Best", "BestAcc", "BestStd", "Ref", "RefAcc", "RefStd", "Worst",
+                 "WorstAcc", "NSig", "NCompared", "Seeds", "Summary")
+
+
 def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, str]:
     m: dict[str, str] = {}
     metric = primary(result)
@@ -190,8 +195,7 @@ def _presets(result: AnalysisResult, prefixes: Mapping[str, str]) -> dict[str, s
         cells = result.cells[result.cells["preset"] == preset]
         runs = _counted_runs(result)[lambda r: r["preset"] == preset]
         done = cells[(cells["n"] > 0) & cells[f"{metric}_mean"].notna()] if len(cells) else cells
-        m.update({f"{p}{k}": NA for k in ("Cells", "Runs", "Completed", "Best", "BestAcc", "BestStd", "Ref",
-                                          "RefAcc", "RefStd", "Worst", "WorstAcc", "NSig", "NCompared", "Seeds")})
+        m.update({f"{p}{k}": NA for k in PRESET_FIELDS[:-1]})
         m[f"{p}Summary"] = ""
         if cells.empty:
             continue
@@ -267,16 +271,16 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
     runs = distinct_dead_runs(result)
     which, differ = dead_runs_named(result, "activation", "the activation")  # as the dead-unit table's caption
     m = {"deadRuns": NA, "deadMean": NA, "zeroMean": NA, "readDead": "", "deadActivationRuns": f"{which} ({differ})"}
-    for act in ACTIVATIONS:
-        m[latex.macro_name("dead", act)] = NA
-        m[latex.macro_name("zero", act)] = NA
+    used = sorted(map(str, runs["activation"].dropna().unique())) if "activation" in runs else []
+    stems = latex.macro_stems([*ACTIVATIONS, *used], _dead_forms, taken=m)  # relu6 beside relu_6: one each
+    m.update({name: NA for stem in stems.values() for name in _dead_forms(stem)})
     if runs.empty:
         return m
     m.update(deadRuns=plural(len(runs), "run"), deadMean=latex.pct(runs["dead_fraction"].mean()),
              zeroMean=latex.pct(runs["zero_fraction"].mean()))
     for act, g in runs.groupby("activation"):
-        m[latex.macro_name("dead", act)] = latex.pct(g["dead_fraction"].mean())
-        m[latex.macro_name("zero", act)] = latex.pct(g["zero_fraction"].mean())
+        dead, zero = _dead_forms(stems[str(act)])
+        m[dead], m[zero] = latex.pct(g["dead_fraction"].mean()), latex.pct(g["zero_fraction"].mean())
     copies = len(result.dead_runs) - len(runs)
     text = (rf"Over {m['deadRuns']}" + (f" ({plural(copies, 'copy', 'copies')} of an identical run not counted "
                                          "again)" if copies else "") +
@@ -284,6 +288,11 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
             ("" if runs["dead_fraction"].max() > 0 else " No unit is dead.") + dead_concentration(result))
     m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation", fallback=False))
     return m
+
+
+def _dead_forms(stem: str) -> list[str]:
+    """The per-activation macros of an activation's macro stem: reluSix -> deadReluSix, zeroReluSix."""
+    return [latex.macro_name("dead", stem), latex.macro_name("zero", stem)]
 
 
 def _dead_by_activation(runs: pd.DataFrame) -> str:
@@ -483,18 +492,13 @@ def _same_data(check: DataCheck | None) -> str:
     return text
 
 
-def preset_prefixes(result: AnalysisResult) -> dict[str, str]:
+def preset_prefixes(result: AnalysisResult, taken: Iterable[str] = ()) -> dict[str, str]:
     """Macro prefix of every analysed preset and every study stage (stage2_skip -> stageTwoSkip); a preset whose
-    name differs from an earlier one's only in what a macro name cannot hold (stage2-norm beside stage2_norm) gets
-    a prefix of its own (stageTwoNormAltTwo), never the other's macros."""
-    prefixes: dict[str, str] = {}
-    for name in dict.fromkeys([*stage_presets(), *result.collection.swept]):
-        prefix, n = latex.macro_name(name), 1
-        while prefix in prefixes.values():
-            n += 1
-            prefix = latex.macro_name(name, f"alt{n}")
-        prefixes[name] = prefix
-    return prefixes
+    name differs from an earlier one's only in what a macro name cannot hold (stage2-norm beside stage2_norm), or
+    whose macros would be one of `taken` (the other macros: a preset named n would define \\nRuns), gets a prefix
+    of its own (stageTwoNormAltTwo), never the other's macros."""
+    return latex.macro_stems([*stage_presets(), *result.collection.swept],
+                             lambda prefix: [prefix + f for f in PRESET_FIELDS], taken)
 
 
 def _results(result: AnalysisResult) -> list[str]:
@@ -512,11 +516,10 @@ def _results(result: AnalysisResult) -> list[str]:
 
 def build_macros(result: AnalysisResult) -> dict[str, str]:
     """Name -> LaTeX value of every named macro (n/a where the data is missing)."""
-    prefixes = preset_prefixes(result)
-    return {**_setup_defaults(), **_overview(result), **_setup(result), **_presets(result, prefixes),
-            **_named(result), **_confusion(result), **ensemble_macros(result), **_dead(result), **_speed(result),
-            **_operations(result),
-            **_data_split(result), **evidence_macros(result)}
+    head = {**_setup_defaults(), **_overview(result), **_setup(result)}
+    rest = {**_named(result), **_confusion(result), **ensemble_macros(result), **_dead(result), **_speed(result),
+            **_operations(result), **_data_split(result), **evidence_macros(result)}
+    return {**head, **_presets(result, preset_prefixes(result, taken=[*head, *rest])), **rest}
 
 
 def _setup_defaults() -> dict[str, str]:
