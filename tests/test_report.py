@@ -1139,6 +1139,27 @@ def test_activations_whose_names_differ_only_in_what_a_macro_cannot_hold_get_mac
     assert len(names) == len(set(names)) and all(re.fullmatch("[A-Za-z]+", n) for n in names)
 
 
+def test_the_prose_names_a_users_activation_by_its_target_like_the_built_in_ones(tmp_path: Path) -> None:
+    """A user's activation options (mish, relu6 and relu_6 from --config-dir) are named by their _target_'s class,
+    as the built-in relu is ReLU, not by their file names (mish beside ReLU); two of one class by their option too."""
+    from fmnist.analysis.macros import activation_names, build_macros
+
+    targets = {"relu": "torch.nn.ReLU", "mish": "torch.nn.Mish", "relu6": "torch.nn.ReLU6", "relu_6": "torch.nn.ReLU6"}
+    result = _dead_result(dict.fromkeys(targets, 0.01))
+    dirs = [tmp_path / str(i) for i in range(len(targets))]
+    for run_dir, target in zip(dirs, targets.values()):
+        run_dir.mkdir()
+        (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "config": {
+            "activation": {"_target_": target, "_partial_": True}}}))
+    result.collection.runs["run_dir"] = result.dead_runs["run_dir"] = list(map(str, dirs))
+    assert activation_names(result.collection.runs) == {"relu": "ReLU", "mish": "Mish", "relu6": "ReLU6 (relu6)",
+                                                        "relu_6": r"ReLU6 (relu\_6)"}
+    assert (r"dead units are ReLU 1.00\,\%, Mish 1.00\,\%, ReLU6 (relu6) 1.00\,\% and ReLU6 (relu\_6) 1.00\,\%."
+            in build_macros(result)["readDead"])
+    unreadable = _dead_result({"relu": 0.01, "my_act": 0.02})  # no run config to read: the option's own name
+    assert activation_names(unreadable.collection.runs) == {"relu": "ReLU", "my_act": r"my\_act"}
+
+
 def test_a_preset_whose_macros_would_be_other_macros_gets_a_prefix_of_its_own() -> None:
     """A preset named n would define \\nRuns and \\nCompleted, the overview's counts of all runs."""
     from test_evidence import make_result, seeds

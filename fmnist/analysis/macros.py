@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from fmnist.analysis import latex
-from fmnist.analysis.collect import COMPLETED, DUPLICATE, UNFINISHED, run_config, select
+from fmnist.analysis.collect import COMPLETED, DUPLICATE, UNFINISHED, options_of_runs, run_config, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_named, dead_runs_sweeping,
                                       distinct_dead_runs, ensemble_macros, evidence_macros, find_cell,
                                       key_family_p, keyed, metric_name, named_pairs, preset_summary, primary,
@@ -48,7 +48,7 @@ NAMED_CELLS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 #: The pairwise comparisons quoted by name (evidence.named_pairs): diff<stem>, p<stem>, verdict<stem>.
 PAIR_STEMS = ("ResVsPlainEighteen", "SkipVsNoSkip", "Depth", "Width")
-#: How the prose names the activations (others by their config name).
+#: How the prose names the built-in activations (activation_names: every option the runs chose).
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
 
 
@@ -286,7 +286,8 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
                                          "again)" if copies else "") +
             rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero." +
             ("" if runs["dead_fraction"].max() > 0 else " No unit is dead.") + dead_concentration(result))
-    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation", fallback=False))
+    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation", fallback=False),
+                                               activation_names(result.collection.runs))
     return m
 
 
@@ -295,19 +296,33 @@ def _dead_forms(stem: str) -> list[str]:
     return [latex.macro_name("dead", stem), latex.macro_name("zero", stem)]
 
 
-def _dead_by_activation(runs: pd.DataFrame) -> str:
+def activation_names(runs: pd.DataFrame) -> dict[str, str]:
+    """How the prose names the activation options the runs chose (LaTeX): the class or function name of the option's
+    ``_target_`` in its first completed run's config (relu -> ReLU, a user's mish -> Mish; torch.nn's class names
+    are those of ACTIVATIONS), else ACTIVATIONS' name or the option's own; two options of one name are told apart
+    by their option names: ReLU6 (relu6), ReLU6 (relu\\_6)."""
+    nodes = options_of_runs(runs, "activation", known=())
+    options = list(dict.fromkeys(map(str, runs["activation"].dropna()))) if "activation" in runs else []
+    names = {o: escape(str(nodes[o]["_target_"]).rsplit(".", 1)[-1]) if o in nodes else ACTIVATIONS.get(o, escape(o))
+             for o in options}
+    shared = Counter(names.values())
+    return {o: name if shared[name] == 1 else f"{name} ({escape(o)})" for o, name in names.items()}
+
+
+def _dead_by_activation(runs: pd.DataFrame, names: Mapping[str, str]) -> str:
     """' In the runs that sweep the activation, all else equal, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU,
     which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping without its fallback, so that the
-    activations are compared with all else equal; empty without a preset that sweeps the activation)."""
+    activations are compared with all else equal; empty without a preset that sweeps the activation), each activation
+    named as `names` (activation_names) says."""
     if runs.empty:
         return ""
     acts = runs.groupby("activation", sort=False)
     if acts.ngroups < 2 and not runs["negative_capable"].any():
         return ""
-    names = {a: ACTIVATIONS.get(str(a), escape(a)) for a in acts.groups}
+    shown = {a: names.get(str(a), escape(a)) for a in acts.groups}
     text = " In the runs that sweep the activation, all else equal, dead units are " + latex.and_join(
-        [rf"{names[a]} {latex.pct(g['dead_fraction'].mean())}\,\%" for a, g in acts])
-    negative = [names[a] for a, g in acts if bool(g["negative_capable"].any())]
+        [rf"{shown[a]} {latex.pct(g['dead_fraction'].mean())}\,\%" for a, g in acts])
+    negative = [shown[a] for a, g in acts if bool(g["negative_capable"].any())]
     if negative:
         text += (f"; for {latex.and_join(negative)}, which can output negative values, ``dead'' is the same "
                  "never-positive statistic and such units still pass gradient")
