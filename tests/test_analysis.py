@@ -13,6 +13,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -1617,6 +1618,51 @@ def test_an_analysis_killed_while_it_replaces_the_previous_one_is_undone_by_the_
         raise RuntimeError("this analysis fails too")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in out.iterdir() if p.name.startswith(".analysis-staging-")] == []
+
+
+#: A process that writes an analysis tagged argv[1] (every table, analysis.json and 3 figures of its own) into
+#: out_dir argv[2], its renames slowed, and touches argv[3] at its first rename.
+_SLOW_ANALYSIS = """
+import json, os, sys, time
+from pathlib import Path
+from fmnist.analysis import outputs
+tag, out, started = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+real = os.replace
+def replace(src, dst):
+    started.touch()
+    time.sleep(0.05)
+    real(src, dst)
+os.replace = replace
+with outputs.staged(out) as staging:
+    figures = [f"{tag}_{i}" for i in range(3)]
+    (staging / "figures").mkdir()
+    for name in [f"{t}.{ext}" for t in outputs.TABLES for ext in ("csv", "parquet")] + [
+            f"figures/{f}{suffix}" for f in figures for suffix in outputs.FIGURE_SUFFIXES]:
+        (staging / name).write_text(tag)
+    (staging / outputs.META_FILE).write_text(json.dumps({"figures": figures, "tag": tag}))
+"""
+
+
+def test_two_analyses_into_one_out_dir_at_once_leave_all_the_files_of_one(tmp_path: Path) -> None:
+    """analyze.py run twice into one out_dir, the second publishing while the first's renames run: their renames
+    interleaved (the first's figures beside the earlier analysis.json), or the second failed removing a file the first
+    had just removed, rolling back over the first's files. Now the second waits for the first: both finish and out_dir
+    holds only the second's files (a file of the user's stays)."""
+    from fmnist.analysis import outputs
+
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-c", _SLOW_ANALYSIS, "earlier", out, tmp_path / "0"], check=True, cwd=ROOT)
+    (out / "notes.txt").write_text("mine")
+    first = subprocess.Popen([sys.executable, "-c", _SLOW_ANALYSIS, "first", out, tmp_path / "1"], cwd=ROOT,
+                             stderr=subprocess.PIPE, text=True)
+    while not (tmp_path / "1").exists() and first.poll() is None:  # the first is publishing: its renames run
+        time.sleep(0.01)
+    second = subprocess.run([sys.executable, "-c", _SLOW_ANALYSIS, "second", out, tmp_path / "2"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert (first.wait(timeout=120), first.stderr.read(), second.returncode, second.stderr) == (0, "", 0, "")
+    files = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()}
+    assert files.pop("notes.txt") == "mine" and json.loads(files.pop("analysis.json"))["tag"] == "second"
+    assert set(files.values()) == {"second"} and len(files) == 2 * len(outputs.TABLES) + 3 * 2
 
 
 def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

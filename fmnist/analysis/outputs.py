@@ -64,6 +64,6 @@ def publish(staging: Path, out_dir: Path) -> None:
     the previous analysis that this one did not write (a figure of a preset no longer analysed, ...)."""
     moves = [(p, out_dir / p.relative_to(staging)) for p in sorted(staging.rglob("*")) if p.is_file()]
     try:
-        publish_files(staging, out_dir, moves, generated(out_dir))
+        publish_files(staging, out_dir, moves, lambda: generated(out_dir))
     except OSError as exc:
         raise AnalysisError(f"cannot write the analysis to {out_dir}: {exc.strerror or exc}") from exc

@@ -4,7 +4,8 @@
 The replacement is a series of renames. The files it replaces or removes are first linked into the staging folder's
 BACKUP_DIR and the renames listed in its JOURNAL (locked while they run), so a stop part-way (Ctrl-C, SIGTERM, an
 OSError) puts the previous files back, and one killed part-way (kill -9) is put back by :func:`undo_killed_publish`
-at the next start."""
+at the next start. Publishes into one folder take turns (:func:`locked`): two analyses written into one out_dir or
+report_dir at once (analyze.py run twice) leave it holding all the files of the one that published last."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
+
+log = logging.getLogger("fmnist.analysis")
 
 #: In a staging folder while its files replace the previous ones: the targets (relative to the folder), and the
 #: previous files among them or removed (hard links).
@@ -23,10 +27,35 @@ JOURNAL = ".publishing.json"
 BACKUP_DIR = ".previous"
 
 
-def publish_files(staging: Path, folder: Path, moves: list[tuple[Path, Path]], stale: Iterable[Path]) -> None:
-    """Rename each (new file in `staging`, target in `folder`) of `moves` and remove the `stale` files of `folder`,
-    all or nothing. Raises OSError (a target that is a folder where a file goes, or the other way round, before
-    anything moved); a stop part-way puts the previous files back before it is passed on."""
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (flock on the folder itself: no lock file) while the block runs, waiting
+    (with one line saying so) while another process holds it: its publish finishes first, whole."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another process is writing its files into %s: waiting for it to finish", folder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: publishes cannot take turns there
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def publish_files(staging: Path, folder: Path, moves: list[tuple[Path, Path]],
+                  stale: Callable[[], Iterable[Path]]) -> None:
+    """Rename each (new file in `staging`, target in `folder`) of `moves` and remove the files of `folder` that
+    `stale` lists (asked once `folder` is locked: the previous files are those of the publish before, whichever
+    process made it), all or nothing. Raises OSError (a target that is a folder where a file goes, or the other way
+    round, before anything moved); a stop part-way puts the previous files back before it is passed on."""
+    with locked(folder):
+        _publish_locked(staging, folder, moves, stale())
+
+
+def _publish_locked(staging: Path, folder: Path, moves: list[tuple[Path, Path]], stale: Iterable[Path]) -> None:
     stale = sorted(set(stale) - {target for _, target in moves})
     folders = {target.parent for _, target in moves}
     for target in sorted({target for _, target in moves} | folders):  # before anything moves: all or nothing
@@ -58,6 +87,11 @@ def publish_files(staging: Path, folder: Path, moves: list[tuple[Path, Path]], s
 def undo_killed_publish(folder: Path, staging_prefix: str) -> None:
     """Put back the previous files where a publish into `folder` was killed part-way (a staging folder named
     `staging_prefix`* still holds a journal no process has locked), and remove that staging folder."""
+    with locked(folder):
+        _undo_killed(folder, staging_prefix)
+
+
+def _undo_killed(folder: Path, staging_prefix: str) -> None:
     for staging in sorted(folder.glob(f"{staging_prefix}*")):
         try:
             with open(staging / JOURNAL, "r+", encoding="utf-8") as journal:

@@ -189,6 +189,10 @@ def _publish(staging: Path, report_dir: Path) -> None:
              for p in sorted((staging / name).rglob("*")) if p.is_file()]
     moves += [(staging / name, report_dir / name) for name in (*GENERATED_FILES, *KEPT_BUILD_FILES)
               if (staging / name).is_file()]
-    stale = [p for name in GENERATED_DIRS if (report_dir / name).is_dir()
-             for p in (report_dir / name).rglob("*") if p.is_file() or p.is_symlink()]
-    publish_files(staging, report_dir, moves, stale)
+    publish_files(staging, report_dir, moves, lambda: _generated(report_dir))
+
+
+def _generated(report_dir: Path) -> list[Path]:
+    """The files of `report_dir`'s generated folders (the previous report's tables and figures)."""
+    return [p for name in GENERATED_DIRS if (report_dir / name).is_dir()
+            for p in (report_dir / name).rglob("*") if p.is_file() or p.is_symlink()]
