@@ -1563,6 +1563,27 @@ def test_publish_replaces_every_file_of_the_previous_analysis_and_only_those(tmp
     assert (out / "runs.csv").read_text() == "new"
 
 
+def test_a_table_the_new_analysis_does_not_write_is_not_left_from_the_previous_one(tmp_path: Path) -> None:
+    """The ensembles of a two-seed analysis stayed in out_dir after a one-seed analysis replaced it (and so did
+    class_accuracy, key_churn): a folder mixing two analyses. Every table write_tables writes is the analysis's."""
+    from types import SimpleNamespace
+
+    from fmnist.analysis import outputs
+    from fmnist.analysis.pipeline import write_tables
+
+    frame = pd.DataFrame({"x": [1]})
+    everything = SimpleNamespace(collection=SimpleNamespace(runs=frame, epochs=frame, problems=lambda: frame),
+                                 **dict.fromkeys(("cells", "class_runs", "ensembles", "pair_churn", "dead_runs",
+                                                  "dead_layers"), frame))
+    out, staging = tmp_path / "out", tmp_path / "staging"
+    out.mkdir()
+    write_tables(everything, out)
+    staging.mkdir()
+    (staging / "runs.csv").write_text("new")
+    outputs.publish(staging, out)
+    assert sorted(p.name for p in out.iterdir()) == ["runs.csv"]
+
+
 def test_a_failed_analysis_removes_only_the_out_dir_it_made(tmp_path: Path) -> None:
     from fmnist.analysis import outputs
 

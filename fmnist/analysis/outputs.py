@@ -17,8 +17,10 @@ from typing import Iterator
 from fmnist.analysis.errors import AnalysisError
 from fmnist.analysis.publish import publish_files, undo_killed_publish
 
-#: The tables the analysis writes (each as .csv and .parquet), its summary, and its figure folder.
-TABLES = ("runs", "epochs", "cells", "problems", "dead_neurons", "dead_neurons_by_layer")
+#: The tables the analysis writes (each as .csv and .parquet; pipeline.write_tables), its summary, and its figure
+#: folder.
+TABLES = ("runs", "epochs", "cells", "problems", "class_accuracy", "ensembles", "key_churn", "dead_neurons",
+          "dead_neurons_by_layer")
 META_FILE = "analysis.json"
 FIGURE_DIR = "figures"
 FIGURE_SUFFIXES = (".pdf", ".png")
