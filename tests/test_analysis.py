@@ -1686,6 +1686,25 @@ def test_two_analyses_into_one_out_dir_at_once_leave_all_the_files_of_one(tmp_pa
     assert set(files.values()) == {"second"} and len(files) == 2 * len(outputs.TABLES) + 3 * 2
 
 
+def test_a_run_whose_activation_target_was_overridden_is_named_by_its_class(tmp_path: Path) -> None:
+    """-m activation._target_=torch.nn.ReLU,torch.nn.Mish on relu: both runs' choice is relu, and the dead-unit table
+    pooled ReLU and Mish as one "relu" row. A run's activation is its option unless its target is not the option's
+    (conf/activation/<option>.yaml); a user's option (no such file) keeps its name."""
+    from fmnist.analysis.pipeline import activation_label
+
+    def run(choice: str, target: str | None) -> pd.Series:
+        run_dir = tmp_path / f"{choice}-{target}"
+        run_dir.mkdir()
+        config = {} if target is None else {"activation": {"_target_": target, "_partial_": True}}
+        (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "config": config}))
+        return pd.Series({"run_dir": str(run_dir), "activation": choice})
+
+    assert activation_label(run("relu", "torch.nn.ReLU")) == "relu"
+    assert activation_label(run("relu", "torch.nn.Mish")) == "Mish"
+    assert activation_label(run("mish", "torch.nn.Mish")) == "mish"  # a user's option
+    assert activation_label(run("gelu", None)) == "gelu"  # no readable config: the choice
+
+
 def test_a_run_of_the_same_preset_cell_and_seed_counts_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The same sweep launched into two folders and both analysed: the second copy of each seed is a problem, not a
     third and fourth seed that agree."""

@@ -1074,6 +1074,17 @@ def test_the_residual_pairs_named_are_the_ones_analysed() -> None:
     assert evidence.residual_discussion(both).endswith("our pairs are 9 and 18 layers deep.")
 
 
+def test_a_preset_that_sweeps_the_activations_class_sweeps_the_activation() -> None:
+    """-m activation._target_=torch.nn.ReLU,torch.nn.Mish compares activations with all else equal, as activation=...
+    does: its dead units are compared as such, not as 'all the analysed runs' whose other settings may differ."""
+    swept = make_result({"mine": seeds({"activation._target_": "torch.nn.ReLU"}, [0.9])
+                         + seeds({"activation._target_": "torch.nn.Mish"}, [0.9])})
+    assert evidence.dead_runs_named(swept, "activation", "the activation") == (
+        "the runs of the presets that sweep the activation", "all else equal")
+    other = make_result({"mine": seeds({"optimizer.lr": 0.1}, [0.9]) + seeds({"optimizer.lr": 0.2}, [0.9])})
+    assert evidence.dead_runs_named(other, "activation", "the activation")[0] == "all the analysed runs"
+
+
 def test_presets_whose_names_differ_only_in_punctuation_get_macros_of_their_own() -> None:
     """stage2-norm beside stage2_norm: both would be \\stageTwoNorm...; the second gets its own prefix, so neither
     preset's numbers are quoted under the other's name."""

@@ -185,6 +185,12 @@ def run_config(run_dir: Path) -> dict[str, Any]:
     return _config_of(Path(run_dir), read_summary(run_dir))
 
 
+def run_target(run_dir: Path, group: str) -> str | None:
+    """The ``_target_`` of a run's `group` object in its config (torch.nn.Mish), or None."""
+    target = select(run_config(run_dir), f"{group}._target_")
+    return None if target is None else str(target)
+
+
 def options_of_runs(runs: pd.DataFrame, group: str, known: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Option name -> config of the `group` options the completed `runs` chose that `known` (conf/<group>/) lacks:
     a user's own option, from --config-dir or hydra.searchpath, read from the first such run's config."""

@@ -19,12 +19,13 @@ carries its noun ("1 seed", "3 seeds"). Five kinds:
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
 from fmnist.analysis import latex
-from fmnist.analysis.collect import COMPLETED, DUPLICATE, UNFINISHED, options_of_runs, run_config, select
+from fmnist.analysis.collect import COMPLETED, DUPLICATE, UNFINISHED, run_config, run_target, select
 from fmnist.analysis.evidence import (best_cell, compare, dead_concentration, dead_runs_named, dead_runs_sweeping,
                                       distinct_dead_runs, ensemble_macros, evidence_macros, find_cell,
                                       key_family_p, keyed, metric_name, named_pairs, preset_summary, primary,
@@ -286,8 +287,7 @@ def _dead(result: AnalysisResult) -> dict[str, str]:
                                          "again)" if copies else "") +
             rf", {m['deadMean']}\,\% of units are dead and {m['zeroMean']}\,\% of activations are zero." +
             ("" if runs["dead_fraction"].max() > 0 else " No unit is dead.") + dead_concentration(result))
-    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation", fallback=False),
-                                               activation_names(result.collection.runs))
+    m["readDead"] = text + _dead_by_activation(dead_runs_sweeping(result, "activation", fallback=False))
     return m
 
 
@@ -297,29 +297,29 @@ def _dead_forms(stem: str) -> list[str]:
 
 
 def activation_names(runs: pd.DataFrame) -> dict[str, str]:
-    """How the prose names the activation options the runs chose (LaTeX): the class or function name of the option's
-    ``_target_`` in its first completed run's config (relu -> ReLU, a user's mish -> Mish; torch.nn's class names
-    are those of ACTIVATIONS), else ACTIVATIONS' name or the option's own; two options of one name are told apart
-    by their option names: ReLU6 (relu6), ReLU6 (relu\\_6)."""
-    nodes = options_of_runs(runs, "activation", known=())
-    options = list(dict.fromkeys(map(str, runs["activation"].dropna()))) if "activation" in runs else []
-    names = {o: escape(str(nodes[o]["_target_"]).rsplit(".", 1)[-1]) if o in nodes else ACTIVATIONS.get(o, escape(o))
-             for o in options}
+    """How the prose names the activations of `runs` (their ``activation`` column, pipeline.activation_label) in
+    LaTeX: the class or function name of the ``_target_`` in the config of the first run of each (relu -> ReLU, a
+    user's mish -> Mish; torch.nn's class names are those of ACTIVATIONS), else ACTIVATIONS' name or the activation's
+    own; two of one name are told apart by their option names: ReLU6 (relu6), ReLU6 (relu\\_6)."""
+    firsts = runs.dropna(subset=["activation"]).drop_duplicates("activation") if "activation" in runs else runs[:0]
+    targets = {str(a): run_target(Path(d), "activation") for a, d in zip(firsts["activation"], firsts["run_dir"])}
+    names = {a: ACTIVATIONS.get(a, escape(a)) if t is None else escape(t.rsplit(".", 1)[-1]) for a, t in targets.items()}
     shared = Counter(names.values())
-    return {o: name if shared[name] == 1 else f"{name} ({escape(o)})" for o, name in names.items()}
+    return {a: name if shared[name] == 1 else f"{name} ({escape(a)})" for a, name in names.items()}
 
 
-def _dead_by_activation(runs: pd.DataFrame, names: Mapping[str, str]) -> str:
+def _dead_by_activation(runs: pd.DataFrame) -> str:
     """' In the runs that sweep the activation, all else equal, dead units are ReLU 1.50 %, ELU 0.00 %; for ELU,
     which can output negative values, ...' (`runs`: evidence.dead_runs_sweeping without its fallback, so that the
     activations are compared with all else equal; empty without a preset that sweeps the activation), each activation
-    named as `names` (activation_names) says."""
+    named as activation_names says."""
     if runs.empty:
         return ""
     acts = runs.groupby("activation", sort=False)
     if acts.ngroups < 2 and not runs["negative_capable"].any():
         return ""
-    shown = {a: names.get(str(a), escape(a)) for a in acts.groups}
+    names = activation_names(runs)
+    shown = {a: names[str(a)] for a in acts.groups}
     text = " In the runs that sweep the activation, all else equal, dead units are " + latex.and_join(
         [rf"{shown[a]} {latex.pct(g['dead_fraction'].mean())}\,\%" for a, g in acts])
     negative = [shown[a] for a, g in acts if bool(g["negative_capable"].any())]

@@ -19,7 +19,8 @@ from fmnist.analysis import figures as figs
 from fmnist.analysis import image_figures, style
 from fmnist.analysis.latex import plural
 from fmnist.analysis.console import cell_summary
-from fmnist.analysis.collect import COMPLETED, Collection, collect, options_of_runs, run_config, same_value
+from fmnist.analysis.collect import (COMPLETED, Collection, collect, options_of_runs, run_config, run_target,
+                                    same_value)
 from fmnist.analysis.dead_neurons import DEAD_UNITS_FILE, DeadStats, measure_run
 from fmnist.analysis.ensembles import ensemble_table, pair_churn
 from fmnist.analysis.errors import AnalysisError
@@ -215,6 +216,18 @@ def _dead_stats(cfg: DictConfig, run: pd.Series, device: str) -> tuple[DeadStats
     return stats, "; ".join(filter(None, (damaged, not_measured))) or None
 
 
+def activation_label(run: pd.Series) -> Any:
+    """A run's activation as the dead-unit tables, figures and prose name it: its option (the choice), or the class of
+    the run's ``activation._target_`` where that is not the target of conf/activation/<option>.yaml (a sweep of
+    ``activation._target_=torch.nn.ReLU,torch.nn.Mish`` on relu: ReLU and Mish, not relu twice, pooled)."""
+    choice = run.get("activation")
+    path = CONF_DIR / "activation" / f"{choice}.yaml"
+    target = run_target(Path(run["run_dir"]), "activation")
+    if not isinstance(choice, str) or target is None or not path.is_file():
+        return choice
+    return choice if target == str(OmegaConf.load(path).get("_target_")) else target.rsplit(".", 1)[-1]
+
+
 def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Dead units / sparsity of every completed run's best weights on its validation split (the run's
     dead_units.json, else measured from its best.pt)."""
@@ -227,7 +240,7 @@ def dead_neuron_tables(cfg: DictConfig, collection: Collection) -> tuple[pd.Data
         if stats is None:
             continue
         ident = {"run_dir": run["run_dir"], "preset": run["preset"], "cell": run["cell"], "seed": run["seed"],
-                 "model": run.get("model"), "activation": run.get("activation"),
+                 "model": run.get("model"), "activation": activation_label(run),
                  "optimizer.lr": run.get("optimizer.lr")}
         run_rows.append({**ident, "dead_fraction": stats.dead_fraction, "zero_fraction": stats.zero_fraction,
                          "units": stats.units, "dead_units": stats.dead_units,

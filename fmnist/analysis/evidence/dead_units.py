@@ -48,8 +48,8 @@ def dead_runs_sweeping(result: AnalysisResult, key: str, fallback: bool = True) 
 
 
 def _sweeping(result: AnalysisResult, key: str) -> list[str]:
-    """The analysed presets that sweep `key`."""
-    return [p for p, keys in result.collection.swept.items() if key in keys]
+    """The analysed presets that sweep `key` (or its object's class: activation._target_)."""
+    return [p for p, keys in result.collection.swept.items() if key in keys or f"{key}._target_" in keys]
 
 
 def dead_runs_named(result: AnalysisResult, key: str, name: str) -> tuple[str, str]:
