@@ -303,7 +303,8 @@ def activation_names(runs: pd.DataFrame) -> dict[str, str]:
     own; two of one name are told apart by their option names: ReLU6 (relu6), ReLU6 (relu\\_6)."""
     firsts = runs.dropna(subset=["activation"]).drop_duplicates("activation") if "activation" in runs else runs[:0]
     targets = {str(a): run_target(Path(d), "activation") for a, d in zip(firsts["activation"], firsts["run_dir"])}
-    names = {a: ACTIVATIONS.get(a, escape(a)) if t is None else escape(t.rsplit(".", 1)[-1]) for a, t in targets.items()}
+    names = {a: ACTIVATIONS.get(a, escape(a)) if t is None else escape(t.rsplit(".", 1)[-1])
+             for a, t in targets.items()}
     shared = Counter(names.values())
     return {a: name if shared[name] == 1 else f"{name} ({escape(a)})" for a, name in names.items()}
 
