@@ -1160,6 +1160,30 @@ def test_the_prose_names_a_users_activation_by_its_target_like_the_built_in_ones
     assert activation_names(unreadable.collection.runs) == {"relu": "ReLU", "my_act": r"my\_act"}
 
 
+def test_presets_whose_names_differ_only_in_what_a_file_name_cannot_hold_get_files_of_their_own(
+        tmp_path: Path, analyze_config) -> None:
+    """name='v0.1 x' beside name=v0.1-x: both slugs were v0.1-x, so one preset's figures and table file replaced the
+    other's and both sections showed the same ones under one \\label defined twice. Each now has files of its own."""
+    from test_analysis import fake_sweep, quick_analysis
+
+    from fmnist.analysis.report_tables import preset_table, presets_section
+
+    for name, accs in (("v0.1 x", (0.9, 0.9, 0.8, 0.8)), ("v0.1-x", (0.7, 0.7, 0.6, 0.6))):
+        for run in fake_sweep(tmp_path / name, accs):
+            summary = json.loads((run / "summary.json").read_text())
+            summary["config"]["name"] = name
+            (run / "summary.json").write_text(json.dumps(summary))
+    result = quick_analysis(analyze_config, f"[{tmp_path / 'v0.1 x'},{tmp_path / 'v0.1-x'}]", tmp_path / "out",
+                            "figures=true")
+    assert {"accuracy_v0.1-x", "accuracy_v0.1-x-2", "curves_v0.1-x", "curves_v0.1-x-2"} <= set(result.figures)
+    first, second = preset_table(result, "v0.1 x"), preset_table(result, "v0.1-x")
+    assert r"\label{tab:preset-v0.1-x}" in first and "90.00" in first
+    assert r"\label{tab:preset-v0.1-x-2}" in second and "70.00" in second
+    section = presets_section(result)
+    assert r"\input{tables/preset_v0.1-x}" in section and r"\input{tables/preset_v0.1-x-2}" in section
+    assert r"\reportfigure{accuracy_v0.1-x-2}" in section
+
+
 def test_a_preset_whose_macros_would_be_other_macros_gets_a_prefix_of_its_own() -> None:
     """A preset named n would define \\nRuns and \\nCompleted, the overview's counts of all runs."""
     from test_evidence import make_result, seeds

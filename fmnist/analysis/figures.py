@@ -90,10 +90,11 @@ def _cell_handles(cells: Sequence[str]) -> list[Line2D]:
 # ------------------------------------------------------------------------------------------ training curves
 def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells: Sequence[str],
                     out_dir: Path, columns: Sequence[str] = ("loss", "acc"), name: str = "curves",
-                    swept: Sequence[str] = ()) -> list[Path]:
+                    swept: Sequence[str] = (), slug: str | None = None) -> list[Path]:
     """Train (dashed) and validation (solid) loss and accuracy per epoch for each cell of `preset`:
     the mean over its completed seeds with a ±1 std band. With more than MAX_LINES cells and several swept keys
-    (`swept`, in the preset's order), one column of panels per value of the first key, a line per cell in each."""
+    (`swept`, in the preset's order), one column of panels per value of the first key, a line per cell in each.
+    Saved as `name`_`slug` (default: style.slug(preset); style.slugs gives presets slugs of their own)."""
     done = runs[(runs["preset"] == preset) & (runs["status"] == COMPLETED)]
     data = epochs.merge(done[["run_dir", "cell"]], on="run_dir")
     if data.empty:
@@ -136,7 +137,7 @@ def training_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells
                                       Line2D([], [], color="0.3", ls="-", label="validation")]
     fig.suptitle(f"{preset}: mean over seeds, band = ±1 std", y=1.02)
     _legend_below(fig, handles, min(4, len(handles)))
-    return style.save(fig, out_dir, f"{name}_{style.slug(preset)}")
+    return style.save(fig, out_dir, f"{name}_{slug or style.slug(preset)}")
 
 
 def _facets(done: pd.DataFrame, cells: Sequence[str], swept: Sequence[str]) -> list[tuple[str, list[str], list[str]]]:
@@ -157,7 +158,7 @@ def _facets(done: pd.DataFrame, cells: Sequence[str], swept: Sequence[str]) -> l
 
 
 def tracked_dead_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, cells: Sequence[str],
-                        out_dir: Path) -> list[Path]:
+                        out_dir: Path, slug: str | None = None) -> list[Path]:
     """Dead-unit fraction and sparsity per epoch (the trainer's ``trainer.track_dead`` columns)."""
     if "dead_fraction" not in epochs or epochs["dead_fraction"].isna().all():
         return []
@@ -180,11 +181,12 @@ def tracked_dead_curves(runs: pd.DataFrame, epochs: pd.DataFrame, preset: str, c
         ax.set_ylabel(label)
     fig.suptitle(f"{preset}: dead units and sparsity during training (fixed probe batch)", y=1.02)
     _legend_below(fig, _cell_handles(cells), min(4, len(cells)))
-    return style.save(fig, out_dir, f"dead_training_{style.slug(preset)}")
+    return style.save(fig, out_dir, f"dead_training_{slug or style.slug(preset)}")
 
 
 # ------------------------------------------------------------------------------------------ final accuracy
-def final_accuracy(cells: pd.DataFrame, runs: pd.DataFrame, preset: str, out_dir: Path) -> list[Path]:
+def final_accuracy(cells: pd.DataFrame, runs: pd.DataFrame, preset: str, out_dir: Path,
+                   slug: str | None = None) -> list[Path]:
     """Best validation and test accuracy per cell: mean ± std over seeds (bars), each seed (dots), the
     reference's mean (dotted line); * marks a significant difference from the reference."""
     table = cells[cells["preset"] == preset].reset_index(drop=True)
@@ -219,7 +221,7 @@ def final_accuracy(cells: pd.DataFrame, runs: pd.DataFrame, preset: str, out_dir
     ax.set_xlabel("accuracy (%)")
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
-    return style.save(fig, out_dir, f"accuracy_{style.slug(preset)}")
+    return style.save(fig, out_dir, f"accuracy_{slug or style.slug(preset)}")
 
 
 def _no_result(cell: pd.Series) -> str:

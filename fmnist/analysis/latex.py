@@ -181,20 +181,27 @@ def macro_name(*parts: str) -> str:
     return (name[:1].lower() + name[1:]) or "unnamed"
 
 
+def distinct(names: Iterable[Any], name_of: Callable[[str, int], str],
+             forms: Callable[[str], Iterable[str]] = lambda stem: [stem], taken: Iterable[str] = ()) -> dict[str, str]:
+    """Name -> a stem of its own, name_of(name, 1), whose `forms` neither an earlier name's nor `taken` already
+    has: a name that would clash gets name_of(name, 2), name_of(name, 3), ..."""
+    used, stems = set(taken), {}
+    for name in dict.fromkeys(map(str, names)):
+        stem, n = name_of(name, 1), 1
+        while any(form in used for form in forms(stem)):
+            n += 1
+            stem = name_of(name, n)
+        stems[name] = stem
+        used.update(forms(stem))
+    return stems
+
+
 def macro_stems(names: Iterable[Any], forms: Callable[[str], Iterable[str]] = lambda stem: [stem],
                 taken: Iterable[str] = ()) -> dict[str, str]:
     """Name -> a macro stem of its own (macro_name(name)), whose macros (`forms` of the stem) neither another name's
     nor `taken` already has: a name that would clash (relu6 beside relu_6, both reluSix; a digit, a character a
     macro name cannot hold) gets macro_name(name, "alt2"), "alt3", ... (reluSixAltTwo), earlier names first."""
-    used, stems = set(taken), {}
-    for name in dict.fromkeys(map(str, names)):
-        stem, n = macro_name(name), 1
-        while any(form in used for form in forms(stem)):
-            n += 1
-            stem = macro_name(name, f"alt{n}")
-        stems[name] = stem
-        used.update(forms(stem))
-    return stems
+    return distinct(names, lambda name, n: macro_name(name, *([f"alt{n}"] if n > 1 else [])), forms, taken)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], align: str, caption: str, label: str,

@@ -329,13 +329,13 @@ def make_figures(cfg: DictConfig, result: AnalysisResult, fig_dir: Path,
             log.warning("figure %s not drawn: %s", name, why)
 
     with style.context():
-        for preset in c.swept:
+        for preset, slug in style.slugs(c.swept).items():  # v0.1 x beside v0.1-x: files of their own
             order = list(cells.loc[cells["preset"] == preset, "cell"])
             draw(f"training curves of {preset}", figs.training_curves, c.runs, c.epochs, preset, order, fig_dir,
-                 swept=c.swept[preset])
-            draw(f"final accuracy of {preset}", figs.final_accuracy, cells, c.runs, preset, fig_dir)
+                 swept=c.swept[preset], slug=slug)
+            draw(f"final accuracy of {preset}", figs.final_accuracy, cells, c.runs, preset, fig_dir, slug=slug)
             draw(f"dead-unit curves of {preset}", figs.tracked_dead_curves, c.runs, c.epochs, preset, order,
-                 fig_dir)
+                 fig_dir, slug=slug)
         draw("capacity", figs.capacity, cells, fig_dir)
         draw("key_comparisons", figs.key_comparisons, key_comparisons(result), fig_dir)
         draw("class_differences", figs.class_differences, class_differences(result), result.alpha, fig_dir)

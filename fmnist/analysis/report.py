@@ -18,7 +18,7 @@ from fmnist.analysis.macros import macros_tex
 from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.publish import publish_files, undo_killed_publish
-from fmnist.analysis.style import slug
+from fmnist.analysis.style import slugs
 from fmnist.config import CONF_DIR
 from fmnist.train.run_dir import atomic_write_text
 
@@ -38,8 +38,8 @@ def write_sources(result: AnalysisResult, report_dir: Path) -> None:
     for name, pdf in result.figures.items():
         shutil.copyfile(pdf, report_dir / "figures" / f"{name}.pdf")
     tables = report_dir / "tables"
-    for preset in result.collection.swept:
-        atomic_write_text(tables / f"preset_{slug(preset)}.tex", report_tables.preset_table(result, preset))
+    for preset, slug in slugs(result.collection.swept).items():
+        atomic_write_text(tables / f"preset_{slug}.tex", report_tables.preset_table(result, preset))
     atomic_write_text(tables / "presets.tex", report_tables.presets_section(result))
     atomic_write_text(tables / "problems.tex", report_tables.problems_table(result))
     atomic_write_text(tables / "provenance.tex", report_tables.provenance_table(result))

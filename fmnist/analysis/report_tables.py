@@ -19,7 +19,7 @@ from fmnist.analysis.evidence.classes import MODELS, model_name, preset_class_ac
 from fmnist.analysis.latex import escape, plural
 from fmnist.analysis.pipeline import AnalysisResult
 from fmnist.analysis.stats import TEST_NAME, shown_verdict
-from fmnist.analysis.style import slug
+from fmnist.analysis.style import slugs
 from fmnist.models.factory import build_model
 from fmnist.models.summary import model_summary
 
@@ -63,14 +63,18 @@ def preset_table(result: AnalysisResult, preset: str) -> str:
         caption += " Keys: " + ", ".join(rf"\texttt{{{escape(a)}}} is \texttt{{{escape(k)}}}"
                                           for a, k in zip(short, keys) if a != k) + "."
     align = "l" * len(keys) + "rrrrrrrrl"
-    return latex.table(columns, rows, align, caption, f"tab:preset-{slug(preset)}")
+    return latex.table(columns, rows, align, caption, f"tab:preset-{preset_slug(result, preset)}")
+
+
+def preset_slug(result: AnalysisResult, preset: str) -> str:
+    """`preset`'s slug among the analysed presets' (style.slugs: one of its own), for its file names and labels."""
+    return slugs([*result.collection.swept, preset])[preset]
 
 
 def presets_section(result: AnalysisResult) -> str:
     """One subsection per analysed preset: its counts, its best cell against the reference, its table and figures."""
     out = []
-    for preset in result.collection.swept:
-        s = slug(preset)
+    for preset, s in slugs(result.collection.swept).items():
         runs = result.collection.runs[result.collection.runs["preset"] == preset]
         n_cells = int((result.cells["preset"] == preset).sum())
         summary = preset_summary(result, preset).replace(latex.NA, "")

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import matplotlib
 
@@ -17,6 +17,8 @@ matplotlib.use("Agg")  # files only, never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from fmnist.analysis import latex  # noqa: E402
 
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting chatter at INFO
 
@@ -80,6 +82,12 @@ def linestyle(i: int) -> str:
 def slug(text: str) -> str:
     """A file-name-safe version of a preset or cell name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "figure"
+
+
+def slugs(names: Iterable[str]) -> dict[str, str]:
+    """Name -> a slug of its own (preset names: their figures' and tables' file names and labels): a name whose slug
+    an earlier one has (v0.1 x beside v0.1-x, both v0.1-x) gets -2, -3, ... (v0.1-x-2), never the other's files."""
+    return latex.distinct(names, lambda name, n: slug(name) + (f"-{n}" if n > 1 else ""))
 
 
 def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
