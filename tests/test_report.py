@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -152,6 +154,39 @@ def test_a_failed_build_leaves_the_previous_report_as_it_was(tiny_analysis, tex,
     assert (report_dir / ".report-failed" / "main.log").is_file()
     assert (report_dir / ".report-failed" / "notes.txt").is_file()  # the build saw report_dir's own files
     assert not list(report_dir.glob(".report-staging-*"))
+
+
+@pytest.mark.slow
+def test_a_failed_build_is_kept_in_turn_with_other_builds_into_the_report_dir(tiny_analysis, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two builds failing at once into one report_dir: each removed .report-failed/ and renamed its own build there,
+    and the second rename failed ('Directory not empty'), hiding its LaTeX error. The failed build is now kept under
+    the lock that publishes into report_dir take (fmnist.analysis.publish.locked): while another process holds it,
+    the failure waits."""
+    report_dir = report_copy(tmp_path)
+    holder_code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+                   "print('held', flush=True); sys.stdin.read()")
+    seen: list[bool] = []
+
+    def failing_build(staging: Path, date: object = None) -> None:  # another process takes the lock meanwhile
+        holder = subprocess.Popen([sys.executable, "-c", holder_code, str(report_dir)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline() == "held\n"
+
+        def release() -> None:
+            time.sleep(1.0)
+            seen.append((report_dir / report_mod.FAILED_DIR).exists())
+            holder.stdin.close()
+            holder.wait()
+
+        threading.Thread(target=release).start()
+        raise ReportError(f"main.tex:3: Undefined control sequence (full log: {staging / 'main.log'})")
+
+    monkeypatch.setattr(report_mod, "build_pdf", failing_build)
+    with pytest.raises(ReportError, match=r"Undefined control sequence .*\.report-failed/main\.log\)"):
+        report_mod.build_report(tiny_analysis.result, report_dir)
+    assert seen == [False]  # not kept while the other process held report_dir
+    assert (report_dir / report_mod.FAILED_DIR / "macros.tex").is_file()
 
 
 def _earlier_report(report_dir: Path) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from fmnist.analysis.errors import ReportError
 from fmnist.analysis.macros import macros_tex
 from fmnist.analysis.options import check_report_dir
 from fmnist.analysis.pipeline import AnalysisResult
-from fmnist.analysis.publish import publish_files, undo_killed_publish
+from fmnist.analysis.publish import locked, publish_files, undo_killed_publish
 from fmnist.analysis.style import slugs
 from fmnist.config import CONF_DIR
 from fmnist.train.run_dir import atomic_write_text
@@ -166,12 +166,14 @@ def build_report(result: AnalysisResult, report_dir: Path) -> Path:
             build_pdf(staging, newest_run_date(result))
         except ReportError as exc:  # keep the failed build to read its log; the report stays as it was
             failed = report_dir / FAILED_DIR
-            shutil.rmtree(failed, ignore_errors=True)
-            os.replace(staging, failed)
+            with locked(report_dir):  # in turn with another build's publish or failure into report_dir
+                shutil.rmtree(failed, ignore_errors=True)
+                os.replace(staging, failed)
             raise ReportError(f"{str(exc).replace(str(staging), str(failed))}; the previous report in {report_dir} "
                               f"is unchanged") from None
         _publish(staging, report_dir)
-        shutil.rmtree(report_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's build is out of date
+        with locked(report_dir):
+            shutil.rmtree(report_dir / FAILED_DIR, ignore_errors=True)  # an earlier failure's build is out of date
     except OSError as exc:
         raise ReportError(f"cannot write the report to {report_dir}: {exc.strerror or exc}") from exc
     finally:
