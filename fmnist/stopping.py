@@ -3,7 +3,8 @@
 The children run in their own sessions (`start_new_session=True`), so a Ctrl-C in the terminal reaches the parent
 alone and each child gets exactly one SIGINT from it: a second one could arrive while the child records its run
 as `interrupted`, and cut that short. Started with `preexec_fn=die_with_parent`, a child also gets that SIGINT when
-its parent is killed outright (`kill -9`, `timeout --kill-after`), instead of running on alone.
+its parent is killed outright (`kill -9`, `timeout --kill-after`), instead of running on alone: at times several
+SIGINTs (die_with_parent), so a run holds further stop signals while it records how it ended (signals_held).
 
 A signal this process was started ignoring stays ignored: `nohup` (SIGHUP) keeps a sweep running after logout.
 Its children do not inherit an ignored SIGINT (a shell's `cmd &` ignores it), since SIGINT is how they are stopped."""
@@ -36,7 +37,10 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def die_with_parent() -> None:
     """A `preexec_fn`: this child does not ignore SIGINT (where its parent does, as a background job of a shell), and
-    gets SIGINT when the process that started it dies (Linux; elsewhere that part is a no-op)."""
+    gets SIGINT when the process that started it dies (Linux; elsewhere that part is a no-op). Not always once: the
+    kernel sends it whenever the thread that is the child's parent exits, and the child of a multi-threaded parent
+    killed outright (torch gives the launcher several threads) is handed from exiting thread to exiting thread, a
+    SIGINT each time (2 and 5 of them in 2 of 20 kills of a parent with 16 threads)."""
     try:
         libc = ctypes.CDLL(None)
     except OSError:
@@ -78,10 +82,11 @@ def _ignore(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Within the block (main thread only), Ctrl-C, SIGTERM and SIGHUP do nothing: a parent stopping its children
     (a sweep the study stops, when the study's grace runs out first) is not killed halfway, which would leave them
-    with a second SIGINT (die_with_parent) and none of the SIGTERM and SIGKILL it owes them."""
+    with a second SIGINT (die_with_parent) and none of the SIGTERM and SIGKILL it owes them; a run recording how it
+    ended is not cut short by a second stop signal (fmnist.train.run)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -97,7 +102,7 @@ def stop_children(procs: Sequence[subprocess.Popen], grace_s: float = STOP_GRACE
     """One SIGINT to each running child (a run records summary.json status `interrupted` and exits 130), then
     SIGTERM and SIGKILL for any still running `grace_s` seconds later; Ctrl-C, SIGTERM and SIGHUP to this process
     meanwhile do not cut that short (only SIGKILL does)."""
-    with _signals_held():
+    with signals_held():
         _stop_children(procs, grace_s)
 
 

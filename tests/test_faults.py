@@ -297,6 +297,35 @@ def test_a_stop_after_the_completed_summary_is_written_leaves_the_run_completed(
     assert train(cfg, run)["status"] == "completed" and (run / "summary.json").read_bytes() == done  # skipped
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_a_second_sigint_while_the_run_records_how_it_ended_does_not_leave_it_running(
+        stop, make_resplit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gpu_pool worker whose launcher is killed with SIGKILL gets die_with_parent's SIGINT once per launcher thread
+    that exits after the one that started it (the kernel sends it at every reparenting; torch gives the launcher
+    several threads): the second one landed while summary.json was being written as interrupted (or failed), cut that
+    write short, and the run stayed `running` while its train.log said interrupted."""
+    cfg = compose_train(make_resplit().path, *SYNTHETIC)
+    real_write = run_mod.write_summary
+
+    def stop_in_epoch(run_dir, rows):
+        raise stop("stopped")
+
+    def write(run_dir, record):
+        if record["status"] != "running":  # the second SIGINT, as the ending is recorded
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        real_write(run_dir, record)
+
+    monkeypatch.setattr(run_mod, "write_metrics", stop_in_epoch)
+    monkeypatch.setattr(run_mod, "write_summary", write)
+    with pytest.raises((stop, KeyboardInterrupt)) as raised:
+        train(cfg, tmp_path / "r")
+    assert raised.type is stop  # the second SIGINT changes nothing
+    recorded = summary(tmp_path / "r")
+    assert recorded["status"] == ("interrupted" if stop is KeyboardInterrupt else "failed")
+    assert stop is KeyboardInterrupt or "stop_in_epoch" in recorded["traceback"]
+
+
 def test_a_write_killed_part_way_leaves_no_temp_file_once_the_run_dir_is_trained_again(tmp_path: Path) -> None:
     """kill -9 inside an atomic write (temp file written, not yet renamed) left `.last.pt.k2j3h4g5.tmp`, a whole
     checkpoint, hidden in checkpoints/ for good: one more at every such kill. The next process to hold the run dir

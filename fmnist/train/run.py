@@ -27,7 +27,7 @@ from fmnist.data.resplit import CLASS_NAMES
 from fmnist.errors import ConfigError, DataError, FmnistError, first_line
 from fmnist.models.factory import build_model, check_logits
 from fmnist.models.summary import model_summary
-from fmnist.stopping import interrupt_cause
+from fmnist.stopping import interrupt_cause, signals_held
 from fmnist.train import checkpoint as ckpt
 from fmnist.train.data_identity import other_data, run_data_fingerprint
 from fmnist.train.device import (
@@ -174,25 +174,33 @@ def _train_held(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None,
             except (torch.OutOfMemoryError, MemoryError) as exc:
                 raise _out_of_memory(exc, summary.get("device")) from exc
     except BaseException as exc:
-        # a bad value or data folder stops the job before training: keep the run dir's run (trainer.force too)
-        if isinstance(exc, (ConfigError, DataError)) and previous is not None:
-            _keep_finished_run(run_dir, previous, exc)
-            raise
-        if _completed_on_disk(run_dir, summary):  # stopped after recording its completion: nothing to add
-            raise
-        if isinstance(exc, KeyboardInterrupt):
-            summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR.format(interrupt_cause(exc)), finished_at=_now())
-        else:
-            summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                           traceback=traceback.format_exc(limit=20), finished_at=_now())
-        try:
-            write_summary(run_dir, summary)
-        except FmnistError:
-            log.error("could not record the failure in %s", run_dir / "summary.json")
+        with signals_held():  # a second stop signal (die_with_parent's may come twice) must not cut the record short
+            _record_ending(run_dir, previous, summary, exc)
         raise
     finally:
         for sinks in opened:
             sinks.close()
+
+
+def _record_ending(run_dir: Path, previous: dict[str, Any] | None, summary: dict[str, Any],
+                   exc: BaseException) -> None:
+    """Record in summary.json how the attempt that raised `exc` ended: interrupted, or failed with its error (call it
+    while handling `exc`: the traceback is recorded too). A bad value or data folder that stops the job before
+    training keeps the run dir's run (trainer.force too); a stop after the completion was recorded adds nothing."""
+    if isinstance(exc, (ConfigError, DataError)) and previous is not None:
+        _keep_finished_run(run_dir, previous, exc)
+        return
+    if _completed_on_disk(run_dir, summary):
+        return
+    if isinstance(exc, KeyboardInterrupt):
+        summary.update(status=INTERRUPTED, error=INTERRUPTED_ERROR.format(interrupt_cause(exc)), finished_at=_now())
+    else:
+        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                       traceback=traceback.format_exc(limit=20), finished_at=_now())
+    try:
+        write_summary(run_dir, summary)
+    except FmnistError:
+        log.error("could not record the failure in %s", run_dir / "summary.json")
 
 
 def _completed_on_disk(run_dir: Path, summary: dict[str, Any]) -> bool:
