@@ -15,8 +15,10 @@ import os
 import secrets
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -136,7 +138,66 @@ def argument_error(argv: list[str]) -> str | None:
                     "where runs go with hydra.run.dir=... (hydra.sweep.dir=... with -m)")
         if message := unquoted_path_error(arg, None if multirun else "to sweep over them, add -m"):
             return message
+        if message := missing_option_key(arg, argv):
+            return message
     return None
+
+
+def missing_option_key(arg: str, argv: list[str]) -> str | None:
+    """The one-line error for `group.key=value` (`model.skip=false`) when an option of `group` that the command line
+    chooses (`model=vgg11`, or one of a sweep's: `model=resnet9,vgg11`, `'model=glob(*)'`) has no such key. Hydra's
+    own error names neither the option nor the fix, and its hint (`+model.skip=false`) fails on the options that do
+    have the key. Options outside conf/ (a `--config-dir`'s) and ones with a defaults list are not checked."""
+    key = arg.split("=", 1)[0]
+    if key.startswith(("+", "~")) or "." not in key:
+        return None
+    group, path = key.split(".", 1)
+    chosen = _chosen_options(group, argv)
+    lacking = [name for name in chosen if not _option_has_key(CONF_DIR / group / f"{name}.yaml", path)]
+    if not lacking:
+        return None
+    having = [name for name in chosen if name not in lacking]
+    fix = (f"set it in a sweep of its own for the {group} options that have it ({', '.join(having)})" if having else
+           f"python train.py {group}={lacking[0]} --cfg job shows its keys")
+    return f"error: {arg}: {group}={','.join(lacking)} has no key {path}; {fix}"
+
+
+def _chosen_options(group: str, argv: list[str]) -> list[str]:
+    """The options of config group `group` (its files in conf/) that the command line's `group=...` chooses, a sweep's
+    or glob's included; none without one, or where Hydra cannot parse it (Hydra then says why)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Glob
+
+    known = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    choices = [arg for arg in argv if arg.split("=", 1)[0] == group]
+    if not known or not choices:
+        return []
+    try:
+        override = OverridesParser.create().parse_override(choices[-1])
+    except Exception:
+        return []
+    value = override.value()
+    if isinstance(value, Glob):
+        names = value.filter(known)
+    else:
+        names = list(override.sweep_string_iterator()) if override.is_sweep_override() else [str(value)]
+    return [name for name in names if name in known]
+
+
+def _option_has_key(path: Path, dotted: str) -> bool:
+    """Whether the config file `path` holds the key `dotted` (True where it cannot tell: a defaults list, a file
+    that does not read)."""
+    try:
+        node = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return True
+    if not isinstance(node, dict) or "defaults" in node:
+        return True
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return isinstance(node, dict) and "defaults" in node
+        node = node[part]
+    return True
 
 
 def _is_number(text: str) -> bool:
