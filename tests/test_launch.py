@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobStatus
 from hydra.types import HydraContext
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 from hydra._internal.callbacks import Callbacks
 
 from fmnist.train.callbacks import CLOCK_SLACK_S, SweepReport, report_not_started, sweep_outcome
@@ -487,6 +487,35 @@ def test_a_changed_grid_finds_the_runs_of_the_earlier_one(tmp_path: Path, monkey
     link = json.loads((copy / "summary.json").read_text())["reused_from"]
     assert (copy / link).resolve() == (sweep / "3_model.skip=False,seed=0").resolve()
     assert job_dirnames(hydra_cfg("+experiment=stage2_skip", "hydra.sweep.subdir=${hydra.job.override_dirname}")) is None
+
+
+@pytest.mark.parametrize("grid", [["seed=0,0"], ["optimizer.lr=0.1,1e-1"], ["model=resnet9", "seed=1,0,1"]])
+def test_a_sweep_that_launches_one_job_twice_is_refused_before_anything_is_written(
+        grid: list[str], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`seed=0,0` (or `optimizer.lr=0.1,1e-1`: Hydra writes both as 0.1) trained the same run twice, in two run dirs
+    the analysis then counts once (status duplicate): one line and exit status 1 instead, before the sweep dir is
+    made."""
+    monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")  # on_multirun_start exports the command line: restored after the test
+    sweep = tmp_path / "sweep"
+    cfg = hydra_cfg(f"hydra.sweep.dir={sweep}")
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = grid
+    with pytest.raises(SystemExit) as exited:
+        SweepReport().on_multirun_start(cfg)
+    assert exited.value.code == 1 and not sweep.exists()
+    assert re.fullmatch(r"error: jobs #0 and #[12] of this sweep are the same run \(.*(seed=[01]|lr=0.1)\): a value the "
+                        r"sweep lists twice .*; list each value once\n", capsys.readouterr().err)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["seed=0,1", "optimizer.lr=0.1,0.2"]
+    SweepReport().on_multirun_start(cfg)
+    assert sweep.is_dir()
+
+
+def test_a_value_listed_twice_on_the_command_line_trains_nothing(tmp_path: Path) -> None:
+    proc = run_train_cli("-m", "seed=0,0", "logger=none", f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=120)
+    assert proc.returncode == 1 and not (tmp_path / "sweep").exists()
+    assert (proc.stdout + proc.stderr).strip().startswith("error: jobs #0 and #1 of this sweep are the same run (")
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_run_dir_names_fit_a_folder_name_and_keep_jobs_apart() -> None:

@@ -33,14 +33,34 @@ def job_dirnames(config: DictConfig) -> list[str] | None:
     """The `override_dirname` of every job the sweep `config` launches, in job order; None unless the sweep uses
     Hydra's basic sweeper and the default `hydra.sweep.subdir`."""
     hydra = config.hydra
-    if (OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") != DEFAULT_SUBDIR
-            or OmegaConf.select(hydra, "sweeper._target_") != BASIC_SWEEPER):
+    jobs = sweep_jobs(config)
+    if OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") != DEFAULT_SUBDIR or jobs is None:
         return None
     naming = hydra.job.config.override_dirname
     parser = OverridesParser.create()
-    jobs = expand_grid(hydra.sweeper.params or {}, [str(o) for o in hydra.overrides.task])
     return [short_dirname(get_overrides_dirname(parser.parse_overrides(job), list(naming.exclude_keys),
                                                 naming.item_sep, naming.kv_sep)) for job in jobs]
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
+    """The override lists of the jobs the sweep `config` launches, in job order (as Hydra writes them: `1e-1` is
+    `0.1`); None unless the sweep uses Hydra's basic sweeper."""
+    hydra = config.hydra
+    if OmegaConf.select(hydra, "sweeper._target_") != BASIC_SWEEPER:
+        return None
+    return expand_grid(hydra.sweeper.params or {}, [str(o) for o in hydra.overrides.task])
+
+
+def repeated_job(jobs: list[list[str]]) -> str | None:
+    """The one-line error for a sweep that launches one job twice (`seed=0,0`, `optimizer.lr=0.1,1e-1`): it would
+    train the same run twice, in two run dirs that the analysis then counts once (status duplicate)."""
+    first: dict[tuple[str, ...], int] = {}
+    for num, job in enumerate(jobs):
+        same = first.setdefault(tuple(sorted(job)), num)
+        if same != num:
+            return (f"error: jobs #{same} and #{num} of this sweep are the same run ({' '.join(job)}): a value the "
+                    "sweep lists twice (seed=0,0; optimizer.lr=0.1,1e-1 is 0.1 twice); list each value once")
+    return None
 
 
 def renumber_run_dirs(sweep_dir: Path, dirnames: list[str]) -> list[tuple[str, str]]:
