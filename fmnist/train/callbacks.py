@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.errors import first_line
 from fmnist.train.entry import register_resolvers
-from fmnist.train.renumber import job_dirnames, renumber_run_dirs, repeated_job, sweep_jobs
+from fmnist.train.renumber import job_dirnames, renumber_run_dirs, repeated_job, grid_jobs
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from fmnist.train.run_dir import SUMMARY_FILE, is_busy, read_summary, refusal_since
 
@@ -156,7 +156,7 @@ def check_output_dir(path: Path) -> None:
 def _repeated_job(config: DictConfig) -> str | None:
     """renumber.repeated_job for the sweep `config`; None when its grid cannot be expanded (left to the sweeper)."""
     try:
-        jobs = sweep_jobs(config)
+        jobs = grid_jobs(config)
     except Exception:
         return None
     return repeated_job(jobs) if jobs is not None else None

@@ -33,7 +33,7 @@ def job_dirnames(config: DictConfig) -> list[str] | None:
     """The `override_dirname` of every job the sweep `config` launches, in job order; None unless the sweep uses
     Hydra's basic sweeper and the default `hydra.sweep.subdir`."""
     hydra = config.hydra
-    jobs = sweep_jobs(config)
+    jobs = grid_jobs(config)
     if OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") != DEFAULT_SUBDIR or jobs is None:
         return None
     naming = hydra.job.config.override_dirname
@@ -42,7 +42,7 @@ def job_dirnames(config: DictConfig) -> list[str] | None:
                                                 naming.item_sep, naming.kv_sep)) for job in jobs]
 
 
-def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
+def grid_jobs(config: DictConfig) -> list[list[str]] | None:
     """The override lists of the jobs the sweep `config` launches, in job order (as Hydra writes them: `1e-1` is
     `0.1`); None unless the sweep uses Hydra's basic sweeper."""
     hydra = config.hydra
