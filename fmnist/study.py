@@ -69,10 +69,12 @@ def preset_params(name: str) -> dict[str, Any]:
     return {str(k): v for k, v in OmegaConf.to_container(params).items()}
 
 
-def expand_grid(params: Mapping[str, Any], overrides: Iterable[str] = ()) -> list[list[str]]:
+def expand_grid(params: Mapping[str, Any], overrides: Iterable[str] = (), config_loader: Any = None) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper launches for its `params` plus the command line's
-    `overrides` (an OverrideParseException for one it cannot parse)."""
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
+    `overrides` (an OverrideParseException for one it cannot parse; a `glob(...)` of a config group's options needs
+    Hydra's `config_loader`, as the sweeper has it)."""
+    parser = OverridesParser.create(config_loader=config_loader)
+    parsed = parser.parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
     return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
 
 

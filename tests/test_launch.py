@@ -511,6 +511,33 @@ def test_a_sweep_that_launches_one_job_twice_is_refused_before_anything_is_writt
     assert sweep.is_dir()
 
 
+@pytest.mark.parametrize("grid", [["seed=range(0)"], ["model=glob(nomatch*)", "seed=0,1"]])
+def test_a_sweep_of_no_job_is_refused_before_anything_is_written(grid: list[str], tmp_path: Path) -> None:
+    """`seed=range(0)`, or a glob that matches no option, launched nothing, wrote multirun.yaml and ended with
+    "sweep: 0 completed, 0 failed, 0 skipped" and exit status 0, as if the sweep had been done."""
+    proc = run_train_cli("-m", "logger=none", *grid, f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=120)
+    assert proc.returncode == 1 and not (tmp_path / "sweep").exists()
+    assert (proc.stdout + proc.stderr).strip() == ("error: this sweep launches no job: one of its values is a sweep "
+                                                   "of none (a range(...) that is empty, a glob(...) that matches no "
+                                                   "option of its group)")
+
+
+def test_a_glob_sweep_is_expanded_at_sweep_start(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`'model=glob(*)'` printed "warning: cannot match the run dirs of ... with this grid: ConfigLoader is not set"
+    at every launch, and its run dirs were never renumbered; its jobs are now expanded as the sweeper expands them."""
+    monkeypatch.setenv(LAUNCH_COMMAND_ENV, "")
+    sweep = tmp_path / "sweep"
+    (sweep / "5_model=resnet18" / ".hydra").mkdir(parents=True)  # job #5 of an earlier grid, #2 of glob(*)
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra.sweep.dir={sweep}"], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.overrides.task = ["model=glob(*)"]
+        SweepReport().on_multirun_start(cfg)
+    assert "warning" not in capsys.readouterr().out
+    assert sorted(p.name for p in sweep.iterdir()) == ["2_model=resnet18"]
+
+
 def test_a_value_listed_twice_on_the_command_line_trains_nothing(tmp_path: Path) -> None:
     proc = run_train_cli("-m", "seed=0,0", "logger=none", f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=120)
     assert proc.returncode == 1 and not (tmp_path / "sweep").exists()

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.errors import first_line
 from fmnist.train.entry import register_resolvers
-from fmnist.train.renumber import job_dirnames, renumber_run_dirs, repeated_job, grid_jobs
+from fmnist.train.renumber import job_dirnames, renumber_run_dirs, grid_error, grid_jobs
 from fmnist.train.run import LAUNCH_COMMAND_ENV
 from fmnist.train.run_dir import SUMMARY_FILE, is_busy, read_summary, refusal_since
 
@@ -153,13 +153,13 @@ def check_output_dir(path: Path) -> None:
         sys.exit(1)
 
 
-def _repeated_job(config: DictConfig) -> str | None:
-    """renumber.repeated_job for the sweep `config`; None when its grid cannot be expanded (left to the sweeper)."""
+def _grid_error(config: DictConfig) -> str | None:
+    """renumber.grid_error for the sweep `config`; None when its grid cannot be expanded (left to the sweeper)."""
     try:
         jobs = grid_jobs(config)
     except Exception:
         return None
-    return repeated_job(jobs) if jobs is not None else None
+    return grid_error(jobs) if jobs is not None else None
 
 
 def _export_command() -> None:
@@ -181,7 +181,7 @@ class SweepReport(Callback):
         self.started = time.time()
         _NOT_STARTED.clear()
         _export_command()
-        if error := _repeated_job(config):  # before anything is written
+        if error := _grid_error(config):  # before anything is written
             print(error, file=sys.stderr, flush=True)
             sys.exit(1)
         # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config

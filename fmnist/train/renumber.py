@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 from hydra._internal.config_loader_impl import get_overrides_dirname
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,16 +45,22 @@ def job_dirnames(config: DictConfig) -> list[str] | None:
 
 def grid_jobs(config: DictConfig) -> list[list[str]] | None:
     """The override lists of the jobs the sweep `config` launches, in job order (as Hydra writes them: `1e-1` is
-    `0.1`); None unless the sweep uses Hydra's basic sweeper."""
+    `0.1`); None unless the sweep uses Hydra's basic sweeper. Within a Hydra app (the sweep's own process) its
+    config loader expands a `glob(...)` of group options, as the sweeper does."""
     hydra = config.hydra
     if OmegaConf.select(hydra, "sweeper._target_") != BASIC_SWEEPER:
         return None
-    return expand_grid(hydra.sweeper.params or {}, [str(o) for o in hydra.overrides.task])
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    return expand_grid(hydra.sweeper.params or {}, [str(o) for o in hydra.overrides.task], loader)
 
 
-def repeated_job(jobs: list[list[str]]) -> str | None:
-    """The one-line error for a sweep that launches one job twice (`seed=0,0`, `optimizer.lr=0.1,1e-1`): it would
-    train the same run twice, in two run dirs that the analysis then counts once (status duplicate)."""
+def grid_error(jobs: list[list[str]]) -> str | None:
+    """The one-line error for a sweep that launches no job (`seed=range(0)`, a glob that matches no option: it
+    would end at once, "0 completed", exit status 0) or one job twice (`seed=0,0`, `optimizer.lr=0.1,1e-1`: it
+    would train the same run twice, in two run dirs that the analysis then counts once, status duplicate)."""
+    if not jobs:
+        return ("error: this sweep launches no job: one of its values is a sweep of none (a range(...) that is "
+                "empty, a glob(...) that matches no option of its group)")
     first: dict[tuple[str, ...], int] = {}
     for num, job in enumerate(jobs):
         same = first.setdefault(tuple(sorted(job)), num)
