@@ -522,6 +522,17 @@ def test_a_sweep_of_no_job_is_refused_before_anything_is_written(grid: list[str]
                                                    "option of its group)")
 
 
+def test_an_interval_sweep_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """`optimizer.lr=interval(0.01,0.1)` (Optuna's syntax) printed a warning about the run dirs, made the sweep dir
+    and stopped with the basic sweeper's traceback."""
+    proc = run_train_cli("-m", "logger=none", "optimizer.lr=interval(0.01,0.1)", f"hydra.sweep.dir={tmp_path / 's'}",
+                         timeout=120)
+    assert proc.returncode == 1 and not (tmp_path / "s").exists()
+    assert (proc.stdout + proc.stderr).strip() == (
+        "error: BasicSweeper does not support sweep type : INTERVAL_SWEEP: interval(...) is for sweepers that sample "
+        "(Optuna's, Ax's); list the values, or use range(...) or choice(...)")
+
+
 def test_a_glob_sweep_is_expanded_at_sweep_start(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """`'model=glob(*)'` printed "warning: cannot match the run dirs of ... with this grid: ConfigLoader is not set"

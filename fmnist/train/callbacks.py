@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -42,6 +43,9 @@ register_resolvers()  # ${fmnist.unique:} in hydra.sweep.dir, whoever imports th
 #: Seconds of slack when deciding from file times whether a run dir belongs to this sweep (file systems
 #: round times; a shared file system's clock may differ slightly from this machine's).
 CLOCK_SLACK_S = 2.0
+
+#: How Hydra's basic sweeper refuses a sweep it cannot expand (interval(...)).
+UNSUPPORTED_SWEEP = "does not support sweep type"
 
 #: Folders of a sweep dir that are launcher bookkeeping, not run dirs.
 BOOKKEEPING_DIRS = (".submitit", ".pool")
@@ -154,9 +158,16 @@ def check_output_dir(path: Path) -> None:
 
 
 def _grid_error(config: DictConfig) -> str | None:
-    """renumber.grid_error for the sweep `config`; None when its grid cannot be expanded (left to the sweeper)."""
+    """renumber.grid_error for the sweep `config`, or the one line for a sweep the basic sweeper cannot expand
+    (`interval(...)`: the sweeper stops with a traceback); None when its grid cannot be expanded otherwise (left to
+    the sweeper, which says why)."""
     try:
         jobs = grid_jobs(config)
+    except HydraException as exc:
+        if UNSUPPORTED_SWEEP not in str(exc):
+            return None
+        return (f"error: {first_line(exc)}: interval(...) is for sweepers that sample (Optuna's, Ax's); list the "
+                "values, or use range(...) or choice(...)")
     except Exception:
         return None
     return grid_error(jobs) if jobs is not None else None
