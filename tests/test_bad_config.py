@@ -349,7 +349,8 @@ def test_command_lines_hydra_answers_with_a_traceback_are_one_line(argv: list[st
     from fmnist.train.entry import argument_error
 
     assert argument_error(argv).startswith(message)
-    if argv in (["norm=null"], ["-m", "model=resnet9,vgg11", "model.skip=false"]):  # train.py runs the check: one line, exit status 1, nothing written
+    # train.py runs the check: one line, exit status 1, nothing written
+    if argv in (["norm=null"], ["-m", "model=resnet9,vgg11", "model.skip=false"]):
         proc = run_cli(*argv)
         assert proc.returncode == 1 and (proc.stdout + proc.stderr).strip() == argument_error(argv)
 

@@ -503,8 +503,8 @@ def test_a_sweep_that_launches_one_job_twice_is_refused_before_anything_is_writt
     with pytest.raises(SystemExit) as exited:
         SweepReport().on_multirun_start(cfg)
     assert exited.value.code == 1 and not sweep.exists()
-    assert re.fullmatch(r"error: jobs #0 and #[12] of this sweep are the same run \(.*(seed=[01]|lr=0.1)\): a value the "
-                        r"sweep lists twice .*; list each value once\n", capsys.readouterr().err)
+    assert re.fullmatch(r"error: jobs #0 and #[12] of this sweep are the same run \(.*(seed=[01]|lr=0.1)\): a value "
+                        r"the sweep lists twice .*; list each value once\n", capsys.readouterr().err)
     with open_dict(cfg):
         cfg.hydra.overrides.task = ["seed=0,1", "optimizer.lr=0.1,0.2"]
     SweepReport().on_multirun_start(cfg)
