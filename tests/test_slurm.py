@@ -165,12 +165,13 @@ def _act_on_first_job(cluster: SlurmCluster, cmd: list[str], sweep: Path,
 
 def test_requeued_job_resumes_to_the_same_metrics_as_its_twin(cluster: SlurmCluster, real_resplit_dir: Path,
                                                              tmp_path: Path) -> None:
-    """Two identical jobs (seed=0,0); job #0 is requeued after its first epoch (submitit ignores the
-    SIGTERM; Slurm kills the job KillWait=1 s later, mid-training). The sweep folder is the
+    """Two jobs that train the same run (trainer.deterministic=true,false: the same on a CPU; seed=0,0 is refused);
+    job #0 is requeued after its first epoch (submitit ignores the SIGTERM; Slurm kills the job KillWait=1 s later,
+    mid-training). The sweep folder is the
     default kind (a unique suffix resolved by the submitting process): the requeued job must find it."""
     base = tmp_path / "multirun"
     proc = subprocess.Popen(
-        sweep_cmd(cluster, "seed=0,0", "trainer.epochs=5", *TINY, f"data.dir={real_resplit_dir}",
+        sweep_cmd(cluster, "trainer.deterministic=true,false", "trainer.epochs=5", *TINY, f"data.dir={real_resplit_dir}",
                   f"hydra.sweep.dir={base}/" + "${now:%H-%M-%S}_${name}_${fmnist.unique:}"),
         cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
