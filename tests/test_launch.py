@@ -163,6 +163,17 @@ def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
     return launcher
 
 
+def _refused_launch(launcher: GpuPoolLauncher, tmp_path: Path, capsys: pytest.CaptureFixture) -> str:
+    """What `launcher` printed to stderr refusing a one-job sweep into tmp_path/sweep: it exits with status 1 and
+    makes no sweep folder."""
+    launcher.setup(hydra_context=object(), task_function=print,
+                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
+    with pytest.raises(SystemExit) as info:
+        launcher.launch([["seed=0"]], 0)
+    assert info.value.code == 1 and not (tmp_path / "sweep").exists()
+    return capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("settings", "message"), [
     ({"jobs_per_gpu": 0}, "hydra.launcher.jobs_per_gpu=0 is invalid: must be an integer >= 1"),
     ({"jobs_per_gpu": "abc"}, "hydra.launcher.jobs_per_gpu='abc' is invalid: must be an integer >= 1"),
@@ -176,13 +187,7 @@ def cpu_pool(sweep: Path, jobs: int) -> GpuPoolLauncher:
 ])
 def test_bad_pool_settings_are_one_line_before_anything_is_written(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                    settings: dict, message: str) -> None:
-    launcher = GpuPoolLauncher(**{"gpus": [], **settings})
-    launcher.setup(hydra_context=object(), task_function=print,
-                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
-    with pytest.raises(SystemExit) as info:
-        launcher.launch([["seed=0"]], 0)
-    assert info.value.code == 1 and capsys.readouterr().err == f"error: {message}\n"
-    assert not (tmp_path / "sweep").exists()
+    assert _refused_launch(GpuPoolLauncher(**{"gpus": [], **settings}), tmp_path, capsys) == f"error: {message}\n"
 
 
 @pytest.mark.parametrize(("count", "gpus", "message"), [
@@ -196,14 +201,8 @@ def test_gpus_the_machine_lacks_are_refused_not_run_on_the_cpu(
         count: int, gpus, message: str) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: count)
-    launcher = GpuPoolLauncher(jobs_per_gpu=2, gpus=gpus)
-    launcher.setup(hydra_context=object(), task_function=print,
-                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
-    with pytest.raises(SystemExit) as info:
-        launcher.launch([["seed=0"]], 0)
-    err = capsys.readouterr().err
-    assert info.value.code == 1 and err.startswith(f"error: {message}; leave it null") and err.count("\n") == 1
-    assert not (tmp_path / "sweep").exists()
+    err = _refused_launch(GpuPoolLauncher(jobs_per_gpu=2, gpus=gpus), tmp_path, capsys)
+    assert err.startswith(f"error: {message}; leave it null") and err.count("\n") == 1
 
 
 def test_named_gpus_the_machine_has_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,14 +253,8 @@ def test_cuda_visible_devices_naming_gpus_cuda_does_not_find_is_one_line(
         message: str) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", env)
     monkeypatch.setattr(gpu_pool, "cuda_device_count", lambda: count)
-    launcher = GpuPoolLauncher(jobs_per_gpu=2)
-    launcher.setup(hydra_context=object(), task_function=print,
-                   config=hydra_cfg("hydra/launcher=gpu_pool", f"hydra.sweep.dir={tmp_path / 'sweep'}"))
-    with pytest.raises(SystemExit) as info:
-        launcher.launch([["seed=0"]], 0)
-    err = capsys.readouterr().err
-    assert info.value.code == 1 and err.startswith(f"error: {message}: ") and err.count("\n") == 1
-    assert not (tmp_path / "sweep").exists()
+    err = _refused_launch(GpuPoolLauncher(jobs_per_gpu=2), tmp_path, capsys)
+    assert err.startswith(f"error: {message}: ") and err.count("\n") == 1
 
 
 def test_the_uuid_probe_finds_no_device_in_a_uuid_cuda_does_not_know() -> None:

@@ -157,20 +157,20 @@ def check_output_dir(path: Path) -> None:
         sys.exit(1)
 
 
-def _grid_error(config: DictConfig) -> str | None:
-    """renumber.grid_error for the sweep `config`, or the one line for a sweep the basic sweeper cannot expand
-    (`interval(...)`: the sweeper stops with a traceback); None when its grid cannot be expanded otherwise (left to
-    the sweeper, which says why)."""
+def _sweep_grid(config: DictConfig) -> tuple[list[list[str]] | None, str | None]:
+    """The jobs of the sweep `config` (renumber.grid_jobs) and renumber.grid_error for them, or the one line for a
+    sweep the basic sweeper cannot expand (`interval(...)`: the sweeper stops with a traceback); (None, None) when
+    its grid cannot be expanded otherwise (left to the sweeper, which says why)."""
     try:
         jobs = grid_jobs(config)
     except HydraException as exc:
         if UNSUPPORTED_SWEEP not in str(exc):
-            return None
-        return (f"error: {first_line(exc)}: interval(...) is for sweepers that sample (Optuna's, Ax's); list the "
-                "values, or use range(...) or choice(...)")
+            return None, None
+        return None, (f"error: {first_line(exc)}: interval(...) is for sweepers that sample (Optuna's, Ax's); list "
+                      "the values, or use range(...) or choice(...)")
     except Exception:
-        return None
-    return grid_error(jobs) if jobs is not None else None
+        return None, None
+    return jobs, grid_error(jobs) if jobs is not None else None
 
 
 def _export_command() -> None:
@@ -192,7 +192,8 @@ class SweepReport(Callback):
         self.started = time.time()
         _NOT_STARTED.clear()
         _export_command()
-        if error := _grid_error(config):  # before anything is written
+        jobs, error = _sweep_grid(config)
+        if error:  # before anything is written
             print(error, file=sys.stderr, flush=True)
             sys.exit(1)
         # Resolve the sweep dir here, in the submitting process: the resolver cache travels with the config
@@ -200,7 +201,7 @@ class SweepReport(Callback):
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
         check_output_dir(sweep_dir)
         try:  # a grid changed since an earlier launch into this folder: its runs keep theirs (fmnist.train.renumber)
-            dirnames = job_dirnames(config)
+            dirnames = job_dirnames(config, jobs)
             if dirnames is not None:
                 renumber_run_dirs(sweep_dir, dirnames)
         except Exception as exc:  # bookkeeping never stops a sweep

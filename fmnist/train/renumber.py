@@ -30,11 +30,11 @@ DEFAULT_SUBDIR = "${hydra.job.num}_${fmnist.dirname:${hydra.job.override_dirname
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-def job_dirnames(config: DictConfig) -> list[str] | None:
-    """The `override_dirname` of every job the sweep `config` launches, in job order; None unless the sweep uses
-    Hydra's basic sweeper and the default `hydra.sweep.subdir`."""
+def job_dirnames(config: DictConfig, jobs: list[list[str]] | None = None) -> list[str] | None:
+    """The `override_dirname` of every job the sweep `config` launches (`jobs`, where grid_jobs has expanded them
+    already), in job order; None unless the sweep uses Hydra's basic sweeper and the default `hydra.sweep.subdir`."""
     hydra = config.hydra
-    jobs = grid_jobs(config)
+    jobs = grid_jobs(config) if jobs is None else jobs
     if OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") != DEFAULT_SUBDIR or jobs is None:
         return None
     naming = hydra.job.config.override_dirname
